@@ -1,0 +1,232 @@
+// Package api is the cloud's JSON API under /api/v1: stations with their
+// devices, health and latest values, and time ranges of one series. Bad
+// requests get a 400 with a JSON error naming the parameter, and a counter.
+// See docs/api.md.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// API serves /api/v1.
+type API struct {
+	store    store.Store
+	registry *registry.Registry
+	log      *slog.Logger
+	now      func() time.Time
+
+	requests *prometheus.CounterVec
+}
+
+// New returns the API; its metrics are registered on reg.
+func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg prometheus.Registerer) *API {
+	a := &API{store: st, registry: reg, log: log, now: time.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_requests_total",
+			Help: "API requests by endpoint and status code."}, []string{"endpoint", "code"})}
+	mreg.MustRegister(a.requests)
+	return a
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/stations", a.wrap("stations", a.stations))
+	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
+	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
+	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
+	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
+		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
+	}))
+}
+
+// Error is an API error with its HTTP status.
+type Error struct {
+	Status int    `json:"-"`
+	Param  string `json:"param,omitempty"`
+	Msg    string `json:"error"`
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func badParam(param, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Param: param, Msg: param + ": " + fmt.Sprintf(format, args...)}
+}
+
+func (a *API) wrap(endpoint string, h func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := h(r)
+		status := http.StatusOK
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				a.log.Error("API request failed", "endpoint", endpoint, "err", err)
+				ae = &Error{Status: http.StatusInternalServerError, Msg: "internal error; see the server log"}
+				if errors.Is(err, context.DeadlineExceeded) {
+					ae = &Error{Status: http.StatusGatewayTimeout, Msg: "the store did not answer in time"}
+				}
+			}
+			status, v = ae.Status, ae
+		}
+		a.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func (a *API) stations(*http.Request) (any, error) {
+	return a.registry.Stations(), nil
+}
+
+func (a *API) station(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if err := telemetry.CheckName("station", id); err != nil {
+		return nil, badParam("id", "%v", err)
+	}
+	st, ok := a.registry.Station(id)
+	if !ok {
+		return nil, &Error{Status: http.StatusNotFound, Param: "id", Msg: fmt.Sprintf("no station %q", id)}
+	}
+	return st, nil
+}
+
+// latest lists the newest sample of every series, from the registry.
+func (a *API) latest(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	if err := onlyParams(q, "station"); err != nil {
+		return nil, err
+	}
+	id := q.Get("station")
+	var stations []registry.Station
+	if id != "" {
+		if err := telemetry.CheckName("station", id); err != nil {
+			return nil, badParam("station", "%v", err)
+		}
+		st, ok := a.registry.Station(id)
+		if !ok {
+			return nil, &Error{Status: http.StatusNotFound, Param: "station", Msg: fmt.Sprintf("no station %q", id)}
+		}
+		stations = []registry.Station{st}
+	} else {
+		stations = a.registry.Stations()
+	}
+	out := []store.Sample{}
+	for _, st := range stations {
+		for _, d := range st.Devices {
+			out = append(out, d.Latest...)
+		}
+	}
+	return out, nil
+}
+
+// SeriesResponse is what /api/v1/series returns.
+type SeriesResponse struct {
+	Station string         `json:"station"`
+	Device  string         `json:"device"`
+	Metric  string         `json:"metric"`
+	From    time.Time      `json:"from"`
+	To      time.Time      `json:"to"`
+	Every   string         `json:"every,omitempty"`
+	Samples []store.Sample `json:"samples"`
+}
+
+// maxBuckets bounds the points an averaged series request may ask for.
+const maxBuckets = 10_000
+
+func (a *API) series(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	if err := onlyParams(q, "station", "device", "metric", "from", "to", "every", "limit"); err != nil {
+		return nil, err
+	}
+	sq := store.SeriesQuery{Gateway: q.Get("station"), Device: q.Get("device"), Metric: q.Get("metric")}
+	for param, v := range map[string]string{"station": sq.Gateway, "device": sq.Device, "metric": sq.Metric} {
+		if err := telemetry.CheckName(param, v); err != nil {
+			return nil, badParam(param, "%v", err)
+		}
+	}
+	now := a.now()
+	var err error
+	if sq.To, err = parseTime(q.Get("to"), now, now); err != nil {
+		return nil, badParam("to", "%v", err)
+	}
+	if sq.From, err = parseTime(q.Get("from"), sq.To.Add(-24*time.Hour), now); err != nil {
+		return nil, badParam("from", "%v", err)
+	}
+	if !sq.From.Before(sq.To) {
+		return nil, badParam("from", "must be before to (%s)", sq.To.Format(time.RFC3339))
+	}
+	if v := q.Get("every"); v != "" {
+		if sq.Every, err = time.ParseDuration(v); err != nil || sq.Every < time.Second {
+			return nil, badParam("every", "%q is not a duration of at least 1s, such as 5m", v)
+		}
+		if n := sq.To.Sub(sq.From) / sq.Every; n > maxBuckets {
+			return nil, badParam("every", "%s over this range makes %d points, more than %d", v, n, maxBuckets)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if sq.Limit, err = strconv.Atoi(v); err != nil || sq.Limit < 1 || sq.Limit > store.MaxSeriesSamples {
+			return nil, badParam("limit", "%q is not 1..%d", v, store.MaxSeriesSamples)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	samples, err := a.store.Series(ctx, sq)
+	if err != nil {
+		return nil, err
+	}
+	if samples == nil {
+		samples = []store.Sample{}
+	}
+	resp := &SeriesResponse{Station: sq.Gateway, Device: sq.Device, Metric: sq.Metric, From: sq.From, To: sq.To, Samples: samples}
+	if sq.Every > 0 {
+		resp.Every = sq.Every.String()
+	}
+	return resp, nil
+}
+
+// parseTime accepts RFC 3339, a Unix time in seconds, or a duration before
+// now such as "-6h"; empty gives def.
+func parseTime(v string, def, now time.Time) (time.Time, error) {
+	if v == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d < 0 {
+		return now.Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not RFC 3339, Unix seconds, or a negative duration such as -6h", v)
+}
+
+func onlyParams(q map[string][]string, allowed ...string) error {
+	for k, vs := range q {
+		known := false
+		for _, a := range allowed {
+			known = known || k == a
+		}
+		if !known {
+			return badParam(k, "unknown parameter (allowed: %v)", allowed)
+		}
+		if len(vs) > 1 {
+			return badParam(k, "given %d times", len(vs))
+		}
+	}
+	return nil
+}

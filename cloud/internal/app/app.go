@@ -1,0 +1,152 @@
+// Package app wires the cloud together: broker (embedded or external),
+// store (InfluxDB or embedded SQLite), registry, ingestor, and the HTTP
+// server with the API, the dashboard, /metrics and /healthz. Run is what
+// `fieldwatch-cloud run` calls; tests start it in-process on port 0.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/api"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/web"
+	"github.com/fieldwatch/fieldwatch/internal/version"
+)
+
+// Options start the cloud.
+type Options struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Ready, if set, is told where the cloud listens once it does.
+	Ready func(Addrs)
+}
+
+// Addrs are where a running cloud listens.
+type Addrs struct {
+	HTTP string // host:port of the API and dashboard
+	MQTT string // broker URL the ingestor uses (the embedded one's, if embedded)
+}
+
+// Run runs the cloud until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	cfg, log := o.Config, o.Log
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_cloud_build_info",
+			Help: "Always 1; the version label says which build runs.", ConstLabels: prometheus.Labels{"version": version.Version}},
+			func() float64 { return 1 }))
+
+	brokerURL := cfg.MQTT.URL
+	if brokerURL == "" {
+		b, err := broker.Start(cfg.MQTT.Listen, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		brokerURL = b.URL()
+		log.Info("embedded MQTT broker listening", "addr", b.Addr())
+	}
+
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	rg := registry.New()
+	seedCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if samples, err := st.Latest(seedCtx, "", time.Now().Add(-cfg.Store.Lookback)); err != nil {
+		log.Warn("cannot load latest values from the store; the dashboard fills as data arrives", "err", err)
+	} else {
+		rg.Seed(samples)
+	}
+	cancel()
+
+	in := ingest.New(ingest.Options{BrokerURL: brokerURL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		ClientID: cfg.MQTT.ClientID, NoShare: !cfg.MQTT.Shared, Workers: cfg.MQTT.Workers, Store: st, Registry: rg,
+		Log: log, Metrics: ingest.NewMetrics(reg)})
+
+	mux := http.NewServeMux()
+	api.New(st, rg, log, reg).Register(mux)
+	web.Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !in.Connected() {
+			http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen for HTTP on %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)
+	if o.Ready != nil {
+		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: brokerURL})
+	}
+
+	inDone := make(chan error, 1)
+	go func() { inDone <- in.Run(ctx) }()
+	select {
+	case <-ctx.Done():
+	case err = <-httpDone:
+		err = fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	if serr := srv.Shutdown(shutCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		log.Warn("HTTP shutdown", "err", serr)
+	}
+	if ierr := <-inDone; ierr != nil && err == nil {
+		err = ierr
+	}
+	return err
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	if ix := cfg.Store.InfluxDB; ix.URL != "" {
+		s, err := influx.Open(influx.Config{URL: ix.URL, Token: ix.Token, Org: ix.Org, Bucket: ix.Bucket})
+		if err != nil {
+			return nil, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.Ping(pctx); err != nil {
+			// Keep running: batches are not acknowledged until it answers.
+			log.Warn("InfluxDB does not answer yet; batches wait at the gateways until it does", "url", ix.URL, "err", err)
+		}
+		log.Info("storing readings in InfluxDB", "url", ix.URL, "bucket", ix.Bucket)
+		return s, nil
+	}
+	path := filepath.Join(cfg.DataDir, "fieldwatch.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("storing readings in the embedded store", "path", path)
+	return s, nil
+}

@@ -1,0 +1,157 @@
+// Package cli is the fieldwatch-cloud command line: run, validate, version.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/app"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/internal/logging"
+	"github.com/fieldwatch/fieldwatch/internal/version"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFail   = 1
+	ExitUsage  = 2
+	ExitConfig = 3
+)
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "run":
+		return run(ctx, args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "fieldwatch-cloud %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return ExitOK
+	case "help", "-h", "--help":
+		usage(stderr)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "fieldwatch-cloud: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: fieldwatch-cloud <command> [flags]
+
+commands:
+  run       ingest, store, serve the API and dashboard (no flags: embedded broker and store)
+  validate  check a config file, with file:line errors
+  version   print the version
+
+Run 'fieldwatch-cloud run -h' for the flags.
+`)
+}
+
+// flags parses the config file and lets flags override it.
+func flags(name string, args []string, stderr io.Writer) (cfg *config.Config, logLevel, logFormat string, err error) {
+	fs := flag.NewFlagSet("fieldwatch-cloud "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", os.Getenv("FIELDWATCH_CLOUD_CONFIG"), "config file (optional; defaults run everything embedded)")
+	dataDir := fs.String("data", "", "data directory of the embedded store (overrides data_dir)")
+	httpAddr := fs.String("http", "", "HTTP listen address (overrides http.listen)")
+	mqttListen := fs.String("mqtt-listen", "", "embedded broker listen address (overrides mqtt.listen)")
+	mqttURL := fs.String("mqtt-url", "", "external broker URL; disables the embedded broker (overrides mqtt.url)")
+	influxURL := fs.String("influx-url", "", "InfluxDB URL; replaces the embedded store (overrides store.influxdb.url)")
+	influxToken := fs.String("influx-token", os.Getenv("FIELDWATCH_INFLUX_TOKEN"), "InfluxDB token (or $FIELDWATCH_INFLUX_TOKEN)")
+	influxOrg := fs.String("influx-org", "", "InfluxDB organisation")
+	influxBucket := fs.String("influx-bucket", "", "InfluxDB bucket (1.8: db/autogen)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, "", "", err
+	}
+	cfg, err = config.LoadFile(*path)
+	if err != nil {
+		return nil, "", "", err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.DataDir, *dataDir)
+	set(&cfg.HTTP.Listen, *httpAddr)
+	set(&cfg.MQTT.Listen, *mqttListen)
+	set(&cfg.MQTT.URL, *mqttURL)
+	set(&cfg.Store.InfluxDB.URL, *influxURL)
+	set(&cfg.Store.InfluxDB.Token, *influxToken)
+	set(&cfg.Store.InfluxDB.Org, *influxOrg)
+	set(&cfg.Store.InfluxDB.Bucket, *influxBucket)
+	if err := cfg.Check(); err != nil {
+		return nil, "", "", err
+	}
+	return cfg, *level, *format, nil
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, level, format, err := flags("run", args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return configError(stderr, err)
+	}
+	log, err := logging.New(stderr, level, format)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, app.Options{Config: cfg, Log: log}); err != nil {
+		log.Error("cloud stopped", "err", err)
+		return ExitFail
+	}
+	log.Info("cloud stopped")
+	return ExitOK
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	cfg, _, _, err := flags("validate", args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return configError(stderr, err)
+	}
+	where := "embedded store in " + cfg.DataDir
+	if cfg.Store.InfluxDB.URL != "" {
+		where = "InfluxDB " + cfg.Store.InfluxDB.URL
+	}
+	broker := "embedded broker on " + cfg.MQTT.Listen
+	if cfg.MQTT.URL != "" {
+		broker = "broker " + cfg.MQTT.URL
+	}
+	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s\n", broker, where, cfg.HTTP.Listen)
+	return ExitOK
+}
+
+func configError(stderr io.Writer, err error) int {
+	var ye yamlconf.Errors
+	if errors.As(err, &ye) {
+		fmt.Fprintf(stderr, "invalid config:\n%v\n", err)
+		return ExitConfig
+	}
+	fmt.Fprintln(stderr, err)
+	return ExitUsage
+}

@@ -1,0 +1,215 @@
+// Package ingest receives the gateways' batches from MQTT, checks them,
+// stores them and acknowledges them.
+//
+// Each batch on fieldwatch/v1/<gw>/up is decoded and its gateway compared
+// with the topic's; a malformed batch or one claiming another gateway is
+// refused, counted by reason and logged (throttled), never acknowledged.
+// A good batch is written to the store and only then acknowledged on
+// fieldwatch/v1/<gw>/ack. State messages update the registry.
+//
+// The ingestor subscribes through a shared subscription, so replicas on one
+// broker split the load; a bounded pool of workers writes to the store, and
+// when all are busy the MQTT client stops reading (backpressure, nothing
+// dropped).
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Options configure an ingestor.
+type Options struct {
+	BrokerURL string
+	Username  string
+	Password  string
+	ClientID  string // default fieldwatch-ingest-<host>-<random>
+	// Shared subscribes through $share/ingest/… (default true); turn it off
+	// only for brokers without shared subscriptions.
+	NoShare  bool
+	Workers  int // concurrent store writes (default 4)
+	Store    store.Store
+	Registry *registry.Registry
+	Log      *slog.Logger
+	Metrics  *Metrics
+}
+
+// Ingestor is the cloud's MQTT consumer.
+type Ingestor struct {
+	o         Options
+	log       *slog.Logger
+	m         *Metrics
+	client    mqtt.Client
+	jobs      chan mqtt.Message
+	commits   *commits
+	throttle  *throttle
+	connected atomic.Bool
+}
+
+// New prepares an ingestor; Run connects.
+func New(o Options) *Ingestor {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.ClientID == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.ClientID = fmt.Sprintf("fieldwatch-ingest-%s-%s", host, hex.EncodeToString(b[:]))
+	}
+	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
+		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(), throttle: newThrottle(10 * time.Second)}
+}
+
+// Connected reports whether the MQTT connection is up.
+func (in *Ingestor) Connected() bool { return in.connected.Load() }
+
+// Run consumes until ctx is done, then finishes the batches in hand.
+func (in *Ingestor) Run(ctx context.Context) error {
+	upFilter := telemetry.SharedUpFilter
+	if in.o.NoShare {
+		upFilter = telemetry.UpFilter
+	}
+	handle := func(_ mqtt.Client, msg mqtt.Message) {
+		select {
+		case in.jobs <- msg: // blocks when the workers are busy: backpressure
+		case <-ctx.Done():
+		}
+	}
+	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
+		SetUsername(in.o.Username).SetPassword(in.o.Password).
+		SetCleanSession(true).SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
+		SetWriteTimeout(10 * time.Second).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).SetMaxReconnectInterval(30 * time.Second).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			tok := c.SubscribeMultiple(map[string]byte{upFilter: 1, telemetry.StateFilter: 1}, nil)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				in.log.Error("cannot subscribe; reconnecting", "err", tok.Error())
+				c.Disconnect(0)
+				return
+			}
+			in.connected.Store(true)
+			in.log.Info("subscribed", "broker", in.o.BrokerURL, "up", upFilter)
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			in.connected.Store(false)
+			in.log.Warn("connection to broker lost", "err", err)
+		}).
+		SetDefaultPublishHandler(handle)
+	in.client = mqtt.NewClient(opts)
+	in.client.AddRoute(upFilter, handle)
+	in.client.AddRoute(telemetry.StateFilter, handle)
+	in.client.Connect()
+
+	var wg sync.WaitGroup
+	for i := 0; i < in.o.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case msg := <-in.jobs:
+					in.process(ctx, msg)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	in.client.Disconnect(250)
+	in.connected.Store(false)
+	wg.Wait()
+	return nil
+}
+
+func (in *Ingestor) process(ctx context.Context, msg mqtt.Message) {
+	gw, kind, err := telemetry.ParseTopic(msg.Topic())
+	if err != nil {
+		in.reject("topic", msg.Topic(), "", err)
+		return
+	}
+	switch kind {
+	case "state":
+		in.processState(gw, msg)
+	case "up":
+		in.processBatch(ctx, gw, msg)
+	default:
+		in.reject("topic", msg.Topic(), gw, fmt.Errorf("unexpected %s message", kind))
+	}
+}
+
+func (in *Ingestor) processState(gw string, msg mqtt.Message) {
+	if len(msg.Payload()) == 0 {
+		return // a retained state being cleared
+	}
+	s, err := telemetry.DecodeState(msg.Payload())
+	if err != nil {
+		in.reject("bad_state", msg.Topic(), gw, err)
+		return
+	}
+	in.o.Registry.ObserveState(gw, s)
+	in.m.states.WithLabelValues(s.State).Inc()
+}
+
+func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Message) {
+	b, err := telemetry.Decode(msg.Payload())
+	if err != nil {
+		in.reject("malformed", msg.Topic(), gw, err)
+		return
+	}
+	if b.Gateway != gw {
+		in.reject("gateway_mismatch", msg.Topic(), gw,
+			fmt.Errorf("batch says gateway %q but arrived on %q's topic", b.Gateway, gw))
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	began := time.Now()
+	err = in.o.Store.Write(wctx, b.Gateway, b.Site, b.Readings)
+	cancel()
+	in.m.storeSeconds.Observe(time.Since(began).Seconds())
+	if err != nil {
+		// No ack: the gateway keeps the readings and sends them again.
+		in.m.storeErrors.Inc()
+		if ok, n := in.throttle.allow("store"); ok {
+			in.log.Error("cannot store batch; not acknowledging it", "gateway", gw, "first_seq", b.FirstSeq,
+				"readings", len(b.Readings), "err", err, "similar_suppressed", n)
+		}
+		return
+	}
+	in.m.batches.Inc()
+	in.m.readings.Add(float64(len(b.Readings)))
+	in.o.Registry.ObserveBatch(b)
+	through := in.commits.add(gw, b.Stream, b.Committed, b.FirstSeq, b.LastSeq())
+	ack, err := telemetry.EncodeAck(telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: through})
+	if err != nil {
+		in.log.Error("BUG: cannot encode ack", "err", err)
+		return
+	}
+	// Not waited for: a lost ack makes the gateway resend, which is safe.
+	in.client.Publish(telemetry.AckTopic(gw), 1, false, ack)
+	in.m.acks.Inc()
+}
+
+// reject counts and logs a refused message; the log is throttled per reason
+// so a flood cannot fill the disk.
+func (in *Ingestor) reject(reason, topic, gw string, err error) {
+	in.m.rejected.WithLabelValues(reason).Inc()
+	if ok, n := in.throttle.allow(reason); ok {
+		in.log.Warn("message refused", "reason", reason, "topic", topic, "gateway", gw, "err", err,
+			"similar_suppressed", n)
+	}
+}

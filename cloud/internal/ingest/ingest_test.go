@@ -1,0 +1,245 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 3000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting: %s", what)
+}
+
+// gateway is the test's stand-in for a gateway: it publishes and listens
+// for acks on its own topic.
+type gateway struct {
+	id     string
+	client mqtt.Client
+	mu     sync.Mutex
+	acks   []telemetry.Ack
+}
+
+func newGateway(t *testing.T, url, id string) *gateway {
+	g := &gateway{id: id}
+	g.client = testenv.MQTTClient(t, url, "gw-"+id)
+	g.client.Subscribe(telemetry.AckTopic(id), 1, func(_ mqtt.Client, m mqtt.Message) {
+		a, err := telemetry.DecodeAck(m.Payload())
+		if err != nil {
+			t.Errorf("cloud sent a malformed ack: %v", err)
+			return
+		}
+		g.mu.Lock()
+		g.acks = append(g.acks, a)
+		g.mu.Unlock()
+	}).Wait()
+	return g
+}
+
+func (g *gateway) publish(t *testing.T, topic string, payload []byte) {
+	t.Helper()
+	if tok := g.client.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+func (g *gateway) ackList() []telemetry.Ack {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]telemetry.Ack(nil), g.acks...)
+}
+
+func encode(t *testing.T, gw string, first uint64, n int) []byte {
+	t.Helper()
+	b := &telemetry.Batch{Gateway: gw, Site: "north", Stream: "s1", FirstSeq: first, Committed: first - 1}
+	for i := 0; i < n; i++ {
+		b.Readings = append(b.Readings, telemetry.Reading{Device: "soil-1", Metric: "soil_moisture", Unit: "%",
+			Value: float64(first) + float64(i), Time: t0.Add(time.Duration(first+uint64(i)) * time.Second)})
+	}
+	data, err := telemetry.Encode(b, telemetry.CodecRowsDeflate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+type rig struct {
+	in    *Ingestor
+	store store.Store
+	reg   *registry.Registry
+}
+
+func startIngest(t *testing.T, url string, st store.Store) *rig {
+	t.Helper()
+	reg := registry.New()
+	in := New(Options{BrokerURL: url, Store: st, Registry: reg, Log: slog.New(slog.DiscardHandler),
+		Metrics: NewMetrics(prometheus.NewRegistry())})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, "ingestor subscribed", in.Connected)
+	return &rig{in: in, store: st, reg: reg}
+}
+
+func openSQLite(t *testing.T) store.Store {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "f.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func brokers(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"mosquitto": func(t *testing.T) string { return testenv.StartMosquitto(t).URL },
+		"embedded": func(t *testing.T) string {
+			b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b.URL()
+		},
+	}
+}
+
+// TestStoresAcksAndRefuses sends a good batch and every kind of bad input on
+// both brokers: only the good one is stored and acknowledged, each bad one
+// is counted under its reason.
+func TestStoresAcksAndRefuses(t *testing.T) {
+	for name, start := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			r := startIngest(t, url, openSQLite(t))
+			gw := newGateway(t, url, "gw1")
+			m := r.in.m
+
+			gw.publish(t, telemetry.UpTopic("gw1"), []byte("not a batch"))
+			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw2", 1, 3)) // claims to be gw2
+			gw.publish(t, telemetry.StateTopic("gw1"), []byte(`{"state":"sleepy"}`))
+			eventually(t, "three refusals", func() bool {
+				return testutil.ToFloat64(m.rejected.WithLabelValues("malformed")) == 1 &&
+					testutil.ToFloat64(m.rejected.WithLabelValues("gateway_mismatch")) == 1 &&
+					testutil.ToFloat64(m.rejected.WithLabelValues("bad_state")) == 1
+			})
+			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 5))
+			eventually(t, "ack of the good batch", func() bool { return len(gw.ackList()) == 1 })
+			a := gw.ackList()[0]
+			if a.Stream != "s1" || a.First != 1 || a.Last != 5 || a.Through != 5 {
+				t.Fatalf("ack %+v", a)
+			}
+			got, err := r.store.Series(context.Background(), store.SeriesQuery{Gateway: "gw1", Device: "soil-1",
+				Metric: "soil_moisture", From: t0, To: t0.Add(time.Hour)})
+			if err != nil || len(got) != 5 {
+				t.Fatalf("stored %d samples (%v), want 5", len(got), err)
+			}
+			for _, gw2 := range []string{"gw2"} {
+				if _, ok := r.reg.Station(gw2); ok {
+					t.Fatalf("the impostor batch reached the registry")
+				}
+			}
+			st, ok := r.reg.Station("gw1")
+			if !ok || len(st.Devices) != 1 || *st.Devices[0].Latest[0].Value != 5 {
+				t.Fatalf("registry: %+v", st)
+			}
+			// A replay is stored again harmlessly and acked again.
+			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 5))
+			eventually(t, "ack of the replay", func() bool { return len(gw.ackList()) == 2 })
+			got, _ = r.store.Series(context.Background(), store.SeriesQuery{Gateway: "gw1", Device: "soil-1",
+				Metric: "soil_moisture", From: t0, To: t0.Add(time.Hour)})
+			if len(got) != 5 {
+				t.Fatalf("replay duplicated samples: %d", len(got))
+			}
+		})
+	}
+}
+
+// TestNoAckWhenStoreFails points the ingestor at an InfluxDB URL where
+// nothing listens: the write fails, so the batch must not be acknowledged.
+func TestNoAckWhenStoreFails(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	dead, err := influx.Open(influx.Config{URL: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), Bucket: "db/autogen",
+		Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startIngest(t, url, dead)
+	gw := newGateway(t, url, "gw1")
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 3))
+	eventually(t, "store error counted", func() bool { return testutil.ToFloat64(r.in.m.storeErrors) == 1 })
+	// Prove the ingestor is still working and would have acked by now.
+	state, _ := telemetry.EncodeState(telemetry.State{State: telemetry.StateOnline})
+	gw.publish(t, telemetry.StateTopic("gw1"), state)
+	eventually(t, "state after the failure", func() bool {
+		return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 1
+	})
+	if n := len(gw.ackList()); n != 0 {
+		t.Fatalf("%d acks for a batch the store refused", n)
+	}
+}
+
+// TestSharedSubscriptionSplitsLoad runs two ingestors on one Mosquitto: each
+// batch is stored by exactly one of them.
+func TestSharedSubscriptionSplitsLoad(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	a := startIngest(t, url, openSQLite(t))
+	b := startIngest(t, url, openSQLite(t))
+	gw := newGateway(t, url, "gw1")
+	const n = 40
+	for i := 0; i < n; i++ {
+		gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", uint64(1+i*2), 2))
+	}
+	eventually(t, "all batches acked", func() bool { return len(gw.ackList()) == n })
+	na, nb := testutil.ToFloat64(a.in.m.batches), testutil.ToFloat64(b.in.m.batches)
+	if na+nb != n || na == 0 || nb == 0 {
+		t.Fatalf("replica a stored %v, b %v; want %d split between both", na, nb, n)
+	}
+}
+
+func TestCommits(t *testing.T) {
+	c := newCommits()
+	steps := []struct {
+		committed, first, last, want uint64
+	}{
+		{0, 1, 10, 10},
+		{0, 21, 30, 10},  // gap 11..20
+		{0, 11, 20, 30},  // gap closed
+		{50, 61, 70, 50}, // the gateway says 1..50 are acked; 51..60 unknown
+		{60, 61, 70, 70},
+		{0, 1, 5, 70}, // an old replay does not lower the mark
+	}
+	for i, s := range steps {
+		if got := c.add("gw", "s", s.committed, s.first, s.last); got != s.want {
+			t.Fatalf("step %d: through %d, want %d", i, got, s.want)
+		}
+	}
+	if got := c.add("gw", "other", 0, 5, 9); got != 0 {
+		t.Fatalf("a new stream starting at 5 has through %d, want 0", got)
+	}
+}

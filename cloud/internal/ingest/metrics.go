@@ -1,0 +1,40 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the ingestor's Prometheus metrics.
+type Metrics struct {
+	batches      prometheus.Counter
+	readings     prometheus.Counter
+	acks         prometheus.Counter
+	rejected     *prometheus.CounterVec
+	states       *prometheus.CounterVec
+	storeErrors  prometheus.Counter
+	storeSeconds prometheus.Histogram
+}
+
+// NewMetrics registers the ingestor's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_batches_total",
+			Help: "Batches stored and acknowledged."}),
+		readings: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_readings_total",
+			Help: "Readings stored (replays included)."}),
+		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_acks_total",
+			Help: "Acks published to gateways."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_rejected_total",
+			Help: "Messages refused, by reason: malformed, gateway_mismatch, bad_state, topic."}, []string{"reason"}),
+		states: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_states_total",
+			Help: "Gateway state messages received, by state."}, []string{"state"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_errors_total",
+			Help: "Batches the store refused; they were not acknowledged and will be resent."}),
+		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_store_write_seconds",
+			Help: "Time to write one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+	}
+	reg.MustRegister(m.batches, m.readings, m.acks, m.rejected, m.states, m.storeErrors, m.storeSeconds)
+	// Every reason appears from the start, so a dashboard can rate() it.
+	for _, r := range []string{"malformed", "gateway_mismatch", "bad_state", "topic"} {
+		m.rejected.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,262 @@
+// Package registry keeps the cloud's picture of the field: every gateway
+// (station) with its site, location, online state and devices, and every
+// device with its expected interval, last reading and latest values.
+//
+// It learns from two sources: the gateways' retained state messages (online
+// or offline, what they poll and how often) and the batches they send. After
+// a restart it is seeded from the store's latest samples and from the
+// retained states the broker replays.
+package registry
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Station states.
+const (
+	Online  = "online"
+	Offline = "offline"
+	Unknown = "unknown"
+)
+
+// Device states, as judged by the cloud.
+const (
+	DeviceOK      = "ok"      // reported within its expected interval
+	DeviceLate    = "late"    // no reading for more than 3 intervals
+	DeviceFailing = "failing" // its gateway says it does not answer
+	DeviceUnknown = "unknown" // its gateway is offline, or it never reported
+)
+
+// lateAfter is how many expected intervals may pass without a reading before
+// a device is late; defaultInterval is assumed when the gateway did not say.
+const (
+	lateAfter       = 3
+	defaultInterval = time.Minute
+)
+
+// Registry is safe for concurrent use.
+type Registry struct {
+	now func() time.Time
+	mu  sync.RWMutex
+	gws map[string]*gateway
+}
+
+type gateway struct {
+	id, site string
+	location *telemetry.Location
+	state    string // Online, Offline or Unknown (no state message yet)
+	version  string
+	stateAt  time.Time
+	started  time.Time
+	buffered uint64
+	lastSeen time.Time // newest batch received
+	devices  map[string]*device
+}
+
+type device struct {
+	id, profile string
+	interval    time.Duration
+	health      string // from the gateway
+	errMsg      string
+	lastSeen    time.Time // newest acquisition time
+	latest      map[string]store.Sample
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{now: time.Now, gws: map[string]*gateway{}}
+}
+
+func (r *Registry) gw(id string) *gateway {
+	g, ok := r.gws[id]
+	if !ok {
+		g = &gateway{id: id, state: Unknown, devices: map[string]*device{}}
+		r.gws[id] = g
+	}
+	return g
+}
+
+func (g *gateway) dev(id string) *device {
+	d, ok := g.devices[id]
+	if !ok {
+		d = &device{id: id, latest: map[string]store.Sample{}}
+		g.devices[id] = d
+	}
+	return d
+}
+
+// ObserveState records a gateway's state message.
+func (r *Registry) ObserveState(gw string, s telemetry.State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.gw(gw)
+	if !s.Time.IsZero() && s.Time.Before(g.stateAt) {
+		return // an older message (e.g. a retained one replayed late)
+	}
+	g.state, g.stateAt = s.State, s.Time
+	if g.stateAt.IsZero() {
+		g.stateAt = r.now()
+	}
+	if s.Site != "" {
+		g.site = s.Site
+	}
+	if s.State == telemetry.StateOffline {
+		return // a last will carries no description
+	}
+	g.version, g.started, g.buffered = s.Version, s.Started, s.Buffered
+	if s.Location != nil {
+		loc := *s.Location
+		g.location = &loc
+	}
+	for _, ds := range s.Devices {
+		d := g.dev(ds.ID)
+		d.profile, d.interval, d.health, d.errMsg = ds.Profile, time.Duration(ds.Interval), ds.Health, ds.Error
+	}
+}
+
+// ObserveBatch records a stored batch: the gateway was heard from, and its
+// devices' latest values move forward (never back: a replay or a backlog
+// does not hide newer values).
+func (r *Registry) ObserveBatch(b *telemetry.Batch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.gw(b.Gateway)
+	g.lastSeen = r.now()
+	if b.Site != "" {
+		g.site = b.Site
+	}
+	for _, rd := range b.Readings {
+		d := g.dev(rd.Device)
+		if rd.Time.After(d.lastSeen) {
+			d.lastSeen = rd.Time
+		}
+		if cur, ok := d.latest[rd.Metric]; ok && !rd.Time.After(cur.Time) {
+			continue
+		}
+		sm := store.Sample{Gateway: b.Gateway, Site: b.Site, Device: rd.Device, Metric: rd.Metric, Unit: rd.Unit,
+			Time: rd.Time, Quality: rd.Quality}
+		if v := rd.Value; v == v && v-v == 0 { // finite
+			sm.Value = &v
+		}
+		d.latest[rd.Metric] = sm
+	}
+}
+
+// Seed loads latest samples from the store after a restart.
+func (r *Registry) Seed(samples []store.Sample) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sm := range samples {
+		g := r.gw(sm.Gateway)
+		if sm.Site != "" && g.site == "" {
+			g.site = sm.Site
+		}
+		d := g.dev(sm.Device)
+		if cur, ok := d.latest[sm.Metric]; !ok || sm.Time.After(cur.Time) {
+			d.latest[sm.Metric] = sm
+		}
+		if sm.Time.After(d.lastSeen) {
+			d.lastSeen = sm.Time
+		}
+	}
+}
+
+// Station is the registry's view of one gateway, for the API and the page.
+type Station struct {
+	ID       string              `json:"id"`
+	Site     string              `json:"site,omitempty"`
+	Location *telemetry.Location `json:"location,omitempty"`
+	State    string              `json:"state"` // online, offline, unknown
+	Version  string              `json:"version,omitempty"`
+	Started  time.Time           `json:"started,omitzero"`
+	Since    time.Time           `json:"state_since,omitzero"`
+	LastSeen time.Time           `json:"last_seen,omitzero"`
+	Buffered uint64              `json:"buffered"`
+	Devices  []Device            `json:"devices"`
+}
+
+// Device is the registry's view of one device.
+type Device struct {
+	ID       string         `json:"id"`
+	Profile  string         `json:"profile,omitempty"`
+	Interval string         `json:"interval,omitempty"`
+	State    string         `json:"state"` // ok, late, failing, unknown
+	Error    string         `json:"error,omitempty"`
+	LastSeen time.Time      `json:"last_seen,omitzero"`
+	Latest   []store.Sample `json:"latest"`
+}
+
+// Stations returns every station, sorted by id.
+func (r *Registry) Stations() []Station {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Station, 0, len(r.gws))
+	for _, g := range r.gws {
+		out = append(out, r.view(g))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Station returns one station.
+func (r *Registry) Station(id string) (Station, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	g, ok := r.gws[id]
+	if !ok {
+		return Station{}, false
+	}
+	return r.view(g), true
+}
+
+func (r *Registry) view(g *gateway) Station {
+	now := r.now()
+	st := Station{ID: g.id, Site: g.site, State: g.state, Version: g.version, Started: g.started, Since: g.stateAt,
+		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices))}
+	if g.location != nil {
+		loc := *g.location
+		st.Location = &loc
+	}
+	if st.State == Unknown && !g.lastSeen.IsZero() && now.Sub(g.lastSeen) < 5*time.Minute {
+		st.State = Online // data without a state message (an older gateway)
+	}
+	for _, d := range g.devices {
+		dv := Device{ID: d.id, Profile: d.profile, LastSeen: d.lastSeen, Error: d.errMsg, Latest: make([]store.Sample, 0, len(d.latest))}
+		if d.interval > 0 {
+			dv.Interval = d.interval.String()
+		}
+		for _, sm := range d.latest {
+			dv.Latest = append(dv.Latest, sm)
+		}
+		sort.Slice(dv.Latest, func(i, j int) bool { return dv.Latest[i].Metric < dv.Latest[j].Metric })
+		dv.State = deviceState(st.State, d, now)
+		st.Devices = append(st.Devices, dv)
+	}
+	sort.Slice(st.Devices, func(i, j int) bool { return st.Devices[i].ID < st.Devices[j].ID })
+	return st
+}
+
+func deviceState(station string, d *device, now time.Time) string {
+	if station == Offline {
+		return DeviceUnknown // we cannot know; the gateway's alert covers it
+	}
+	if d.health == "failing" {
+		return DeviceFailing
+	}
+	if d.lastSeen.IsZero() {
+		return DeviceUnknown
+	}
+	iv := d.interval
+	if iv <= 0 {
+		iv = defaultInterval
+	}
+	if now.Sub(d.lastSeen) > lateAfter*iv+5*time.Second {
+		return DeviceLate
+	}
+	return DeviceOK
+}

@@ -1,0 +1,117 @@
+package registry
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+func batch(gw string, rs ...telemetry.Reading) *telemetry.Batch {
+	return &telemetry.Batch{Gateway: gw, Site: "north", Stream: "s", FirstSeq: 1, Readings: rs}
+}
+
+func rd(dev, metric string, v float64, at time.Time) telemetry.Reading {
+	return telemetry.Reading{Device: dev, Metric: metric, Value: v, Unit: "%", Time: at}
+}
+
+func TestLatestNeverMovesBack(t *testing.T) {
+	r := New()
+	now := t0
+	r.now = func() time.Time { return now }
+	r.ObserveBatch(batch("gw1", rd("soil-1", "soil_moisture", 30, t0.Add(time.Minute))))
+	// A replay or a backlog batch with older readings arrives later.
+	r.ObserveBatch(batch("gw1", rd("soil-1", "soil_moisture", 25, t0)))
+	st, ok := r.Station("gw1")
+	if !ok || len(st.Devices) != 1 {
+		t.Fatalf("station %+v", st)
+	}
+	if v := st.Devices[0].Latest[0].Value; *v != 30 {
+		t.Fatalf("latest = %v, want the newer 30", *v)
+	}
+	if !st.Devices[0].LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("last seen %v", st.Devices[0].LastSeen)
+	}
+}
+
+func TestStates(t *testing.T) {
+	r := New()
+	now := t0
+	r.now = func() time.Time { return now }
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "north", Time: t0,
+		Location: &telemetry.Location{Lat: 45, Lon: 126},
+		Devices: []telemetry.DeviceState{
+			{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: telemetry.Duration(10 * time.Second), Health: "ok"},
+			{ID: "air-1", Profile: "renke/rs-ws-n01-8", Interval: telemetry.Duration(10 * time.Second), Health: "failing", Error: "timeout"},
+			{ID: "never", Profile: "renke/rs-ws-n01-8", Interval: telemetry.Duration(10 * time.Second), Health: "unknown"},
+		}})
+	r.ObserveBatch(batch("gw1", rd("soil-1", "soil_moisture", 30, t0)))
+	states := func() map[string]string {
+		st, _ := r.Station("gw1")
+		m := map[string]string{"station": st.State}
+		for _, d := range st.Devices {
+			m[d.ID] = d.State
+		}
+		return m
+	}
+	want := map[string]string{"station": Online, "soil-1": DeviceOK, "air-1": DeviceFailing, "never": DeviceUnknown}
+	if got := states(); !equal(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	now = t0.Add(time.Minute) // 6 intervals without soil-1
+	if got := states()["soil-1"]; got != DeviceLate {
+		t.Fatalf("soil-1 is %s after a minute of silence, want late", got)
+	}
+	// The last will: the station is offline and its devices unknown, not late.
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: t0.Add(time.Minute)})
+	want = map[string]string{"station": Offline, "soil-1": DeviceUnknown, "air-1": DeviceUnknown, "never": DeviceUnknown}
+	if got := states(); !equal(got, want) {
+		t.Fatalf("offline: %v, want %v", got, want)
+	}
+	// A late-delivered older state does not undo the newer one.
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0})
+	if got := states()["station"]; got != Offline {
+		t.Fatalf("older online state won: %s", got)
+	}
+	st, _ := r.Station("gw1")
+	if st.Location == nil || st.Location.Lat != 45 || st.Site != "north" {
+		t.Fatalf("description lost: %+v", st)
+	}
+}
+
+func TestSeedAndNaN(t *testing.T) {
+	r := New()
+	v := 12.0
+	r.Seed([]store.Sample{{Gateway: "gw2", Site: "east", Device: "d", Metric: "m", Time: t0, Value: &v}})
+	r.ObserveBatch(batch("gw2", telemetry.Reading{Device: "d", Metric: "m2", Value: math.NaN(), Quality: telemetry.Bad, Time: t0}))
+	st, _ := r.Station("gw2")
+	if st.Site != "east" && st.Site != "north" {
+		t.Fatalf("site %q", st.Site)
+	}
+	latest := st.Devices[0].Latest
+	if len(latest) != 2 || *latest[0].Value != 12 || latest[1].Value != nil || latest[1].Quality != telemetry.Bad {
+		t.Fatalf("latest %+v", latest)
+	}
+	if st.State != Online {
+		t.Fatalf("a station heard from just now is %s", st.State)
+	}
+	if got := len(r.Stations()); got != 1 {
+		t.Fatalf("%d stations", got)
+	}
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,216 @@
+// Package influx is the Store on InfluxDB, through influxdb-client-go/v2: the
+// v2 write API and Flux queries. It works with InfluxDB 2.x and with 1.8+
+// when Flux is enabled (bucket "database/retention-policy").
+//
+// Layout: measurement = metric; tags gateway, site (when set), device, unit;
+// fields value (float, omitted when not finite) and quality ("good",
+// "uncertain", "bad"), clock (the clock quality). A dashboard reads
+//
+//	from(bucket: "fieldwatch") |> range(start: -1d)
+//	  |> filter(fn: (r) => r._measurement == "soil_moisture" and r._field == "value")
+package influx
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Config locates the database.
+type Config struct {
+	URL    string // http://host:8086
+	Token  string // InfluxDB 1.8: "user:password", or anything when auth is off
+	Org    string // ignored by 1.8
+	Bucket string // 1.8: "db/autogen"
+	// Timeout bounds each request (default 10 s).
+	Timeout time.Duration
+}
+
+// Store is a store.Store on InfluxDB.
+type Store struct {
+	client influxdb2.Client
+	write  api.WriteAPIBlocking
+	query  api.QueryAPI
+	bucket string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects lazily; Ping checks the server.
+func Open(c Config) (*Store, error) {
+	if c.URL == "" || c.Bucket == "" {
+		return nil, fmt.Errorf("influxdb needs a URL and a bucket")
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	opts := influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(c.Timeout.Seconds())).SetPrecision(time.Nanosecond)
+	client := influxdb2.NewClientWithOptions(c.URL, c.Token, opts)
+	return &Store{client: client, write: client.WriteAPIBlocking(c.Org, c.Bucket), query: client.QueryAPI(c.Org), bucket: c.Bucket}, nil
+}
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.Ping(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("influxdb does not answer its ping")
+	}
+	return nil
+}
+
+// Write implements store.Store: one HTTP write of all points.
+func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
+	pts := make([]*write.Point, 0, len(rs))
+	for _, r := range rs {
+		p := write.NewPointWithMeasurement(r.Metric).AddTag("gateway", gateway).AddTag("device", r.Device).SetTime(r.Time)
+		if site != "" {
+			p.AddTag("site", site)
+		}
+		if r.Unit != "" {
+			p.AddTag("unit", r.Unit)
+		}
+		if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
+			p.AddField("value", r.Value)
+		}
+		p.AddField("quality", r.Quality.String()).AddField("clock", r.Clock.String())
+		pts = append(pts, p)
+	}
+	if err := s.write.WritePoint(ctx, pts...); err != nil {
+		return fmt.Errorf("influxdb write: %w", err)
+	}
+	return nil
+}
+
+// quote makes s a Flux string literal. Ids are telemetry Names and units are
+// checked, but escape anyway.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "${", `\${`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Latest implements store.Store.
+func (s *Store) Latest(ctx context.Context, gateway string, since time.Time) ([]store.Sample, error) {
+	filter := `r._field == "value" or r._field == "quality"`
+	if gateway != "" {
+		filter = fmt.Sprintf(`r.gateway == %s and (%s)`, quote(gateway), filter)
+	}
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s)
+  |> filter(fn: (r) => %s)
+  |> last()
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`, quote(s.bucket), fluxTime(since), filter)
+	return s.samples(ctx, q, store.Sample{})
+}
+
+// Series implements store.Store.
+func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxSeriesSamples {
+		limit = store.MaxSeriesSamples
+	}
+	// InfluxDB 1.8's Flux treats range's stop as inclusive; the explicit
+	// filter keeps [From, To) on every version.
+	sel := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %s and r.gateway == %s and r.device == %s and r._time < %s)`,
+		quote(s.bucket), fluxTime(q.From), fluxTime(q.To), quote(q.Metric), quote(q.Gateway), quote(q.Device), fluxTime(q.To))
+	base := store.Sample{Gateway: q.Gateway, Device: q.Device, Metric: q.Metric}
+	if q.Every <= 0 {
+		return s.samples(ctx, fmt.Sprintf(`%s
+  |> filter(fn: (r) => r._field == "value" or r._field == "quality")
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group() |> sort(columns: ["_time"]) |> limit(n: %d)`, sel, limit), base)
+	}
+	// Averaged: the mean of the values and the worst quality of each window,
+	// as two queries (Flux 0.65 in InfluxDB 1.8 cannot union these).
+	every := fmt.Sprintf("%dns", q.Every.Nanoseconds())
+	vals, err := s.samples(ctx, fmt.Sprintf(`%s
+  |> filter(fn: (r) => r._field == "value")
+  |> aggregateWindow(every: %s, fn: mean, createEmpty: false, timeSrc: "_start")
+  |> rename(columns: {_value: "value"})
+  |> group() |> sort(columns: ["_time"]) |> limit(n: %d)`, sel, every, limit), base)
+	if err != nil {
+		return nil, err
+	}
+	quals, err := s.samples(ctx, fmt.Sprintf(`%s
+  |> filter(fn: (r) => r._field == "quality")
+  |> map(fn: (r) => ({_time: r._time, _start: r._start, _stop: r._stop,
+      _value: if r._value == "bad" then 2.0 else if r._value == "uncertain" then 1.0 else 0.0}))
+  |> aggregateWindow(every: %s, fn: max, createEmpty: false, timeSrc: "_start")
+  |> rename(columns: {_value: "quality"})`, sel, every), base)
+	if err != nil {
+		return nil, err
+	}
+	worst := make(map[int64]telemetry.Quality, len(quals))
+	for _, sm := range quals {
+		worst[sm.Time.UnixNano()] = sm.Quality
+	}
+	for i := range vals {
+		vals[i].Quality = worst[vals[i].Time.UnixNano()]
+	}
+	return vals, nil
+}
+
+// samples runs a pivoted query; base fills what the rows do not carry.
+func (s *Store) samples(ctx context.Context, flux string, base store.Sample) ([]store.Sample, error) {
+	res, err := s.query.Query(ctx, flux)
+	if err != nil {
+		return nil, fmt.Errorf("influxdb query: %w", err)
+	}
+	defer res.Close()
+	var out []store.Sample
+	for res.Next() {
+		rec := res.Record()
+		sm := base
+		if v, ok := rec.ValueByKey("gateway").(string); ok {
+			sm.Gateway = v
+		}
+		if v, ok := rec.ValueByKey("site").(string); ok {
+			sm.Site = v
+		}
+		if v, ok := rec.ValueByKey("device").(string); ok {
+			sm.Device = v
+		}
+		if v, ok := rec.ValueByKey("unit").(string); ok {
+			sm.Unit = v
+		}
+		if m := rec.Measurement(); m != "" {
+			sm.Metric = m
+		}
+		sm.Time = rec.Time().UTC()
+		if v, ok := rec.ValueByKey("value").(float64); ok {
+			sm.Value = &v
+		}
+		switch q := rec.ValueByKey("quality").(type) {
+		case string:
+			sm.Quality, _ = telemetry.ParseQuality(q)
+		case float64:
+			sm.Quality = telemetry.Quality(q)
+		}
+		out = append(out, sm)
+	}
+	if res.Err() != nil {
+		return nil, fmt.Errorf("influxdb query: %w", res.Err())
+	}
+	return out, nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.client.Close()
+	return nil
+}

@@ -1,0 +1,192 @@
+// Package sqlite is the embedded Store: one SQLite file, through the pure-Go
+// modernc.org/sqlite driver, so the cloud runs with no database server.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Store is a store.Store in a SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS series (
+	id      INTEGER PRIMARY KEY,
+	gateway TEXT NOT NULL,
+	site    TEXT NOT NULL,
+	device  TEXT NOT NULL,
+	metric  TEXT NOT NULL,
+	unit    TEXT NOT NULL,
+	UNIQUE (gateway, site, device, metric, unit)
+);
+CREATE TABLE IF NOT EXISTS points (
+	series  INTEGER NOT NULL REFERENCES series(id),
+	t       INTEGER NOT NULL, -- Unix nanoseconds
+	value   REAL,             -- NULL when not finite
+	quality INTEGER NOT NULL,
+	clock   INTEGER NOT NULL,
+	PRIMARY KEY (series, t)
+) WITHOUT ROWID;
+`
+
+// Open opens (creating if needed) the database at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create data directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot create schema in %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Write implements store.Store, in one transaction.
+func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	upSeries, err := tx.PrepareContext(ctx, `INSERT INTO series (gateway, site, device, metric, unit) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO UPDATE SET unit = excluded.unit RETURNING id`)
+	if err != nil {
+		return err
+	}
+	defer upSeries.Close()
+	upPoint, err := tx.PrepareContext(ctx, `INSERT INTO points (series, t, value, quality, clock) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (series, t) DO UPDATE SET value = excluded.value, quality = excluded.quality, clock = excluded.clock`)
+	if err != nil {
+		return err
+	}
+	defer upPoint.Close()
+	ids := map[telemetry.SeriesKey]int64{}
+	for _, r := range rs {
+		id, ok := ids[r.Key()]
+		if !ok {
+			if err := upSeries.QueryRowContext(ctx, gateway, site, r.Device, r.Metric, r.Unit).Scan(&id); err != nil {
+				return fmt.Errorf("series %s/%s: %w", r.Device, r.Metric, err)
+			}
+			ids[r.Key()] = id
+		}
+		var v sql.NullFloat64
+		if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
+			v = sql.NullFloat64{Float64: r.Value, Valid: true}
+		}
+		if _, err := upPoint.ExecContext(ctx, id, r.Time.UnixNano(), v, int(r.Quality), int(r.Clock)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Latest implements store.Store.
+func (s *Store) Latest(ctx context.Context, gateway string, since time.Time) ([]store.Sample, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT s.gateway, s.site, s.device, s.metric, s.unit, p.t, p.value, p.quality
+		FROM series s JOIN points p ON p.series = s.id
+		WHERE (? = '' OR s.gateway = ?)
+		  AND p.t = (SELECT max(t) FROM points WHERE series = s.id)
+		  AND p.t >= ?
+		ORDER BY s.gateway, s.device, s.metric`, gateway, gateway, since.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Sample
+	for rows.Next() {
+		var sm store.Sample
+		var t int64
+		var v sql.NullFloat64
+		var q int
+		if err := rows.Scan(&sm.Gateway, &sm.Site, &sm.Device, &sm.Metric, &sm.Unit, &t, &v, &q); err != nil {
+			return nil, err
+		}
+		sm.Time = time.Unix(0, t).UTC()
+		if v.Valid {
+			sm.Value = &v.Float64
+		}
+		sm.Quality = telemetry.Quality(q)
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// Series implements store.Store.
+func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxSeriesSamples {
+		limit = store.MaxSeriesSamples
+	}
+	var rows *sql.Rows
+	var err error
+	if q.Every > 0 {
+		step := int64(q.Every)
+		rows, err = s.db.QueryContext(ctx, `
+			SELECT s.site, s.unit, (p.t / ?) * ? AS b, avg(p.value), max(p.quality)
+			FROM series s JOIN points p ON p.series = s.id
+			WHERE s.gateway = ? AND s.device = ? AND s.metric = ? AND p.t >= ? AND p.t < ?
+			GROUP BY s.id, b ORDER BY b LIMIT ?`,
+			step, step, q.Gateway, q.Device, q.Metric, q.From.UnixNano(), q.To.UnixNano(), limit)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `
+			SELECT s.site, s.unit, p.t, p.value, p.quality
+			FROM series s JOIN points p ON p.series = s.id
+			WHERE s.gateway = ? AND s.device = ? AND s.metric = ? AND p.t >= ? AND p.t < ?
+			ORDER BY p.t LIMIT ?`,
+			q.Gateway, q.Device, q.Metric, q.From.UnixNano(), q.To.UnixNano(), limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Sample
+	for rows.Next() {
+		sm := store.Sample{Gateway: q.Gateway, Device: q.Device, Metric: q.Metric}
+		var t int64
+		var v sql.NullFloat64
+		var qual int
+		if err := rows.Scan(&sm.Site, &sm.Unit, &t, &v, &qual); err != nil {
+			return nil, err
+		}
+		sm.Time = time.Unix(0, t).UTC()
+		if v.Valid {
+			sm.Value = &v.Float64
+		}
+		sm.Quality = telemetry.Quality(qual)
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return errors.New("closed twice")
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}

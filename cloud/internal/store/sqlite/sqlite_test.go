@@ -1,0 +1,20 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "db", "fieldwatch.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -1,0 +1,147 @@
+// Package storetest is the conformance suite every store.Store passes.
+package storetest
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+func reading(dev, metric string, v float64, at time.Duration) telemetry.Reading {
+	return telemetry.Reading{Device: dev, Metric: metric, Value: v, Unit: "%", Time: t0.Add(at), Clock: telemetry.ClockNTP}
+}
+
+// Run runs the suite; open returns a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("write is idempotent and series reads back", func(t *testing.T) {
+		s := open(t)
+		var rs []telemetry.Reading
+		for i := 0; i < 10; i++ {
+			rs = append(rs, reading("soil-1", "soil_moisture", 30+float64(i)/10, time.Duration(i)*time.Minute))
+		}
+		for i := 0; i < 2; i++ { // a replayed batch
+			if err := s.Write(ctx, "gw1", "north", rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "soil-1", Metric: "soil_moisture",
+			From: t0, To: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 10 {
+			t.Fatalf("%d samples after writing 10 twice", len(got))
+		}
+		for i, sm := range got {
+			if sm.Value == nil || *sm.Value != rs[i].Value || !sm.Time.Equal(rs[i].Time) || sm.Unit != "%" || sm.Site != "north" {
+				t.Fatalf("sample %d = %+v, want %+v", i, sm, rs[i])
+			}
+		}
+	})
+	t.Run("time range and limit", func(t *testing.T) {
+		s := open(t)
+		var rs []telemetry.Reading
+		for i := 0; i < 20; i++ {
+			rs = append(rs, reading("d", "m", float64(i), time.Duration(i)*time.Second))
+		}
+		if err := s.Write(ctx, "gw1", "", rs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m",
+			From: t0.Add(5 * time.Second), To: t0.Add(15 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 10 || *got[0].Value != 5 || *got[9].Value != 14 {
+			t.Fatalf("range [5s,15s) gave %d samples from %v", len(got), values(got))
+		}
+		got, err = s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m", From: t0, To: t0.Add(time.Hour), Limit: 3})
+		if err != nil || len(got) != 3 || *got[0].Value != 0 {
+			t.Fatalf("limit 3 gave %v, %v", values(got), err)
+		}
+	})
+	t.Run("averaged buckets", func(t *testing.T) {
+		s := open(t)
+		var rs []telemetry.Reading
+		for i := 0; i < 6; i++ {
+			rs = append(rs, reading("d", "m", float64(i), time.Duration(i)*10*time.Second))
+		}
+		rs[4].Quality = telemetry.Bad
+		if err := s.Write(ctx, "gw1", "", rs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m",
+			From: t0, To: t0.Add(time.Minute), Every: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || *got[0].Value != 1 || *got[1].Value != 4 || !got[0].Time.Equal(t0) {
+			t.Fatalf("30s means: %+v", got)
+		}
+		if got[0].Quality != telemetry.Good || got[1].Quality != telemetry.Bad {
+			t.Fatalf("bucket quality %v %v, want good, bad", got[0].Quality, got[1].Quality)
+		}
+	})
+	t.Run("latest per series, bad and NaN kept", func(t *testing.T) {
+		s := open(t)
+		rs := []telemetry.Reading{
+			reading("soil-1", "soil_moisture", 31, 0),
+			reading("soil-1", "soil_moisture", 32, time.Minute),
+			reading("soil-1", "soil_temperature", 12.5, time.Minute),
+			reading("air-1", "air_humidity", math.NaN(), 2*time.Minute),
+		}
+		rs[2].Unit = "°C"
+		rs[3].Quality = telemetry.Bad
+		if err := s.Write(ctx, "gw1", "north", rs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(ctx, "gw2", "", []telemetry.Reading{reading("x", "m", 1, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Latest(ctx, "gw1", t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey := map[string]store.Sample{}
+		for _, sm := range got {
+			byKey[sm.Device+"/"+sm.Metric] = sm
+		}
+		if len(got) != 3 {
+			t.Fatalf("latest of gw1: %d samples %+v, want 3", len(got), got)
+		}
+		if sm := byKey["soil-1/soil_moisture"]; sm.Value == nil || *sm.Value != 32 || sm.Gateway != "gw1" || sm.Site != "north" {
+			t.Fatalf("soil_moisture latest = %+v", sm)
+		}
+		if sm := byKey["soil-1/soil_temperature"]; sm.Unit != "°C" || *sm.Value != 12.5 {
+			t.Fatalf("soil_temperature latest = %+v", sm)
+		}
+		if sm := byKey["air-1/air_humidity"]; sm.Value != nil || sm.Quality != telemetry.Bad {
+			t.Fatalf("bad NaN reading = %+v; want no value and quality bad", sm)
+		}
+		all, err := s.Latest(ctx, "", t0.Add(-time.Hour))
+		if err != nil || len(all) != 4 {
+			t.Fatalf("latest of all: %d, %v", len(all), err)
+		}
+		recent, err := s.Latest(ctx, "", t0.Add(90*time.Second))
+		if err != nil || len(recent) != 1 || recent[0].Device != "air-1" {
+			t.Fatalf("latest since 90s: %+v, %v", recent, err)
+		}
+	})
+}
+
+func values(ss []store.Sample) []float64 {
+	var out []float64
+	for _, s := range ss {
+		if s.Value != nil {
+			out = append(out, *s.Value)
+		}
+	}
+	return out
+}

@@ -1,0 +1,294 @@
+// Package profiles holds Fieldwatch's device profiles: one YAML file per
+// device model (vendor/model.yaml) describing how to read it and carrying
+// test vectors (raw frames → expected readings) that `go test` checks.
+//
+// The files in this folder are embedded in the gateway binary (Builtin); a
+// gateway can add or override models from a directory of its own (LoadDir).
+// Every profile is validated when loaded, with errors naming file, line and
+// field.
+package profiles
+
+import (
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed */*.yaml
+var builtin embed.FS
+
+// Profile describes one device model.
+type Profile struct {
+	Model       string         `yaml:"model"` // vendor/model, equal to the file path without .yaml
+	Vendor      string         `yaml:"vendor"`
+	Name        string         `yaml:"name"`
+	Description string         `yaml:"description"`
+	Kind        string         `yaml:"kind"` // "modbus"
+	Sources     []string       `yaml:"sources"`
+	Modbus      *ModbusProfile `yaml:"modbus"`
+	Tests       []Test         `yaml:"tests"`
+
+	file string
+}
+
+// ModbusProfile is a Modbus register map.
+type ModbusProfile struct {
+	Defaults SerialDefaults `yaml:"defaults"`
+	// MaxGap is how many unused registers a single read may span between
+	// fields; reading through a short gap beats a second request.
+	MaxGap int            `yaml:"max_gap"`
+	Fields []modbus.Field `yaml:"fields"`
+}
+
+// SerialDefaults are a model's factory settings.
+type SerialDefaults struct {
+	Unit     int    `yaml:"unit"`
+	Baud     int    `yaml:"baud"`
+	Parity   string `yaml:"parity"` // none, even, odd
+	StopBits int    `yaml:"stop_bits"`
+}
+
+// Test is a recorded exchange with the device and the readings it must give.
+type Test struct {
+	Name      string             `yaml:"name"`
+	Unit      int                `yaml:"unit"` // default: the profile's default unit
+	Exchanges []Exchange         `yaml:"exchanges"`
+	Expect    map[string]float64 `yaml:"expect"` // metric → value
+	Bad       []string           `yaml:"bad"`    // metrics whose quality must be bad
+}
+
+// Exchange is one request and its response, as hex RTU frames.
+type Exchange struct {
+	Request  Hex `yaml:"request"`
+	Response Hex `yaml:"response"`
+}
+
+// Hex is bytes written as hex pairs, spaces allowed: "01 03 00 00 00 02 C4 0B".
+type Hex []byte
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (h *Hex) UnmarshalYAML(n *yaml.Node) error {
+	b, err := hex.DecodeString(strings.Join(strings.Fields(n.Value), ""))
+	if err != nil {
+		return yamlconf.TypeError(n, fmt.Sprintf("%q is not hex bytes such as \"01 03 00 00\"", n.Value))
+	}
+	*h = b
+	return nil
+}
+
+// File is where the profile was loaded from.
+func (p *Profile) File() string { return p.file }
+
+// Validate implements yamlconf.Validator.
+func (p *Profile) Validate(r *yamlconf.Report) {
+	if p.Model == "" {
+		r.Errorf("model", "is required (vendor/model)")
+	} else if v, m, ok := strings.Cut(p.Model, "/"); !ok || telemetry.CheckName("vendor", v) != nil || telemetry.CheckName("model", m) != nil {
+		r.Errorf("model", "%q is not vendor/model in letters, digits, _ . -", p.Model)
+	}
+	if p.Name == "" {
+		r.Errorf("name", "is required")
+	}
+	switch p.Kind {
+	case "modbus":
+		if p.Modbus == nil {
+			r.Errorf("modbus", "is required for kind modbus")
+			return
+		}
+		p.Modbus.validate(r)
+	default:
+		r.Errorf("kind", "%q is not a known kind (modbus)", p.Kind)
+		return
+	}
+	if len(p.Tests) == 0 {
+		r.Errorf("tests", "every profile needs at least one test vector")
+	}
+	for i := range p.Tests {
+		p.Tests[i].validate(r, yamlconf.Join("tests", i), p)
+	}
+}
+
+func (m *ModbusProfile) validate(r *yamlconf.Report) {
+	d := &m.Defaults
+	if d.Unit < 1 || d.Unit > 247 {
+		r.Errorf("modbus.defaults.unit", "%d is not a unit address 1..247", d.Unit)
+	}
+	if d.Parity == "" {
+		d.Parity = "none"
+	}
+	if d.Parity != "none" && d.Parity != "even" && d.Parity != "odd" {
+		r.Errorf("modbus.defaults.parity", "%q is not none, even or odd", d.Parity)
+	}
+	if d.StopBits == 0 {
+		d.StopBits = 1
+	}
+	if m.MaxGap < 0 || m.MaxGap > modbus.MaxReadRegisters {
+		r.Errorf("modbus.max_gap", "%d is outside 0..%d", m.MaxGap, modbus.MaxReadRegisters)
+	}
+	if len(m.Fields) == 0 {
+		r.Errorf("modbus.fields", "needs at least one field")
+	}
+	seen := map[string]bool{}
+	for i := range m.Fields {
+		f := &m.Fields[i]
+		path := yamlconf.Join("modbus.fields", i)
+		f.Normalize()
+		if err := telemetry.CheckName("metric", f.Metric); err != nil {
+			r.Errorf(yamlconf.Join(path, "metric"), "%v", err)
+		} else if seen[f.Metric] {
+			r.Errorf(yamlconf.Join(path, "metric"), "%q appears twice", f.Metric)
+		}
+		seen[f.Metric] = true
+		for k, msg := range f.Check() {
+			r.Errorf(yamlconf.Join(path, k), "%s", msg)
+		}
+		if len(f.Unit) > telemetry.MaxUnitLen {
+			r.Errorf(yamlconf.Join(path, "unit"), "longer than %d bytes", telemetry.MaxUnitLen)
+		}
+	}
+}
+
+func (t *Test) validate(r *yamlconf.Report, path string, p *Profile) {
+	if t.Name == "" {
+		r.Errorf(yamlconf.Join(path, "name"), "is required")
+	}
+	if len(t.Exchanges) == 0 {
+		r.Errorf(yamlconf.Join(path, "exchanges"), "needs at least one request and response")
+	}
+	if len(t.Expect) == 0 {
+		r.Errorf(yamlconf.Join(path, "expect"), "needs at least one expected value")
+	}
+	metrics := map[string]bool{}
+	if p.Modbus != nil {
+		for _, f := range p.Modbus.Fields {
+			metrics[f.Metric] = true
+		}
+	}
+	for m := range t.Expect {
+		if !metrics[m] {
+			r.Errorf(yamlconf.Join(path, "expect", m), "the profile has no metric %q", m)
+		}
+	}
+	for i, m := range t.Bad {
+		if _, ok := t.Expect[m]; !ok {
+			r.Errorf(yamlconf.Join(path, "bad")+fmt.Sprintf("[%d]", i), "%q has no expected value", m)
+		}
+	}
+}
+
+// Load parses and validates one profile. file names it in errors.
+func Load(file string, data []byte) (*Profile, error) {
+	p := &Profile{file: file}
+	if err := yamlconf.Decode(file, data, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Set is a collection of profiles by model.
+type Set struct {
+	byModel map[string]*Profile
+}
+
+// Get returns the profile for model.
+func (s *Set) Get(model string) (*Profile, bool) {
+	p, ok := s.byModel[model]
+	return p, ok
+}
+
+// Models lists the models in the set, sorted.
+func (s *Set) Models() []string {
+	out := make([]string, 0, len(s.byModel))
+	for m := range s.byModel {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// add loads every *.yaml under root of fsys into s; a profile's model must
+// match its path (vendor/model.yaml), so a model can be found from its name.
+func (s *Set) add(fsys fs.FS, root, display string) error {
+	var errs yamlconf.Errors
+	err := fs.WalkDir(fsys, root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
+		name := filepath.Join(display, rel)
+		p, err := Load(name, data)
+		if err != nil {
+			var fe yamlconf.Errors
+			if errors.As(err, &fe) {
+				errs = append(errs, fe...)
+				return nil
+			}
+			return err
+		}
+		if want := strings.TrimSuffix(rel, ".yaml"); p.Model != want {
+			errs = append(errs, &yamlconf.FieldError{File: name, Line: yamlconf.Lines(data)["model"], Field: "model",
+				Msg: fmt.Sprintf("%q does not match the file's path %q", p.Model, want)})
+			return nil
+		}
+		s.byModel[p.Model] = p
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+var (
+	builtinOnce sync.Once
+	builtinSet  *Set
+	builtinErr  error
+)
+
+// Builtin returns the profiles embedded in this binary.
+func Builtin() (*Set, error) {
+	builtinOnce.Do(func() {
+		builtinSet = &Set{byModel: map[string]*Profile{}}
+		builtinErr = builtinSet.add(builtin, ".", "firmware-profiles")
+	})
+	return builtinSet, builtinErr
+}
+
+// WithDir returns the built-in profiles plus those under dir; a profile in
+// dir replaces a built-in one of the same model.
+func WithDir(dir string) (*Set, error) {
+	b, err := Builtin()
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{byModel: make(map[string]*Profile, len(b.byModel))}
+	for k, v := range b.byModel {
+		s.byModel[k] = v
+	}
+	if dir == "" {
+		return s, nil
+	}
+	if err := s.add(os.DirFS(dir), ".", dir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,243 @@
+// Package app wires the gateway together: config → buffer, one poller per
+// bus, uplink, and the HTTP endpoints (/metrics, /healthz, /status). Run is
+// what `fieldwatch-gateway run` calls; tests start it in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/poller"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
+	"github.com/fieldwatch/fieldwatch/internal/version"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Options start a gateway.
+type Options struct {
+	ConfigPath string
+	Log        *slog.Logger
+	// Reload, when it delivers, re-reads the config: a valid one replaces
+	// the running setup, an invalid one is refused and counted while the
+	// gateway keeps running as it was.
+	Reload <-chan struct{}
+	// Listening, if set, is told the HTTP address once it is bound.
+	Listening func(addr string)
+}
+
+// App is a running gateway's shared state: what outlives a config reload.
+type App struct {
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	started time.Time
+	poller  *poller.Metrics
+	uplink  *uplink.Metrics
+	reloads *prometheus.CounterVec
+
+	mu  sync.Mutex
+	cur *running // the setup currently running, nil between setups
+}
+
+// running is one config's worth of buffer, buses and uplink.
+type running struct {
+	cfg   *config.Config
+	buf   *buffer.Buffer
+	buses []*poller.Bus
+	up    *uplink.Uplink
+}
+
+// Run loads the config and runs the gateway until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	cfg, err := config.LoadFile(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	a := newApp(o.Log)
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("cannot listen for HTTP: %w", err)
+		}
+		srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("HTTP server stopped", "err", err)
+			}
+		}()
+		defer srv.Close()
+		a.log.Info("serving metrics and status", "addr", "http://"+ln.Addr().String())
+		if o.Listening != nil {
+			o.Listening(ln.Addr().String())
+		}
+	}
+	for {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.runSetup(rctx, cfg) }()
+		for reloaded := false; !reloaded; {
+			select {
+			case err := <-done:
+				cancel()
+				return err
+			case <-o.Reload:
+				next, err := config.LoadFile(o.ConfigPath)
+				if err != nil {
+					a.reloads.WithLabelValues("failure").Inc()
+					a.log.Error("config reload refused; keeping the running config", "err", err)
+					continue
+				}
+				a.reloads.WithLabelValues("success").Inc()
+				a.log.Info("config reloaded; restarting buses and uplink")
+				cancel()
+				if err := <-done; err != nil {
+					return err
+				}
+				cfg, reloaded = next, true
+			}
+		}
+	}
+}
+
+func newApp(log *slog.Logger) *App {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{log: log, reg: reg, started: time.Now(), poller: poller.NewMetrics(reg), uplink: uplink.NewMetrics(reg)}
+	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fieldwatch_gateway_config_reloads_total",
+		Help: "Config reloads by result; a failed one leaves the gateway running on its previous config.",
+	}, []string{"result"})
+	reg.MustRegister(a.reloads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "fieldwatch_gateway_build_info", Help: "Always 1; the version label says which build runs.",
+		ConstLabels: prometheus.Labels{"version": version.Version},
+	}, func() float64 { return 1 }))
+	a.registerBufferMetrics()
+	return a
+}
+
+// runSetup runs one config until ctx is done.
+func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
+	buf, err := buffer.Open(buffer.Options{Dir: cfg.Buffer.Dir, MaxBytes: int64(cfg.Buffer.MaxBytes),
+		SegmentBytes: int64(cfg.Buffer.SegmentBytes), Fsync: cfg.Buffer.Fsync, Logger: a.log.With("component", "buffer")})
+	if err != nil {
+		return fmt.Errorf("cannot open buffer %s: %w", cfg.Buffer.Dir, err)
+	}
+	defer buf.Close()
+	fixed, _ := config.ClockQuality(cfg.Gateway.Clock) // validated
+	clk := clock.New(fixed)
+	r := &running{cfg: cfg, buf: buf}
+	for _, bc := range cfg.Buses {
+		devs := make([]poller.Device, 0, len(bc.Devices))
+		for _, d := range bc.Devices {
+			p, _ := cfg.Profiles.Get(d.Profile) // validated
+			devs = append(devs, poller.Device{ID: d.ID, Profile: p, Unit: uint8(d.Unit), Interval: d.Interval})
+		}
+		r.buses = append(r.buses, poller.NewBus(poller.Options{
+			Name: bc.Name, Client: modbus.NewTCP(bc.Address, bc.Timeout), Devices: devs,
+			Sink:  func(rs []telemetry.Reading) error { _, err := buf.Append(rs); return err },
+			Clock: clk.Quality, Log: a.log, Metrics: a.poller,
+		}))
+	}
+	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.cur = r
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.cur = nil
+		a.mu.Unlock()
+	}()
+	a.log.Info("gateway running", "gateway", cfg.Gateway.ID, "buses", len(r.buses), "stream", buf.Stream(),
+		"buffered", buf.Stats().Readings, "version", version.Version)
+
+	var wg sync.WaitGroup
+	busCtx, stopBuses := context.WithCancel(ctx)
+	defer stopBuses()
+	for _, b := range r.buses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Run(busCtx); err != nil {
+				a.log.Error("bus stopped", "err", err)
+			}
+		}()
+	}
+	// The uplink outlives the buses by a moment, so the last readings
+	// acquired are in the buffer before it announces "offline".
+	upCtx, stopUplink := context.WithCancel(context.Background())
+	upDone := make(chan error, 1)
+	go func() { upDone <- r.up.Run(upCtx) }()
+	<-ctx.Done()
+	stopBuses()
+	wg.Wait()
+	stopUplink()
+	return <-upDone
+}
+
+// state describes the gateway for its retained state message.
+func (a *App) state(r *running) telemetry.State {
+	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Location: r.cfg.Gateway.Location,
+		Started: a.started.UTC()}
+	for _, b := range r.buses {
+		for _, d := range b.Status() {
+			ds := telemetry.DeviceState{ID: d.ID, Profile: d.Profile, Interval: telemetry.Duration(d.Interval), Health: d.Health}
+			if d.Health == poller.HealthFailing {
+				ds.Error = d.LastError
+			}
+			s.Devices = append(s.Devices, ds)
+		}
+	}
+	return s
+}
+
+func (a *App) current() *running {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cur
+}
+
+func (a *App) registerBufferMetrics() {
+	stat := func(f func(buffer.Stats) float64) func() float64 {
+		return func() float64 {
+			if r := a.current(); r != nil {
+				return f(r.buf.Stats())
+			}
+			return 0
+		}
+	}
+	a.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_readings",
+			Help: "Readings in the buffer awaiting the cloud's ack."}, stat(func(s buffer.Stats) float64 { return float64(s.Readings) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_bytes",
+			Help: "Bytes of buffer segments on disk."}, stat(func(s buffer.Stats) float64 { return float64(s.Bytes) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_dropped_readings",
+			Help: "Readings dropped unacknowledged because the buffer hit max_bytes, since the buffer was opened."},
+			stat(func(s buffer.Stats) float64 { return float64(s.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_truncated_bytes",
+			Help: "Bytes cut from damaged buffer segments when the buffer was last opened."},
+			stat(func(s buffer.Stats) float64 { return float64(s.TruncatedBytes) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_uplink_connected",
+			Help: "1 when connected to the broker."}, func() float64 {
+			if r := a.current(); r != nil && r.up.Connected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+}

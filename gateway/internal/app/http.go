@@ -1,0 +1,86 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fieldwatch/fieldwatch/internal/version"
+)
+
+// Status is what /status returns and `fieldwatch-gateway status` prints.
+type Status struct {
+	Gateway   string         `json:"gateway"`
+	Site      string         `json:"site,omitempty"`
+	Version   string         `json:"version"`
+	Started   time.Time      `json:"started"`
+	Connected bool           `json:"connected"`
+	Brokers   []string       `json:"brokers"`
+	Buffer    BufferStatus   `json:"buffer"`
+	Devices   []DeviceStatus `json:"devices"`
+}
+
+// BufferStatus is the buffer part of Status.
+type BufferStatus struct {
+	Stream         string `json:"stream"`
+	Readings       uint64 `json:"readings"`
+	Bytes          int64  `json:"bytes"`
+	AckedThrough   uint64 `json:"acked_through"`
+	NextSeq        uint64 `json:"next_seq"`
+	Dropped        uint64 `json:"dropped"`
+	TruncatedBytes int64  `json:"truncated_bytes"`
+}
+
+// DeviceStatus is one device in Status.
+type DeviceStatus struct {
+	ID        string    `json:"id"`
+	Bus       string    `json:"bus"`
+	Profile   string    `json:"profile"`
+	Unit      uint8     `json:"unit"`
+	Interval  string    `json:"interval"`
+	Health    string    `json:"health"`
+	LastGood  time.Time `json:"last_good,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Failures  int       `json:"failures"`
+}
+
+func (a *App) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if a.current() == nil {
+			http.Error(w, "starting or reloading", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		r := a.current()
+		if r == nil {
+			http.Error(w, "starting or reloading", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(a.status(r))
+	})
+	return mux
+}
+
+func (a *App) status(r *running) Status {
+	bs := r.buf.Stats()
+	s := Status{Gateway: r.cfg.Gateway.ID, Site: r.cfg.Gateway.Site, Version: version.Version, Started: a.started.UTC(),
+		Connected: r.up.Connected(), Brokers: r.cfg.Uplink.Brokers,
+		Buffer: BufferStatus{Stream: r.buf.Stream(), Readings: bs.Readings, Bytes: bs.Bytes, AckedThrough: r.buf.Acked(),
+			NextSeq: r.buf.Next(), Dropped: bs.Dropped, TruncatedBytes: bs.TruncatedBytes}}
+	for _, b := range r.buses {
+		for _, d := range b.Status() {
+			s.Devices = append(s.Devices, DeviceStatus{ID: d.ID, Bus: d.Bus, Profile: d.Profile, Unit: d.Unit,
+				Interval: d.Interval.String(), Health: d.Health, LastGood: d.LastGood, LastError: d.LastError, Failures: d.Failures})
+		}
+	}
+	return s
+}

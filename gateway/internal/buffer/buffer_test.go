@@ -1,0 +1,312 @@
+package buffer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+// readings makes n readings whose values are their index plus base, so a
+// test can tell exactly which ones it got back.
+func readings(base, n int) []telemetry.Reading {
+	rs := make([]telemetry.Reading, n)
+	for i := range rs {
+		v := base + i
+		rs[i] = telemetry.Reading{Device: "dev", Metric: fmt.Sprintf("m%d", v%3), Value: float64(v), Unit: "%",
+			Time: t0.Add(time.Duration(v) * time.Second), Clock: telemetry.ClockNTP}
+	}
+	return rs
+}
+
+func open(t *testing.T, dir string, mod func(*Options)) *Buffer {
+	t.Helper()
+	o := Options{Dir: dir, Fsync: FsyncOff, SegmentBytes: 1 << 20, MaxBytes: 1 << 30}
+	if mod != nil {
+		mod(&o)
+	}
+	b, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// appendN appends total readings in records of per readings, values 0..total-1.
+func appendN(t *testing.T, b *Buffer, total, per int) {
+	t.Helper()
+	for i := 0; i < total; i += per {
+		if _, err := b.Append(readings(i, min(per, total-i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// drain reads everything from seq from in chunks of limit and returns the
+// values and the first sequence.
+func drain(t *testing.T, b *Buffer, from uint64, limit int) (uint64, []float64) {
+	t.Helper()
+	var vals []float64
+	var first uint64
+	for i := 0; i < 1_000_000; i++ {
+		start, rs, err := b.Read(from, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			return first, vals
+		}
+		if first == 0 {
+			first = start
+		}
+		for _, r := range rs {
+			vals = append(vals, r.Value)
+		}
+		from = start + uint64(len(rs))
+	}
+	t.Fatal("drain did not finish")
+	return 0, nil
+}
+
+func wantRange(t *testing.T, vals []float64, from, to int) {
+	t.Helper()
+	if len(vals) != to-from+1 {
+		t.Fatalf("got %d readings, want %d (%d..%d)", len(vals), to-from+1, from, to)
+	}
+	for i, v := range vals {
+		if v != float64(from+i) {
+			t.Fatalf("reading %d = %v, want %d", i, v, from+i)
+		}
+	}
+}
+
+func TestAppendReadTrim(t *testing.T) {
+	for _, limit := range []int{1, 4, 7, 1000} {
+		t.Run(fmt.Sprint("limit", limit), func(t *testing.T) {
+			b := open(t, t.TempDir(), func(o *Options) { o.SegmentBytes = 300 })
+			appendN(t, b, 100, 5)
+			if s := b.Stats(); s.Readings != 100 || s.Segments < 3 {
+				t.Fatalf("stats %+v: want 100 readings over several segments", s)
+			}
+			first, vals := drain(t, b, 1, limit)
+			if first != 1 {
+				t.Fatalf("first seq %d", first)
+			}
+			wantRange(t, vals, 0, 99)
+			// Reading again from the middle (a resend) gives the same data.
+			_, vals = drain(t, b, 43, limit)
+			wantRange(t, vals, 42, 99)
+			if err := b.Trim(60); err != nil {
+				t.Fatal(err)
+			}
+			first, vals = drain(t, b, 1, limit)
+			if first != 61 {
+				t.Fatalf("after trim first seq %d, want 61", first)
+			}
+			wantRange(t, vals, 60, 99)
+			if s := b.Stats(); s.Readings != 40 || s.Trimmed != 60 {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+func TestReopenKeepsStreamAndAcks(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, func(o *Options) { o.SegmentBytes = 256 })
+	appendN(t, b, 50, 3)
+	if err := b.Trim(20); err != nil {
+		t.Fatal(err)
+	}
+	stream := b.Stream()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := open(t, dir, func(o *Options) { o.SegmentBytes = 256 })
+	if b2.Stream() != stream {
+		t.Fatalf("stream changed: %s → %s", stream, b2.Stream())
+	}
+	if b2.Acked() != 20 || b2.Next() != 51 {
+		t.Fatalf("acked %d next %d, want 20 and 51", b2.Acked(), b2.Next())
+	}
+	first, vals := drain(t, b2, 1, 10)
+	if first != 21 {
+		t.Fatalf("first %d", first)
+	}
+	wantRange(t, vals, 20, 49)
+	appendN(t, b2, 5, 5)
+	if seq := b2.Next(); seq != 56 {
+		t.Fatalf("sequence did not continue: next %d", seq)
+	}
+	// Trimming everything leaves an empty buffer that keeps counting.
+	if err := b2.Trim(55); err != nil {
+		t.Fatal(err)
+	}
+	if s := b2.Stats(); s.Readings != 0 || s.Segments != 1 || s.Bytes != 0 {
+		t.Fatalf("stats after full trim %+v", s)
+	}
+	b2.Close()
+	b3 := open(t, dir, nil)
+	if b3.Next() != 56 || b3.Stats().Readings != 0 {
+		t.Fatalf("after reopen next %d readings %d", b3.Next(), b3.Stats().Readings)
+	}
+	if _, err := b3.Append(readings(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := drain(t, b3, 1, 10); first != 56 {
+		t.Fatalf("new reading got seq %d, want 56", first)
+	}
+}
+
+func segments(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
+
+// TestCrashAtEveryByte cuts the last segment at every possible length, as a
+// power cut during a write would, and checks that Open keeps exactly the
+// whole records before the cut.
+func TestCrashAtEveryByte(t *testing.T) {
+	src := t.TempDir()
+	b := open(t, src, nil)
+	var ends []int64 // file size after each record
+	for i := 0; i < 6; i++ {
+		if _, err := b.Append(readings(i*2, 2)); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, b.Stats().Bytes)
+	}
+	b.Close()
+	seg := segments(t, src)[0]
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := 0; cut <= len(data); cut++ {
+		dir := t.TempDir()
+		for _, f := range []string{"stream"} {
+			d, _ := os.ReadFile(filepath.Join(src, f))
+			os.WriteFile(filepath.Join(dir, f), d, 0o640)
+		}
+		os.WriteFile(filepath.Join(dir, filepath.Base(seg)), data[:cut], 0o640)
+		whole := 0
+		for _, e := range ends {
+			if e <= int64(cut) {
+				whole++
+			}
+		}
+		b := open(t, dir, nil)
+		_, vals := drain(t, b, 1, 100)
+		if len(vals) != 2*whole {
+			t.Fatalf("cut at %d: recovered %d readings, want %d", cut, len(vals), 2*whole)
+		}
+		var wantTrunc int64
+		if whole > 0 {
+			wantTrunc = int64(cut) - ends[whole-1]
+		} else {
+			wantTrunc = int64(cut)
+		}
+		if got := b.Stats().TruncatedBytes; got != wantTrunc {
+			t.Fatalf("cut at %d: truncated %d bytes, want %d", cut, got, wantTrunc)
+		}
+		// Appending after recovery continues the sequence.
+		if _, err := b.Append(readings(100, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if b.Next() != uint64(2*whole+2) {
+			t.Fatalf("cut at %d: next %d", cut, b.Next())
+		}
+		b.Close()
+	}
+}
+
+func TestCorruptRecordIsCut(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, nil)
+	appendN(t, b, 30, 3)
+	b.Close()
+	seg := segments(t, dir)[0]
+	data, _ := os.ReadFile(seg)
+	data[len(data)/2] ^= 0xFF // flip a byte in the middle record
+	os.WriteFile(seg, data, 0o640)
+	b2 := open(t, dir, nil)
+	_, vals := drain(t, b2, 1, 100)
+	if len(vals) == 0 || len(vals) >= 30 || len(vals)%3 != 0 {
+		t.Fatalf("kept %d readings; want the whole records before the damage", len(vals))
+	}
+	wantRange(t, vals, 0, len(vals)-1)
+	if b2.Stats().TruncatedBytes == 0 {
+		t.Fatal("truncation not reported")
+	}
+}
+
+func TestBudgetDropsOldestAndCounts(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, func(o *Options) { o.SegmentBytes = 200; o.MaxBytes = 1000 })
+	appendN(t, b, 300, 2)
+	s := b.Stats()
+	if s.Bytes > 1000+200 {
+		t.Fatalf("buffer holds %d bytes, budget 1000", s.Bytes)
+	}
+	if s.Dropped == 0 || s.Dropped+s.Readings != 300 {
+		t.Fatalf("dropped %d + held %d != 300 appended", s.Dropped, s.Readings)
+	}
+	first, vals := drain(t, b, 1, 1000)
+	if first != s.Dropped+1 {
+		t.Fatalf("first held seq %d, want %d", first, s.Dropped+1)
+	}
+	wantRange(t, vals, int(s.Dropped), 299)
+	// The drop survives a restart: the dropped readings do not come back.
+	b.Close()
+	b2 := open(t, dir, func(o *Options) { o.SegmentBytes = 200; o.MaxBytes = 1000 })
+	if got, _ := drain(t, b2, 1, 1000); got != first {
+		t.Fatalf("after reopen first %d, want %d", got, first)
+	}
+}
+
+func TestNotify(t *testing.T) {
+	b := open(t, t.TempDir(), nil)
+	ch := b.Notify()
+	select {
+	case <-ch:
+		t.Fatal("notified before any append")
+	default:
+	}
+	appendN(t, b, 1, 1)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("append did not notify")
+	}
+}
+
+func TestClosed(t *testing.T) {
+	b := open(t, t.TempDir(), nil)
+	b.Close()
+	if _, err := b.Append(readings(0, 1)); err != ErrClosed {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	if _, _, err := b.Read(1, 1); err != ErrClosed {
+		t.Fatalf("Read after Close: %v", err)
+	}
+}
+
+func TestBadStreamFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "stream"), []byte("bad stream/id\n"), 0o640)
+	if _, err := Open(Options{Dir: dir}); err == nil {
+		t.Fatal("opened with a damaged stream id")
+	}
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	"github.com/fieldwatch/fieldwatch/internal/logging"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+)
+
+func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	cfg := fs.String("c", defaultConfig(), "config file")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	log, err := logging.New(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{})
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err = app.Run(ctx, app.Options{ConfigPath: *cfg, Log: log, Reload: reload})
+	var ce yamlconf.Errors
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "invalid config:\n%v\n", err)
+		return ExitConfig
+	case err != nil:
+		log.Error("gateway stopped", "err", err)
+		return ExitFail
+	}
+	log.Info("gateway stopped")
+	return ExitOK
+}

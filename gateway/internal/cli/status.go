@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+)
+
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr)
+	path := fs.String("c", defaultConfig(), "config file (to find the gateway's http.listen)")
+	addr := fs.String("addr", "", "the gateway's HTTP address, host:port (overrides -c)")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *addr == "" {
+		cfg, err := config.LoadFile(*path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return ExitConfig
+		}
+		if cfg.HTTP.Listen == "" {
+			fmt.Fprintln(stderr, "the config has no http.listen; the gateway serves no status")
+			return ExitConfig
+		}
+		*addr = cfg.HTTP.Listen
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*addr+"/status", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "cannot reach the gateway at %s: %v (is it running?)\n", *addr, err)
+		return ExitFail
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "gateway answered %s: %s", resp.Status, body)
+		return ExitFail
+	}
+	if *asJSON {
+		stdout.Write(body)
+		return ExitOK
+	}
+	var s app.Status
+	if err := json.Unmarshal(body, &s); err != nil {
+		fmt.Fprintf(stderr, "unexpected status from the gateway: %v\n", err)
+		return ExitFail
+	}
+	printStatus(stdout, s)
+	return ExitOK
+}
+
+func printStatus(w io.Writer, s app.Status) {
+	link := "DISCONNECTED"
+	if s.Connected {
+		link = "connected"
+	}
+	fmt.Fprintf(w, "gateway  %s (site %s, version %s, up %s)\n", s.Gateway, s.Site, s.Version,
+		time.Since(s.Started).Round(time.Second))
+	fmt.Fprintf(w, "uplink   %s to %v\n", link, s.Brokers)
+	b := s.Buffer
+	fmt.Fprintf(w, "buffer   %d readings awaiting ack (%d bytes), acked through seq %d of stream %s",
+		b.Readings, b.Bytes, b.AckedThrough, b.Stream)
+	if b.Dropped > 0 || b.TruncatedBytes > 0 {
+		fmt.Fprintf(w, " — DROPPED %d readings, truncated %d bytes", b.Dropped, b.TruncatedBytes)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tBUS\tUNIT\tPROFILE\tEVERY\tHEALTH\tLAST GOOD\tERROR")
+	for _, d := range s.Devices {
+		last := "never"
+		if !d.LastGood.IsZero() {
+			last = time.Since(d.LastGood).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Bus, d.Unit, d.Profile, d.Interval, d.Health, last, d.LastError)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,54 @@
+// Package clock tells how trustworthy the gateway's wall clock is, so every
+// reading can carry a clock-quality flag.
+package clock
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// earliest is a time before which the clock cannot be right: this software
+// did not exist yet. A gateway that boots without RTC or network reads 1970.
+var earliest = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Source reports the clock quality, asking the kernel at most every 10 s.
+type Source struct {
+	fixed telemetry.ClockQuality // set when configured; ClockUnknown means detect
+	now   func() time.Time
+	sync  func() (synced, ok bool)
+
+	mu      sync.Mutex
+	checked time.Time
+	last    telemetry.ClockQuality
+}
+
+// New returns a source. fixed is the configured quality, or ClockUnknown to
+// detect it: ntp when the kernel says an NTP daemon has synchronised the
+// clock, unsynced when the clock reads before 2026, rtc otherwise.
+func New(fixed telemetry.ClockQuality) *Source {
+	return &Source{fixed: fixed, now: time.Now, sync: kernelSynced}
+}
+
+// Quality returns the current clock quality.
+func (s *Source) Quality() telemetry.ClockQuality {
+	now := s.now()
+	if now.Before(earliest) {
+		return telemetry.ClockUnsynced
+	}
+	if s.fixed != telemetry.ClockUnknown {
+		return s.fixed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.checked.IsZero() && now.Sub(s.checked) < 10*time.Second && now.After(s.checked) {
+		return s.last
+	}
+	s.checked = now
+	s.last = telemetry.ClockRTC
+	if synced, ok := s.sync(); ok && synced {
+		s.last = telemetry.ClockNTP
+	}
+	return s.last
+}

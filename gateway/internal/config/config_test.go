@@ -1,0 +1,115 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGood(t *testing.T) {
+	c, err := LoadFile("testdata/full.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway.ID != "farm-north" || c.Gateway.Location.Lat != 45.75 || c.Uplink.BatchSize != 200 {
+		t.Errorf("decoded wrong: %+v", c)
+	}
+	devs := c.Buses[0].Devices
+	if devs[0].Unit != 1 || devs[0].Interval != 30*time.Second {
+		t.Errorf("soil-1 = %+v; want the profile's unit 1 and 30s", devs[0])
+	}
+	if devs[1].Unit != 2 || devs[1].Interval != DefaultInterval {
+		t.Errorf("air-1 = %+v; want unit 2 and the default interval", devs[1])
+	}
+	if c.Buses[0].Timeout != 800*time.Millisecond || c.Buffer.MaxBytes != 512<<20 {
+		t.Errorf("bus timeout %v, max bytes %v", c.Buses[0].Timeout, c.Buffer.MaxBytes)
+	}
+}
+
+func TestBad(t *testing.T) {
+	tests := map[string][]string{
+		"typo.bad.yaml":    {`testdata/typo.bad.yaml:14: buses[0].devices[0].intreval: unknown field (did you mean "interval"?)`},
+		"profile.bad.yaml": {`testdata/profile.bad.yaml:13: buses[0].devices[0].profile: "renke/rs-ecth-n02" is not a known profile`},
+		"values.bad.yaml": {
+			`values.bad.yaml:2: gateway.id: gateway id "farm north": character ' ' at 4 is not allowed`,
+			`values.bad.yaml:3: gateway.location: lat 95, lon 0 is not a position on Earth`,
+			`values.bad.yaml:4: gateway.clock: "sundial" is not auto, ntp, gps, rtc or unsynced`,
+			`values.bad.yaml:6: uplink.brokers[0]: "http://127.0.0.1:1883": scheme must be`,
+			`values.bad.yaml:6: uplink.brokers[1]: "tcp://127.0.0.1" has no port`,
+			`values.bad.yaml:7: uplink.batch_size: 0 is outside 1..10000`,
+			`values.bad.yaml:8: uplink.codec: "zip" is not rows or rows+deflate`,
+			`values.bad.yaml:11: buffer.fsync: "sometimes" is not always or off`,
+			`values.bad.yaml:14: buses[0].type: "rtu" is not a bus type`,
+			`values.bad.yaml:19: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
+			`values.bad.yaml:20: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
+			`values.bad.yaml:22: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
+		},
+	}
+	for file, wants := range tests {
+		t.Run(file, func(t *testing.T) {
+			_, err := LoadFile(filepath.Join("testdata", file))
+			if err == nil {
+				t.Fatal("loaded; want errors")
+			}
+			for _, w := range wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(wants) {
+				t.Errorf("%d errors, want %d:\n%v", n, len(wants), err)
+			}
+		})
+	}
+}
+
+func TestProfilesDir(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "acme"), 0o755)
+	data, err := os.ReadFile("../../../firmware-profiles/renke/rs-ws-n01-8.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "acme", "air.yaml"), []byte(strings.Replace(string(data), "model: renke/rs-ws-n01-8", "model: acme/air", 1)), 0o644)
+	cfg := strings.Replace(mustRead(t, "testdata/profile.bad.yaml"), "renke/rs-ecth-n02", "acme/air", 1) +
+		"profiles_dir: " + dir + "\n"
+	if _, err := Load("x.yaml", []byte(cfg)); err != nil {
+		t.Fatalf("profile from profiles_dir not found: %v", err)
+	}
+	// A broken profile in the directory is reported with its own file and line.
+	os.WriteFile(filepath.Join(dir, "acme", "air.yaml"), []byte("model: acme/air\nname: x\nkind: modbus\nmodbus: {fields: [{metric: m, typo: 1}]}\n"), 0o644)
+	_, err = Load("x.yaml", []byte(cfg))
+	if err == nil || !strings.Contains(err.Error(), "acme/air.yaml:4: modbus.fields[0].typo: unknown field") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(mustReadF(f, "testdata/full.good.yaml")))
+	f.Add([]byte(mustReadF(f, "testdata/values.bad.yaml")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Load("f.yaml", data)
+		if err == nil && (c.Gateway.ID == "" || len(c.Buses) == 0) {
+			t.Fatalf("accepted a config without id or buses")
+		}
+	})
+}
+
+func mustReadF(f *testing.F, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return string(b)
+}

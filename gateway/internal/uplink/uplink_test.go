@@ -1,0 +1,275 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+// cloud plays the ingestor on a real broker: it decodes every batch, keeps
+// the readings by sequence, and acks the batches its policy accepts.
+type cloud struct {
+	t      *testing.T
+	client mqtt.Client
+	mu     sync.Mutex
+	got    map[uint64]telemetry.Reading
+	seen   int // batches received
+	policy func(b *telemetry.Batch) bool
+	held   []*telemetry.Batch // batches not acked yet
+	states []telemetry.State
+}
+
+func newCloud(t *testing.T, url string) *cloud {
+	c := &cloud{t: t, got: map[uint64]telemetry.Reading{}, policy: func(*telemetry.Batch) bool { return true }}
+	c.client = testenv.MQTTClient(t, url, fmt.Sprintf("cloud-%d", time.Now().UnixNano()))
+	sub := c.client.Subscribe(telemetry.UpFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		b, err := telemetry.Decode(m.Payload())
+		if err != nil {
+			t.Errorf("gateway sent a malformed batch: %v", err)
+			return
+		}
+		c.mu.Lock()
+		c.seen++
+		for i, r := range b.Readings {
+			c.got[b.FirstSeq+uint64(i)] = r
+		}
+		ok := c.policy(b)
+		if !ok {
+			c.held = append(c.held, b)
+		}
+		c.mu.Unlock()
+		if ok {
+			c.ack(b)
+		}
+	})
+	sub.Wait()
+	c.client.Subscribe(telemetry.StateFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		s, err := telemetry.DecodeState(m.Payload())
+		if err != nil {
+			t.Errorf("bad state: %v", err)
+			return
+		}
+		c.mu.Lock()
+		c.states = append(c.states, s)
+		c.mu.Unlock()
+	}).Wait()
+	return c
+}
+
+func (c *cloud) ack(b *telemetry.Batch) {
+	data, err := telemetry.EncodeAck(telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq()})
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	c.client.Publish(telemetry.AckTopic(b.Gateway), 1, false, data)
+}
+
+func (c *cloud) setPolicy(p func(b *telemetry.Batch) bool) {
+	c.mu.Lock()
+	c.policy = p
+	c.mu.Unlock()
+}
+
+func (c *cloud) count() (readings, batches int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.got), c.seen
+}
+
+type rig struct {
+	buf    *buffer.Buffer
+	up     *Uplink
+	cancel context.CancelFunc
+	done   chan error
+	reg    *prometheus.Registry
+}
+
+func startUplink(t *testing.T, url string, mod func(*config.Uplink)) *rig {
+	t.Helper()
+	buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default().Uplink
+	cfg.Brokers = []string{url}
+	cfg.BatchSize = 100
+	cfg.BatchDelay = 20 * time.Millisecond
+	cfg.AckTimeout = 2 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	up, err := New(Options{Config: cfg, Gateway: "gw1", Site: "site1", Buffer: buf,
+		State: func() telemetry.State { return telemetry.State{Version: "test"} },
+		Log:   slog.New(slog.DiscardHandler), Metrics: NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{buf: buf, up: up, cancel: cancel, done: make(chan error, 1), reg: reg}
+	go func() { r.done <- up.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t); buf.Close() })
+	return r
+}
+
+func (r *rig) stop(t *testing.T) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("uplink did not stop")
+	}
+}
+
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+func (r *rig) append(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 10 {
+		rs := make([]telemetry.Reading, min(10, n-i))
+		for j := range rs {
+			v := i + j
+			rs[j] = telemetry.Reading{Device: "d", Metric: "m", Value: float64(v), Time: t0.Add(time.Duration(v) * time.Millisecond)}
+		}
+		if _, err := r.buf.Append(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// eventually polls cond every 10 ms for up to 30 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 3000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting: %s", what)
+}
+
+func TestDeliversAndTrimsOnAck(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	r := startUplink(t, m.URL, nil)
+	r.append(t, 1000)
+	eventually(t, "buffer emptied by acks", func() bool { return r.buf.Stats().Readings == 0 })
+	got, _ := c.count()
+	if got != 1000 {
+		t.Fatalf("cloud has %d readings, want 1000", got)
+	}
+	for seq := uint64(1); seq <= 1000; seq++ {
+		if v := c.got[seq].Value; v != float64(seq-1) {
+			t.Fatalf("seq %d carries %v, want %d", seq, v, seq-1)
+		}
+	}
+	if n := testutil.ToFloat64(r.up.m.resends); n != 0 {
+		t.Fatalf("%v resends on a healthy link", n)
+	}
+	// The retained state says online, and offline after a clean stop.
+	eventually(t, "online state", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.states) > 0 && c.states[len(c.states)-1].State == telemetry.StateOnline
+	})
+	r.stop(t)
+	eventually(t, "offline state", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.states[len(c.states)-1].State == telemetry.StateOffline
+	})
+}
+
+func TestNothingTrimmedWithoutAck(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	c.setPolicy(func(*telemetry.Batch) bool { return false })
+	r := startUplink(t, m.URL, func(u *config.Uplink) { u.AckTimeout = time.Second })
+	r.append(t, 250)
+	// Without acks the batches come again after the timeout, and nothing
+	// leaves the buffer.
+	eventually(t, "a resend", func() bool { return testutil.ToFloat64(r.up.m.resends) > 0 })
+	if n := r.buf.Stats().Readings; n != 250 {
+		t.Fatalf("buffer holds %d readings, want all 250", n)
+	}
+	c.setPolicy(func(*telemetry.Batch) bool { return true })
+	eventually(t, "buffer emptied once acks flow", func() bool { return r.buf.Stats().Readings == 0 })
+}
+
+func TestOutOfOrderAcksTrimContiguously(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	// Hold the first batch; ack the rest as they come.
+	first := true
+	c.setPolicy(func(b *telemetry.Batch) bool {
+		if first {
+			first = false
+			return false
+		}
+		return true
+	})
+	r := startUplink(t, m.URL, func(u *config.Uplink) { u.AckTimeout = time.Minute; u.MaxInFlight = 4 })
+	r.append(t, 400)
+	eventually(t, "four batches seen", func() bool { _, b := c.count(); return b >= 4 })
+	eventually(t, "acks of batches 2-4 handled", func() bool { return testutil.ToFloat64(r.up.m.acks) >= 3 })
+	if n := r.buf.Stats().Readings; n != 400 {
+		t.Fatalf("buffer trimmed past the unacknowledged first batch: %d left", n)
+	}
+	c.mu.Lock()
+	held := c.held[0]
+	c.mu.Unlock()
+	c.ack(held)
+	eventually(t, "everything trimmed", func() bool { return r.buf.Stats().Readings == 0 })
+}
+
+func TestMalformedAckIsCounted(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	newCloud(t, m.URL)
+	r := startUplink(t, m.URL, nil)
+	eventually(t, "connected", r.up.Connected)
+	pub := testenv.MQTTClient(t, m.URL, "evil")
+	for _, p := range []string{`{"stream":`, `{"stream":"x","first":2,"last":1}`, `{"stream":"other","first":1,"last":1}`} {
+		pub.Publish(telemetry.AckTopic("gw1"), 1, false, p).Wait()
+	}
+	eventually(t, "three bad acks counted", func() bool { return testutil.ToFloat64(r.up.m.badAcks) == 3 })
+}
+
+func TestBrokerRestartLosesNothing(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	r := startUplink(t, m.URL, func(u *config.Uplink) { u.AckTimeout = 3 * time.Second })
+	r.append(t, 300)
+	eventually(t, "first readings delivered", func() bool { return r.buf.Stats().Readings == 0 })
+	m.Stop()
+	eventually(t, "uplink notices", func() bool { return !r.up.Connected() })
+	r.append(t, 300) // acquired during the outage
+	m.Start(t)
+	c2 := newCloud(t, m.URL) // the old cloud client lost its session too
+	eventually(t, "backlog delivered after restart", func() bool { return r.buf.Stats().Readings == 0 })
+	got, _ := c2.count()
+	if got != 300 {
+		t.Fatalf("after the restart the cloud got %d readings, want the 300 from the outage", got)
+	}
+	_ = c
+}

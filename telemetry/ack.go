@@ -1,0 +1,59 @@
+package telemetry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Ack is the cloud's confirmation, on the gateway's ack topic, that readings
+// are stored. It is JSON so that a technician can read it with mosquitto_sub.
+//
+// First..Last is the batch that was just written. Through, when not zero, is
+// the highest sequence up to which the cloud knows every reading of the
+// stream is stored. A gateway may forget everything up to the highest
+// contiguous sequence it has seen acknowledged, by either field.
+type Ack struct {
+	Stream  string `json:"stream"`
+	First   uint64 `json:"first"`
+	Last    uint64 `json:"last"`
+	Through uint64 `json:"through,omitempty"`
+}
+
+// MaxAckBytes bounds an encoded ack.
+const MaxAckBytes = 1024
+
+// EncodeAck encodes a as JSON.
+func EncodeAck(a Ack) ([]byte, error) {
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(a)
+}
+
+// DecodeAck parses and checks an ack. Unknown fields are refused.
+func DecodeAck(data []byte) (Ack, error) {
+	var a Ack
+	if len(data) > MaxAckBytes {
+		return a, fmt.Errorf("ack is %d bytes, more than %d", len(data), MaxAckBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return a, fmt.Errorf("ack: %w", err)
+	}
+	if dec.More() {
+		return a, fmt.Errorf("ack: trailing data")
+	}
+	return a, a.validate()
+}
+
+func (a Ack) validate() error {
+	if err := CheckName("stream", a.Stream); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	if a.First == 0 || a.Last < a.First {
+		return fmt.Errorf("ack: range %d..%d is empty or starts at 0", a.First, a.Last)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package telemetry
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Batch is what a gateway sends upstream in one MQTT message: a run of
+// consecutive readings from its buffer.
+//
+// Readings are numbered per Stream: Readings[i] has sequence FirstSeq+i. A
+// stream is one incarnation of a gateway's buffer, so sequences never repeat
+// within it; a new buffer (wiped disk, new device) starts a new stream.
+type Batch struct {
+	Gateway   string // sender; must equal the gateway in the topic
+	Site      string // the gateway's site, empty if not configured
+	Stream    string // buffer incarnation the sequences belong to
+	FirstSeq  uint64 // sequence of Readings[0], at least 1
+	Committed uint64 // the gateway has seen acks for every seq ≤ Committed
+	Readings  []Reading
+}
+
+// LastSeq is the sequence of the batch's last reading.
+func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(len(b.Readings)) - 1 }
+
+// Validate checks the header and every reading.
+func (b *Batch) Validate() error {
+	if err := CheckName("gateway", b.Gateway); err != nil {
+		return err
+	}
+	if b.Site != "" {
+		if err := CheckName("site", b.Site); err != nil {
+			return err
+		}
+	}
+	if err := CheckName("stream", b.Stream); err != nil {
+		return err
+	}
+	if len(b.Readings) == 0 {
+		return errors.New("batch holds no readings")
+	}
+	if len(b.Readings) > MaxReadings {
+		return fmt.Errorf("batch holds %d readings, more than %d", len(b.Readings), MaxReadings)
+	}
+	if b.FirstSeq == 0 {
+		return errors.New("first sequence is 0; sequences start at 1")
+	}
+	if b.LastSeq() < b.FirstSeq {
+		return errors.New("sequence range overflows")
+	}
+	if b.Committed >= b.FirstSeq {
+		return fmt.Errorf("committed %d is not below first sequence %d", b.Committed, b.FirstSeq)
+	}
+	for i := range b.Readings {
+		if err := b.Readings[i].Validate(); err != nil {
+			return fmt.Errorf("reading %d: %w", i, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,297 @@
+package telemetry
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"time"
+)
+
+// Codec selects how a batch body is encoded. It is carried in every encoded
+// batch, so a cloud can read what older and newer gateways send.
+type Codec uint8
+
+// Codecs. Append only.
+const (
+	// CodecRows is the row body, uncompressed: a series dictionary, then per
+	// reading a series index, a time delta, the value and flags.
+	CodecRows Codec = 1
+	// CodecRowsDeflate is CodecRows compressed with DEFLATE (RFC 1951).
+	CodecRowsDeflate Codec = 2
+)
+
+func (c Codec) String() string {
+	switch c {
+	case CodecRows:
+		return "rows"
+	case CodecRowsDeflate:
+		return "rows+deflate"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// Wire limits. A decoder refuses anything larger, so a hostile or broken
+// sender cannot make the cloud allocate without bound.
+const (
+	// FormatVersion is the envelope version written by Encode.
+	FormatVersion = 1
+	// MaxBatchBytes bounds an encoded batch.
+	MaxBatchBytes = 1 << 20
+	// MaxReadings bounds the readings in one batch.
+	MaxReadings = 100_000
+	// maxBodyBytes bounds a decompressed body (each reading needs at least
+	// 11 bytes; the dictionary needs at most 3×(1+255) bytes per series).
+	maxBodyBytes = 32 << 20
+)
+
+var magic = [2]byte{'F', 'W'}
+
+// crcTable is CRC-32C (Castagnoli), as used by the edge buffer too.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrMalformed wraps every decoding failure, so callers can count them.
+var ErrMalformed = errors.New("malformed batch")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Encode validates b and encodes it with codec c.
+func Encode(b *Batch, c Codec) ([]byte, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 64+16*len(b.Readings))
+	out = append(out, magic[0], magic[1], FormatVersion, byte(c))
+	out = appendString(out, b.Gateway)
+	out = appendString(out, b.Site)
+	out = appendString(out, b.Stream)
+	out = binary.AppendUvarint(out, b.FirstSeq)
+	out = binary.AppendUvarint(out, b.Committed)
+	out = binary.AppendUvarint(out, uint64(len(b.Readings)))
+	body := AppendRows(nil, b.Readings)
+	switch c {
+	case CodecRows:
+		out = append(out, body...)
+	case CodecRowsDeflate:
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, flate.BestCompression) // level is valid: no error
+		_, _ = w.Write(body)                                 // writes to a bytes.Buffer do not fail
+		_ = w.Close()
+		out = append(out, buf.Bytes()...)
+	default:
+		return nil, fmt.Errorf("unknown codec %d", c)
+	}
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crcTable))
+	if len(out) > MaxBatchBytes {
+		return nil, fmt.Errorf("encoded batch is %d bytes, more than %d; send fewer readings", len(out), MaxBatchBytes)
+	}
+	return out, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendRows appends the rows body of rs (see docs/wire.md) to out. The
+// edge buffer stores readings in this form too. rs must not be empty.
+func AppendRows(out []byte, rs []Reading) []byte {
+	index := make(map[SeriesKey]uint64, 16)
+	var dict []Reading
+	for _, r := range rs {
+		if _, ok := index[r.Key()]; !ok {
+			index[r.Key()] = uint64(len(dict))
+			dict = append(dict, r)
+		}
+	}
+	out = binary.AppendUvarint(out, uint64(len(dict)))
+	for _, r := range dict {
+		out = appendString(out, r.Device)
+		out = appendString(out, r.Metric)
+		out = appendString(out, r.Unit)
+	}
+	prev := rs[0].Time.UnixNano()
+	out = binary.AppendVarint(out, prev)
+	for _, r := range rs {
+		t := r.Time.UnixNano()
+		out = binary.AppendUvarint(out, index[r.Key()])
+		out = binary.AppendVarint(out, t-prev)
+		prev = t
+		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(r.Value))
+		out = append(out, byte(r.Quality)&0x3|byte(r.Clock)<<2)
+	}
+	return out
+}
+
+// Decode parses an encoded batch and validates it. Every failure wraps
+// ErrMalformed and says what was wrong.
+func Decode(data []byte) (*Batch, error) {
+	if len(data) > MaxBatchBytes {
+		return nil, malformed("%d bytes, more than %d", len(data), MaxBatchBytes)
+	}
+	if len(data) < 4+4 {
+		return nil, malformed("%d bytes is too short", len(data))
+	}
+	if data[0] != magic[0] || data[1] != magic[1] {
+		return nil, malformed("does not start with \"FW\" (got % x)", data[:2])
+	}
+	if data[2] != FormatVersion {
+		return nil, malformed("format version %d is not supported (this build reads %d)", data[2], FormatVersion)
+	}
+	payload, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if got := crc32.Checksum(payload, crcTable); got != sum {
+		return nil, malformed("checksum %08x does not match %08x", got, sum)
+	}
+	codec := Codec(data[3])
+	r := &reader{b: payload[4:]}
+	b := &Batch{}
+	b.Gateway = r.string("gateway")
+	b.Site = r.string("site")
+	b.Stream = r.string("stream")
+	b.FirstSeq = r.uvarint("first sequence")
+	b.Committed = r.uvarint("committed sequence")
+	count := r.uvarint("count")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if count == 0 || count > MaxReadings {
+		return nil, malformed("count %d is outside 1..%d", count, MaxReadings)
+	}
+	var body []byte
+	switch codec {
+	case CodecRows:
+		body = r.b
+	case CodecRowsDeflate:
+		fr := flate.NewReader(bytes.NewReader(r.b))
+		var err error
+		body, err = io.ReadAll(io.LimitReader(fr, maxBodyBytes+1))
+		if err != nil {
+			return nil, malformed("deflate: %v", err)
+		}
+		if len(body) > maxBodyBytes {
+			return nil, malformed("body inflates past %d bytes", maxBodyBytes)
+		}
+	default:
+		return nil, malformed("unknown codec %d", codec)
+	}
+	rs, err := DecodeRows(body, int(count))
+	if err != nil {
+		return nil, err
+	}
+	b.Readings = rs
+	if err := b.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return b, nil
+}
+
+// DecodeRows decodes a rows body holding exactly count readings. Errors wrap
+// ErrMalformed. The readings are not validated.
+func DecodeRows(body []byte, count int) ([]Reading, error) {
+	r := &reader{b: body}
+	nseries := r.uvarint("series count")
+	if r.err == nil && (nseries == 0 || nseries > uint64(count)) {
+		return nil, malformed("series count %d is outside 1..%d", nseries, count)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	dict := make([]Reading, nseries)
+	for i := range dict {
+		dict[i].Device = r.string("device")
+		dict[i].Metric = r.string("metric")
+		dict[i].Unit = r.string("unit")
+	}
+	t := r.varint("base time")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) < count*11 {
+		return nil, malformed("body has %d bytes left for %d readings", len(r.b), count)
+	}
+	rs := make([]Reading, count)
+	for i := range rs {
+		idx := r.uvarint("series index")
+		dt := r.varint("time delta")
+		if r.err != nil {
+			return nil, r.err
+		}
+		if idx >= nseries {
+			return nil, malformed("reading %d: series index %d is outside the dictionary of %d", i, idx, nseries)
+		}
+		if (dt > 0 && t > math.MaxInt64-dt) || (dt < 0 && t < math.MinInt64-dt) {
+			return nil, malformed("reading %d: time overflows", i)
+		}
+		t += dt
+		if len(r.b) < 9 {
+			return nil, malformed("reading %d is cut short", i)
+		}
+		rd := dict[idx]
+		rd.Time = time.Unix(0, t).UTC()
+		rd.Value = math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+		flags := r.b[8]
+		r.b = r.b[9:]
+		if flags>>5 != 0 {
+			return nil, malformed("reading %d: unknown flag bits %08b", i, flags)
+		}
+		rd.Quality = Quality(flags & 0x3)
+		rd.Clock = ClockQuality(flags >> 2)
+		rs[i] = rd
+	}
+	if len(r.b) != 0 {
+		return nil, malformed("%d bytes left after %d readings", len(r.b), count)
+	}
+	return rs, nil
+}
+
+// reader consumes varints and strings, remembering the first error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = malformed("%s: bad or missing varint", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = malformed("%s: bad or missing varint", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string(what string) string {
+	n := r.uvarint(what + " length")
+	if r.err != nil {
+		return ""
+	}
+	if n > 255 || n > uint64(len(r.b)) {
+		r.err = malformed("%s: length %d is over 255 or past the end", what, n)
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}

@@ -1,0 +1,117 @@
+package telemetry
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAck(t *testing.T) {
+	a := Ack{Stream: "s1", First: 5, Last: 9, Through: 9}
+	data, err := EncodeAck(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DecodeAck(data); err != nil || got != a {
+		t.Fatalf("DecodeAck = %+v, %v", got, err)
+	}
+	bad := []struct{ in, want string }{
+		{`{"stream":"s1","first":5,"last":4}`, "empty"},
+		{`{"stream":"s1","first":0,"last":4}`, "starts at 0"},
+		{`{"stream":"","first":1,"last":4}`, "empty"},
+		{`{"stream":"s1","first":1,"last":4,"extra":1}`, "unknown field"},
+		{`{"stream":"s1","first":1,"last":4} {}`, "trailing"},
+		{`not json`, "invalid character"},
+		{`{"stream":"s1","first":-1,"last":4}`, "cannot unmarshal"},
+		{strings.Repeat(" ", MaxAckBytes+1), "more than"},
+	}
+	for _, tc := range bad {
+		if _, err := DecodeAck([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeAck(%.40q) error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestState(t *testing.T) {
+	s := State{State: StateOnline, Version: "1.0", Site: "north", Location: &Location{Lat: 45.1, Lon: 126.5},
+		Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Buffered: 3,
+		Devices: []DeviceState{{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: Duration(5 * time.Second)}}}
+	data, err := EncodeState(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"interval":"5s"`) {
+		t.Errorf("interval not human readable: %s", data)
+	}
+	got, err := DecodeState(data)
+	if err != nil || got.Devices[0].Interval != s.Devices[0].Interval || got.Location.Lat != 45.1 {
+		t.Fatalf("DecodeState = %+v, %v", got, err)
+	}
+	bad := []struct{ in, want string }{
+		{`{"state":"maybe"}`, "neither"},
+		{`{"state":"online","location":{"lat":91,"lon":0}}`, "not on Earth"},
+		{`{"state":"online","devices":[{"id":"a/b"}]}`, "not allowed"},
+		{`{"state":"online","site":"x y"}`, "not allowed"},
+		{`{"state":`, "unexpected EOF"},
+	}
+	for _, tc := range bad {
+		if _, err := DecodeState([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeState(%q) error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestParseTopic(t *testing.T) {
+	tests := []struct {
+		topic, gw, kind string
+		err             bool
+	}{
+		{"fieldwatch/v1/gw-1/up", "gw-1", "up", false},
+		{"fieldwatch/v1/gw-1/state", "gw-1", "state", false},
+		{"fieldwatch/v1/gw-1/ack", "gw-1", "ack", false},
+		{"fieldwatch/v2/gw-1/up", "", "", true},
+		{"fieldwatch/v1/gw-1/up/x", "", "", true},
+		{"fieldwatch/v1/gw-1/down", "", "", true},
+		{"fieldwatch/v1//up", "", "", true},
+		{"fieldwatch/v1/gw+1/up", "", "", true},
+	}
+	for _, tc := range tests {
+		gw, kind, err := ParseTopic(tc.topic)
+		if (err != nil) != tc.err || gw != tc.gw || kind != tc.kind {
+			t.Errorf("ParseTopic(%q) = %q, %q, %v", tc.topic, gw, kind, err)
+		}
+	}
+	if UpTopic("g") != "fieldwatch/v1/g/up" || AckTopic("g") != "fieldwatch/v1/g/ack" || StateTopic("g") != "fieldwatch/v1/g/state" {
+		t.Error("topic builders disagree with the documented layout")
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	for _, ok := range []string{"a", "gw-1", "soil_1.a", "A9"} {
+		if err := CheckName("x", ok); err != nil {
+			t.Errorf("CheckName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", ".a", "a b", "a/b", "a+", "a#", "é", strings.Repeat("a", 65)} {
+		if err := CheckName("x", bad); err == nil {
+			t.Errorf("CheckName(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecodeAck(f *testing.F) {
+	f.Add([]byte(`{"stream":"s1","first":5,"last":9,"through":9}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := DecodeAck(data)
+		if err == nil && (a.First == 0 || a.Last < a.First) {
+			t.Fatalf("accepted a bad range %+v", a)
+		}
+	})
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add([]byte(`{"state":"online","site":"n","location":{"lat":1,"lon":2},"devices":[{"id":"d","profile":"p","interval":"5s"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = DecodeState(data)
+	})
+}

@@ -1,0 +1,235 @@
+// Command fieldwatch-demo runs the whole system on one machine for `make
+// demo`: simulated sensors (fieldwatch-sim), the cloud on embedded defaults
+// (fieldwatch-cloud run) and a gateway (fieldwatch-gateway run) with the
+// demo config, prints the dashboard URL once readings arrive, and stops all
+// three cleanly on Ctrl-C (gateway first, so its last readings are sent).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding the binaries")
+	state := flag.String("state", ".demo", "directory for the demo's data and logs")
+	config := flag.String("config", "deploy/demo/gateway.yaml", "the demo gateway config")
+	httpAddr := flag.String("http", "127.0.0.1:8080", "dashboard address (another free port is used if taken)")
+	flag.Parse()
+	if err := run(*bin, *state, *config, *httpAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// Addresses in the demo config, replaced when the port is taken.
+const (
+	demoMQTT = "127.0.0.1:18830"
+	demoSim  = "127.0.0.1:15020"
+	demoGWUI = "127.0.0.1:9101"
+)
+
+func run(bin, state, configPath, httpAddr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	cfg, err := os.ReadFile(configPath)
+	if err != nil {
+		return err
+	}
+	addrs := map[string]string{}
+	for _, a := range []string{demoMQTT, demoSim, demoGWUI, httpAddr} {
+		addrs[a] = freeOr(a)
+		if addrs[a] != a {
+			fmt.Printf("demo: %s is in use; using %s instead\n", a, addrs[a])
+		}
+	}
+	text := string(cfg)
+	for from, to := range addrs {
+		text = strings.ReplaceAll(text, from, to)
+	}
+	text = strings.ReplaceAll(text, "dir: .demo/", "dir: "+filepath.ToSlash(state)+"/")
+	gwConfig := filepath.Join(state, "gateway.yaml")
+	if err := os.WriteFile(gwConfig, []byte(text), 0o644); err != nil {
+		return err
+	}
+
+	out := &console{w: os.Stdout}
+	sim, err := launch(out, state, "sim", "\033[35m", filepath.Join(bin, "fieldwatch-sim"),
+		"-listen", addrs[demoSim], "-unit", "1=soil", "-unit", "2=soil", "-unit", "3=soil", "-unit", "10=air")
+	if err != nil {
+		return err
+	}
+	defer sim.stop()
+	cloud, err := launch(out, state, "cloud", "\033[36m", filepath.Join(bin, "fieldwatch-cloud"), "run",
+		"-data", filepath.Join(state, "cloud"), "-http", addrs[httpAddr], "-mqtt-listen", addrs[demoMQTT])
+	if err != nil {
+		return err
+	}
+	defer cloud.stop()
+	if err := waitPort(ctx, addrs[demoMQTT]); err != nil {
+		return fmt.Errorf("the cloud's broker did not come up: %w", err)
+	}
+	gw, err := launch(out, state, "gateway", "\033[33m", filepath.Join(bin, "fieldwatch-gateway"), "run", "-c", gwConfig)
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+
+	url := "http://" + addrs[httpAddr] + "/"
+	if err := waitReadings(ctx, url); err != nil {
+		return err
+	}
+	out.banner(fmt.Sprintf("Fieldwatch demo is running.\n  Dashboard:       %s\n  API:             %sapi/v1/stations\n"+
+		"  Gateway status:  %s status -c %s\n  Logs and data:   %s/\n  Press Ctrl-C to stop.", url, url,
+		filepath.Join(bin, "fieldwatch-gateway"), gwConfig, state))
+	select {
+	case <-ctx.Done():
+	case <-sim.done:
+		return fmt.Errorf("the simulator stopped; see %s/sim.log", state)
+	case <-cloud.done:
+		return fmt.Errorf("the cloud stopped; see %s/cloud.log", state)
+	case <-gw.done:
+		return fmt.Errorf("the gateway stopped; see %s/gateway.log", state)
+	}
+	fmt.Println("\ndemo: stopping gateway, cloud and simulator…")
+	gw.stop()
+	cloud.stop()
+	sim.stop()
+	fmt.Println("demo: stopped.")
+	return nil
+}
+
+// freeOr returns addr if nothing listens there, else a free loopback port.
+func freeOr(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		ln.Close()
+		return addr
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return addr
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitPort(ctx context.Context, addr string) error {
+	for i := 0; i < 300; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing listens on %s after 30s", addr)
+}
+
+// waitReadings polls the API until a station shows a latest value.
+func waitReadings(ctx context.Context, url string) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	for i := 0; i < 60; i++ {
+		if resp, err := c.Get(url + "api/v1/latest"); err == nil {
+			var latest []json.RawMessage
+			err = json.NewDecoder(resp.Body).Decode(&latest)
+			resp.Body.Close()
+			if err == nil && len(latest) > 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no readings reached the dashboard within 30s; see the logs above")
+}
+
+// console serialises the children's prefixed output.
+type console struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (c *console) line(prefix, color, s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.w, "%s%-8s\033[0m %s\n", color, prefix, s)
+}
+
+func (c *console) banner(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.w, "\n\033[1;32m%s\033[0m\n\n", s)
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	once sync.Once
+}
+
+// launch starts a binary in its own process group (so Ctrl-C reaches only
+// the demo, which then stops the children in order), copying its output to
+// the console and to state/<name>.log.
+func launch(out *console, state, name, color, path string, args ...string) (*child, error) {
+	log, err := os.Create(filepath.Join(state, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("cannot start %s (did `make build` run?): %w", path, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			out.line(name, color, sc.Text())
+		}
+		log.Close()
+	}()
+	go func() { cmd.Wait(); pw.Close(); close(c.done) }()
+	return c, nil
+}
+
+// stop asks the child to stop (SIGTERM) and waits up to 15 s.
+func (c *child) stop() {
+	c.once.Do(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+}

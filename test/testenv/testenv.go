@@ -1,0 +1,300 @@
+// Package testenv starts the real servers Fieldwatch's integration tests
+// talk to — Mosquitto and InfluxDB — on free loopback ports, and stops them
+// when the test ends. `make deps` installs them (see the Makefile):
+// Mosquitto from Debian's package, InfluxDB 1.8.10 built with go install into
+// the cache directory. A test fails, rather than skips, when one is missing.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// CacheDir is where `make deps` puts built tools: $FIELDWATCH_CACHE, else
+// ~/.cache/fieldwatch.
+func CacheDir() string {
+	if d := os.Getenv("FIELDWATCH_CACHE"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "fieldwatch-cache")
+	}
+	return filepath.Join(home, ".cache", "fieldwatch")
+}
+
+// find locates a server binary: the env variable, then the candidates.
+func find(t testing.TB, env string, candidates ...string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	for _, c := range candidates {
+		if filepath.IsAbs(c) {
+			if _, err := os.Stat(c); err == nil {
+				return c
+			}
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("%s not found (looked for %s and %v); run `make deps` to install it", filepath.Base(candidates[0]), env, candidates)
+	return ""
+}
+
+// Process is a server started for a test.
+type Process struct {
+	Name string
+	bin  string
+	args []string
+	log  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *Process) start(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("cannot start %s: %v", p.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and waits.
+func (p *Process) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// Logs returns what the server printed.
+func (p *Process) Logs() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func (p *Process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitFor polls ready until it succeeds, the process dies, or 30 s pass.
+func (p *Process) waitFor(t testing.TB, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = ready(); err == nil {
+			return
+		}
+		if p.exited() {
+			t.Fatalf("%s exited while starting:\n%s", p.Name, p.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after 30s: %v\n%s", p.Name, err, p.Logs())
+}
+
+func dialable(addr string) func() error {
+	return func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+}
+
+// register stops p when the test ends and prints its log if the test failed.
+func register(t testing.TB, p *Process) {
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("--- %s log ---\n%s", p.Name, tail(p.Logs(), 4000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Mosquitto is a running Mosquitto broker.
+type Mosquitto struct {
+	*Process
+	URL  string // tcp://127.0.0.1:port
+	Addr string // 127.0.0.1:port
+}
+
+// StartMosquitto starts Mosquitto on a free loopback port, anonymous and
+// without persistence. extra lines are appended to its config.
+func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
+	t.Helper()
+	bin := find(t, "FIELDWATCH_MOSQUITTO", "mosquitto", "/usr/sbin/mosquitto")
+	dir := t.TempDir()
+	port := FreePort(t)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n%s\n",
+		port, strings.Join(extra, "\n"))
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{
+		Process: &Process{Name: "mosquitto", bin: bin, args: []string{"-c", confPath}, log: filepath.Join(dir, "mosquitto.log")},
+		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
+	}
+	m.URL = "tcp://" + m.Addr
+	m.Start(t)
+	register(t, m.Process)
+	return m
+}
+
+// Start starts the broker again on its port (after Stop).
+func (m *Mosquitto) Start(t testing.TB) {
+	t.Helper()
+	m.start(t)
+	m.waitFor(t, dialable(m.Addr))
+}
+
+// InfluxDB is a running InfluxDB 1.8 serving the v2 write and Flux APIs.
+type InfluxDB struct {
+	*Process
+	URL    string // http://127.0.0.1:port
+	Token  string // any token is accepted: auth is off
+	Bucket string // db/autogen
+	Org    string
+}
+
+// InfluxdVersion is the InfluxDB release the tests run against.
+const InfluxdVersion = "v1.8.10"
+
+// StartInfluxDB starts influxd with flux enabled on free loopback ports and
+// creates the database "db" (bucket "db/autogen").
+func StartInfluxDB(t testing.TB) *InfluxDB {
+	t.Helper()
+	bin := find(t, "FIELDWATCH_INFLUXD", filepath.Join(CacheDir(), "influxd-"+InfluxdVersion, "influxd"), "influxd")
+	dir := t.TempDir()
+	httpPort, rpcPort := FreePort(t), FreePort(t)
+	conf := fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = %q
+[data]
+  dir = %q
+  wal-dir = %q
+  query-log-enabled = false
+  wal-fsync-delay = "0s"
+[http]
+  bind-address = "127.0.0.1:%d"
+  flux-enabled = true
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
+	confPath := filepath.Join(dir, "influxdb.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := &InfluxDB{
+		Process: &Process{Name: "influxd", bin: bin, args: []string{"-config", confPath}, log: filepath.Join(dir, "influxd.log")},
+		URL:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		Token:   "fieldwatch:fieldwatch",
+		Bucket:  "db/autogen",
+	}
+	db.Start(t)
+	register(t, db.Process)
+	if out, err := db.query("CREATE DATABASE db"); err != nil {
+		t.Fatalf("cannot create database: %v %s", err, out)
+	}
+	return db
+}
+
+// Start starts InfluxDB again (after Stop), with its data.
+func (db *InfluxDB) Start(t testing.TB) {
+	t.Helper()
+	db.start(t)
+	db.waitFor(t, func() error {
+		out, err := db.get("/ping")
+		if err == nil && !strings.Contains(out, "204") {
+			err = errors.New(out)
+		}
+		return err
+	})
+}
+
+func (db *InfluxDB) get(path string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return httpDo(ctx, "GET", db.URL+path, nil, "")
+}
+
+func (db *InfluxDB) query(q string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return httpDo(ctx, "POST", db.URL+"/query", bytes.NewBufferString("q="+q), "application/x-www-form-urlencoded")
+}
+
+// CreateDatabase creates another database (bucket name+"/autogen").
+func (db *InfluxDB) CreateDatabase(name string) error {
+	out, err := db.query("CREATE DATABASE " + name)
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
