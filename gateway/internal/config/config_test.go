@@ -28,6 +28,15 @@ func TestGood(t *testing.T) {
 	}
 }
 
+// TestShippedConfigsLoad keeps the example and demo configs valid.
+func TestShippedConfigsLoad(t *testing.T) {
+	for _, path := range []string{"../../../deploy/gateway.example.yaml", "../../../deploy/demo/gateway.yaml"} {
+		if _, err := LoadFile(path); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
+
 func TestBad(t *testing.T) {
 	tests := map[string][]string{
 		"typo.bad.yaml":    {`testdata/typo.bad.yaml:14: buses[0].devices[0].intreval: unknown field (did you mean "interval"?)`},

@@ -41,6 +41,7 @@ type Options struct {
 type Uplink struct {
 	o      Options
 	codec  telemetry.Codec
+	enc    telemetry.Encoder // reused: its DEFLATE state is large
 	log    *slog.Logger
 	m      *Metrics
 	client mqtt.Client
@@ -239,7 +240,7 @@ func (u *Uplink) sendBatch(now time.Time) bool {
 	}
 	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: start,
 		Committed: min(buf.Acked(), start-1), Readings: rs}
-	data, err := telemetry.Encode(b, u.codec)
+	data, err := u.enc.Encode(b, u.codec)
 	if err != nil {
 		// Only a bug can put unencodable readings in the buffer; never let
 		// them wedge the uplink.

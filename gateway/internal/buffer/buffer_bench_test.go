@@ -1,0 +1,62 @@
+package buffer
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkAppend appends one poll's readings per call (3, as a soil probe
+// gives) with each fsync policy. With "always" every call reaches the disk
+// before it returns, so this is the rate a gateway can acquire at.
+func BenchmarkAppend(b *testing.B) {
+	for _, fsync := range []string{FsyncOff, FsyncAlways} {
+		for _, per := range []int{3, 50} {
+			b.Run(fmt.Sprintf("fsync=%s/per_append=%d", fsync, per), func(b *testing.B) {
+				buf, err := Open(Options{Dir: b.TempDir(), Fsync: fsync, MaxBytes: 1 << 40})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer buf.Close()
+				rs := readings(0, per)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := buf.Append(rs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(per)*float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+				b.ReportMetric(float64(buf.Stats().Bytes)/float64(per*b.N), "disk_bytes/reading")
+			})
+		}
+	}
+}
+
+// BenchmarkRead drains a 100,000-reading backlog in uplink-sized reads.
+func BenchmarkRead(b *testing.B) {
+	buf, err := Open(Options{Dir: b.TempDir(), Fsync: FsyncOff, MaxBytes: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	for i := 0; i < 100_000; i += 10 {
+		if _, err := buf.Append(readings(i, 10)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for from := uint64(1); ; {
+			start, rs, err := buf.Read(from, 500)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rs) == 0 {
+				break
+			}
+			n += len(rs)
+			from = start + uint64(len(rs))
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "readings/s")
+}
