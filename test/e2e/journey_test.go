@@ -70,18 +70,6 @@ func getJSON(url string, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-func eventually(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting: %s", limit, what)
-}
-
 type gatewayStatus struct {
 	Connected bool `json:"connected"`
 	Buffer    struct {
@@ -148,7 +136,7 @@ func TestReadingJourney(t *testing.T) {
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cloud := start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token", db.Token,
 		"-influx-bucket", db.Bucket, "-http", cloudHTTP, "-data", t.TempDir())
-	eventually(t, "cloud healthy", 30*time.Second, func() bool {
+	testenv.Eventually(t, "cloud healthy", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + cloudHTTP + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -163,7 +151,7 @@ func TestReadingJourney(t *testing.T) {
 	gw := start(t, "fieldwatch-gateway", "run", "-c", cfg)
 
 	// Let every unit be read at least 15 times, then silence the bus.
-	eventually(t, "15 reads of every unit", 60*time.Second, func() bool {
+	testenv.Eventually(t, "15 reads of every unit", 60*time.Second, func() bool {
 		by := rec.byUnit()
 		return len(by[1]) >= 15 && len(by[2]) >= 15 && len(by[10]) >= 15
 	})
@@ -171,7 +159,7 @@ func TestReadingJourney(t *testing.T) {
 		simSrv.SetDead(u, true)
 	}
 	var st gatewayStatus
-	eventually(t, "gateway buffer emptied by acks", 60*time.Second, func() bool {
+	testenv.Eventually(t, "gateway buffer emptied by acks", 60*time.Second, func() bool {
 		if err := getJSON("http://"+gwHTTP+"/status", &st); err != nil {
 			return false
 		}
@@ -254,7 +242,7 @@ func TestReadingJourney(t *testing.T) {
 		t.Fatalf("stations %+v, %v", stations, err)
 	}
 	gw.stop(t, syscall.SIGKILL)
-	eventually(t, "station offline after the gateway died", 60*time.Second, func() bool {
+	testenv.Eventually(t, "station offline after the gateway died", 60*time.Second, func() bool {
 		var ss []station
 		return getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
 	})
@@ -280,7 +268,7 @@ func TestBadInputRefused(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-http", cloudHTTP, "-data", t.TempDir())
-	eventually(t, "cloud healthy", 30*time.Second, func() bool {
+	testenv.Eventually(t, "cloud healthy", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + cloudHTTP + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -327,7 +315,7 @@ func TestBadInputRefused(t *testing.T) {
 		}
 		return ""
 	}
-	eventually(t, "three refusals counted", 30*time.Second, func() bool {
+	testenv.Eventually(t, "three refusals counted", 30*time.Second, func() bool {
 		return metric(`fieldwatch_ingest_rejected_total{reason="malformed"}`) == "1" &&
 			metric(`fieldwatch_ingest_rejected_total{reason="gateway_mismatch"}`) == "1" &&
 			metric(`fieldwatch_ingest_rejected_total{reason="bad_state"}`) == "1"

@@ -24,17 +24,6 @@ import (
 
 var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 3000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting: %s", what)
-}
-
 // gateway is the test's stand-in for a gateway: it publishes and listens
 // for acks on its own topic.
 type gateway struct {
@@ -102,7 +91,7 @@ func startIngest(t *testing.T, url string, st store.Store) *rig {
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "ingestor subscribed", in.Connected)
+	testenv.Eventually(t, "ingestor subscribed", wait, in.Connected)
 	return &rig{in: in, store: st, reg: reg}
 }
 
@@ -143,13 +132,13 @@ func TestStoresAcksAndRefuses(t *testing.T) {
 			gw.publish(t, telemetry.UpTopic("gw1"), []byte("not a batch"))
 			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw2", 1, 3)) // claims to be gw2
 			gw.publish(t, telemetry.StateTopic("gw1"), []byte(`{"state":"sleepy"}`))
-			eventually(t, "three refusals", func() bool {
+			testenv.Eventually(t, "three refusals", wait, func() bool {
 				return testutil.ToFloat64(m.rejected.WithLabelValues("malformed")) == 1 &&
 					testutil.ToFloat64(m.rejected.WithLabelValues("gateway_mismatch")) == 1 &&
 					testutil.ToFloat64(m.rejected.WithLabelValues("bad_state")) == 1
 			})
 			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 5))
-			eventually(t, "ack of the good batch", func() bool { return len(gw.ackList()) == 1 })
+			testenv.Eventually(t, "ack of the good batch", wait, func() bool { return len(gw.ackList()) == 1 })
 			a := gw.ackList()[0]
 			if a.Stream != "s1" || a.First != 1 || a.Last != 5 || a.Through != 5 {
 				t.Fatalf("ack %+v", a)
@@ -170,7 +159,7 @@ func TestStoresAcksAndRefuses(t *testing.T) {
 			}
 			// A replay is stored again harmlessly and acked again.
 			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 5))
-			eventually(t, "ack of the replay", func() bool { return len(gw.ackList()) == 2 })
+			testenv.Eventually(t, "ack of the replay", wait, func() bool { return len(gw.ackList()) == 2 })
 			got, _ = r.store.Series(context.Background(), store.SeriesQuery{Gateway: "gw1", Device: "soil-1",
 				Metric: "soil_moisture", From: t0, To: t0.Add(time.Hour)})
 			if len(got) != 5 {
@@ -192,11 +181,11 @@ func TestNoAckWhenStoreFails(t *testing.T) {
 	r := startIngest(t, url, dead)
 	gw := newGateway(t, url, "gw1")
 	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 3))
-	eventually(t, "store error counted", func() bool { return testutil.ToFloat64(r.in.m.storeErrors) == 1 })
+	testenv.Eventually(t, "store error counted", wait, func() bool { return testutil.ToFloat64(r.in.m.storeErrors) == 1 })
 	// Prove the ingestor is still working and would have acked by now.
 	state, _ := telemetry.EncodeState(telemetry.State{State: telemetry.StateOnline})
 	gw.publish(t, telemetry.StateTopic("gw1"), state)
-	eventually(t, "state after the failure", func() bool {
+	testenv.Eventually(t, "state after the failure", wait, func() bool {
 		return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 1
 	})
 	if n := len(gw.ackList()); n != 0 {
@@ -215,7 +204,7 @@ func TestSharedSubscriptionSplitsLoad(t *testing.T) {
 	for i := 0; i < n; i++ {
 		gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", uint64(1+i*2), 2))
 	}
-	eventually(t, "all batches acked", func() bool { return len(gw.ackList()) == n })
+	testenv.Eventually(t, "all batches acked", wait, func() bool { return len(gw.ackList()) == n })
 	na, nb := testutil.ToFloat64(a.in.m.batches), testutil.ToFloat64(b.in.m.batches)
 	if na+nb != n || na == 0 || nb == 0 {
 		t.Fatalf("replica a stored %v, b %v; want %d split between both", na, nb, n)
@@ -243,3 +232,6 @@ func TestCommits(t *testing.T) {
 		t.Fatalf("a new stream starting at 5 has through %d, want 0", got)
 	}
 }
+
+// wait bounds how long a test waits for an event.
+const wait = 30 * time.Second

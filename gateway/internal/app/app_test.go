@@ -50,17 +50,6 @@ func metric(t *testing.T, base, name string) string {
 	return ""
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 1500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting: %s", what)
-}
-
 // TestReload runs the gateway in-process: a reload with a broken config is
 // refused and counted while the gateway keeps running; a good one applies.
 func TestReload(t *testing.T) {
@@ -100,11 +89,11 @@ func TestReload(t *testing.T) {
 		}
 		return s.Devices[0].Interval
 	}
-	waitFor(t, "running with 1s", func() bool { return interval() == "1s" })
+	testenv.Eventually(t, "running with 1s", wait, func() bool { return interval() == "1s" })
 
 	write("2s", true)
 	reload <- struct{}{}
-	waitFor(t, "refused reload counted", func() bool {
+	testenv.Eventually(t, "refused reload counted", wait, func() bool {
 		return metric(t, base, `fieldwatch_gateway_config_reloads_total{result="failure"}`) == "1"
 	})
 	if got := interval(); got != "1s" {
@@ -116,7 +105,7 @@ func TestReload(t *testing.T) {
 
 	write("2s", false)
 	reload <- struct{}{}
-	waitFor(t, "reload applied", func() bool { return interval() == "2s" })
+	testenv.Eventually(t, "reload applied", wait, func() bool { return interval() == "2s" })
 	if got := metric(t, base, `fieldwatch_gateway_config_reloads_total{result="success"}`); got != "1" {
 		t.Fatalf("successful reloads = %q", got)
 	}
@@ -125,3 +114,6 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// wait bounds how long a test waits for an event.
+const wait = 30 * time.Second

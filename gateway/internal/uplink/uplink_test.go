@@ -157,24 +157,12 @@ func (r *rig) append(t *testing.T, n int) {
 	}
 }
 
-// eventually polls cond every 10 ms for up to 30 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 3000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting: %s", what)
-}
-
 func TestDeliversAndTrimsOnAck(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	c := newCloud(t, m.URL)
 	r := startUplink(t, m.URL, nil)
 	r.append(t, 1000)
-	eventually(t, "buffer emptied by acks", func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "buffer emptied by acks", wait, func() bool { return r.buf.Stats().Readings == 0 })
 	got, _ := c.count()
 	if got != 1000 {
 		t.Fatalf("cloud has %d readings, want 1000", got)
@@ -188,13 +176,13 @@ func TestDeliversAndTrimsOnAck(t *testing.T) {
 		t.Fatalf("%v resends on a healthy link", n)
 	}
 	// The retained state says online, and offline after a clean stop.
-	eventually(t, "online state", func() bool {
+	testenv.Eventually(t, "online state", wait, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return len(c.states) > 0 && c.states[len(c.states)-1].State == telemetry.StateOnline
 	})
 	r.stop(t)
-	eventually(t, "offline state", func() bool {
+	testenv.Eventually(t, "offline state", wait, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.states[len(c.states)-1].State == telemetry.StateOffline
@@ -209,12 +197,12 @@ func TestNothingTrimmedWithoutAck(t *testing.T) {
 	r.append(t, 250)
 	// Without acks the batches come again after the timeout, and nothing
 	// leaves the buffer.
-	eventually(t, "a resend", func() bool { return testutil.ToFloat64(r.up.m.resends) > 0 })
+	testenv.Eventually(t, "a resend", wait, func() bool { return testutil.ToFloat64(r.up.m.resends) > 0 })
 	if n := r.buf.Stats().Readings; n != 250 {
 		t.Fatalf("buffer holds %d readings, want all 250", n)
 	}
 	c.setPolicy(func(*telemetry.Batch) bool { return true })
-	eventually(t, "buffer emptied once acks flow", func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "buffer emptied once acks flow", wait, func() bool { return r.buf.Stats().Readings == 0 })
 }
 
 func TestOutOfOrderAcksTrimContiguously(t *testing.T) {
@@ -231,8 +219,8 @@ func TestOutOfOrderAcksTrimContiguously(t *testing.T) {
 	})
 	r := startUplink(t, m.URL, func(u *config.Uplink) { u.AckTimeout = time.Minute; u.MaxInFlight = 4 })
 	r.append(t, 400)
-	eventually(t, "four batches seen", func() bool { _, b := c.count(); return b >= 4 })
-	eventually(t, "acks of batches 2-4 handled", func() bool { return testutil.ToFloat64(r.up.m.acks) >= 3 })
+	testenv.Eventually(t, "four batches seen", wait, func() bool { _, b := c.count(); return b >= 4 })
+	testenv.Eventually(t, "acks of batches 2-4 handled", wait, func() bool { return testutil.ToFloat64(r.up.m.acks) >= 3 })
 	if n := r.buf.Stats().Readings; n != 400 {
 		t.Fatalf("buffer trimmed past the unacknowledged first batch: %d left", n)
 	}
@@ -240,19 +228,19 @@ func TestOutOfOrderAcksTrimContiguously(t *testing.T) {
 	held := c.held[0]
 	c.mu.Unlock()
 	c.ack(held)
-	eventually(t, "everything trimmed", func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "everything trimmed", wait, func() bool { return r.buf.Stats().Readings == 0 })
 }
 
 func TestMalformedAckIsCounted(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	newCloud(t, m.URL)
 	r := startUplink(t, m.URL, nil)
-	eventually(t, "connected", r.up.Connected)
+	testenv.Eventually(t, "connected", wait, r.up.Connected)
 	pub := testenv.MQTTClient(t, m.URL, "evil")
 	for _, p := range []string{`{"stream":`, `{"stream":"x","first":2,"last":1}`, `{"stream":"other","first":1,"last":1}`} {
 		pub.Publish(telemetry.AckTopic("gw1"), 1, false, p).Wait()
 	}
-	eventually(t, "three bad acks counted", func() bool { return testutil.ToFloat64(r.up.m.badAcks) == 3 })
+	testenv.Eventually(t, "three bad acks counted", wait, func() bool { return testutil.ToFloat64(r.up.m.badAcks) == 3 })
 }
 
 func TestBrokerRestartLosesNothing(t *testing.T) {
@@ -260,16 +248,19 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 	c := newCloud(t, m.URL)
 	r := startUplink(t, m.URL, func(u *config.Uplink) { u.AckTimeout = 3 * time.Second })
 	r.append(t, 300)
-	eventually(t, "first readings delivered", func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "first readings delivered", wait, func() bool { return r.buf.Stats().Readings == 0 })
 	m.Stop()
-	eventually(t, "uplink notices", func() bool { return !r.up.Connected() })
+	testenv.Eventually(t, "uplink notices", wait, func() bool { return !r.up.Connected() })
 	r.append(t, 300) // acquired during the outage
 	m.Start(t)
 	c2 := newCloud(t, m.URL) // the old cloud client lost its session too
-	eventually(t, "backlog delivered after restart", func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "backlog delivered after restart", wait, func() bool { return r.buf.Stats().Readings == 0 })
 	got, _ := c2.count()
 	if got != 300 {
 		t.Fatalf("after the restart the cloud got %d readings, want the 300 from the outage", got)
 	}
 	_ = c
 }
+
+// wait bounds how long a test waits for an event.
+const wait = 30 * time.Second
