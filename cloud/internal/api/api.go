@@ -44,6 +44,7 @@ func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg promethe
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stations", a.wrap("stations", a.stations))
 	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
+	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
@@ -103,25 +104,52 @@ func (a *API) station(r *http.Request) (any, error) {
 	return st, nil
 }
 
-// latest lists the newest sample of every series, from the registry.
-func (a *API) latest(r *http.Request) (any, error) {
+// selectStations returns the station named by ?station=, or all of them.
+func (a *API) selectStations(r *http.Request) ([]registry.Station, error) {
 	q := r.URL.Query()
 	if err := onlyParams(q, "station"); err != nil {
 		return nil, err
 	}
 	id := q.Get("station")
-	var stations []registry.Station
-	if id != "" {
-		if err := telemetry.CheckName("station", id); err != nil {
-			return nil, badParam("station", "%v", err)
+	if id == "" {
+		return a.registry.Stations(), nil
+	}
+	if err := telemetry.CheckName("station", id); err != nil {
+		return nil, badParam("station", "%v", err)
+	}
+	st, ok := a.registry.Station(id)
+	if !ok {
+		return nil, &Error{Status: http.StatusNotFound, Param: "station", Msg: fmt.Sprintf("no station %q", id)}
+	}
+	return []registry.Station{st}, nil
+}
+
+// StationDevice is a device with the station it belongs to.
+type StationDevice struct {
+	Station string `json:"station"`
+	registry.Device
+}
+
+// devices lists every device, of one station or of all.
+func (a *API) devices(r *http.Request) (any, error) {
+	stations, err := a.selectStations(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []StationDevice{}
+	for _, st := range stations {
+		for _, d := range st.Devices {
+			out = append(out, StationDevice{Station: st.ID, Device: d})
 		}
-		st, ok := a.registry.Station(id)
-		if !ok {
-			return nil, &Error{Status: http.StatusNotFound, Param: "station", Msg: fmt.Sprintf("no station %q", id)}
-		}
-		stations = []registry.Station{st}
-	} else {
-		stations = a.registry.Stations()
+	}
+	return out, nil
+}
+
+// latest lists the newest sample of every series, from the registry.
+func (a *API) latest(r *http.Request) (any, error) {
+	stations, err := a.selectStations(r)
+	if err != nil {
+		return nil, err
 	}
 	out := []store.Sample{}
 	for _, st := range stations {

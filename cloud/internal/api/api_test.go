@@ -101,6 +101,13 @@ func TestAnswers(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &stations) != nil || len(stations) != 1 || stations[0].Site != "north" {
 		t.Fatalf("stations: %d %s", code, body)
 	}
+	code, body = call(t, srv, "/api/v1/devices")
+	if code != 200 || !strings.Contains(body, `"station":"gw1","id":"soil-1"`) || !strings.Contains(body, `"state":`) {
+		t.Fatalf("devices: %d %s", code, body)
+	}
+	if code, _ = call(t, srv, "/api/v1/devices?station=gw9"); code != 404 {
+		t.Fatalf("devices of an unknown station: %d", code)
+	}
 	code, body = call(t, srv, "/api/v1/latest?station=gw1")
 	if code != 200 || !strings.Contains(body, `"value":119`) || !strings.Contains(body, `"quality":"good"`) {
 		t.Fatalf("latest: %d %s", code, body)
