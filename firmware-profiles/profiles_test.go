@@ -84,7 +84,7 @@ func TestVectorsCatchMistakes(t *testing.T) {
 		{"wrong value", "soil_moisture: 65.8", "soil_moisture: 65.9", "soil_moisture = 65.8, want 65.9"},
 		{"wrong scale", "scale: 0.1", "scale: 0.01", "soil_moisture = 6.58, want 65.8"},
 		{"request differs", "address: 0", "address: 1", "client sent 01 03 00 01"},
-		{"crc", "38 89", "38 8A", "crc"},
+		{"crc", "38 89", "38 8A", "CRC mismatch"},
 		{"bad not expected", "65.8\n", "65.8\n    bad: [soil_moisture]\n", "want bad true"},
 	}
 	for _, tc := range tests {

@@ -3,92 +3,86 @@ package modbus
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"time"
-
-	gridx "github.com/grid-x/modbus"
 )
 
-// Client reads the units on one bus. A Client is owned by one goroutine: the
-// bus scheduler serialises all unit addresses through it, which is what an
-// RS485 line or a single-connection TCP server needs.
+// Client talks to the units on one bus. A Client is owned by one goroutine:
+// the bus scheduler serialises every unit address through it, which is what
+// an RS485 line or a single-connection TCP server needs. Every method
+// returns an error wrapping one of the Err* kinds, or an *ExceptionError.
 type Client interface {
-	// ReadRegisters reads count registers of table starting at addr from
-	// unit. It returns exactly count words or an error; an *ExceptionError
-	// when the unit answered with a Modbus exception.
+	// ReadRegisters reads count (1…125) registers of table at addr from
+	// unit and returns exactly count words.
 	ReadRegisters(ctx context.Context, unit uint8, table Table, addr, count uint16) ([]uint16, error)
-	// Close releases the connection; the next read reconnects.
+	// WriteRegister writes one holding register (FC06).
+	WriteRegister(ctx context.Context, unit uint8, addr, value uint16) error
+	// WriteRegisters writes 1…123 holding registers (FC16).
+	WriteRegisters(ctx context.Context, unit uint8, addr uint16, values []uint16) error
+	// WriteCoil sets one coil (FC05).
+	WriteCoil(ctx context.Context, unit uint8, addr uint16, on bool) error
+	// Close releases the port or connection; the next request reopens it.
 	Close() error
 }
 
-// ExceptionError is a Modbus exception reply.
-type ExceptionError struct {
-	Function, Code byte
+// transport carries one request PDU to a unit and returns its reply PDU.
+// Unit 0 is broadcast: nothing comes back and transact returns nil, nil.
+type transport interface {
+	transact(ctx context.Context, unit byte, pdu []byte) ([]byte, error)
+	close() error
 }
 
-func (e *ExceptionError) Error() string {
-	names := map[byte]string{1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-		4: "server device failure", 5: "acknowledge", 6: "server device busy", 8: "memory parity error",
-		10: "gateway path unavailable", 11: "gateway target failed to respond"}
-	name, ok := names[e.Code]
-	if !ok {
-		name = "unknown exception"
+// client implements Client over any transport.
+type client struct {
+	t transport
+}
+
+var _ Client = (*client)(nil)
+
+func (c *client) ReadRegisters(ctx context.Context, unit uint8, table Table, addr, count uint16) ([]uint16, error) {
+	if count < 1 || count > MaxReadRegisters {
+		return nil, fmt.Errorf("cannot read %d registers; 1..%d", count, MaxReadRegisters)
 	}
-	return fmt.Sprintf("exception %d (%s) to function %d", e.Code, name, e.Function&0x7f)
-}
-
-// TCPClient is a Client for a Modbus TCP server (MBAP framing).
-type TCPClient struct {
-	handler *gridx.TCPClientHandler
-	client  gridx.Client
-}
-
-var _ Client = (*TCPClient)(nil)
-
-// NewTCP returns a client for the Modbus TCP server at addr (host:port). It
-// does not connect; the first read does. timeout bounds connecting and each
-// request.
-func NewTCP(addr string, timeout time.Duration) *TCPClient {
-	h := gridx.NewTCPClientHandler(addr)
-	h.Timeout = timeout
-	h.IdleTimeout = 0
-	return &TCPClient{handler: h, client: gridx.NewClient(h)}
-}
-
-// ReadRegisters implements Client.
-func (c *TCPClient) ReadRegisters(ctx context.Context, unit uint8, table Table, addr, count uint16) ([]uint16, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if unit == 0 {
+		return nil, fmt.Errorf("cannot read from unit 0 (broadcast)")
 	}
-	c.handler.SetSlave(unit)
-	return readRegisters(c.client, table, addr, count)
-}
-
-// Close implements Client.
-func (c *TCPClient) Close() error { return c.handler.Close() }
-
-func readRegisters(c gridx.Client, table Table, addr, count uint16) ([]uint16, error) {
-	var b []byte
-	var err error
-	if table == Input {
-		b, err = c.ReadInputRegisters(addr, count)
-	} else {
-		b, err = c.ReadHoldingRegisters(addr, count)
-	}
+	req := readPDU(table, addr, count)
+	resp, err := c.t.transact(ctx, unit, req)
 	if err != nil {
-		var me *gridx.Error
-		if errors.As(err, &me) {
-			return nil, &ExceptionError{Function: me.FunctionCode, Code: me.ExceptionCode}
-		}
 		return nil, err
 	}
-	if len(b) != 2*int(count) {
-		return nil, fmt.Errorf("response holds %d bytes for %d registers", len(b), count)
-	}
-	words := make([]uint16, count)
-	for i := range words {
-		words[i] = binary.BigEndian.Uint16(b[2*i:])
-	}
-	return words, nil
+	return parseRead(req[0], count, resp)
 }
+
+func (c *client) write(ctx context.Context, unit uint8, req []byte) error {
+	resp, err := c.t.transact(ctx, unit, req)
+	if err != nil || unit == 0 {
+		return err
+	}
+	return parseEcho(req, resp)
+}
+
+func (c *client) WriteRegister(ctx context.Context, unit uint8, addr, value uint16) error {
+	return c.write(ctx, unit, []byte{fcWriteSingleReg, byte(addr >> 8), byte(addr), byte(value >> 8), byte(value)})
+}
+
+func (c *client) WriteRegisters(ctx context.Context, unit uint8, addr uint16, values []uint16) error {
+	n := len(values)
+	if n < 1 || n > maxWriteRegisters {
+		return fmt.Errorf("cannot write %d registers; 1..%d", n, maxWriteRegisters)
+	}
+	req := []byte{fcWriteMultipleRegs, byte(addr >> 8), byte(addr), byte(n >> 8), byte(n), byte(2 * n)}
+	for _, v := range values {
+		req = binary.BigEndian.AppendUint16(req, v)
+	}
+	return c.write(ctx, unit, req)
+}
+
+func (c *client) WriteCoil(ctx context.Context, unit uint8, addr uint16, on bool) error {
+	v := uint16(0x0000)
+	if on {
+		v = 0xFF00
+	}
+	return c.write(ctx, unit, []byte{fcWriteSingleCoil, byte(addr >> 8), byte(addr), byte(v >> 8), byte(v)})
+}
+
+func (c *client) Close() error { return c.t.close() }

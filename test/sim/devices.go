@@ -43,10 +43,17 @@ func (s *SoilProbe) Registers(now time.Time) map[uint16]uint16 {
 		0x0000: tenths(s.Env.SoilMoisture(now, s.Probe)),
 		0x0001: tenths(s.Env.SoilTemperature(now, s.Probe)),
 		0x0002: uint16(math.Round(s.Env.SoilEC(now, s.Probe))),
-		0x07D0: 1,
-		0x07D1: 1,
 	}
 }
+
+// AddressRegister implements Settings.
+func (s *SoilProbe) AddressRegister() uint16 { return 0x07D0 }
+
+// BaudRegister implements Settings.
+func (s *SoilProbe) BaudRegister() (uint16, map[uint16]int) { return 0x07D1, renkeBauds }
+
+// renkeBauds are the Renke family's baud codes.
+var renkeBauds = map[uint16]int{0: 2400, 1: 4800, 2: 9600}
 
 // AirSensor is a Renke RS-WS-N01-8: 0x0000 humidity ×0.1 %, 0x0001
 // temperature int16 ×0.1 °C.
@@ -59,10 +66,14 @@ func (a *AirSensor) Registers(now time.Time) map[uint16]uint16 {
 	return map[uint16]uint16{
 		0x0000: tenths(a.Env.AirHumidity(now)),
 		0x0001: tenths(a.Env.AirTemperature(now)),
-		0x07D0: 1,
-		0x07D1: 1,
 	}
 }
+
+// AddressRegister implements Settings.
+func (a *AirSensor) AddressRegister() uint16 { return 0x07D0 }
+
+// BaudRegister implements Settings.
+func (a *AirSensor) BaudRegister() (uint16, map[uint16]int) { return 0x07D1, renkeBauds }
 
 // tenths encodes v as a 16-bit two's-complement count of tenths.
 func tenths(v float64) uint16 { return uint16(int16(math.Round(v * 10))) }

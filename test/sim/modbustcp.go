@@ -12,50 +12,23 @@ import (
 	"time"
 )
 
-// Read is one read the server answered, for tests to compare against what
-// the gateway stored.
-type Read struct {
-	Unit     uint8
-	Function byte
-	Address  uint16
-	Words    []uint16
-	At       time.Time
-}
-
-// Server is a Modbus TCP server with several units behind one endpoint.
+// Server serves a Bus over Modbus TCP: one endpoint, many unit addresses,
+// like a serial device server in front of an RS485 line.
 type Server struct {
+	*Bus
 	Log *slog.Logger
-	// OnRead, if set, is called after each answered read.
-	OnRead func(Read)
-	// Now returns the simulated time (default time.Now).
-	Now func() time.Time
-
-	mu    sync.Mutex
-	units map[uint8]Device
-	dead  map[uint8]bool
 }
 
-// NewServer returns a server with no units.
+// NewServer returns a Modbus TCP server with an empty bus.
 func NewServer(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{Log: log, units: map[uint8]Device{}, dead: map[uint8]bool{}, Now: time.Now}
+	return &Server{Bus: NewBus(), Log: log}
 }
 
 // AddUnit puts device d at unit address u.
-func (s *Server) AddUnit(u uint8, d Device) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.units[u] = d
-}
-
-// SetDead makes unit u stop answering (a cut cable), or answer again.
-func (s *Server) SetDead(u uint8, dead bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dead[u] = dead
-}
+func (s *Server) AddUnit(u uint8, d Device) { s.Bus.AddUnit(u, d, 0) }
 
 // Serve accepts connections on ln until ctx is done.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -113,10 +86,12 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(r, pdu); err != nil {
 			return
 		}
-		resp, ok := s.handle(hdr[6], pdu)
+		r, ok := s.handle(hdr[6], pdu, 0)
 		if !ok {
 			continue // a dead unit: the gateway times out
 		}
+		time.Sleep(r.delay)
+		resp := r.pdu
 		out := make([]byte, 7+len(resp))
 		copy(out, hdr[:4])
 		binary.BigEndian.PutUint16(out[4:], uint16(len(resp)+1))
@@ -125,50 +100,5 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := c.Write(out); err != nil {
 			return
 		}
-	}
-}
-
-func exception(fc, code byte) []byte { return []byte{fc | 0x80, code} }
-
-// handle answers one PDU for unit u; ok is false when nothing is sent.
-func (s *Server) handle(u uint8, pdu []byte) ([]byte, bool) {
-	s.mu.Lock()
-	dev, known := s.units[u]
-	dead := s.dead[u]
-	s.mu.Unlock()
-	if !known || dead {
-		return nil, false
-	}
-	fc := pdu[0]
-	switch fc {
-	case 0x03, 0x04:
-		if len(pdu) != 5 {
-			return exception(fc, 3), true
-		}
-		addr, count := binary.BigEndian.Uint16(pdu[1:]), binary.BigEndian.Uint16(pdu[3:])
-		if count < 1 || count > 125 {
-			return exception(fc, 3), true
-		}
-		now := s.Now()
-		regs := dev.Registers(now)
-		words := make([]uint16, count)
-		for i := range words {
-			v, ok := regs[addr+uint16(i)]
-			if !ok {
-				return exception(fc, 2), true
-			}
-			words[i] = v
-		}
-		out := make([]byte, 2+2*count)
-		out[0], out[1] = fc, byte(2*count)
-		for i, w := range words {
-			binary.BigEndian.PutUint16(out[2+2*i:], w)
-		}
-		if s.OnRead != nil {
-			s.OnRead(Read{Unit: u, Function: fc, Address: addr, Words: words, At: now})
-		}
-		return out, true
-	default:
-		return exception(fc, 1), true
 	}
 }

@@ -9,6 +9,8 @@ type Metrics struct {
 	badValues      *prometheus.CounterVec
 	errors         *prometheus.CounterVec
 	overruns       *prometheus.CounterVec
+	exceptions     *prometheus.CounterVec
+	quarantined    *prometheus.GaugeVec
 	requestSeconds *prometheus.HistogramVec
 	sinkErrors     prometheus.Counter
 }
@@ -17,7 +19,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fieldwatch_gateway_polls_total", Help: "Device polls by result (ok, error).",
+			Name: "fieldwatch_gateway_polls_total",
+			Help: "Device polls by result: ok, partial (some requests failed), error, skipped (quarantined).",
 		}, []string{"bus", "device", "result"}),
 		readings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldwatch_gateway_readings_total", Help: "Readings acquired and handed to the buffer.",
@@ -28,8 +31,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"bus", "device"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldwatch_gateway_modbus_errors_total",
-			Help: "Failed Modbus requests by kind (timeout, exception, connection, protocol).",
+			Help: "Failed Modbus requests by kind: timeout, short_frame, crc, wrong_unit, wrong_function, malformed, exception, connection.",
 		}, []string{"bus", "device", "kind"}),
+		exceptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldwatch_gateway_modbus_exceptions_total", Help: "Modbus exception replies by code.",
+		}, []string{"bus", "device", "code"}),
+		quarantined: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fieldwatch_gateway_device_quarantined",
+			Help: "1 while a silent device is quarantined (polled once per backoff period).",
+		}, []string{"bus", "device"}),
 		overruns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldwatch_gateway_poll_overruns_total", Help: "Polls skipped because the bus fell behind.",
 		}, []string{"bus", "device"}),
@@ -43,6 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Polls whose readings could not be written to the buffer (disk full or failing).",
 		}),
 	}
-	reg.MustRegister(m.polls, m.readings, m.badValues, m.errors, m.overruns, m.requestSeconds, m.sinkErrors)
+	reg.MustRegister(m.polls, m.readings, m.badValues, m.errors, m.exceptions, m.quarantined, m.overruns,
+		m.requestSeconds, m.sinkErrors)
 	return m
 }

@@ -1,18 +1,19 @@
 // Package poller runs the gateway's buses: one scheduler goroutine per
-// physical bus that polls every device on it in turn, through the requests
-// its profile plans, and hands the readings to a sink (the edge buffer).
+// physical bus (a serial port or a TCP endpoint) that polls every device on
+// it in turn, through the requests its profile plans, and hands the readings
+// to a sink (the edge buffer).
 //
-// One owner per bus is the rule that keeps an RS485 line or a serial device
-// server sane: requests to different unit addresses never overlap.
+// One owner per bus keeps an RS485 line sane: requests to different unit
+// addresses never overlap. A unit that stops answering is retried a bounded
+// number of times, then quarantined with exponential backoff, so a dead unit
+// costs the bus at most one timeout per backoff period and the others keep
+// their schedule.
 package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -30,38 +31,48 @@ type Device struct {
 	Profile  *profiles.Profile
 	Unit     uint8
 	Interval time.Duration
+	// MaxGap, when not nil, overrides the profile's largest gap to read
+	// through when merging registers into one request.
+	MaxGap *int
 }
 
-// Health of a device as the gateway sees it.
-const (
-	HealthUnknown = "unknown" // not polled yet
-	HealthOK      = "ok"      // the last poll answered
-	HealthFailing = "failing" // the last poll failed
-)
+// Quarantine says when and for how long a unit that does not answer is
+// left alone.
+type Quarantine struct {
+	After      int           // consecutive failed polls before quarantine (≥ 1)
+	Backoff    time.Duration // first quarantine period
+	MaxBackoff time.Duration // the period doubles up to this
+}
 
-// DeviceStatus is a device's health for the state message and /status.
-type DeviceStatus struct {
-	ID, Bus, Profile string
-	Unit             uint8
-	Interval         time.Duration
-	Health           string
-	LastGood         time.Time
-	LastError        string
-	Failures         int // consecutive failed polls
+// DefaultQuarantine is used when Options.Quarantine is zero.
+var DefaultQuarantine = Quarantine{After: 3, Backoff: 10 * time.Second, MaxBackoff: 5 * time.Minute}
+
+// Options are a bus's settings and collaborators.
+type Options struct {
+	Name    string
+	Client  modbus.Client
+	Devices []Device
+	Sink    Sink
+	// Retries is how many times a failed request is sent again (timeouts,
+	// CRC errors; never exceptions) before the poll counts as failed.
+	Retries    int
+	Quarantine Quarantine
+	// Clock reports the quality of the clock at acquisition time.
+	Clock   func() telemetry.ClockQuality
+	Log     *slog.Logger
+	Metrics *Metrics
+	// Now is the time source (default time.Now).
+	Now func() time.Time
 }
 
 // Bus polls the devices of one bus.
 type Bus struct {
-	name    string
-	client  modbus.Client
-	sink    Sink
-	clock   func() telemetry.ClockQuality
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *Metrics
+	o   Options
+	log *slog.Logger
+	m   *Metrics
 
 	devices []*device
-	mu      sync.Mutex // guards device status
+	mu      sync.Mutex // guards every device's status
 }
 
 type device struct {
@@ -70,21 +81,11 @@ type device struct {
 	fields []modbus.Field
 	next   time.Time
 	status DeviceStatus
-	bad    map[string]string // metric → reason, to log changes only
-}
+	bad    map[string]string // metric → why it is bad, to log changes only
 
-// Options are a bus's collaborators.
-type Options struct {
-	Name    string
-	Client  modbus.Client
-	Devices []Device
-	Sink    Sink
-	// Clock reports the quality of the clock at acquisition time.
-	Clock   func() telemetry.ClockQuality
-	Log     *slog.Logger
-	Metrics *Metrics
-	// Now is the time source (default time.Now).
-	Now func() time.Time
+	failedPolls int             // consecutive polls with no answer
+	backoff     time.Duration   // current quarantine period
+	burst       map[string]bool // error kinds already logged in this failure burst
 }
 
 // NewBus prepares a bus; it does not connect.
@@ -95,51 +96,54 @@ func NewBus(o Options) *Bus {
 	if o.Clock == nil {
 		o.Clock = func() telemetry.ClockQuality { return telemetry.ClockUnknown }
 	}
-	b := &Bus{name: o.Name, client: o.Client, sink: o.Sink, clock: o.Clock, now: o.Now,
-		log: o.Log.With("bus", o.Name), metrics: o.Metrics}
+	if o.Quarantine.After < 1 {
+		o.Quarantine = DefaultQuarantine
+	}
+	b := &Bus{o: o, log: o.Log.With("bus", o.Name), m: o.Metrics}
 	for _, d := range o.Devices {
 		m := d.Profile.Modbus
+		gap := m.MaxGap
+		if d.MaxGap != nil {
+			gap = *d.MaxGap
+		}
 		b.devices = append(b.devices, &device{
 			Device: d,
 			fields: m.Fields,
-			plan:   modbus.Plan(m.Fields, m.MaxGap, 0),
+			plan:   modbus.Plan(m.Fields, gap, 0),
 			status: DeviceStatus{ID: d.ID, Bus: o.Name, Profile: d.Profile.Model, Unit: d.Unit,
-				Interval: d.Interval, Health: HealthUnknown},
-			bad: map[string]string{},
+				Interval: d.Interval, Health: HealthUnknown, Stats: UnitStats{Exceptions: map[byte]uint64{}}},
+			bad:   map[string]string{},
+			burst: map[string]bool{},
 		})
+		for _, k := range modbus.Kinds {
+			o.Metrics.errors.WithLabelValues(o.Name, d.ID, k)
+		}
 	}
 	return b
 }
 
-// Status returns the health of every device on the bus.
-func (b *Bus) Status() []DeviceStatus {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]DeviceStatus, len(b.devices))
-	for i, d := range b.devices {
-		out[i] = d.status
+// Requests is how many requests one poll of every device takes.
+func (b *Bus) Requests() int {
+	n := 0
+	for _, d := range b.devices {
+		n += len(d.plan)
 	}
-	return out
+	return n
 }
 
 // Run polls until ctx is done. Devices are polled when due, earliest first;
 // a device that falls behind skips the missed polls rather than bursting.
 func (b *Bus) Run(ctx context.Context) error {
-	defer b.client.Close()
-	start := b.now()
+	defer b.o.Client.Close()
+	start := b.o.Now()
 	for _, d := range b.devices {
 		d.next = start
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		d := b.devices[0]
-		for _, x := range b.devices[1:] {
-			if x.next.Before(d.next) {
-				d = x
-			}
-		}
-		if wait := d.next.Sub(b.now()); wait > 0 {
+		d := b.due()
+		if wait := d.next.Sub(b.o.Now()); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -152,38 +156,58 @@ func (b *Bus) Run(ctx context.Context) error {
 		}
 		b.poll(ctx, d)
 		d.next = d.next.Add(d.Interval)
-		if now := b.now(); d.next.Before(now) {
+		if now := b.o.Now(); d.next.Before(now) {
 			skipped := now.Sub(d.next)/d.Interval + 1
-			b.metrics.overruns.WithLabelValues(b.name, d.ID).Add(float64(skipped))
+			b.m.overruns.WithLabelValues(b.o.Name, d.ID).Add(float64(skipped))
 			d.next = d.next.Add(skipped * d.Interval)
 		}
 	}
 }
 
-// poll reads every request of d's plan; readings of one request share its
-// completion time.
-func (b *Bus) poll(ctx context.Context, d *device) {
+// due returns the device to poll next. A quarantined device's polls before
+// its quarantine ends are skipped and counted.
+func (b *Bus) due() *device {
+	var best *device
+	for _, d := range b.devices {
+		if until := d.quarantinedUntil(); d.next.Before(until) {
+			skipped := (until.Sub(d.next) + d.Interval - 1) / d.Interval
+			d.next = d.next.Add(skipped * d.Interval)
+			b.m.polls.WithLabelValues(b.o.Name, d.ID, "skipped").Add(float64(skipped))
+			b.mu.Lock()
+			d.status.Stats.SkippedPolls += uint64(skipped)
+			b.mu.Unlock()
+		}
+		if best == nil || d.next.Before(best.next) {
+			best = d
+		}
+	}
+	return best
+}
+
+func (d *device) quarantinedUntil() time.Time { return d.status.QuarantinedUntil }
+
+// poll reads every request of d's plan once (with retries), hands the
+// readings to the sink and updates d's health.
+func (b *Bus) poll(ctx context.Context, d *device) []telemetry.Reading {
+	probe := !d.status.QuarantinedUntil.IsZero() // one attempt per backoff period
 	var out []telemetry.Reading
 	var failure error
+	answered := false
 	for _, req := range d.plan {
-		began := b.now()
-		words, err := b.client.ReadRegisters(ctx, d.Unit, req.Table, req.Address, req.Count)
-		at := b.now()
-		b.metrics.requestSeconds.WithLabelValues(b.name).Observe(at.Sub(began).Seconds())
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			failure = fmt.Errorf("read %s %d+%d: %w", req.Table, req.Address, req.Count, err)
-			b.metrics.errors.WithLabelValues(b.name, d.ID, errorKind(err)).Inc()
-			if !isException(err) {
-				// The connection may be out of step (a late reply to a
-				// timed-out request); start afresh on the next request.
-				_ = b.client.Close()
-			}
-			break
+		words, err := b.request(ctx, d, req, probe)
+		if ctx.Err() != nil {
+			return nil
 		}
-		clock := b.clock()
+		if err != nil {
+			failure = fmt.Errorf("read %s %d+%d: %w", req.Table, req.Address, req.Count, err)
+			if modbus.Alive(err) {
+				answered = true
+				continue // an exception or a garbled reply: the unit is there; try its other requests
+			}
+			break // silence: every further request would cost a full timeout
+		}
+		answered = true
+		at, clock := b.o.Now(), b.o.Clock()
 		for _, v := range req.Decode(d.fields, words) {
 			f := &d.fields[v.Field]
 			q := telemetry.Good
@@ -195,38 +219,126 @@ func (b *Bus) poll(ctx context.Context, d *device) {
 				Time: at, Quality: q, Clock: clock})
 		}
 	}
-	b.record(d, failure)
-	if len(out) == 0 {
-		return
+	b.record(d, failure, answered, len(out) > 0)
+	if len(out) > 0 && b.o.Sink != nil {
+		if err := b.o.Sink(out); err != nil {
+			b.m.sinkErrors.Inc()
+			b.log.Error("cannot store readings", "device", d.ID, "readings", len(out), "err", err)
+			return out
+		}
+		b.m.readings.WithLabelValues(b.o.Name, d.ID).Add(float64(len(out)))
 	}
-	if err := b.sink(out); err != nil {
-		b.metrics.sinkErrors.Inc()
-		b.log.Error("cannot store readings", "device", d.ID, "readings", len(out), "err", err)
-		return
-	}
-	b.metrics.readings.WithLabelValues(b.name, d.ID).Add(float64(len(out)))
+	return out
 }
 
-// record updates d's health, logging only changes so a dead device does not
-// flood the log.
-func (b *Bus) record(d *device, failure error) {
+// request sends one request, again after a retryable failure, and keeps the
+// unit's statistics.
+func (b *Bus) request(ctx context.Context, d *device, req modbus.Request, probe bool) ([]uint16, error) {
+	attempts := 1 + b.o.Retries
+	if probe {
+		attempts = 1
+	}
+	var err error
+	for a := 0; a < attempts; a++ {
+		began := b.o.Now()
+		var words []uint16
+		words, err = b.o.Client.ReadRegisters(ctx, d.Unit, req.Table, req.Address, req.Count)
+		lat := b.o.Now().Sub(began)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		b.m.requestSeconds.WithLabelValues(b.o.Name).Observe(lat.Seconds())
+		b.count(d, err, lat)
+		if err == nil {
+			return words, nil
+		}
+		if !modbus.Retryable(err) {
+			break
+		}
+	}
+	return nil, err
+}
+
+func (b *Bus) count(d *device, err error, lat time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &d.status.Stats
+	s.Requests++
+	if err == nil {
+		s.observe(lat)
+		return
+	}
+	kind := modbus.Kind(err)
+	b.m.errors.WithLabelValues(b.o.Name, d.ID, kind).Inc()
+	switch kind {
+	case "timeout":
+		s.Timeouts++
+	case "crc":
+		s.CRCErrors++
+	case "exception":
+		code := exceptionCode(err)
+		s.Exceptions[code]++
+		b.m.exceptions.WithLabelValues(b.o.Name, d.ID, fmt.Sprint(code)).Inc()
+	default:
+		s.OtherErrors++
+	}
+	if !d.burst[kind] {
+		d.burst[kind] = true
+		if len(d.burst) == 1 {
+			b.log.Warn("device does not answer correctly", "device", d.ID, "unit", d.Unit, "kind", kind, "err", err)
+		} else {
+			b.log.Warn("device also fails another way", "device", d.ID, "unit", d.Unit, "kind", kind, "err", err)
+		}
+	}
+}
+
+// record updates d's health and quarantine after a poll.
+func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := &d.status
+	now := b.o.Now()
 	if failure == nil {
-		if s.Health == HealthFailing {
-			b.log.Info("device answers again", "device", d.ID, "unit", d.Unit, "after_failures", s.Failures)
+		if s.Health == HealthFailing || s.Health == HealthQuarantined {
+			b.log.Info("device answers again", "device", d.ID, "unit", d.Unit, "failed_polls", s.Failures)
 		}
-		s.Health, s.LastGood, s.LastError, s.Failures = HealthOK, b.now(), "", 0
-		b.metrics.polls.WithLabelValues(b.name, d.ID, "ok").Inc()
+		s.Health, s.LastGood, s.LastError, s.Failures, s.QuarantinedUntil = HealthOK, now, "", 0, time.Time{}
+		d.failedPolls, d.backoff = 0, 0
+		clear(d.burst)
+		b.m.polls.WithLabelValues(b.o.Name, d.ID, "ok").Inc()
+		b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(0)
 		return
 	}
-	if s.Health != HealthFailing {
-		b.log.Warn("device does not answer", "device", d.ID, "unit", d.Unit, "err", failure)
-	}
-	s.Health, s.LastError = HealthFailing, failure.Error()
+	s.LastError = failure.Error()
 	s.Failures++
-	b.metrics.polls.WithLabelValues(b.name, d.ID, "error").Inc()
+	if gotReadings {
+		s.LastGood = now
+		b.m.polls.WithLabelValues(b.o.Name, d.ID, "partial").Inc()
+	} else {
+		b.m.polls.WithLabelValues(b.o.Name, d.ID, "error").Inc()
+	}
+	if answered {
+		d.failedPolls = 0 // alive, if troubled: no quarantine
+		s.Health, s.QuarantinedUntil = HealthFailing, time.Time{}
+		b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(0)
+		return
+	}
+	d.failedPolls++
+	if d.failedPolls < b.o.Quarantine.After {
+		s.Health = HealthFailing
+		return
+	}
+	if d.backoff == 0 {
+		d.backoff = b.o.Quarantine.Backoff
+	} else {
+		d.backoff = min(2*d.backoff, b.o.Quarantine.MaxBackoff)
+	}
+	if s.Health != HealthQuarantined {
+		b.log.Warn("device quarantined: polled once per backoff until it answers", "device", d.ID, "unit", d.Unit,
+			"backoff", d.backoff, "failed_polls", d.failedPolls)
+	}
+	s.Health, s.QuarantinedUntil = HealthQuarantined, now.Add(d.backoff)
+	b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(1)
 }
 
 func (b *Bus) noteBad(d *device, metric, reason string) {
@@ -235,28 +347,35 @@ func (b *Bus) noteBad(d *device, metric, reason string) {
 	}
 	if reason != "" {
 		b.log.Warn("value marked bad", "device", d.ID, "metric", metric, "reason", reason)
-		b.metrics.badValues.WithLabelValues(b.name, d.ID).Inc()
+		b.m.badValues.WithLabelValues(b.o.Name, d.ID).Inc()
 	} else if d.bad[metric] != "" {
 		b.log.Info("value good again", "device", d.ID, "metric", metric)
 	}
 	d.bad[metric] = reason
 }
 
-func isException(err error) bool {
-	var e *modbus.ExceptionError
-	return errors.As(err, &e)
+// Status returns the health and statistics of every device on the bus.
+func (b *Bus) Status() []DeviceStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]DeviceStatus, len(b.devices))
+	for i, d := range b.devices {
+		out[i] = d.status.clone()
+	}
+	return out
 }
 
-// errorKind classifies an error for the errors counter.
-func errorKind(err error) string {
-	var ne net.Error
-	switch {
-	case isException(err):
-		return "exception"
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.As(err, &ne):
-		return "connection"
+// ReadOnce polls the device id once, outside the schedule (for the
+// technician's `read` command; do not call it while Run runs), and returns
+// its readings and status afterwards.
+func (b *Bus) ReadOnce(ctx context.Context, id string) ([]telemetry.Reading, DeviceStatus, error) {
+	for _, d := range b.devices {
+		if d.ID == id {
+			rs := b.poll(ctx, d)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return rs, d.status.clone(), nil
+		}
 	}
-	return "protocol"
+	return nil, DeviceStatus{}, fmt.Errorf("no device %q on bus %s", id, b.o.Name)
 }

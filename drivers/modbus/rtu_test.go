@@ -1,0 +1,182 @@
+package modbus_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/drivers/serialport"
+	"github.com/fieldwatch/fieldwatch/test/sim"
+)
+
+var env = &sim.Environment{Seed: 3}
+
+// line starts a simulated RS485 line at 9600 8N1 with a soil probe at unit
+// 1, another at unit 2 and an air sensor at unit 10, and an RTU client on it.
+func line(t *testing.T, timeout time.Duration) (*sim.RTUServer, modbus.Client) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	bus := sim.NewBus()
+	bus.AddUnit(1, &sim.SoilProbe{Env: env}, 9600)
+	bus.AddUnit(2, &sim.SoilProbe{Env: env, Probe: 1}, 9600)
+	bus.AddUnit(10, &sim.AirSensor{Env: env}, 9600)
+	mode := serialport.Mode{Baud: 9600}
+	srv, err := sim.ServeRTU(ctx, bus, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := modbus.NewRTU(srv.Path, modbus.RTUOptions{Mode: mode, Timeout: timeout})
+	t.Cleanup(func() { c.Close(); cancel(); srv.Wait() })
+	return srv, c
+}
+
+func TestRTUMultiDrop(t *testing.T) {
+	srv, c := line(t, 200*time.Millisecond)
+	ctx := context.Background()
+	var reads []sim.Read
+	srv.OnRead = func(r sim.Read) { reads = append(reads, r) }
+	for i := 0; i < 5; i++ {
+		for _, u := range []uint8{1, 2, 10} {
+			count := uint16(3)
+			if u == 10 {
+				count = 2
+			}
+			words, err := c.ReadRegisters(ctx, u, modbus.Holding, 0, count)
+			if err != nil {
+				t.Fatalf("unit %d: %v", u, err)
+			}
+			last := reads[len(reads)-1]
+			if last.Unit != u || len(words) != int(count) || words[0] != last.Words[0] || words[count-1] != last.Words[count-1] {
+				t.Fatalf("unit %d read %v, simulator served %+v", u, words, last)
+			}
+		}
+	}
+	if n := srv.Collisions(); n != 0 {
+		t.Fatalf("%d requests broke the 3.5-character silence", n)
+	}
+	// Input registers are another table: the soil probe has none.
+	_, err := c.ReadRegisters(ctx, 1, modbus.Input, 0, 1)
+	var ex *modbus.ExceptionError
+	if !errors.As(err, &ex) || ex.Code != 2 {
+		t.Fatalf("read of an unmapped table: %v, want exception 2", err)
+	}
+}
+
+func TestRTUFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault sim.Fault
+		kind  string
+		want  string
+	}{
+		{"dead unit", sim.Fault{Dead: true}, "timeout", "no reply from unit 1"},
+		{"exception", sim.Fault{Exception: 4}, "exception", "exception 4 (server device failure)"},
+		{"crc", sim.Fault{CRCEvery: 1}, "crc", "CRC mismatch"},
+		{"garbage", sim.Fault{Garbage: true}, "", ""},
+		{"slow", sim.Fault{Delay: 300 * time.Millisecond}, "timeout", "no reply"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := line(t, 100*time.Millisecond)
+			srv.SetFault(1, tc.fault)
+			ctx := context.Background()
+			_, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3)
+			if err == nil {
+				t.Fatal("a faulty unit read fine")
+			}
+			if tc.kind != "" && modbus.Kind(err) != tc.kind || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v (kind %s), want kind %s containing %q", err, modbus.Kind(err), tc.kind, tc.want)
+			}
+			// Whatever the faulty unit sent (or sends late), the next unit on
+			// the line is read correctly.
+			for i := 0; i < 3; i++ {
+				if _, err := c.ReadRegisters(ctx, 10, modbus.Holding, 0, 2); err != nil {
+					t.Fatalf("the neighbour after a %s: %v", tc.name, err)
+				}
+			}
+			srv.SetFault(1, sim.Fault{})
+			if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); err != nil {
+				t.Fatalf("the unit after its fault cleared: %v", err)
+			}
+		})
+	}
+}
+
+func TestRTUWrongBaud(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bus := sim.NewBus()
+	bus.AddUnit(1, &sim.SoilProbe{Env: env}, 4800)
+	srv, err := sim.ServeRTU(ctx, bus, serialport.Mode{Baud: 4800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	defer cancel()
+	for _, tc := range []struct {
+		baud int
+		ok   bool
+	}{{9600, false}, {4800, true}} {
+		mode := serialport.Mode{Baud: tc.baud}
+		c := modbus.NewRTU(srv.Path, modbus.RTUOptions{Mode: mode, Timeout: 100 * time.Millisecond})
+		_, err := c.ReadRegisters(context.Background(), 1, modbus.Holding, 0, 3)
+		c.Close()
+		if (err == nil) != tc.ok {
+			t.Fatalf("at %d baud: %v", tc.baud, err)
+		}
+	}
+}
+
+func TestRTUWrites(t *testing.T) {
+	_, c := line(t, 200*time.Millisecond)
+	ctx := context.Background()
+	// FC06 to 0x07D0 gives unit 2 the address 7 (Renke's address register).
+	if err := c.WriteRegister(ctx, 2, 0x07D0, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadRegisters(ctx, 2, modbus.Holding, 0, 3); !errors.Is(err, modbus.ErrTimeout) {
+		t.Fatalf("the old address still answers: %v", err)
+	}
+	words, err := c.ReadRegisters(ctx, 7, modbus.Holding, 0x07D0, 1)
+	if err != nil || words[0] != 7 {
+		t.Fatalf("the new address reads %v, %v", words, err)
+	}
+	// FC16 writes registers; the values read back.
+	if err := c.WriteRegisters(ctx, 7, 0x0100, []uint16{11, 22, 33}); err != nil {
+		t.Fatal(err)
+	}
+	if words, err := c.ReadRegisters(ctx, 7, modbus.Holding, 0x0100, 3); err != nil || words[2] != 33 {
+		t.Fatalf("read back %v, %v", words, err)
+	}
+	// A value the unit refuses is an exception, not a silent success.
+	var ex *modbus.ExceptionError
+	if err := c.WriteRegister(ctx, 7, 0x07D1, 9); !errors.As(err, &ex) || ex.Code != 3 {
+		t.Fatalf("an impossible baud code: %v", err)
+	}
+	// A broadcast gets no reply and no error.
+	if err := c.WriteRegister(ctx, 0, 0x0200, 1); err != nil {
+		t.Fatalf("broadcast: %v", err)
+	}
+}
+
+// TestRTUReopensPort closes the port under the client (an unplugged USB
+// adapter): the request fails as a connection error and the next one
+// reopens it.
+func TestRTUReopensPort(t *testing.T) {
+	_, c := line(t, 200*time.Millisecond)
+	ctx := context.Background()
+	if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	bad := modbus.NewRTU("/dev/does-not-exist", modbus.RTUOptions{Mode: serialport.Mode{Baud: 9600}, Timeout: time.Second})
+	if _, err := bad.ReadRegisters(ctx, 1, modbus.Holding, 0, 1); modbus.Kind(err) != "connection" {
+		t.Fatalf("a missing port: %v", err)
+	}
+}
