@@ -16,11 +16,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 	"gopkg.in/yaml.v3"
@@ -50,6 +52,29 @@ type ModbusProfile struct {
 	// fields; reading through a short gap beats a second request.
 	MaxGap int            `yaml:"max_gap"`
 	Fields []modbus.Field `yaml:"fields"`
+	// Settings are the registers that change the unit's address and baud
+	// rate, for `fieldwatch-gateway set`.
+	Settings Settings `yaml:"settings"`
+}
+
+// Settings are a model's configuration registers.
+type Settings struct {
+	Address *Setting `yaml:"address"`
+	Baud    *Setting `yaml:"baud"`
+}
+
+// Setting is one configuration register.
+type Setting struct {
+	Register uint16 `yaml:"register"`
+	// Function is how the register is written: 6 (write single register,
+	// the default) or 16 (write multiple; some units accept only this).
+	Function int `yaml:"function"`
+	// Codes maps a baud rate to the value written, for units that take a
+	// code (0 = 2400, 1 = 4800, …); without it the baud rate itself is
+	// written.
+	Codes map[int]uint16 `yaml:"codes"`
+	// Note is what a technician must know, e.g. "takes effect after a power cycle".
+	Note string `yaml:"note"`
 }
 
 // SerialDefaults are a model's factory settings.
@@ -139,6 +164,26 @@ func (m *ModbusProfile) validate(r *yamlconf.Report) {
 	}
 	if len(m.Fields) == 0 {
 		r.Errorf("modbus.fields", "needs at least one field")
+	}
+	for name, s := range map[string]*Setting{"address": m.Settings.Address, "baud": m.Settings.Baud} {
+		if s == nil {
+			continue
+		}
+		path := "modbus.settings." + name
+		if s.Function == 0 {
+			s.Function = 6
+		}
+		if s.Function != 6 && s.Function != 16 {
+			r.Errorf(path+".function", "%d is not 6 or 16", s.Function)
+		}
+		if name == "address" && len(s.Codes) > 0 {
+			r.Errorf(path+".codes", "an address is written as is")
+		}
+		for baud := range s.Codes {
+			if !slices.Contains(serialport.Bauds, baud) {
+				r.Errorf(path+".codes", "%d is not a standard baud rate", baud)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for i := range m.Fields {

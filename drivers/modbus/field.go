@@ -3,6 +3,8 @@ package modbus
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // Table is the Modbus data table a register is read from, named after the
@@ -77,6 +79,28 @@ type Field struct {
 	Unit    string    `yaml:"unit"`
 	Range   []float64 `yaml:"range"`   // [min, max] valid range after scaling; outside is bad
 	Invalid []int64   `yaml:"invalid"` // raw values that mean "no value" (e.g. 0xFFFF, 0x7FFF)
+	// Bits selects a bit field of an integer value: "5" is bit 5 (0 or 1),
+	// "4-7" is bits 4 to 7 shifted down (bit 0 is the least significant).
+	Bits string `yaml:"bits"`
+}
+
+// bitField parses Bits into the first bit and the width; width 0 means the
+// whole value.
+func (f *Field) bitField() (from, width int, err error) {
+	if f.Bits == "" {
+		return 0, 0, nil
+	}
+	lo, hi, isRange := strings.Cut(f.Bits, "-")
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b := a
+	var err2 error
+	if isRange {
+		b, err2 = strconv.Atoi(strings.TrimSpace(hi))
+	}
+	if err1 != nil || err2 != nil || a < 0 || b < a || b >= 16*f.Type.Words() {
+		return 0, 0, fmt.Errorf("%q is not a bit or bit range such as 5 or 4-7 within %d bits", f.Bits, 16*f.Type.Words())
+	}
+	return a, b - a + 1, nil
 }
 
 // Normalize fills defaults.
@@ -119,6 +143,13 @@ func (f *Field) Check() map[string]string {
 	if len(f.Range) != 0 && (len(f.Range) != 2 || !(f.Range[0] < f.Range[1])) {
 		bad["range"] = "must be [min, max] with min < max"
 	}
+	if f.Bits != "" {
+		if f.Type == Float32 || f.Type == Float64 {
+			bad["bits"] = "bit fields need an integer type"
+		} else if _, _, err := f.bitField(); err != nil {
+			bad["bits"] = err.Error()
+		}
+	}
 	return bad
 }
 
@@ -127,6 +158,9 @@ func (f *Field) Check() map[string]string {
 // words must hold exactly Type.Words() registers.
 func (f *Field) Decode(words []uint16) (value float64, bad string) {
 	raw, isInt := f.raw(words)
+	if from, width, _ := f.bitField(); width > 0 {
+		raw = float64((uint64(int64(raw)) >> from) & (1<<width - 1))
+	}
 	if isInt {
 		for _, s := range f.Invalid {
 			if int64(raw) == s || (f.Type.Words() == 1 && int64(uint16(int64(raw))) == s) {

@@ -35,6 +35,11 @@ func TestFieldDecode(t *testing.T) {
 		{"sentinel int16 as 0xFFFF", Field{Type: Int16, Invalid: []int64{0xFFFF}}, []uint16{0xFFFF}, -1, "sentinel"},
 		{"sentinel 0x7FFF", Field{Type: Int16, Scale: 0.1, Invalid: []int64{0x7FFF}}, []uint16{0x7FFF}, 3276.7, "sentinel 0x7FFF"},
 		{"NaN", Field{Type: Float32}, []uint16{0x7FC0, 0}, math.NaN(), "not a number"},
+		{"bit set", Field{Type: Uint16, Bits: "5"}, []uint16{0x0020}, 1, ""},
+		{"bit clear", Field{Type: Uint16, Bits: "5"}, []uint16{0xFFDF}, 0, ""},
+		{"bit range", Field{Type: Uint16, Bits: "4-7"}, []uint16{0x0A5F}, 5, ""},
+		{"bit of a negative int16", Field{Type: Int16, Bits: "15"}, []uint16{0x8000}, 1, ""},
+		{"bit of uint32 high word", Field{Type: Uint32, Bits: "16-19"}, []uint16{0x0003, 0x0000}, 3, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +71,9 @@ func TestFieldCheck(t *testing.T) {
 		{Field{Range: []float64{5, 1}}, []string{"range"}},
 		{Field{Range: []float64{5}}, []string{"range"}},
 		{Field{Scale: math.Inf(1)}, []string{"scale"}},
+		{Field{Bits: "16"}, []string{"bits"}},
+		{Field{Bits: "7-3"}, []string{"bits"}},
+		{Field{Type: Float32, Bits: "1"}, []string{"bits"}},
 	}
 	for _, tc := range tests {
 		f := tc.f

@@ -97,6 +97,9 @@ func (t *rtuTransport) transact(ctx context.Context, unit byte, pdu []byte) ([]b
 			return nil, fmt.Errorf("%w: %v", ErrConnection, err)
 		}
 		t.l = l
+		// What was on the line before we opened it is unknown: keep the
+		// inter-frame silence from now.
+		t.idle = time.Now()
 	}
 	if wait := time.Until(t.idle.Add(t.o.gap())); wait > 0 {
 		timer := time.NewTimer(wait)

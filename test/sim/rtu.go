@@ -73,14 +73,26 @@ func (s *RTUServer) read(out chan<- chunk) {
 	}
 }
 
+// interFrame is the 3.5-character silence at the rate the line runs at now.
 func (s *RTUServer) interFrame() time.Duration {
-	if s.Mode.Baud > 19200 {
+	m := s.mode()
+	if m.Baud > 19200 {
 		return 1750 * time.Microsecond
 	}
-	return 35 * s.Mode.CharTime() / 10
+	return 35 * m.CharTime() / 10
 }
 
-func (s *RTUServer) wire(n int) time.Duration { return time.Duration(n) * s.Mode.CharTime() }
+func (s *RTUServer) wire(n int) time.Duration { return time.Duration(n) * s.mode().CharTime() }
+
+// mode is the line's framing at the rate the program on the other end has
+// set, which is what the bytes travel at.
+func (s *RTUServer) mode() serialport.Mode {
+	m := s.Mode
+	if b, err := s.pty.Baud(); err == nil && b != 0 {
+		m.Baud = b
+	}
+	return m
+}
 
 // requestLen is the length of a request frame from its first bytes, 0 if
 // more are needed, -1 if it cannot be a request we know.
@@ -204,11 +216,7 @@ func (s *RTUServer) frame(frame []byte, start time.Time, line *timeline) {
 		s.noise.Add(1) // a real unit ignores a frame it cannot read
 		return
 	}
-	baud, err := s.pty.Baud()
-	if err != nil {
-		return
-	}
-	r, ok := s.handle(frame[0], frame[1:len(frame)-2], baud)
+	r, ok := s.handle(frame[0], frame[1:len(frame)-2], s.mode().Baud)
 	if !ok {
 		return
 	}

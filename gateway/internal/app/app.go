@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/fieldwatch/fieldwatch/drivers/modbus"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
@@ -142,11 +141,14 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		devs := make([]poller.Device, 0, len(bc.Devices))
 		for _, d := range bc.Devices {
 			p, _ := cfg.Profiles.Get(d.Profile) // validated
-			devs = append(devs, poller.Device{ID: d.ID, Profile: p, Unit: uint8(d.Unit), Interval: d.Interval})
+			devs = append(devs, poller.Device{ID: d.ID, Profile: p, Unit: uint8(d.Unit), Interval: d.Interval, MaxGap: d.MaxGap})
 		}
 		r.buses = append(r.buses, poller.NewBus(poller.Options{
-			Name: bc.Name, Client: modbus.NewTCP(bc.Address, bc.Timeout), Devices: devs,
-			Sink:  func(rs []telemetry.Reading) error { _, err := buf.Append(rs); return err },
+			Name: bc.Name, Client: bc.NewClient(), Devices: devs,
+			Sink:    func(rs []telemetry.Reading) error { _, err := buf.Append(rs); return err },
+			Retries: *bc.Retries,
+			Quarantine: poller.Quarantine{After: bc.Quarantine.After, Backoff: bc.Quarantine.Backoff,
+				MaxBackoff: bc.Quarantine.MaxBackoff},
 			Clock: clk.Quality, Log: a.log, Metrics: a.poller,
 		}))
 	}

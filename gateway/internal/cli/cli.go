@@ -26,6 +26,10 @@ type command struct {
 var commands = []command{
 	{"run", "run the gateway: poll devices, buffer, send to the cloud", runCmd},
 	{"validate", "check a config and the profiles it uses, with file:line errors", validateCmd},
+	{"ports", "list serial ports, with USB vendor, product and serial number", portsCmd},
+	{"probe", "find the units on a bus: their addresses, baud rate and the profiles that fit", probeCmd},
+	{"read", "read a device once (or -watch) through its profile and print a table", readCmd},
+	{"set", "change a unit's address or baud rate through its profile's settings registers", setCmd},
 	{"status", "show a running gateway's devices, buffer and uplink", statusCmd},
 	{"version", "print the version", versionCmd},
 }

@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -81,11 +84,36 @@ type HTTP struct {
 // Bus is one physical bus: a serial line or a TCP endpoint, owned by one
 // scheduler that serialises every unit on it.
 type Bus struct {
-	Name    string        `yaml:"name"`
-	Type    string        `yaml:"type"`    // tcp
-	Address string        `yaml:"address"` // host:port for tcp
-	Timeout time.Duration `yaml:"timeout"` // per request
-	Devices []Device      `yaml:"devices"`
+	Name string `yaml:"name"`
+	// Type is tcp (Modbus TCP), rtu (RS485/RS232 serial port) or
+	// rtu-over-tcp (RTU frames through a serial device server, a DTU).
+	Type    string `yaml:"type"`
+	Address string `yaml:"address"` // host:port, for tcp and rtu-over-tcp
+	Port    string `yaml:"port"`    // serial device for rtu, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…
+	// Line settings for rtu (and, for rtu-over-tcp, of the DTU's serial
+	// side, which sets the gaps between frames). Baud defaults to the
+	// devices' profiles' when they agree.
+	Baud     int    `yaml:"baud"`
+	DataBits int    `yaml:"data_bits"`
+	Parity   string `yaml:"parity"`
+	StopBits int    `yaml:"stop_bits"`
+	// Timeout is how long to wait for a reply (per request).
+	Timeout time.Duration `yaml:"timeout"`
+	// Turnaround is the least silence after a frame before the next request
+	// (beyond the 3.5 characters the standard asks for), for slow units.
+	Turnaround time.Duration `yaml:"turnaround"`
+	// Retries is how often a request is sent again after a timeout or a
+	// garbled reply (default 1).
+	Retries    *int       `yaml:"retries"`
+	Quarantine Quarantine `yaml:"quarantine"`
+	Devices    []Device   `yaml:"devices"`
+}
+
+// Quarantine leaves a silent unit alone so it cannot slow the others.
+type Quarantine struct {
+	After      int           `yaml:"after"`       // failed polls in a row (default 3)
+	Backoff    time.Duration `yaml:"backoff"`     // first period (default 10s)
+	MaxBackoff time.Duration `yaml:"max_backoff"` // the period doubles up to this (default 5m)
 }
 
 // Device is one device on a bus.
@@ -94,6 +122,26 @@ type Device struct {
 	Profile  string        `yaml:"profile"` // vendor/model
 	Unit     int           `yaml:"unit"`    // default: the profile's factory address
 	Interval time.Duration `yaml:"interval"`
+	// MaxGap overrides the profile's largest run of unused registers read
+	// through to save a request.
+	MaxGap *int `yaml:"max_gap"`
+}
+
+// Mode is the bus's serial framing.
+func (b *Bus) Mode() serialport.Mode {
+	return serialport.Mode{Baud: b.Baud, DataBits: b.DataBits, Parity: b.Parity, StopBits: b.StopBits}
+}
+
+// NewClient returns the Modbus client for the bus. It does not connect.
+func (b *Bus) NewClient() modbus.Client {
+	o := modbus.RTUOptions{Mode: b.Mode(), Timeout: b.Timeout, Turnaround: b.Turnaround}
+	switch b.Type {
+	case "rtu":
+		return modbus.NewRTU(b.Port, o)
+	case "rtu-over-tcp":
+		return modbus.NewRTUOverTCP(b.Address, o)
+	}
+	return modbus.NewTCP(b.Address, b.Timeout)
 }
 
 // Default returns a config with every default filled in.
@@ -193,6 +241,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	names := map[string]bool{}
 	ids := map[string]string{}
+	owners := map[string]string{} // port or endpoint → bus path
 	for i := range c.Buses {
 		bus := &c.Buses[i]
 		p := yamlconf.Join("buses", i)
@@ -202,23 +251,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 			r.Errorf(yamlconf.Join(p, "name"), "%q is used by another bus", bus.Name)
 		}
 		names[bus.Name] = true
-		switch bus.Type {
-		case "tcp":
-			if _, port, err := net.SplitHostPort(bus.Address); err != nil || port == "" {
-				r.Errorf(yamlconf.Join(p, "address"), "%q is not host:port", bus.Address)
-			}
-		default:
-			r.Errorf(yamlconf.Join(p, "type"), "%q is not a bus type (tcp)", bus.Type)
-		}
-		if bus.Timeout == 0 {
-			bus.Timeout = time.Second
-		}
-		if bus.Timeout < time.Millisecond || bus.Timeout > time.Minute {
-			r.Errorf(yamlconf.Join(p, "timeout"), "%v is outside 1ms..1m", bus.Timeout)
-		}
-		if len(bus.Devices) == 0 {
-			r.Errorf(yamlconf.Join(p, "devices"), "a bus needs at least one device")
-		}
+		bus.validate(r, p, owners)
 		for j := range bus.Devices {
 			d := &bus.Devices[j]
 			dp := yamlconf.Join(p, "devices", j)
@@ -237,7 +270,98 @@ func (c *Config) Validate(r *yamlconf.Report) {
 			if d.Unit < 0 || d.Unit > 255 {
 				r.Errorf(yamlconf.Join(dp, "unit"), "%d is not a unit address 0..255", d.Unit)
 			}
+			if d.MaxGap != nil && (*d.MaxGap < 0 || *d.MaxGap > modbus.MaxReadRegisters) {
+				r.Errorf(yamlconf.Join(dp, "max_gap"), "%d is outside 0..%d", *d.MaxGap, modbus.MaxReadRegisters)
+			}
 		}
+	}
+}
+
+// validate checks a bus's own fields and fills their defaults. owners
+// records which bus holds each port and endpoint: one owner per physical
+// line is what keeps RS485 requests from colliding.
+func (b *Bus) validate(r *yamlconf.Report, p string, owners map[string]string) {
+	own := func(field, key, what string) {
+		if other, ok := owners[key]; ok {
+			r.Errorf(yamlconf.Join(p, field), "%s is already owned by %s; put all its devices on one bus", what, other)
+			return
+		}
+		owners[key] = p
+	}
+	switch b.Type {
+	case "tcp", "rtu-over-tcp":
+		if _, port, err := net.SplitHostPort(b.Address); err != nil || port == "" {
+			r.Errorf(yamlconf.Join(p, "address"), "%q is not host:port", b.Address)
+		} else {
+			own("address", "tcp:"+b.Address, b.Address)
+		}
+		if b.Port != "" {
+			r.Errorf(yamlconf.Join(p, "port"), "a %s bus has an address, not a serial port", b.Type)
+		}
+	case "rtu":
+		if b.Port == "" {
+			r.Errorf(yamlconf.Join(p, "port"), "an rtu bus needs a serial port, e.g. /dev/ttyUSB0 (see `fieldwatch-gateway ports`)")
+		} else {
+			key := filepath.Clean(b.Port)
+			if real, err := filepath.EvalSymlinks(key); err == nil {
+				key = real
+			}
+			own("port", "serial:"+key, b.Port)
+		}
+		if b.Address != "" {
+			r.Errorf(yamlconf.Join(p, "address"), "an rtu bus has a serial port, not an address")
+		}
+	default:
+		r.Errorf(yamlconf.Join(p, "type"), "%q is not a bus type (tcp, rtu, rtu-over-tcp)", b.Type)
+	}
+	if b.Type != "tcp" {
+		if b.Parity == "" {
+			b.Parity = "none"
+		}
+		if b.Baud != 0 { // 0 is resolved from the profiles later
+			if err := b.Mode().Check(); err != nil {
+				r.Errorf(yamlconf.Join(p, "baud"), "%v", err)
+			}
+		}
+	} else if b.Baud != 0 || b.Parity != "" || b.StopBits != 0 || b.DataBits != 0 {
+		r.Errorf(yamlconf.Join(p, "baud"), "a tcp bus has no serial settings")
+	}
+	if b.Timeout == 0 {
+		b.Timeout = time.Second
+		if b.Type == "rtu" {
+			b.Timeout = 500 * time.Millisecond
+		}
+	}
+	if b.Timeout < time.Millisecond || b.Timeout > time.Minute {
+		r.Errorf(yamlconf.Join(p, "timeout"), "%v is outside 1ms..1m", b.Timeout)
+	}
+	if b.Turnaround < 0 || b.Turnaround > 5*time.Second {
+		r.Errorf(yamlconf.Join(p, "turnaround"), "%v is outside 0..5s", b.Turnaround)
+	}
+	if b.Retries == nil {
+		one := 1
+		b.Retries = &one
+	} else if *b.Retries < 0 || *b.Retries > 5 {
+		r.Errorf(yamlconf.Join(p, "retries"), "%d is outside 0..5", *b.Retries)
+	}
+	q := &b.Quarantine
+	if q.After == 0 {
+		q.After = 3
+	}
+	if q.Backoff == 0 {
+		q.Backoff = 10 * time.Second
+	}
+	if q.MaxBackoff == 0 {
+		q.MaxBackoff = max(5*time.Minute, q.Backoff)
+	}
+	if q.After < 1 || q.After > 100 {
+		r.Errorf(yamlconf.Join(p, "quarantine.after"), "%d is outside 1..100", q.After)
+	}
+	if q.Backoff < 100*time.Millisecond || q.MaxBackoff < q.Backoff {
+		r.Errorf(yamlconf.Join(p, "quarantine.backoff"), "%v must be at least 100ms and at most max_backoff %v", q.Backoff, q.MaxBackoff)
+	}
+	if len(b.Devices) == 0 {
+		r.Errorf(yamlconf.Join(p, "devices"), "a bus needs at least one device")
 	}
 }
 
@@ -284,9 +408,13 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 	}
 }
 
-// checkDevices resolves each device's profile and default unit.
+// checkDevices resolves each device's profile, its default unit, and a
+// serial bus's baud rate when the config leaves it to the profiles.
 func (c *Config) checkDevices(r *yamlconf.Report) {
 	for i := range c.Buses {
+		bus := &c.Buses[i]
+		bauds := map[int][]string{}
+		units := map[int]string{}
 		for j := range c.Buses[i].Devices {
 			d := &c.Buses[i].Devices[j]
 			dp := yamlconf.Join("buses", i, "devices", j)
@@ -302,6 +430,29 @@ func (c *Config) checkDevices(r *yamlconf.Report) {
 			if d.Unit == 0 {
 				d.Unit = p.Modbus.Defaults.Unit
 			}
+			if bus.Type != "tcp" && bus.Baud == 0 && p.Modbus.Defaults.Baud != 0 {
+				bauds[p.Modbus.Defaults.Baud] = append(bauds[p.Modbus.Defaults.Baud], d.Profile)
+			}
+			if bus.Type == "rtu" && (d.Unit < 1 || d.Unit > 247) {
+				r.Errorf(yamlconf.Join(dp, "unit"), "%d is not an RTU unit address 1..247", d.Unit)
+			}
+			if other, dup := units[d.Unit]; dup {
+				r.Errorf(yamlconf.Join(dp, "unit"), "unit %d is already %s on this bus; two units cannot share an address", d.Unit, other)
+			}
+			units[d.Unit] = d.ID
+		}
+		if bus.Type == "tcp" || bus.Baud != 0 {
+			continue
+		}
+		switch len(bauds) {
+		case 0:
+			r.Errorf(yamlconf.Join("buses", i, "baud"), "is required: the profiles do not say")
+		case 1:
+			for b := range bauds {
+				bus.Baud = b
+			}
+		default:
+			r.Errorf(yamlconf.Join("buses", i, "baud"), "is required: the devices' profiles ship at different rates %v; every unit on a line must use one", bauds)
 		}
 	}
 }

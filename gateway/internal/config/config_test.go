@@ -50,7 +50,7 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:7: uplink.batch_size: 0 is outside 1..10000`,
 			`values.bad.yaml:8: uplink.codec: "zip" is not rows or rows+deflate`,
 			`values.bad.yaml:11: buffer.fsync: "sometimes" is not always or off`,
-			`values.bad.yaml:14: buses[0].type: "rtu" is not a bus type`,
+			`values.bad.yaml:14: buses[0].type: "rs485" is not a bus type (tcp, rtu, rtu-over-tcp)`,
 			`values.bad.yaml:19: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
 			`values.bad.yaml:20: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
 			`values.bad.yaml:22: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
@@ -121,4 +121,77 @@ func mustReadF(f *testing.F, path string) string {
 		f.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestSerialBuses(t *testing.T) {
+	base := `gateway: {id: gw}
+uplink: {brokers: ["tcp://127.0.0.1:1883"]}
+buffer: {dir: /tmp/x}
+buses:
+`
+	tests := []struct {
+		name, buses string
+		want        []string
+		check       func(t *testing.T, c *Config)
+	}{
+		{"baud from profiles", `  - {name: a, type: rtu, port: /dev/ttyUSB0, devices: [{id: s1, profile: renke/rs-ecth-n01}, {id: s2, profile: renke/rs-ws-n01-8, unit: 2}]}
+`, nil, func(t *testing.T, c *Config) {
+			b := c.Buses[0]
+			if b.Baud != 4800 || b.Parity != "none" || *b.Retries != 1 || b.Timeout != 500*time.Millisecond ||
+				b.Quarantine.After != 3 || b.Quarantine.Backoff != 10*time.Second {
+				t.Fatalf("defaults: %+v", b)
+			}
+		}},
+		{"explicit line", `  - {name: a, type: rtu, port: /dev/ttyUSB0, baud: 9600, parity: even, stop_bits: 1, retries: 0, turnaround: 20ms,
+     quarantine: {after: 2, backoff: 5s, max_backoff: 1m}, devices: [{id: s1, profile: renke/rs-ecth-n01, max_gap: 4}]}
+`, nil, func(t *testing.T, c *Config) {
+			b := c.Buses[0]
+			if b.Baud != 9600 || *b.Retries != 0 || *b.Devices[0].MaxGap != 4 || b.Mode().String() != "9600 8E1" {
+				t.Fatalf("%+v", b)
+			}
+		}},
+		{"dtu", `  - {name: a, type: rtu-over-tcp, address: "10.0.0.9:4001", baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01}]}
+`, nil, nil},
+		{"two buses on one port", `  - {name: a, type: rtu, port: /dev/ttyUSB0, baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01}]}
+  - {name: b, type: rtu, port: /dev/ttyUSB0, baud: 9600, devices: [{id: s2, profile: renke/rs-ecth-n01}]}
+`, []string{"x.yaml:6: buses[1].port: /dev/ttyUSB0 is already owned by buses[0]"}, nil},
+		{"two units at one address", `  - {name: a, type: rtu, port: /dev/ttyUSB0, baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01}, {id: s2, profile: renke/rs-ecth-n01}]}
+`, []string{"buses[0].devices[1].unit: unit 1 is already s1 on this bus"}, nil},
+		{"profiles disagree on baud", `  - {name: a, type: rtu, port: /dev/ttyUSB0, devices: [{id: s1, profile: renke/rs-ecth-n01}, {id: p, profile: acme/fast, unit: 3}]}
+`, []string{"buses[0].baud: is required: the devices' profiles ship at different rates"}, nil},
+		{"rtu without port", `  - {name: a, type: rtu, baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01}]}
+`, []string{"buses[0].port: an rtu bus needs a serial port"}, nil},
+		{"bad line", `  - {name: a, type: rtu, port: /dev/ttyS1, baud: 9600, parity: mark, devices: [{id: s1, profile: renke/rs-ecth-n01}]}
+`, []string{`buses[0].baud: parity "mark" is not none, even or odd`}, nil},
+		{"rtu unit range", `  - {name: a, type: rtu, port: /dev/ttyS1, baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01, unit: 250}]}
+`, []string{"buses[0].devices[0].unit: 250 is not an RTU unit address 1..247"}, nil},
+		{"serial settings on tcp", `  - {name: a, type: tcp, address: "h:502", baud: 9600, devices: [{id: s1, profile: renke/rs-ecth-n01}]}
+`, []string{"buses[0].baud: a tcp bus has no serial settings"}, nil},
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "acme"), 0o755)
+	fast := strings.Replace(mustRead(t, "../../../firmware-profiles/renke/rs-ws-n01-8.yaml"), "model: renke/rs-ws-n01-8", "model: acme/fast", 1)
+	os.WriteFile(filepath.Join(dir, "acme", "fast.yaml"), []byte(strings.Replace(fast, "baud: 4800", "baud: 19200", 1)), 0o644)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load("x.yaml", []byte(base+tc.buses+"profiles_dir: "+dir+"\n"))
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.check != nil {
+					tc.check(t, c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loaded; want errors")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
 }
