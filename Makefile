@@ -47,12 +47,17 @@ cross:
 		printf '%-40s %8d bytes\n' dist/fieldwatch-gateway-$$name $$(stat -c %s dist/fieldwatch-gateway-$$name); \
 	done
 
-# Real servers for the integration tests: Mosquitto from Debian, InfluxDB
-# 1.8.10 (v2 write API + Flux) built with go install into the cache.
+# Real parts for the integration tests, from Debian: Mosquitto, libmodbus
+# (an independent Modbus server, built with gcc) and mbpoll (an independent
+# Modbus client); InfluxDB 1.8.10 (v2 write API + Flux) built with go install
+# into the cache.
+APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config
+
 deps: $(INFLUXD)
-	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
-		echo "installing mosquitto (Debian package)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 $(INFLUXD):
