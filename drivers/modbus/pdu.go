@@ -45,7 +45,10 @@ func parseRead(fc byte, count uint16, resp []byte) ([]uint16, error) {
 	if err := checkFunction(fc, resp); err != nil {
 		return nil, err
 	}
-	if len(resp) < 2 || int(resp[1]) != len(resp)-2 {
+	if len(resp) < 2 {
+		return nil, fmt.Errorf("%w: a %d-byte reply has no byte count", ErrMalformed, len(resp))
+	}
+	if int(resp[1]) != len(resp)-2 {
 		return nil, fmt.Errorf("%w: byte count %d in a %d-byte reply", ErrMalformed, resp[1], len(resp))
 	}
 	if int(resp[1]) != 2*int(count) {

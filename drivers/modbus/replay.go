@@ -32,7 +32,7 @@ type replayLink struct {
 }
 
 func (r *replayLink) write(b []byte) error {
-	if !bytes.Equal(b, r.want) {
+	if r.want != nil && !bytes.Equal(b, r.want) {
 		r.err = fmt.Errorf("client sent % X, the vector's request is % X", b, r.want)
 	}
 	r.r = r.answer

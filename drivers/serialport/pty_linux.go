@@ -26,15 +26,22 @@ func OpenPTY() (*PTY, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open /dev/ptmx: %w", err)
 	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("unlockpt: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	// Not m.Fd(): it would put the master in blocking mode, and a Read
+	// blocked in the kernel could then not be interrupted by Close.
+	var n uint32
+	err = control(m, func(fd int) error {
+		if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+			return fmt.Errorf("unlockpt: %w", err)
+		}
+		var err error
+		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
+			return fmt.Errorf("ptsname: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("ptsname: %w", err)
+		return nil, err
 	}
 	name := fmt.Sprintf("/dev/pts/%d", n)
 	s, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
@@ -42,7 +49,7 @@ func OpenPTY() (*PTY, error) {
 		m.Close()
 		return nil, err
 	}
-	if err := makeRaw(int(s.Fd())); err != nil {
+	if err := control(s, makeRaw); err != nil {
 		m.Close()
 		s.Close()
 		return nil, err
@@ -69,11 +76,29 @@ func makeRaw(fd int) error {
 // only at the rate their device is set to. (Parity cannot be observed this
 // way: Linux's pty driver forces 8 data bits and no parity on every change.)
 func (p *PTY) Baud() (int, error) {
-	t, err := unix.IoctlGetTermios(int(p.hold.Fd()), unix.TCGETS)
+	var baud int
+	err := control(p.hold, func(fd int) error {
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err != nil {
+			return err
+		}
+		baud = speedOf(t.Cflag & unix.CBAUD)
+		return nil
+	})
+	return baud, err
+}
+
+// control runs f on f's descriptor without taking it out of Go's poller.
+func control(file *os.File, f func(fd int) error) error {
+	rc, err := file.SyscallConn()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return speedOf(t.Cflag & unix.CBAUD), nil
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }
 
 var speeds = map[uint32]int{

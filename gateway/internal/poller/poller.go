@@ -237,6 +237,9 @@ func (b *Bus) request(ctx context.Context, d *device, req modbus.Request, probe 
 	attempts := 1 + b.o.Retries
 	if probe {
 		attempts = 1
+		b.mu.Lock()
+		d.status.Stats.Probes++
+		b.mu.Unlock()
 	}
 	var err error
 	for a := 0; a < attempts; a++ {
@@ -338,6 +341,7 @@ func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
 			"backoff", d.backoff, "failed_polls", d.failedPolls)
 	}
 	s.Health, s.QuarantinedUntil = HealthQuarantined, now.Add(d.backoff)
+	s.Stats.Quarantines++
 	b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(1)
 }
 

@@ -43,6 +43,8 @@ type UnitStats struct {
 	Exceptions   map[byte]uint64 // exception code → count
 	OtherErrors  uint64          // wrong unit or function, short or malformed replies, connection failures
 	SkippedPolls uint64          // polls not made while quarantined
+	Quarantines  uint64          // backoff periods entered (each costs at most one request)
+	Probes       uint64          // requests sent to end a quarantine
 	LatencyLast  time.Duration   // of the last good request
 	LatencyAvg   time.Duration   // exponentially weighted, of good requests
 	LatencyMax   time.Duration
