@@ -7,15 +7,15 @@ import (
 
 // Function codes.
 const (
-	fcReadCoils          = 0x01
-	fcReadDiscrete       = 0x02
-	fcReadHolding        = 0x03
-	fcReadInput          = 0x04
-	fcWriteSingleCoil    = 0x05
-	fcWriteSingleReg     = 0x06
-	fcWriteMultipleRegs  = 0x10
-	maxWriteRegisters    = 123
-	exceptionBit         = 0x80
+	fcReadCoils         = 0x01
+	fcReadDiscrete      = 0x02
+	fcReadHolding       = 0x03
+	fcReadInput         = 0x04
+	fcWriteSingleCoil   = 0x05
+	fcWriteSingleReg    = 0x06
+	fcWriteMultipleRegs = 0x10
+	maxWriteRegisters   = 123
+	exceptionBit        = 0x80
 )
 
 func readPDU(table Table, addr, count uint16) []byte {

@@ -77,7 +77,9 @@ func telegrafMaxInsert(fields []modbus.Field, fill, maxBatch int) int {
 }
 
 // telegrafNone is Telegraf's default (no optimisation): contiguous runs only.
-func telegrafNone(fields []modbus.Field) int { return telegrafMaxInsert(fields, 0, modbus.MaxReadRegisters) }
+func telegrafNone(fields []modbus.Field) int {
+	return telegrafMaxInsert(fields, 0, modbus.MaxReadRegisters)
+}
 
 func randomFields(rng *rand.Rand) []modbus.Field {
 	types := []modbus.Type{modbus.Uint16, modbus.Int16, modbus.Uint32, modbus.Float32, modbus.Float64}

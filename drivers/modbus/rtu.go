@@ -244,7 +244,7 @@ func (s *serialLink) readFull(b []byte, deadline time.Time) (int, error) {
 }
 
 func (s *serialLink) discardInput() { _ = s.p.ResetInputBuffer() }
-func (s *serialLink) close() error { return s.p.Close() }
+func (s *serialLink) close() error  { return s.p.Close() }
 
 // connLink is a link over TCP to a serial device server.
 type connLink struct {

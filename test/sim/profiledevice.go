@@ -17,6 +17,10 @@ import (
 type ProfileDevice struct {
 	Profile *profiles.Profile
 	Seed    int64
+	// Env, if set, gives known metrics realistic values (Plausible);
+	// Probe distinguishes devices of one kind.
+	Env   *Environment
+	Probe int
 }
 
 // Registers implements Device (holding registers).
@@ -56,6 +60,19 @@ func (p *ProfileDevice) Value(f modbus.Field, now time.Time) float64 {
 	lo, hi := 0.0, 100.0
 	if len(f.Range) == 2 {
 		lo, hi = f.Range[0], f.Range[1]
+	}
+	if p.Env != nil {
+		if f.Metric == "wind_direction_sector" { // as many sectors as the range has
+			d, _ := p.Env.Plausible("wind_direction", "°", p.Probe, now)
+			n := hi - lo + 1
+			return math.Mod(math.Round(d/360*n), n)
+		}
+		if v, ok := p.Env.Plausible(f.Metric, f.Unit, p.Probe, now); ok {
+			if len(f.Range) == 2 {
+				v = math.Max(lo, math.Min(hi, v))
+			}
+			return v
+		}
 	}
 	h := fnv.New64a()
 	h.Write([]byte(f.Metric))

@@ -21,7 +21,7 @@ func TestProfileDevicesDecode(t *testing.T) {
 	now := time.Date(2026, 11, 21, 6, 30, 0, 0, time.UTC)
 	for _, m := range set.Models() {
 		p, _ := set.Get(m)
-		dev := &sim.ProfileDevice{Profile: p, Seed: 1}
+		dev := &sim.ProfileDevice{Profile: p, Seed: 1, Env: &sim.Environment{Seed: 1}}
 		regs := map[modbus.Table]map[uint16]uint16{modbus.Holding: dev.Registers(now), modbus.Input: dev.InputRegisters(now)}
 		for _, f := range p.Modbus.Fields {
 			if f.Bits != "" {

@@ -199,7 +199,7 @@ func (a *App) state(r *running) telemetry.State {
 	for _, b := range r.buses {
 		for _, d := range b.Status() {
 			ds := telemetry.DeviceState{ID: d.ID, Profile: d.Profile, Interval: telemetry.Duration(d.Interval), Health: d.Health}
-			if d.Health == poller.HealthFailing {
+			if d.Health == poller.HealthFailing || d.Health == poller.HealthQuarantined {
 				ds.Error = d.LastError
 			}
 			s.Devices = append(s.Devices, ds)

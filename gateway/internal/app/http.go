@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -35,15 +36,30 @@ type BufferStatus struct {
 
 // DeviceStatus is one device in Status.
 type DeviceStatus struct {
-	ID        string    `json:"id"`
-	Bus       string    `json:"bus"`
-	Profile   string    `json:"profile"`
-	Unit      uint8     `json:"unit"`
-	Interval  string    `json:"interval"`
-	Health    string    `json:"health"`
-	LastGood  time.Time `json:"last_good,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
-	Failures  int       `json:"failures"`
+	ID               string    `json:"id"`
+	Bus              string    `json:"bus"`
+	Profile          string    `json:"profile"`
+	Unit             uint8     `json:"unit"`
+	Interval         string    `json:"interval"`
+	Health           string    `json:"health"`
+	LastGood         time.Time `json:"last_good,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	Failures         int       `json:"failures"`
+	QuarantinedUntil time.Time `json:"quarantined_until,omitzero"`
+	Stats            UnitStats `json:"stats"`
+}
+
+// UnitStats are a unit's request statistics.
+type UnitStats struct {
+	Requests     uint64            `json:"requests"`
+	Timeouts     uint64            `json:"timeouts"`
+	CRCErrors    uint64            `json:"crc_errors"`
+	Exceptions   map[string]uint64 `json:"exceptions,omitempty"` // code → count
+	OtherErrors  uint64            `json:"other_errors"`
+	SkippedPolls uint64            `json:"skipped_polls"`
+	LatencyLast  string            `json:"latency_last"`
+	LatencyAvg   string            `json:"latency_avg"`
+	LatencyMax   string            `json:"latency_max"`
 }
 
 func (a *App) handler() http.Handler {
@@ -78,9 +94,28 @@ func (a *App) status(r *running) Status {
 			NextSeq: r.buf.Next(), Dropped: bs.Dropped, TruncatedBytes: bs.TruncatedBytes}}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {
+			st := d.Stats
+			us := UnitStats{Requests: st.Requests, Timeouts: st.Timeouts, CRCErrors: st.CRCErrors, OtherErrors: st.OtherErrors,
+				SkippedPolls: st.SkippedPolls, LatencyLast: round(st.LatencyLast), LatencyAvg: round(st.LatencyAvg),
+				LatencyMax: round(st.LatencyMax)}
+			for code, n := range st.Exceptions {
+				if us.Exceptions == nil {
+					us.Exceptions = map[string]uint64{}
+				}
+				us.Exceptions[fmt.Sprint(code)] = n
+			}
 			s.Devices = append(s.Devices, DeviceStatus{ID: d.ID, Bus: d.Bus, Profile: d.Profile, Unit: d.Unit,
-				Interval: d.Interval.String(), Health: d.Health, LastGood: d.LastGood, LastError: d.LastError, Failures: d.Failures})
+				Interval: d.Interval.String(), Health: d.Health, LastGood: d.LastGood, LastError: d.LastError, Failures: d.Failures,
+				QuarantinedUntil: d.QuarantinedUntil, Stats: us})
 		}
 	}
 	return s
+}
+
+// round shows a latency to 0.1 ms (1 µs below a millisecond).
+func round(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(100 * time.Microsecond).String()
 }

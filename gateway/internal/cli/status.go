@@ -77,13 +77,23 @@ func printStatus(w io.Writer, s app.Status) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tBUS\tUNIT\tPROFILE\tEVERY\tHEALTH\tLAST GOOD\tERROR")
+	fmt.Fprintln(tw, "DEVICE\tBUS\tUNIT\tPROFILE\tEVERY\tHEALTH\tLAST GOOD\tREQS\tTIMEOUTS\tCRC\tEXCEPTIONS\tLATENCY avg/max\tERROR")
 	for _, d := range s.Devices {
 		last := "never"
 		if !d.LastGood.IsZero() {
 			last = time.Since(d.LastGood).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Bus, d.Unit, d.Profile, d.Interval, d.Health, last, d.LastError)
+		health := d.Health
+		if !d.QuarantinedUntil.IsZero() {
+			health += " until " + d.QuarantinedUntil.Local().Format("15:04:05")
+		}
+		st := d.Stats
+		exc := "-"
+		if len(st.Exceptions) > 0 {
+			exc = fmt.Sprint(st.Exceptions)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s/%s\t%s\n", d.ID, d.Bus, d.Unit, d.Profile,
+			d.Interval, health, last, st.Requests, st.Timeouts, st.CRCErrors, exc, st.LatencyAvg, st.LatencyMax, d.LastError)
 	}
 	tw.Flush()
 }

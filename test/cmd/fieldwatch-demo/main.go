@@ -65,6 +65,8 @@ func run(bin, state, configPath, httpAddr string) error {
 		text = strings.ReplaceAll(text, from, to)
 	}
 	text = strings.ReplaceAll(text, "dir: .demo/", "dir: "+filepath.ToSlash(state)+"/")
+	rs485 := filepath.Join(state, "rs485")
+	text = strings.ReplaceAll(text, "port: .demo/rs485", "port: "+filepath.ToSlash(rs485))
 	gwConfig := filepath.Join(state, "gateway.yaml")
 	if err := os.WriteFile(gwConfig, []byte(text), 0o644); err != nil {
 		return err
@@ -72,19 +74,25 @@ func run(bin, state, configPath, httpAddr string) error {
 
 	out := &console{w: os.Stdout}
 	sim, err := launch(out, state, "sim", "\033[35m", filepath.Join(bin, "fieldwatch-sim"),
-		"-listen", addrs[demoSim], "-unit", "1=soil", "-unit", "2=soil", "-unit", "3=soil", "-unit", "10=air")
+		"-listen", addrs[demoSim], "-unit", "1=soil", "-unit", "2=soil", "-unit", "3=soil", "-unit", "10=air",
+		"-rtu-link", rs485, "-rtu-baud", "4800", "-rtu-unit", "1=dfrobot/sen0657", "-rtu-unit", "2=generic/sn-3002-7in1")
 	if err != nil {
 		return err
 	}
 	defer sim.stop()
+	if err := waitPort(ctx, addrs[demoSim]); err != nil {
+		return fmt.Errorf("the simulator did not come up: %w", err)
+	}
 	cloud, err := launch(out, state, "cloud", "\033[36m", filepath.Join(bin, "fieldwatch-cloud"), "run",
 		"-data", filepath.Join(state, "cloud"), "-http", addrs[httpAddr], "-mqtt-listen", addrs[demoMQTT])
 	if err != nil {
 		return err
 	}
 	defer cloud.stop()
-	if err := waitPort(ctx, addrs[demoMQTT]); err != nil {
-		return fmt.Errorf("the cloud's broker did not come up: %w", err)
+	// The dashboard listens once the broker does; probing the broker itself
+	// would make it log a client that vanished.
+	if err := waitPort(ctx, addrs[httpAddr]); err != nil {
+		return fmt.Errorf("the cloud did not come up: %w", err)
 	}
 	gw, err := launch(out, state, "gateway", "\033[33m", filepath.Join(bin, "fieldwatch-gateway"), "run", "-c", gwConfig)
 	if err != nil {
