@@ -64,6 +64,9 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
 	}
+	// Most units answer within a few character times; absent ones should
+	// not cost the full poll timeout each.
+	probeTimeout := t.timeout
 	rates := []int{t.baud}
 	if t.serial() && t.baud == 0 {
 		if rates, err = parseBauds(*bauds); err != nil {
@@ -76,6 +79,9 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var found []*responder
 	for _, baud := range rates {
 		began := time.Now()
+		if probeTimeout == 0 && baud != 0 {
+			t.timeout = 100*time.Millisecond + 20*t.mode(baud).CharTime()
+		}
 		got, noise, err := scan(ctx, &t, baud, addrs)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
