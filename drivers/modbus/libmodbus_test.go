@@ -86,6 +86,13 @@ func TestAgainstLibmodbus(t *testing.T) {
 			if err != nil || words[0] != 4242 || words[10] != 1 || words[12] != 3 {
 				t.Fatalf("after writes: %v, %v", words, err)
 			}
+			// FC05 coils: in the map it works, past it exception 2.
+			if err := c.WriteCoil(ctx, unit, 3, true); err != nil {
+				t.Fatalf("write coil: %v", err)
+			}
+			if err := c.WriteCoil(ctx, unit, 99, false); !errors.As(err, new(*modbus.ExceptionError)) {
+				t.Fatalf("write coil past the map: %v", err)
+			}
 			// Past the end of the map: exception 2, the unit is fine.
 			_, err = c.ReadRegisters(ctx, unit, modbus.Holding, 95, 10)
 			var ex *modbus.ExceptionError

@@ -125,7 +125,7 @@ func (t *rtuTransport) transact(ctx context.Context, unit byte, pdu []byte) ([]b
 		t.idle = onWire
 		return nil, nil
 	}
-	resp, err := t.readReply(unit, pdu[0], onWire.Add(t.o.Timeout))
+	resp, err := t.readReply(unit, onWire.Add(t.o.Timeout))
 	t.idle = time.Now()
 	if err != nil {
 		return nil, err
@@ -133,13 +133,46 @@ func (t *rtuTransport) transact(ctx context.Context, unit byte, pdu []byte) ([]b
 	return resp, nil
 }
 
-// readReply reads one reply frame and returns its PDU.
-func (t *rtuTransport) readReply(unit, fc byte, deadline time.Time) ([]byte, error) {
+// readReply reads frames until one comes from unit, and returns its PDU. A
+// well-formed frame from another unit (a late reply to an earlier request,
+// or a unit that answers for another's address) is skipped; if no frame of
+// unit's comes before deadline, the error says who did answer.
+func (t *rtuTransport) readReply(unit byte, deadline time.Time) ([]byte, error) {
+	var foreign byte
+	sawForeign := false
+	for {
+		frame, err := t.readFrame(deadline)
+		if errors.Is(err, ErrTimeout) && sawForeign {
+			return nil, fmt.Errorf("%w: only unit %d answered a request to unit %d", ErrWrongUnit, foreign, unit)
+		}
+		if errors.Is(err, ErrTimeout) {
+			return nil, fmt.Errorf("%w from unit %d within %v", ErrTimeout, unit, t.o.Timeout)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if frame[0] != unit {
+			foreign, sawForeign = frame[0], true
+			continue
+		}
+		p, _ := t.pack.Decode(frame) // the CRC was checked by readFrame
+		return append([]byte{p.FunctionCode}, p.Data...), nil
+	}
+}
+
+// readFrame reads one complete frame with a good CRC, or fails with
+// ErrTimeout (nothing began before deadline), ErrShortFrame, ErrCRC,
+// ErrMalformed or ErrWrongFunction, or a connection error.
+func (t *rtuTransport) readFrame(deadline time.Time) ([]byte, error) {
 	buf := make([]byte, 256)
 	n, err := t.l.readFull(buf[:2], deadline)
 	if err != nil {
 		if n == 0 && errors.Is(err, ErrTimeout) {
-			return nil, fmt.Errorf("%w from unit %d within %v", ErrTimeout, unit, t.o.Timeout)
+			return nil, ErrTimeout
+		}
+		if errors.Is(err, ErrTimeout) {
+			t.resync()
+			return nil, fmt.Errorf("%w after 1 byte: % x", ErrShortFrame, buf[:1])
 		}
 		return nil, t.fail(err)
 	}
@@ -150,7 +183,7 @@ func (t *rtuTransport) readReply(unit, fc byte, deadline time.Time) ([]byte, err
 	need := expectedLen(buf[:2])
 	if need < 0 { // not a function we send: the frame's end cannot be found
 		t.resync()
-		return nil, fmt.Errorf("%w: function %d answered with %d", ErrWrongFunction, fc, buf[1])
+		return nil, fmt.Errorf("%w: a reply with function %d", ErrWrongFunction, buf[1])
 	}
 	if need == 0 { // read replies carry their byte count next
 		if k, err := t.l.readFull(buf[2:3], rest(1)); err != nil || k != 1 {
@@ -169,17 +202,13 @@ func (t *rtuTransport) readReply(unit, fc byte, deadline time.Time) ([]byte, err
 		return nil, fmt.Errorf("%w after %d of %d bytes: % x", ErrShortFrame, got+k, need, buf[:got+k])
 	}
 	frame := buf[:need]
-	// Checked in this order: a bad CRC makes the address and function
-	// meaningless; the function is checked with the PDU.
-	p, err := t.pack.Decode(frame)
-	if err != nil {
+	// A bad CRC makes the address and function meaningless, so it is
+	// checked first; the address by readReply; the function with the PDU.
+	if _, err := t.pack.Decode(frame); err != nil {
 		t.resync()
 		return nil, fmt.Errorf("%w in % x", ErrCRC, frame)
 	}
-	if frame[0] != unit {
-		return nil, fmt.Errorf("%w: unit %d answered a request to unit %d", ErrWrongUnit, frame[0], unit)
-	}
-	return append([]byte{p.FunctionCode}, p.Data...), nil
+	return frame, nil
 }
 
 // resync waits for the line to fall silent and drops whatever arrived, so

@@ -3,6 +3,7 @@ package modbus_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,9 @@ func TestRTUFaults(t *testing.T) {
 		{"crc", sim.Fault{CRCEvery: 1}, "crc", "CRC mismatch"},
 		{"garbage", sim.Fault{Garbage: true}, "", ""},
 		{"slow", sim.Fault{Delay: 300 * time.Millisecond}, "timeout", "no reply"},
+		{"wrong unit", sim.Fault{WrongUnit: true}, "wrong_unit", "only unit 2 answered a request to unit 1"},
+		{"wrong function", sim.Fault{WrongFunction: true}, "wrong_function", "function 3 answered with 4"},
+		{"short frame", sim.Fault{Short: true}, "short_frame", "reply cut short"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,5 +182,69 @@ func TestRTUReopensPort(t *testing.T) {
 	bad := modbus.NewRTU("/dev/does-not-exist", modbus.RTUOptions{Mode: serialport.Mode{Baud: 9600}, Timeout: time.Second})
 	if _, err := bad.ReadRegisters(ctx, 1, modbus.Holding, 0, 1); modbus.Kind(err) != "connection" {
 		t.Fatalf("a missing port: %v", err)
+	}
+}
+
+// TestRTUTurnaround sets a turnaround longer than 3.5 characters: the
+// simulator must never see a request sooner after the previous frame.
+func TestRTUTurnaround(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	bus := sim.NewBus()
+	bus.AddUnit(1, &sim.SoilProbe{Env: env}, 9600)
+	bus.AddUnit(2, &sim.AirSensor{Env: env}, 9600)
+	mode := serialport.Mode{Baud: 9600}
+	srv, err := sim.ServeRTU(ctx, bus, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); srv.Wait() }()
+	c := modbus.NewRTU(srv.Path, modbus.RTUOptions{Mode: mode, Timeout: 200 * time.Millisecond, Turnaround: 25 * time.Millisecond})
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		if _, err := c.ReadRegisters(context.Background(), uint8(1+i%2), modbus.Holding, 0, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gap := srv.MinGap(); gap < 25*time.Millisecond {
+		t.Fatalf("a request came %v after the previous frame; the turnaround is 25ms", gap)
+	}
+}
+
+// TestRTUOverTCP reads units behind a simulated serial device server, and
+// checks that a slow unit's late reply is skipped rather than taken for the
+// next unit's.
+func TestRTUOverTCP(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bus := sim.NewBus()
+	bus.AddUnit(1, &sim.SoilProbe{Env: env}, 0)
+	bus.AddUnit(10, &sim.AirSensor{Env: env}, 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { sim.ServeRTUOverTCP(ctx, bus, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	c := modbus.NewRTUOverTCP(ln.Addr().String(), modbus.RTUOptions{Mode: serialport.Mode{Baud: 9600}, Timeout: 100 * time.Millisecond})
+	defer c.Close()
+	if words, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); err != nil || len(words) != 3 {
+		t.Fatalf("read: %v %v", words, err)
+	}
+	bus.SetFault(1, sim.Fault{CRCEvery: 1})
+	if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); modbus.Kind(err) != "crc" {
+		t.Fatalf("bad CRC: %v", err)
+	}
+	bus.SetFault(1, sim.Fault{Delay: 150 * time.Millisecond})
+	if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); modbus.Kind(err) != "timeout" {
+		t.Fatalf("slow unit: %v", err)
+	}
+	// Unit 1's reply arrives late, during this transaction: skipped.
+	if _, err := c.ReadRegisters(ctx, 10, modbus.Holding, 0, 2); err != nil {
+		t.Fatalf("the next unit after a late reply: %v", err)
+	}
+	bus.SetFault(1, sim.Fault{})
+	if _, err := c.ReadRegisters(ctx, 1, modbus.Holding, 0, 3); err != nil {
+		t.Fatalf("after the fault: %v", err)
 	}
 }

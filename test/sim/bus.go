@@ -24,6 +24,9 @@ type Fault struct {
 	CRCEvery  int           // every Nth reply carries a corrupted CRC (1: all)
 	Delay     time.Duration // answers this much later than it should (a slow unit)
 	Garbage   bool          // answers with line noise instead of a frame
+	// Replies from another address, to another function, or cut short:
+	// what a miswired bus or a failing unit produces.
+	WrongUnit, WrongFunction, Short bool
 }
 
 // Settings lets a device's address and baud rate be changed over Modbus,
@@ -96,10 +99,12 @@ func (b *Bus) Units() map[uint8]int {
 
 // reply is what a unit sends back.
 type reply struct {
-	pdu     []byte
-	delay   time.Duration
-	badCRC  bool
-	garbage bool
+	pdu       []byte
+	delay     time.Duration
+	badCRC    bool
+	garbage   bool
+	wrongUnit bool
+	short     bool
 }
 
 // handle answers one request PDU for unit u at line rate baud; ok is false
@@ -122,7 +127,8 @@ func (b *Bus) handle(addr uint8, pdu []byte, baud int) (reply, bool) {
 		return reply{}, false
 	}
 	u.replies++
-	r := reply{delay: f.Delay, garbage: f.Garbage, badCRC: f.CRCEvery > 0 && u.replies%f.CRCEvery == 0}
+	r := reply{delay: f.Delay, garbage: f.Garbage, badCRC: f.CRCEvery > 0 && u.replies%f.CRCEvery == 0,
+		wrongUnit: f.WrongUnit, short: f.Short}
 	if f.Exception != 0 {
 		r.pdu = exception(pdu[0], f.Exception)
 		b.mu.Unlock()
@@ -131,6 +137,9 @@ func (b *Bus) handle(addr uint8, pdu []byte, baud int) (reply, bool) {
 	var read *Read
 	r.pdu, read = b.apply(addr, u, pdu)
 	b.mu.Unlock()
+	if f.WrongFunction {
+		r.pdu = append([]byte{r.pdu[0] ^ 0x07}, r.pdu[1:]...) // 3 ↔ 4
+	}
 	if read != nil && b.OnRead != nil {
 		b.OnRead(*read)
 	}

@@ -27,6 +27,7 @@ type RTUServer struct {
 	pty        *serialport.PTY
 	collisions atomic.Int64
 	noise      atomic.Int64
+	minGap     atomic.Int64 // shortest silence before a request, in ns
 	wg         sync.WaitGroup
 }
 
@@ -54,6 +55,9 @@ func (s *RTUServer) Collisions() int64 { return s.collisions.Load() }
 
 // Noise counts frames dropped as unreadable: bad CRC, wrong baud, garbage.
 func (s *RTUServer) Noise() int64 { return s.noise.Load() }
+
+// MinGap is the shortest silence seen on the line before a request.
+func (s *RTUServer) MinGap() time.Duration { return time.Duration(s.minGap.Load()) }
 
 // chunk is bytes as they arrived, stamped.
 type chunk struct {
@@ -200,6 +204,12 @@ func (l *timeline) poke() {
 func (s *RTUServer) frame(frame []byte, start time.Time, line *timeline) {
 	reqEnd := start.Add(s.wire(len(frame)))
 	line.mu.Lock()
+	if !line.lastEnd.IsZero() {
+		gap := int64(start.Sub(line.lastEnd))
+		if old := s.minGap.Load(); old == 0 || gap < old {
+			s.minGap.Store(gap)
+		}
+	}
 	collided := start.Before(line.lastEnd.Add(s.interFrame()))
 	for _, p := range line.pending {
 		if p.start.Before(reqEnd) && start.Before(p.end) {
@@ -220,14 +230,7 @@ func (s *RTUServer) frame(frame []byte, start time.Time, line *timeline) {
 	if !ok {
 		return
 	}
-	out := append([]byte{frame[0]}, r.pdu...)
-	out = binary.LittleEndian.AppendUint16(out, crc16(out))
-	if r.badCRC {
-		out[len(out)-1] ^= 0x5A
-	}
-	if r.garbage {
-		out = []byte{0xFF, 0x00, 0xFE, 0x7F, 0x80, 0x01}
-	}
+	out := encodeRTU(frame[0], r)
 	rs := reqEnd.Add(s.interFrame() + r.delay)
 	line.mu.Lock()
 	line.pending = append(line.pending, &transmission{start: rs, end: rs.Add(s.wire(len(out))), bytes: out})
@@ -284,6 +287,25 @@ func (s *RTUServer) transmit(ctx context.Context, line *timeline) {
 		line.mu.Unlock()
 		_, _ = s.pty.Master.Write(out)
 	}
+}
+
+// encodeRTU frames a unit's reply, with its faults.
+func encodeRTU(addr byte, r reply) []byte {
+	if r.wrongUnit {
+		addr++
+	}
+	out := append([]byte{addr}, r.pdu...)
+	out = binary.LittleEndian.AppendUint16(out, crc16(out))
+	if r.badCRC {
+		out[len(out)-1] ^= 0x5A
+	}
+	if r.short {
+		out = out[:len(out)/2]
+	}
+	if r.garbage {
+		out = []byte{0xFF, 0x00, 0xFE, 0x7F, 0x80, 0x01}
+	}
+	return out
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -5,7 +5,7 @@
  *   server rtu DEVICE BAUD UNIT     serve unit UNIT on a serial port (8N1)
  *   server tcp PORT                  serve Modbus TCP on 127.0.0.1:PORT
  *
- * Holding register i holds 1000+i (0..99), input register i holds 2000+i
+ * 16 coils, all off. Holding register i holds 1000+i (0..99), input register i holds 2000+i
  * (0..49); holding 10-11 hold the float 21.5 (0x41AC0000) high word first,
  * 12-13 the int32 -123456 low word first, and 14-15 the float 21.5 low word
  * first. The words are set explicitly: libmodbus's modbus_set_float_abcd()
@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "cannot create context: %s\n", modbus_strerror(errno));
 		return 1;
 	}
-	modbus_mapping_t *mb = modbus_mapping_new(0, 0, 100, 50);
+	modbus_mapping_t *mb = modbus_mapping_new(16, 0, 100, 50);
 	for (int i = 0; i < 100; i++) mb->tab_registers[i] = 1000 + i;
 	for (int i = 0; i < 50; i++) mb->tab_input_registers[i] = 2000 + i;
 	mb->tab_registers[10] = 0x41AC;
