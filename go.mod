@@ -15,6 +15,7 @@ require (
 )
 
 require (
+	github.com/adrianmo/go-nmea v1.11.0 // indirect
 	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -18,10 +18,16 @@ type Batch struct {
 	FirstSeq  uint64 // sequence of Readings[0], at least 1
 	Committed uint64 // the gateway has seen acks for every seq ≤ Committed
 	Readings  []Reading
+	// Events follow the readings in the sequence: the batch covers
+	// FirstSeq … FirstSeq+Len()-1.
+	Events []Event
 }
 
-// LastSeq is the sequence of the batch's last reading.
-func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(len(b.Readings)) - 1 }
+// Len is how many items (readings and events) the batch carries.
+func (b *Batch) Len() int { return len(b.Readings) + len(b.Events) }
+
+// LastSeq is the sequence of the batch's last item.
+func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(b.Len()) - 1 }
 
 // Validate checks the header and every reading.
 func (b *Batch) Validate() error {
@@ -36,11 +42,11 @@ func (b *Batch) Validate() error {
 	if err := CheckName("stream", b.Stream); err != nil {
 		return err
 	}
-	if len(b.Readings) == 0 {
-		return errors.New("batch holds no readings")
+	if b.Len() == 0 {
+		return errors.New("batch holds no readings and no events")
 	}
-	if len(b.Readings) > MaxReadings {
-		return fmt.Errorf("batch holds %d readings, more than %d", len(b.Readings), MaxReadings)
+	if b.Len() > MaxReadings {
+		return fmt.Errorf("batch holds %d items, more than %d", b.Len(), MaxReadings)
 	}
 	if b.FirstSeq == 0 {
 		return errors.New("first sequence is 0; sequences start at 1")
@@ -54,6 +60,11 @@ func (b *Batch) Validate() error {
 	for i := range b.Readings {
 		if err := b.Readings[i].Validate(); err != nil {
 			return fmt.Errorf("reading %d: %w", i, err)
+		}
+	}
+	for i := range b.Events {
+		if err := b.Events[i].Validate(); err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
 		}
 	}
 	return nil

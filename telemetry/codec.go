@@ -23,6 +23,12 @@ const (
 	CodecRows Codec = 1
 	// CodecRowsDeflate is CodecRows compressed with DEFLATE (RFC 1951).
 	CodecRowsDeflate Codec = 2
+	// CodecItems is readings and events: a rows section, then an events
+	// section. Encode uses it in place of CodecRows when a batch has
+	// events, so a cloud that knows only rows never misreads one.
+	CodecItems Codec = 3
+	// CodecItemsDeflate is CodecItems compressed with DEFLATE.
+	CodecItemsDeflate Codec = 4
 )
 
 func (c Codec) String() string {
@@ -31,6 +37,10 @@ func (c Codec) String() string {
 		return "rows"
 	case CodecRowsDeflate:
 		return "rows+deflate"
+	case CodecItems:
+		return "items"
+	case CodecItemsDeflate:
+		return "items+deflate"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -85,19 +95,36 @@ func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 64+16*len(b.Readings))
+	if len(b.Events) > 0 {
+		switch c {
+		case CodecRows:
+			c = CodecItems
+		case CodecRowsDeflate:
+			c = CodecItemsDeflate
+		}
+	}
+	out := make([]byte, 0, 64+16*b.Len())
 	out = append(out, magic[0], magic[1], FormatVersion, byte(c))
 	out = appendString(out, b.Gateway)
 	out = appendString(out, b.Site)
 	out = appendString(out, b.Stream)
 	out = binary.AppendUvarint(out, b.FirstSeq)
 	out = binary.AppendUvarint(out, b.Committed)
-	out = binary.AppendUvarint(out, uint64(len(b.Readings)))
-	body := AppendRows(nil, b.Readings)
+	out = binary.AppendUvarint(out, uint64(b.Len()))
+	var body []byte
+	if c == CodecItems || c == CodecItemsDeflate {
+		body = binary.AppendUvarint(nil, uint64(len(b.Readings)))
+		if len(b.Readings) > 0 {
+			body = AppendRows(body, b.Readings)
+		}
+		body = AppendEvents(body, b.Events)
+	} else {
+		body = AppendRows(nil, b.Readings)
+	}
 	switch c {
-	case CodecRows:
+	case CodecRows, CodecItems:
 		out = append(out, body...)
-	case CodecRowsDeflate:
+	case CodecRowsDeflate, CodecItemsDeflate:
 		buf := bytes.NewBuffer(out)
 		if e.w == nil {
 			e.w, _ = flate.NewWriter(buf, deflateLevel) // the level is valid: no error
@@ -188,9 +215,9 @@ func Decode(data []byte) (*Batch, error) {
 	}
 	var body []byte
 	switch codec {
-	case CodecRows:
+	case CodecRows, CodecItems:
 		body = r.b
-	case CodecRowsDeflate:
+	case CodecRowsDeflate, CodecItemsDeflate:
 		fr := flate.NewReader(bytes.NewReader(r.b))
 		var err error
 		body, err = io.ReadAll(io.LimitReader(fr, maxBodyBytes+1))
@@ -203,11 +230,14 @@ func Decode(data []byte) (*Batch, error) {
 	default:
 		return nil, malformed("unknown codec %d", codec)
 	}
-	rs, err := DecodeRows(body, int(count))
-	if err != nil {
+	var err error
+	if codec == CodecRows || codec == CodecRowsDeflate {
+		if b.Readings, err = DecodeRows(body, int(count)); err != nil {
+			return nil, err
+		}
+	} else if b.Readings, b.Events, err = decodeItems(body, int(count)); err != nil {
 		return nil, err
 	}
-	b.Readings = rs
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -218,6 +248,45 @@ func Decode(data []byte) (*Batch, error) {
 // ErrMalformed. The readings are not validated.
 func DecodeRows(body []byte, count int) ([]Reading, error) {
 	r := &reader{b: body}
+	rs, err := decodeRows(r, count)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.b) != 0 {
+		return nil, malformed("%d bytes left after %d readings", len(r.b), count)
+	}
+	return rs, nil
+}
+
+// decodeItems decodes an items body (rows, then events) of count items.
+func decodeItems(body []byte, count int) ([]Reading, []Event, error) {
+	r := &reader{b: body}
+	n := r.uvarint("reading count")
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	if n > uint64(count) {
+		return nil, nil, malformed("%d readings in a batch of %d items", n, count)
+	}
+	var rs []Reading
+	if n > 0 {
+		var err error
+		if rs, err = decodeRows(r, int(n)); err != nil {
+			return nil, nil, err
+		}
+	}
+	es, err := decodeEvents(r, count-int(n))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.b) != 0 {
+		return nil, nil, malformed("%d bytes left after %d items", len(r.b), count)
+	}
+	return rs, es, nil
+}
+
+// decodeRows consumes a rows section of count readings from r.
+func decodeRows(r *reader, count int) ([]Reading, error) {
 	nseries := r.uvarint("series count")
 	if r.err == nil && (nseries == 0 || nseries > uint64(count)) {
 		return nil, malformed("series count %d is outside 1..%d", nseries, count)
@@ -266,9 +335,6 @@ func DecodeRows(body []byte, count int) ([]Reading, error) {
 		rd.Quality = Quality(flags & 0x3)
 		rd.Clock = ClockQuality(flags >> 2)
 		rs[i] = rd
-	}
-	if len(r.b) != 0 {
-		return nil, malformed("%d bytes left after %d readings", len(r.b), count)
 	}
 	return rs, nil
 }

@@ -138,7 +138,7 @@ func TestEncodeRefuses(t *testing.T) {
 		mod  func(b *Batch)
 		want string
 	}{
-		{"no readings", func(b *Batch) { b.Readings = nil }, "no readings"},
+		{"no readings", func(b *Batch) { b.Readings = nil }, "no readings and no events"},
 		{"seq 0", func(b *Batch) { b.FirstSeq, b.Committed = 0, 0 }, "first sequence is 0"},
 		{"good NaN", func(b *Batch) { b.Readings[0].Value = math.Inf(1) }, "cannot be good"},
 		{"no time", func(b *Batch) { b.Readings[0].Time = time.Time{} }, "time is not set"},
@@ -188,6 +188,15 @@ func FuzzDecode(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("FW\x01\x02"))
+	withEvents := exampleBatch()
+	withEvents.Events = exampleEvents()
+	for _, c := range []Codec{CodecItems, CodecItemsDeflate} {
+		data, err := Encode(withEvents, c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := Decode(data)
 		if err != nil {
@@ -205,7 +214,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded batch does not decode: %v", err)
 		}
-		if len(b2.Readings) != len(b.Readings) || b2.Gateway != b.Gateway || b2.FirstSeq != b.FirstSeq {
+		if b2.Len() != b.Len() || len(b2.Events) != len(b.Events) || b2.Gateway != b.Gateway || b2.FirstSeq != b.FirstSeq {
 			t.Fatalf("round trip differs")
 		}
 	})

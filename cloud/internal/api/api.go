@@ -47,6 +47,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
+	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
 	}))
@@ -223,6 +224,52 @@ func (a *API) series(r *http.Request) (any, error) {
 		resp.Every = sq.Every.String()
 	}
 	return resp, nil
+}
+
+// events lists stored events, newest first.
+func (a *API) events(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	if err := onlyParams(q, "station", "device", "kind", "key", "from", "to", "limit"); err != nil {
+		return nil, err
+	}
+	eq := store.EventQuery{Gateway: q.Get("station"), Device: q.Get("device"), Kind: q.Get("kind"), Key: q.Get("key"), Limit: 100}
+	for param, v := range map[string]string{"station": eq.Gateway, "device": eq.Device, "kind": eq.Kind} {
+		if v == "" {
+			continue
+		}
+		if err := telemetry.CheckName(param, v); err != nil {
+			return nil, badParam(param, "%v", err)
+		}
+	}
+	if len(eq.Key) > telemetry.MaxEventKey {
+		return nil, badParam("key", "longer than %d bytes", telemetry.MaxEventKey)
+	}
+	now := a.now()
+	var err error
+	if eq.To, err = parseTime(q.Get("to"), now, now); err != nil {
+		return nil, badParam("to", "%v", err)
+	}
+	if eq.From, err = parseTime(q.Get("from"), eq.To.Add(-24*time.Hour), now); err != nil {
+		return nil, badParam("from", "%v", err)
+	}
+	if !eq.From.Before(eq.To) {
+		return nil, badParam("from", "must be before to (%s)", eq.To.Format(time.RFC3339))
+	}
+	if v := q.Get("limit"); v != "" {
+		if eq.Limit, err = strconv.Atoi(v); err != nil || eq.Limit < 1 || eq.Limit > store.MaxEvents {
+			return nil, badParam("limit", "%q is not 1..%d", v, store.MaxEvents)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	es, err := a.store.Events(ctx, eq)
+	if err != nil {
+		return nil, err
+	}
+	if es == nil {
+		es = []store.Event{}
+	}
+	return es, nil
 }
 
 // parseTime accepts RFC 3339, a Unix time in seconds, or a duration before

@@ -37,6 +37,11 @@ func setup(t *testing.T) (*httptest.Server, *API) {
 	if err := st.Write(context.Background(), b.Gateway, b.Site, b.Readings); err != nil {
 		t.Fatal(err)
 	}
+	b.Events = []telemetry.Event{{Device: "gate", Kind: telemetry.EventTag, Key: "982000000000001", Time: t0.Add(time.Hour),
+		Attrs: map[string]string{"state": "present"}, Values: map[string]float64{"count": 1}}}
+	if err := st.WriteEvents(context.Background(), b.Gateway, b.Site, b.Events); err != nil {
+		t.Fatal(err)
+	}
 	reg := registry.New()
 	reg.ObserveBatch(b)
 	a := New(st, reg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
@@ -82,6 +87,9 @@ func TestRefusals(t *testing.T) {
 		{series + "&limit=0", "series", 400, `"param":"limit"`},
 		{series + "&limit=1&limit=2", "series", 400, `given 2 times`},
 		{"/api/v2/anything", "unknown", 404, `no such API endpoint`},
+		{"/api/v1/events?kind=a%20b", "events", 400, `"param":"kind"`},
+		{"/api/v1/events?from=-1h&to=-2h", "events", 400, `must be before to`},
+		{"/api/v1/events?limit=99999", "events", 400, `"param":"limit"`},
 	}
 	for _, tc := range tests {
 		code, body := call(t, srv, tc.path)
@@ -124,6 +132,16 @@ func TestAnswers(t *testing.T) {
 	code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-1&metric=soil_moisture")
 	if code != 200 || json.Unmarshal([]byte(body), &resp) != nil || len(resp.Samples) != 120 {
 		t.Fatalf("default range: %d samples", len(resp.Samples))
+	}
+	code, body = call(t, srv, "/api/v1/events?station=gw1&kind=tag")
+	if code != 200 || !strings.Contains(body, `"key":"982000000000001"`) || !strings.Contains(body, `"count":1`) {
+		t.Fatalf("events: %d %s", code, body)
+	}
+	if code, body = call(t, srv, "/api/v1/events?station=gw1&kind=drift"); code != 200 || body != "[]\n" {
+		t.Fatalf("no drift events: %d %q", code, body)
+	}
+	if code, body = call(t, srv, "/api/v1/stations/gw1"); code != 200 || !strings.Contains(body, `"events":[{"gateway":"gw1"`) {
+		t.Fatalf("station without its recent events: %s", body)
 	}
 	// An unknown series is an empty list, not null.
 	code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-9&metric=soil_moisture")

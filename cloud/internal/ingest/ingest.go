@@ -178,7 +178,12 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	began := time.Now()
-	err = in.o.Store.Write(wctx, b.Gateway, b.Site, b.Readings)
+	if len(b.Readings) > 0 {
+		err = in.o.Store.Write(wctx, b.Gateway, b.Site, b.Readings)
+	}
+	if err == nil && len(b.Events) > 0 {
+		err = in.o.Store.WriteEvents(wctx, b.Gateway, b.Site, b.Events)
+	}
 	cancel()
 	in.m.storeSeconds.Observe(time.Since(began).Seconds())
 	if err != nil {
@@ -192,6 +197,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	}
 	in.m.batches.Inc()
 	in.m.readings.Add(float64(len(b.Readings)))
+	in.m.events.Add(float64(len(b.Events)))
 	in.o.Registry.ObserveBatch(b)
 	through := in.commits.add(gw, b.Stream, b.Committed, b.FirstSeq, b.LastSeq())
 	ack, err := telemetry.EncodeAck(telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: through})

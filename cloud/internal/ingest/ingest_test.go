@@ -157,9 +157,26 @@ func TestStoresAcksAndRefuses(t *testing.T) {
 			if !ok || len(st.Devices) != 1 || *st.Devices[0].Latest[0].Value != 5 {
 				t.Fatalf("registry: %+v", st)
 			}
+			// Events travel in batches too: stored, then acked.
+			eb := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: 6, Committed: 5,
+				Events: []telemetry.Event{{Device: "gate", Kind: telemetry.EventTag, Key: "982000000000001", Time: t0,
+					Attrs: map[string]string{"state": "present"}, Values: map[string]float64{"count": 1}}}}
+			data, err := telemetry.Encode(eb, telemetry.CodecRowsDeflate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw.publish(t, telemetry.UpTopic("gw1"), data)
+			testenv.Eventually(t, "ack of the events batch", wait, func() bool { return len(gw.ackList()) == 2 })
+			if a := gw.ackList()[1]; a.First != 6 || a.Last != 6 || a.Through != 6 {
+				t.Fatalf("events ack %+v", a)
+			}
+			es, err := r.store.Events(context.Background(), store.EventQuery{Gateway: "gw1", From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+			if err != nil || len(es) != 1 || es[0].Key != "982000000000001" {
+				t.Fatalf("stored events %+v, %v", es, err)
+			}
 			// A replay is stored again harmlessly and acked again.
 			gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 5))
-			testenv.Eventually(t, "ack of the replay", wait, func() bool { return len(gw.ackList()) == 2 })
+			testenv.Eventually(t, "ack of the replay", wait, func() bool { return len(gw.ackList()) == 3 })
 			got, _ = r.store.Series(context.Background(), store.SeriesQuery{Gateway: "gw1", Device: "soil-1",
 				Metric: "soil_moisture", From: t0, To: t0.Add(time.Hour)})
 			if len(got) != 5 {

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	batches      prometheus.Counter
 	readings     prometheus.Counter
+	events       prometheus.Counter
 	acks         prometheus.Counter
 	rejected     *prometheus.CounterVec
 	states       *prometheus.CounterVec
@@ -20,6 +21,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches stored and acknowledged."}),
 		readings: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_readings_total",
 			Help: "Readings stored (replays included)."}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_events_total",
+			Help: "Events stored (tag reads, drift; replays and updates included)."}),
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_acks_total",
 			Help: "Acks published to gateways."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_rejected_total",
@@ -31,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_store_write_seconds",
 			Help: "Time to write one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 	}
-	reg.MustRegister(m.batches, m.readings, m.acks, m.rejected, m.states, m.storeErrors, m.storeSeconds)
+	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.storeSeconds)
 	// Every reason appears from the start, so a dashboard can rate() it.
 	for _, r := range []string{"malformed", "gateway_mismatch", "bad_state", "topic"} {
 		m.rejected.WithLabelValues(r)

@@ -56,7 +56,11 @@ type gateway struct {
 	buffered uint64
 	lastSeen time.Time // newest batch received
 	devices  map[string]*device
+	events   []store.Event // the newest events, newest last, at most recentEvents
 }
+
+// recentEvents is how many events a station remembers for the dashboard.
+const recentEvents = 50
 
 type device struct {
 	id, profile string
@@ -65,6 +69,7 @@ type device struct {
 	errMsg      string
 	lastSeen    time.Time // newest acquisition time
 	latest      map[string]store.Sample
+	events      uint64 // events received
 }
 
 // New returns an empty registry.
@@ -145,6 +150,30 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 		}
 		d.latest[rd.Metric] = sm
 	}
+	for _, e := range b.Events {
+		d := g.dev(e.Device)
+		d.events++
+		if e.Time.After(d.lastSeen) {
+			d.lastSeen = e.Time
+		}
+		g.addEvent(store.Event{Gateway: b.Gateway, Site: b.Site, Device: e.Device, Kind: e.Kind, Key: e.Key, Time: e.Time,
+			Attrs: e.Attrs, Values: e.Values})
+	}
+}
+
+// addEvent remembers e, replacing an earlier version of the same event.
+func (g *gateway) addEvent(e store.Event) {
+	for i, old := range g.events {
+		if old.Device == e.Device && old.Kind == e.Kind && old.Key == e.Key && old.Time.Equal(e.Time) {
+			g.events[i] = e
+			return
+		}
+	}
+	g.events = append(g.events, e)
+	sort.SliceStable(g.events, func(i, j int) bool { return g.events[i].Time.Before(g.events[j].Time) })
+	if len(g.events) > recentEvents {
+		g.events = g.events[len(g.events)-recentEvents:]
+	}
 }
 
 // Seed loads latest samples from the store after a restart.
@@ -178,6 +207,8 @@ type Station struct {
 	LastSeen time.Time           `json:"last_seen,omitzero"`
 	Buffered uint64              `json:"buffered"`
 	Devices  []Device            `json:"devices"`
+	// Events are the station's newest events (tag reads, drift), newest first.
+	Events []store.Event `json:"events"`
 }
 
 // Device is the registry's view of one device.
@@ -189,6 +220,10 @@ type Device struct {
 	Error    string         `json:"error,omitempty"`
 	LastSeen time.Time      `json:"last_seen,omitzero"`
 	Latest   []store.Sample `json:"latest"`
+	// Location is where the device is, for devices that know (a buoy's GNSS
+	// fix from its latitude and longitude readings).
+	Location *telemetry.Location `json:"location,omitempty"`
+	Events   uint64              `json:"events,omitempty"` // events received since the cloud started
 }
 
 // Stations returns every station, sorted by id.
@@ -226,7 +261,13 @@ func (r *Registry) view(g *gateway) Station {
 		st.State = Online // data without a state message (an older gateway)
 	}
 	for _, d := range g.devices {
-		dv := Device{ID: d.id, Profile: d.profile, LastSeen: d.lastSeen, Error: d.errMsg, Latest: make([]store.Sample, 0, len(d.latest))}
+		dv := Device{ID: d.id, Profile: d.profile, LastSeen: d.lastSeen, Error: d.errMsg, Events: d.events,
+			Latest: make([]store.Sample, 0, len(d.latest))}
+		lat, okLat := d.latest["latitude"]
+		lon, okLon := d.latest["longitude"]
+		if okLat && okLon && lat.Value != nil && lon.Value != nil {
+			dv.Location = &telemetry.Location{Lat: *lat.Value, Lon: *lon.Value}
+		}
 		if d.interval > 0 {
 			dv.Interval = d.interval.String()
 		}
@@ -238,6 +279,10 @@ func (r *Registry) view(g *gateway) Station {
 		st.Devices = append(st.Devices, dv)
 	}
 	sort.Slice(st.Devices, func(i, j int) bool { return st.Devices[i].ID < st.Devices[j].ID })
+	st.Events = make([]store.Event, 0, len(g.events))
+	for i := len(g.events) - 1; i >= 0; i-- {
+		st.Events = append(st.Events, g.events[i])
+	}
 	return st
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -101,6 +102,43 @@ func TestSeedAndNaN(t *testing.T) {
 	}
 	if got := len(r.Stations()); got != 1 {
 		t.Fatalf("%d stations", got)
+	}
+}
+
+func TestEventsAndPositions(t *testing.T) {
+	r := New()
+	b := batch("gw1", rd("buoy", "latitude", 36.05, t0), rd("buoy", "longitude", 120.41, t0))
+	ev := func(state string, count float64) telemetry.Event {
+		return telemetry.Event{Device: "gate", Kind: telemetry.EventTag, Key: "t1", Time: t0,
+			Attrs: map[string]string{"state": state}, Values: map[string]float64{"count": count}}
+	}
+	b.Events = []telemetry.Event{ev("present", 1)}
+	r.ObserveBatch(b)
+	r.ObserveBatch(&telemetry.Batch{Gateway: "gw1", Stream: "s", FirstSeq: 5, Events: []telemetry.Event{ev("gone", 40)}})
+	st, _ := r.Station("gw1")
+	if len(st.Events) != 1 || st.Events[0].Attrs["state"] != "gone" || st.Events[0].Values["count"] != 40 {
+		t.Fatalf("the update did not replace the event: %+v", st.Events)
+	}
+	for _, d := range st.Devices {
+		switch d.ID {
+		case "buoy":
+			if d.Location == nil || d.Location.Lat != 36.05 || d.Location.Lon != 120.41 {
+				t.Fatalf("buoy position %+v", d.Location)
+			}
+		case "gate":
+			if d.Events != 2 || d.LastSeen.IsZero() {
+				t.Fatalf("reader %+v", d)
+			}
+		}
+	}
+	for i := 0; i < 2*recentEvents; i++ {
+		e := ev("present", 1)
+		e.Key, e.Time = fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second)
+		r.ObserveBatch(&telemetry.Batch{Gateway: "gw1", Stream: "s", FirstSeq: 10, Events: []telemetry.Event{e}})
+	}
+	st, _ = r.Station("gw1")
+	if len(st.Events) != recentEvents || st.Events[0].Key != fmt.Sprint(2*recentEvents-1) {
+		t.Fatalf("recent events: %d, newest %q", len(st.Events), st.Events[0].Key)
 	}
 }
 

@@ -26,6 +26,11 @@ type Store interface {
 	Latest(ctx context.Context, gateway string, since time.Time) ([]Sample, error)
 	// Series returns one series' samples in [q.From, q.To), oldest first.
 	Series(ctx context.Context, q SeriesQuery) ([]Sample, error)
+	// WriteEvents stores events of one gateway. An event with the identity
+	// (gateway, device, kind, key, time) of a stored one replaces it.
+	WriteEvents(ctx context.Context, gateway, site string, es []telemetry.Event) error
+	// Events returns events in [q.From, q.To), newest first.
+	Events(ctx context.Context, q EventQuery) ([]Event, error)
 	// Close releases connections.
 	Close() error
 }
@@ -55,3 +60,25 @@ type SeriesQuery struct {
 
 // MaxSeriesSamples bounds what one Series call may return.
 const MaxSeriesSamples = 100_000
+
+// Event is a stored event with the gateway and site it came from.
+type Event struct {
+	Gateway string             `json:"gateway"`
+	Site    string             `json:"site,omitempty"`
+	Device  string             `json:"device"`
+	Kind    string             `json:"kind"`
+	Key     string             `json:"key,omitempty"`
+	Time    time.Time          `json:"time"`
+	Attrs   map[string]string  `json:"attrs,omitempty"`
+	Values  map[string]float64 `json:"values,omitempty"`
+}
+
+// EventQuery selects events; empty fields match everything.
+type EventQuery struct {
+	Gateway, Device, Kind, Key string
+	From, To                   time.Time
+	Limit                      int // at most this many, newest first (default and cap MaxEvents)
+}
+
+// MaxEvents bounds what one Events call may return.
+const MaxEvents = 10_000

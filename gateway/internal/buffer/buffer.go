@@ -296,7 +296,7 @@ func (b *Buffer) scan(s *segment) error {
 	var off int64
 	var hdr [recordHeader]byte
 	for off < info.Size() {
-		first, count, n, err := readRecord(f, off, &hdr, nil)
+		first, count, _, n, err := readRecord(f, off, &hdr, nil)
 		if err == nil && first != s.last+1 {
 			err = fmt.Errorf("record starts at %d, expected %d", first, s.last+1)
 		}
@@ -319,38 +319,48 @@ func (b *Buffer) scan(s *segment) error {
 	return nil
 }
 
-// readRecord reads the record at off. With rows == nil it only checks it.
-func readRecord(f *os.File, off int64, hdr *[recordHeader]byte, rows *[]byte) (first, count uint64, n int64, err error) {
+// readRecord reads the record at off. With body == nil it only checks it.
+// events says whether the record holds events rather than readings.
+func readRecord(f *os.File, off int64, hdr *[recordHeader]byte, body *[]byte) (first, count uint64, events bool, n int64, err error) {
 	if _, err := f.ReadAt(hdr[:], off); err != nil {
-		return 0, 0, 0, fmt.Errorf("torn record header: %w", err)
+		return 0, 0, false, 0, fmt.Errorf("torn record header: %w", err)
 	}
 	size := binary.BigEndian.Uint32(hdr[0:])
 	sum := binary.BigEndian.Uint32(hdr[4:])
 	if size == 0 || size > maxRecord {
-		return 0, 0, 0, fmt.Errorf("record length %d is impossible", size)
+		return 0, 0, false, 0, fmt.Errorf("record length %d is impossible", size)
 	}
 	payload := make([]byte, size)
 	if _, err := f.ReadAt(payload, off+recordHeader); err != nil {
 		if errors.Is(err, io.EOF) {
-			return 0, 0, 0, fmt.Errorf("torn record: %w", err)
+			return 0, 0, false, 0, fmt.Errorf("torn record: %w", err)
 		}
-		return 0, 0, 0, err
+		return 0, 0, false, 0, err
 	}
 	if crc32.Checksum(payload, crcTable) != sum {
-		return 0, 0, 0, errors.New("record checksum mismatch")
+		return 0, 0, false, 0, errors.New("record checksum mismatch")
 	}
 	first, k := binary.Uvarint(payload)
 	if k <= 0 || first == 0 {
-		return 0, 0, 0, errors.New("record has no sequence")
+		return 0, 0, false, 0, errors.New("record has no sequence")
 	}
-	count, k2 := binary.Uvarint(payload[k:])
-	if k2 <= 0 || count == 0 || count > maxRecord {
-		return 0, 0, 0, errors.New("record has no count")
+	p := payload[k:]
+	count, k2 := binary.Uvarint(p)
+	if k2 <= 0 || count > maxRecord {
+		return 0, 0, false, 0, errors.New("record has no count")
 	}
-	if rows != nil {
-		*rows = payload[k+k2:]
+	p = p[k2:]
+	if count == 0 { // an events record: 0, then the real count
+		events = true
+		if count, k2 = binary.Uvarint(p); k2 <= 0 || count == 0 || count > maxRecord {
+			return 0, 0, false, 0, errors.New("events record has no count")
+		}
+		p = p[k2:]
 	}
-	return first, count, recordHeader + int64(size), nil
+	if body != nil {
+		*body = p
+	}
+	return first, count, events, recordHeader + int64(size), nil
 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segSuffix) }
@@ -401,15 +411,35 @@ func (b *Buffer) Append(rs []telemetry.Reading) (uint64, error) {
 	if len(rs) == 0 {
 		return 0, errors.New("nothing to append")
 	}
+	return b.appendRecord(len(rs), false, func(p []byte) []byte { return telemetry.AppendRows(p, rs) })
+}
+
+// AppendEvents stores es like Append stores readings; events and readings
+// share one sequence.
+func (b *Buffer) AppendEvents(es []telemetry.Event) (uint64, error) {
+	if len(es) == 0 {
+		return 0, errors.New("nothing to append")
+	}
+	return b.appendRecord(len(es), true, func(p []byte) []byte { return telemetry.AppendEvents(p, es) })
+}
+
+// appendRecord writes one record of count items whose body encode appends.
+// An events record is marked by a count of 0 followed by the real count (a
+// readings record never has 0, so buffers written before events existed
+// still read).
+func (b *Buffer) appendRecord(count int, events bool, encode func([]byte) []byte) (uint64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return 0, ErrClosed
 	}
 	first := b.next
-	payload := binary.AppendUvarint(make([]byte, recordHeader, recordHeader+32+24*len(rs)), first)
-	payload = binary.AppendUvarint(payload, uint64(len(rs)))
-	payload = telemetry.AppendRows(payload, rs)
+	payload := binary.AppendUvarint(make([]byte, recordHeader, recordHeader+32+24*count), first)
+	if events {
+		payload = binary.AppendUvarint(payload, 0)
+	}
+	payload = binary.AppendUvarint(payload, uint64(count))
+	payload = encode(payload)
 	rec := payload
 	body := rec[recordHeader:]
 	if len(body) > maxRecord {
@@ -435,11 +465,11 @@ func (b *Buffer) Append(rs []telemetry.Reading) (uint64, error) {
 		}
 	}
 	tail.size += int64(len(rec))
-	tail.last = first + uint64(len(rs)) - 1
+	tail.last = first + uint64(count) - 1
 	b.next = tail.last + 1
 	b.stats.Bytes += int64(len(rec))
-	b.stats.Readings += uint64(len(rs))
-	b.stats.Appended += uint64(len(rs))
+	b.stats.Readings += uint64(count)
+	b.stats.Appended += uint64(count)
 	if tail.size >= b.opts.SegmentBytes {
 		if err := b.rotate(); err != nil {
 			return first, fmt.Errorf("cannot start a new segment: %w", err)
@@ -521,28 +551,38 @@ func (b *Buffer) Stats() Stats {
 	return s
 }
 
-// Read returns up to limit consecutive readings starting at the first
-// sequence ≥ from that the buffer holds, and that sequence. It returns no
-// readings when there are none at or after from.
-func (b *Buffer) Read(from uint64, limit int) (uint64, []telemetry.Reading, error) {
+// Chunk is a run of consecutive items read from the buffer: readings and
+// events that together have the sequences First … First+Len()-1.
+type Chunk struct {
+	First    uint64
+	Readings []telemetry.Reading
+	Events   []telemetry.Event
+}
+
+// Len is the number of items in c.
+func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
+
+// Read returns up to limit consecutive items starting at the first
+// sequence ≥ from that the buffer holds. The chunk is empty when there are
+// none at or after from.
+func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return 0, nil, ErrClosed
+		return Chunk{}, ErrClosed
 	}
 	from = maxU(from, b.acked+1)
 	if from >= b.next || limit <= 0 {
-		return 0, nil, nil
+		return Chunk{}, nil
 	}
 	if b.cur.f == nil || b.cur.next != from {
 		if err := b.seek(from); err != nil {
-			return 0, nil, err
+			return Chunk{}, err
 		}
 	}
-	var out []telemetry.Reading
-	start := uint64(0)
+	var out Chunk
 	var hdr [recordHeader]byte
-	for len(out) < limit && b.cur.seg != nil {
+	for out.Len() < limit && b.cur.seg != nil {
 		s := b.cur.seg
 		if b.cur.off >= s.size {
 			if !b.advance() {
@@ -550,43 +590,51 @@ func (b *Buffer) Read(from uint64, limit int) (uint64, []telemetry.Reading, erro
 			}
 			continue
 		}
-		var rows []byte
-		first, count, n, err := readRecord(b.cur.f, b.cur.off, &hdr, &rows)
+		var body []byte
+		first, count, events, n, err := readRecord(b.cur.f, b.cur.off, &hdr, &body)
 		if err != nil {
 			b.resetCursor()
-			return 0, nil, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
 		}
 		if first+count <= b.cur.next { // wholly before the cursor
 			b.cur.off += n
 			continue
 		}
-		if len(out) > 0 && first != start+uint64(len(out)) {
+		if out.Len() > 0 && first != out.First+uint64(out.Len()) {
 			break // a gap: the caller asks again from after it
 		}
-		if len(out)+int(count) > limit && len(out) > 0 {
+		if out.Len()+int(count) > limit && out.Len() > 0 {
 			break // keep records whole where we can
 		}
-		rs, err := telemetry.DecodeRows(rows, int(count))
-		if err != nil {
-			b.resetCursor()
-			return 0, nil, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+		skip := 0
+		if first < b.cur.next {
+			skip = int(b.cur.next - first)
 		}
-		skip := int(b.cur.next - first)
-		if first > b.cur.next {
-			skip = 0
+		if out.Len() == 0 {
+			out.First = first + uint64(skip)
 		}
-		rs = rs[skip:]
-		if len(out) == 0 {
-			start = first + uint64(skip)
+		take := min(int(count)-skip, limit-out.Len())
+		if events {
+			es, err := telemetry.DecodeEvents(body, int(count))
+			if err != nil {
+				b.resetCursor()
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			}
+			out.Events = append(out.Events, es[skip:skip+take]...)
+		} else {
+			rs, err := telemetry.DecodeRows(body, int(count))
+			if err != nil {
+				b.resetCursor()
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			}
+			out.Readings = append(out.Readings, rs[skip:skip+take]...)
 		}
-		take := min(len(rs), limit-len(out))
-		out = append(out, rs[:take]...)
-		b.cur.next = start + uint64(len(out))
-		if take == len(rs) {
+		b.cur.next = out.First + uint64(out.Len())
+		if skip+take == int(count) {
 			b.cur.off += n
 		}
 	}
-	return start, out, nil
+	return out, nil
 }
 
 // seek positions the cursor at the segment holding from (or the first after).

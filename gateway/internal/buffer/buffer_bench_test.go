@@ -47,15 +47,15 @@ func BenchmarkRead(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		for from := uint64(1); ; {
-			start, rs, err := buf.Read(from, 500)
+			c, err := buf.Read(from, 500)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(rs) == 0 {
+			if c.Len() == 0 {
 				break
 			}
-			n += len(rs)
-			from = start + uint64(len(rs))
+			n += c.Len()
+			from = c.First + uint64(c.Len())
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "readings/s")

@@ -56,20 +56,23 @@ func drain(t *testing.T, b *Buffer, from uint64, limit int) (uint64, []float64) 
 	var vals []float64
 	var first uint64
 	for i := 0; i < 1_000_000; i++ {
-		start, rs, err := b.Read(from, limit)
+		c, err := b.Read(from, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rs) == 0 {
+		if c.Len() == 0 {
 			return first, vals
 		}
-		if first == 0 {
-			first = start
+		if len(c.Events) != 0 {
+			t.Fatalf("events in a readings-only buffer")
 		}
-		for _, r := range rs {
+		if first == 0 {
+			first = c.First
+		}
+		for _, r := range c.Readings {
 			vals = append(vals, r.Value)
 		}
-		from = start + uint64(len(rs))
+		from = c.First + uint64(c.Len())
 	}
 	t.Fatal("drain did not finish")
 	return 0, nil
@@ -298,7 +301,7 @@ func TestClosed(t *testing.T) {
 	if _, err := b.Append(readings(0, 1)); err != ErrClosed {
 		t.Fatalf("Append after Close: %v", err)
 	}
-	if _, _, err := b.Read(1, 1); err != ErrClosed {
+	if _, err := b.Read(1, 1); err != ErrClosed {
 		t.Fatalf("Read after Close: %v", err)
 	}
 }
@@ -309,4 +312,58 @@ func TestBadStreamFile(t *testing.T) {
 	if _, err := Open(Options{Dir: dir}); err == nil {
 		t.Fatal("opened with a damaged stream id")
 	}
+}
+
+// TestEventsShareTheSequence appends readings and events alternately and
+// reads them back in every chunk size, across a reopen: the sequences are
+// contiguous and every item comes back once.
+func TestEventsShareTheSequence(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, func(o *Options) { o.SegmentBytes = 400 })
+	ev := func(i int) telemetry.Event {
+		return telemetry.Event{Device: "reader", Kind: telemetry.EventTag, Key: fmt.Sprintf("tag%d", i),
+			Time: t0.Add(time.Duration(i) * time.Second), Attrs: map[string]string{"state": "present"},
+			Values: map[string]float64{"count": float64(i)}}
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := b.Append(readings(i*10, 3)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.AppendEvents([]telemetry.Event{ev(i), ev(100 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(b *Buffer) {
+		for _, limit := range []int{1, 2, 4, 5, 7, 1000} {
+			var readings, events int
+			next := uint64(1)
+			for from := uint64(1); ; {
+				c, err := b.Read(from, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Len() == 0 {
+					break
+				}
+				if c.First != next || c.Len() > limit {
+					t.Fatalf("limit %d: chunk at %d of %d items, expected at %d", limit, c.First, c.Len(), next)
+				}
+				for _, e := range c.Events {
+					if e.Values["count"] < 0 || e.Kind != telemetry.EventTag {
+						t.Fatalf("event %+v", e)
+					}
+				}
+				readings += len(c.Readings)
+				events += len(c.Events)
+				next = c.First + uint64(c.Len())
+				from = next
+			}
+			if readings != 60 || events != 40 {
+				t.Fatalf("limit %d: %d readings and %d events, want 60 and 40", limit, readings, events)
+			}
+		}
+	}
+	check(b)
+	b.Close()
+	check(open(t, dir, func(o *Options) { o.SegmentBytes = 400 }))
 }

@@ -230,23 +230,24 @@ func (u *Uplink) pump() time.Duration {
 // or the connection refused it.
 func (u *Uplink) sendBatch(now time.Time) bool {
 	buf := u.o.Buffer
-	start, rs, err := buf.Read(u.cursor, u.o.Config.BatchSize)
+	c, err := buf.Read(u.cursor, u.o.Config.BatchSize)
 	if err != nil {
 		u.log.Error("cannot read buffer", "err", err)
 		return false
 	}
-	if len(rs) == 0 {
+	if c.Len() == 0 {
 		return false
 	}
+	start := c.First
 	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: start,
-		Committed: min(buf.Acked(), start-1), Readings: rs}
+		Committed: min(buf.Acked(), start-1), Readings: c.Readings, Events: c.Events}
 	data, err := u.enc.Encode(b, u.codec)
 	if err != nil {
 		// Only a bug can put unencodable readings in the buffer; never let
 		// them wedge the uplink.
-		u.m.unsendable.Add(float64(len(rs)))
-		u.log.Error("BUG: readings in the buffer cannot be encoded; skipping them",
-			"first_seq", start, "readings", len(rs), "err", err)
+		u.m.unsendable.Add(float64(b.Len()))
+		u.log.Error("BUG: items in the buffer cannot be encoded; skipping them",
+			"first_seq", start, "items", b.Len(), "err", err)
 		u.inflight = append(u.inflight, flight{first: start, last: b.LastSeq(), sent: now, acked: true})
 		u.cursor = b.LastSeq() + 1
 		u.advance()
@@ -260,7 +261,7 @@ func (u *Uplink) sendBatch(now time.Time) bool {
 	u.inflight = append(u.inflight, flight{first: start, last: b.LastSeq(), sent: now})
 	u.cursor = b.LastSeq() + 1
 	u.m.batches.Inc()
-	u.m.readings.Add(float64(len(rs)))
+	u.m.readings.Add(float64(b.Len()))
 	u.m.bytes.Add(float64(len(data)))
 	return true
 }

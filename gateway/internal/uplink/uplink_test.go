@@ -25,6 +25,7 @@ type cloud struct {
 	client mqtt.Client
 	mu     sync.Mutex
 	got    map[uint64]telemetry.Reading
+	events []telemetry.Event
 	seen   int // batches received
 	policy func(b *telemetry.Batch) bool
 	held   []*telemetry.Batch // batches not acked yet
@@ -45,6 +46,7 @@ func newCloud(t *testing.T, url string) *cloud {
 		for i, r := range b.Readings {
 			c.got[b.FirstSeq+uint64(i)] = r
 		}
+		c.events = append(c.events, b.Events...)
 		ok := c.policy(b)
 		if !ok {
 			c.held = append(c.held, b)
@@ -264,3 +266,28 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 
 // wait bounds how long a test waits for an event.
 const wait = 30 * time.Second
+
+// TestEventsTravelWithReadings appends events between readings: they reach
+// the cloud in the batches and leave the buffer on the acks like readings.
+func TestEventsTravelWithReadings(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	r := startUplink(t, m.URL, nil)
+	for i := 0; i < 5; i++ {
+		r.append(t, 30)
+		e := telemetry.Event{Device: "gate", Kind: telemetry.EventTag, Key: fmt.Sprintf("tag-%d", i), Time: t0.Add(time.Duration(i) * time.Second),
+			Attrs: map[string]string{"tag_type": "em4100", "state": "present"}, Values: map[string]float64{"count": 1}}
+		if _, err := r.buf.AppendEvents([]telemetry.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, "buffer emptied by acks", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) != 5 || c.events[3].Key != "tag-3" || c.events[3].Attrs["tag_type"] != "em4100" {
+		t.Fatalf("cloud got events %+v", c.events)
+	}
+	if len(c.got) != 150 {
+		t.Fatalf("cloud got %d readings, want 150", len(c.got))
+	}
+}

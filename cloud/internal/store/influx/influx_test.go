@@ -16,7 +16,7 @@ import (
 func TestConformance(t *testing.T) {
 	db := testenv.StartInfluxDB(t)
 	var n atomic.Int32
-	storetest.Run(t, func(t *testing.T) store.Store {
+	open := func(t *testing.T) store.Store {
 		name := fmt.Sprintf("t%d", n.Add(1))
 		if err := db.CreateDatabase(name); err != nil {
 			t.Fatal(err)
@@ -30,5 +30,7 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}
+	storetest.Run(t, open)
+	t.Run("events", func(t *testing.T) { storetest.RunEvents(t, open) })
 }

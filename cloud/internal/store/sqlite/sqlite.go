@@ -56,7 +56,7 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + eventSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot create schema in %s: %w", path, err)
 	}

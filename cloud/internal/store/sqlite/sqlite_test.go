@@ -9,12 +9,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	open := func(t *testing.T) store.Store {
 		s, err := Open(filepath.Join(t.TempDir(), "db", "fieldwatch.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}
+	storetest.Run(t, open)
+	t.Run("events", func(t *testing.T) { storetest.RunEvents(t, open) })
 }

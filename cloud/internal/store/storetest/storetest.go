@@ -145,3 +145,50 @@ func values(ss []store.Sample) []float64 {
 	}
 	return out
 }
+
+// RunEvents is the events part of the suite.
+func RunEvents(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	tag := func(key string, at time.Duration, state string, count float64) telemetry.Event {
+		return telemetry.Event{Device: "gate", Kind: telemetry.EventTag, Key: key, Time: t0.Add(at), Clock: telemetry.ClockNTP,
+			Attrs: map[string]string{"tag_type": "fdx-b", "state": state}, Values: map[string]float64{"count": count}}
+	}
+	s := open(t)
+	// A tag seen, then the same event updated when it left; a second tag at
+	// the same instant; a drift event of another device.
+	if err := s.WriteEvents(ctx, "gw1", "north", []telemetry.Event{tag("982000000000001", 0, "present", 1),
+		tag("982000000000002", 0, "present", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	drift := telemetry.Event{Device: "buoy", Kind: telemetry.EventDrift, Time: t0.Add(time.Minute), Clock: telemetry.ClockGPS,
+		Attrs: map[string]string{"state": "drifting"}, Values: map[string]float64{"lat": 36.05, "lon": 120.4, "distance_m": 812}}
+	if err := s.WriteEvents(ctx, "gw1", "north", []telemetry.Event{tag("982000000000001", 0, "gone", 97), drift}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteEvents(ctx, "gw2", "", []telemetry.Event{tag("x", 0, "present", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Events(ctx, store.EventQuery{Gateway: "gw1", From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("gw1 has %d events, want 3 (the update replaced the first): %+v", len(all), all)
+	}
+	if all[0].Kind != telemetry.EventDrift || all[0].Values["distance_m"] != 812 || all[0].Attrs["state"] != "drifting" || all[0].Site != "north" {
+		t.Fatalf("newest first should be the drift: %+v", all[0])
+	}
+	tags, err := s.Events(ctx, store.EventQuery{Gateway: "gw1", Kind: telemetry.EventTag, Key: "982000000000001",
+		From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil || len(tags) != 1 || tags[0].Attrs["state"] != "gone" || tags[0].Values["count"] != 97 || tags[0].Device != "gate" {
+		t.Fatalf("the updated tag event: %+v, %v", tags, err)
+	}
+	limited, err := s.Events(ctx, store.EventQuery{From: t0.Add(-time.Hour), To: t0.Add(time.Hour), Limit: 2})
+	if err != nil || len(limited) != 2 {
+		t.Fatalf("limit 2 over all gateways: %d, %v", len(limited), err)
+	}
+	none, err := s.Events(ctx, store.EventQuery{Gateway: "gw1", From: t0.Add(2 * time.Minute), To: t0.Add(time.Hour)})
+	if err != nil || len(none) != 0 {
+		t.Fatalf("after the events: %+v, %v", none, err)
+	}
+}

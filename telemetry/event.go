@@ -1,0 +1,110 @@
+package telemetry
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Event is something that happened at a device at a moment, rather than a
+// value measured: a tag read at a reader, a buoy drifting off its mooring.
+//
+// An event is identified by (Device, Kind, Key, Time). Sending the same
+// identity again replaces it, which is how an event is updated: a tag read
+// is sent when the tag is first seen and again, with its final count and
+// last-seen time, when it leaves.
+type Event struct {
+	Device string             // reporting device (a Name)
+	Kind   string             // what happened: "tag", "drift" … (a Name)
+	Key    string             // what it is about, e.g. the tag id; may be empty
+	Time   time.Time          // when it happened (for a tag: first seen)
+	Clock  ClockQuality       // how Time was known
+	Attrs  map[string]string  // text details, e.g. "tag_type": "fdx-b"
+	Values map[string]float64 // numeric details, e.g. "count": 12
+}
+
+// Event kinds.
+const (
+	// EventTag is a tag (RFID/NFC card, ear tag) seen at a reader. Key is
+	// the tag id; Attrs: tag_type, state ("present" or "gone"); Values:
+	// count (reads), duration_s (first to last seen).
+	EventTag = "tag"
+	// EventDrift is a buoy outside its mooring radius (state "drifting") or
+	// back inside it ("returned"). Values: lat, lon, distance_m, radius_m.
+	EventDrift = "drift"
+)
+
+// Limits on an event's content.
+const (
+	MaxEventKey   = 64
+	MaxEventAttrs = 16
+	MaxAttrLen    = 128
+)
+
+// Validate checks that e can travel and be stored.
+func (e Event) Validate() error {
+	if err := CheckName("device", e.Device); err != nil {
+		return err
+	}
+	if err := CheckName("event kind", e.Kind); err != nil {
+		return err
+	}
+	if len(e.Key) > MaxEventKey {
+		return fmt.Errorf("%s/%s: key %.20q… is longer than %d bytes", e.Device, e.Kind, e.Key, MaxEventKey)
+	}
+	if err := printable(e.Key); err != nil {
+		return fmt.Errorf("%s/%s: key: %w", e.Device, e.Kind, err)
+	}
+	if e.Time.IsZero() {
+		return fmt.Errorf("%s/%s: time is not set", e.Device, e.Kind)
+	}
+	if !e.Clock.Valid() {
+		return fmt.Errorf("%s/%s: %v", e.Device, e.Kind, e.Clock)
+	}
+	if len(e.Attrs)+len(e.Values) > MaxEventAttrs {
+		return fmt.Errorf("%s/%s: %d details, more than %d", e.Device, e.Kind, len(e.Attrs)+len(e.Values), MaxEventAttrs)
+	}
+	for k, v := range e.Attrs {
+		if err := CheckName("attribute", k); err != nil {
+			return fmt.Errorf("%s/%s: %w", e.Device, e.Kind, err)
+		}
+		if len(v) > MaxAttrLen {
+			return fmt.Errorf("%s/%s: attribute %s is longer than %d bytes", e.Device, e.Kind, k, MaxAttrLen)
+		}
+		if err := printable(v); err != nil {
+			return fmt.Errorf("%s/%s: attribute %s: %w", e.Device, e.Kind, k, err)
+		}
+	}
+	for k, v := range e.Values {
+		if err := CheckName("value", k); err != nil {
+			return fmt.Errorf("%s/%s: %w", e.Device, e.Kind, err)
+		}
+		if _, dup := e.Attrs[k]; dup {
+			return fmt.Errorf("%s/%s: %s is both an attribute and a value", e.Device, e.Kind, k)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s/%s: value %s is %v", e.Device, e.Kind, k, v)
+		}
+	}
+	return nil
+}
+
+func printable(s string) error {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == 0xFFFD {
+			return fmt.Errorf("%q holds a control character or invalid UTF-8", s)
+		}
+	}
+	return nil
+}
+
+// sortedKeys returns m's keys in order, so encodings are deterministic.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

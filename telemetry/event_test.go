@@ -1,0 +1,103 @@
+package telemetry
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func exampleEvents() []Event {
+	t0 := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	return []Event{
+		{Device: "gate-reader", Kind: EventTag, Key: "982000123456789", Time: t0, Clock: ClockNTP,
+			Attrs: map[string]string{"tag_type": "fdx-b", "state": "gone"}, Values: map[string]float64{"count": 97, "duration_s": 9.6}},
+		{Device: "buoy-1", Kind: EventDrift, Time: t0.Add(time.Minute), Clock: ClockGPS,
+			Attrs: map[string]string{"state": "drifting"}, Values: map[string]float64{"lat": 36.05, "lon": 120.4, "distance_m": 812, "radius_m": 500}},
+	}
+}
+
+func TestEventsRoundTrip(t *testing.T) {
+	for _, c := range []Codec{CodecRows, CodecRowsDeflate, CodecItems, CodecItemsDeflate} {
+		for _, withReadings := range []bool{true, false} {
+			b := exampleBatch()
+			if !withReadings {
+				b.Readings = nil
+			}
+			b.Events = exampleEvents()
+			data, err := Encode(b, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Codec(data[3]); got != CodecItems && got != CodecItemsDeflate {
+				t.Fatalf("a batch with events went out as %v", got)
+			}
+			out, err := Decode(data)
+			if err != nil {
+				t.Fatalf("%v readings=%v: %v", c, withReadings, err)
+			}
+			if !reflect.DeepEqual(b, out) {
+				t.Fatalf("round trip changed the batch:\n in %+v\nout %+v", b, out)
+			}
+			if out.LastSeq() != b.FirstSeq+uint64(b.Len())-1 {
+				t.Fatalf("last seq %d", out.LastSeq())
+			}
+		}
+	}
+	// Without events the old codecs are kept, for older clouds.
+	data, err := Encode(exampleBatch(), CodecRowsDeflate)
+	if err != nil || Codec(data[3]) != CodecRowsDeflate {
+		t.Fatalf("readings-only batch: codec %v, %v", Codec(data[3]), err)
+	}
+}
+
+func TestEventValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(e *Event)
+		want string
+	}{
+		{"no kind", func(e *Event) { e.Kind = "" }, "event kind id is empty"},
+		{"no time", func(e *Event) { e.Time = time.Time{} }, "time is not set"},
+		{"long key", func(e *Event) { e.Key = strings.Repeat("k", 65) }, "longer than 64"},
+		{"control in key", func(e *Event) { e.Key = "a\x00b" }, "control character"},
+		{"bad attr name", func(e *Event) { e.Attrs["a b"] = "x" }, "not allowed"},
+		{"long attr", func(e *Event) { e.Attrs["note"] = strings.Repeat("x", 129) }, "longer than 128"},
+		{"NaN value", func(e *Event) { e.Values["count"] = e.Values["count"] / 0 * 0 }, "is NaN"},
+		{"attr and value", func(e *Event) { e.Values["state"] = 1 }, "both an attribute and a value"},
+		{"too many", func(e *Event) {
+			for i := 0; i < 16; i++ {
+				e.Attrs["a"+string(rune('a'+i))] = "x"
+			}
+		}, "more than 16"},
+	}
+	for _, tc := range tests {
+		e := exampleEvents()[0]
+		tc.mod(&e)
+		if err := e.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestEventsSectionRefused(t *testing.T) {
+	body := AppendEvents(nil, exampleEvents())
+	tests := []struct {
+		name string
+		b    []byte
+		n    int
+		want string
+	}{
+		{"count mismatch", body, 3, "2 events where 3 were announced"},
+		{"cut", body[:len(body)-3], 2, ""},
+		{"trailing", append(append([]byte{}, body...), 9), 2, "bytes left after 2 events"},
+		{"empty", nil, 1, "event count"},
+	}
+	for _, tc := range tests {
+		_, err := DecodeEvents(tc.b, tc.n)
+		if err == nil || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
