@@ -80,15 +80,41 @@ function renderStations(stations) {
         metrics.append(btn);
       }
       const info = el("div", {}, el("div", { class: "device-id" }, d.id), el("div", { class: "muted" }, d.profile || ""));
+      if (d.location) info.append(el("div", { class: "muted" }, `at ${d.location.lat.toFixed(5)}, ${d.location.lon.toFixed(5)}`));
+      if (d.events) info.append(el("div", { class: "muted" }, `${d.events} events`));
       const state = el("div", {}, el("span", { class: `badge ${d.state}` }, d.state), el("div", { class: "muted" }, ago(d.last_seen)));
       if (d.error) state.append(el("div", { class: "err" }, d.error));
       table.append(el("tr", {}, el("td", {}, info), el("td", {}, state), el("td", {}, metrics)));
     }
     card.append(table);
+    if (st.events && st.events.length) card.append(renderEvents(st.events.slice(0, 8)));
     root.append(card);
   }
   $("#summary").textContent = `${online}/${stations.length} stations online · ${healthy}/${devices} devices reporting` +
     (attention ? ` · ${attention} need attention` : "");
+}
+
+// renderEvents lists a station's newest events: tags read, buoys adrift.
+function renderEvents(events) {
+  const list = el("table", { class: "events" }, el("tr", {}, el("th", {}, "event"), el("th", {}, "device"), el("th", {}, "when"), el("th", {}, "details")));
+  for (const e of events) {
+    const a = e.attrs || {}, v = e.values || {};
+    let what = e.kind, details = "";
+    if (e.kind === "tag") {
+      what = `tag ${e.key}`;
+      details = [a.tag_type, a.state, v.count !== undefined && `${v.count} reads`, v.duration_s !== undefined && `${fmt(v.duration_s)} s`]
+        .filter(Boolean).join(" · ");
+    } else if (e.kind === "drift") {
+      what = a.state === "returned" ? "back on mooring" : "ADRIFT";
+      details = [v.distance_m !== undefined && `${fmt(v.distance_m)} m from mooring`, v.radius_m !== undefined && `radius ${fmt(v.radius_m)} m`,
+        v.lat !== undefined && `${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}`].filter(Boolean).join(" · ");
+    } else {
+      details = Object.entries(a).concat(Object.entries(v)).map(([k, x]) => `${k} ${x}`).join(" · ");
+    }
+    list.append(el("tr", { class: e.kind === "drift" && a.state !== "returned" ? "alarm" : "" },
+      el("td", {}, what), el("td", {}, e.device), el("td", { title: e.time }, ago(e.time)), el("td", { class: "muted" }, details)));
+  }
+  return el("div", { class: "events-box" }, el("div", { class: "muted" }, "recent events"), list);
 }
 
 async function refresh() {
