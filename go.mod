@@ -3,6 +3,7 @@ module github.com/fieldwatch/fieldwatch
 go 1.25.0
 
 require (
+	github.com/adrianmo/go-nmea v1.11.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/grid-x/modbus v0.0.0-20240503115206-582f2ab60a18
 	github.com/influxdata/influxdb-client-go/v2 v2.14.0
@@ -15,7 +16,6 @@ require (
 )
 
 require (
-	github.com/adrianmo/go-nmea v1.11.0 // indirect
 	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

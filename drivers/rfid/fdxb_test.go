@@ -1,0 +1,52 @@
+package rfid
+
+import "testing"
+
+func TestFDXBText(t *testing.T) {
+	iso := map[string]string{AttrTagType: TagFDXB, AttrAnimal: "true", AttrHDX: "unknown"}
+	runDecodeCases(t, []decodeCase{
+		{name: "allflex default", proto: FDXBText, input: []byte("LA 982 000001088420\r\n"),
+			keys: []string{"982000001088420"}, attrs: iso, frames: 1},
+		{name: "tiris s2000", proto: FDXBText, input: []byte("LA 00000 0 982 000001088420\r\n"),
+			keys: []string{"982000001088420"}, attrs: map[string]string{AttrDataBlock: "0", AttrAnimal: "true"}, frames: 1},
+		{name: "tiris data block set", proto: FDXBText, input: []byte("LA 00000 1 250 000123456789\r\n"),
+			keys: []string{"250000123456789"}, attrs: map[string]string{AttrDataBlock: "1"}, frames: 1},
+		{name: "hdx industrial", proto: FDXBText, input: []byte("LR 0006 0000000018514348\r\n"),
+			keys:  []string{"00060000000018514348"},
+			attrs: map[string]string{AttrTagType: TagHDX, AttrAnimal: "false", AttrHDX: "true"}, frames: 1},
+		{name: "15 digits", proto: FDXBText, input: []byte("999123456789012\r\n"), keys: []string{"999123456789012"},
+			attrs: map[string]string{AttrTagType: TagFDXB, AttrAnimal: "unknown"}, frames: 1},
+		{name: "code and national", proto: FDXBText, input: []byte("982 000001088420\n"), keys: []string{"982000001088420"}, frames: 1},
+		{name: "dot-hex", proto: FDXBText, input: []byte("3E7.1CBE991A14\r\n"), keys: []string{"999123456789012"}, frames: 1},
+		{name: "dot-hex lower case", proto: FDXBText, input: []byte("3e7.1cbe991a14\r"), keys: []string{"999123456789012"}, frames: 1},
+		{name: "dot-hex short fields", proto: FDXBText, input: []byte("FA.1\r\n"), keys: []string{"250000000000001"}, frames: 1},
+		{name: "STX framed (ISO 24631-6)", proto: FDXBText, input: []byte("\x02LA 982 000001088420\r\n"),
+			keys: []string{"982000001088420"}, frames: 1},
+		{name: "STX ETX framed", proto: FDXBText, input: []byte("\x02LA 982 000001088420\x03"),
+			keys: []string{"982000001088420"}, frames: 1},
+		{name: "tabs and extra spaces", proto: FDXBText, input: []byte("  LA\t982   000001088420 \r\n"),
+			keys: []string{"982000001088420"}, frames: 1},
+		{name: "several lines, repeats merged", proto: FDXBText,
+			input: []byte("LA 982 000001088420\r\nLA 982 000001088420\r\n\r\nLA 250 000000000042\r\n"),
+			keys:  []string{"982000001088420", "250000000000042"}, frames: 3},
+		{name: "national beyond 38 bits", proto: FDXBText, input: []byte("LA 982 274877906944\r\n"), errors: errs(StatRange, 1)},
+		{name: "national at 38 bits", proto: FDXBText, input: []byte("LA 982 274877906943\r\n"), keys: []string{"982274877906943"}, frames: 1},
+		{name: "dot-hex code beyond 999", proto: FDXBText, input: []byte("3E8.1\r\n"), errors: errs(StatRange, 1)},
+		{name: "dot-hex not hex", proto: FDXBText, input: []byte("3E7.1CBX991A14\r\n"), errors: errs(StatFormat, 1)},
+		{name: "dot-hex too long", proto: FDXBText, input: []byte("3E7.1CBE991A145\r\n"), errors: errs(StatFormat, 1)},
+		{name: "all zero", proto: FDXBText, input: []byte("LA 000 000000000000\r\n"), errors: errs(StatZeroID, 1)},
+		{name: "short national", proto: FDXBText, input: []byte("LA 982 00000108842\r\n"), errors: errs(StatFormat, 1)},
+		{name: "unknown prefix", proto: FDXBText, input: []byte("LX 982 000001088420\r\n"), errors: errs(StatFormat, 1)},
+		{name: "bad tiris flag", proto: FDXBText, input: []byte("LA 00000 2 982 000001088420\r\n"), errors: errs(StatFormat, 1)},
+		{name: "bad hdx code", proto: FDXBText, input: []byte("LR 006 0000000018514348\r\n"), errors: errs(StatFormat, 1)},
+		{name: "too many fields", proto: FDXBText, input: []byte("LA 1 2 3 4 5 6\r\n"), errors: errs(StatFormat, 1)},
+		{name: "binary noise line", proto: FDXBText, input: []byte("LA 98\x01\xff2\r\nLA 982 000001088420\r\n"),
+			keys: []string{"982000001088420"}, frames: 1, errors: errs(StatGarbage, 1)},
+		{name: "overlong line", proto: FDXBText,
+			input: []byte("LA 982 000001088420 000001088420 000001088420 000001088420 000001088420\r\nLA 982 000001088420\r\n"),
+			keys:  []string{"982000001088420"}, frames: 1, errors: errs(StatOverlong, 1)},
+		{name: "cut line before STX", proto: FDXBText, input: []byte("LA 982 0000\x02LA 982 000001088420\r\n"),
+			keys: []string{"982000001088420"}, frames: 1, errors: errs(StatCut, 1)},
+		{name: "unterminated line waits", proto: FDXBText, input: []byte("LA 982 000001088420")},
+	})
+}
