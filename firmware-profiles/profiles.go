@@ -20,8 +20,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fieldwatch/fieldwatch/drivers/modbus"
+	"github.com/fieldwatch/fieldwatch/drivers/mqttsrc"
+	"github.com/fieldwatch/fieldwatch/drivers/ndbc"
+	"github.com/fieldwatch/fieldwatch/drivers/nmea"
+	"github.com/fieldwatch/fieldwatch/drivers/rfid"
 	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -37,10 +42,20 @@ type Profile struct {
 	Vendor      string         `yaml:"vendor"`
 	Name        string         `yaml:"name"`
 	Description string         `yaml:"description"`
-	Kind        string         `yaml:"kind"` // "modbus"
+	Kind        string         `yaml:"kind"` // modbus, nmea, ndbc, rfid or mqtt
 	Sources     []string       `yaml:"sources"`
 	Modbus      *ModbusProfile `yaml:"modbus"`
-	Tests       []Test         `yaml:"tests"`
+	// Serial is a stream device's factory line settings (nmea, rfid).
+	Serial *SerialDefaults `yaml:"serial"`
+	// SilentAfter marks a stream device failing when it has sent nothing
+	// for this long (an instrument that talks continuously); 0 never (a
+	// reader that is quiet without tags).
+	SilentAfter time.Duration    `yaml:"silent_after"`
+	Nmea        *nmea.Config     `yaml:"nmea"`
+	Ndbc        *ndbc.Config     `yaml:"ndbc"`
+	Rfid        *rfid.Config     `yaml:"rfid"`
+	Mqtt        *mqttsrc.Mapping `yaml:"mqtt"`
+	Tests       []Test           `yaml:"tests"`
 
 	file string
 }
@@ -92,6 +107,23 @@ type Test struct {
 	Exchanges []Exchange         `yaml:"exchanges"`
 	Expect    map[string]float64 `yaml:"expect"` // metric → value
 	Bad       []string           `yaml:"bad"`    // metrics whose quality must be bad
+	// For stream devices: what arrives (text, or hex bytes), and for MQTT
+	// sources the topic. A stream test's expect lists every metric produced.
+	Input    string `yaml:"input"`
+	InputHex Hex    `yaml:"input_hex"`
+	Topic    string `yaml:"topic"`
+	// Events expected, in order; Errors, refused input counted by kind;
+	// SendHex, what the decoder sends (a reader that must be asked).
+	Events  []ExpectEvent     `yaml:"events"`
+	Errors  map[string]uint64 `yaml:"errors"`
+	SendHex Hex               `yaml:"send_hex"`
+}
+
+// ExpectEvent is an event a stream test expects.
+type ExpectEvent struct {
+	Key    string             `yaml:"key"`
+	Attrs  map[string]string  `yaml:"attrs"`
+	Values map[string]float64 `yaml:"values"`
 }
 
 // Exchange is one request and its response, as hex RTU frames.
@@ -126,16 +158,51 @@ func (p *Profile) Validate(r *yamlconf.Report) {
 	if p.Name == "" {
 		r.Errorf("name", "is required")
 	}
+	sections := map[string]bool{"modbus": p.Modbus != nil, "nmea": p.Nmea != nil, "ndbc": p.Ndbc != nil,
+		"rfid": p.Rfid != nil, "mqtt": p.Mqtt != nil}
+	if _, known := sections[p.Kind]; !known {
+		r.Errorf("kind", "%q is not a known kind (modbus, nmea, ndbc, rfid, mqtt)", p.Kind)
+		return
+	}
+	for s, present := range sections {
+		if present && s != p.Kind {
+			r.Errorf(s, "a %s section in a profile of kind %s", s, p.Kind)
+		}
+	}
+	if !sections[p.Kind] {
+		r.Errorf(p.Kind, "is required for kind %s", p.Kind)
+		return
+	}
+	checkSection := func(bad map[string]string) {
+		for k, msg := range bad {
+			r.Errorf(yamlconf.Join(p.Kind, k), "%s", msg)
+		}
+	}
 	switch p.Kind {
 	case "modbus":
-		if p.Modbus == nil {
-			r.Errorf("modbus", "is required for kind modbus")
-			return
-		}
 		p.Modbus.validate(r)
-	default:
-		r.Errorf("kind", "%q is not a known kind (modbus)", p.Kind)
-		return
+	case "nmea":
+		p.Nmea.Normalize()
+		checkSection(p.Nmea.Check())
+	case "ndbc":
+		p.Ndbc.Normalize()
+		checkSection(p.Ndbc.Check())
+	case "rfid":
+		p.Rfid.Normalize()
+		checkSection(p.Rfid.Check())
+	case "mqtt":
+		p.Mqtt.Normalize()
+		checkSection(p.Mqtt.Check())
+	}
+	if p.Serial != nil {
+		if p.Kind != "nmea" && p.Kind != "rfid" {
+			r.Errorf("serial", "only stream devices on a serial line (nmea, rfid) have one")
+		} else if p.Serial.Baud == 0 {
+			r.Errorf("serial.baud", "is required")
+		}
+	}
+	if p.SilentAfter < 0 || (p.SilentAfter > 0 && p.Kind == "modbus") {
+		r.Errorf("silent_after", "is for stream devices, and not negative")
 	}
 	if len(p.Tests) == 0 {
 		r.Errorf("tests", "every profile needs at least one test vector")
@@ -209,11 +276,21 @@ func (t *Test) validate(r *yamlconf.Report, path string, p *Profile) {
 	if t.Name == "" {
 		r.Errorf(yamlconf.Join(path, "name"), "is required")
 	}
-	if len(t.Exchanges) == 0 {
-		r.Errorf(yamlconf.Join(path, "exchanges"), "needs at least one request and response")
-	}
-	if len(t.Expect) == 0 {
-		r.Errorf(yamlconf.Join(path, "expect"), "needs at least one expected value")
+	if p.Kind == "modbus" {
+		if len(t.Exchanges) == 0 {
+			r.Errorf(yamlconf.Join(path, "exchanges"), "needs at least one request and response")
+		}
+		if len(t.Expect) == 0 {
+			r.Errorf(yamlconf.Join(path, "expect"), "needs at least one expected value")
+		}
+	} else {
+		if t.Input == "" && len(t.InputHex) == 0 {
+			r.Errorf(yamlconf.Join(path, "input"), "a stream test needs an input (or input_hex)")
+		}
+		if t.Topic != "" && p.Kind != "mqtt" {
+			r.Errorf(yamlconf.Join(path, "topic"), "only MQTT tests have a topic")
+		}
+		return // a stream decoder's metrics are not declared up front
 	}
 	metrics := map[string]bool{}
 	if p.Modbus != nil {
@@ -260,6 +337,17 @@ func (s *Set) Models() []string {
 		out = append(out, m)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ModbusModels lists the Modbus profiles' models, sorted.
+func (s *Set) ModbusModels() []string {
+	var out []string
+	for _, m := range s.Models() {
+		if s.byModel[m].Modbus != nil {
+			out = append(out, m)
+		}
+	}
 	return out
 }
 

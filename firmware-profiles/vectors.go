@@ -15,7 +15,7 @@ import (
 // gateway reads the device.
 func (p *Profile) RunTests() error {
 	if p.Modbus == nil {
-		return nil
+		return p.runStreamTests()
 	}
 	fields := p.Modbus.Fields
 	plan := modbus.Plan(fields, p.Modbus.MaxGap, 0)

@@ -125,7 +125,7 @@ func TestRequestsVersusTelegraf(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n| profile | fields | ours (profile's max_gap) | Telegraf none | ours, fill 50 | Telegraf max_insert, fill 50 |\n|---|---|---|---|---|---|\n")
 	var tot [4]int
-	for _, m := range set.Models() {
+	for _, m := range set.ModbusModels() {
 		p, _ := set.Get(m)
 		fs := p.Modbus.Fields
 		byTable := map[modbus.Table][]modbus.Field{}
@@ -147,6 +147,6 @@ func TestRequestsVersusTelegraf(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d |\n", m, len(fs), row[0], row[1], row[2], row[3])
 	}
-	fmt.Fprintf(&b, "| **all %d profiles** | | **%d** | **%d** | **%d** | **%d** |\n", len(set.Models()), tot[0], tot[1], tot[2], tot[3])
+	fmt.Fprintf(&b, "| **all %d profiles** | | **%d** | **%d** | **%d** | **%d** |\n", len(set.ModbusModels()), tot[0], tot[1], tot[2], tot[3])
 	t.Log(b.String())
 }

@@ -10,7 +10,7 @@ import (
 
 // soilMapper is the example ChirpStack soil-sensor profile's mapping.
 func soilMapper(b testing.TB) *Mapper {
-	const file = "testdata/profiles/chirpstack/soil-sensor.yaml"
+	const file = soilProfileFile
 	data, err := os.ReadFile(file)
 	if err != nil {
 		b.Fatal(err)

@@ -22,7 +22,7 @@ import (
 // soilProfile loads the example ChirpStack profile.
 func soilProfile(t testing.TB) testProfile {
 	t.Helper()
-	const file = "testdata/profiles/chirpstack/soil-sensor.yaml"
+	const file = soilProfileFile
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func TestProfileDevicesDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 21, 6, 30, 0, 0, time.UTC)
-	for _, m := range set.Models() {
+	for _, m := range set.ModbusModels() {
 		p, _ := set.Get(m)
 		dev := &sim.ProfileDevice{Profile: p, Seed: 1, Env: &sim.Environment{Seed: 1}}
 		regs := map[modbus.Table]map[uint16]uint16{modbus.Holding: dev.Registers(now), modbus.Input: dev.InputRegisters(now)}

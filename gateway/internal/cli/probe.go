@@ -112,7 +112,7 @@ func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // probeProfiles are the Modbus profiles a probe tries.
 func probeProfiles(t *target, only string) ([]*profiles.Profile, error) {
 	var out []*profiles.Profile
-	for _, m := range t.set.Models() {
+	for _, m := range t.set.ModbusModels() {
 		p, _ := t.set.Get(m)
 		if p.Modbus == nil {
 			continue

@@ -24,7 +24,7 @@ func rs485Line(tb testing.TB, n int, mod func(*Options)) (*Bus, *sim.RTUServer, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	models := set.Models()
+	models := set.ModbusModels()
 	mode := serialport.Mode{Baud: 9600}
 	bus := sim.NewBus()
 	var devs []Device

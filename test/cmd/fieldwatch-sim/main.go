@@ -83,7 +83,7 @@ func run(listen string, seed int64, tcpUnits unitFlags, link string, baud int, r
 			if p, ok := set.Get(kind); ok && p.Modbus != nil {
 				d = &sim.ProfileDevice{Profile: p, Seed: seed + int64(a), Env: env, Probe: probe}
 			} else if d, err = sim.NewDevice(kind, env, probe); err != nil {
-				return fmt.Errorf("unit %d: %w, nor a profile (%s)", a, err, strings.Join(set.Models(), ", "))
+				return fmt.Errorf("unit %d: %w, nor a profile (%s)", a, err, strings.Join(set.ModbusModels(), ", "))
 			}
 			probe++
 			bus.AddUnit(uint8(a), d, baud)
