@@ -1,6 +1,5 @@
 package mqttsrc
 
-
 // testProfile is the shape of an mqtt device profile. The profile loader
 // (firmware-profiles) imports this package, so these tests read the shipped
 // profile by path; firmware-profiles replays its test vectors.
