@@ -41,6 +41,10 @@ type DeviceState struct {
 	Interval Duration `json:"interval"`
 	Health   string   `json:"health,omitempty"` // ok, failing, unknown
 	Error    string   `json:"error,omitempty"`  // last error while failing
+	// Quiet marks a device that talks only when something happens (an
+	// RFID reader without tags): its silence is not lateness, and its
+	// health is the gateway's word.
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 // Duration is a time.Duration that travels as a string such as "5s".

@@ -26,6 +26,9 @@ type Decoder struct {
 	lat, lon float64
 	posAt    time.Time
 	posOK    bool
+	// fixUTC is the receiver's UTC of the last position reported: GGA and
+	// RMC of one fix carry the same one, and the second is not repeated.
+	fixUTC gonmea.Time
 }
 
 var _ stream.Decoder = (*Decoder)(nil)
@@ -149,6 +152,7 @@ func (d *Decoder) frame(frame []byte, now time.Time, clk telemetry.ClockQuality,
 	// The position is kept, and watched, even when the metrics allow-list
 	// drops the latitude and longitude readings.
 	if !k.broken && kind == "" && k.fix {
+		d.fixUTC = k.fixUTC
 		d.setPosition(k.lat, k.lon, k.watch, now, clk, out)
 	}
 }

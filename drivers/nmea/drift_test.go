@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/drivers/stream"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -165,5 +166,32 @@ func TestDecoderMooring(t *testing.T) {
 	feedAll(t, d, "$GPRMC,,V,,,,,,,,,,N*53\r\n")
 	if lat, _, _, _ := d.Position(); math.Abs(lat-48.1173) > 1e-6 {
 		t.Fatalf("position moved by an invalid fix: %v", lat)
+	}
+}
+
+// TestOneFixOnePosition: a receiver's GGA and RMC of one fix (same UTC,
+// same position) give one latitude and longitude and one step of the
+// mooring watch; the next second's fix gives the next.
+func TestOneFixOnePosition(t *testing.T) {
+	d := New(Config{}, "buoy", gpsClock).WithMooring(Mooring{Lat: 60, Lon: 23, RadiusM: 100, Confirm: 2})
+	out := feedAll(t, d, "$GPGGA,120000,6005.0710,N,02332.3460,E,1,09,0.9,2.1,M,17.9,M,,*49\r\n"+
+		"$GPRMC,120000,A,6005.0710,N,02332.3460,E,0.4,90.0,211126,,,A*4D\r\n")
+	count := func(out stream.Output) (n int) {
+		for _, r := range out.Readings {
+			if r.Metric == MetricLatitude {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(out); n != 1 || len(out.Events) != 0 {
+		t.Fatalf("one fix gave %d latitudes and events %+v; want 1 and none (confirm 2 needs two fixes)", n, out.Events)
+	}
+	if st := d.Stats(); st.Frames != 2 {
+		t.Fatalf("frames %d; the RMC still counts (speed, course)", st.Frames)
+	}
+	out = feedAll(t, d, "$GPRMC,120001,A,6005.0712,N,02332.3460,E,0.4,90.0,211126,,,A*4E\r\n")
+	if n := count(out); n != 1 || len(out.Events) != 1 {
+		t.Fatalf("the next fix gave %d latitudes and %d events; want 1 and the drift confirmed", n, len(out.Events))
 	}
 }

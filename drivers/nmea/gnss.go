@@ -27,9 +27,21 @@ func mapGGA(m gonmea.GGA, k *sink) {
 	if q == 6 {
 		pq = telemetry.Uncertain
 	}
-	k.putQ(MetricLatitude, m.Latitude, UnitDegrees, pq)
-	k.putQ(MetricLongitude, m.Longitude, UnitDegrees, pq)
-	k.fix, k.watch, k.lat, k.lon = true, q != 6, m.Latitude, m.Longitude
+	k.position(m.Time, m.Latitude, m.Longitude, pq, q != 6)
+}
+
+// position reports a fix, unless it is the one just reported: a receiver
+// sends each fix in both GGA and RMC, with the same UTC and position, and
+// one fix is one pair of readings and one step of the mooring watch.
+func (k *sink) position(utc gonmea.Time, lat, lon float64, q telemetry.Quality, watch bool) {
+	d := k.d
+	if utc.Valid && utc == d.fixUTC && d.posOK && lat == d.lat && lon == d.lon {
+		return
+	}
+	k.putQ(MetricLatitude, lat, UnitDegrees, q)
+	k.putQ(MetricLongitude, lon, UnitDegrees, q)
+	k.fix, k.watch, k.lat, k.lon = true, watch, lat, lon
+	k.fixUTC = utc
 }
 
 // mapRMC maps a fix with status A (and a mode other than N, not valid):
@@ -43,9 +55,7 @@ func mapRMC(m gonmea.RMC, k *sink) string {
 		return KindInvalidStatus
 	}
 	if f.has(2) && f.has(4) {
-		k.put(MetricLatitude, m.Latitude, UnitDegrees)
-		k.put(MetricLongitude, m.Longitude, UnitDegrees)
-		k.fix, k.watch, k.lat, k.lon = true, true, m.Latitude, m.Longitude
+		k.position(m.Time, m.Latitude, m.Longitude, k.quality, true)
 	}
 	if f.has(6) {
 		k.put(MetricSpeedOverGround, conv(m.Speed, knot), UnitMS)

@@ -128,9 +128,9 @@ func TestRecordedValues(t *testing.T) {
 		// $GPGGA,195719,5310.8115,N,00525.7025,E,1,00,1.10,-2,M,,M,,*57
 		{"signalk-gofree-merrimac.nmea", 11, map[string]float64{"latitude": 53 + 10.8115/60, "longitude": 5 + 25.7025/60,
 			"gps_quality": 1, "gps_satellites": 0}},
-		// $GPRMC,195719,A,5310.8115,N,00525.7025,E,0.0,0.0,160414,0.7,E,A*10
-		{"signalk-gofree-merrimac.nmea", 17, map[string]float64{"latitude": 53 + 10.8115/60, "longitude": 5 + 25.7025/60,
-			"speed_over_ground": 0, "course_over_ground": 0}},
+		// $GPRMC,195719,A,5310.8115,N,00525.7025,E,0.0,0.0,160414,0.7,E,A*10:
+		// the fix of line 11's GGA (same UTC and position) is not repeated
+		{"signalk-gofree-merrimac.nmea", 17, map[string]float64{"speed_over_ground": 0, "course_over_ground": 0}},
 		// $GPZDA,195719,16,04,14,-02,00*63: two-digit year, 2014-04-16T19:57:19Z,
 		// arriving at 2024-01-01T00:00:01.9Z (line 19, 100 ms per line)
 		{"signalk-gofree-merrimac.nmea", 19, map[string]float64{"clock_offset": time.Date(2014, 4, 16, 19, 57, 19, 0, time.UTC).

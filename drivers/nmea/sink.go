@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	gonmea "github.com/adrianmo/go-nmea"
+
 	"github.com/fieldwatch/fieldwatch/drivers/stream"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -25,6 +27,7 @@ type sink struct {
 	fix      bool // the sentence carried a valid position
 	watch    bool // … good enough for the mooring watch
 	lat, lon float64
+	fixUTC   gonmea.Time // … taken at this UTC
 }
 
 // put adds a reading of metric, unless the allow-list drops it.

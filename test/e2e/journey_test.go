@@ -136,13 +136,7 @@ func TestReadingJourney(t *testing.T) {
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cloud := start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token", db.Token,
 		"-influx-bucket", db.Bucket, "-http", cloudHTTP, "-data", t.TempDir())
-	testenv.Eventually(t, "cloud healthy", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + cloudHTTP + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	})
+	waitHealthy(t, cloudHTTP)
 
 	dir := t.TempDir()
 	gwHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -268,13 +262,7 @@ func TestBadInputRefused(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-http", cloudHTTP, "-data", t.TempDir())
-	testenv.Eventually(t, "cloud healthy", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + cloudHTTP + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	})
+	waitHealthy(t, cloudHTTP)
 	c := testenv.MQTTClient(t, mosq.URL, "intruder")
 	acks := make(chan telemetry.Ack, 10)
 	c.Subscribe(telemetry.AckTopic("gw-a"), 1, func(_ mqtt.Client, m mqtt.Message) {

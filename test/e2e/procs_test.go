@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
 // bins holds the binaries TestMain builds once for every test here.
@@ -86,6 +89,18 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// waitHealthy waits until the HTTP server at addr answers /healthz.
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
+	testenv.Eventually(t, addr+" healthy", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
 }
 
 func (p *proc) exitCode() int {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,25 @@ func TestPN532NoCard(t *testing.T) {
 	got := runPN532(t, p, d, nil, -1, -1, 3*time.Second)
 	if len(got.events) != 0 || len(d.Stats().Errors) != 0 || p.Counts.Commands < 100 {
 		t.Errorf("unexpected run: %+v, %+v, %+v", got.events, d.Stats(), p.Counts)
+	}
+}
+
+// TestVisits: tags take turns, each read for its stay and then gone.
+func TestVisits(t *testing.T) {
+	v := &Visits{Tags: []string{"982000000000001", "982000000000002"}, Stay: 2 * time.Second, Gap: 3 * time.Second, Seed: 1}
+	r := NewFDXBReader(1, FDXBAllflex, false)
+	start := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	lines := map[string]int{}
+	for now := start; now.Before(start.Add(40 * time.Second)); now = now.Add(730 * time.Millisecond) { // coarser than the reads
+		for _, l := range strings.Split(string(v.Step(r, now)), "\r\n") {
+			if l != "" {
+				lines[l]++
+			}
+		}
+	}
+	// 40 s hold at least three visits of 2 s at 10 reads per second.
+	a, b := lines["LA 982 000000000001"], lines["LA 982 000000000002"]
+	if len(lines) != 2 || a < 20 || b < 20 || (a+b)%20 != 0 {
+		t.Fatalf("reads %v; want both tags, 20 reads per visit", lines)
 	}
 }

@@ -63,8 +63,10 @@ func (s *StreamPort) Plug(ctx context.Context) error {
 	return nil
 }
 
-// Unplug pulls the device out, after writing partial (half a frame, say):
-// the port disappears and the host's reads fail.
+// Unplug pulls the device out, after writing partial (half a frame, say)
+// and letting it reach the host: the port disappears and the host's reads
+// fail. (Bytes still in a pty when it hangs up are discarded, as they are
+// in a USB adapter pulled out.)
 func (s *StreamPort) Unplug(partial []byte) {
 	s.mu.Lock()
 	pty, stop := s.pty, s.stop
@@ -75,6 +77,7 @@ func (s *StreamPort) Unplug(partial []byte) {
 	}
 	if len(partial) > 0 {
 		_, _ = pty.Master.Write(partial)
+		time.Sleep(time.Duration(len(partial))*s.mode.CharTime() + 100*time.Millisecond)
 	}
 	stop()
 	pty.Close()

@@ -64,8 +64,10 @@ const recentEvents = 50
 
 type device struct {
 	id, profile string
-	interval    time.Duration
-	health      string // from the gateway
+	interval    time.Duration // as the gateway declared; 0 if it did not
+	quiet       bool          // talks only when something happens (a reader)
+	learned     time.Duration // the pace seen in its readings, when not declared
+	health      string        // from the gateway
 	errMsg      string
 	lastSeen    time.Time // newest acquisition time
 	latest      map[string]store.Sample
@@ -120,7 +122,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State) {
 	}
 	for _, ds := range s.Devices {
 		d := g.dev(ds.ID)
-		d.profile, d.interval, d.health, d.errMsg = ds.Profile, time.Duration(ds.Interval), ds.Health, ds.Error
+		d.profile, d.interval, d.health, d.errMsg, d.quiet = ds.Profile, time.Duration(ds.Interval), ds.Health, ds.Error, ds.Quiet
 	}
 }
 
@@ -138,6 +140,9 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 	for _, rd := range b.Readings {
 		d := g.dev(rd.Device)
 		if rd.Time.After(d.lastSeen) {
+			if !d.lastSeen.IsZero() {
+				d.learn(rd.Time.Sub(d.lastSeen))
+			}
 			d.lastSeen = rd.Time
 		}
 		if cur, ok := d.latest[rd.Metric]; ok && !rd.Time.After(cur.Time) {
@@ -159,6 +164,14 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 		g.addEvent(store.Event{Gateway: b.Gateway, Site: b.Site, Device: e.Device, Kind: e.Kind, Key: e.Key, Time: e.Time,
 			Attrs: e.Attrs, Values: e.Values})
 	}
+}
+
+// learn follows the pace of a device whose gateway did not declare one (a
+// LoRaWAN sensor behind an MQTT source, an NDBC feed): the gap between its
+// newest readings, remembered as a slowly decaying maximum so that one
+// quick retransmission does not make it look late.
+func (d *device) learn(gap time.Duration) {
+	d.learned = max(gap, d.learned-d.learned/8)
 }
 
 // addEvent remembers e, replacing an earlier version of the same event.
@@ -293,12 +306,18 @@ func deviceState(station string, d *device, now time.Time) string {
 	if d.health == "failing" {
 		return DeviceFailing
 	}
+	if d.quiet {
+		if d.health == "ok" {
+			return DeviceOK
+		}
+		return DeviceUnknown
+	}
 	if d.lastSeen.IsZero() {
 		return DeviceUnknown
 	}
 	iv := d.interval
 	if iv <= 0 {
-		iv = defaultInterval
+		iv = max(defaultInterval, d.learned)
 	}
 	if now.Sub(d.lastSeen) > lateAfter*iv+5*time.Second {
 		return DeviceLate

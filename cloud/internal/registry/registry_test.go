@@ -153,3 +153,44 @@ func equal(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestQuietAndLearnedPace: a reader's silence is not lateness, and a device
+// the gateway did not declare (a LoRaWAN sensor behind an MQTT source) is
+// judged by the pace of its own readings.
+func TestQuietAndLearnedPace(t *testing.T) {
+	r := New()
+	now := t0
+	r.now = func() time.Time { return now }
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0, Devices: []telemetry.DeviceState{
+		{ID: "gate-reader", Profile: "allflex/rs420", Health: "ok", Quiet: true},
+		{ID: "desk-reader", Profile: "priority/rdm6300", Health: "failing", Quiet: true, Error: "cannot open"},
+	}})
+	// A LoRaWAN sensor reports every 20 minutes, once retransmitted a
+	// second later.
+	at := t0
+	for i := range 5 {
+		r.ObserveBatch(batch("gw1", rd("a84041000181c0e1", "soil_moisture", 30, at)))
+		if i == 3 {
+			r.ObserveBatch(batch("gw1", rd("a84041000181c0e1", "soil_moisture", 30, at.Add(time.Second))))
+		}
+		at = at.Add(20 * time.Minute)
+	}
+	last := at.Add(-20 * time.Minute)
+	tests := []struct {
+		after time.Duration
+		want  map[string]string
+	}{
+		{25 * time.Minute, map[string]string{"gate-reader": DeviceOK, "desk-reader": DeviceFailing, "a84041000181c0e1": DeviceOK}},
+		{50 * time.Minute, map[string]string{"gate-reader": DeviceOK, "a84041000181c0e1": DeviceOK}},
+		{2 * time.Hour, map[string]string{"gate-reader": DeviceOK, "a84041000181c0e1": DeviceLate}},
+	}
+	for _, tt := range tests {
+		now = last.Add(tt.after)
+		st, _ := r.Station("gw1")
+		for _, d := range st.Devices {
+			if want, ok := tt.want[d.ID]; ok && d.State != want {
+				t.Errorf("%v after the last reading: %s is %s, want %s", tt.after, d.ID, d.State, want)
+			}
+		}
+	}
+}

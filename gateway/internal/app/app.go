@@ -16,10 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldwatch/fieldwatch/drivers/mqttsrc"
+
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/poller"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/streams"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -43,6 +46,7 @@ type App struct {
 	reg     *prometheus.Registry
 	started time.Time
 	poller  *poller.Metrics
+	streams *streams.Metrics
 	uplink  *uplink.Metrics
 	reloads *prometheus.CounterVec
 
@@ -50,12 +54,15 @@ type App struct {
 	cur *running // the setup currently running, nil between setups
 }
 
-// running is one config's worth of buffer, buses and uplink.
+// running is one config's worth of buffer, buses, stream devices, MQTT
+// sources and uplink.
 type running struct {
-	cfg   *config.Config
-	buf   *buffer.Buffer
-	buses []*poller.Bus
-	up    *uplink.Uplink
+	cfg     *config.Config
+	buf     *buffer.Buffer
+	buses   []*poller.Bus
+	streams []*streams.Runner
+	sources []*source
+	up      *uplink.Uplink
 }
 
 // Run loads the config and runs the gateway until ctx is done.
@@ -113,7 +120,9 @@ func Run(ctx context.Context, o Options) error {
 func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{log: log, reg: reg, started: time.Now(), poller: poller.NewMetrics(reg), uplink: uplink.NewMetrics(reg)}
+	a := &App{log: log, reg: reg, started: time.Now(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
+		uplink: uplink.NewMetrics(reg)}
+	reg.MustRegister(sourceCollector{a})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fieldwatch_gateway_config_reloads_total",
 		Help: "Config reloads by result; a failed one leaves the gateway running on its previous config.",
@@ -152,6 +161,21 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			Clock: clk.Quality, Log: a.log, Metrics: a.poller,
 		}))
 	}
+	sink := bufferSink(buf)
+	for _, sc := range cfg.Streams {
+		d, err := StreamDevice(cfg, sc, clk.Quality)
+		if err != nil {
+			return err
+		}
+		r.streams = append(r.streams, streams.NewRunner(d, sink, a.log, a.streams))
+	}
+	for _, mc := range cfg.MQTTSources {
+		src, err := mqttsrc.NewSource(mc.Config, clk.Quality)
+		if err != nil {
+			return fmt.Errorf("mqtt source %s: %w", mc.ID, err)
+		}
+		r.sources = append(r.sources, &source{cfg: mc, src: src})
+	}
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink})
 	if err != nil {
@@ -165,7 +189,8 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		a.cur = nil
 		a.mu.Unlock()
 	}()
-	a.log.Info("gateway running", "gateway", cfg.Gateway.ID, "buses", len(r.buses), "stream", buf.Stream(),
+	a.log.Info("gateway running", "gateway", cfg.Gateway.ID, "buses", len(r.buses), "streams", len(r.streams),
+		"mqtt_sources", len(r.sources), "stream", buf.Stream(),
 		"buffered", buf.Stats().Readings, "version", version.Version)
 
 	var wg sync.WaitGroup
@@ -178,6 +203,22 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			if err := b.Run(busCtx); err != nil {
 				a.log.Error("bus stopped", "err", err)
 			}
+		}()
+	}
+	for _, s := range r.streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(busCtx); err != nil {
+				a.log.Error("stream device stopped", "device", s.Device().ID, "err", err)
+			}
+		}()
+	}
+	for _, s := range r.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(busCtx, sink, a.log)
 		}()
 	}
 	// The uplink outlives the buses by a moment, so the last readings
@@ -204,6 +245,23 @@ func (a *App) state(r *running) telemetry.State {
 			}
 			s.Devices = append(s.Devices, ds)
 		}
+	}
+	for _, sr := range r.streams {
+		st, d := sr.Status(), sr.Device()
+		ds := telemetry.DeviceState{ID: st.ID, Profile: st.Profile, Health: st.Health}
+		switch {
+		case d.Fetch != nil:
+			// A feed's acquisition times are its own (NDBC's hourly
+			// observations, published late): the cloud learns the pace.
+		case d.SilentAfter > 0:
+			ds.Interval = telemetry.Duration(d.SilentAfter)
+		default:
+			ds.Quiet = true // a reader without tags says nothing
+		}
+		if st.Health == "failing" {
+			ds.Error = st.LastError
+		}
+		s.Devices = append(s.Devices, ds)
 	}
 	return s
 }

@@ -21,6 +21,8 @@ type Status struct {
 	Brokers   []string       `json:"brokers"`
 	Buffer    BufferStatus   `json:"buffer"`
 	Devices   []DeviceStatus `json:"devices"`
+	Streams   []StreamStatus `json:"streams"`
+	Sources   []SourceStatus `json:"mqtt_sources"`
 }
 
 // BufferStatus is the buffer part of Status.
@@ -108,6 +110,15 @@ func (a *App) status(r *running) Status {
 				Interval: d.Interval.String(), Health: d.Health, LastGood: d.LastGood, LastError: d.LastError, Failures: d.Failures,
 				QuarantinedUntil: d.QuarantinedUntil, Stats: us})
 		}
+	}
+	for i, sr := range r.streams {
+		st := sr.Status()
+		s.Streams = append(s.Streams, StreamStatus{ID: st.ID, Profile: st.Profile, Where: r.cfg.Streams[i].Where(),
+			Health: st.Health, Connected: st.Connected, Frames: st.Frames, LastFrame: st.LastFrame, Errors: st.Errors,
+			Reconnects: st.Reconnects, LastError: st.LastError})
+	}
+	for _, src := range r.sources {
+		s.Sources = append(s.Sources, src.status())
 	}
 	return s
 }

@@ -28,7 +28,7 @@ var commands = []command{
 	{"validate", "check a config and the profiles it uses, with file:line errors", validateCmd},
 	{"ports", "list serial ports, with USB vendor, product and serial number", portsCmd},
 	{"probe", "find the units on a bus: their addresses, baud rate and the profiles that fit", probeCmd},
-	{"read", "read a device once (or -watch) through its profile and print a table", readCmd},
+	{"read", "read a device through its profile: a Modbus unit once (or -watch), a stream device or MQTT source for -for", readCmd},
 	{"set", "change a unit's address or baud rate through its profile's settings registers", setCmd},
 	{"status", "show a running gateway's devices, buffer and uplink", statusCmd},
 	{"version", "print the version", versionCmd},

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"time"
 
+	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 )
 
@@ -20,7 +21,51 @@ func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	model := fs.String("profile", "", "device profile, e.g. renke/rs-ecth-n01")
 	watch := fs.Duration("watch", 0, "read again at this interval until Ctrl-C")
 	gap := fs.Int("max-gap", -1, "override the profile's largest gap read through")
+	dur := fs.Duration("for", 10*time.Second, "stream devices and MQTT sources: how long to listen")
+	url := fs.String("url", "", "an NDBC feed's URL (with an ndbc -profile)")
+	file := fs.String("file", "", "an NDBC feed's file (with an ndbc -profile)")
 	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *dur <= 0 {
+		fmt.Fprintln(stderr, "-for must be positive")
+		return ExitUsage
+	}
+	sr := &streamRead{dur: *dur, stdout: stdout, stderr: stderr, metrics: map[string]bool{}}
+	if *device != "" {
+		cfg, err := t.loadConfig()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return ExitConfig
+		}
+		for _, s := range cfg.Streams {
+			if s.ID == *device {
+				return sr.stream(ctx, cfg, s)
+			}
+		}
+		for _, m := range cfg.MQTTSources {
+			if m.ID == *device {
+				return sr.source(ctx, m)
+			}
+		}
+	} else if *model != "" {
+		set, err := profiles.WithDir(t.profilesDir)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return ExitConfig
+		}
+		p, ok := set.Get(*model)
+		if ok && p.Stream() {
+			t.set = set
+			return readStreamFlags(ctx, &t, *url, *file, p, sr)
+		}
+		if ok && p.Mqtt != nil {
+			fmt.Fprintln(stderr, "an MQTT mapping is read through a configured source: -c FILE -device SOURCE")
+			return ExitUsage
+		}
+	}
+	if *url != "" || *file != "" {
+		fmt.Fprintln(stderr, "-url and -file are for NDBC feeds (an ndbc -profile)")
 		return ExitUsage
 	}
 	if *device != "" {
@@ -97,17 +142,21 @@ func firstErr(rows []row) error {
 	return nil
 }
 
+// loadConfig loads the config named by -c, or the default one.
+func (t *target) loadConfig() (*config.Config, error) {
+	if t.config == "" {
+		t.config = defaultConfig()
+	}
+	return config.LoadFile(t.config)
+}
+
 // fromDevice fills the target, unit and profile from a configured device.
 func (t *target) fromDevice(id string, unit *int, model *string) error {
-	path := t.config
-	if path == "" {
-		path = defaultConfig()
-	}
-	t.config = path
-	cfg, err := config.LoadFile(path)
+	cfg, err := t.loadConfig()
 	if err != nil {
 		return err
 	}
+	path := t.config
 	for _, b := range cfg.Buses {
 		for _, d := range b.Devices {
 			if d.ID == id {

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -75,10 +78,22 @@ func printStatus(w io.Writer, s app.Status) {
 		fmt.Fprintf(w, " — DROPPED %d readings, truncated %d bytes", b.Dropped, b.TruncatedBytes)
 	}
 	fmt.Fprintln(w)
+	if len(s.Devices) > 0 {
+		printDevices(w, s.Devices)
+	}
+	if len(s.Streams) > 0 {
+		printStreams(w, s.Streams)
+	}
+	if len(s.Sources) > 0 {
+		printSources(w, s.Sources)
+	}
+}
+
+func printDevices(w io.Writer, devices []app.DeviceStatus) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tBUS\tUNIT\tPROFILE\tEVERY\tHEALTH\tLAST GOOD\tREQS\tTIMEOUTS\tCRC\tEXCEPTIONS\tLATENCY avg/max\tERROR")
-	for _, d := range s.Devices {
+	for _, d := range devices {
 		last := "never"
 		if !d.LastGood.IsZero() {
 			last = time.Since(d.LastGood).Round(time.Second).String() + " ago"
@@ -96,4 +111,51 @@ func printStatus(w io.Writer, s app.Status) {
 			d.Interval, health, last, st.Requests, st.Timeouts, st.CRCErrors, exc, st.LatencyAvg, st.LatencyMax, d.LastError)
 	}
 	tw.Flush()
+}
+
+func printStreams(w io.Writer, streams []app.StreamStatus) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tON\tPROFILE\tHEALTH\tLAST FRAME\tFRAMES\tREFUSED\tRECONNECTS\tERROR")
+	for _, s := range streams {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", s.ID, s.Where, s.Profile, s.Health, ago(s.LastFrame),
+			s.Frames, counts(s.Errors), s.Reconnects, s.LastError)
+	}
+	tw.Flush()
+}
+
+func printSources(w io.Writer, sources []app.SourceStatus) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MQTT SOURCE\tBROKER\tTOPIC\tPROFILE\tLINK\tLAST MESSAGE\tRECEIVED\tMAPPED\tFILTERED\tREFUSED\tERROR")
+	for _, s := range sources {
+		link := "DISCONNECTED"
+		if s.Connected {
+			link = "connected"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Brokers, ","), s.Topic,
+			s.Profile, link, ago(s.LastMsg), s.Received, s.Mapped, s.Filtered, counts(s.Errors), s.LastError)
+	}
+	tw.Flush()
+}
+
+// ago says how long ago t was, or never.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// counts prints error counts by kind, or "-".
+func counts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	kinds := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

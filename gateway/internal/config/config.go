@@ -29,6 +29,11 @@ type Config struct {
 	// beside the ones built into the binary.
 	ProfilesDir string `yaml:"profiles_dir"`
 	Buses       []Bus  `yaml:"buses"`
+	// Streams are devices that talk in streams (NMEA, RFID/NFC) or feeds
+	// fetched as documents (NDBC).
+	Streams []Stream `yaml:"streams"`
+	// MQTTSources are brokers whose messages become readings.
+	MQTTSources []MQTTSource `yaml:"mqtt_sources"`
 
 	// Profiles is the profile set the devices were checked against.
 	Profiles *profiles.Set `yaml:"-"`
@@ -194,6 +199,7 @@ func Load(file string, data []byte) (*Config, error) {
 	c.Profiles = set
 	var r yamlconf.Report
 	c.checkDevices(&r)
+	c.checkStreamProfiles(&r)
 	if err := r.Err(file, data); err != nil {
 		return nil, err
 	}
@@ -236,8 +242,8 @@ func (c *Config) Validate(r *yamlconf.Report) {
 			r.Errorf("http.listen", "%q is not host:port", c.HTTP.Listen)
 		}
 	}
-	if len(c.Buses) == 0 {
-		r.Errorf("buses", "at least one bus is needed")
+	if len(c.Buses) == 0 && len(c.Streams) == 0 && len(c.MQTTSources) == 0 {
+		r.Errorf("buses", "at least one bus, stream or mqtt source is needed")
 	}
 	names := map[string]bool{}
 	ids := map[string]string{}
@@ -255,12 +261,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		for j := range bus.Devices {
 			d := &bus.Devices[j]
 			dp := yamlconf.Join(p, "devices", j)
-			if err := telemetry.CheckName("device", d.ID); err != nil {
-				r.Errorf(yamlconf.Join(dp, "id"), "%v", err)
-			} else if other, dup := ids[d.ID]; dup {
-				r.Errorf(yamlconf.Join(dp, "id"), "%q is already used at %s", d.ID, other)
-			}
-			ids[d.ID] = dp
+			checkID(r, dp, d.ID, ids)
 			if d.Interval == 0 {
 				d.Interval = DefaultInterval
 			}
@@ -275,19 +276,14 @@ func (c *Config) Validate(r *yamlconf.Report) {
 			}
 		}
 	}
+	c.validateStreams(r, ids, owners)
 }
 
 // validate checks a bus's own fields and fills their defaults. owners
 // records which bus holds each port and endpoint: one owner per physical
 // line is what keeps RS485 requests from colliding.
 func (b *Bus) validate(r *yamlconf.Report, p string, owners map[string]string) {
-	own := func(field, key, what string) {
-		if other, ok := owners[key]; ok {
-			r.Errorf(yamlconf.Join(p, field), "%s is already owned by %s; put all its devices on one bus", what, other)
-			return
-		}
-		owners[key] = p
-	}
+	own := func(field, key, what string) { own(r, owners, yamlconf.Join(p, field), key, what, p) }
 	switch b.Type {
 	case "tcp", "rtu-over-tcp":
 		if _, port, err := net.SplitHostPort(b.Address); err != nil || port == "" {

@@ -30,7 +30,8 @@ func TestGood(t *testing.T) {
 
 // TestShippedConfigsLoad keeps the example and demo configs valid.
 func TestShippedConfigsLoad(t *testing.T) {
-	for _, path := range []string{"../../../deploy/gateway.example.yaml", "../../../deploy/demo/gateway.yaml"} {
+	for _, path := range []string{"../../../deploy/gateway.example.yaml", "../../../deploy/demo/gateway.yaml",
+		"../../../deploy/demo/buoy.yaml"} {
 		if _, err := LoadFile(path); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
@@ -54,6 +55,33 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:19: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
 			`values.bad.yaml:20: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
 			`values.bad.yaml:22: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
+		},
+		// Streams: the config's own fields are checked first; problems
+		// with profiles are reported once those are fixed.
+		"streams.bad.yaml": {
+			`streams.bad.yaml:15: streams[0].id: "soil-1" is already used at buses[0].devices[0]`,
+			`streams.bad.yaml:17: streams[0].port: /dev/ttyUSB0 is already owned by buses[0]; a line has one owner`,
+			`streams.bad.yaml:20: streams[1].port: a stream has one of port, address, url and file; this one has address and port`,
+			`streams.bad.yaml:25: streams[2].interval: is for feeds fetched from a url or file`,
+			`streams.bad.yaml:29: streams[3].mooring.lat: must be between -90 and 90`,
+			`streams.bad.yaml:32: streams[4].url: "ftp://example.com/x" is not an http or https URL`,
+			`streams.bad.yaml:33: streams[5]: needs one of port (a serial device), address (host:port), url or file`,
+			`streams.bad.yaml:38: streams[6].baud: line settings are for a stream on a serial port`,
+			`streams.bad.yaml:42: mqtt_sources[0].brokers[0]: "http://10.0.0.9": scheme is not tcp`,
+			`streams.bad.yaml:43: mqtt_sources[0].topic: "application/#/up": # must be the last level`,
+			`streams.bad.yaml:44: mqtt_sources[0].qos: 3 is not 0, 1 or 2`,
+			`streams.bad.yaml:45: mqtt_sources[0].mapping: the mapping belongs in a profile of kind mqtt`,
+		},
+		// Then the profiles: kind against transport, line settings.
+		"streams-profile.bad.yaml": {
+			`streams-profile.bad.yaml:9: streams[0].profile: "noaa/ndbc-stdmet-realtime2" is an NDBC feed: it needs a url or file`,
+			`streams-profile.bad.yaml:12: streams[1].profile: "generic/met-buoy-gmx500-awac" is an NMEA 0183 instrument: it needs a port or an address`,
+			`streams-profile.bad.yaml:18: streams[2].mooring: is for NMEA buoys that report a position; "priority/rdm6300" is rfid`,
+			`streams-profile.bad.yaml:17: streams[2].parity: parity "mark" is not none, even or odd`,
+			`streams-profile.bad.yaml:20: streams[3].profile: "chirpstack/soil-sensor" is an MQTT mapping: put it under mqtt_sources`,
+			`streams-profile.bad.yaml:23: streams[4].profile: "renke/rs-ecth-n01" is a modbus profile: put the device on a bus`,
+			`streams-profile.bad.yaml:26: streams[5].profile: "acme/ghost-reader" is not a known profile`,
+			`streams-profile.bad.yaml:30: mqtt_sources[0].profile: "renke/rs-ecth-n01" is a modbus profile, not an MQTT mapping`,
 		},
 	}
 	for file, wants := range tests {
@@ -193,5 +221,35 @@ buses:
 				}
 			}
 		})
+	}
+}
+
+func TestStreamsGood(t *testing.T) {
+	c, err := LoadFile("testdata/streams.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buoy, gate, feed, desk := c.Streams[0], c.Streams[1], c.Streams[2], c.Streams[3]
+	if buoy.Baud != 9600 || buoy.Parity != "none" || buoy.StopBits != 1 || *buoy.SilentAfter != 30*time.Second {
+		t.Errorf("buoy = %+v; want baud 9600 from the config, parity, stop bits and silence from the profile", buoy)
+	}
+	if m := buoy.Mooring; m == nil || m.RadiusM != 150 || m.ReturnFraction != 0.9 || m.Confirm != 1 {
+		t.Errorf("buoy mooring = %+v; want radius 150 and the defaults filled in", m)
+	}
+	if gate.Baud != 0 || gate.Address != "192.168.1.60:4001" || *gate.SilentAfter != 0 {
+		t.Errorf("gate reader = %+v; a TCP stream has no line settings, a reader is never silent-failing", gate)
+	}
+	if feed.Interval != 30*time.Minute {
+		t.Errorf("feed interval = %v", feed.Interval)
+	}
+	if desk.Baud != 9600 || *desk.SilentAfter != 0 {
+		t.Errorf("desk reader = %+v; want the RDM6300's 9600 baud", desk)
+	}
+	src := c.MQTTSources[0]
+	if src.QoS != 1 || src.KeepAlive != 30*time.Second || len(src.Mapping.Fields) == 0 || src.Mapping.Device != "deviceInfo.devEui" {
+		t.Errorf("mqtt source = %+v; want qos 1, default keep-alive and the profile's mapping", src)
+	}
+	if got := buoy.Where(); got != "/dev/ttyUSB1 9600 baud" {
+		t.Errorf("Where = %q", got)
 	}
 }

@@ -10,9 +10,11 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -33,6 +35,10 @@ type Device struct {
 	Fetch    func(ctx context.Context) ([]byte, error)
 	Interval time.Duration
 	Decoder  stream.Decoder
+	// CharTime is how long one character takes on the device's line; the
+	// lines of a chunk that arrived at once are dated back by it (1µs
+	// apart when 0, as over TCP), so that no two share a time.
+	CharTime time.Duration
 	// SilentAfter marks the device failing when nothing has been accepted
 	// for this long; 0 disables it (a reader is quiet without tags).
 	SilentAfter time.Duration
@@ -80,17 +86,13 @@ func NewRunner(d Device, sink Sink, log *slog.Logger, m *Metrics) *Runner {
 	return r
 }
 
-// Status reports the device's health.
+// Status reports the device's health. It is safe to call from any
+// goroutine: the decoder's counters are copied by the runner's goroutine.
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.status
-	st := r.d.Decoder.Stats()
-	s.Frames, s.LastFrame = st.Frames, st.LastFrame
-	s.Errors = make(map[string]uint64, len(st.Errors))
-	for k, v := range st.Errors {
-		s.Errors[k] = v
-	}
+	s.Errors = maps.Clone(r.status.Errors)
 	if s.Health != "failing" && r.d.SilentAfter > 0 {
 		last := s.LastFrame
 		if last.IsZero() {
@@ -104,6 +106,9 @@ func (r *Runner) Status() Status {
 }
 
 func (r *Runner) started() time.Time { return r.connectedAt }
+
+// Device is what the runner runs.
+func (r *Runner) Device() Device { return r.d }
 
 // Run runs the device until ctx is done.
 func (r *Runner) Run(ctx context.Context) error {
@@ -160,7 +165,7 @@ func (r *Runner) serve(ctx context.Context, c Conn) error {
 		n, err := c.Read(buf)
 		now := r.now()
 		if n > 0 {
-			if herr := r.handle(c, r.d.Decoder.Feed(buf[:n], now)); herr != nil {
+			if herr := r.handle(c, r.feed(buf[:n], now)); herr != nil {
 				return herr
 			}
 		}
@@ -175,6 +180,29 @@ func (r *Runner) serve(ctx context.Context, c Conn) error {
 		}
 	}
 	return nil
+}
+
+// feed hands a chunk to the decoder line by line, each line dated when its
+// last byte arrived: the chunk's arrival time less the wire time of the
+// bytes after it. A burst of sentences read at once (a slow reader, a
+// multiplexer's backlog) thus keeps one time per sentence, and two
+// readings of one metric in a chunk are two samples, not one that
+// overwrites the other in the store.
+func (r *Runner) feed(b []byte, now time.Time) stream.Output {
+	step := r.d.CharTime
+	if step <= 0 {
+		step = time.Microsecond
+	}
+	var out stream.Output
+	for len(b) > 0 {
+		end := bytes.IndexByte(b, '\n') + 1
+		if end == 0 {
+			end = len(b)
+		}
+		out.Add(r.d.Decoder.Feed(b[:end], now.Add(-time.Duration(len(b)-end)*step)))
+		b = b[end:]
+	}
+	return out
 }
 
 // handle sends what the decoder asked to send and stores what it produced.
@@ -204,11 +232,12 @@ func (r *Runner) store(out stream.Output) error {
 	return nil
 }
 
-// export copies the decoder's counters to the metrics.
+// export copies the decoder's counters to the status and the metrics.
 func (r *Runner) export() {
 	st := r.d.Decoder.Stats()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.status.Frames, r.status.LastFrame, r.status.Errors = st.Frames, st.LastFrame, maps.Clone(st.Errors)
 	if d := st.Frames - r.frames; d > 0 {
 		r.m.frames.WithLabelValues(r.d.ID).Add(float64(d))
 		r.frames = st.Frames

@@ -1,8 +1,10 @@
 // Command fieldwatch-demo runs the whole system on one machine for `make
-// demo`: simulated sensors (fieldwatch-sim), the cloud on embedded defaults
-// (fieldwatch-cloud run) and a gateway (fieldwatch-gateway run) with the
-// demo config, prints the dashboard URL once readings arrive, and stops all
-// three cleanly on Ctrl-C (gateway first, so its last readings are sent).
+// demo`: simulated sensors (fieldwatch-sim: Modbus units, an RS485 line, a
+// cattle-race tag reader and a buoy), the cloud on embedded defaults
+// (fieldwatch-cloud run) and two gateways (fieldwatch-gateway run: a farm
+// and a buoy) with the demo configs, prints the dashboard URL once
+// readings arrive, and stops everything cleanly on Ctrl-C (gateways first,
+// so their last readings are sent).
 package main
 
 import (
@@ -27,10 +29,11 @@ import (
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the binaries")
 	state := flag.String("state", ".demo", "directory for the demo's data and logs")
-	config := flag.String("config", "deploy/demo/gateway.yaml", "the demo gateway config")
+	config := flag.String("config", "deploy/demo/gateway.yaml", "the demo farm gateway's config")
+	buoyConfig := flag.String("buoy-config", "deploy/demo/buoy.yaml", "the demo buoy gateway's config")
 	httpAddr := flag.String("http", "127.0.0.1:8080", "dashboard address (another free port is used if taken)")
 	flag.Parse()
-	if err := run(*bin, *state, *config, *httpAddr); err != nil {
+	if err := run(*bin, *state, *config, *buoyConfig, *httpAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -41,41 +44,51 @@ const (
 	demoMQTT = "127.0.0.1:18830"
 	demoSim  = "127.0.0.1:15020"
 	demoGWUI = "127.0.0.1:9101"
+	demoBuoy = "127.0.0.1:9102"
 )
 
-func run(bin, state, configPath, httpAddr string) error {
+func run(bin, state, configPath, buoyPath, httpAddr string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
-	cfg, err := os.ReadFile(configPath)
-	if err != nil {
-		return err
-	}
 	addrs := map[string]string{}
-	for _, a := range []string{demoMQTT, demoSim, demoGWUI, httpAddr} {
+	for _, a := range []string{demoMQTT, demoSim, demoGWUI, demoBuoy, httpAddr} {
 		addrs[a] = freeOr(a)
 		if addrs[a] != a {
 			fmt.Printf("demo: %s is in use; using %s instead\n", a, addrs[a])
 		}
 	}
-	text := string(cfg)
-	for from, to := range addrs {
-		text = strings.ReplaceAll(text, from, to)
+	// The configs name .demo/ paths and the default ports; point them at
+	// the state directory and the ports actually free.
+	localize := func(from, to string) error {
+		cfg, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		text := string(cfg)
+		for a, b := range addrs {
+			text = strings.ReplaceAll(text, a, b)
+		}
+		text = strings.ReplaceAll(text, ".demo/", filepath.ToSlash(state)+"/")
+		return os.WriteFile(to, []byte(text), 0o644)
 	}
-	text = strings.ReplaceAll(text, "dir: .demo/", "dir: "+filepath.ToSlash(state)+"/")
-	rs485 := filepath.Join(state, "rs485")
-	text = strings.ReplaceAll(text, "port: .demo/rs485", "port: "+filepath.ToSlash(rs485))
-	gwConfig := filepath.Join(state, "gateway.yaml")
-	if err := os.WriteFile(gwConfig, []byte(text), 0o644); err != nil {
+	gwConfig, buoyConfig := filepath.Join(state, "gateway.yaml"), filepath.Join(state, "buoy.yaml")
+	if err := localize(configPath, gwConfig); err != nil {
 		return err
 	}
+	if err := localize(buoyPath, buoyConfig); err != nil {
+		return err
+	}
+	rs485 := filepath.Join(state, "rs485")
 
 	out := &console{w: os.Stdout}
 	sim, err := launch(out, state, "sim", "\033[35m", filepath.Join(bin, "fieldwatch-sim"),
 		"-listen", addrs[demoSim], "-unit", "1=soil", "-unit", "2=soil", "-unit", "3=soil", "-unit", "10=air",
-		"-rtu-link", rs485, "-rtu-baud", "4800", "-rtu-unit", "1=dfrobot/sen0657", "-rtu-unit", "2=generic/sn-3002-7in1")
+		"-rtu-link", rs485, "-rtu-baud", "4800", "-rtu-unit", "1=dfrobot/sen0657", "-rtu-unit", "2=generic/sn-3002-7in1",
+		"-rfid-link", filepath.Join(state, "race"), "-rfid-kind", "fdxb",
+		"-nmea-link", filepath.Join(state, "buoy"), "-nmea-baud", "4800", "-nmea-swing", "10m")
 	if err != nil {
 		return err
 	}
@@ -99,14 +112,20 @@ func run(bin, state, configPath, httpAddr string) error {
 		return err
 	}
 	defer gw.stop()
+	buoy, err := launch(out, state, "buoy", "\033[34m", filepath.Join(bin, "fieldwatch-gateway"), "run", "-c", buoyConfig)
+	if err != nil {
+		return err
+	}
+	defer buoy.stop()
 
 	url := "http://" + addrs[httpAddr] + "/"
 	if err := waitReadings(ctx, url); err != nil {
 		return err
 	}
+	gwBin := filepath.Join(bin, "fieldwatch-gateway")
 	out.banner(fmt.Sprintf("Fieldwatch demo is running.\n  Dashboard:       %s\n  API:             %sapi/v1/stations\n"+
-		"  Gateway status:  %s status -c %s\n  Logs and data:   %s/\n  Press Ctrl-C to stop.", url, url,
-		filepath.Join(bin, "fieldwatch-gateway"), gwConfig, state))
+		"  Gateway status:  %s status -c %s   (the buoy: -c %s)\n"+
+		"  Logs and data:   %s/\n  Press Ctrl-C to stop.", url, url, gwBin, gwConfig, buoyConfig, state))
 	select {
 	case <-ctx.Done():
 	case <-sim.done:
@@ -115,9 +134,12 @@ func run(bin, state, configPath, httpAddr string) error {
 		return fmt.Errorf("the cloud stopped; see %s/cloud.log", state)
 	case <-gw.done:
 		return fmt.Errorf("the gateway stopped; see %s/gateway.log", state)
+	case <-buoy.done:
+		return fmt.Errorf("the buoy gateway stopped; see %s/buoy.log", state)
 	}
-	fmt.Println("\ndemo: stopping gateway, cloud and simulator…")
+	fmt.Println("\ndemo: stopping gateways, cloud and simulator…")
 	gw.stop()
+	buoy.stop()
 	cloud.stop()
 	sim.stop()
 	fmt.Println("demo: stopped.")

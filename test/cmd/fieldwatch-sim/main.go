@@ -2,10 +2,12 @@
 // trying a gateway without hardware: units behind a Modbus TCP endpoint (a
 // serial device server) and, with -rtu-link, units on a simulated RS485 line
 // (a pseudo-terminal that the gateway opens like /dev/ttyUSB0), answering at
-// realistic wire speed.
+// realistic wire speed; with -nmea-link, a moored buoy talking NMEA 0183;
+// with -rfid-link, an RFID reader with tags passing by.
 //
 //	fieldwatch-sim -listen 127.0.0.1:5020 -unit 1=soil -unit 10=air
 //	fieldwatch-sim -rtu-link /tmp/rs485 -rtu-baud 4800 -rtu-unit 1=dfrobot/sen0657 -rtu-unit 2=generic/sn-3002-7in1
+//	fieldwatch-sim -nmea-link /tmp/buoy -nmea-swing 10m -rfid-link /tmp/race -rfid-kind fdxb
 //
 // A unit's kind is soil or air (Renke sensors with a modelled farm behind
 // them) or any firmware profile model (values wander inside its ranges).
@@ -51,20 +53,47 @@ func main() {
 	link := flag.String("rtu-link", "", "serve an RS485 line on a pseudo-terminal, linked from this path")
 	baud := flag.Int("rtu-baud", 9600, "the RS485 line's baud rate")
 	flag.Var(rtuUnits, "rtu-unit", "a unit on the RS485 line ADDRESS=KIND; repeat for more")
+	buoy := buoyOptions{lat: 35.95, lon: 120.45}
+	flag.StringVar(&buoy.link, "nmea-link", "", "serve an NMEA 0183 buoy on a pseudo-terminal, linked from this path")
+	flag.IntVar(&buoy.baud, "nmea-baud", 4800, "the buoy's baud rate")
+	flag.Float64Var(&buoy.lat, "nmea-lat", buoy.lat, "the buoy's mooring latitude")
+	flag.Float64Var(&buoy.lon, "nmea-lon", buoy.lon, "the buoy's mooring longitude")
+	flag.DurationVar(&buoy.swing, "nmea-swing", 0, "drag the buoy 250 m off its mooring and back over this period (0: stays)")
+	flag.Float64Var(&buoy.faults, "nmea-faults", 0.01, "chance per sentence of garbage, noise or a bad checksum")
+	reader := readerOptions{}
+	flag.StringVar(&reader.link, "rfid-link", "", "serve an RFID reader on a pseudo-terminal, linked from this path")
+	flag.StringVar(&reader.kind, "rfid-kind", "fdxb", "fdxb (Allflex animal tags), em4100 (RDM6300) or id12la")
+	flag.IntVar(&reader.baud, "rfid-baud", 9600, "the reader's baud rate")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if len(tcpUnits) == 0 && len(rtuUnits) == 0 {
+	if len(tcpUnits) == 0 && len(rtuUnits) == 0 && buoy.link == "" && reader.link == "" {
 		tcpUnits = unitFlags{1: "soil", 2: "soil", 3: "soil", 10: "air"}
 	}
-	if err := run(*listen, *seed, tcpUnits, *link, *baud, rtuUnits, log); err != nil {
+	buoy.seed, reader.seed = *seed, *seed
+	if err := run(*listen, *seed, tcpUnits, *link, *baud, rtuUnits, buoy, reader, log); err != nil {
 		log.Error("simulator stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen string, seed int64, tcpUnits unitFlags, link string, baud int, rtuUnits unitFlags, log *slog.Logger) error {
+func run(listen string, seed int64, tcpUnits unitFlags, link string, baud int, rtuUnits unitFlags,
+	buoy buoyOptions, reader readerOptions, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if buoy.link != "" {
+		unplug, err := serveBuoy(ctx, buoy, log)
+		if err != nil {
+			return err
+		}
+		defer unplug()
+	}
+	if reader.link != "" {
+		unplug, err := serveReader(ctx, reader, log)
+		if err != nil {
+			return err
+		}
+		defer unplug()
+	}
 	env := &sim.Environment{Seed: seed}
 	set, err := profiles.Builtin()
 	if err != nil {
