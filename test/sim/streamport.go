@@ -92,20 +92,25 @@ func (s *StreamPort) Written() int64 {
 	return s.written
 }
 
-// write sends b paced at the line's speed: it returns when the last byte
-// would have left a real port.
+// write sends b paced at the line's speed, in pieces of about 10 ms of
+// wire time as a UART hands them over: a host reading the port sees the
+// bytes arrive as they would from a real device, and it returns when the
+// last byte would have left a real port.
 func (s *StreamPort) write(pty *serialport.PTY, b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
+	char := s.mode.CharTime()
+	piece := max(1, int(10*time.Millisecond/char))
 	start := time.Now()
-	if _, err := pty.Master.Write(b); err != nil {
-		return err
+	for sent := 0; sent < len(b); {
+		n := min(piece, len(b)-sent)
+		if _, err := pty.Master.Write(b[sent : sent+n]); err != nil {
+			return err
+		}
+		sent += n
+		s.mu.Lock()
+		s.written += int64(n)
+		s.mu.Unlock()
+		time.Sleep(time.Until(start.Add(time.Duration(sent) * char)))
 	}
-	s.mu.Lock()
-	s.written += int64(len(b))
-	s.mu.Unlock()
-	time.Sleep(time.Until(start.Add(time.Duration(len(b)) * s.mode.CharTime())))
 	return nil
 }
 

@@ -135,10 +135,25 @@ func mustRead(t *testing.T, path string) string {
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(mustReadF(f, "testdata/full.good.yaml")))
 	f.Add([]byte(mustReadF(f, "testdata/values.bad.yaml")))
+	f.Add([]byte(mustReadF(f, "testdata/streams.good.yaml")))
+	f.Add([]byte(mustReadF(f, "testdata/streams-profile.bad.yaml")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Load("f.yaml", data)
-		if err == nil && (c.Gateway.ID == "" || len(c.Buses) == 0) {
-			t.Fatalf("accepted a config without id or buses")
+		if err != nil {
+			return
+		}
+		if c.Gateway.ID == "" || len(c.Buses)+len(c.Streams)+len(c.MQTTSources) == 0 {
+			t.Fatalf("accepted a config without id or devices")
+		}
+		for _, s := range c.Streams {
+			if s.SilentAfter == nil || (s.Port != "" && s.Mode().Check() != nil) {
+				t.Fatalf("accepted stream %+v without its defaults resolved", s)
+			}
+		}
+		for _, m := range c.MQTTSources {
+			if len(m.Mapping.Fields) == 0 {
+				t.Fatalf("accepted MQTT source %+v without its profile's mapping", m)
+			}
 		}
 	})
 }

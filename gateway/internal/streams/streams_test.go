@@ -33,7 +33,7 @@ const wait = 20 * time.Second
 func ntp() telemetry.ClockQuality { return telemetry.ClockNTP }
 
 // decoder builds the decoder of a built-in profile.
-func decoder(t *testing.T, model, device string, mooring *nmea.Mooring) stream.Decoder {
+func decoder(t testing.TB, model, device string, mooring *nmea.Mooring) stream.Decoder {
 	t.Helper()
 	set, err := profiles.Builtin()
 	if err != nil {
