@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldwatch/fieldwatch/drivers/mqttsrc"
-
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"

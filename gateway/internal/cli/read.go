@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"time"
 
-	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 )
 
@@ -32,44 +31,25 @@ func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	sr := &streamRead{dur: *dur, stdout: stdout, stderr: stderr, metrics: map[string]bool{}}
+	var cfg *config.Config
 	if *device != "" {
-		cfg, err := t.loadConfig()
-		if err != nil {
+		var err error
+		if cfg, err = t.loadConfig(); err != nil {
 			fmt.Fprintln(stderr, err)
 			return ExitConfig
 		}
-		for _, s := range cfg.Streams {
-			if s.ID == *device {
-				return sr.stream(ctx, cfg, s)
-			}
+		if code, ok := sr.configured(ctx, cfg, *device); ok {
+			return code
 		}
-		for _, m := range cfg.MQTTSources {
-			if m.ID == *device {
-				return sr.source(ctx, m)
-			}
-		}
-	} else if *model != "" {
-		set, err := profiles.WithDir(t.profilesDir)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return ExitConfig
-		}
-		p, ok := set.Get(*model)
-		if ok && p.Stream() {
-			t.set = set
-			return readStreamFlags(ctx, &t, *url, *file, p, sr)
-		}
-		if ok && p.Mqtt != nil {
-			fmt.Fprintln(stderr, "an MQTT mapping is read through a configured source: -c FILE -device SOURCE")
-			return ExitUsage
-		}
+	} else if code, ok := sr.adHoc(ctx, &t, *model, *url, *file); ok {
+		return code
 	}
 	if *url != "" || *file != "" {
 		fmt.Fprintln(stderr, "-url and -file are for NDBC feeds (an ndbc -profile)")
 		return ExitUsage
 	}
 	if *device != "" {
-		if err := t.fromDevice(*device, unit, model); err != nil {
+		if err := t.fromDevice(cfg, *device, unit, model); err != nil {
 			fmt.Fprintln(stderr, err)
 			return ExitConfig
 		}
@@ -150,13 +130,8 @@ func (t *target) loadConfig() (*config.Config, error) {
 	return config.LoadFile(t.config)
 }
 
-// fromDevice fills the target, unit and profile from a configured device.
-func (t *target) fromDevice(id string, unit *int, model *string) error {
-	cfg, err := t.loadConfig()
-	if err != nil {
-		return err
-	}
-	path := t.config
+// fromDevice fills the target, unit and profile from a device of cfg.
+func (t *target) fromDevice(cfg *config.Config, id string, unit *int, model *string) error {
 	for _, b := range cfg.Buses {
 		for _, d := range b.Devices {
 			if d.ID == id {
@@ -174,5 +149,5 @@ func (t *target) fromDevice(id string, unit *int, model *string) error {
 			}
 		}
 	}
-	return fmt.Errorf("no device %q in %s", id, path)
+	return fmt.Errorf("no device, stream or MQTT source %q in %s", id, cfg.File)
 }

@@ -39,15 +39,54 @@ type streamRead struct {
 	lines   int
 }
 
-// clock: the acquisition times printed are the laptop's; their quality
-// does not matter here.
+// unknownClock is the decoders' clock: the times printed are the laptop's,
+// their quality does not matter here.
 func unknownClock() telemetry.ClockQuality { return telemetry.ClockUnknown }
 
-// readStreamFlags is `read` with -port, -tcp, -url or -file and a stream
-// profile.
-func readStreamFlags(ctx context.Context, t *target, url, file string, p *profiles.Profile, sr *streamRead) int {
+// configured reads the stream device or MQTT source id of cfg; ok is false
+// when id is neither (a Modbus device, or nothing).
+func (sr *streamRead) configured(ctx context.Context, cfg *config.Config, id string) (code int, ok bool) {
+	for _, s := range cfg.Streams {
+		if s.ID == id {
+			return sr.stream(ctx, cfg, s), true
+		}
+	}
+	for _, m := range cfg.MQTTSources {
+		if m.ID == id {
+			return sr.source(ctx, m), true
+		}
+	}
+	return 0, false
+}
+
+// adHoc reads a stream device named by flags when model is a stream
+// profile; ok is false when it is not (a Modbus profile, or none).
+func (sr *streamRead) adHoc(ctx context.Context, t *target, model, url, file string) (code int, ok bool) {
+	if model == "" {
+		return 0, false
+	}
+	set, err := profiles.WithDir(t.profilesDir)
+	if err != nil {
+		fmt.Fprintln(sr.stderr, err)
+		return ExitConfig, true
+	}
+	p, found := set.Get(model)
+	switch {
+	case found && p.Stream():
+		t.set = set
+		return sr.flags(ctx, t, url, file, p), true
+	case found && p.Mqtt != nil:
+		fmt.Fprintln(sr.stderr, "an MQTT mapping is read through a configured source: -c FILE -device SOURCE")
+		return ExitUsage, true
+	}
+	return 0, false
+}
+
+// flags reads a stream device at -port, -tcp, -url or -file.
+func (sr *streamRead) flags(ctx context.Context, t *target, url, file string, p *profiles.Profile) int {
+	// A feed is fetched at once, and again only a day later.
 	s := config.Stream{ID: "device", Profile: p.Model, Port: t.port, Address: t.tcp, URL: url, File: file,
-		Baud: t.baud, Parity: t.parity, StopBits: t.stopBits, Interval: time.Hour}
+		Baud: t.baud, Parity: t.parity, StopBits: t.stopBits, Interval: 24 * time.Hour}
 	n := 0
 	for _, v := range []string{s.Port, s.Address, s.URL, s.File} {
 		if v != "" {

@@ -130,3 +130,41 @@ mqtt_sources:
 		}
 	}
 }
+
+// TestValidateStreams: validate counts stream devices and MQTT sources and
+// runs the test vectors of their profiles too.
+func TestValidateStreams(t *testing.T) {
+	code, out, errOut := run(t, "validate", "-c", "../../../deploy/gateway.example.yaml")
+	if code != ExitOK || !strings.Contains(out, "3 stream device(s), 1 MQTT source(s)") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	dir := t.TempDir()
+	prof, err := os.ReadFile("../../../firmware-profiles/priority/rdm6300.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "profiles", "priority"), 0o755)
+	os.WriteFile(filepath.Join(dir, "profiles", "priority", "rdm6300.yaml"),
+		[]byte(strings.Replace(string(prof), `key: "14008EC793"`, `key: "14008EC794"`, 1)), 0o644)
+	cfg := filepath.Join(dir, "gw.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`gateway: {id: farm}
+uplink: {brokers: ["tcp://127.0.0.1:1883"]}
+buffer: {dir: %s}
+profiles_dir: %s
+streams:
+  - {id: gate, profile: priority/rdm6300, port: /dev/ttyUSB0}
+`, filepath.Join(dir, "buf"), filepath.Join(dir, "profiles"))), 0o644)
+	code, _, errOut = run(t, "validate", "-c", cfg)
+	if code != ExitConfig || !strings.Contains(errOut, "priority/rdm6300 fails its own test vectors") {
+		t.Fatalf("a profile with a wrong vector: exit %d %s", code, errOut)
+	}
+}
+
+// TestReadNDBCFile: `read -file` fetches an NDBC file once and prints its
+// rows' readings.
+func TestReadNDBCFile(t *testing.T) {
+	code, out, errOut := run(t, "read", "-file", "../../../drivers/ndbc/testdata/41010.txt", "-profile", "noaa/ndbc-stdmet-realtime2", "-for", "1s")
+	if code != ExitOK || !strings.Contains(out, "wind_speed") || !strings.Contains(out, "38 frames decoded") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -20,18 +20,27 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int
 		return ExitConfig
 	}
 	devices := 0
+	var used []string
 	for _, b := range cfg.Buses {
 		devices += len(b.Devices)
-	}
-	fmt.Fprintf(stdout, "%s: ok — gateway %s, %d bus(es), %d device(s)\n", *path, cfg.Gateway.ID, len(cfg.Buses), devices)
-	for _, b := range cfg.Buses {
 		for _, d := range b.Devices {
-			p, _ := cfg.Profiles.Get(d.Profile)
-			if err := p.RunTests(); err != nil {
-				fmt.Fprintf(stderr, "profile %s fails its own test vectors:\n%v\n", d.Profile, err)
-				return ExitConfig
-			}
+			used = append(used, d.Profile)
 		}
 	}
+	for _, s := range cfg.Streams {
+		used = append(used, s.Profile)
+	}
+	for _, m := range cfg.MQTTSources {
+		used = append(used, m.Profile)
+	}
+	for _, model := range used {
+		p, _ := cfg.Profiles.Get(model)
+		if err := p.RunTests(); err != nil {
+			fmt.Fprintf(stderr, "profile %s fails its own test vectors:\n%v\n", model, err)
+			return ExitConfig
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok — gateway %s, %d bus(es) with %d device(s), %d stream device(s), %d MQTT source(s)\n",
+		*path, cfg.Gateway.ID, len(cfg.Buses), devices, len(cfg.Streams), len(cfg.MQTTSources))
 	return ExitOK
 }

@@ -74,7 +74,7 @@ type Runner struct {
 
 	mu          sync.Mutex
 	status      Status
-	counts      map[string]uint64 // error counts already exported to metrics
+	counts      map[string]uint64 // the decoder's error counts, as exported to the metrics
 	frames      uint64
 	connectedAt time.Time // when the port last opened; silence is counted from it
 }
@@ -92,7 +92,7 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.status
-	s.Errors = maps.Clone(r.status.Errors)
+	s.Errors = maps.Clone(r.counts)
 	if s.Health != "failing" && r.d.SilentAfter > 0 {
 		last := s.LastFrame
 		if last.IsZero() {
@@ -237,7 +237,7 @@ func (r *Runner) export() {
 	st := r.d.Decoder.Stats()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.status.Frames, r.status.LastFrame, r.status.Errors = st.Frames, st.LastFrame, maps.Clone(st.Errors)
+	r.status.Frames, r.status.LastFrame = st.Frames, st.LastFrame
 	if d := st.Frames - r.frames; d > 0 {
 		r.m.frames.WithLabelValues(r.d.ID).Add(float64(d))
 		r.frames = st.Frames

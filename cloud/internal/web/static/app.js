@@ -81,7 +81,7 @@ function renderStations(stations) {
       }
       const info = el("div", {}, el("div", { class: "device-id" }, d.id), el("div", { class: "muted" }, d.profile || ""));
       if (d.location) info.append(el("div", { class: "muted" }, `at ${d.location.lat.toFixed(5)}, ${d.location.lon.toFixed(5)}`));
-      if (d.events) info.append(el("div", { class: "muted" }, `${d.events} events`));
+      if (d.events) info.append(el("div", { class: "muted" }, d.events === 1 ? "1 event" : `${d.events} events`));
       const state = el("div", {}, el("span", { class: `badge ${d.state}` }, d.state), el("div", { class: "muted" }, ago(d.last_seen)));
       if (d.error) state.append(el("div", { class: "err" }, d.error));
       table.append(el("tr", {}, el("td", {}, info), el("td", {}, state), el("td", {}, metrics)));
