@@ -21,6 +21,35 @@ type Batch struct {
 	// Events follow the readings in the sequence: the batch covers
 	// FirstSeq … FirstSeq+Len()-1.
 	Events []Event
+	// Backlog marks items acquired while they could not be sent (the link
+	// or the cloud was down) and drained behind live data: history to be
+	// stored and judged at the time it was measured, not news.
+	Backlog bool
+}
+
+// Batch flags, in the envelope's flags byte (format version 2).
+const (
+	flagBacklog = 1 << iota
+	knownFlags  = flagBacklog
+)
+
+func (b *Batch) flags() byte {
+	var f byte
+	if b.Backlog {
+		f |= flagBacklog
+	}
+	return f
+}
+
+func (b *Batch) setFlags(f byte) error {
+	if f&^knownFlags != 0 {
+		return malformed("unknown flags %#02x", f&^knownFlags)
+	}
+	if f == 0 {
+		return malformed("a format version 2 batch without flags")
+	}
+	b.Backlog = f&flagBacklog != 0
+	return nil
 }
 
 // Len is how many items (readings and events) the batch carries.

@@ -48,8 +48,11 @@ func (c Codec) String() string {
 // Wire limits. A decoder refuses anything larger, so a hostile or broken
 // sender cannot make the cloud allocate without bound.
 const (
-	// FormatVersion is the envelope version written by Encode.
-	FormatVersion = 1
+	// FormatVersion is the envelope version Encode writes for a batch
+	// without flags; FormatVersionFlags adds a flags byte after the codec
+	// (written only when a flag is set, so a plain batch reads as before).
+	FormatVersion      = 1
+	FormatVersionFlags = 2
 	// MaxBatchBytes bounds an encoded batch.
 	MaxBatchBytes = 1 << 20
 	// MaxReadings bounds the readings in one batch.
@@ -104,7 +107,11 @@ func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
 		}
 	}
 	out := make([]byte, 0, 64+16*b.Len())
-	out = append(out, magic[0], magic[1], FormatVersion, byte(c))
+	if flags := b.flags(); flags != 0 {
+		out = append(out, magic[0], magic[1], FormatVersionFlags, byte(c), flags)
+	} else {
+		out = append(out, magic[0], magic[1], FormatVersion, byte(c))
+	}
 	out = appendString(out, b.Gateway)
 	out = appendString(out, b.Site)
 	out = appendString(out, b.Stream)
@@ -191,8 +198,8 @@ func Decode(data []byte) (*Batch, error) {
 	if data[0] != magic[0] || data[1] != magic[1] {
 		return nil, malformed("does not start with \"FW\" (got % x)", data[:2])
 	}
-	if data[2] != FormatVersion {
-		return nil, malformed("format version %d is not supported (this build reads %d)", data[2], FormatVersion)
+	if data[2] != FormatVersion && data[2] != FormatVersionFlags {
+		return nil, malformed("format version %d is not supported (this build reads %d and %d)", data[2], FormatVersion, FormatVersionFlags)
 	}
 	payload, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
 	if got := crc32.Checksum(payload, crcTable); got != sum {
@@ -201,6 +208,15 @@ func Decode(data []byte) (*Batch, error) {
 	codec := Codec(data[3])
 	r := &reader{b: payload[4:]}
 	b := &Batch{}
+	if data[2] == FormatVersionFlags {
+		flags := r.byte("flags")
+		if r.err != nil {
+			return nil, r.err
+		}
+		if err := b.setFlags(flags); err != nil {
+			return nil, err
+		}
+	}
 	b.Gateway = r.string("gateway")
 	b.Site = r.string("site")
 	b.Stream = r.string("stream")
@@ -368,6 +384,19 @@ func (r *reader) varint(what string) int64 {
 		return 0
 	}
 	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte(what string) byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.err = malformed("%s: missing", what)
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
 	return v
 }
 

@@ -219,3 +219,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestBacklogFlag: a backlog batch carries its flag in a version 2
+// envelope; a plain batch keeps version 1; unknown flags are refused.
+func TestBacklogFlag(t *testing.T) {
+	b := exampleBatch()
+	plain, err := Encode(b, CodecRowsDeflate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Backlog = true
+	data, err := Encode(b, CodecRowsDeflate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[2] != FormatVersion || data[2] != FormatVersionFlags || data[4] != flagBacklog {
+		t.Fatalf("versions %d, %d; flags byte %#x", plain[2], data[2], data[4])
+	}
+	got, err := Decode(data)
+	if err != nil || !got.Backlog || len(got.Readings) != 3 {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	if got, _ := Decode(plain); got.Backlog {
+		t.Fatal("a plain batch decoded as backlog")
+	}
+	for _, flags := range []byte{0, 0x80} {
+		bad := bytes.Clone(data)
+		bad[4] = flags
+		if _, err := Decode(reseal(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("flags %#x: %v, want malformed", flags, err)
+		}
+	}
+}

@@ -71,9 +71,15 @@ const (
 	// ClockUnsynced is a clock known not to be set (for example 1970 after a
 	// boot without RTC or network).
 	ClockUnsynced ClockQuality = 4
+	// ClockRestamped is a time the gateway worked out afterwards: the
+	// reading was taken before the clock was set, and dated once it was,
+	// from the monotonic time elapsed since (accurate to the clock's
+	// error plus the monotonic drift, milliseconds over hours).
+	ClockRestamped ClockQuality = 5
 )
 
-var clockNames = [...]string{ClockUnknown: "unknown", ClockNTP: "ntp", ClockGPS: "gps", ClockRTC: "rtc", ClockUnsynced: "unsynced"}
+var clockNames = [...]string{ClockUnknown: "unknown", ClockNTP: "ntp", ClockGPS: "gps", ClockRTC: "rtc",
+	ClockUnsynced: "unsynced", ClockRestamped: "restamped"}
 
 func (c ClockQuality) String() string {
 	if int(c) < len(clockNames) {

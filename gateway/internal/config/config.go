@@ -460,7 +460,7 @@ func ClockQuality(s string) (telemetry.ClockQuality, error) {
 		return telemetry.ClockUnknown, nil
 	}
 	q, err := telemetry.ParseClockQuality(s)
-	if err != nil || q == telemetry.ClockUnknown {
+	if err != nil || q == telemetry.ClockUnknown || q == telemetry.ClockRestamped {
 		return 0, fmt.Errorf("%q is not auto, ntp, gps, rtc or unsynced", s)
 	}
 	return q, nil
