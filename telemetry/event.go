@@ -33,6 +33,12 @@ const (
 	// EventDrift is a buoy outside its mooring radius (state "drifting") or
 	// back inside it ("returned"). Values: lat, lon, distance_m, radius_m.
 	EventDrift = "drift"
+	// EventGap is items the gateway dropped unsent because its buffer hit
+	// its byte budget. Device is the gateway; Time the first dropped item's
+	// time. Attrs: reason ("buffer_full"), policy ("drop_oldest",
+	// "drop_newest"). Values: count (items dropped, exact), span_s (first
+	// to last dropped item's time), and for drop_oldest from_seq, to_seq.
+	EventGap = "gap"
 )
 
 // Limits on an event's content.

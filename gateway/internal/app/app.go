@@ -136,8 +136,9 @@ func newApp(log *slog.Logger) *App {
 
 // runSetup runs one config until ctx is done.
 func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
-	buf, err := buffer.Open(buffer.Options{Dir: cfg.Buffer.Dir, MaxBytes: int64(cfg.Buffer.MaxBytes),
-		SegmentBytes: int64(cfg.Buffer.SegmentBytes), Fsync: cfg.Buffer.Fsync, Logger: a.log.With("component", "buffer")})
+	bo := cfg.Buffer.Options(cfg.Gateway.ID)
+	bo.Logger = a.log.With("component", "buffer")
+	buf, err := buffer.Open(bo)
 	if err != nil {
 		return fmt.Errorf("cannot open buffer %s: %w", cfg.Buffer.Dir, err)
 	}
@@ -286,8 +287,17 @@ func (a *App) registerBufferMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_bytes",
 			Help: "Bytes of buffer segments on disk."}, stat(func(s buffer.Stats) float64 { return float64(s.Bytes) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_dropped_readings",
-			Help: "Readings dropped unacknowledged because the buffer hit max_bytes, since the buffer was opened."},
+			Help: "Items (readings, events) dropped unsent because the buffer hit max_bytes, since the buffer was opened; each drop is also sent upstream as a gap event."},
 			stat(func(s buffer.Stats) float64 { return float64(s.Dropped) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_refused_readings",
+			Help: "Of the dropped items, those refused at append under overflow: drop_newest, since the buffer was opened."},
+			stat(func(s buffer.Stats) float64 { return float64(s.Refused) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_gap_events",
+			Help: "Gap events recorded (exact count and time span of dropped items), since the buffer was opened."},
+			stat(func(s buffer.Stats) float64 { return float64(s.Gaps) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_syncs",
+			Help: "fsyncs of the buffer since it was opened; with fsync: always, appends that arrive together share one."},
+			stat(func(s buffer.Stats) float64 { return float64(s.Syncs) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_truncated_bytes",
 			Help: "Bytes cut from damaged buffer segments when the buffer was last opened."},
 			stat(func(s buffer.Stats) float64 { return float64(s.TruncatedBytes) })),

@@ -31,6 +31,30 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendConcurrent has 8 goroutines (buses and stream devices)
+// append one poll each per call with fsync: always: group commit lets
+// them share syncs. It reports appends per sync.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	buf, err := Open(Options{Dir: b.TempDir(), Fsync: FsyncAlways, MaxBytes: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	rs := readings(0, 3)
+	b.SetParallelism(4) // 4 × GOMAXPROCS(2) goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := buf.Append(rs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	s := buf.Stats()
+	b.ReportMetric(float64(3*b.N)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(b.N)/float64(max(s.Syncs, 1)), "appends/sync")
+}
+
 // BenchmarkRead drains a 100,000-reading backlog in uplink-sized reads.
 func BenchmarkRead(b *testing.B) {
 	buf, err := Open(Options{Dir: b.TempDir(), Fsync: FsyncOff, MaxBytes: 1 << 40})

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -255,28 +256,235 @@ func TestCorruptRecordIsCut(t *testing.T) {
 	}
 }
 
-func TestBudgetDropsOldestAndCounts(t *testing.T) {
+// items reads every item from seq 1: the sequences held, the readings'
+// values and the events.
+func items(t *testing.T, b *Buffer) (held map[uint64]bool, vals []float64, events []telemetry.Event) {
+	t.Helper()
+	held = map[uint64]bool{}
+	for from := uint64(1); ; {
+		c, err := b.Read(from, 37)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Len() == 0 {
+			return held, vals, events
+		}
+		for i := range c.Len() {
+			held[c.First+uint64(i)] = true
+		}
+		for _, r := range c.Readings {
+			vals = append(vals, r.Value)
+		}
+		events = append(events, c.Events...)
+		from = c.First + uint64(c.Len())
+	}
+}
+
+// TestDropOldestRecordsGaps fills a small buffer far past its budget: the
+// oldest segments go, and every sequence ever appended is either still
+// held or inside the range of a gap event that is, whose count and time
+// span are exact.
+func TestDropOldestRecordsGaps(t *testing.T) {
 	dir := t.TempDir()
-	b := open(t, dir, func(o *Options) { o.SegmentBytes = 200; o.MaxBytes = 1000 })
-	appendN(t, b, 300, 2)
+	mod := func(o *Options) { o.SegmentBytes = 2000; o.MaxBytes = 10000; o.GapDevice = "farm-north" }
+	b := open(t, dir, mod)
+	appendN(t, b, 3000, 2)
 	s := b.Stats()
-	if s.Bytes > 1000+200 {
-		t.Fatalf("buffer holds %d bytes, budget 1000", s.Bytes)
+	if s.Bytes > 10000+2000 || s.Gaps == 0 {
+		t.Fatalf("stats %+v: over budget, or no gap recorded", s)
 	}
-	if s.Dropped == 0 || s.Dropped+s.Readings != 300 {
-		t.Fatalf("dropped %d + held %d != 300 appended", s.Dropped, s.Readings)
+	if s.Appended != 3000+s.Gaps {
+		t.Fatalf("stats %+v: appended must be the readings and the gap events", s)
 	}
-	first, vals := drain(t, b, 1, 1000)
-	if first != s.Dropped+1 {
-		t.Fatalf("first held seq %d, want %d", first, s.Dropped+1)
+	held, vals, events := items(t, b)
+	var gapCount float64
+	for _, e := range events {
+		gapCount += e.Values["count"]
 	}
-	wantRange(t, vals, int(s.Dropped), 299)
+	if uint64(len(vals))+s.Dropped != 3000 || gapCount != float64(s.Dropped) {
+		t.Fatalf("%d readings held + %d dropped != 3000, or the held gaps count %v", len(vals), s.Dropped, gapCount)
+	}
+	covered := map[uint64]int{}
+	for seq := range held {
+		covered[seq]++
+	}
+	for _, e := range events {
+		if e.Kind != telemetry.EventGap || e.Device != "farm-north" || e.Attrs["policy"] != OverflowDropOldest ||
+			e.Attrs["reason"] != "buffer_full" {
+			t.Fatalf("event %+v", e)
+		}
+		from, to := uint64(e.Values["from_seq"]), uint64(e.Values["to_seq"])
+		// The range runs from the first to the last sequence dropped; it
+		// may also hold gap records whose counts this one took over, and
+		// items trimmed between drops, so only the count is exact.
+		if e.Values["count"] > float64(to-from+1) || e.Values["count"] < 1 || e.Key != fmt.Sprintf("seq-%d-%d", from, to) {
+			t.Fatalf("gap %+v: count does not fit its range", e)
+		}
+		for seq := from; seq <= to; seq++ {
+			covered[seq]++
+		}
+		// Reading i (seq i+1) was taken at t0 + i s, so the first dropped
+		// reading dates the gap (unless the range starts with a gap event).
+		if want := t0.Add(time.Duration(from-1) * time.Second); !e.Time.Equal(want) && e.Values["span_s"] > 0 {
+			if e.Time.After(want) {
+				t.Errorf("gap from seq %d dated %v, after its first reading at %v", from, e.Time, want)
+			}
+		}
+	}
+	for seq := uint64(1); seq < b.Next(); seq++ {
+		if covered[seq] == 0 {
+			t.Fatalf("seq %d is neither held nor inside a held gap's range", seq)
+		}
+	}
 	// The drop survives a restart: the dropped readings do not come back.
 	b.Close()
-	b2 := open(t, dir, func(o *Options) { o.SegmentBytes = 200; o.MaxBytes = 1000 })
-	if got, _ := drain(t, b2, 1, 1000); got != first {
-		t.Fatalf("after reopen first %d, want %d", got, first)
+	b2 := open(t, dir, mod)
+	_, vals2, events2 := items(t, b2)
+	if len(vals2) != len(vals) || len(events2) != len(events) {
+		t.Fatalf("after reopen %d readings and %d gaps, before %d and %d", len(vals2), len(events2), len(vals), len(events))
 	}
+}
+
+// TestDropNewestRefusesAndRecords: under drop_newest a full buffer refuses
+// new items with ErrFull, counts them, and once the uplink trims records
+// one gap event with their exact count and time span — also across a
+// restart in between.
+func TestDropNewestRefusesAndRecords(t *testing.T) {
+	dir := t.TempDir()
+	mod := func(o *Options) {
+		o.SegmentBytes = 1000
+		o.MaxBytes = 3000
+		o.Overflow = OverflowDropNewest
+		o.GapDevice = "farm-north"
+	}
+	b := open(t, dir, mod)
+	i, refused := 0, 0
+	var firstRefused int
+	for ; i < 1000; i += 2 {
+		_, err := b.Append(readings(i, 2))
+		if errors.Is(err, ErrFull) {
+			if refused == 0 {
+				firstRefused = i
+			}
+			refused += 2
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refused > 0 {
+			t.Fatalf("reading %d accepted after refusals began", i)
+		}
+	}
+	s := b.Stats()
+	if refused == 0 || s.Refused != uint64(refused) || s.Dropped != uint64(refused) || s.Bytes > 3000 {
+		t.Fatalf("refused %d; stats %+v", refused, s)
+	}
+	held := b.Next() - 1
+	b.Close() // a restart before the uplink catches up
+
+	b2 := open(t, dir, mod)
+	if err := b2.Trim(held); err != nil {
+		t.Fatal(err)
+	}
+	_, _, events := items(t, b2)
+	if len(events) != 1 {
+		t.Fatalf("events %+v; want one gap", events)
+	}
+	e := events[0]
+	first, last := t0.Add(time.Duration(firstRefused)*time.Second), t0.Add(999*time.Second)
+	if e.Values["count"] != float64(refused) || !e.Time.Equal(first) || e.Values["span_s"] != last.Sub(first).Seconds() ||
+		e.Attrs["policy"] != OverflowDropNewest || e.Device != "farm-north" {
+		t.Fatalf("gap %+v; want %d items from %v to %v", e, refused, first, last)
+	}
+	if _, err := b2.Append(readings(0, 1)); err != nil {
+		t.Fatalf("append after the trim: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pendingFile)); !os.IsNotExist(err) {
+		t.Fatalf("pending file still there: %v", err)
+	}
+}
+
+// TestGroupCommit: appends that arrive while a sync runs share the next
+// one.
+func TestGroupCommit(t *testing.T) {
+	b := open(t, t.TempDir(), func(o *Options) { o.Fsync = FsyncAlways })
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	b.syncHook = func() {
+		select {
+		case entered <- struct{}{}:
+			<-release
+		default:
+		}
+	}
+	errs := make(chan error, 3)
+	go func() { _, err := b.Append(readings(0, 1)); errs <- err }()
+	<-entered // the first append's sync is held
+	for i := 1; i <= 2; i++ {
+		go func() { _, err := b.Append(readings(i, 1)); errs <- err }()
+	}
+	testenvEventually(t, func() bool { return b.Next() == 4 }) // both written, waiting
+	b.syncHook = nil
+	close(release)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := b.Stats(); s.Syncs != 1 {
+		t.Fatalf("%d syncs for 3 appends that arrived together, want 1", s.Syncs)
+	}
+}
+
+// TestFsyncInterval: the background syncer syncs what was appended.
+func TestFsyncInterval(t *testing.T) {
+	b := open(t, t.TempDir(), func(o *Options) { o.Fsync = FsyncInterval; o.SyncEvery = 20 * time.Millisecond })
+	appendN(t, b, 10, 2)
+	testenvEventually(t, func() bool { return b.Stats().Syncs >= 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAckMarkIsLazy: the trim mark is written at most every AckMarkEvery;
+// after a crash the items trimmed since come back (and are sent again),
+// and Close writes it.
+func TestAckMarkIsLazy(t *testing.T) {
+	dir := t.TempDir()
+	mod := func(o *Options) { o.AckMarkEvery = time.Hour }
+	b := open(t, dir, mod)
+	appendN(t, b, 30, 3)
+	b.Trim(10) // the first trim writes the mark
+	b.Trim(20) // within the hour: not written
+	crash := t.TempDir()
+	for _, f := range []string{"stream", "acked"} {
+		data, _ := os.ReadFile(filepath.Join(dir, f))
+		os.WriteFile(filepath.Join(crash, f), data, 0o640)
+	}
+	for _, seg := range segments(t, dir) {
+		data, _ := os.ReadFile(seg)
+		os.WriteFile(filepath.Join(crash, filepath.Base(seg)), data, 0o640)
+	}
+	if got := open(t, crash, mod).Acked(); got != 10 {
+		t.Fatalf("after a crash acked %d, want the written mark 10", got)
+	}
+	b.Close()
+	if got := open(t, dir, mod).Acked(); got != 20 {
+		t.Fatalf("after Close acked %d, want 20", got)
+	}
+}
+
+// testenvEventually polls cond for up to 10 s.
+func testenvEventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 10s")
 }
 
 func TestNotify(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/drivers/modbus"
 	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -78,7 +79,26 @@ type Buffer struct {
 	Dir          string            `yaml:"dir"`
 	MaxBytes     yamlconf.ByteSize `yaml:"max_bytes"`
 	SegmentBytes yamlconf.ByteSize `yaml:"segment_bytes"`
-	Fsync        string            `yaml:"fsync"` // always or off
+	// Fsync is when appended items reach the disk: always (each poll's
+	// items before the next; concurrent appends share one sync), off
+	// (left to the OS), or a duration such as 1s (synced in the background
+	// that often: a power cut loses at most that much).
+	Fsync string `yaml:"fsync"`
+	// Overflow is what happens at max_bytes: drop_oldest (the default) or
+	// drop_newest. Either way the exact count and time span of what was
+	// dropped is sent upstream as a gap event.
+	Overflow string `yaml:"overflow"`
+}
+
+// Options turns the section into the buffer's options; gateway names the
+// gap events.
+func (b *Buffer) Options(gateway string) buffer.Options {
+	o := buffer.Options{Dir: b.Dir, MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes), Fsync: b.Fsync,
+		Overflow: b.Overflow, GapDevice: gateway}
+	if d, err := time.ParseDuration(b.Fsync); err == nil {
+		o.Fsync, o.SyncEvery = buffer.FsyncInterval, d
+	}
+	return o
 }
 
 // HTTP serves /metrics, /healthz and /status.
@@ -167,6 +187,7 @@ func Default() *Config {
 			MaxBytes:     256 << 20,
 			SegmentBytes: 4 << 20,
 			Fsync:        "always",
+			Overflow:     buffer.OverflowDropOldest,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9101"},
 	}
@@ -234,8 +255,13 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	if b.MaxBytes < 2*b.SegmentBytes {
 		r.Errorf("buffer.max_bytes", "%v must be at least two segments (%v)", b.MaxBytes, 2*b.SegmentBytes)
 	}
-	if b.Fsync != "always" && b.Fsync != "off" {
-		r.Errorf("buffer.fsync", "%q is not always or off", b.Fsync)
+	if b.Fsync != buffer.FsyncAlways && b.Fsync != buffer.FsyncOff {
+		if d, err := time.ParseDuration(b.Fsync); err != nil || d < 10*time.Millisecond || d > time.Minute {
+			r.Errorf("buffer.fsync", "%q is not always, off or a duration between 10ms and 1m", b.Fsync)
+		}
+	}
+	if b.Overflow != buffer.OverflowDropOldest && b.Overflow != buffer.OverflowDropNewest {
+		r.Errorf("buffer.overflow", "%q is not drop_oldest or drop_newest", b.Overflow)
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

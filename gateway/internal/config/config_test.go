@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 )
 
 func TestGood(t *testing.T) {
@@ -50,11 +52,12 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:6: uplink.brokers[1]: "tcp://127.0.0.1" has no port`,
 			`values.bad.yaml:7: uplink.batch_size: 0 is outside 1..10000`,
 			`values.bad.yaml:8: uplink.codec: "zip" is not rows or rows+deflate`,
-			`values.bad.yaml:11: buffer.fsync: "sometimes" is not always or off`,
-			`values.bad.yaml:14: buses[0].type: "rs485" is not a bus type (tcp, rtu, rtu-over-tcp)`,
-			`values.bad.yaml:19: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
-			`values.bad.yaml:20: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
-			`values.bad.yaml:22: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
+			`values.bad.yaml:11: buffer.fsync: "sometimes" is not always, off or a duration between 10ms and 1m`,
+			`values.bad.yaml:12: buffer.overflow: "drop_middle" is not drop_oldest or drop_newest`,
+			`values.bad.yaml:15: buses[0].type: "rs485" is not a bus type (tcp, rtu, rtu-over-tcp)`,
+			`values.bad.yaml:20: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
+			`values.bad.yaml:21: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
+			`values.bad.yaml:23: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
 		},
 		// Streams: the config's own fields are checked first; problems
 		// with profiles are reported once those are fixed.
@@ -266,5 +269,23 @@ func TestStreamsGood(t *testing.T) {
 	}
 	if got := buoy.Where(); got != "/dev/ttyUSB1 9600 baud" {
 		t.Errorf("Where = %q", got)
+	}
+}
+
+func TestBufferOptions(t *testing.T) {
+	tests := []struct {
+		fsync, overflow string
+		wantFsync       string
+		wantEvery       time.Duration
+	}{
+		{"always", "drop_oldest", buffer.FsyncAlways, 0},
+		{"off", "drop_newest", buffer.FsyncOff, 0},
+		{"250ms", "drop_oldest", buffer.FsyncInterval, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		o := (&Buffer{Dir: "/b", MaxBytes: 1 << 20, SegmentBytes: 1 << 16, Fsync: tt.fsync, Overflow: tt.overflow}).Options("gw-1")
+		if o.Fsync != tt.wantFsync || o.SyncEvery != tt.wantEvery || o.Overflow != tt.overflow || o.GapDevice != "gw-1" {
+			t.Errorf("%s/%s: options %+v", tt.fsync, tt.overflow, o)
+		}
 	}
 }

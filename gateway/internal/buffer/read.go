@@ -1,0 +1,146 @@
+package buffer
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// cursor remembers where the last Read stopped, so sequential reads do not
+// rescan a segment.
+type cursor struct {
+	f    *os.File
+	seg  *segment
+	off  int64
+	next uint64
+}
+
+// Chunk is a run of consecutive items read from the buffer: readings and
+// events that together have the sequences First … First+Len()-1.
+type Chunk struct {
+	First    uint64
+	Readings []telemetry.Reading
+	Events   []telemetry.Event
+}
+
+// Len is the number of items in c.
+func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
+
+// Read returns up to limit consecutive items starting at the first
+// sequence ≥ from that the buffer holds. The chunk is empty when there are
+// none at or after from.
+func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return Chunk{}, ErrClosed
+	}
+	from = maxU(from, b.acked+1)
+	if from >= b.next || limit <= 0 {
+		return Chunk{}, nil
+	}
+	if b.cur.f == nil || b.cur.next != from {
+		if err := b.seek(from); err != nil {
+			return Chunk{}, err
+		}
+	}
+	var out Chunk
+	var hdr [recordHeader]byte
+	for out.Len() < limit && b.cur.seg != nil {
+		s := b.cur.seg
+		if b.cur.off >= s.size {
+			if !b.advance() {
+				break
+			}
+			continue
+		}
+		var body []byte
+		first, count, events, n, err := readRecord(b.cur.f, b.cur.off, &hdr, &body)
+		if err != nil {
+			b.resetCursor()
+			return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+		}
+		if first+count <= b.cur.next { // wholly before the cursor
+			b.cur.off += n
+			continue
+		}
+		if out.Len() > 0 && first != out.First+uint64(out.Len()) {
+			break // a gap: the caller asks again from after it
+		}
+		if out.Len()+int(count) > limit && out.Len() > 0 {
+			break // keep records whole where we can
+		}
+		skip := 0
+		if first < b.cur.next {
+			skip = int(b.cur.next - first)
+		}
+		if out.Len() == 0 {
+			out.First = first + uint64(skip)
+		}
+		take := min(int(count)-skip, limit-out.Len())
+		if events {
+			es, err := telemetry.DecodeEvents(body, int(count))
+			if err != nil {
+				b.resetCursor()
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			}
+			out.Events = append(out.Events, es[skip:skip+take]...)
+		} else {
+			rs, err := telemetry.DecodeRows(body, int(count))
+			if err != nil {
+				b.resetCursor()
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			}
+			out.Readings = append(out.Readings, rs[skip:skip+take]...)
+		}
+		b.cur.next = out.First + uint64(out.Len())
+		if skip+take == int(count) {
+			b.cur.off += n
+		}
+	}
+	return out, nil
+}
+
+// seek positions the cursor at the segment holding from (or the first after).
+func (b *Buffer) seek(from uint64) error {
+	b.resetCursor()
+	i := sort.Search(len(b.segs), func(i int) bool { return b.segs[i].last >= from })
+	if i == len(b.segs) {
+		return nil
+	}
+	return b.openCursor(b.segs[i], from)
+}
+
+func (b *Buffer) openCursor(s *segment, next uint64) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("cannot open segment for reading: %w", err)
+	}
+	b.cur = cursor{f: f, seg: s, next: next}
+	return nil
+}
+
+// advance moves the cursor to the next segment; false at the end.
+func (b *Buffer) advance() bool {
+	for i, s := range b.segs {
+		if s == b.cur.seg && i+1 < len(b.segs) {
+			next := b.cur.next
+			b.resetCursor()
+			if err := b.openCursor(b.segs[i+1], maxU(next, b.segs[i+1].first)); err != nil {
+				b.log.Error("buffer read", "err", err)
+				return false
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Buffer) resetCursor() {
+	if b.cur.f != nil {
+		b.cur.f.Close()
+	}
+	b.cur = cursor{}
+}

@@ -1,0 +1,154 @@
+package buffer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// recover scans every segment, truncates torn tails, and opens the last
+// segment for appending.
+func (b *Buffer) recover() error {
+	entries, err := os.ReadDir(b.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("cannot list buffer: %w", err)
+	}
+	var firsts []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, segSuffix) {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(name, segSuffix), 10, 64)
+		if err != nil || n == 0 {
+			b.log.Warn("ignoring stray file in buffer", "file", name)
+			continue
+		}
+		firsts = append(firsts, n)
+	}
+	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+	b.next = b.acked + 1
+	for _, first := range firsts {
+		s := &segment{first: first, path: filepath.Join(b.opts.Dir, segName(first))}
+		if err := b.scan(s); err != nil {
+			return err
+		}
+		if s.last < s.first { // empty segment: nothing to keep
+			if err := os.Remove(s.path); err != nil {
+				return fmt.Errorf("cannot remove empty segment: %w", err)
+			}
+			continue
+		}
+		if s.last <= b.acked { // fully acknowledged before the crash
+			if err := os.Remove(s.path); err != nil {
+				return fmt.Errorf("cannot remove acknowledged segment: %w", err)
+			}
+			continue
+		}
+		if s.first < b.next && len(b.segs) > 0 {
+			return fmt.Errorf("segment %s overlaps the one before it; the buffer is damaged", s.path)
+		}
+		if s.first > b.next && b.next > b.acked+1 {
+			b.log.Error("items missing between segments", "from", b.next, "to", s.first-1)
+			b.stats.Dropped += s.first - b.next
+		}
+		b.segs = append(b.segs, s)
+		b.next = s.last + 1
+		b.stats.Bytes += s.size
+	}
+	if b.acked+1 > b.next {
+		b.next = b.acked + 1
+	}
+	for _, s := range b.segs {
+		b.stats.Readings += s.last - max(s.first, b.acked+1) + 1
+	}
+	if b.stats.TruncatedBytes > 0 {
+		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)
+	}
+	return b.openTail()
+}
+
+// scan validates every record of s, truncating at the first bad one.
+func (b *Buffer) scan(s *segment) error {
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("cannot open segment: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	s.last = s.first - 1
+	var off int64
+	var hdr [recordHeader]byte
+	for off < info.Size() {
+		first, count, _, n, err := readRecord(f, off, &hdr, nil)
+		if err == nil && first != s.last+1 {
+			err = fmt.Errorf("record starts at %d, expected %d", first, s.last+1)
+		}
+		if err != nil {
+			cut := info.Size() - off
+			b.log.Warn("truncating damaged buffer segment", "segment", s.path, "offset", off, "bytes", cut, "err", err)
+			if err := f.Truncate(off); err != nil {
+				return fmt.Errorf("cannot truncate damaged segment: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				return err
+			}
+			b.stats.TruncatedBytes += cut
+			break
+		}
+		s.last = first + count - 1
+		off += n
+	}
+	s.size = off
+	return nil
+}
+
+func (b *Buffer) openTail() error {
+	if n := len(b.segs); n > 0 && b.segs[n-1].size < b.opts.SegmentBytes {
+		f, err := os.OpenFile(b.segs[n-1].path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("cannot open segment for appending: %w", err)
+		}
+		b.w = f
+		return nil
+	}
+	return b.rotate()
+}
+
+// rotate starts a new segment at b.next. The segment it closes is synced
+// first (unless fsync is off), so a group commit waiting on it is covered.
+func (b *Buffer) rotate() error {
+	if b.w != nil {
+		if b.opts.Fsync != FsyncOff {
+			if err := b.w.Sync(); err != nil {
+				return err
+			}
+			b.markSynced(b.written)
+		}
+		if err := b.w.Close(); err != nil {
+			return err
+		}
+		b.w = nil
+	}
+	s := &segment{first: b.next, last: b.next - 1, path: filepath.Join(b.opts.Dir, segName(b.next))}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("cannot create segment: %w", err)
+	}
+	if b.opts.Fsync != FsyncOff {
+		if err := syncDir(b.opts.Dir); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	b.w = f
+	b.segs = append(b.segs, s)
+	b.stats.Segments = len(b.segs)
+	return nil
+}
