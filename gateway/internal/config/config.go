@@ -60,6 +60,18 @@ type Uplink struct {
 	ClientID string   `yaml:"client_id"` // default fieldwatch-<gateway id>
 	// Keepalive is the MQTT keepalive; a dead link is noticed within 1.5×.
 	Keepalive time.Duration `yaml:"keepalive"`
+	// ConnectTimeout bounds one connection attempt to one broker.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ReconnectMax caps the jittered wait between connection attempts,
+	// which doubles from 1s.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// PublishTimeout replaces a connection whose publishes have not been
+	// taken by the broker for this long (a stalled link that keepalives
+	// have not yet noticed).
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// BacklogRate caps how many backlog items a second are sent behind
+	// live data after an outage; 0 sends as fast as acks allow.
+	BacklogRate int `yaml:"backlog_rate"`
 	// BatchSize is the most readings in one batch.
 	BatchSize int `yaml:"batch_size"`
 	// BatchDelay is how long a reading may wait for others to fill a batch.
@@ -174,13 +186,16 @@ func Default() *Config {
 	return &Config{
 		Gateway: Gateway{Clock: "auto"},
 		Uplink: Uplink{
-			Keepalive:     30 * time.Second,
-			BatchSize:     500,
-			BatchDelay:    time.Second,
-			MaxInFlight:   4,
-			AckTimeout:    30 * time.Second,
-			StateInterval: time.Minute,
-			Codec:         "rows+deflate",
+			Keepalive:      30 * time.Second,
+			ConnectTimeout: 10 * time.Second,
+			ReconnectMax:   time.Minute,
+			PublishTimeout: 30 * time.Second,
+			BatchSize:      500,
+			BatchDelay:     time.Second,
+			MaxInFlight:    4,
+			AckTimeout:     30 * time.Second,
+			StateInterval:  time.Minute,
+			Codec:          "rows+deflate",
 		},
 		Buffer: Buffer{
 			Dir:          "/var/lib/fieldwatch/buffer",
@@ -416,6 +431,12 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 		}
 	}
 	checkDur("keepalive", u.Keepalive, 5*time.Second, time.Hour)
+	checkDur("connect_timeout", u.ConnectTimeout, time.Second, 5*time.Minute)
+	checkDur("reconnect_max", u.ReconnectMax, time.Second, time.Hour)
+	checkDur("publish_timeout", u.PublishTimeout, time.Second, time.Hour)
+	if u.BacklogRate < 0 || u.BacklogRate > 10_000_000 {
+		r.Errorf("uplink.backlog_rate", "%d is outside 0 (no limit)..10000000 items/s", u.BacklogRate)
+	}
 	checkDur("batch_delay", u.BatchDelay, 0, 10*time.Minute)
 	checkDur("ack_timeout", u.AckTimeout, time.Second, time.Hour)
 	checkDur("state_interval", u.StateInterval, time.Second, 24*time.Hour)

@@ -1,14 +1,24 @@
-// Package uplink sends the buffer's readings to the cloud over MQTT and
-// trims the buffer only when the cloud acknowledges that they are stored.
+// Package uplink sends the buffer's items to the cloud over MQTT and trims
+// the buffer only when the cloud acknowledges that they are stored.
 //
-// Batches of consecutive readings go out with QoS 1 on the gateway's up
+// Batches of consecutive items go out with QoS 1 on the gateway's up
 // topic, at most MaxInFlight awaiting their ack at once. Acks arrive on the
-// gateway's ack topic; the buffer is trimmed up to the highest contiguous
-// acknowledged sequence. A batch unacknowledged after AckTimeout, or any
-// batch in flight when the connection drops, is sent again from the first
-// unacknowledged reading (go-back-N): the cloud's idempotent writes make the
-// repeats harmless. The gateway's state is published retained on connect and
-// every StateInterval, with an "offline" last will.
+// gateway's ack topic; the buffer is trimmed up to the highest sequence
+// below which everything is acknowledged.
+//
+// Live first: when the uplink (re)connects with more waiting than one
+// batch — the link or the cloud was down — what waits becomes the backlog.
+// Readings acquired from then on are sent first, as they come; the backlog
+// drains behind them, marked as backlog (history, to be judged at the time
+// it was measured), at most backlog_rate items a second and never taking
+// the last in-flight slot, so live data never waits behind it.
+//
+// A batch unacknowledged after AckTimeout, or any batch in flight when the
+// connection drops, is sent again (the cloud recognises what it has already
+// stored). The connection is supervised (conn.go): broker failover,
+// jittered backoff, and a connection whose publishes stall for
+// publish_timeout is replaced. The gateway's state is published retained
+// on connect and every StateInterval, with an "offline" last will.
 package uplink
 
 import (
@@ -39,28 +49,33 @@ type Options struct {
 
 // Uplink is the MQTT side of the gateway. Run it once.
 type Uplink struct {
-	o      Options
-	codec  telemetry.Codec
-	enc    telemetry.Encoder // reused: its DEFLATE state is large
-	log    *slog.Logger
-	m      *Metrics
-	client mqtt.Client
+	o     Options
+	codec telemetry.Codec
+	enc   telemetry.Encoder // reused: its DEFLATE state is large
+	log   *slog.Logger
+	m     *Metrics
+	conn  *conn
 
 	connected atomic.Bool
-	kick      chan struct{} // connection state changed
 	acks      chan telemetry.Ack
 
 	// Owned by Run's goroutine.
-	live     bool      // subscribed and announced on the current connection
-	cursor   uint64    // next sequence to send
-	inflight []flight  // batches sent, oldest first
-	waiting  time.Time // when unsent readings were first seen; zero if none
+	live      bool     // subscribed and announced on the current connection
+	acked     ranges   // acknowledged beyond the buffer's trim mark
+	liveStart uint64   // items from here on are live; below it, backlog
+	liveNext  uint64   // next live item to send
+	backNext  uint64   // next backlog item to send
+	inflight  []flight // batches sent, oldest first
+	waiting   time.Time
+	tokens    float64 // backlog rate budget, in items
+	refilled  time.Time
 }
 
 type flight struct {
 	first, last uint64
 	sent        time.Time
-	acked       bool
+	backlog     bool
+	tok         mqtt.Token
 }
 
 // New prepares an uplink; it does not connect.
@@ -69,62 +84,26 @@ func New(o Options) (*Uplink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
-		kick: make(chan struct{}, 1), acks: make(chan telemetry.Ack, 256)}, nil
+	u := &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
+		acks: make(chan telemetry.Ack, 256)}
+	u.conn = newConn(u)
+	return u, nil
 }
 
 // Connected reports whether the MQTT connection is up.
 func (u *Uplink) Connected() bool { return u.connected.Load() }
 
-func (u *Uplink) poke() {
-	select {
-	case u.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (u *Uplink) options() *mqtt.ClientOptions {
-	c := u.o.Config
-	opts := mqtt.NewClientOptions()
-	for _, b := range c.Brokers {
-		opts.AddBroker(b)
-	}
-	id := c.ClientID
-	if id == "" {
-		id = "fieldwatch-" + u.o.Gateway
-	}
-	offline, _ := telemetry.EncodeState(telemetry.State{State: telemetry.StateOffline, Site: u.o.Site})
-	opts.SetClientID(id).
-		SetUsername(c.Username).
-		SetPassword(c.Password).
-		SetCleanSession(true).
-		SetKeepAlive(c.Keepalive).
-		SetPingTimeout(c.Keepalive/2).
-		SetConnectTimeout(10*time.Second).
-		SetWriteTimeout(10*time.Second).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2*time.Second).
-		SetMaxReconnectInterval(30*time.Second).
-		SetBinaryWill(telemetry.StateTopic(u.o.Gateway), offline, 1, true).
-		SetOnConnectHandler(func(mqtt.Client) {
-			u.connected.Store(true)
-			u.poke()
-		}).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			u.connected.Store(false)
-			u.log.Warn("connection to broker lost", "err", err)
-			u.poke()
-		})
-	return opts
-}
-
 // Run connects and sends until ctx is done, then announces "offline" and
 // disconnects.
 func (u *Uplink) Run(ctx context.Context) error {
-	u.client = mqtt.NewClient(u.options())
-	u.client.Connect() // retries in the background; OnConnect pokes us
-	defer u.shutdown()
+	cctx, stopConn := context.WithCancel(ctx)
+	connDone := make(chan struct{})
+	go func() { defer close(connDone); u.conn.run(cctx) }()
+	defer func() {
+		stopConn()
+		<-connDone
+		u.shutdown()
+	}()
 
 	stateTick := time.NewTicker(u.o.Config.StateInterval)
 	defer stateTick.Stop()
@@ -136,13 +115,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 		} else if !u.live {
 			u.goLive()
 		}
-		next := u.pump()
-		timer.Reset(next)
+		timer.Reset(u.pump())
 		notify := u.o.Buffer.Notify()
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-u.kick:
+		case <-u.conn.changed:
 		case <-notify:
 		case a := <-u.acks:
 			u.handleAck(a)
@@ -156,22 +134,24 @@ func (u *Uplink) Run(ctx context.Context) error {
 }
 
 // goLive subscribes to acks and announces the gateway on a new connection,
-// and restarts sending from the first unacknowledged reading.
+// and restarts sending from the first unacknowledged item.
 func (u *Uplink) goLive() {
-	tok := u.client.Subscribe(telemetry.AckTopic(u.o.Gateway), 1, u.onAck)
+	tok := u.conn.client.Subscribe(telemetry.AckTopic(u.o.Gateway), 1, u.onAck)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		u.log.Warn("cannot subscribe to acks; will retry", "err", tok.Error())
+		u.log.Warn("cannot subscribe to acks; reconnecting", "err", tok.Error())
+		u.conn.replace()
 		return
 	}
 	u.live = true
 	u.m.connects.Inc()
-	u.log.Info("connected to broker", "pending_readings", u.o.Buffer.Stats().Readings)
+	u.log.Info("connected to broker", "pending_items", u.o.Buffer.Stats().Readings)
 	u.publishState(telemetry.StateOnline)
 	u.restart("connected")
 }
 
 // restart forgets what is in flight and sends again from the first
-// unacknowledged reading.
+// unacknowledged item. With more waiting than a batch, what waits becomes
+// the backlog and new items go first.
 func (u *Uplink) restart(why string) {
 	if n := len(u.inflight); n > 0 {
 		u.m.resends.Add(float64(n))
@@ -179,7 +159,18 @@ func (u *Uplink) restart(why string) {
 			"from_seq", u.o.Buffer.Acked()+1)
 	}
 	u.inflight = u.inflight[:0]
-	u.cursor = u.o.Buffer.Acked() + 1
+	first, next := u.o.Buffer.Acked()+1, u.o.Buffer.Next()
+	u.acked.trimBelow(first - 1)
+	u.backNext = first
+	if waiting := next - first - u.acked.count(); waiting > uint64(u.o.Config.BatchSize) {
+		u.liveStart = next
+		u.log.Info("draining a backlog behind live data", "items", waiting, "from_seq", first, "to_seq", next-1,
+			"rate_per_s", u.o.Config.BacklogRate)
+	} else {
+		u.liveStart = first
+	}
+	u.liveNext = u.liveStart
+	u.tokens, u.refilled = float64(u.o.Config.BatchSize), time.Now()
 }
 
 // pump sends what it may and returns how long until it should look again.
@@ -190,80 +181,167 @@ func (u *Uplink) pump() time.Duration {
 		return wait
 	}
 	now := time.Now()
+	for _, f := range u.inflight {
+		if f.tok != nil && !isDone(f.tok) && now.Sub(f.sent) >= c.PublishTimeout {
+			u.m.stuck.Inc()
+			u.log.Warn("publishes stalled; replacing the connection", "waited", now.Sub(f.sent).Round(time.Millisecond))
+			u.live = false
+			u.conn.replace()
+			return wait
+		}
+	}
 	if len(u.inflight) > 0 {
 		if age := now.Sub(u.inflight[0].sent); age >= c.AckTimeout {
 			u.m.ackTimeouts.Inc()
-			u.log.Warn("no ack in time", "first_seq", u.inflight[0].first, "last_seq", u.inflight[0].last, "waited", age.Round(time.Millisecond))
+			u.log.Warn("no ack in time", "first_seq", u.inflight[0].first, "last_seq", u.inflight[0].last,
+				"waited", age.Round(time.Millisecond))
 			u.restart("ack timeout")
-		} else {
-			wait = c.AckTimeout - age
 		}
 	}
+	u.refill(now)
 	for len(u.inflight) < c.MaxInFlight {
-		u.cursor = max(u.cursor, u.o.Buffer.Acked()+1)
-		unsent := u.o.Buffer.Next() - u.cursor
-		if unsent == 0 {
-			u.waiting = time.Time{}
-			break
+		if d, sent := u.sendLive(now); sent {
+			continue
+		} else if d > 0 {
+			wait = min(wait, d)
 		}
-		if u.waiting.IsZero() {
-			u.waiting = now
+		if d, sent := u.sendBacklog(); sent {
+			continue
+		} else if d > 0 {
+			wait = min(wait, d)
 		}
-		if unsent < uint64(c.BatchSize) {
-			if due := u.waiting.Add(c.BatchDelay); now.Before(due) {
-				wait = min(wait, due.Sub(now))
-				break
-			}
-		}
-		if !u.sendBatch(now) {
-			break
-		}
-		u.waiting = time.Time{}
-		if len(u.inflight) == 1 {
-			wait = min(wait, c.AckTimeout)
-		}
+		break
 	}
-	return wait
+	if len(u.inflight) > 0 {
+		wait = min(wait, c.AckTimeout-now.Sub(u.inflight[0].sent), c.PublishTimeout)
+	}
+	return max(wait, time.Millisecond)
 }
 
-// sendBatch publishes the next batch; false when there was nothing to send
-// or the connection refused it.
-func (u *Uplink) sendBatch(now time.Time) bool {
+// sendLive sends the next live batch when one is full or has waited
+// batch_delay; otherwise it says how long to wait.
+func (u *Uplink) sendLive(now time.Time) (time.Duration, bool) {
+	c := u.o.Config
+	u.liveNext = u.skipAcked(max(u.liveNext, u.liveStart))
+	unsent := u.o.Buffer.Next() - u.liveNext
+	if unsent == 0 {
+		u.waiting = time.Time{}
+		return 0, false
+	}
+	if u.waiting.IsZero() {
+		u.waiting = now
+	}
+	if unsent < uint64(c.BatchSize) {
+		if due := u.waiting.Add(c.BatchDelay); now.Before(due) {
+			return due.Sub(now), false
+		}
+	}
+	n, ok := u.send(u.liveNext, c.BatchSize, false, now)
+	if !ok {
+		return 0, false
+	}
+	u.liveNext += n
+	u.waiting = time.Time{}
+	return 0, true
+}
+
+// sendBacklog sends the next backlog batch if a slot and the rate allow.
+func (u *Uplink) sendBacklog() (time.Duration, bool) {
+	c := u.o.Config
+	u.backNext = u.skipAcked(max(u.backNext, u.o.Buffer.Acked()+1))
+	if u.backNext >= u.liveStart {
+		return 0, false
+	}
+	if len(u.inflight) >= max(1, c.MaxInFlight-1) {
+		return 0, false // the last slot is kept for live data
+	}
+	limit := min(uint64(c.BatchSize), u.liveStart-u.backNext)
+	if c.BacklogRate > 0 && u.tokens < float64(limit) {
+		// Whole batches, as the rate allows: small ones would spend the
+		// link on framing.
+		return time.Duration((float64(limit) - u.tokens) / float64(c.BacklogRate) * float64(time.Second)), false
+	}
+	n, ok := u.send(u.backNext, int(limit), true, time.Now())
+	if !ok {
+		return 0, false
+	}
+	u.backNext += n
+	u.tokens -= float64(n)
+	if u.backNext >= u.liveStart {
+		u.log.Info("backlog sent; waiting for its acks")
+	}
+	return 0, true
+}
+
+// refill adds backlog_rate tokens for the time passed, up to a batch.
+func (u *Uplink) refill(now time.Time) {
+	rate := float64(u.o.Config.BacklogRate)
+	if rate <= 0 {
+		return
+	}
+	u.tokens = min(u.tokens+rate*now.Sub(u.refilled).Seconds(), float64(u.o.Config.BatchSize))
+	u.refilled = now
+}
+
+// skipAcked moves seq past any acknowledged range it falls in.
+func (u *Uplink) skipAcked(seq uint64) uint64 {
+	if ok, end := u.acked.covered(seq); ok {
+		return end + 1
+	}
+	return seq
+}
+
+// send publishes up to limit items from seq, stopping before an
+// acknowledged range, and returns how many items it covered.
+func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint64, bool) {
 	buf := u.o.Buffer
-	c, err := buf.Read(u.cursor, u.o.Config.BatchSize)
+	if next := u.acked.nextStart(seq); next != 0 {
+		limit = min(limit, int(next-seq))
+	}
+	c, err := buf.Read(seq, limit)
 	if err != nil {
 		u.log.Error("cannot read buffer", "err", err)
-		return false
+		return 0, false
 	}
 	if c.Len() == 0 {
-		return false
+		return 0, false
 	}
-	start := c.First
-	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: start,
-		Committed: min(buf.Acked(), start-1), Readings: c.Readings, Events: c.Events}
+	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: c.First,
+		Committed: min(buf.Acked(), c.First-1), Readings: c.Readings, Events: c.Events, Backlog: backlog}
+	covered := b.LastSeq() + 1 - seq
 	data, err := u.enc.Encode(b, u.codec)
 	if err != nil {
-		// Only a bug can put unencodable readings in the buffer; never let
+		// Only a bug can put unencodable items in the buffer; never let
 		// them wedge the uplink.
 		u.m.unsendable.Add(float64(b.Len()))
-		u.log.Error("BUG: items in the buffer cannot be encoded; skipping them",
-			"first_seq", start, "items", b.Len(), "err", err)
-		u.inflight = append(u.inflight, flight{first: start, last: b.LastSeq(), sent: now, acked: true})
-		u.cursor = b.LastSeq() + 1
-		u.advance()
-		return true
+		u.log.Error("BUG: items in the buffer cannot be encoded; skipping them", "first_seq", b.FirstSeq,
+			"items", b.Len(), "err", err)
+		u.markAcked(b.FirstSeq, b.LastSeq())
+		return covered, true
 	}
-	tok := u.client.Publish(telemetry.UpTopic(u.o.Gateway), 1, false, data)
-	if tok.Error() != nil {
+	tok := u.conn.client.Publish(telemetry.UpTopic(u.o.Gateway), 1, false, data)
+	if isDone(tok) && tok.Error() != nil {
 		u.log.Warn("publish refused", "err", tok.Error())
+		return 0, false
+	}
+	u.inflight = append(u.inflight, flight{first: b.FirstSeq, last: b.LastSeq(), sent: now, backlog: backlog, tok: tok})
+	kind := "live"
+	if backlog {
+		kind = "backlog"
+	}
+	u.m.batches.WithLabelValues(kind).Inc()
+	u.m.readings.WithLabelValues(kind).Add(float64(b.Len()))
+	u.m.bytes.Add(float64(len(data)))
+	return covered, true
+}
+
+func isDone(t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
 		return false
 	}
-	u.inflight = append(u.inflight, flight{first: start, last: b.LastSeq(), sent: now})
-	u.cursor = b.LastSeq() + 1
-	u.m.batches.Inc()
-	u.m.readings.Add(float64(b.Len()))
-	u.m.bytes.Add(float64(len(data)))
-	return true
 }
 
 // onAck runs on paho's goroutine: decode and hand over.
@@ -281,8 +359,8 @@ func (u *Uplink) onAck(_ mqtt.Client, msg mqtt.Message) {
 	}
 }
 
-// handleAck marks acknowledged batches and trims the buffer up to the
-// highest contiguous acknowledged sequence.
+// handleAck records what the cloud acknowledged and trims the buffer up to
+// the highest sequence below which everything is acknowledged.
 func (u *Uplink) handleAck(a telemetry.Ack) {
 	if a.Stream != u.o.Buffer.Stream() {
 		u.m.badAcks.Inc()
@@ -290,47 +368,39 @@ func (u *Uplink) handleAck(a telemetry.Ack) {
 		return
 	}
 	u.m.acks.Inc()
-	now := time.Now()
-	for i := range u.inflight {
-		f := &u.inflight[i]
-		if !f.acked && (f.last <= a.Through || (f.first >= a.First && f.last <= a.Last)) {
-			f.acked = true
-			u.m.ackSeconds.Observe(now.Sub(f.sent).Seconds())
-		}
-	}
+	last := u.o.Buffer.Next() - 1
+	u.markAcked(a.First, min(a.Last, last))
 	if a.Through > 0 {
-		through := min(a.Through, u.o.Buffer.Next()-1)
-		if through >= u.cursor {
-			// The cloud has more than we thought we had sent on this
-			// connection (it stored a batch before we reconnected).
-			u.inflight = u.inflight[:0]
-			u.cursor = through + 1
-		}
-		if through > u.o.Buffer.Acked() && (len(u.inflight) == 0 || through < u.inflight[0].first) {
-			u.trim(through)
-		}
+		u.markAcked(u.o.Buffer.Acked()+1, min(a.Through, last))
 	}
-	u.advance()
-}
-
-// advance pops acknowledged batches off the front and trims behind them.
-func (u *Uplink) advance() {
+	now := time.Now()
 	n := 0
-	for n < len(u.inflight) && u.inflight[n].acked {
+	trimmed := u.o.Buffer.Acked()
+	for _, f := range u.inflight {
+		if ok, end := u.acked.covered(f.first); f.last <= trimmed || (ok && end >= f.last) {
+			u.m.ackSeconds.Observe(now.Sub(f.sent).Seconds())
+			continue
+		}
+		u.inflight[n] = f
 		n++
 	}
-	if n == 0 {
-		return
-	}
-	through := u.inflight[n-1].last
-	u.inflight = append(u.inflight[:0], u.inflight[n:]...)
-	u.trim(through)
+	u.inflight = u.inflight[:n]
 }
 
-func (u *Uplink) trim(through uint64) {
-	if err := u.o.Buffer.Trim(through); err != nil {
-		u.log.Error("cannot trim buffer", "through", through, "err", err)
+// markAcked adds first … last to the acknowledged set and trims what has
+// become contiguous with the trim mark.
+func (u *Uplink) markAcked(first, last uint64) {
+	from := u.o.Buffer.Acked() + 1
+	u.acked.add(max(first, from), last)
+	ok, end := u.acked.covered(from)
+	if !ok {
+		return
 	}
+	if err := u.o.Buffer.Trim(end); err != nil {
+		u.log.Error("cannot trim buffer", "through", end, "err", err)
+		return
+	}
+	u.acked.trimBelow(end)
 }
 
 func (u *Uplink) publishState(state string) {
@@ -343,7 +413,7 @@ func (u *Uplink) publishState(state string) {
 		u.log.Error("cannot encode state", "err", err)
 		return
 	}
-	tok := u.client.Publish(telemetry.StateTopic(u.o.Gateway), 1, true, data)
+	tok := u.conn.client.Publish(telemetry.StateTopic(u.o.Gateway), 1, true, data)
 	if state == telemetry.StateOffline {
 		tok.WaitTimeout(2 * time.Second)
 	}
@@ -353,6 +423,6 @@ func (u *Uplink) shutdown() {
 	if u.Connected() {
 		u.publishState(telemetry.StateOffline)
 	}
-	u.client.Disconnect(250)
+	u.conn.client.Disconnect(250)
 	u.connected.Store(false)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func startUplink(t *testing.T, url string, mod func(*config.Uplink)) *rig {
 	reg := prometheus.NewRegistry()
 	up, err := New(Options{Config: cfg, Gateway: "gw1", Site: "site1", Buffer: buf,
 		State: func() telemetry.State { return telemetry.State{Version: "test"} },
-		Log:   slog.New(slog.DiscardHandler), Metrics: NewMetrics(reg)})
+		Log:   testLog(), Metrics: NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +291,12 @@ func TestEventsTravelWithReadings(t *testing.T) {
 	if len(c.got) != 150 {
 		t.Fatalf("cloud got %d readings, want 150", len(c.got))
 	}
+}
+
+// testLog shows the uplink's log with FIELDWATCH_TEST_LOG=1.
+func testLog() *slog.Logger {
+	if os.Getenv("FIELDWATCH_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
 }

@@ -1,0 +1,135 @@
+package uplink
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+// arrivals records, per sequence, when a batch carrying it reached the
+// cloud and whether it came as backlog.
+type arrivals struct {
+	mu      sync.Mutex
+	at      map[uint64]time.Time
+	backlog map[uint64]bool
+}
+
+func watch(t *testing.T, url string) *arrivals {
+	a := &arrivals{at: map[uint64]time.Time{}, backlog: map[uint64]bool{}}
+	testenv.MQTTClient(t, url, "watcher").Subscribe(telemetry.UpFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		b, err := telemetry.Decode(m.Payload())
+		if err != nil {
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for s := b.FirstSeq; s <= b.LastSeq(); s++ {
+			if _, seen := a.at[s]; !seen {
+				a.at[s] = time.Now()
+				a.backlog[s] = b.Backlog
+			}
+		}
+	}).Wait()
+	return a
+}
+
+// TestLiveFirst: after an outage, readings acquired once the link is back
+// reach the cloud while the backlog is still draining behind them, and
+// the backlog is marked as such.
+func TestLiveFirst(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	newCloud(t, m.URL)
+	r := startUplink(t, m.URL, func(u *config.Uplink) { u.BacklogRate = 500; u.BatchSize = 100 })
+	testenv.Eventually(t, "connected", wait, r.up.Connected)
+	m.Stop()
+	testenv.Eventually(t, "uplink notices", wait, func() bool { return !r.up.Connected() })
+	r.append(t, 3000) // six seconds of backlog at 500 a second
+	m.Start(t)
+	newCloud(t, m.URL)
+	arr := watch(t, m.URL)
+	testenv.Eventually(t, "reconnected", wait, r.up.Connected)
+	liveFrom := r.buf.Next()
+	r.append(t, 10) // live readings
+	testenv.Eventually(t, "live readings delivered", wait, func() bool {
+		arr.mu.Lock()
+		defer arr.mu.Unlock()
+		_, ok := arr.at[liveFrom+9]
+		return ok
+	})
+	arr.mu.Lock()
+	liveAt := arr.at[liveFrom+9]
+	_, backlogDone := arr.at[3000]
+	live := !arr.backlog[liveFrom]
+	arr.mu.Unlock()
+	if backlogDone {
+		t.Fatal("the whole backlog arrived before the live readings; live data waited behind it")
+	}
+	if !live {
+		t.Fatal("live readings came marked as backlog")
+	}
+	testenv.Eventually(t, "backlog drained and everything trimmed", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	arr.mu.Lock()
+	defer arr.mu.Unlock()
+	for s := uint64(1); s <= 3000; s++ {
+		if !arr.backlog[s] {
+			t.Fatalf("seq %d of the outage came as live", s)
+		}
+	}
+	if last := arr.at[3000]; !last.After(liveAt) {
+		t.Fatalf("backlog finished at %v, before the live readings at %v", last, liveAt)
+	}
+	if n := testutil.ToFloat64(r.up.m.readings.WithLabelValues("backlog")); n < 3000 {
+		t.Fatalf("%v backlog items counted as sent", n)
+	}
+}
+
+// TestStuckConnectionReplaced: a link that stalls without closing (the
+// keepalive would take minutes to notice) is replaced once publishes wait
+// publish_timeout, and delivery resumes on the new connection.
+func TestStuckConnectionReplaced(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	p := testenv.StartProxy(t, m.Addr)
+	r := startUplink(t, p.URL(), func(u *config.Uplink) {
+		u.Keepalive = 10 * time.Minute
+		u.PublishTimeout = 2 * time.Second
+		u.AckTimeout = time.Minute
+	})
+	r.append(t, 100)
+	testenv.Eventually(t, "first readings delivered", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	p.Freeze()
+	r.append(t, 200)
+	testenv.Eventually(t, "stalled connection replaced", wait, func() bool { return testutil.ToFloat64(r.up.m.stuck) >= 1 })
+	testenv.Eventually(t, "delivered on the new connection", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	if got, _ := c.count(); got != 300 {
+		t.Fatalf("cloud has %d readings, want 300", got)
+	}
+}
+
+// TestBrokerFailover: with the first broker down, the uplink connects to
+// the second and delivers there; the jittered backoff is observed.
+func TestBrokerFailover(t *testing.T) {
+	a := testenv.StartMosquitto(t)
+	b := testenv.StartMosquitto(t)
+	newCloud(t, a.URL)
+	cb := newCloud(t, b.URL)
+	r := startUplink(t, a.URL, func(u *config.Uplink) { u.Brokers = []string{a.URL, b.URL} })
+	r.append(t, 100)
+	testenv.Eventually(t, "delivered through the first broker", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	a.Stop()
+	r.append(t, 100)
+	testenv.Eventually(t, "delivered through the second broker", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	if got, _ := cb.count(); got != 100 {
+		t.Fatalf("second broker's cloud got %d readings, want the 100 after the failover", got)
+	}
+	if n := testutil.CollectAndCount(r.up.m.reconnectWaits); n != 1 {
+		t.Fatalf("reconnect wait histogram has %d series", n)
+	}
+}
