@@ -107,6 +107,7 @@ func (u *Uplink) options() *mqtt.ClientOptions {
 		SetConnectRetryInterval(2*time.Second).
 		SetMaxReconnectInterval(30*time.Second).
 		SetBinaryWill(telemetry.StateTopic(u.o.Gateway), offline, 1, true).
+		SetTLSConfig(tlsConfig(c)).
 		SetOnConnectHandler(func(mqtt.Client) {
 			u.connected.Store(true)
 			u.poke()

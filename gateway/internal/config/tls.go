@@ -1,0 +1,142 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+)
+
+// TLS is how the gateway checks the broker and proves who it is. The
+// files are read when the config is loaded (and on every reload), so a
+// missing file, a bad PEM or a key that does not match its certificate is
+// a config error naming the field.
+type TLS struct {
+	// CAFile holds the PEM certificates of the CAs that sign the broker's
+	// certificate; empty trusts the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate and key
+	// (PEM). A broker with use_identity_as_username takes the
+	// certificate's common name as the user name.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the broker's certificate must carry; empty
+	// means the broker URL's host.
+	ServerName string `yaml:"server_name"`
+
+	// RootCAs is CAFile's certificates, nil for the system's roots.
+	RootCAs *x509.CertPool `yaml:"-"`
+	// Certificate is the client certificate, nil without one.
+	Certificate *tls.Certificate `yaml:"-"`
+}
+
+func (t *TLS) set() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != ""
+}
+
+// validate checks what needs no file; plain lists the brokers that would
+// not use TLS.
+func (t *TLS) validate(r *yamlconf.Report, p string, plain []string) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		r.Errorf(yamlconf.Join(p, "key_file"), "cert_file and key_file go together")
+	}
+	if t.set() && len(plain) > 0 {
+		field := yamlconf.Join(p, "ca_file")
+		if t.CertFile != "" {
+			field = yamlconf.Join(p, "cert_file")
+		}
+		r.Errorf(field, "TLS settings need TLS brokers (ssl://, tls://, mqtts://, wss://), and %s is not one: "+
+			"the gateway would connect there without TLS", strings.Join(plain, ", "))
+	}
+}
+
+// load reads the password and TLS files. It runs after Validate.
+func (u *Uplink) load(r *yamlconf.Report) {
+	if u.PasswordFile != "" {
+		b, err := os.ReadFile(u.PasswordFile)
+		switch {
+		case err != nil:
+			r.Errorf("uplink.password_file", "%v", err)
+		case strings.TrimRight(string(b), "\r\n") == "":
+			r.Errorf("uplink.password_file", "%s is empty", u.PasswordFile)
+		default:
+			u.Password = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	t := &u.TLS
+	if t.CAFile != "" {
+		certs, err := readCerts(t.CAFile)
+		if err != nil {
+			r.Errorf("uplink.tls.ca_file", "%v", err)
+		} else {
+			t.RootCAs = x509.NewCertPool()
+			for _, c := range certs {
+				t.RootCAs.AddCert(c)
+			}
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		certs, err := readCerts(t.CertFile)
+		if err != nil {
+			r.Errorf("uplink.tls.cert_file", "%v", err)
+			return
+		}
+		certPEM, _ := os.ReadFile(t.CertFile)
+		keyPEM, err := os.ReadFile(t.KeyFile)
+		if err != nil {
+			r.Errorf("uplink.tls.key_file", "%v", err)
+			return
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			r.Errorf("uplink.tls.key_file", "%s: %v (the key must be the private key of %s)", t.KeyFile,
+				strings.TrimPrefix(err.Error(), "tls: "), t.CertFile)
+			return
+		}
+		pair.Leaf = certs[0]
+		t.Certificate = &pair
+	}
+}
+
+// readCerts reads the PEM certificates in path: at least one, and nothing
+// else.
+func readCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for n := 1; ; n++ {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s: PEM block %d is a %s, not a CERTIFICATE", path, n, b.Type)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %v", path, n, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return certs, nil
+}
+
+// IsTLS reports whether a broker URL's scheme uses TLS.
+func IsTLS(broker string) bool {
+	scheme, _, _ := strings.Cut(broker, "://")
+	switch scheme {
+	case "ssl", "tls", "mqtts", "wss":
+		return true
+	}
+	return false
+}
