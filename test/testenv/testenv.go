@@ -192,6 +192,8 @@ type MosquittoOptions struct {
 	// Users are hashed into a password file by the real mosquitto_passwd;
 	// any user turns allow_anonymous off.
 	Users map[string]string
+	// PasswordFile, instead of Users, is a password file to use as it is.
+	PasswordFile string
 	// ACL, when set, is written to an acl_file.
 	ACL string
 	// TLS adds a TLS listener on a second free port.
@@ -224,7 +226,8 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 	bin := find(t, "FIELDWATCH_MOSQUITTO", "mosquitto", "/usr/sbin/mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
-	lines := []string{fmt.Sprintf("listener %d 127.0.0.1", port), fmt.Sprintf("allow_anonymous %v", len(o.Users) == 0),
+	lines := []string{fmt.Sprintf("listener %d 127.0.0.1", port),
+		fmt.Sprintf("allow_anonymous %v", len(o.Users) == 0 && o.PasswordFile == ""),
 		"persistence false", "log_dest stdout", "log_type error", "log_type warning", "log_type notice"}
 	if len(o.Users) > 0 {
 		pw := filepath.Join(dir, "passwd")
@@ -232,6 +235,8 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 			MosquittoPasswd(t, pw, user, password, "")
 		}
 		lines = append(lines, "password_file "+pw)
+	} else if o.PasswordFile != "" {
+		lines = append(lines, "password_file "+o.PasswordFile)
 	}
 	if o.ACL != "" {
 		acl := filepath.Join(dir, "acl")

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,29 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
-
-// syncBuffer is a log sink the gateway's goroutines can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSecretsStayOutOfLogsAndStatus runs the gateway at debug level with a
 // password file for the uplink and a password for an MQTT source, through
@@ -62,7 +42,7 @@ mqtt_sources:
 	}
 	write(pwFile, uplinkPW+"\n")
 	write(path, config(""))
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reload := make(chan struct{})
 	addr := make(chan string, 1)

@@ -3,11 +3,10 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"fmt"
 	"os"
 	"strings"
 
+	"github.com/fieldwatch/fieldwatch/internal/tlsfiles"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
 
@@ -69,74 +68,23 @@ func (u *Uplink) load(r *yamlconf.Report) {
 	}
 	t := &u.TLS
 	if t.CAFile != "" {
-		certs, err := readCerts(t.CAFile)
+		pool, err := tlsfiles.Pool(t.CAFile)
 		if err != nil {
 			r.Errorf("uplink.tls.ca_file", "%v", err)
-		} else {
-			t.RootCAs = x509.NewCertPool()
-			for _, c := range certs {
-				t.RootCAs.AddCert(c)
-			}
 		}
+		t.RootCAs = pool
 	}
 	if t.CertFile != "" && t.KeyFile != "" {
-		certs, err := readCerts(t.CertFile)
-		if err != nil {
-			r.Errorf("uplink.tls.cert_file", "%v", err)
-			return
-		}
-		certPEM, _ := os.ReadFile(t.CertFile)
-		keyPEM, err := os.ReadFile(t.KeyFile)
-		if err != nil {
+		pair, keyErr, err := tlsfiles.KeyPair(t.CertFile, t.KeyFile)
+		switch {
+		case err != nil && keyErr:
 			r.Errorf("uplink.tls.key_file", "%v", err)
-			return
+		case err != nil:
+			r.Errorf("uplink.tls.cert_file", "%v", err)
 		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			r.Errorf("uplink.tls.key_file", "%s: %v (the key must be the private key of %s)", t.KeyFile,
-				strings.TrimPrefix(err.Error(), "tls: "), t.CertFile)
-			return
-		}
-		pair.Leaf = certs[0]
-		t.Certificate = &pair
+		t.Certificate = pair
 	}
-}
-
-// readCerts reads the PEM certificates in path: at least one, and nothing
-// else.
-func readCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var certs []*x509.Certificate
-	for n := 1; ; n++ {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s: PEM block %d is a %s, not a CERTIFICATE", path, n, b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %v", path, n, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return certs, nil
 }
 
 // IsTLS reports whether a broker URL's scheme uses TLS.
-func IsTLS(broker string) bool {
-	scheme, _, _ := strings.Cut(broker, "://")
-	switch scheme {
-	case "ssl", "tls", "mqtts", "wss":
-		return true
-	}
-	return false
-}
+func IsTLS(broker string) bool { return tlsfiles.SecureURL(broker) }
