@@ -280,6 +280,32 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
 	return m
 }
 
+// StartMosquittoConfig starts Mosquitto with the whole config conf (a
+// shipped one, rewritten for the test's ports and files) and waits until
+// every one of addrs accepts connections; the first is Addr and URL.
+func StartMosquittoConfig(t testing.TB, conf string, addrs ...string) *Mosquitto {
+	t.Helper()
+	bin := find(t, "FIELDWATCH_MOSQUITTO", "mosquitto", "/usr/sbin/mosquitto")
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		conf += "\nuser root\n"
+	}
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{
+		Process: &Process{Name: "mosquitto", bin: bin, args: []string{"-c", confPath}, log: filepath.Join(dir, "mosquitto.log")},
+		Addr:    addrs[0], URL: "tcp://" + addrs[0], Dir: dir,
+	}
+	m.start(t)
+	register(t, m.Process)
+	for _, a := range addrs {
+		m.waitFor(t, dialable(a))
+	}
+	return m
+}
+
 // MosquittoPasswd adds user with password to the password file at path
 // (creating it) with Debian's mosquitto_passwd; algo "" is its default
 // ($7$, PBKDF2-SHA512), "sha512" the older $6$.
