@@ -82,6 +82,8 @@ func (c *Config) Check() map[string]string {
 			bad[yamlconf.Join("brokers", i)] = fmt.Sprintf("%q: scheme is not tcp, ssl, tls, mqtt, mqtts, ws or wss", b)
 		case u.Host == "":
 			bad[yamlconf.Join("brokers", i)] = fmt.Sprintf("%q has no host", b)
+		case u.User != nil:
+			bad[yamlconf.Join("brokers", i)] = fmt.Sprintf("%q carries credentials; put them in username and password, where they stay out of logs and status", u.Redacted())
 		}
 	}
 	if msg := checkFilter(c.Topic); msg != "" {

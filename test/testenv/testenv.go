@@ -178,29 +178,151 @@ type Mosquitto struct {
 	*Process
 	URL  string // tcp://127.0.0.1:port
 	Addr string // 127.0.0.1:port
+	// TLSURL and TLSAddr are the TLS listener's, when MosquittoOptions.TLS
+	// asked for one (ssl://127.0.0.1:port).
+	TLSURL  string
+	TLSAddr string
+	// Dir holds the broker's config, password and ACL files.
+	Dir string
+}
+
+// MosquittoOptions describe a broker with authentication and an ACL. The
+// zero value is StartMosquitto's anonymous broker.
+type MosquittoOptions struct {
+	// Users are hashed into a password file by the real mosquitto_passwd;
+	// any user turns allow_anonymous off.
+	Users map[string]string
+	// PasswordFile, instead of Users, is a password file to use as it is.
+	PasswordFile string
+	// ACL, when set, is written to an acl_file.
+	ACL string
+	// TLS adds a TLS listener on a second free port.
+	TLS *MosquittoTLS
+	// Config lines are appended to the broker's config.
+	Config []string
+}
+
+// MosquittoTLS is a TLS listener: the server's certificate and key, and the
+// CA that client certificates must come from.
+type MosquittoTLS struct {
+	CertFile, KeyFile, CAFile string
+	// RequireCertificate refuses clients without a certificate from CAFile.
+	RequireCertificate bool
+	// UseIdentityAsUsername makes the certificate's CN the username.
+	UseIdentityAsUsername bool
 }
 
 // StartMosquitto starts Mosquitto on a free loopback port, anonymous and
 // without persistence. extra lines are appended to its config.
 func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
 	t.Helper()
+	return StartMosquittoWith(t, MosquittoOptions{Config: extra})
+}
+
+// StartMosquittoWith starts Mosquitto on a free loopback port, without
+// persistence, with the users, ACL and TLS listener o asks for.
+func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Mosquitto {
+	t.Helper()
 	bin := find(t, "FIELDWATCH_MOSQUITTO", "mosquitto", "/usr/sbin/mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n%s\n",
-		port, strings.Join(extra, "\n"))
+	lines := []string{fmt.Sprintf("listener %d 127.0.0.1", port),
+		fmt.Sprintf("allow_anonymous %v", len(o.Users) == 0 && o.PasswordFile == ""),
+		"persistence false", "log_dest stdout", "log_type error", "log_type warning", "log_type notice"}
+	if len(o.Users) > 0 {
+		pw := filepath.Join(dir, "passwd")
+		for user, password := range o.Users {
+			MosquittoPasswd(t, pw, user, password, "")
+		}
+		lines = append(lines, "password_file "+pw)
+	} else if o.PasswordFile != "" {
+		lines = append(lines, "password_file "+o.PasswordFile)
+	}
+	if o.ACL != "" {
+		acl := filepath.Join(dir, "acl")
+		if err := os.WriteFile(acl, []byte(o.ACL), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, "acl_file "+acl)
+	}
+	var tlsAddr string
+	if o.TLS != nil {
+		tlsAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		lines = append(lines, "listener "+strings.TrimPrefix(tlsAddr, "127.0.0.1:")+" 127.0.0.1",
+			"certfile "+o.TLS.CertFile, "keyfile "+o.TLS.KeyFile)
+		if o.TLS.CAFile != "" {
+			lines = append(lines, "cafile "+o.TLS.CAFile)
+		}
+		lines = append(lines, fmt.Sprintf("require_certificate %v", o.TLS.RequireCertificate),
+			fmt.Sprintf("use_identity_as_username %v", o.TLS.UseIdentityAsUsername))
+	}
+	if os.Geteuid() == 0 {
+		// As root Mosquitto would become the mosquitto user, who cannot
+		// read files in the test's private directories.
+		lines = append(lines, "user root")
+	}
+	lines = append(lines, o.Config...)
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{
+		Process: &Process{Name: "mosquitto", bin: bin, args: []string{"-c", confPath}, log: filepath.Join(dir, "mosquitto.log")},
+		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
+		Dir:     dir,
+	}
+	m.URL = "tcp://" + m.Addr
+	if tlsAddr != "" {
+		m.TLSAddr, m.TLSURL = tlsAddr, "ssl://"+tlsAddr
+	}
+	m.Start(t)
+	register(t, m.Process)
+	return m
+}
+
+// StartMosquittoConfig starts Mosquitto with the whole config conf (a
+// shipped one, rewritten for the test's ports and files) and waits until
+// every one of addrs accepts connections; the first is Addr and URL.
+func StartMosquittoConfig(t testing.TB, conf string, addrs ...string) *Mosquitto {
+	t.Helper()
+	bin := find(t, "FIELDWATCH_MOSQUITTO", "mosquitto", "/usr/sbin/mosquitto")
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		conf += "\nuser root\n"
+	}
 	confPath := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := &Mosquitto{
 		Process: &Process{Name: "mosquitto", bin: bin, args: []string{"-c", confPath}, log: filepath.Join(dir, "mosquitto.log")},
-		Addr:    fmt.Sprintf("127.0.0.1:%d", port),
+		Addr:    addrs[0], URL: "tcp://" + addrs[0], Dir: dir,
 	}
-	m.URL = "tcp://" + m.Addr
-	m.Start(t)
+	m.start(t)
 	register(t, m.Process)
+	for _, a := range addrs {
+		m.waitFor(t, dialable(a))
+	}
 	return m
+}
+
+// MosquittoPasswd adds user with password to the password file at path
+// (creating it) with Debian's mosquitto_passwd; algo "" is its default
+// ($7$, PBKDF2-SHA512), "sha512" the older $6$.
+func MosquittoPasswd(t testing.TB, path, user, password, algo string) {
+	t.Helper()
+	bin := find(t, "FIELDWATCH_MOSQUITTO_PASSWD", "mosquitto_passwd", "/usr/bin/mosquitto_passwd")
+	args := []string{"-b"}
+	if algo != "" {
+		args = append(args, "-H", algo)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		args = append(args, "-c")
+	}
+	args = append(args, path, user, password)
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd %s: %v\n%s", user, err, out)
+	}
 }
 
 // Start starts the broker again on its port (after Stop).
@@ -208,6 +330,9 @@ func (m *Mosquitto) Start(t testing.TB) {
 	t.Helper()
 	m.start(t)
 	m.waitFor(t, dialable(m.Addr))
+	if m.TLSAddr != "" {
+		m.waitFor(t, dialable(m.TLSAddr))
+	}
 }
 
 // InfluxDB is a running InfluxDB 1.8 serving the v2 write and Flux APIs.

@@ -1,9 +1,12 @@
 package testenv
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 func TestMosquittoStartsAndStops(t *testing.T) {
@@ -26,5 +29,31 @@ func TestInfluxDBServesFlux(t *testing.T) {
 	out, err := db.query("SHOW DATABASES")
 	if err != nil || !strings.Contains(out, `"db"`) {
 		t.Fatalf("database not created: %v %s", err, out)
+	}
+}
+
+func TestMosquittoWithUsersAndTLS(t *testing.T) {
+	ca := NewCA(t, "test CA")
+	srv := ca.Server(t, "broker")
+	m := StartMosquittoWith(t, MosquittoOptions{Users: map[string]string{"gw1": "right"},
+		TLS: &MosquittoTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, CAFile: ca.CertFile,
+			RequireCertificate: true, UseIdentityAsUsername: true}})
+	opts := func(url, user, pw string) *mqtt.ClientOptions {
+		return mqtt.NewClientOptions().AddBroker(url).SetClientID("c-" + user).SetUsername(user).SetPassword(pw)
+	}
+	if err := MQTTRefused(t, opts(m.URL, "gw1", "right")); err != nil {
+		t.Fatalf("right password refused: %v", err)
+	}
+	if err := MQTTRefused(t, opts(m.URL, "gw1", "wrong")); err == nil {
+		t.Fatal("wrong password admitted")
+	}
+	client := ca.Client(t, "gw1")
+	withCert := opts(m.TLSURL, "", "").SetTLSConfig(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client.TLS}})
+	if err := MQTTRefused(t, withCert); err != nil {
+		t.Fatalf("client certificate refused: %v", err)
+	}
+	noCert := opts(m.TLSURL, "gw1", "right").SetTLSConfig(&tls.Config{RootCAs: ca.Pool})
+	if err := MQTTRefused(t, noCert); err == nil {
+		t.Fatal("client without a certificate admitted")
 	}
 }

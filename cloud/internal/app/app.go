@@ -41,7 +41,7 @@ type Options struct {
 // Addrs are where a running cloud listens.
 type Addrs struct {
 	HTTP string // host:port of the API and dashboard
-	MQTT string // broker URL the ingestor uses (the embedded one's, if embedded)
+	MQTT string // broker URL the gateways use (the embedded broker's plain listener, else its TLS one)
 }
 
 // Run runs the cloud until ctx is done.
@@ -56,15 +56,21 @@ func Run(ctx context.Context, o Options) error {
 			Help: "Always 1; the version label says which build runs.", ConstLabels: prometheus.Labels{"version": version.Version}},
 			func() float64 { return 1 }))
 
-	brokerURL := cfg.MQTT.URL
-	if brokerURL == "" {
-		b, err := broker.Start(cfg.MQTT.Listen, log)
+	mq := cfg.MQTT
+	link := ingest.Options{BrokerURL: mq.URL, Username: mq.Username, Password: mq.Password, TLS: mq.ClientTLS}
+	gatewayURL := mq.URL
+	if mq.URL == "" {
+		b, err := startBroker(mq, log, reg)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		brokerURL = b.URL()
-		log.Info("embedded MQTT broker listening", "addr", b.Addr())
+		in := b.Internal()
+		link = ingest.Options{BrokerURL: b.InternalURL(), Username: in.Username, Password: in.Password}
+		gatewayURL = b.URL()
+		if gatewayURL == "" {
+			gatewayURL = b.TLSURL()
+		}
 	}
 
 	st, err := openStore(ctx, cfg, log)
@@ -82,9 +88,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cancel()
 
-	in := ingest.New(ingest.Options{BrokerURL: brokerURL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
-		ClientID: cfg.MQTT.ClientID, NoShare: !cfg.MQTT.Shared, Workers: cfg.MQTT.Workers, Store: st, Registry: rg,
-		Log: log, Metrics: ingest.NewMetrics(reg)})
+	link.ClientID, link.NoShare, link.Workers, link.Store, link.Registry = mq.ClientID, !mq.Shared, mq.Workers, st, rg
+	link.Log, link.Metrics = log, ingest.NewMetrics(reg)
+	in := ingest.New(link)
 
 	mux := http.NewServeMux()
 	api.New(st, rg, log, reg).Register(mux)
@@ -106,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)
 	if o.Ready != nil {
-		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: brokerURL})
+		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: gatewayURL})
 	}
 
 	inDone := make(chan error, 1)
@@ -125,6 +131,26 @@ func Run(ctx context.Context, o Options) error {
 		err = ierr
 	}
 	return err
+}
+
+// startBroker starts the embedded broker with the configured users,
+// listeners and alert readers, its metrics on reg.
+func startBroker(mq config.MQTT, log *slog.Logger, reg prometheus.Registerer) (*broker.Broker, error) {
+	b, err := broker.Start(broker.Options{Listen: mq.Listen, TLSListen: mq.TLSListener.Listen, TLS: mq.ServerTLS,
+		Users: mq.Users, AllowAnonymous: mq.AllowAnonymous, AlertReaders: mq.AlertReaders, Log: log,
+		Metrics: broker.NewMetrics(reg)})
+	if err != nil {
+		return nil, err
+	}
+	auth := "clients known by the name they give (no password file)"
+	switch {
+	case mq.Users != nil:
+		auth = fmt.Sprintf("passwords from %s (%d users)", mq.PasswordFile, mq.Users.Len())
+	case mq.TLSListener.RequireClientCert && b.Addr() == "":
+		auth = "client certificates"
+	}
+	log.Info("embedded MQTT broker listening", "addr", b.Addr(), "tls_addr", b.TLSAddr(), "auth", auth)
+	return b, nil
 }
 
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {

@@ -5,12 +5,14 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
 
@@ -30,17 +32,60 @@ type HTTP struct {
 
 // MQTT is where the gateways' batches arrive.
 type MQTT struct {
-	// URL of an external broker (tcp://host:1883). Empty runs the embedded
-	// broker on Listen.
-	URL      string `yaml:"url"`
-	Listen   string `yaml:"listen"`
+	// URL of an external broker (tcp://host:1883, ssl://host:8883). Empty
+	// runs the embedded broker.
+	URL string `yaml:"url"`
+	// Listen is the embedded broker's plain MQTT listener; empty for none
+	// (then TLSListener is needed).
+	Listen string `yaml:"listen"`
+	// PasswordFile is the embedded broker's users, one line per gateway in
+	// Mosquitto's mosquitto_passwd format, so one file serves both brokers.
+	PasswordFile string `yaml:"password_file"`
+	// AllowAnonymous lets the embedded broker admit clients by the name
+	// they give on a non-loopback listener, without a password file or
+	// client certificates. The topic ACL still keys on that name.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// AlertReaders are users who may read fieldwatch/v1/alerts/#.
+	AlertReaders []string `yaml:"alert_readers"`
+	// TLSListener is the embedded broker's TLS listener.
+	TLSListener TLSListener `yaml:"tls_listener"`
+	// Username, Password and TLS log the ingestor in to an external broker.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	TLS      TLS    `yaml:"tls"`
 	ClientID string `yaml:"client_id"`
 	// Shared subscribes through $share/ingest/… so replicas split the load.
 	Shared bool `yaml:"shared"`
 	// Workers is how many batches are written to the store at once.
 	Workers int `yaml:"workers"`
+
+	// Users is PasswordFile's content, read by Check.
+	Users *passwd.File `yaml:"-"`
+	// ServerTLS is TLSListener's configuration and ClientTLS the
+	// ingestor's for an external TLS broker, built by Check.
+	ServerTLS *tls.Config `yaml:"-"`
+	ClientTLS *tls.Config `yaml:"-"`
+}
+
+// TLSListener is the embedded broker's TLS listener. With
+// require_client_cert every client needs a certificate from client_ca_file,
+// and its common name is its user name (as Mosquitto's
+// use_identity_as_username); without, a certificate is used when given and
+// a password otherwise.
+type TLSListener struct {
+	Listen            string `yaml:"listen"`
+	CertFile          string `yaml:"cert_file"`
+	KeyFile           string `yaml:"key_file"`
+	ClientCAFile      string `yaml:"client_ca_file"`
+	RequireClientCert bool   `yaml:"require_client_cert"`
+}
+
+// TLS is how the ingestor checks an external broker and proves who it is.
+type TLS struct {
+	CAFile     string `yaml:"ca_file"` // empty: the system's roots
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"` // empty: the URL's host
 }
 
 // Store is where readings are kept.
@@ -82,6 +127,11 @@ func LoadFile(path string) (*Config, error) {
 	if err := yamlconf.Decode(path, data, c); err != nil {
 		return nil, err
 	}
+	var r yamlconf.Report
+	c.MQTT.load(&r)
+	if err := r.Err(path, data); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -98,9 +148,9 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	hostPort("http.listen", c.HTTP.Listen, true)
 	if c.MQTT.URL == "" {
-		hostPort("mqtt.listen", c.MQTT.Listen, true)
-	} else if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" || u.Port() == "" {
-		r.Errorf("mqtt.url", "%q is not a broker URL such as tcp://host:1883", c.MQTT.URL)
+		c.MQTT.validateEmbedded(r, hostPort)
+	} else {
+		c.MQTT.validateExternal(r)
 	}
 	if c.MQTT.Workers < 1 || c.MQTT.Workers > 256 {
 		r.Errorf("mqtt.workers", "%d is outside 1..256", c.MQTT.Workers)
@@ -120,9 +170,14 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 }
 
-// Check validates a config built or changed outside a file.
+// Check validates a config built or changed outside a file (flags), then
+// reads the files it names.
 func (c *Config) Check() error {
 	var r yamlconf.Report
 	c.Validate(&r)
+	if err := r.Err("flags", nil); err != nil {
+		return err
+	}
+	c.MQTT.load(&r)
 	return r.Err("flags", nil)
 }

@@ -16,6 +16,7 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/internal/throttle"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -36,7 +38,10 @@ type Options struct {
 	BrokerURL string
 	Username  string
 	Password  string
-	ClientID  string // default fieldwatch-ingest-<host>-<random>
+	// TLS is used for ssl://, tls://, mqtts:// and wss:// brokers: the CAs
+	// to trust (nil: the system's), a client certificate, a server name.
+	TLS      *tls.Config
+	ClientID string // default fieldwatch-ingest-<host>-<random>
 	// Shared subscribes through $share/ingest/… (default true); turn it off
 	// only for brokers without shared subscriptions.
 	NoShare  bool
@@ -55,7 +60,7 @@ type Ingestor struct {
 	client    mqtt.Client
 	jobs      chan mqtt.Message
 	commits   *commits
-	throttle  *throttle
+	throttle  *throttle.Throttle
 	connected atomic.Bool
 }
 
@@ -71,7 +76,7 @@ func New(o Options) *Ingestor {
 		o.ClientID = fmt.Sprintf("fieldwatch-ingest-%s-%s", host, hex.EncodeToString(b[:]))
 	}
 	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
-		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(), throttle: newThrottle(10 * time.Second)}
+		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(), throttle: throttle.New(10 * time.Second)}
 }
 
 // Connected reports whether the MQTT connection is up.
@@ -90,7 +95,7 @@ func (in *Ingestor) Run(ctx context.Context) error {
 		}
 	}
 	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
-		SetUsername(in.o.Username).SetPassword(in.o.Password).
+		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).
 		SetCleanSession(true).SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).SetMaxReconnectInterval(30 * time.Second).
@@ -189,7 +194,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	if err != nil {
 		// No ack: the gateway keeps the readings and sends them again.
 		in.m.storeErrors.Inc()
-		if ok, n := in.throttle.allow("store"); ok {
+		if ok, n := in.throttle.Allow("store"); ok {
 			in.log.Error("cannot store batch; not acknowledging it", "gateway", gw, "first_seq", b.FirstSeq,
 				"readings", len(b.Readings), "err", err, "similar_suppressed", n)
 		}
@@ -214,7 +219,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 // so a flood cannot fill the disk.
 func (in *Ingestor) reject(reason, topic, gw string, err error) {
 	in.m.rejected.WithLabelValues(reason).Inc()
-	if ok, n := in.throttle.allow(reason); ok {
+	if ok, n := in.throttle.Allow(reason); ok {
 		in.log.Warn("message refused", "reason", reason, "topic", topic, "gateway", gw, "err", err,
 			"similar_suppressed", n)
 	}

@@ -35,8 +35,14 @@ type gateway struct {
 
 func newGateway(t *testing.T, url, id string) *gateway {
 	g := &gateway{id: id}
-	g.client = testenv.MQTTClient(t, url, "gw-"+id)
-	g.client.Subscribe(telemetry.AckTopic(id), 1, func(_ mqtt.Client, m mqtt.Message) {
+	g.client = testenv.MQTTConnect(t, mqtt.NewClientOptions().AddBroker(url).SetClientID("gw-"+id).SetUsername(id))
+	g.client.Subscribe(telemetry.AckTopic(id), 1, g.onAck(t)).Wait()
+	return g
+}
+
+// onAck records the acks the gateway receives.
+func (g *gateway) onAck(t *testing.T) mqtt.MessageHandler {
+	return func(_ mqtt.Client, m mqtt.Message) {
 		a, err := telemetry.DecodeAck(m.Payload())
 		if err != nil {
 			t.Errorf("cloud sent a malformed ack: %v", err)
@@ -45,8 +51,7 @@ func newGateway(t *testing.T, url, id string) *gateway {
 		g.mu.Lock()
 		g.acks = append(g.acks, a)
 		g.mu.Unlock()
-	}).Wait()
-	return g
+	}
 }
 
 func (g *gateway) publish(t *testing.T, topic string, payload []byte) {
@@ -82,11 +87,16 @@ type rig struct {
 	reg   *registry.Registry
 }
 
-func startIngest(t *testing.T, url string, st store.Store) *rig {
+// startIngest runs an ingestor on url; login, if set, says as whom.
+func startIngest(t *testing.T, url string, st store.Store, login ...func(*Options)) *rig {
 	t.Helper()
 	reg := registry.New()
-	in := New(Options{BrokerURL: url, Store: st, Registry: reg, Log: slog.New(slog.DiscardHandler),
-		Metrics: NewMetrics(prometheus.NewRegistry())})
+	o := Options{BrokerURL: url, Store: st, Registry: reg, Log: slog.New(slog.DiscardHandler),
+		Metrics: NewMetrics(prometheus.NewRegistry())}
+	for _, f := range login {
+		f(&o)
+	}
+	in := New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
@@ -104,16 +114,30 @@ func openSQLite(t *testing.T) store.Store {
 	return s
 }
 
-func brokers(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"mosquitto": func(t *testing.T) string { return testenv.StartMosquitto(t).URL },
-		"embedded": func(t *testing.T) string {
-			b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler))
+// testBroker is where the test's gateways connect (as their id), and how
+// the ingestor logs in.
+type testBroker struct {
+	url    string
+	ingest func(*Options)
+}
+
+// brokers are an anonymous Mosquitto and the embedded broker with its
+// defaults (loopback, no password file: names taken at their word, the
+// topic ACL in force, the ingestor on its internal identity).
+func brokers(t *testing.T) map[string]func(t *testing.T) testBroker {
+	return map[string]func(t *testing.T) testBroker{
+		"mosquitto": func(t *testing.T) testBroker {
+			return testBroker{url: testenv.StartMosquitto(t).URL, ingest: func(*Options) {}}
+		},
+		"embedded": func(t *testing.T) testBroker {
+			b, err := broker.Start(broker.Options{Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			return b.URL()
+			return testBroker{url: b.URL(), ingest: func(o *Options) {
+				o.BrokerURL, o.Username, o.Password = b.InternalURL(), b.Internal().Username, b.Internal().Password
+			}}
 		},
 	}
 }
@@ -124,9 +148,9 @@ func brokers(t *testing.T) map[string]func(t *testing.T) string {
 func TestStoresAcksAndRefuses(t *testing.T) {
 	for name, start := range brokers(t) {
 		t.Run(name, func(t *testing.T) {
-			url := start(t)
-			r := startIngest(t, url, openSQLite(t))
-			gw := newGateway(t, url, "gw1")
+			b := start(t)
+			r := startIngest(t, b.url, openSQLite(t), b.ingest)
+			gw := newGateway(t, b.url, "gw1")
 			m := r.in.m
 
 			gw.publish(t, telemetry.UpTopic("gw1"), []byte("not a batch"))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -96,13 +95,7 @@ func TestStreamsAndSources(t *testing.T) {
 		done <- Run(ctx, Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler), Listening: func(a string) { addr <- a }})
 	}()
 	base := "http://" + <-addr
-	status := func() Status {
-		var s Status
-		if code, body := get(t, base+"/status"); code == http.StatusOK {
-			json.Unmarshal([]byte(body), &s)
-		}
-		return s
-	}
+	status := func() Status { return statusOf(t, base) }
 	testenv.Eventually(t, "source subscribed", wait, func() bool {
 		s := status()
 		return len(s.Sources) == 1 && s.Sources[0].Connected

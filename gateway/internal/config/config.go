@@ -54,10 +54,17 @@ type Gateway struct {
 
 // Uplink is the MQTT connection to the cloud.
 type Uplink struct {
-	Brokers  []string `yaml:"brokers"` // tcp://host:1883, tried in order
-	Username string   `yaml:"username"`
-	Password string   `yaml:"password"`
-	ClientID string   `yaml:"client_id"` // default fieldwatch-<gateway id>
+	Brokers []string `yaml:"brokers"` // tcp://host:1883 or ssl://host:8883, tried in order
+	// Username is the MQTT user name; empty means the gateway id, which is
+	// what the broker's ACL keys on.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile holds the password instead, so the secret can live
+	// outside the config; it is read at load, a trailing newline dropped.
+	PasswordFile string `yaml:"password_file"`
+	ClientID     string `yaml:"client_id"` // default fieldwatch-<gateway id>
+	// TLS secures ssl://, tls://, mqtts:// and wss:// brokers.
+	TLS TLS `yaml:"tls"`
 	// Keepalive is the MQTT keepalive; a dead link is noticed within 1.5×.
 	Keepalive time.Duration `yaml:"keepalive"`
 	// ConnectTimeout bounds one connection attempt to one broker.
@@ -208,6 +215,10 @@ func Default() *Config {
 	}
 }
 
+// ReservedID cannot be a gateway id: its topics would fall under the
+// cloud's alerts, fieldwatch/v1/alerts/….
+const ReservedID = "alerts"
+
 // DefaultInterval is a device's poll interval when none is given.
 const DefaultInterval = time.Minute
 
@@ -234,6 +245,7 @@ func Load(file string, data []byte) (*Config, error) {
 	}
 	c.Profiles = set
 	var r yamlconf.Report
+	c.Uplink.load(&r)
 	c.checkDevices(&r)
 	c.checkStreamProfiles(&r)
 	if err := r.Err(file, data); err != nil {
@@ -247,6 +259,8 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	g := &c.Gateway
 	if err := telemetry.CheckName("gateway", g.ID); err != nil {
 		r.Errorf("gateway.id", "%v", err)
+	} else if g.ID == ReservedID {
+		r.Errorf("gateway.id", "%q is reserved: fieldwatch/v1/%s/ carries the cloud's alerts", g.ID, g.ID)
 	}
 	if g.Site != "" {
 		if err := telemetry.CheckName("site", g.Site); err != nil {
@@ -258,6 +272,9 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	if _, err := ClockQuality(g.Clock); err != nil {
 		r.Errorf("gateway.clock", "%v", err)
+	}
+	if c.Uplink.Username == "" {
+		c.Uplink.Username = g.ID
 	}
 	c.Uplink.validate(r)
 	b := &c.Buffer
@@ -406,6 +423,7 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 	if len(u.Brokers) == 0 {
 		r.Errorf("uplink.brokers", "at least one broker URL is needed, e.g. tcp://127.0.0.1:1883")
 	}
+	var plain []string // brokers without TLS
 	for i, b := range u.Brokers {
 		p := fmt.Sprintf("uplink.brokers[%d]", i)
 		v, err := url.Parse(b)
@@ -414,10 +432,15 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 			continue
 		}
 		switch v.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		case "tcp", "mqtt", "ws":
+			plain = append(plain, b)
+		case "ssl", "tls", "mqtts", "wss":
 		default:
 			r.Errorf(p, "%q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", b)
 			continue
+		}
+		if v.User != nil {
+			r.Errorf(p, "%q carries credentials; put them in uplink.username and uplink.password_file, where they stay out of logs and status", v.Redacted())
 		}
 		if v.Port() == "" {
 			r.Errorf(p, "%q has no port", b)
@@ -425,6 +448,10 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 			r.Errorf(p, "%q: port is not 1..65535", b)
 		}
 	}
+	if u.Password != "" && u.PasswordFile != "" {
+		r.Errorf("uplink.password_file", "give password or password_file, not both")
+	}
+	u.TLS.validate(r, "uplink.tls", plain)
 	checkDur := func(field string, d, lo, hi time.Duration) {
 		if d < lo || d > hi {
 			r.Errorf("uplink."+field, "%v is outside %v..%v", d, lo, hi)

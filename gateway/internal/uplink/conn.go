@@ -145,6 +145,7 @@ func (u *Uplink) options(c *conn) *mqtt.ClientOptions {
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetBinaryWill(telemetry.StateTopic(u.o.Gateway), offline, 1, true).
+		SetTLSConfig(tlsConfig(cfg)).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			u.log.Warn("connection to broker lost", "err", err)
 			c.dropped()

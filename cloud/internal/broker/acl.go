@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"strings"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// InternalUser is the identity of the cloud's own ingestor on the embedded
+// broker. It is not a valid gateway id, and it authenticates only on the
+// internal listener with the password generated at start.
+const InternalUser = "$fieldwatch-cloud"
+
+// ReservedID cannot be a gateway: fieldwatch/v1/alerts/ carries alerts.
+const ReservedID = "alerts"
+
+// policy is the topic ACL, keyed on the authenticated user name:
+//
+//   - a gateway U publishes only fieldwatch/v1/U/up and fieldwatch/v1/U/state
+//     (its last will included) and reads only fieldwatch/v1/U/ack;
+//   - the ingestor (InternalUser) reads everything under fieldwatch/v1/,
+//     shared subscriptions included, and publishes acks and alerts;
+//   - an alert reader reads fieldwatch/v1/alerts/#.
+//
+// Anything else is denied. The shipped Mosquitto ACL grants the same.
+type policy struct {
+	alertReaders map[string]bool
+}
+
+func newPolicy(alertReaders []string) *policy {
+	p := &policy{alertReaders: map[string]bool{}}
+	for _, u := range alertReaders {
+		p.alertReaders[u] = true
+	}
+	return p
+}
+
+const alertsFilter = "fieldwatch/v1/" + ReservedID + "/#"
+
+// allows reports whether user may publish to topic (write) or subscribe to
+// filter / receive a message on topic (read).
+func (p *policy) allows(user, topic string, write bool) bool {
+	if !write {
+		topic = unshare(topic)
+	}
+	switch {
+	case user == InternalUser && write:
+		return match("fieldwatch/v1/+/ack", topic) || match(alertsFilter, topic)
+	case user == InternalUser:
+		return within(topic, "fieldwatch/v1/#")
+	case !write && p.alertReaders[user] && within(topic, alertsFilter):
+		return true
+	case user == ReservedID || telemetry.CheckName("gateway", user) != nil:
+		return false
+	case write:
+		return topic == telemetry.UpTopic(user) || topic == telemetry.StateTopic(user)
+	}
+	return topic == telemetry.AckTopic(user)
+}
+
+// unshare strips a shared subscription's $share/<group>/ prefix.
+func unshare(filter string) string {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		if _, f, ok := strings.Cut(rest, "/"); ok {
+			return f
+		}
+	}
+	return filter
+}
+
+// within reports whether every topic filter matches is also matched by
+// pattern.
+func within(filter, pattern string) bool {
+	f, p := strings.Split(filter, "/"), strings.Split(pattern, "/")
+	for i, pl := range p {
+		if pl == "#" {
+			return true
+		}
+		if i >= len(f) || f[i] == "#" {
+			return false
+		}
+		if pl != "+" && f[i] != pl {
+			return false // a wildcard, or another level
+		}
+	}
+	return len(f) == len(p)
+}
+
+// match reports whether filter matches topic (which has no wildcards).
+func match(filter, topic string) bool {
+	return !strings.ContainsAny(topic, "+#") && within(topic, filter)
+}

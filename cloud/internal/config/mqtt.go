@@ -1,0 +1,132 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/url"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
+	"github.com/fieldwatch/fieldwatch/internal/tlsfiles"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+)
+
+// validateEmbedded checks the embedded broker's settings.
+func (m *MQTT) validateEmbedded(r *yamlconf.Report, hostPort func(field, v string, required bool)) {
+	l := &m.TLSListener
+	hostPort("mqtt.listen", m.Listen, l.Listen == "")
+	hostPort("mqtt.tls_listener.listen", l.Listen, false)
+	if l.Listen != "" && (l.CertFile == "" || l.KeyFile == "") {
+		r.Errorf("mqtt.tls_listener.cert_file", "a TLS listener needs cert_file and key_file")
+	}
+	if l.Listen == "" && (l.CertFile != "" || l.KeyFile != "" || l.ClientCAFile != "" || l.RequireClientCert) {
+		r.Errorf("mqtt.tls_listener.listen", "is needed for the other tls_listener settings")
+	}
+	if l.RequireClientCert && l.ClientCAFile == "" {
+		r.Errorf("mqtt.tls_listener.client_ca_file", "require_client_cert needs the CA that signs the client certificates")
+	}
+	if m.TLS != (TLS{}) || m.Username != "" || m.Password != "" {
+		r.Errorf("mqtt.tls", "username, password and tls are for an external broker (mqtt.url); the embedded broker uses tls_listener")
+	}
+	for i, u := range m.AlertReaders {
+		if u == "" || u == broker.InternalUser {
+			r.Errorf(yamlconf.Join("mqtt.alert_readers", i), "%q cannot be an alert reader", u)
+		}
+	}
+	if m.PasswordFile != "" || m.AllowAnonymous {
+		return
+	}
+	const why = "the embedded broker would admit any client under the name it gives, so anyone could send readings in " +
+		"a gateway's name: set mqtt.password_file (mosquitto_passwd format)%s, or allow_anonymous: true to accept that"
+	if m.Listen != "" && !broker.Loopback(m.Listen) {
+		r.Errorf("mqtt.listen", "%s is not a loopback address and "+why, m.Listen, "")
+	}
+	if l.Listen != "" && !broker.Loopback(l.Listen) && !l.RequireClientCert {
+		r.Errorf("mqtt.tls_listener.listen", "%s is not a loopback address and "+why, l.Listen, " or require_client_cert")
+	}
+}
+
+// validateExternal checks the ingestor's settings for an external broker.
+func (m *MQTT) validateExternal(r *yamlconf.Report) {
+	u, err := url.Parse(m.URL)
+	if err != nil || u.Host == "" || u.Port() == "" {
+		r.Errorf("mqtt.url", "%q is not a broker URL such as tcp://host:1883", m.URL)
+		return
+	}
+	if u.User != nil {
+		r.Errorf("mqtt.url", "%q carries credentials; put them in mqtt.username and mqtt.password, where they stay out of logs", u.Redacted())
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "wss", "tcp", "mqtt", "ws":
+	default:
+		r.Errorf("mqtt.url", "%q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", m.URL)
+	}
+	if m.TLS != (TLS{}) && !tlsfiles.SecureURL(m.URL) {
+		r.Errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts://, wss://), not %s", m.URL)
+	}
+	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
+		r.Errorf("mqtt.tls.key_file", "cert_file and key_file go together")
+	}
+	if m.PasswordFile != "" || m.AllowAnonymous || len(m.AlertReaders) > 0 || m.TLSListener != (TLSListener{}) {
+		r.Errorf("mqtt.url", "password_file, allow_anonymous, alert_readers and tls_listener are for the embedded broker, "+
+			"not an external one (configure its users and ACL there: deploy/mosquitto)")
+	}
+}
+
+// load reads the password file and builds the TLS configurations.
+func (m *MQTT) load(r *yamlconf.Report) {
+	m.Users, m.ServerTLS, m.ClientTLS = nil, nil, nil
+	if m.URL == "" && m.PasswordFile != "" {
+		users, err := passwd.Load(m.PasswordFile)
+		if err != nil {
+			r.Errorf("mqtt.password_file", "%v", err)
+		}
+		m.Users = users
+	}
+	if l := m.TLSListener; m.URL == "" && l.Listen != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if pair := keyPair(r, "mqtt.tls_listener", l.CertFile, l.KeyFile); pair != nil {
+			cfg.Certificates = []tls.Certificate{*pair}
+		}
+		if l.ClientCAFile != "" {
+			cfg.ClientCAs = pool(r, "mqtt.tls_listener.client_ca_file", l.ClientCAFile)
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		if l.RequireClientCert {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+		m.ServerTLS = cfg
+	}
+	if m.URL != "" && tlsfiles.SecureURL(m.URL) {
+		t := m.TLS
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+		if t.CAFile != "" {
+			cfg.RootCAs = pool(r, "mqtt.tls.ca_file", t.CAFile)
+		}
+		if t.CertFile != "" {
+			if pair := keyPair(r, "mqtt.tls", t.CertFile, t.KeyFile); pair != nil {
+				cfg.Certificates = []tls.Certificate{*pair}
+			}
+		}
+		m.ClientTLS = cfg
+	}
+}
+
+func keyPair(r *yamlconf.Report, p, certFile, keyFile string) *tls.Certificate {
+	pair, keyErr, err := tlsfiles.KeyPair(certFile, keyFile)
+	switch {
+	case err != nil && keyErr:
+		r.Errorf(p+".key_file", "%v", err)
+	case err != nil:
+		r.Errorf(p+".cert_file", "%v", err)
+	}
+	return pair
+}
+
+func pool(r *yamlconf.Report, field, path string) *x509.CertPool {
+	p, err := tlsfiles.Pool(path)
+	if err != nil {
+		r.Errorf(field, "%v", err)
+	}
+	return p
+}

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/test/sim"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+const secureGatewayConfig = `gateway: {id: farm-north, site: north}
+uplink:
+  brokers: [%s]
+  batch_delay: 200ms
+  state_interval: 2s
+  tls: {ca_file: %s, cert_file: %s, key_file: %s}
+buffer: {dir: %s, fsync: "off"}
+http: {listen: %s}
+buses:
+  - name: dtu
+    type: tcp
+    address: %s
+    devices:
+      - {id: soil-a, profile: renke/rs-ecth-n01, unit: 1, interval: 200ms}
+`
+
+// pki is a CA with the broker's certificate and farm-north's.
+type pki struct {
+	ca             *testenv.CA
+	server, client *testenv.Cert
+}
+
+func newPKI(t *testing.T) pki {
+	ca := testenv.NewCA(t, "Fieldwatch test CA")
+	return pki{ca: ca, server: ca.Server(t, "broker"), client: ca.Client(t, "farm-north")}
+}
+
+// runSecureGateway starts the gateway binary with its client certificate
+// against broker, reading a simulated soil probe, and waits until at least
+// 20 readings are acknowledged and none wait.
+func runSecureGateway(t *testing.T, p pki, broker string) (*proc, string) {
+	_, simAddr := startSim(t, &served{}, map[uint8]sim.Device{1: &sim.SoilProbe{Env: &sim.Environment{Seed: 7}}})
+	dir := t.TempDir()
+	gwHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(secureGatewayConfig, broker, p.ca.CertFile, p.client.CertFile, p.client.KeyFile,
+		filepath.Join(dir, "buffer"), gwHTTP, simAddr)), 0o644)
+	gw := start(t, "fieldwatch-gateway", "run", "-c", cfg)
+	testenv.Eventually(t, "readings acknowledged over TLS", 60*time.Second, func() bool {
+		var st gatewayStatus
+		return getJSON("http://"+gwHTTP+"/status", &st) == nil && st.Connected &&
+			st.Buffer.AckedThrough >= 20 && st.Buffer.Readings < 20
+	})
+	return gw, gwHTTP
+}
+
+// stationGoesOffline kills the gateway: its last will, allowed by the ACL
+// on its own state topic only, turns the station offline.
+func stationGoesOffline(t *testing.T, gw *proc, cloudHTTP string) {
+	var ss []station
+	if err := getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss); err != nil || len(ss) != 1 || ss[0].ID != "farm-north" ||
+		ss[0].State != "online" {
+		t.Fatalf("stations %+v, %v", ss, err)
+	}
+	gw.stop(t, syscall.SIGKILL)
+	testenv.Eventually(t, "station offline by its last will", 60*time.Second, func() bool {
+		return getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
+	})
+}
+
+// TestSecureJourneyThroughMosquitto runs Mosquitto with the shipped
+// fieldwatch.conf and ACL (ports and paths rewritten for the test), the
+// gateway binary on the client-certificate listener, and the cloud binary
+// logged in as fieldwatch-cloud on the TLS password listener: readings are
+// stored and acked, the last will works, and the cloud's password is not in
+// its log.
+func TestSecureJourneyThroughMosquitto(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	passwords := filepath.Join(dir, "fieldwatch.passwd")
+	testenv.MosquittoPasswd(t, passwords, "fieldwatch-cloud", "cloud-Pa55-e2e", "")
+	conf, err := os.ReadFile("../../deploy/mosquitto/fieldwatch.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, certs, pw := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	rewritten := strings.NewReplacer(
+		"/etc/mosquitto/fieldwatch.passwd", passwords,
+		"/etc/mosquitto/fieldwatch.acl", filepath.Join("..", "..", "deploy", "mosquitto", "acl"),
+		"/etc/mosquitto/certs/broker.pem", p.server.CertFile,
+		"/etc/mosquitto/certs/broker.key", p.server.KeyFile,
+		"/etc/mosquitto/certs/fieldwatch-ca.pem", p.ca.CertFile,
+		"listener 1883 127.0.0.1", fmt.Sprintf("listener %d 127.0.0.1", plain),
+		"listener 8883\n", fmt.Sprintf("listener %d 127.0.0.1\n", certs),
+		"listener 8884\n", fmt.Sprintf("listener %d 127.0.0.1\n", pw),
+		"persistence true", "persistence false",
+		"persistence_location /var/lib/mosquitto/", "",
+	).Replace(string(conf))
+	listeners := 0
+	for _, line := range strings.Split(rewritten, "\n") {
+		if strings.HasPrefix(line, "listener ") && strings.HasSuffix(line, " 127.0.0.1") {
+			listeners++
+		}
+		if !strings.HasPrefix(line, "#") && strings.Contains(line, "/etc/") {
+			listeners = -10
+		}
+	}
+	if listeners != 3 {
+		t.Fatalf("the shipped config changed shape; update this test:\n%s", rewritten)
+	}
+	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+	testenv.StartMosquittoConfig(t, rewritten, addr(plain), addr(certs), addr(pw))
+
+	cloudHTTP := addr(testenv.FreePort(t))
+	cloudCfg := filepath.Join(dir, "cloud.yaml")
+	os.WriteFile(cloudCfg, []byte(fmt.Sprintf(`mqtt:
+  url: ssl://%s
+  username: fieldwatch-cloud
+  password: cloud-Pa55-e2e
+  tls: {ca_file: %s}
+`, addr(pw), p.ca.CertFile)), 0o600)
+	cloud := start(t, "fieldwatch-cloud", "run", "-c", cloudCfg, "-http", cloudHTTP, "-data", t.TempDir(), "-log-level", "debug")
+	waitHealthy(t, cloudHTTP)
+
+	gw, _ := runSecureGateway(t, p, "ssl://"+addr(certs))
+	stationGoesOffline(t, gw, cloudHTTP)
+	cloud.stop(t, syscall.SIGTERM)
+	if strings.Contains(cloud.logs(), "cloud-Pa55-e2e") {
+		t.Fatalf("the cloud logged its password:\n%s", cloud.logs())
+	}
+}
+
+// TestSecureJourneyThroughEmbeddedBroker runs the cloud binary with its
+// embedded broker on a TLS listener that requires client certificates (no
+// plain listener) and the gateway binary with its certificate: readings
+// are stored and acked, the last will works, and a client without a
+// certificate is refused and counted on /metrics.
+func TestSecureJourneyThroughEmbeddedBroker(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	mqttTLS := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cloudCfg := filepath.Join(dir, "cloud.yaml")
+	os.WriteFile(cloudCfg, []byte(fmt.Sprintf(`mqtt:
+  listen: ""
+  tls_listener: {listen: "%s", cert_file: %s, key_file: %s, client_ca_file: %s, require_client_cert: true}
+`, mqttTLS, p.server.CertFile, p.server.KeyFile, p.ca.CertFile)), 0o600)
+	cloud := start(t, "fieldwatch-cloud", "run", "-c", cloudCfg, "-http", cloudHTTP, "-data", t.TempDir())
+	waitHealthy(t, cloudHTTP)
+
+	gw, _ := runSecureGateway(t, p, "ssl://"+mqttTLS)
+	// A client without a certificate.
+	c, err := tlsDial(mqttTLS, p)
+	if err == nil {
+		c.Close()
+	}
+	testenv.Eventually(t, "refusal counted", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + cloudHTTP + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `fieldwatch_broker_auth_failures_total{reason="tls_handshake"} 1`)
+	})
+	stationGoesOffline(t, gw, cloudHTTP)
+	cloud.stop(t, syscall.SIGTERM)
+	if code := cloud.exitCode(); code != 0 {
+		t.Fatalf("cloud exited with %d on SIGTERM", code)
+	}
+}
+
+// tlsDial opens a TLS connection that trusts p's CA but shows no client
+// certificate, and reads until the broker closes it.
+func tlsDial(addr string, p pki) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: p.ca.Pool})
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	_, err = c.Read(b[:]) // the server's verdict arrives after the client's handshake (TLS 1.3)
+	return c, err
+}
