@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -162,8 +163,7 @@ func (e *CompactEncoder) choose(b *Batch, series []batchSeries) (*CompactContext
 	e.next++
 	e.excess = 0 // the new version rebases every series of the batch
 	if len(b.Readings) > 0 {
-		t := b.Readings[0].Time.UnixNano()
-		c.Epoch = t - ((t%1e9)+1e9)%1e9 // the second it falls in
+		c.Epoch = second(b.Readings[0].Time.UnixNano())
 	}
 	index := seriesIndex(c)
 	siblings := make(map[[2]string]int8) // the Exp each metric needs in this batch
@@ -191,6 +191,15 @@ func (e *CompactEncoder) choose(b *Batch, series []batchSeries) (*CompactContext
 		}
 	}
 	return c, true
+}
+
+// second returns the start of the second t (Unix ns) falls in, or t itself
+// near the start of int64 time.
+func second(t int64) int64 {
+	if m := ((t % 1e9) + 1e9) % 1e9; t >= math.MinInt64+m {
+		return t - m
+	}
+	return t
 }
 
 func (e *CompactEncoder) remember(c *CompactContext) {

@@ -357,3 +357,41 @@ func TestPeekCodec(t *testing.T) {
 		}
 	}
 }
+
+func TestSecond(t *testing.T) {
+	for _, tc := range []struct{ t, want int64 }{{1795240800250000000, 1795240800000000000}, {0, 0}, {-1, -1e9},
+		{-1e9, -1e9}, {math.MinInt64, math.MinInt64}, {math.MinInt64 + 5, math.MinInt64 + 5}, {math.MaxInt64, math.MaxInt64 - 854775807}} {
+		if got := second(tc.t); got != tc.want {
+			t.Errorf("second(%d) = %d, want %d", tc.t, got, tc.want)
+		}
+	}
+}
+
+// TestCompactFullDictionary: when the series would overflow MaxSeries, the
+// encoder defines a fresh dictionary of the batch's series from nothing.
+func TestCompactFullDictionary(t *testing.T) {
+	b := liveBatches(1)[0]
+	enc := NewCompactEncoder(b.Gateway, b.Site, b.Stream)
+	full := &CompactContext{Gateway: b.Gateway, Site: b.Site, Stream: b.Stream, ID: enc.id, Version: 1}
+	for i := range MaxSeries - 10 {
+		full.Series = append(full.Series, SeriesDef{Device: fmt.Sprintf("old-%d", i), Metric: "m"})
+		full.Ref = append(full.Ref, 0)
+	}
+	enc.confirmed, enc.next = full, 2
+	data, sent, err := enc.Encode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctxs MemoryContexts
+	ctxs.Put(full)
+	got, def, err := DecodeCompact(context.Background(), data, b.Gateway, &ctxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sent.Defined || data[8]&3 != kindScratch || len(def.Series) != 50 {
+		t.Fatalf("kind %d, %d series; want 50 from nothing", data[8]&3, len(def.Series))
+	}
+	if err := sameBatch(b, got); err != nil {
+		t.Fatal(err)
+	}
+}
