@@ -60,15 +60,7 @@ func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(b.Len()) - 1 }
 
 // Validate checks the header and every reading.
 func (b *Batch) Validate() error {
-	if err := CheckName("gateway", b.Gateway); err != nil {
-		return err
-	}
-	if b.Site != "" {
-		if err := CheckName("site", b.Site); err != nil {
-			return err
-		}
-	}
-	if err := CheckName("stream", b.Stream); err != nil {
+	if err := checkOrigin(b.Gateway, b.Site, b.Stream); err != nil {
 		return err
 	}
 	if b.Len() == 0 {
@@ -97,4 +89,17 @@ func (b *Batch) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkOrigin checks a gateway, its site (which may be empty) and a stream.
+func checkOrigin(gateway, site, stream string) error {
+	if err := CheckName("gateway", gateway); err != nil {
+		return err
+	}
+	if site != "" {
+		if err := CheckName("site", site); err != nil {
+			return err
+		}
+	}
+	return CheckName("stream", stream)
 }

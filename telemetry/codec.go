@@ -41,6 +41,8 @@ func (c Codec) String() string {
 		return "items"
 	case CodecItemsDeflate:
 		return "items+deflate"
+	case CodecCompact:
+		return "compact"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -106,12 +108,7 @@ func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
 			c = CodecItemsDeflate
 		}
 	}
-	out := make([]byte, 0, 64+16*b.Len())
-	if flags := b.flags(); flags != 0 {
-		out = append(out, magic[0], magic[1], FormatVersionFlags, byte(c), flags)
-	} else {
-		out = append(out, magic[0], magic[1], FormatVersion, byte(c))
-	}
+	out := appendEnvelope(make([]byte, 0, 64+16*b.Len()), b, c)
 	out = appendString(out, b.Gateway)
 	out = appendString(out, b.Site)
 	out = appendString(out, b.Stream)
@@ -141,6 +138,8 @@ func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
 		_, _ = e.w.Write(body) // writes to a bytes.Buffer do not fail
 		_ = e.w.Close()
 		out = buf.Bytes()
+	case CodecCompact:
+		return nil, errors.New("codec 5 (compact) is stateful: encode with a CompactEncoder")
 	default:
 		return nil, fmt.Errorf("unknown codec %d", c)
 	}
@@ -149,6 +148,15 @@ func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
 		return nil, fmt.Errorf("encoded batch is %d bytes, more than %d; send fewer readings", len(out), MaxBatchBytes)
 	}
 	return out, nil
+}
+
+// appendEnvelope appends the magic, the format version, the codec and, in
+// format version 2, the flags.
+func appendEnvelope(out []byte, b *Batch, c Codec) []byte {
+	if flags := b.flags(); flags != 0 {
+		return append(out, magic[0], magic[1], FormatVersionFlags, byte(c), flags)
+	}
+	return append(out, magic[0], magic[1], FormatVersion, byte(c))
 }
 
 func appendString(b []byte, s string) []byte {
@@ -189,23 +197,14 @@ func AppendRows(out []byte, rs []Reading) []byte {
 // Decode parses an encoded batch and validates it. Every failure wraps
 // ErrMalformed and says what was wrong.
 func Decode(data []byte) (*Batch, error) {
-	if len(data) > MaxBatchBytes {
-		return nil, malformed("%d bytes, more than %d", len(data), MaxBatchBytes)
-	}
-	if len(data) < 4+4 {
-		return nil, malformed("%d bytes is too short", len(data))
-	}
-	if data[0] != magic[0] || data[1] != magic[1] {
-		return nil, malformed("does not start with \"FW\" (got % x)", data[:2])
-	}
-	if data[2] != FormatVersion && data[2] != FormatVersionFlags {
-		return nil, malformed("format version %d is not supported (this build reads %d and %d)", data[2], FormatVersion, FormatVersionFlags)
-	}
-	payload, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if got := crc32.Checksum(payload, crcTable); got != sum {
-		return nil, malformed("checksum %08x does not match %08x", got, sum)
+	payload, err := openEnvelope(data)
+	if err != nil {
+		return nil, err
 	}
 	codec := Codec(data[3])
+	if codec == CodecCompact {
+		return nil, malformed("codec 5 (compact) is stateful: decode it with DecodeCompact")
+	}
 	r := &reader{b: payload[4:]}
 	b := &Batch{}
 	if data[2] == FormatVersionFlags {
@@ -235,7 +234,6 @@ func Decode(data []byte) (*Batch, error) {
 		body = r.b
 	case CodecRowsDeflate, CodecItemsDeflate:
 		fr := flate.NewReader(bytes.NewReader(r.b))
-		var err error
 		body, err = io.ReadAll(io.LimitReader(fr, maxBodyBytes+1))
 		if err != nil {
 			return nil, malformed("deflate: %v", err)
@@ -246,7 +244,6 @@ func Decode(data []byte) (*Batch, error) {
 	default:
 		return nil, malformed("unknown codec %d", codec)
 	}
-	var err error
 	if codec == CodecRows || codec == CodecRowsDeflate {
 		if b.Readings, err = DecodeRows(body, int(count)); err != nil {
 			return nil, err
@@ -258,6 +255,28 @@ func Decode(data []byte) (*Batch, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return b, nil
+}
+
+// openEnvelope checks an encoded batch's size, magic, format version and
+// checksum, and returns it without the checksum.
+func openEnvelope(data []byte) ([]byte, error) {
+	if len(data) > MaxBatchBytes {
+		return nil, malformed("%d bytes, more than %d", len(data), MaxBatchBytes)
+	}
+	if len(data) < 4+4 {
+		return nil, malformed("%d bytes is too short", len(data))
+	}
+	if data[0] != magic[0] || data[1] != magic[1] {
+		return nil, malformed("does not start with \"FW\" (got % x)", data[:2])
+	}
+	if data[2] != FormatVersion && data[2] != FormatVersionFlags {
+		return nil, malformed("format version %d is not supported (this build reads %d and %d)", data[2], FormatVersion, FormatVersionFlags)
+	}
+	payload, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if got := crc32.Checksum(payload, crcTable); got != sum {
+		return nil, malformed("checksum %08x does not match %08x", got, sum)
+	}
+	return payload, nil
 }
 
 // DecodeRows decodes a rows body holding exactly count readings. Errors wrap
