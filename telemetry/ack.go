@@ -13,11 +13,19 @@ import (
 // the highest sequence up to which the cloud knows every reading of the
 // stream is stored. A gateway may forget everything up to the highest
 // contiguous sequence it has seen acknowledged, by either field.
+//
+// An ack with Resync set is the opposite: First..Last was NOT stored,
+// because the compact context Context it refers to is unknown to the
+// cloud; the gateway defines its context again (CompactEncoder.Reset) and
+// sends what is unacknowledged. Stream may be empty then (a batch that
+// only refers to a context does not name its stream).
 type Ack struct {
-	Stream  string `json:"stream"`
+	Stream  string `json:"stream,omitempty"`
 	First   uint64 `json:"first"`
 	Last    uint64 `json:"last"`
 	Through uint64 `json:"through,omitempty"`
+	Resync  bool   `json:"resync,omitempty"`
+	Context uint32 `json:"context,omitempty"`
 }
 
 // MaxAckBytes bounds an encoded ack.
@@ -49,8 +57,13 @@ func DecodeAck(data []byte) (Ack, error) {
 }
 
 func (a Ack) validate() error {
-	if err := CheckName("stream", a.Stream); err != nil {
-		return fmt.Errorf("ack: %w", err)
+	if a.Resync && a.Through != 0 {
+		return fmt.Errorf("ack: a resync request acknowledges nothing (through %d)", a.Through)
+	}
+	if !a.Resync || a.Stream != "" {
+		if err := CheckName("stream", a.Stream); err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
 	}
 	if a.First == 0 || a.Last < a.First {
 		return fmt.Errorf("ack: range %d..%d is empty or starts at 0", a.First, a.Last)

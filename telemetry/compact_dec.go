@@ -21,44 +21,11 @@ import (
 // ErrMalformed for anything wrong in the bytes; anything else is a failure
 // of ctxs, worth retrying.
 func DecodeCompact(ctx context.Context, data []byte, gateway string, ctxs Contexts) (b *Batch, def *CompactContext, err error) {
-	payload, err := openEnvelope(data)
+	h, err := readCompactHeader(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	if c := Codec(data[3]); c != CodecCompact {
-		return nil, nil, malformed("codec %v is not compact; decode it with Decode", c)
-	}
-	r := &reader{b: payload[4:]}
-	b = &Batch{}
-	if data[2] == FormatVersionFlags {
-		if err := b.setFlags(r.byte("flags")); r.err == nil && err != nil {
-			return nil, nil, err
-		}
-	}
-	if r.err == nil && len(r.b) < 4 {
-		r.err = malformed("context id: missing")
-	}
-	if r.err != nil {
-		return nil, nil, r.err
-	}
-	id := binary.BigEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	cv := r.uvarint("context version")
-	b.FirstSeq = r.uvarint("first sequence")
-	gap := r.uvarint("committed gap")
-	count := r.uvarint("count")
-	version, kind := cv>>2, cv&3
-	switch {
-	case r.err != nil:
-		return nil, nil, r.err
-	case version == 0 || version > math.MaxUint32 || kind > kindScratch:
-		return nil, nil, malformed("context version %d kind %d", version, kind)
-	case b.FirstSeq == 0 || gap > b.FirstSeq-1:
-		return nil, nil, malformed("first sequence %d, committed gap %d", b.FirstSeq, gap)
-	case count == 0 || count > MaxReadings:
-		return nil, nil, malformed("count %d is outside 1..%d", count, MaxReadings)
-	}
-	b.Committed = b.FirstSeq - 1 - gap
+	b, r, id, version, kind, count := h.batch, h.r, h.id, h.version, h.kind, h.count
 	var c *CompactContext
 	var br *bitReader
 	if kind == kindRefer {
@@ -105,6 +72,68 @@ func DecodeCompact(ctx context.Context, data []byte, gateway string, ctxs Contex
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return b, def, nil
+}
+
+// compactHeader is what precedes a compact batch's body.
+type compactHeader struct {
+	batch       *Batch // flags, FirstSeq and Committed filled in
+	r           *reader
+	id, version uint32
+	kind        uint64
+	count       uint64
+}
+
+func readCompactHeader(data []byte) (*compactHeader, error) {
+	payload, err := openEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	if c := Codec(data[3]); c != CodecCompact {
+		return nil, malformed("codec %v is not compact; decode it with Decode", c)
+	}
+	r := &reader{b: payload[4:]}
+	b := &Batch{}
+	if data[2] == FormatVersionFlags {
+		if err := b.setFlags(r.byte("flags")); r.err == nil && err != nil {
+			return nil, err
+		}
+	}
+	if r.err == nil && len(r.b) < 4 {
+		r.err = malformed("context id: missing")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	id := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	cv := r.uvarint("context version")
+	b.FirstSeq = r.uvarint("first sequence")
+	gap := r.uvarint("committed gap")
+	count := r.uvarint("count")
+	version, kind := cv>>2, cv&3
+	switch {
+	case r.err != nil:
+		return nil, r.err
+	case version == 0 || version > math.MaxUint32 || kind > kindScratch:
+		return nil, malformed("context version %d kind %d", version, kind)
+	case b.FirstSeq == 0 || gap > b.FirstSeq-1:
+		return nil, malformed("first sequence %d, committed gap %d", b.FirstSeq, gap)
+	case count == 0 || count > MaxReadings:
+		return nil, malformed("count %d is outside 1..%d", count, MaxReadings)
+	}
+	b.Committed = b.FirstSeq - 1 - gap
+	return &compactHeader{batch: b, r: r, id: id, version: uint32(version), kind: kind, count: count}, nil
+}
+
+// PeekCompact reads a compact batch's context ID and sequence range without
+// its context: what a cloud that cannot resolve the context puts in its
+// resync request.
+func PeekCompact(data []byte) (id uint32, first, last uint64, err error) {
+	h, err := readCompactHeader(data)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return h.id, h.batch.FirstSeq, h.batch.FirstSeq + h.count - 1, nil
 }
 
 // lookup returns a context version of gateway's.
@@ -160,4 +189,19 @@ func readDefined(ctx context.Context, r *reader, ctxs Contexts, gateway string, 
 		return nil, nil, fmt.Errorf("compact context %08x version %d of %s: %w", id, version, gateway, err)
 	}
 	return c, br, nil
+}
+
+// DecodeAny decodes a batch of any codec that gateway sent: a compact one
+// against the contexts in ctxs, returning the context it defines (to be
+// stored before the batch is acknowledged), any other with Decode.
+func DecodeAny(ctx context.Context, data []byte, gateway string, ctxs Contexts) (*Batch, *CompactContext, error) {
+	codec, err := PeekCodec(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if codec != CodecCompact {
+		b, err := Decode(data)
+		return b, nil, err
+	}
+	return DecodeCompact(ctx, data, gateway, ctxs)
 }

@@ -77,6 +77,9 @@ func (e *CompactEncoder) Confirm(sent CompactSent) {
 	}
 }
 
+// ID is the encoder's current context ID (a new one after Reset).
+func (e *CompactEncoder) ID() uint32 { return e.id }
+
 // Confirmed returns the newest confirmed version, nil if none.
 func (e *CompactEncoder) Confirmed() *CompactContext { return e.confirmed }
 

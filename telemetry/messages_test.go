@@ -115,3 +115,19 @@ func FuzzDecodeState(f *testing.F) {
 		_, _ = DecodeState(data)
 	})
 }
+
+func TestResyncAck(t *testing.T) {
+	data, err := EncodeAck(Ack{First: 5, Last: 9, Resync: true, Context: 0xdeadbeef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := DecodeAck(data)
+	if err != nil || !a.Resync || a.Context != 0xdeadbeef || a.Stream != "" {
+		t.Fatalf("%s decoded to %+v, %v", data, a, err)
+	}
+	for _, bad := range []string{`{"first":5,"last":9}`, `{"first":5,"last":9,"resync":true,"through":9}`} {
+		if _, err := DecodeAck([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

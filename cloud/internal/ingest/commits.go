@@ -1,61 +1,55 @@
 package ingest
 
 import (
-	"sort"
+	"context"
 	"sync"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 )
 
-// commits tracks, per gateway stream, the highest sequence up to which
-// every reading is known to be stored: the `through` of an ack. It starts
-// from what the gateway says it has had acknowledged (Batch.Committed) and
-// grows as contiguous batches are stored. It is memory only; after a restart
-// the gateways' Committed fields rebuild it.
+// commits is the ingestor's memory of what each gateway stream has stored,
+// loaded from the store the first time a stream is seen, so a replayed
+// batch is recognised across restarts (and, in the store, across
+// replicas). Each stream has a lock held from reading its record to
+// writing the batch with the new one, so concurrent workers never write a
+// record that forgets what another just added.
 type commits struct {
+	st      store.Store
 	mu      sync.Mutex
-	streams map[string]*stream
+	streams map[streamKey]*streamCommit
 }
 
-type span struct{ first, last uint64 }
+type streamKey struct{ gateway, stream string }
 
-type stream struct {
-	through uint64
-	above   []span // stored ranges beyond through, sorted, disjoint
+type streamCommit struct {
+	mu     sync.Mutex
+	loaded bool
+	c      store.Commit
 }
 
-// maxSpans bounds the ranges remembered above the watermark per stream.
-const maxSpans = 256
+func newCommits(st store.Store) *commits {
+	return &commits{st: st, streams: map[streamKey]*streamCommit{}}
+}
 
-func newCommits() *commits { return &commits{streams: map[string]*stream{}} }
-
-// add records that first..last of the stream is stored, given that the
-// gateway holds acks through committed, and returns the new watermark.
-func (c *commits) add(gw, streamID string, committed, first, last uint64) uint64 {
+// lock returns the stream's record, locked and loaded; call unlock when done.
+func (c *commits) lock(ctx context.Context, gateway, stream string) (*streamCommit, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := gw + "\x00" + streamID
-	s, ok := c.streams[key]
+	s, ok := c.streams[streamKey{gateway, stream}]
 	if !ok {
-		s = &stream{}
-		c.streams[key] = s
+		s = &streamCommit{}
+		c.streams[streamKey{gateway, stream}] = s
 	}
-	s.through = max(s.through, committed)
-	if last > s.through {
-		s.above = append(s.above, span{max(first, s.through+1), last})
-		sort.Slice(s.above, func(i, j int) bool { return s.above[i].first < s.above[j].first })
-	}
-	// Absorb every span that now touches the watermark.
-	n := 0
-	for _, sp := range s.above {
-		if sp.first <= s.through+1 {
-			s.through = max(s.through, sp.last)
-			continue
+	c.mu.Unlock()
+	s.mu.Lock()
+	if !s.loaded {
+		rec, err := c.st.Committed(ctx, gateway, stream)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
 		}
-		s.above[n] = sp
-		n++
+		s.c, s.loaded = rec, true
 	}
-	s.above = s.above[:n]
-	if len(s.above) > maxSpans {
-		s.above = s.above[len(s.above)-maxSpans:]
-	}
-	return s.through
+	return s, nil
 }
+
+func (s *streamCommit) unlock() { s.mu.Unlock() }

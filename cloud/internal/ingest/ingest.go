@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,6 +61,7 @@ type Ingestor struct {
 	client    mqtt.Client
 	jobs      chan mqtt.Message
 	commits   *commits
+	contexts  *contexts
 	throttle  *throttle.Throttle
 	connected atomic.Bool
 }
@@ -76,7 +78,7 @@ func New(o Options) *Ingestor {
 		o.ClientID = fmt.Sprintf("fieldwatch-ingest-%s-%s", host, hex.EncodeToString(b[:]))
 	}
 	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
-		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(), throttle: throttle.New(10 * time.Second)}
+		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(o.Store), contexts: newContexts(o.Store), throttle: throttle.New(10 * time.Second)}
 }
 
 // Connected reports whether the MQTT connection is up.
@@ -171,9 +173,26 @@ func (in *Ingestor) processState(gw string, msg mqtt.Message) {
 }
 
 func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Message) {
-	b, err := telemetry.Decode(msg.Payload())
-	if err != nil {
+	b, def, err := telemetry.DecodeAny(ctx, msg.Payload(), gw, in.contexts)
+	switch {
+	case errors.Is(err, telemetry.ErrUnknownContext):
+		// A compact batch against a context this cloud does not know (its
+		// store lost it, or the batch is on the wrong topic): not stored,
+		// and the gateway is asked to define its context again.
+		in.reject("unknown_context", msg.Topic(), gw, err)
+		if id, first, last, perr := telemetry.PeekCompact(msg.Payload()); perr == nil {
+			in.m.resyncs.Inc()
+			in.publishAck(gw, telemetry.Ack{First: first, Last: last, Resync: true, Context: id})
+		}
+		return
+	case errors.Is(err, telemetry.ErrGatewayMismatch):
+		in.reject("gateway_mismatch", msg.Topic(), gw, err)
+		return
+	case errors.Is(err, telemetry.ErrMalformed):
 		in.reject("malformed", msg.Topic(), gw, err)
+		return
+	case err != nil:
+		in.storeFailed(gw, b, fmt.Errorf("reading a compact context: %w", err))
 		return
 	}
 	if b.Gateway != gw {
@@ -182,35 +201,69 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sc, err := in.commits.lock(wctx, gw, b.Stream)
+	if err != nil {
+		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
+		return
+	}
+	if sc.c.Covers(b.FirstSeq, b.LastSeq()) {
+		// A replay of what is stored: acknowledged again, not written or
+		// evaluated twice.
+		through := sc.c.Through
+		sc.unlock()
+		in.m.duplicates.Inc()
+		in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: through})
+		return
+	}
+	next := sc.c.With(b.Committed, b.FirstSeq, b.LastSeq())
 	began := time.Now()
-	if len(b.Readings) > 0 {
-		err = in.o.Store.Write(wctx, b.Gateway, b.Site, b.Readings)
-	}
-	if err == nil && len(b.Events) > 0 {
-		err = in.o.Store.WriteEvents(wctx, b.Gateway, b.Site, b.Events)
-	}
-	cancel()
+	err = in.o.Store.WriteBatch(wctx, b, def, next)
 	in.m.storeSeconds.Observe(time.Since(began).Seconds())
 	if err != nil {
-		// No ack: the gateway keeps the readings and sends them again.
-		in.m.storeErrors.Inc()
-		if ok, n := in.throttle.Allow("store"); ok {
-			in.log.Error("cannot store batch; not acknowledging it", "gateway", gw, "first_seq", b.FirstSeq,
-				"readings", len(b.Readings), "err", err, "similar_suppressed", n)
-		}
+		sc.unlock()
+		in.storeFailed(gw, b, err)
 		return
+	}
+	sc.c = next
+	sc.unlock()
+	if def != nil {
+		in.contexts.Put(def)
 	}
 	in.m.batches.Inc()
 	in.m.readings.Add(float64(len(b.Readings)))
 	in.m.events.Add(float64(len(b.Events)))
+	if b.Backlog {
+		in.m.backlog.Add(float64(b.Len()))
+	}
 	in.o.Registry.ObserveBatch(b)
-	through := in.commits.add(gw, b.Stream, b.Committed, b.FirstSeq, b.LastSeq())
-	ack, err := telemetry.EncodeAck(telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: through})
+	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: next.Through})
+}
+
+// decode decodes a batch of any codec; a compact one against the contexts
+// (memory, then the store). def is the context version it defined.
+// storeFailed counts and logs a batch that was not stored; it is not
+// acknowledged, so the gateway sends it again.
+func (in *Ingestor) storeFailed(gw string, b *telemetry.Batch, err error) {
+	in.m.storeErrors.Inc()
+	if ok, n := in.throttle.Allow("store"); ok {
+		first, items := uint64(0), 0
+		if b != nil {
+			first, items = b.FirstSeq, b.Len()
+		}
+		in.log.Error("cannot store batch; not acknowledging it", "gateway", gw, "first_seq", first,
+			"items", items, "err", err, "similar_suppressed", n)
+	}
+}
+
+// publishAck sends an ack. Not waited for: a lost ack makes the gateway
+// resend, which is safe.
+func (in *Ingestor) publishAck(gw string, a telemetry.Ack) {
+	ack, err := telemetry.EncodeAck(a)
 	if err != nil {
 		in.log.Error("BUG: cannot encode ack", "err", err)
 		return
 	}
-	// Not waited for: a lost ack makes the gateway resend, which is safe.
 	in.client.Publish(telemetry.AckTopic(gw), 1, false, ack)
 	in.m.acks.Inc()
 }

@@ -69,7 +69,7 @@ func (g *gateway) ackList() []telemetry.Ack {
 
 func encode(t *testing.T, gw string, first uint64, n int) []byte {
 	t.Helper()
-	b := &telemetry.Batch{Gateway: gw, Site: "north", Stream: "s1", FirstSeq: first, Committed: first - 1}
+	b := &telemetry.Batch{Gateway: gw, Site: "north", Stream: "s1", FirstSeq: first}
 	for i := 0; i < n; i++ {
 		b.Readings = append(b.Readings, telemetry.Reading{Device: "soil-1", Metric: "soil_moisture", Unit: "%",
 			Value: float64(first) + float64(i), Time: t0.Add(time.Duration(first+uint64(i)) * time.Second)})
@@ -85,6 +85,7 @@ type rig struct {
 	in    *Ingestor
 	store store.Store
 	reg   *registry.Registry
+	stop  func()
 }
 
 // startIngest runs an ingestor on url; login, if set, says as whom.
@@ -100,9 +101,10 @@ func startIngest(t *testing.T, url string, st store.Store, login ...func(*Option
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := &rig{in: in, store: st, reg: reg, stop: sync.OnceFunc(func() { cancel(); <-done })}
+	t.Cleanup(r.stop)
 	testenv.Eventually(t, "ingestor subscribed", wait, in.Connected)
-	return &rig{in: in, store: st, reg: reg}
+	return r
 }
 
 func openSQLite(t *testing.T) store.Store {
@@ -252,25 +254,85 @@ func TestSharedSubscriptionSplitsLoad(t *testing.T) {
 	}
 }
 
-func TestCommits(t *testing.T) {
-	c := newCommits()
-	steps := []struct {
-		committed, first, last, want uint64
-	}{
-		{0, 1, 10, 10},
-		{0, 21, 30, 10},  // gap 11..20
-		{0, 11, 20, 30},  // gap closed
-		{50, 61, 70, 50}, // the gateway says 1..50 are acked; 51..60 unknown
-		{60, 61, 70, 70},
-		{0, 1, 5, 70}, // an old replay does not lower the mark
+// TestReplaysAreRecognised: a batch sent again — at once, or to a new
+// ingestor after a restart, on the same store — is acknowledged again but
+// neither written nor passed on twice; a batch that overlaps stored ones
+// only in part is written.
+func TestReplaysAreRecognised(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := openSQLite(t)
+	gw := newGateway(t, url, "gw1")
+	first := startIngest(t, url, st)
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 10))
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 10))
+	testenv.Eventually(t, "two acks", wait, func() bool { return len(gw.ackList()) == 2 })
+	if b, d := testutil.ToFloat64(first.in.m.batches), testutil.ToFloat64(first.in.m.duplicates); b != 1 || d != 1 {
+		t.Fatalf("stored %v batches and recognised %v replays; want 1 and 1", b, d)
 	}
-	for i, s := range steps {
-		if got := c.add("gw", "s", s.committed, s.first, s.last); got != s.want {
-			t.Fatalf("step %d: through %d, want %d", i, got, s.want)
+	first.stop()
+
+	second := startIngest(t, url, st)                                // a restart: its memory is empty
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 3, 4))  // inside 1…10
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 8, 5))  // 8…12: partly new
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 13, 1)) // new
+	testenv.Eventually(t, "five acks", wait, func() bool { return len(gw.ackList()) == 5 })
+	if b, d := testutil.ToFloat64(second.in.m.batches), testutil.ToFloat64(second.in.m.duplicates); b != 2 || d != 1 {
+		t.Fatalf("after the restart: stored %v batches, recognised %v replays; want 2 and 1", b, d)
+	}
+	if last := gw.ackList()[4]; last.Through != 13 {
+		t.Fatalf("last ack %+v; want through 13", last)
+	}
+}
+
+// TestCompactContextsAndResync: compact batches are stored, their context
+// kept in the store for the next ingestor; a cloud that has lost the
+// context asks the gateway to resync instead of acknowledging.
+func TestCompactContextsAndResync(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := openSQLite(t)
+	gw := newGateway(t, url, "gw1")
+	enc := telemetry.NewCompactEncoder("gw1", "north", "s1")
+	batch := func(first uint64) []byte {
+		b := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: first}
+		for i := range 5 {
+			b.Readings = append(b.Readings, telemetry.Reading{Device: "soil-1", Metric: "soil_moisture", Unit: "%",
+				Value: 30 + float64(i)/10, Time: t0.Add(time.Duration(first+uint64(i)) * time.Minute)})
 		}
+		data, sent, err := enc.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(gw.ackList())
+		gw.publish(t, telemetry.UpTopic("gw1"), data)
+		testenv.Eventually(t, "an answer", wait, func() bool { return len(gw.ackList()) > before })
+		if a := gw.ackList()[len(gw.ackList())-1]; !a.Resync {
+			enc.Confirm(sent)
+		}
+		return data
 	}
-	if got := c.add("gw", "other", 0, 5, 9); got != 0 {
-		t.Fatalf("a new stream starting at 5 has through %d, want 0", got)
+	first := startIngest(t, url, st)
+	batch(1) // defines the context
+	batch(6) // refers to it
+	first.stop()
+	second := startIngest(t, url, st) // finds the context in the store
+	batch(11)
+	if n := testutil.ToFloat64(second.in.m.batches); n != 1 {
+		t.Fatalf("the second ingestor stored %v batches, want 1", n)
+	}
+	second.stop()
+	lost := startIngest(t, url, openSQLite(t)) // a store without the context
+	batch(16)
+	a := gw.ackList()[len(gw.ackList())-1]
+	if !a.Resync || a.Through != 0 || a.First != 16 || a.Last != 20 || a.Context == 0 {
+		t.Fatalf("answer %+v; want a resync request for 16…20", a)
+	}
+	if n := testutil.ToFloat64(lost.in.m.resyncs); n != 1 {
+		t.Fatalf("resyncs counted %v", n)
+	}
+	enc.Reset()
+	batch(16) // defined again from scratch
+	if a := gw.ackList()[len(gw.ackList())-1]; a.Resync || a.Last != 20 {
+		t.Fatalf("after the reset %+v", a)
 	}
 }
 

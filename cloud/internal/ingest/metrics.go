@@ -11,6 +11,9 @@ type Metrics struct {
 	rejected     *prometheus.CounterVec
 	states       *prometheus.CounterVec
 	storeErrors  prometheus.Counter
+	duplicates   prometheus.Counter
+	backlog      prometheus.Counter
+	resyncs      prometheus.Counter
 	storeSeconds prometheus.Histogram
 }
 
@@ -26,17 +29,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_acks_total",
 			Help: "Acks published to gateways."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_rejected_total",
-			Help: "Messages refused, by reason: malformed, gateway_mismatch, bad_state, topic."}, []string{"reason"}),
+			Help: "Messages refused, by reason: malformed, gateway_mismatch, unknown_context, bad_state, topic."}, []string{"reason"}),
 		states: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_states_total",
 			Help: "Gateway state messages received, by state."}, []string{"state"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_errors_total",
 			Help: "Batches the store refused; they were not acknowledged and will be resent."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_duplicates_total",
+			Help: "Batches already stored (a replay): acknowledged again without writing or evaluating them twice."}),
+		backlog: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_backlog_items_total",
+			Help: "Items stored from backlog batches (acquired while the gateway could not send)."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_resyncs_total",
+			Help: "Resync requests sent: compact batches whose context this cloud did not know."}),
 		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_store_write_seconds",
 			Help: "Time to write one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 	}
-	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.storeSeconds)
+	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
+		m.resyncs, m.storeSeconds)
 	// Every reason appears from the start, so a dashboard can rate() it.
-	for _, r := range []string{"malformed", "gateway_mismatch", "bad_state", "topic"} {
+	for _, r := range []string{"malformed", "gateway_mismatch", "unknown_context", "bad_state", "topic"} {
 		m.rejected.WithLabelValues(r)
 	}
 	return m

@@ -9,6 +9,10 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -31,8 +35,111 @@ type Store interface {
 	WriteEvents(ctx context.Context, gateway, site string, es []telemetry.Event) error
 	// Events returns events in [q.From, q.To), newest first.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
+	// WriteBatch stores a batch: its readings and events, the compact
+	// context it defined (def, may be nil), and then the stream's commit
+	// record c. The commit is written last, so it never claims what the
+	// store does not hold; an error means the batch must not be
+	// acknowledged.
+	WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c Commit) error
+	// Committed returns the commit record of a gateway's stream, or a zero
+	// Commit when there is none.
+	Committed(ctx context.Context, gateway, stream string) (Commit, error)
+	// CompactContext returns a compact context a batch defined
+	// (telemetry.Contexts); an error wrapping telemetry.ErrUnknownContext
+	// when there is none.
+	CompactContext(ctx context.Context, gateway string, id, version uint32) (*telemetry.CompactContext, error)
 	// Close releases connections.
 	Close() error
+}
+
+// Commit is what the cloud has stored of one gateway stream: every
+// sequence up to Through, and the ranges Above it (sorted, disjoint, not
+// touching Through). It lets a replayed batch be acknowledged again
+// without being written or evaluated twice, across restarts and replicas.
+type Commit struct {
+	Through uint64
+	Above   []Span
+}
+
+// Span is a range of sequences, both ends included.
+type Span struct{ First, Last uint64 }
+
+// MaxSpans bounds the ranges a commit record keeps above Through; the
+// oldest are forgotten first (a forgotten range is only stored again if
+// replayed, which is harmless).
+const MaxSpans = 256
+
+// Covers reports whether every sequence of first … last is committed.
+func (c Commit) Covers(first, last uint64) bool {
+	if last <= c.Through {
+		return true
+	}
+	for _, s := range c.Above {
+		if s.First <= max(first, c.Through+1) && last <= s.Last {
+			return true
+		}
+	}
+	return false
+}
+
+// With returns c with first … last added, and everything up to known (what
+// the gateway says it had acknowledged) too.
+func (c Commit) With(known, first, last uint64) Commit {
+	out := Commit{Through: max(c.Through, known)}
+	spans := make([]Span, 0, len(c.Above)+1)
+	for _, s := range append(c.Above, Span{first, last}) {
+		if s.Last > out.Through {
+			spans = append(spans, Span{max(s.First, out.Through+1), s.Last})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].First < spans[j].First })
+	for _, s := range spans {
+		switch {
+		case s.First <= out.Through+1:
+			out.Through = max(out.Through, s.Last)
+		case len(out.Above) > 0 && s.First <= out.Above[len(out.Above)-1].Last+1:
+			last := &out.Above[len(out.Above)-1]
+			last.Last = max(last.Last, s.Last)
+		default:
+			out.Above = append(out.Above, s)
+		}
+	}
+	if len(out.Above) > MaxSpans {
+		out.Above = out.Above[len(out.Above)-MaxSpans:]
+	}
+	return out
+}
+
+// String writes the ranges above Through as "a-b,c-d" (how stores keep them).
+func (c Commit) String() string {
+	var sb strings.Builder
+	for i, s := range c.Above {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.FormatUint(s.First, 10))
+		sb.WriteByte('-')
+		sb.WriteString(strconv.FormatUint(s.Last, 10))
+	}
+	return sb.String()
+}
+
+// ParseCommit reads a commit record a store kept.
+func ParseCommit(through uint64, above string) (Commit, error) {
+	c := Commit{Through: through}
+	if above == "" {
+		return c, nil
+	}
+	for _, part := range strings.Split(above, ",") {
+		a, b, ok := strings.Cut(part, "-")
+		first, err1 := strconv.ParseUint(a, 10, 64)
+		last, err2 := strconv.ParseUint(b, 10, 64)
+		if !ok || err1 != nil || err2 != nil || last < first || first <= through {
+			return Commit{}, fmt.Errorf("commit range %q is damaged", part)
+		}
+		c.Above = append(c.Above, Span{first, last})
+	}
+	return c, nil
 }
 
 // Sample is a stored reading with the gateway and site it came from.

@@ -65,9 +65,13 @@ func TestStreamsAndSources(t *testing.T) {
 		events  []telemetry.Event
 		state   telemetry.State
 	)
+	defs := &telemetry.MemoryContexts{}
 	obs := testenv.MQTTClient(t, mosq.URL, "observer")
 	obs.Subscribe(telemetry.UpTopic("gw-coast"), 1, func(_ mqtt.Client, m mqtt.Message) {
-		b, err := telemetry.Decode(m.Payload())
+		b, def, err := telemetry.DecodeAny(context.Background(), m.Payload(), "gw-coast", defs)
+		if def != nil {
+			defs.Put(def)
+		}
 		if err != nil {
 			t.Errorf("undecodable batch: %v", err)
 			return

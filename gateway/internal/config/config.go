@@ -89,7 +89,9 @@ type Uplink struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// StateInterval is how often the retained state is refreshed.
 	StateInterval time.Duration `yaml:"state_interval"`
-	// Codec is the batch codec: rows or rows+deflate.
+	// Codec is the batch codec: compact (columnar and delta-encoded
+	// against a context the cloud confirmed; the default, for cellular and
+	// satellite links), rows+deflate or rows.
 	Codec string `yaml:"codec"`
 }
 
@@ -202,7 +204,7 @@ func Default() *Config {
 			MaxInFlight:    4,
 			AckTimeout:     30 * time.Second,
 			StateInterval:  time.Minute,
-			Codec:          "rows+deflate",
+			Codec:          "compact",
 		},
 		Buffer: Buffer{
 			Dir:          "/var/lib/fieldwatch/buffer",
@@ -547,6 +549,8 @@ func CodecOf(s string) (telemetry.Codec, error) {
 		return telemetry.CodecRows, nil
 	case "rows+deflate":
 		return telemetry.CodecRowsDeflate, nil
+	case "compact":
+		return telemetry.CodecCompact, nil
 	}
-	return 0, fmt.Errorf("%q is not rows or rows+deflate", s)
+	return 0, fmt.Errorf("%q is not compact, rows+deflate or rows", s)
 }

@@ -51,7 +51,7 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:6: uplink.brokers[0]: "http://127.0.0.1:1883": scheme must be`,
 			`values.bad.yaml:6: uplink.brokers[1]: "tcp://127.0.0.1" has no port`,
 			`values.bad.yaml:7: uplink.batch_size: 0 is outside 1..10000`,
-			`values.bad.yaml:8: uplink.codec: "zip" is not rows or rows+deflate`,
+			`values.bad.yaml:8: uplink.codec: "zip" is not compact, rows+deflate or rows`,
 			`values.bad.yaml:11: buffer.fsync: "sometimes" is not always, off or a duration between 10ms and 1m`,
 			`values.bad.yaml:12: buffer.overflow: "drop_middle" is not drop_oldest or drop_newest`,
 			`values.bad.yaml:15: buses[0].type: "rs485" is not a bus type (tcp, rtu, rtu-over-tcp)`,

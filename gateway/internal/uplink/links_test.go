@@ -21,10 +21,13 @@ type arrivals struct {
 	backlog map[uint64]bool
 }
 
-func watch(t *testing.T, url string) *arrivals {
+func watch(t *testing.T, url string, c *cloud) *arrivals {
 	a := &arrivals{at: map[uint64]time.Time{}, backlog: map[uint64]bool{}}
 	testenv.MQTTClient(t, url, "watcher").Subscribe(telemetry.UpFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
-		b, err := telemetry.Decode(m.Payload())
+		b, def, err := decodeAny(m.Payload(), "gw1", c.contexts)
+		if def != nil {
+			c.contexts.Put(def)
+		}
 		if err != nil {
 			return
 		}
@@ -52,8 +55,7 @@ func TestLiveFirst(t *testing.T) {
 	testenv.Eventually(t, "uplink notices", wait, func() bool { return !r.up.Connected() })
 	r.append(t, 3000) // six seconds of backlog at 500 a second
 	m.Start(t)
-	newCloud(t, m.URL)
-	arr := watch(t, m.URL)
+	arr := watch(t, m.URL, newCloud(t, m.URL))
 	testenv.Eventually(t, "reconnected", wait, r.up.Connected)
 	liveFrom := r.buf.Next()
 	r.append(t, 10) // live readings
@@ -114,7 +116,8 @@ func TestStuckConnectionReplaced(t *testing.T) {
 }
 
 // TestBrokerFailover: with the first broker down, the uplink connects to
-// the second and delivers there; the jittered backoff is observed.
+// the second and delivers there, defining its compact context again for
+// the cloud that never saw it; the jittered backoff is observed.
 func TestBrokerFailover(t *testing.T) {
 	a := testenv.StartMosquitto(t)
 	b := testenv.StartMosquitto(t)
@@ -128,6 +131,15 @@ func TestBrokerFailover(t *testing.T) {
 	testenv.Eventually(t, "delivered through the second broker", wait, func() bool { return r.buf.Stats().Readings == 0 })
 	if got, _ := cb.count(); got != 100 {
 		t.Fatalf("second broker's cloud got %d readings, want the 100 after the failover", got)
+	}
+	// The second cloud never saw the compact context: it asked for it, and
+	// the gateway defined it again rather than giving up on the batch.
+	cb.mu.Lock()
+	asked := cb.resyncs
+	cb.mu.Unlock()
+	if asked == 0 || testutil.ToFloat64(r.up.m.resyncs) == 0 {
+		t.Fatalf("second cloud asked for the context %d times and the gateway counted %v resyncs; want both > 0",
+			asked, testutil.ToFloat64(r.up.m.resyncs))
 	}
 	if n := testutil.CollectAndCount(r.up.m.reconnectWaits); n != 1 {
 		t.Fatalf("reconnect wait histogram has %d series", n)

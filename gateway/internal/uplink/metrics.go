@@ -17,6 +17,7 @@ type Metrics struct {
 	badAcks         prometheus.Counter
 	acksDropped     prometheus.Counter
 	unsendable      prometheus.Counter
+	resyncs         prometheus.Counter
 	ackSeconds      prometheus.Histogram
 }
 
@@ -45,6 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		badAcks:     c("bad_acks_total", "Acks refused: malformed or for another stream."),
 		acksDropped: c("acks_dropped_total", "Acks dropped because the uplink was busy (the batch is resent)."),
 		unsendable:  c("unsendable_readings_total", "Items skipped because they could not be encoded (a bug)."),
+		resyncs:     c("resyncs_total", "Times the cloud did not know the compact context and it was defined again."),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fieldwatch_gateway_uplink_ack_seconds",
 			Help:    "Time from publishing a batch to the cloud's ack that it is stored.",
@@ -52,6 +54,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.connects, m.connectFailures, m.stuck, m.reconnectWaits, m.batches, m.readings, m.bytes, m.resends,
-		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.ackSeconds)
+		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.ackSeconds)
 	return m
 }

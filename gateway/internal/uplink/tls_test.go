@@ -59,10 +59,14 @@ func TestTLSClientCertificate(t *testing.T) {
 	// The cloud, on the plain listener with its password, acks every batch.
 	var mu sync.Mutex
 	got := map[string]int{} // gateway → readings
+	defs := &telemetry.MemoryContexts{}
 	cloud := testenv.MQTTConnect(t, mqtt.NewClientOptions().AddBroker(m.URL).SetClientID("cloud").
 		SetUsername("fieldwatch-cloud").SetPassword("cloud-pw"))
 	cloud.Subscribe(telemetry.SharedUpFilter, 1, func(c mqtt.Client, msg mqtt.Message) {
-		b, err := telemetry.Decode(msg.Payload())
+		b, def, err := decodeAny(msg.Payload(), "farm-north", defs)
+		if def != nil {
+			defs.Put(def)
+		}
 		if err != nil {
 			t.Errorf("malformed batch: %v", err)
 			return

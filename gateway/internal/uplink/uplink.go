@@ -51,7 +51,8 @@ type Options struct {
 type Uplink struct {
 	o     Options
 	codec telemetry.Codec
-	enc   telemetry.Encoder // reused: its DEFLATE state is large
+	enc   telemetry.Encoder         // reused: its DEFLATE state is large
+	cenc  *telemetry.CompactEncoder // with codec compact: the context the cloud confirmed
 	log   *slog.Logger
 	m     *Metrics
 	conn  *conn
@@ -76,6 +77,7 @@ type flight struct {
 	sent        time.Time
 	backlog     bool
 	tok         mqtt.Token
+	compact     telemetry.CompactSent // what a compact batch defined, confirmed by its ack
 }
 
 // New prepares an uplink; it does not connect.
@@ -86,6 +88,9 @@ func New(o Options) (*Uplink, error) {
 	}
 	u := &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
 		acks: make(chan telemetry.Ack, 256)}
+	if codec == telemetry.CodecCompact {
+		u.cenc = telemetry.NewCompactEncoder(o.Gateway, o.Site, o.Buffer.Stream())
+	}
 	u.conn = newConn(u)
 	return u, nil
 }
@@ -309,7 +314,13 @@ func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint6
 	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: c.First,
 		Committed: min(buf.Acked(), c.First-1), Readings: c.Readings, Events: c.Events, Backlog: backlog}
 	covered := b.LastSeq() + 1 - seq
-	data, err := u.enc.Encode(b, u.codec)
+	var data []byte
+	var sent telemetry.CompactSent
+	if u.cenc != nil {
+		data, sent, err = u.cenc.Encode(b)
+	} else {
+		data, err = u.enc.Encode(b, u.codec)
+	}
 	if err != nil {
 		// Only a bug can put unencodable items in the buffer; never let
 		// them wedge the uplink.
@@ -324,7 +335,8 @@ func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint6
 		u.log.Warn("publish refused", "err", tok.Error())
 		return 0, false
 	}
-	u.inflight = append(u.inflight, flight{first: b.FirstSeq, last: b.LastSeq(), sent: now, backlog: backlog, tok: tok})
+	u.inflight = append(u.inflight, flight{first: b.FirstSeq, last: b.LastSeq(), sent: now, backlog: backlog, tok: tok,
+		compact: sent})
 	kind := "live"
 	if backlog {
 		kind = "backlog"
@@ -362,6 +374,10 @@ func (u *Uplink) onAck(_ mqtt.Client, msg mqtt.Message) {
 // handleAck records what the cloud acknowledged and trims the buffer up to
 // the highest sequence below which everything is acknowledged.
 func (u *Uplink) handleAck(a telemetry.Ack) {
+	if a.Resync {
+		u.resync(a)
+		return
+	}
 	if a.Stream != u.o.Buffer.Stream() {
 		u.m.badAcks.Inc()
 		u.log.Warn("ack for another stream ignored", "stream", a.Stream)
@@ -379,12 +395,31 @@ func (u *Uplink) handleAck(a telemetry.Ack) {
 	for _, f := range u.inflight {
 		if ok, end := u.acked.covered(f.first); f.last <= trimmed || (ok && end >= f.last) {
 			u.m.ackSeconds.Observe(now.Sub(f.sent).Seconds())
+			if u.cenc != nil {
+				u.cenc.Confirm(f.compact)
+			}
 			continue
 		}
 		u.inflight[n] = f
 		n++
 	}
 	u.inflight = u.inflight[:n]
+}
+
+// resync answers a cloud that does not know the compact context a batch
+// referred to: the context is defined again, under a new ID, and what is
+// unacknowledged is sent again. A request about an older ID is stale.
+func (u *Uplink) resync(a telemetry.Ack) {
+	if u.cenc == nil || a.Context != u.cenc.ID() {
+		u.m.badAcks.Inc()
+		u.log.Warn("resync request for another context ignored", "context", a.Context)
+		return
+	}
+	u.m.resyncs.Inc()
+	u.log.Warn("the cloud does not know this gateway's compact context; defining it again", "context", a.Context,
+		"first_seq", a.First)
+	u.cenc.Reset()
+	u.restart("resync")
 }
 
 // markAcked adds first … last to the acknowledged set and trims what has

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,22 +23,43 @@ import (
 // cloud plays the ingestor on a real broker: it decodes every batch, keeps
 // the readings by sequence, and acks the batches its policy accepts.
 type cloud struct {
-	t      *testing.T
-	client mqtt.Client
-	mu     sync.Mutex
-	got    map[uint64]telemetry.Reading
-	events []telemetry.Event
-	seen   int // batches received
-	policy func(b *telemetry.Batch) bool
-	held   []*telemetry.Batch // batches not acked yet
-	states []telemetry.State
+	t        *testing.T
+	client   mqtt.Client
+	contexts *telemetry.MemoryContexts // what the compact batches defined
+	mu       sync.Mutex
+	got      map[uint64]telemetry.Reading
+	events   []telemetry.Event
+	seen     int // batches received
+	policy   func(b *telemetry.Batch) bool
+	held     []*telemetry.Batch // batches not acked yet
+	resyncs  int                // resync acks sent
+	states   []telemetry.State
 }
 
 func newCloud(t *testing.T, url string) *cloud {
-	c := &cloud{t: t, got: map[uint64]telemetry.Reading{}, policy: func(*telemetry.Batch) bool { return true }}
+	c := &cloud{t: t, got: map[uint64]telemetry.Reading{}, policy: func(*telemetry.Batch) bool { return true },
+		contexts: &telemetry.MemoryContexts{}}
 	c.client = testenv.MQTTClient(t, url, fmt.Sprintf("cloud-%d", time.Now().UnixNano()))
 	sub := c.client.Subscribe(telemetry.UpFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
-		b, err := telemetry.Decode(m.Payload())
+		b, def, err := decodeAny(m.Payload(), "gw1", c.contexts)
+		if err == nil && def != nil {
+			c.contexts.Put(def) // stored with the batch, before any ack
+		}
+		if errors.Is(err, telemetry.ErrUnknownContext) {
+			// A cloud that never saw the definition (another broker, or
+			// the defining batch lost with a broker's memory) asks for it
+			// again, as the ingestor does.
+			id, first, last, perr := telemetry.PeekCompact(m.Payload())
+			if perr != nil {
+				t.Errorf("compact batch without a readable header: %v", perr)
+				return
+			}
+			c.mu.Lock()
+			c.resyncs++
+			c.mu.Unlock()
+			c.publish("gw1", telemetry.Ack{First: first, Last: last, Resync: true, Context: id})
+			return
+		}
 		if err != nil {
 			t.Errorf("gateway sent a malformed batch: %v", err)
 			return
@@ -72,12 +94,21 @@ func newCloud(t *testing.T, url string) *cloud {
 }
 
 func (c *cloud) ack(b *telemetry.Batch) {
-	data, err := telemetry.EncodeAck(telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq()})
+	c.publish(b.Gateway, telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq()})
+}
+
+func (c *cloud) publish(gateway string, a telemetry.Ack) {
+	data, err := telemetry.EncodeAck(a)
 	if err != nil {
 		c.t.Error(err)
 		return
 	}
-	c.client.Publish(telemetry.AckTopic(b.Gateway), 1, false, data)
+	c.client.Publish(telemetry.AckTopic(gateway), 1, false, data)
+}
+
+// decodeAny decodes a batch of any codec, as the cloud's ingest does.
+func decodeAny(data []byte, gateway string, ctxs telemetry.Contexts) (*telemetry.Batch, *telemetry.CompactContext, error) {
+	return telemetry.DecodeAny(context.Background(), data, gateway, ctxs)
 }
 
 func (c *cloud) setPolicy(p func(b *telemetry.Batch) bool) {

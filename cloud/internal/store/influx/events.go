@@ -17,6 +17,13 @@ const eventMeasurement = "event"
 
 // WriteEvents implements store.Store.
 func (s *Store) WriteEvents(ctx context.Context, gateway, site string, es []telemetry.Event) error {
+	if err := s.write.WritePoint(ctx, eventPoints(gateway, site, es)...); err != nil {
+		return fmt.Errorf("influxdb write: %w", err)
+	}
+	return nil
+}
+
+func eventPoints(gateway, site string, es []telemetry.Event) []*write.Point {
 	pts := make([]*write.Point, 0, len(es))
 	for _, e := range es {
 		p := write.NewPointWithMeasurement(eventMeasurement).AddTag("gateway", gateway).AddTag("device", e.Device).
@@ -35,10 +42,7 @@ func (s *Store) WriteEvents(ctx context.Context, gateway, site string, es []tele
 		}
 		pts = append(pts, p)
 	}
-	if err := s.write.WritePoint(ctx, pts...); err != nil {
-		return fmt.Errorf("influxdb write: %w", err)
-	}
-	return nil
+	return pts
 }
 
 // Events implements store.Store.

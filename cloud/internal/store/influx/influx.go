@@ -72,6 +72,13 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Write implements store.Store: one HTTP write of all points.
 func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
+	if err := s.write.WritePoint(ctx, readingPoints(gateway, site, rs)...); err != nil {
+		return fmt.Errorf("influxdb write: %w", err)
+	}
+	return nil
+}
+
+func readingPoints(gateway, site string, rs []telemetry.Reading) []*write.Point {
 	pts := make([]*write.Point, 0, len(rs))
 	for _, r := range rs {
 		p := write.NewPointWithMeasurement(r.Metric).AddTag("gateway", gateway).AddTag("device", r.Device).SetTime(r.Time)
@@ -87,10 +94,7 @@ func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.
 		p.AddField("quality", r.Quality.String()).AddField("clock", r.Clock.String())
 		pts = append(pts, p)
 	}
-	if err := s.write.WritePoint(ctx, pts...); err != nil {
-		return fmt.Errorf("influxdb write: %w", err)
-	}
-	return nil
+	return pts
 }
 
 // quote makes s a Flux string literal. Ids are telemetry Names and units are

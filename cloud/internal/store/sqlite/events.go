@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -28,11 +29,10 @@ CREATE INDEX IF NOT EXISTS events_by_time ON events (gateway, t);
 
 // WriteEvents implements store.Store.
 func (s *Store) WriteEvents(ctx context.Context, gateway, site string, es []telemetry.Event) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return s.inTx(ctx, func(tx *sql.Tx) error { return writeEvents(ctx, tx, gateway, site, es) })
+}
+
+func writeEvents(ctx context.Context, tx *sql.Tx, gateway, site string, es []telemetry.Event) error {
 	st, err := tx.PrepareContext(ctx, `INSERT INTO events (gateway, site, device, kind, key, t, clock, attrs, vals)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (gateway, device, kind, key, t) DO UPDATE SET
@@ -49,7 +49,7 @@ func (s *Store) WriteEvents(ctx context.Context, gateway, site string, es []tele
 			return fmt.Errorf("event %s/%s: %w", e.Device, e.Kind, err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func nonNil[V any](m map[string]V) map[string]V {

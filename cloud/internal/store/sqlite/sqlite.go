@@ -56,7 +56,7 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schema + eventSchema); err != nil {
+	if _, err := db.Exec(schema + eventSchema + commitSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot create schema in %s: %w", path, err)
 	}
@@ -65,11 +65,23 @@ func Open(path string) (*Store, error) {
 
 // Write implements store.Store, in one transaction.
 func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return writeReadings(ctx, tx, gateway, site, rs) })
+}
+
+// inTx runs f in a transaction and commits it if f succeeds.
+func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func writeReadings(ctx context.Context, tx *sql.Tx, gateway, site string, rs []telemetry.Reading) error {
 	upSeries, err := tx.PrepareContext(ctx, `INSERT INTO series (gateway, site, device, metric, unit) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT DO UPDATE SET unit = excluded.unit RETURNING id`)
 	if err != nil {
@@ -99,7 +111,7 @@ func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Latest implements store.Store.
