@@ -49,6 +49,13 @@ type App struct {
 	uplink  *uplink.Metrics
 	reloads *prometheus.CounterVec
 
+	// The process's clock timeline, and the first item this process
+	// appended to the buffer stream runStream: items from it on can be
+	// re-stamped if the clock was unsynced (a reload keeps both).
+	timeline  *clock.Timeline
+	runStream string
+	runFirst  uint64
+
 	mu  sync.Mutex
 	cur *running // the setup currently running, nil between setups
 }
@@ -119,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{log: log, reg: reg, started: time.Now(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
+	a := &App{log: log, reg: reg, started: time.Now(), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
 		uplink: uplink.NewMetrics(reg)}
 	reg.MustRegister(sourceCollector{a})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -144,7 +151,10 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	}
 	defer buf.Close()
 	fixed, _ := config.ClockQuality(cfg.Gateway.Clock) // validated
-	clk := clock.New(fixed)
+	clk := clock.New(fixed, a.timeline)
+	if buf.Stream() != a.runStream {
+		a.runStream, a.runFirst = buf.Stream(), buf.Next()
+	}
 	r := &running{cfg: cfg, buf: buf}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))
@@ -177,7 +187,8 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		r.sources = append(r.sources, &source{cfg: mc, src: src})
 	}
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink})
+		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
+		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started})
 	if err != nil {
 		return err
 	}

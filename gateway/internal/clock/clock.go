@@ -18,6 +18,7 @@ type Source struct {
 	fixed telemetry.ClockQuality // set when configured; ClockUnknown means detect
 	now   func() time.Time
 	sync  func() (synced, ok bool)
+	tl    *Timeline // records when the clock is unsynced; may be nil
 
 	mu      sync.Mutex
 	checked time.Time
@@ -26,15 +27,20 @@ type Source struct {
 
 // New returns a source. fixed is the configured quality, or ClockUnknown to
 // detect it: ntp when the kernel says an NTP daemon has synchronised the
-// clock, unsynced when the clock reads before 2026, rtc otherwise.
-func New(fixed telemetry.ClockQuality) *Source {
-	return &Source{fixed: fixed, now: time.Now, sync: kernelSynced}
+// clock, unsynced when the clock reads before 2026, rtc otherwise. Each
+// time the clock is found unsynced, tl (if not nil) records it, so what
+// was stamped then can be re-stamped later.
+func New(fixed telemetry.ClockQuality, tl *Timeline) *Source {
+	return &Source{fixed: fixed, now: time.Now, sync: kernelSynced, tl: tl}
 }
 
 // Quality returns the current clock quality.
 func (s *Source) Quality() telemetry.ClockQuality {
 	now := s.now()
 	if now.Before(earliest) {
+		if s.tl != nil {
+			s.tl.observeUnsynced(now)
+		}
 		return telemetry.ClockUnsynced
 	}
 	if s.fixed != telemetry.ClockUnknown {

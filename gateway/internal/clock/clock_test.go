@@ -25,7 +25,7 @@ func TestQuality(t *testing.T) {
 		{"configured but 1970", telemetry.ClockGPS, time.Unix(100, 0), false, true, telemetry.ClockUnsynced},
 	}
 	for _, tc := range tests {
-		s := New(tc.fixed)
+		s := New(tc.fixed, nil)
 		s.now = func() time.Time { return tc.now }
 		s.sync = func() (bool, bool) { return tc.synced, tc.ok }
 		if got := s.Quality(); got != tc.want {

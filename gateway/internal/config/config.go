@@ -79,6 +79,11 @@ type Uplink struct {
 	// BacklogRate caps how many backlog items a second are sent behind
 	// live data after an outage; 0 sends as fast as acks allow.
 	BacklogRate int `yaml:"backlog_rate"`
+	// ClockWait is how long after start readings stamped while the clock
+	// was unsynced are held back, waiting for the time to be known so they
+	// can be re-stamped; after it they are sent flagged unsynced. 0 sends
+	// them at once.
+	ClockWait time.Duration `yaml:"clock_wait"`
 	// BatchSize is the most readings in one batch.
 	BatchSize int `yaml:"batch_size"`
 	// BatchDelay is how long a reading may wait for others to fill a batch.
@@ -199,6 +204,7 @@ func Default() *Config {
 			ConnectTimeout: 10 * time.Second,
 			ReconnectMax:   time.Minute,
 			PublishTimeout: 30 * time.Second,
+			ClockWait:      10 * time.Minute,
 			BatchSize:      500,
 			BatchDelay:     time.Second,
 			MaxInFlight:    4,
@@ -463,6 +469,7 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 	checkDur("connect_timeout", u.ConnectTimeout, time.Second, 5*time.Minute)
 	checkDur("reconnect_max", u.ReconnectMax, time.Second, time.Hour)
 	checkDur("publish_timeout", u.PublishTimeout, time.Second, time.Hour)
+	checkDur("clock_wait", u.ClockWait, 0, 24*time.Hour)
 	if u.BacklogRate < 0 || u.BacklogRate > 10_000_000 {
 		r.Errorf("uplink.backlog_rate", "%d is outside 0 (no limit)..10000000 items/s", u.BacklogRate)
 	}

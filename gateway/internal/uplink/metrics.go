@@ -18,6 +18,8 @@ type Metrics struct {
 	acksDropped     prometheus.Counter
 	unsendable      prometheus.Counter
 	resyncs         prometheus.Counter
+	restamped       prometheus.Counter
+	clockHold       prometheus.Gauge
 	ackSeconds      prometheus.Histogram
 }
 
@@ -47,6 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		acksDropped: c("acks_dropped_total", "Acks dropped because the uplink was busy (the batch is resent)."),
 		unsendable:  c("unsendable_readings_total", "Items skipped because they could not be encoded (a bug)."),
 		resyncs:     c("resyncs_total", "Times the cloud did not know the compact context and it was defined again."),
+		restamped:   c("restamped_total", "Items stamped while the wall clock was unsynced, sent with their true time once it was set (a resent batch counts again)."),
+		clockHold: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fieldwatch_gateway_uplink_clock_hold",
+			Help: "1 while items stamped before the wall clock was set are held back for clock_wait, to be re-stamped."}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fieldwatch_gateway_uplink_ack_seconds",
 			Help:    "Time from publishing a batch to the cloud's ack that it is stored.",
@@ -54,6 +59,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.connects, m.connectFailures, m.stuck, m.reconnectWaits, m.batches, m.readings, m.bytes, m.resends,
-		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.ackSeconds)
+		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.restamped, m.clockHold, m.ackSeconds)
 	return m
 }

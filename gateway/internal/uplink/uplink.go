@@ -45,6 +45,20 @@ type Options struct {
 	State   func() telemetry.State
 	Log     *slog.Logger
 	Metrics *Metrics
+	// Clock re-stamps items stamped while the wall clock was unsynced
+	// during this run, the items from RunFirst on. Nil sends them as they
+	// are. Until the clock is known, or ClockWait after Started, those
+	// items are held back.
+	Clock    Restamper
+	RunFirst uint64
+	Started  time.Time
+}
+
+// Restamper works out the true time of a time stamped while the wall
+// clock was unsynced (clock.Timeline).
+type Restamper interface {
+	Known() bool
+	Restamp(t time.Time) (time.Time, bool)
 }
 
 // Uplink is the MQTT side of the gateway. Run it once.
@@ -70,6 +84,8 @@ type Uplink struct {
 	waiting   time.Time
 	tokens    float64 // backlog rate budget, in items
 	refilled  time.Time
+	holding   bool // holding back items stamped before the clock was set
+	gaveUp    bool // clock_wait passed with the clock unsynced
 }
 
 type flight struct {
@@ -90,6 +106,9 @@ func New(o Options) (*Uplink, error) {
 		acks: make(chan telemetry.Ack, 256)}
 	if codec == telemetry.CodecCompact {
 		u.cenc = telemetry.NewCompactEncoder(o.Gateway, o.Site, o.Buffer.Stream())
+	}
+	if u.o.Started.IsZero() {
+		u.o.Started = time.Now()
 	}
 	u.conn = newConn(u)
 	return u, nil
@@ -228,11 +247,12 @@ func (u *Uplink) pump() time.Duration {
 func (u *Uplink) sendLive(now time.Time) (time.Duration, bool) {
 	c := u.o.Config
 	u.liveNext = u.skipAcked(max(u.liveNext, u.liveStart))
-	unsent := u.o.Buffer.Next() - u.liveNext
-	if unsent == 0 {
+	end, hold := u.sendable(now)
+	if end <= u.liveNext {
 		u.waiting = time.Time{}
-		return 0, false
+		return hold, false
 	}
+	unsent := end - u.liveNext
 	if u.waiting.IsZero() {
 		u.waiting = now
 	}
@@ -241,7 +261,7 @@ func (u *Uplink) sendLive(now time.Time) (time.Duration, bool) {
 			return due.Sub(now), false
 		}
 	}
-	n, ok := u.send(u.liveNext, c.BatchSize, false, now)
+	n, ok := u.send(u.liveNext, int(min(uint64(c.BatchSize), unsent)), false, now)
 	if !ok {
 		return 0, false
 	}
@@ -254,13 +274,15 @@ func (u *Uplink) sendLive(now time.Time) (time.Duration, bool) {
 func (u *Uplink) sendBacklog() (time.Duration, bool) {
 	c := u.o.Config
 	u.backNext = u.skipAcked(max(u.backNext, u.o.Buffer.Acked()+1))
-	if u.backNext >= u.liveStart {
-		return 0, false
+	end, hold := u.sendable(time.Now())
+	end = min(end, u.liveStart)
+	if u.backNext >= end {
+		return hold, false
 	}
 	if len(u.inflight) >= max(1, c.MaxInFlight-1) {
 		return 0, false // the last slot is kept for live data
 	}
-	limit := min(uint64(c.BatchSize), u.liveStart-u.backNext)
+	limit := min(uint64(c.BatchSize), end-u.backNext)
 	if c.BacklogRate > 0 && u.tokens < float64(limit) {
 		// Whole batches, as the rate allows: small ones would spend the
 		// link on framing.
@@ -303,6 +325,9 @@ func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint6
 	if next := u.acked.nextStart(seq); next != 0 {
 		limit = min(limit, int(next-seq))
 	}
+	if seq < u.o.RunFirst {
+		limit = min(limit, int(u.o.RunFirst-seq)) // a batch is of one run
+	}
 	c, err := buf.Read(seq, limit)
 	if err != nil {
 		u.log.Error("cannot read buffer", "err", err)
@@ -310,6 +335,9 @@ func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint6
 	}
 	if c.Len() == 0 {
 		return 0, false
+	}
+	if c.First >= u.o.RunFirst {
+		u.restamp(&c)
 	}
 	b := &telemetry.Batch{Gateway: u.o.Gateway, Site: u.o.Site, Stream: buf.Stream(), FirstSeq: c.First,
 		Committed: min(buf.Acked(), c.First-1), Readings: c.Readings, Events: c.Events, Backlog: backlog}

@@ -131,7 +131,7 @@ type rig struct {
 	reg    *prometheus.Registry
 }
 
-func startUplink(t *testing.T, url string, mod func(*config.Uplink)) *rig {
+func startUplink(t *testing.T, url string, mod func(*config.Uplink), more ...func(*Options)) *rig {
 	t.Helper()
 	buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff})
 	if err != nil {
@@ -146,9 +146,13 @@ func startUplink(t *testing.T, url string, mod func(*config.Uplink)) *rig {
 		mod(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	up, err := New(Options{Config: cfg, Gateway: "gw1", Site: "site1", Buffer: buf,
+	o := Options{Config: cfg, Gateway: "gw1", Site: "site1", Buffer: buf,
 		State: func() telemetry.State { return telemetry.State{Version: "test"} },
-		Log:   testLog(), Metrics: NewMetrics(reg)})
+		Log:   testLog(), Metrics: NewMetrics(reg)}
+	for _, m := range more {
+		m(&o)
+	}
+	up, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
