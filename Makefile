@@ -20,7 +20,7 @@ BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
 TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm64:linux:arm64: \
            linux-amd64:linux:amd64: linux-mipsle:linux:mipsle:GOMIPS=softfloat
 
-.PHONY: build binaries cross deps test vet demo demo-clean fuzz bench clean help
+.PHONY: build binaries cross deps test vet demo demo-clean fuzz bench soak clean help
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
@@ -28,6 +28,7 @@ help:
 	@echo "make build   build the binaries into bin/ and the gateway for every field target into dist/"
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
+	@echo "make soak    run the fault tests with 60 s outages"
 
 build: binaries cross
 
@@ -90,6 +91,10 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The fault tests at full length: 60 s broker and database outages.
+soak: deps
+	FIELDWATCH_SOAK=1 $(GO) test -count=1 -timeout 30m -v -run 'TestFaults' ./test/e2e/
 
 clean:
 	rm -rf bin dist

@@ -138,7 +138,7 @@ func (b *Buffer) syncTail() error {
 		b.syncHook()
 	}
 	b.mu.Lock()
-	f, target, closed := b.w, b.written, b.closed
+	f, target, next, closed := b.w, b.written, b.next, b.closed
 	b.mu.Unlock()
 	if closed || f == nil {
 		return nil // Close synced and marked everything
@@ -149,11 +149,19 @@ func (b *Buffer) syncTail() error {
 		}
 		return fmt.Errorf("cannot sync buffer: %w", err)
 	}
-	b.markSynced(target)
+	b.markSynced(target, next)
 	return nil
 }
 
-func (b *Buffer) markSynced(pos int64) {
+// markSynced records that the bytes written before pos, the items before
+// sequence next, are on disk.
+func (b *Buffer) markSynced(pos int64, next uint64) {
+	for {
+		d := b.durable.Load()
+		if next <= d || b.durable.CompareAndSwap(d, next) {
+			break
+		}
+	}
 	b.syncMu.Lock()
 	if pos > b.synced {
 		b.synced = pos

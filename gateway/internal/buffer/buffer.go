@@ -42,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -131,6 +132,10 @@ type Buffer struct {
 	syncCond *sync.Cond
 	syncing  bool  // a sync is running
 	synced   int64 // written bytes known to be on disk
+	// Every item below durable is on disk. Read hands out no other: an
+	// item the cloud acknowledged and a power cut then lost would free its
+	// sequence for a new item, which the cloud would take for a replay.
+	durable  atomic.Uint64
 	syncs    uint64
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -342,7 +347,7 @@ func (b *Buffer) close() error {
 			b.w.Close()
 			return err
 		}
-		b.markSynced(b.written)
+		b.markSynced(b.written, b.next)
 		return b.w.Close()
 	}
 	return nil

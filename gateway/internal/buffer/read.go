@@ -31,14 +31,22 @@ func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
 // Read returns up to limit consecutive items starting at the first
 // sequence ≥ from that the buffer holds. The chunk is empty when there are
 // none at or after from.
+//
+// Only items on disk are handed out: if some asked for are not yet (a
+// group commit under way, fsync off or on an interval), Read syncs first —
+// with fsync off, that is the only fsync besides one per segment.
 func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
+	if err := b.makeDurable(from); err != nil {
+		return Chunk{}, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return Chunk{}, ErrClosed
 	}
 	from = maxU(from, b.acked+1)
-	if from >= b.next || limit <= 0 {
+	end := min(b.next, b.durable.Load())
+	if from >= end || limit <= 0 {
 		return Chunk{}, nil
 	}
 	if b.cur.f == nil || b.cur.next != from {
@@ -65,6 +73,9 @@ func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 		if first+count <= b.cur.next { // wholly before the cursor
 			b.cur.off += n
 			continue
+		}
+		if first >= end {
+			break // not on disk yet
 		}
 		if out.Len() > 0 && first != out.First+uint64(out.Len()) {
 			break // a gap: the caller asks again from after it
@@ -101,6 +112,19 @@ func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 		}
 	}
 	return out, nil
+}
+
+// makeDurable syncs the items from from on that are written but not yet
+// known to be on disk.
+func (b *Buffer) makeDurable(from uint64) error {
+	b.mu.Lock()
+	need := !b.closed && from < b.next && b.durable.Load() < b.next
+	pos := b.written
+	b.mu.Unlock()
+	if !need {
+		return nil
+	}
+	return b.waitSynced(pos)
 }
 
 // seek positions the cursor at the segment holding from (or the first after).

@@ -37,6 +37,15 @@ func (b *Buffer) recover() error {
 			return err
 		}
 		if s.last < s.first { // empty segment: nothing to keep
+			// Its name is the sequence it started at, so even an empty
+			// segment says no lower one may be handed out again: with the
+			// trim mark lazy, the name may be the only record that the
+			// items before it were acknowledged and deleted.
+			b.next = max(b.next, s.first)
+			if first == firsts[len(firsts)-1] {
+				b.segs = append(b.segs, s) // the tail to append to
+				continue
+			}
 			if err := os.Remove(s.path); err != nil {
 				return fmt.Errorf("cannot remove empty segment: %w", err)
 			}
@@ -62,12 +71,20 @@ func (b *Buffer) recover() error {
 	if b.acked+1 > b.next {
 		b.next = b.acked + 1
 	}
+	// Items below the first segment are gone: deleted once acknowledged,
+	// or dropped for the budget with a gap record. The mark may be older.
+	first := b.next
+	if len(b.segs) > 0 {
+		first = b.segs[0].first
+	}
+	b.acked = max(b.acked, first-1)
 	for _, s := range b.segs {
 		b.stats.Readings += s.last - max(s.first, b.acked+1) + 1
 	}
 	if b.stats.TruncatedBytes > 0 {
 		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)
 	}
+	b.durable.Store(b.next)
 	return b.openTail()
 }
 
@@ -106,6 +123,11 @@ func (b *Buffer) scan(s *segment) error {
 		off += n
 	}
 	s.size = off
+	// What a crashed process wrote may still be only in the page cache;
+	// it is sent from here on, so it goes to disk first.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync recovered segment: %w", err)
+	}
 	return nil
 }
 
@@ -122,15 +144,16 @@ func (b *Buffer) openTail() error {
 }
 
 // rotate starts a new segment at b.next. The segment it closes is synced
-// first (unless fsync is off), so a group commit waiting on it is covered.
+// first, whatever the fsync policy (once a segment: cheap), so a group
+// commit waiting on it is covered and its items may be sent; the new
+// segment's name is synced into the directory, so the sequence it starts
+// at survives a power cut even when the segments before it are deleted.
 func (b *Buffer) rotate() error {
 	if b.w != nil {
-		if b.opts.Fsync != FsyncOff {
-			if err := b.w.Sync(); err != nil {
-				return err
-			}
-			b.markSynced(b.written)
+		if err := b.w.Sync(); err != nil {
+			return err
 		}
+		b.markSynced(b.written, b.next)
 		if err := b.w.Close(); err != nil {
 			return err
 		}
@@ -141,11 +164,9 @@ func (b *Buffer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("cannot create segment: %w", err)
 	}
-	if b.opts.Fsync != FsyncOff {
-		if err := syncDir(b.opts.Dir); err != nil {
-			f.Close()
-			return err
-		}
+	if err := syncDir(b.opts.Dir); err != nil {
+		f.Close()
+		return err
 	}
 	b.w = f
 	b.segs = append(b.segs, s)

@@ -211,7 +211,7 @@ func (b *Buffer) writeGap(e telemetry.Event, policy string, count uint64, span t
 	}
 	if err == nil && b.opts.Fsync != FsyncOff {
 		if err = b.w.Sync(); err == nil {
-			b.markSynced(b.written)
+			b.markSynced(b.written, b.next)
 		}
 	}
 	if err != nil {
