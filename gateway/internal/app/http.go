@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 )
 
@@ -20,6 +21,7 @@ type Status struct {
 	Connected bool           `json:"connected"`
 	Brokers   []string       `json:"brokers"`
 	Buffer    BufferStatus   `json:"buffer"`
+	Uplink    uplink.Status  `json:"uplink"`
 	Devices   []DeviceStatus `json:"devices"`
 	Streams   []StreamStatus `json:"streams"`
 	Sources   []SourceStatus `json:"mqtt_sources"`
@@ -33,6 +35,7 @@ type BufferStatus struct {
 	AckedThrough   uint64 `json:"acked_through"`
 	NextSeq        uint64 `json:"next_seq"`
 	Dropped        uint64 `json:"dropped"`
+	GapEvents      uint64 `json:"gap_events"`
 	TruncatedBytes int64  `json:"truncated_bytes"`
 }
 
@@ -93,7 +96,8 @@ func (a *App) status(r *running) Status {
 	s := Status{Gateway: r.cfg.Gateway.ID, Site: r.cfg.Gateway.Site, Version: version.Version, Started: a.started.UTC(),
 		Connected: r.up.Connected(), Brokers: r.cfg.Uplink.Brokers,
 		Buffer: BufferStatus{Stream: r.buf.Stream(), Readings: bs.Readings, Bytes: bs.Bytes, AckedThrough: r.buf.Acked(),
-			NextSeq: r.buf.Next(), Dropped: bs.Dropped, TruncatedBytes: bs.TruncatedBytes}}
+			NextSeq: r.buf.Next(), Dropped: bs.Dropped, GapEvents: bs.Gaps, TruncatedBytes: bs.TruncatedBytes},
+		Uplink: r.up.Status()}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {
 			st := d.Stats

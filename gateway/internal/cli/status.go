@@ -70,12 +70,20 @@ func printStatus(w io.Writer, s app.Status) {
 	}
 	fmt.Fprintf(w, "gateway  %s (site %s, version %s, up %s)\n", s.Gateway, s.Site, s.Version,
 		time.Since(s.Started).Round(time.Second))
-	fmt.Fprintf(w, "uplink   %s to %v\n", link, s.Brokers)
+	fmt.Fprintf(w, "uplink   %s to %v", link, s.Brokers)
+	if s.Uplink.Backlog > 0 {
+		fmt.Fprintf(w, " — catching up: %d backlog items draining behind live data", s.Uplink.Backlog)
+	}
+	if s.Uplink.ClockHold {
+		fmt.Fprint(w, " — HOLDING readings until the clock is set (no NTP or GPS yet)")
+	}
+	fmt.Fprintln(w)
 	b := s.Buffer
 	fmt.Fprintf(w, "buffer   %d readings awaiting ack (%d bytes), acked through seq %d of stream %s",
 		b.Readings, b.Bytes, b.AckedThrough, b.Stream)
 	if b.Dropped > 0 || b.TruncatedBytes > 0 {
-		fmt.Fprintf(w, " — DROPPED %d readings, truncated %d bytes", b.Dropped, b.TruncatedBytes)
+		fmt.Fprintf(w, " — DROPPED %d readings (%d gap events sent upstream), truncated %d bytes", b.Dropped,
+			b.GapEvents, b.TruncatedBytes)
 	}
 	fmt.Fprintln(w)
 	if len(s.Devices) > 0 {

@@ -15,16 +15,16 @@ import (
 func (u *Uplink) sendable(now time.Time) (uint64, time.Duration) {
 	next := u.o.Buffer.Next()
 	if u.o.Clock == nil || next <= u.o.RunFirst || u.o.Clock.Known() {
-		if u.holding {
-			u.holding = false
+		if u.holding.Load() {
+			u.holding.Store(false)
 			u.m.clockHold.Set(0)
 			u.log.Info("clock set; sending what was held back, re-stamped")
 		}
 		return next, 0
 	}
 	if left := u.o.Started.Add(u.o.Config.ClockWait).Sub(now); left > 0 {
-		if !u.holding {
-			u.holding = true
+		if !u.holding.Load() {
+			u.holding.Store(true)
 			u.m.clockHold.Set(1)
 			u.log.Warn("the wall clock is not set; holding readings back until it is, to re-stamp them",
 				"clock_wait", u.o.Config.ClockWait, "wall_clock", now.UTC().Format(time.RFC3339))
@@ -33,7 +33,7 @@ func (u *Uplink) sendable(now time.Time) (uint64, time.Duration) {
 	}
 	if !u.gaveUp {
 		u.gaveUp = true
-		u.holding = false
+		u.holding.Store(false)
 		u.m.clockHold.Set(0)
 		u.log.Warn("the wall clock is still not set after clock_wait; sending readings flagged unsynced",
 			"clock_wait", u.o.Config.ClockWait)

@@ -58,7 +58,7 @@ func TestClockHoldAndRestamp(t *testing.T) {
 	appendUnsynced(t, r.buf, 5, 10) // this run's
 	testenv.Eventually(t, "the previous run's items delivered, this run's held", wait, func() bool {
 		got, _ := c.count()
-		return got == 5 && testutil.ToFloat64(r.up.m.clockHold) == 1
+		return got == 5 && testutil.ToFloat64(r.up.m.clockHold) == 1 && r.up.Status().ClockHold
 	})
 	clk.known.Store(true)
 	testenv.Eventually(t, "held items delivered", wait, func() bool { return r.buf.Stats().Readings == 0 })

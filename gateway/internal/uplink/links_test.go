@@ -76,7 +76,11 @@ func TestLiveFirst(t *testing.T) {
 	if !live {
 		t.Fatal("live readings came marked as backlog")
 	}
+	if b := r.up.Status().Backlog; b == 0 || b > 3000 {
+		t.Fatalf("status says %d backlog items wait while the backlog drains at 500/s; want 1..3000", b)
+	}
 	testenv.Eventually(t, "backlog drained and everything trimmed", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "status shows no backlog", wait, func() bool { return r.up.Status().Backlog == 0 })
 	arr.mu.Lock()
 	defer arr.mu.Unlock()
 	for s := uint64(1); s <= 3000; s++ {

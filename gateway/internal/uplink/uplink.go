@@ -72,6 +72,8 @@ type Uplink struct {
 	conn  *conn
 
 	connected atomic.Bool
+	backlog   atomic.Uint64 // backlog items not yet sent, for Status
+	holding   atomic.Bool   // holding back items stamped before the clock was set
 	acks      chan telemetry.Ack
 
 	// Owned by Run's goroutine.
@@ -84,7 +86,6 @@ type Uplink struct {
 	waiting   time.Time
 	tokens    float64 // backlog rate budget, in items
 	refilled  time.Time
-	holding   bool // holding back items stamped before the clock was set
 	gaveUp    bool // clock_wait passed with the clock unsynced
 }
 
@@ -116,6 +117,17 @@ func New(o Options) (*Uplink, error) {
 
 // Connected reports whether the MQTT connection is up.
 func (u *Uplink) Connected() bool { return u.connected.Load() }
+
+// Status is what the uplink is doing, for /status.
+type Status struct {
+	Backlog   uint64 `json:"backlog"`    // backlog items not yet sent, draining behind live data
+	ClockHold bool   `json:"clock_hold"` // holding items stamped before the clock was set
+}
+
+// Status reports what the uplink is doing.
+func (u *Uplink) Status() Status {
+	return Status{Backlog: u.backlog.Load(), ClockHold: u.holding.Load()}
+}
 
 // Run connects and sends until ctx is done, then announces "offline" and
 // disconnects.
@@ -238,6 +250,11 @@ func (u *Uplink) pump() time.Duration {
 	}
 	if len(u.inflight) > 0 {
 		wait = min(wait, c.AckTimeout-now.Sub(u.inflight[0].sent), c.PublishTimeout)
+	}
+	if from := max(u.backNext, u.o.Buffer.Acked()+1); from < u.liveStart {
+		u.backlog.Store(u.liveStart - from)
+	} else {
+		u.backlog.Store(0)
 	}
 	return max(wait, time.Millisecond)
 }
