@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -23,14 +22,7 @@ import (
 )
 
 func buildCloud(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", dir+"/", "./cloud/cmd/fieldwatch-cloud")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "fieldwatch-cloud")
+	return filepath.Join(buildBinaries(b, "./cloud/cmd/fieldwatch-cloud"), "fieldwatch-cloud")
 }
 
 // BenchmarkCloudIngest publishes batches of 500 readings from 10 gateways,

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// memory is a process's resident memory from /proc/<pid>/status, in kB:
+// VmRSS now and VmHWM, the peak since it started.
+type memory struct{ rss, hwm int }
+
+func (m memory) String() string {
+	return fmt.Sprintf("VmRSS %.1f MB, VmHWM %.1f MB", mb(m.rss), mb(m.hwm))
+}
+
+// mb converts kB, as /proc reports them, to MB (10^6 bytes).
+func mb(kb int) float64 { return float64(kb) * 1024 / 1e6 }
+
+func readMemory(pid int) (memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memory{}, err
+	}
+	defer f.Close()
+	var m memory
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		switch k {
+		case "VmRSS":
+			m.rss = kb
+		case "VmHWM":
+			m.hwm = kb
+		}
+	}
+	return m, sc.Err()
+}
+
+// childCPU returns the CPU time (user + system, in clock ticks of 10 ms)
+// of this process's children by name: the servers and binaries the
+// benchmark started.
+func childCPU() map[string]int {
+	out := map[string]int{}
+	me := os.Getpid()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime(14) stime(15): comm may hold spaces.
+		s := string(data)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != me {
+			continue
+		}
+		ut, _ := strconv.Atoi(f[11])
+		st, _ := strconv.Atoi(f[12])
+		out[s[open+1:end]] += ut + st
+	}
+	return out
+}
+
+// cpuSince formats the CPU seconds each child used since before.
+func cpuSince(before map[string]int, secs float64) string {
+	var parts []string
+	for name, t := range childCPU() {
+		used := float64(t-before[name]) / 100
+		parts = append(parts, fmt.Sprintf("%s %.1f s (%.0f %% of a core)", name, used, 100*used/secs))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
