@@ -79,7 +79,9 @@ func (b *Buffer) recover() error {
 	}
 	b.acked = max(b.acked, first-1)
 	for _, s := range b.segs {
-		b.stats.Readings += s.last - max(s.first, b.acked+1) + 1
+		if from := max(s.first, b.acked+1); s.last+1 > from {
+			b.stats.Readings += s.last + 1 - from
+		}
 	}
 	if b.stats.TruncatedBytes > 0 {
 		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)
