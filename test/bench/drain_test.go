@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -149,7 +148,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	gw := startBinary(b, filepath.Join(bins, "fieldwatch-gateway"), filepath.Join(dir, "gateway.log"), "run", "-c", cfgPath)
 	var st gatewayStatus
 	testenv.Eventually(b, "gateway serving /status with the backlog", 60*time.Second, func() bool {
-		return getJSON("http://"+gwHTTP+"/status", &st) == nil && st.Buffer.Readings >= uint64(n)
+		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && st.Buffer.Readings >= uint64(n)
 	})
 	time.Sleep(3 * time.Second)
 	var r drainResult
@@ -157,7 +156,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	if r.idle, err = readMemory(gw.Process.Pid); err != nil {
 		b.Fatal(err)
 	}
-	if getJSON("http://"+gwHTTP+"/status", &st) != nil || st.Connected {
+	if testenv.GetJSON("http://"+gwHTTP+"/status", &st) != nil || st.Connected {
 		b.Fatalf("gateway connected to an unreachable broker? %+v", st)
 	}
 	b.Logf("idle, %d items waiting: %v", st.Buffer.Readings, r.idle)
@@ -174,7 +173,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	}
 	testenv.Eventually(b, "backlog acknowledged", 15*time.Minute, func() bool {
 		time.Sleep(200 * time.Millisecond)
-		return getJSON("http://"+gwHTTP+"/status", &st) == nil && st.Buffer.AckedThrough >= uint64(n) &&
+		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && st.Buffer.AckedThrough >= uint64(n) &&
 			st.Buffer.Readings < uint64(c.batchSize*c.maxInFlight)
 	})
 	b.StopTimer()
@@ -245,19 +244,6 @@ type gatewayStatus struct {
 		AckedThrough uint64 `json:"acked_through"`
 		NextSeq      uint64 `json:"next_seq"`
 	} `json:"buffer"`
-}
-
-func getJSON(url string, v any) error {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func httpOK(url string) bool {

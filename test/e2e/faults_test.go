@@ -126,7 +126,7 @@ func (g *faultGateway) start() { g.p = start(g.t, "fieldwatch-gateway", "run", "
 
 func (g *faultGateway) status() (gatewayStatus, bool) {
 	var st gatewayStatus
-	return st, getJSON("http://"+g.http+"/status", &st) == nil
+	return st, testenv.GetJSON("http://"+g.http+"/status", &st) == nil
 }
 
 // waitAcked waits until at least n items are acknowledged.
@@ -215,7 +215,7 @@ func (r *faultRig) accountAll(g *faultGateway) {
 // metric reads one series from a Prometheus text endpoint (0 if absent).
 func metric(t *testing.T, url, series string) float64 {
 	t.Helper()
-	m, err := scrape(url)
+	m, err := testenv.Scrape(url)
 	if err != nil {
 		t.Fatal(err)
 	}

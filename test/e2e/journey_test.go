@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,20 +53,6 @@ func startSim(t *testing.T, rec *served, units map[uint8]sim.Device) (*sim.Serve
 	}
 	srv.OnRead = rec.add
 	return srv, sim.Listen(t, srv)
-}
-
-func getJSON(url string, v any) error {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s %s", url, resp.Status, body)
-	}
-	return json.Unmarshal(body, v)
 }
 
 type gatewayStatus struct {
@@ -154,7 +139,7 @@ func TestReadingJourney(t *testing.T) {
 	}
 	var st gatewayStatus
 	testenv.Eventually(t, "gateway buffer emptied by acks", 60*time.Second, func() bool {
-		if err := getJSON("http://"+gwHTTP+"/status", &st); err != nil {
+		if err := testenv.GetJSON("http://"+gwHTTP+"/status", &st); err != nil {
 			return false
 		}
 		failing := 0
@@ -231,14 +216,14 @@ func TestReadingJourney(t *testing.T) {
 	// The cloud shows the station online; killed without warning, its last
 	// will turns it offline.
 	var stations []station
-	if err := getJSON("http://"+cloudHTTP+"/api/v1/stations", &stations); err != nil || len(stations) != 1 ||
+	if err := testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &stations); err != nil || len(stations) != 1 ||
 		stations[0].State != "online" || len(stations[0].Devices) != 3 {
 		t.Fatalf("stations %+v, %v", stations, err)
 	}
 	gw.stop(t, syscall.SIGKILL)
 	testenv.Eventually(t, "station offline after the gateway died", 60*time.Second, func() bool {
 		var ss []station
-		return getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
+		return testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
 	})
 	cloud.stop(t, syscall.SIGTERM)
 	if code := cloud.exitCode(); code != 0 {

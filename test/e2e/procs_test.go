@@ -2,14 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,30 +111,4 @@ func (p *proc) exitCode() int {
 func (p *proc) logs() string {
 	b, _ := os.ReadFile(p.log)
 	return string(b)
-}
-
-// scrape reads a Prometheus text endpoint into series → value, the series
-// as written (name with its labels).
-func scrape(url string) (map[string]float64, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, nil
 }

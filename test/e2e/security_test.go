@@ -57,7 +57,7 @@ func runSecureGateway(t *testing.T, p pki, broker string) (*proc, string) {
 	gw := start(t, "fieldwatch-gateway", "run", "-c", cfg)
 	testenv.Eventually(t, "readings acknowledged over TLS", 60*time.Second, func() bool {
 		var st gatewayStatus
-		return getJSON("http://"+gwHTTP+"/status", &st) == nil && st.Connected &&
+		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && st.Connected &&
 			st.Buffer.AckedThrough >= 20 && st.Buffer.Readings < 20
 	})
 	return gw, gwHTTP
@@ -67,13 +67,13 @@ func runSecureGateway(t *testing.T, p pki, broker string) (*proc, string) {
 // on its own state topic only, turns the station offline.
 func stationGoesOffline(t *testing.T, gw *proc, cloudHTTP string) {
 	var ss []station
-	if err := getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss); err != nil || len(ss) != 1 || ss[0].ID != "farm-north" ||
+	if err := testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &ss); err != nil || len(ss) != 1 || ss[0].ID != "farm-north" ||
 		ss[0].State != "online" {
 		t.Fatalf("stations %+v, %v", ss, err)
 	}
 	gw.stop(t, syscall.SIGKILL)
 	testenv.Eventually(t, "station offline by its last will", 60*time.Second, func() bool {
-		return getJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
+		return testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
 	})
 }
 

@@ -111,7 +111,7 @@ func TestStreamJourney(t *testing.T) {
 	start(t, "fieldwatch-gateway", "run", "-c", cfg)
 	var st streamStatus
 	testenv.Eventually(t, "both ports open", 30*time.Second, func() bool {
-		return getJSON("http://"+gwHTTP+"/status", &st) == nil && len(st.Streams) == 2 && st.Streams[0].Connected && st.Streams[1].Connected
+		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && len(st.Streams) == 2 && st.Streams[0].Connected && st.Streams[1].Connected
 	})
 
 	// The buoy talks while three tags visit the reader: A, B, and A again.
@@ -137,7 +137,7 @@ func TestStreamJourney(t *testing.T) {
 	sentences := buoy.Counts.Sentences
 	mu.Unlock()
 	testenv.Eventually(t, "everything decoded and acknowledged", 60*time.Second, func() bool {
-		if getJSON("http://"+gwHTTP+"/status", &st) != nil {
+		if testenv.GetJSON("http://"+gwHTTP+"/status", &st) != nil {
 			return false
 		}
 		return st.Streams[0].Frames == uint64(sentences) && st.Buffer.Readings == 0 &&
