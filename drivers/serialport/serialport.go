@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"syscall"
 	"time"
 
 	"go.bug.st/serial"
@@ -119,7 +120,45 @@ func Open(name string, m Mode) (Port, error) {
 		}
 		return nil, fmt.Errorf("cannot open %s: %w", name, err)
 	}
-	return p, nil
+	return retrying{p}, nil
+}
+
+// maxEINTR bounds the retries of one call interrupted by signals.
+const maxEINTR = 100
+
+// retrying retries what go.bug.st/serial does not when a signal interrupts
+// a system call (EINTR): Go's scheduler signals threads (SIGURG) to preempt
+// goroutines, so a write or a tcdrain on a busy gateway is interrupted now
+// and then, and reporting that as a failed line would reopen the port and
+// lose the request. Reads are retried by the library itself.
+type retrying struct{ serial.Port }
+
+// Write writes all of b, resuming after an interrupted or partial write.
+func (r retrying) Write(b []byte) (int, error) {
+	n := 0
+	for tries := 0; n < len(b); {
+		k, err := r.Port.Write(b[n:])
+		n += max(k, 0)
+		switch {
+		case errors.Is(err, syscall.EINTR) && tries < maxEINTR:
+			tries++
+		case err != nil:
+			return n, err
+		case k == 0:
+			return n, io.ErrShortWrite
+		}
+	}
+	return n, nil
+}
+
+// Drain waits until everything written has left the port.
+func (r retrying) Drain() error {
+	for tries := 0; ; tries++ {
+		err := r.Port.Drain()
+		if !errors.Is(err, syscall.EINTR) || tries == maxEINTR {
+			return err
+		}
+	}
 }
 
 // Info describes a serial port found on the system.
