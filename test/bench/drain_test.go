@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,23 +258,19 @@ func httpOK(url string) bool {
 // scrape returns the Prometheus samples at url whose names start with one
 // of names, joined.
 func scrape(b *testing.B, url string, names ...string) string {
-	resp, err := http.Get(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	m, err := testenv.Scrape(url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var found []string
-	for _, line := range strings.Split(string(body), "\n") {
+	for series, v := range m {
 		for _, name := range names {
-			if strings.HasPrefix(line, name) {
-				found = append(found, line)
+			if strings.HasPrefix(series, name) {
+				found = append(found, fmt.Sprintf("%s %v", series, v))
 			}
 		}
 	}
+	sort.Strings(found)
 	return strings.Join(found, "; ")
 }
 

@@ -5,8 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -274,24 +272,11 @@ func TestBadInputRefused(t *testing.T) {
 	} {
 		c.Publish(m.topic, 1, false, m.payload).Wait()
 	}
-	metric := func(name string) string {
-		resp, err := http.Get("http://" + cloudHTTP + "/metrics")
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, name+" ") {
-				return strings.TrimPrefix(line, name+" ")
-			}
-		}
-		return ""
-	}
 	testenv.Eventually(t, "three refusals counted", 30*time.Second, func() bool {
-		return metric(`fieldwatch_ingest_rejected_total{reason="malformed"}`) == "1" &&
-			metric(`fieldwatch_ingest_rejected_total{reason="gateway_mismatch"}`) == "1" &&
-			metric(`fieldwatch_ingest_rejected_total{reason="bad_state"}`) == "1"
+		m, err := testenv.Scrape("http://" + cloudHTTP + "/metrics")
+		return err == nil && m[`fieldwatch_ingest_rejected_total{reason="malformed"}`] == 1 &&
+			m[`fieldwatch_ingest_rejected_total{reason="gateway_mismatch"}`] == 1 &&
+			m[`fieldwatch_ingest_rejected_total{reason="bad_state"}`] == 1
 	})
 	c.Publish(telemetry.UpTopic("gw-a"), 1, false, batch("gw-a")).Wait()
 	select {

@@ -3,9 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,13 +162,8 @@ func TestSecureJourneyThroughEmbeddedBroker(t *testing.T) {
 		c.Close()
 	}
 	testenv.Eventually(t, "refusal counted", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + cloudHTTP + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `fieldwatch_broker_auth_failures_total{reason="tls_handshake"} 1`)
+		m, err := testenv.Scrape("http://" + cloudHTTP + "/metrics")
+		return err == nil && m[`fieldwatch_broker_auth_failures_total{reason="tls_handshake"}`] == 1
 	})
 	stationGoesOffline(t, gw, cloudHTTP)
 	cloud.stop(t, syscall.SIGTERM)
