@@ -121,7 +121,7 @@ func init() {
 		forces[i] = "F" + itoa(i)
 	}
 	add(&Table{Name: "beaufort", Standard: "GB/T 28591-2012", Quantity: "wind speed", Unit: "m/s", Classes: forces,
-		Bounds: []float64{0.2, 1.5, 3.3, 5.4, 7.9, 10.7, 13.8, 17.1, 20.7, 24.4, 28.4, 32.6, 36.9, 41.4, 46.1, 50.9, 56.0},
+		Bounds:      []float64{0.2, 1.5, 3.3, 5.4, 7.9, 10.7, 13.8, 17.1, 20.7, 24.4, 28.4, 32.6, 36.9, 41.4, 46.1, 50.9, 56.0},
 		HigherWorse: true})
 	// GB/T 20481 relative soil moisture R (% of field capacity, root
 	// layer): none R > 60, light 50 < R ≤ 60, moderate 40 < R ≤ 50,
