@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -27,6 +28,7 @@ type API struct {
 	registry *registry.Registry
 	log      *slog.Logger
 	now      func() time.Time
+	alerts   *engine.Engine
 
 	requests *prometheus.CounterVec
 }
@@ -48,6 +50,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
+	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
 	}))

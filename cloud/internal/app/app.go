@@ -90,10 +90,28 @@ func Run(ctx context.Context, o Options) error {
 
 	link.ClientID, link.NoShare, link.Workers, link.Store, link.Registry = mq.ClientID, !mq.Shared, mq.Workers, st, rg
 	link.Log, link.Metrics = log, ingest.NewMetrics(reg)
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen for HTTP on %s: %w", cfg.HTTP.Listen, err)
+	}
+	defer ln.Close()
+	var alerts *alerting
+	if !cfg.Alerting.Disabled {
+		if alerts, err = startAlerting(ctx, cfg, link, rg, ln.Addr().String(), log, reg); err != nil {
+			return err
+		}
+		defer alerts.close()
+		link.Alerts = alerts.engine
+	}
 	in := ingest.New(link)
 
 	mux := http.NewServeMux()
-	api.New(st, rg, log, reg).Register(mux)
+	ap := api.New(st, rg, log, reg)
+	if alerts != nil {
+		ap.WithAlerts(alerts.engine)
+	}
+	ap.Register(mux)
 	web.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -103,10 +121,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("cannot listen for HTTP on %s: %w", cfg.HTTP.Listen, err)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
@@ -117,6 +131,12 @@ func Run(ctx context.Context, o Options) error {
 
 	inDone := make(chan error, 1)
 	go func() { inDone <- in.Run(ctx) }()
+	alertsDone := make(chan error, 1)
+	if alerts != nil {
+		go func() { alertsDone <- alerts.run(ctx) }()
+	} else {
+		alertsDone <- nil
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -129,6 +149,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if ierr := <-inDone; ierr != nil && err == nil {
 		err = ierr
+	}
+	if aerr := <-alertsDone; aerr != nil && err == nil {
+		err = aerr
 	}
 	return err
 }

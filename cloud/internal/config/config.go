@@ -18,11 +18,14 @@ import (
 
 // Config is fieldwatch-cloud's configuration.
 type Config struct {
-	// DataDir holds the embedded store (fieldwatch.db).
+	// DataDir holds the embedded store (fieldwatch.db) and the alert
+	// state (alerts.db, notify.db).
 	DataDir string `yaml:"data_dir"`
 	HTTP    HTTP   `yaml:"http"`
 	MQTT    MQTT   `yaml:"mqtt"`
 	Store   Store  `yaml:"store"`
+	// Alerting is the early-warning engine.
+	Alerting Alerting `yaml:"alerting"`
 }
 
 // HTTP serves the API, the dashboard, /metrics and /healthz.
@@ -107,10 +110,11 @@ type InfluxDB struct {
 // Default returns the embedded-defaults configuration.
 func Default() *Config {
 	return &Config{
-		DataDir: "fieldwatch-data",
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
-		MQTT:    MQTT{Listen: "127.0.0.1:1883", Shared: true, Workers: 4},
-		Store:   Store{Lookback: 30 * 24 * time.Hour},
+		DataDir:  "fieldwatch-data",
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		MQTT:     MQTT{Listen: "127.0.0.1:1883", Shared: true, Workers: 4},
+		Store:    Store{Lookback: 30 * 24 * time.Hour},
+		Alerting: defaultAlerting(),
 	}
 }
 
@@ -165,9 +169,13 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	} else if c.DataDir == "" {
 		r.Errorf("data_dir", "is required for the embedded store")
 	}
+	if c.DataDir == "" && !c.Alerting.Disabled {
+		r.Errorf("data_dir", "is required for the alert state")
+	}
 	if c.Store.Lookback < 0 {
 		r.Errorf("store.lookback", "must not be negative")
 	}
+	c.Alerting.validate(r)
 }
 
 // Check validates a config built or changed outside a file (flags), then

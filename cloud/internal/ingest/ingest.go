@@ -49,8 +49,17 @@ type Options struct {
 	Workers  int // concurrent store writes (default 4)
 	Store    store.Store
 	Registry *registry.Registry
-	Log      *slog.Logger
+	// Alerts, if set, judges every new batch before it is stored; a batch
+	// it cannot judge is not acknowledged.
+	Alerts Evaluator
+	Log    *slog.Logger
 	Metrics  *Metrics
+}
+
+// Evaluator judges batches for early warnings (alert/engine). Observe
+// returns once what it concluded is durable.
+type Evaluator interface {
+	Observe(ctx context.Context, b *telemetry.Batch) error
 }
 
 // Ingestor is the cloud's MQTT consumer.
@@ -217,6 +226,16 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		return
 	}
 	next := sc.c.With(b.Committed, b.FirstSeq, b.LastSeq())
+	if in.o.Alerts != nil {
+		// Judged before it is stored, so a crash between the two cannot
+		// lose a warning: the batch comes again, and what the engine has
+		// already judged it does not judge twice.
+		if err := in.o.Alerts.Observe(wctx, b); err != nil {
+			sc.unlock()
+			in.storeFailed(gw, b, fmt.Errorf("judging early warnings: %w", err))
+			return
+		}
+	}
 	began := time.Now()
 	err = in.o.Store.WriteBatch(wctx, b, def, next)
 	in.m.storeSeconds.Observe(time.Since(began).Seconds())

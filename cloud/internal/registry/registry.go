@@ -324,3 +324,57 @@ func deviceState(station string, d *device, now time.Time) string {
 	}
 	return DeviceOK
 }
+
+// Expected is a device the cloud expects to hear from, for no-data alerts:
+// declared by its gateway or seen in its data (after a restart, in the
+// store). Quiet devices (readers) talk only when something happens.
+type Expected struct {
+	Gateway, Site, Device, Profile string
+	Interval                       time.Duration // declared, else learned, else a minute
+	Quiet                          bool
+	LastSeen                       time.Time // zero if it never reported
+}
+
+// GatewayView is a gateway's connection state, for offline alerts.
+type GatewayView struct {
+	ID, Site string
+	State    string // online, offline, unknown
+	Since    time.Time
+}
+
+// Expected lists every known device.
+func (r *Registry) Expected() ([]GatewayView, []Expected) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := r.now()
+	var gws []GatewayView
+	var out []Expected
+	for _, g := range r.gws {
+		st := g.state
+		if st == Unknown && !g.lastSeen.IsZero() && now.Sub(g.lastSeen) < 5*time.Minute {
+			st = Online
+		}
+		gws = append(gws, GatewayView{ID: g.id, Site: g.site, State: st, Since: g.stateAt})
+		for _, d := range g.devices {
+			iv := d.interval
+			if iv <= 0 {
+				iv = max(defaultInterval, d.learned)
+			}
+			out = append(out, Expected{Gateway: g.id, Site: g.site, Device: d.id, Profile: d.profile, Interval: iv,
+				Quiet: d.quiet, LastSeen: d.lastSeen})
+		}
+	}
+	return gws, out
+}
+
+// Profile returns a device's profile, "" if its gateway did not say.
+func (r *Registry) Profile(gw, dev string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if g, ok := r.gws[gw]; ok {
+		if d, ok := g.devices[dev]; ok {
+			return d.profile
+		}
+	}
+	return ""
+}

@@ -20,6 +20,7 @@ func TestServesDashboard(t *testing.T) {
 		{"/", "text/html", `<script src="/static/app.js">`, 200},
 		{"/static/app.js", "javascript", "/api/v1/stations", 200},
 		{"/static/style.css", "text/css", ".station", 200},
+		{"/static/alerts.js", "javascript", "/api/v1/alerts", 200},
 		{"/static/missing.js", "", "", 404},
 		{"/other", "", "", 404},
 	}

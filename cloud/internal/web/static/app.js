@@ -88,6 +88,7 @@ function renderStations(stations) {
     }
     card.append(table);
     if (st.events && st.events.length) card.append(renderEvents(st.events.slice(0, 8)));
+    card.append(historyBox(st.id));
     root.append(card);
   }
   $("#summary").textContent = `${online}/${stations.length} stations online · ${healthy}/${devices} devices reporting` +
@@ -115,6 +116,20 @@ function renderEvents(events) {
       el("td", {}, what), el("td", {}, e.device), el("td", { title: e.time }, ago(e.time)), el("td", { class: "muted" }, details)));
   }
   return el("div", { class: "events-box" }, el("div", { class: "muted" }, "recent events"), list);
+}
+
+// Stations whose alert history is open survive the refresh.
+const historyOpen = new Set();
+
+function historyBox(station) {
+  const box = el("div", {});
+  const d = el("details", {}, el("summary", { class: "muted" }, "alert history"), box);
+  const load = () => showHistory(station, box).catch((e) => box.replaceChildren(e.message));
+  d.addEventListener("toggle", () => {
+    if (d.open) { historyOpen.add(station); load(); } else historyOpen.delete(station);
+  });
+  if (historyOpen.has(station)) { d.open = true; load(); }
+  return d;
 }
 
 async function refresh() {

@@ -1,0 +1,457 @@
+// Package engine evaluates early-warning rules on the readings the cloud
+// stores: one alert instance per rule and series, judged on event time,
+// with hysteresis, durations, flapping, no-data from the registry, silences,
+// acknowledgements and the built-in inhibition of an offline gateway's
+// devices. Its state lives in an SQLite file and survives restarts; changes
+// go to a Sink (the notifier) before the data that caused them is
+// acknowledged.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/standards"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Sink receives alert changes to notify; Update returns once they are
+// durable.
+type Sink interface {
+	Update(ctx context.Context, alerts []alert.Alert) error
+}
+
+// Options configure an engine.
+type Options struct {
+	// Path is the SQLite file of the engine's state; "" keeps it in memory
+	// (tests of rules).
+	Path     string
+	Rules    []rules.Rule
+	Registry *registry.Registry
+	Sink     Sink // nil: changes are only recorded
+	Log      *slog.Logger
+	Metrics  *Metrics // nil: not measured
+	// LateAfter is how old a reading's time may be and still page at once;
+	// older ones (a backlog) are judged, and their alerts published only
+	// once the series has settled for Settle (default 10m and 15s).
+	LateAfter, Settle time.Duration
+	// GatewayOffline is the built-in alert for a gateway that went offline;
+	// it mutes its devices' alerts while pending or firing.
+	GatewayOffline Builtin
+	// DeviceSilent is the built-in no-data alert of every expected device
+	// (quiet devices excepted), after Silence × its interval.
+	DeviceSilent Builtin
+	Silence      float64
+	// Tick is how often no-data, silences and settling are checked.
+	Tick time.Duration
+	// ExternalURL prefixes links to alerts (generatorURL).
+	ExternalURL string
+	Now         func() time.Time
+}
+
+// Builtin configures a built-in rule.
+type Builtin struct {
+	Disabled bool
+	Severity alert.Severity
+	For      time.Duration
+}
+
+// Engine is safe for concurrent use.
+type Engine struct {
+	o        Options
+	log      *slog.Logger
+	m        *Metrics
+	db       *db
+	rules    []*crule
+	byMetric map[string][]*crule
+	aux      map[string]bool // metrics whose newest values rules look up
+	gwRule   *crule
+	devRule  *crule
+	nodata   []*crule
+
+	mu       sync.Mutex
+	series   map[skey]*series
+	byFP     map[string]*series
+	latest   map[skey]tv // newest aux values: by device (rule -1) and by site (rule -2)
+	settling map[*series]bool
+	silences []*alert.Silence
+	muting   map[string]string // gateway id → fingerprint of its offline alert
+	hist     []alert.Transition
+}
+
+type tv struct {
+	t time.Time
+	v float64
+}
+
+// crule is a compiled rule.
+type crule struct {
+	*rules.Rule
+	idx    int32
+	table  *standards.Table
+	loc    *time.Location
+	since  time.Time
+	labels map[string]string // static labels: the rule's, alertname, rule, source
+}
+
+const (
+	auxDevice = -1
+	auxSite   = -2
+)
+
+// New builds an engine and loads its state.
+func New(o Options) (*Engine, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LateAfter == 0 {
+		o.LateAfter = 10 * time.Minute
+	}
+	if o.Settle == 0 {
+		o.Settle = 15 * time.Second
+	}
+	if o.Tick == 0 {
+		o.Tick = 5 * time.Second
+	}
+	if o.Silence == 0 {
+		o.Silence = 3
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{o: o, log: o.Log.With("component", "alerts"), m: o.Metrics, byMetric: map[string][]*crule{},
+		aux: map[string]bool{}, series: map[skey]*series{}, byFP: map[string]*series{}, latest: map[skey]tv{},
+		settling: map[*series]bool{}, muting: map[string]string{}}
+	if err := rules.Check(o.Rules); err != nil {
+		return nil, err
+	}
+	for i := range o.Rules {
+		if o.Rules[i].Disabled {
+			continue
+		}
+		c, err := compile(&o.Rules[i], int32(len(e.rules)))
+		if err != nil {
+			return nil, err
+		}
+		e.add(c)
+	}
+	e.gwRule = e.builtin("gateway_offline", "GatewayOffline", o.GatewayOffline, alert.Orange)
+	e.devRule = e.builtin("device_silent", "DeviceSilent", o.DeviceSilent, alert.Blue)
+	var err error
+	if e.db, err = openDB(o.Path); err != nil {
+		return nil, err
+	}
+	if err := e.load(); err != nil {
+		e.db.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) add(c *crule) {
+	e.rules = append(e.rules, c)
+	if c.Kind == rules.NoData {
+		e.nodata = append(e.nodata, c)
+		return
+	}
+	e.byMetric[c.Input.Metric] = append(e.byMetric[c.Input.Metric], c)
+	if c.Input.Humidity != "" {
+		e.aux[c.Input.Humidity] = true
+	}
+	if c.Accumulate != nil && c.Accumulate.Humidity != "" {
+		e.aux[c.Accumulate.Humidity] = true
+	}
+	for _, w := range c.When {
+		e.aux[w.Metric] = true
+	}
+}
+
+func (e *Engine) builtin(id, name string, b Builtin, def alert.Severity) *crule {
+	if b.Disabled {
+		return nil
+	}
+	if b.Severity == alert.None {
+		b.Severity = def
+	}
+	r := &rules.Rule{ID: id, Name: name, Kind: rules.NoData, Standard: "fieldwatch built-in", For: b.For,
+		Levels: []rules.Level{{Severity: b.Severity}}, Labels: map[string]string{"alertname": name}}
+	c, _ := compile(r, int32(len(e.rules)))
+	e.rules = append(e.rules, c)
+	return c
+}
+
+func compile(r *rules.Rule, idx int32) (*crule, error) {
+	c := &crule{Rule: r, idx: idx, loc: time.UTC, labels: map[string]string{}}
+	for k, v := range r.Labels {
+		c.labels[k] = v
+	}
+	if c.labels["alertname"] == "" {
+		c.labels["alertname"] = r.ID
+	}
+	c.labels["rule"], c.labels["source"] = r.ID, "fieldwatch"
+	if r.Kind == rules.NoData {
+		// The measure is silence / limit: it fires at 1.
+		one := 1.0
+		lv := r.Levels[0]
+		lv.Op, lv.Set, lv.Clear = ">=", &one, &one
+		r.Levels = []rules.Level{lv}
+	}
+	if r.Classify != nil {
+		c.table, _ = standards.Lookup(r.Classify.Table)
+	}
+	if a := r.Accumulate; a != nil {
+		if a.Timezone != "" {
+			loc, err := time.LoadLocation(a.Timezone)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+			}
+			c.loc = loc
+		}
+		if a.Since != "" {
+			c.since, _ = time.Parse("01-02", a.Since)
+		}
+	}
+	return c, nil
+}
+
+// Close writes the state and closes the file.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.flush(context.Background(), true)
+	if cerr := e.db.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Observe judges a batch's readings. It returns once the resulting state
+// and notifications are durable; an error means the batch must not be
+// acknowledged (judging it again is harmless: what the live state has
+// seen is not judged twice).
+func (e *Engine) Observe(ctx context.Context, b *telemetry.Batch) error {
+	began := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.o.Now()
+	site := b.Site
+	var pub []*series
+	for i := range b.Readings {
+		r := &b.Readings[i]
+		v := r.Value
+		if r.Quality == telemetry.Bad || math.IsNaN(v) || math.IsInf(v, 0) {
+			e.m.skip("bad_quality")
+			continue
+		}
+		if e.aux[r.Metric] {
+			e.remember(b.Gateway, site, r)
+		}
+		for _, c := range e.byMetric[r.Metric] {
+			s := e.get(c, b.Gateway, site, r.Device, r.Metric, now)
+			if s == nil {
+				continue
+			}
+			if !r.Time.After(s.Last) && !s.Last.IsZero() {
+				e.late(s, r, now)
+				continue
+			}
+			s.Last = r.Time
+			if e.judge(s, r, site, false) {
+				pub = append(pub, s)
+			}
+		}
+	}
+	e.m.observed(len(b.Readings))
+	for _, s := range pub {
+		e.schedule(s, now)
+	}
+	err := e.publish(ctx, now)
+	e.m.evalTime(time.Since(began))
+	return err
+}
+
+// get returns the series of rule c for a reading, creating it; nil when
+// the rule's selector does not take it.
+func (e *Engine) get(c *crule, gw, site, dev, met string, now time.Time) *series {
+	k := skey{c.idx, gw, dev, met}
+	if c.Kind == rules.Composite {
+		k.dev, k.met = "", site
+	}
+	s, ok := e.series[k]
+	if ok && !s.skip {
+		return s
+	}
+	if ok && now.Before(s.recheck) {
+		return nil
+	}
+	profile := ""
+	if e.o.Registry != nil {
+		profile = e.o.Registry.Profile(gw, dev)
+	}
+	if !c.Select.Matches(gw, site, dev, profile) {
+		e.series[k] = &series{skip: true, recheck: now.Add(5 * time.Minute)}
+		return nil
+	}
+	s = e.newSeries(c, k, site, profile)
+	e.series[k] = s
+	return s
+}
+
+func (e *Engine) newSeries(c *crule, k skey, site, profile string) *series {
+	s := &series{rule: c, key: k}
+	id := map[string]string{"gateway_id": k.gw}
+	if site != "" {
+		id["site"] = site
+	}
+	switch {
+	case c.Kind == rules.Composite:
+	case c == e.gwRule:
+	default:
+		id["device"] = k.dev
+		if k.met != "" {
+			id["metric"] = k.met
+		}
+	}
+	labels := map[string]string{}
+	for k, v := range c.labels {
+		labels[k] = v
+	}
+	for k, v := range id {
+		labels[k] = v
+	}
+	if profile != "" {
+		labels["profile"] = profile
+	}
+	s.Levels, s.Source = c.LevelsFor(k.gw, k.dev, site, profile)
+	s.A = alert.Alert{Fingerprint: alert.Fingerprint(c.ID, id), Rule: c.ID, Labels: labels, State: alert.Inactive}
+	e.byFP[s.A.Fingerprint] = s
+	return s
+}
+
+// judge computes the rule's measure for a reading and steps the series;
+// it reports whether the instance changed.
+func (e *Engine) judge(s *series, r *telemetry.Reading, site string, backfill bool) bool {
+	c := s.rule
+	v, t, gate := r.Value, r.Time, true
+	switch c.Kind {
+	case rules.Rate:
+		s.window().add(t, v, c.Change.Window)
+		s.winDirty = true
+		if len(s.Win.P) < c.Change.MinSamples {
+			return false
+		}
+		v = s.Win.change(c.Change.Direction)
+	case rules.Accumulation:
+		s.winDirty = true
+		var ok bool
+		v, ok = s.accumulate(c, t, v, func() (float64, bool) {
+			return e.auxValue(skey{auxDevice, s.key.gw, r.Device, c.Accumulate.Humidity}, t, c.Input.MaxAge)
+		})
+		if !ok {
+			return false
+		}
+	default:
+		if c.Input.Derive == "thi" {
+			rh, ok := e.auxValue(skey{auxDevice, s.key.gw, r.Device, c.Input.Humidity}, t, c.Input.MaxAge)
+			if !ok {
+				e.m.skip("no_humidity")
+				return false
+			}
+			v = standards.THI(v, rh)
+		}
+		if c.Input.Agg != "last" {
+			s.window().add(t, v, c.Input.Window)
+			s.winDirty = true
+			v = s.Win.agg(c.Input.Agg)
+		}
+		if c.table != nil {
+			v = float64(c.table.Classify(v))
+		}
+		for _, w := range c.When {
+			g, ok := e.auxValue(skey{auxSite, s.key.gw, site, w.Metric}, t, w.MaxAge)
+			gate = gate && ok && holds(w.Op, g, w.Value)
+		}
+	}
+	flapping := s.Flap.On
+	from, changed := s.step(v, t, gate)
+	if s.Flap.On != flapping {
+		s.dirty, changed = true, true
+	}
+	if changed {
+		s.dirty = true
+		e.record(s, from, backfill || t.Before(e.o.Now().Add(-e.o.LateAfter)))
+	}
+	return changed
+}
+
+// auxValue is the newest remembered value of k no further than maxAge from t.
+func (e *Engine) auxValue(k skey, t time.Time, maxAge time.Duration) (float64, bool) {
+	x, ok := e.latest[k]
+	if !ok || x.t.Sub(t) > maxAge || t.Sub(x.t) > maxAge {
+		return 0, false
+	}
+	return x.v, true
+}
+
+func (e *Engine) remember(gw, site string, r *telemetry.Reading) {
+	for _, k := range []skey{{auxDevice, gw, r.Device, r.Metric}, {auxSite, gw, site, r.Metric}} {
+		if cur, ok := e.latest[k]; !ok || !r.Time.Before(cur.t) {
+			e.latest[k] = tv{r.Time, r.Value}
+		}
+	}
+}
+
+// late judges a reading older than what the live state has seen (a
+// backlog behind live data, a retried batch) on a shadow of the series:
+// its transitions are history, marked backfilled, and page no one.
+func (e *Engine) late(s *series, r *telemetry.Reading, now time.Time) {
+	e.m.skip("late")
+	sh := s.shadow
+	if sh == nil || !r.Time.After(sh.Last) {
+		sh = &series{rule: s.rule, key: s.key, Levels: s.Levels, Source: s.Source,
+			A: alert.Alert{Fingerprint: s.A.Fingerprint, Rule: s.A.Rule, Labels: s.A.Labels, State: alert.Inactive}}
+		s.shadow = sh
+	}
+	sh.Last = r.Time
+	e.judge(sh, r, s.A.Labels["site"], true)
+	sh.dirty = false
+}
+
+func (e *Engine) record(s *series, from alert.State, backfilled bool) {
+	a := &s.A
+	if from == a.State && a.State != alert.Firing {
+		return
+	}
+	e.m.transition(a.State, a.Severity, backfilled)
+	e.hist = append(e.hist, alert.Transition{Fingerprint: a.Fingerprint, Rule: a.Rule, Labels: a.Labels, From: from,
+		To: a.State, Severity: a.Severity, Value: a.Value, Time: a.Since, Backfilled: backfilled})
+}
+
+// schedule publishes a changed series now if its news is fresh, else once
+// it has settled.
+func (e *Engine) schedule(s *series, now time.Time) {
+	if s.A.EvaluatedAt.Before(now.Add(-e.o.LateAfter)) {
+		s.settle = now.Add(e.o.Settle)
+	} else {
+		s.settle = now
+	}
+	e.settling[s] = true
+}
+
+// linkFor is the page of one alert.
+func (e *Engine) linkFor(fp string) string {
+	if e.o.ExternalURL == "" {
+		return ""
+	}
+	return e.o.ExternalURL + "#alert=" + fp
+}
+
+func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
