@@ -156,6 +156,7 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := request{header: r.Header.Clone(), body: body}
+	req.header.Set("X-Receiver-Path", r.URL.Path)
 	s.mu.Lock()
 	status, check := s.status, s.check
 	s.mu.Unlock()
