@@ -226,3 +226,31 @@ func writeSecret(t testing.TB, secret string) string {
 	}
 	return p
 }
+
+// testutilValue reads a counter or gauge by its label values, in label-name order.
+func testutilValue(t testing.TB, h *harness, name string, labelValues ...string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var vals []string
+			for _, lp := range m.GetLabel() {
+				vals = append(vals, lp.GetValue())
+			}
+			if fmt.Sprint(vals) == fmt.Sprint(labelValues) {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labelValues)
+	return 0
+}
