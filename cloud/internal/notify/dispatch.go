@@ -72,13 +72,14 @@ func (n *Notifier) deliver(ctx context.Context, rc *receiver) {
 // head returns rc's oldest undelivered message, or nil.
 func (n *Notifier) head(ctx context.Context, rc *receiver) (*message, error) {
 	m := &message{receiver: rc.name}
+	enq := rc.enqueuedCount()
 	var seq, caused, created int64
 	var retained int
 	err := n.db.QueryRowContext(ctx, `SELECT id, seq, key, topic, retained, payload, caused_at, created_at, attempts
 		FROM notify_outbox WHERE receiver = ? AND state = 0 ORDER BY seq LIMIT 1`, rc.name).
 		Scan(&m.id, &seq, &m.key, &m.topic, &retained, &m.payload, &caused, &created, &m.attempts)
 	if errors.Is(err, sql.ErrNoRows) {
-		rc.setQueue(0, time.Time{})
+		rc.emptied(enq)
 		return nil, nil
 	}
 	if err != nil {

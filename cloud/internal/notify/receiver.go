@@ -31,6 +31,7 @@ type receiver struct {
 	nextResend time.Time          // alertmanager_api
 
 	statMu    sync.Mutex
+	enqueued  uint64 // batches queued: tells head an empty result is stale
 	queue     int
 	oldest    time.Time // created_at of the head, zero when empty
 	sent      uint64
@@ -156,11 +157,28 @@ func (rc *receiver) queued(k int, created time.Time) {
 		rc.oldest = created
 	}
 	rc.queue += k
+	rc.enqueued++
 	rc.statMu.Unlock()
 	select {
 	case rc.wake <- struct{}{}:
 	default:
 	}
+}
+
+// emptied records an empty queue unless messages were queued since the
+// caller read enqueued (before it looked).
+func (rc *receiver) emptied(enqueued uint64) {
+	rc.statMu.Lock()
+	if rc.enqueued == enqueued {
+		rc.queue, rc.oldest = 0, time.Time{}
+	}
+	rc.statMu.Unlock()
+}
+
+func (rc *receiver) enqueuedCount() uint64 {
+	rc.statMu.Lock()
+	defer rc.statMu.Unlock()
+	return rc.enqueued
 }
 
 func (rc *receiver) setQueue(k int, oldest time.Time) {

@@ -220,12 +220,12 @@ func (b *batch) applied(n *Notifier) {
 	}
 	for _, rc := range n.receivers {
 		if k := byName[rc.name]; k > 0 {
-			rc.queued(k, b.firstCaused(rc.name))
+			rc.queued(k, b.firstCreated(rc.name))
 		}
 	}
 }
 
-func (b *batch) firstCaused(name string) time.Time {
+func (b *batch) firstCreated(name string) time.Time {
 	for _, m := range b.msgs {
 		if m.receiver == name {
 			return m.createdAt
