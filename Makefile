@@ -52,7 +52,7 @@ cross:
 # (an independent Modbus server, built with gcc) and mbpoll (an independent
 # Modbus client); InfluxDB 1.8.10 (v2 write API + Flux) built with go install
 # into the cache.
-APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config
+APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager
 
 deps: $(INFLUXD)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -95,6 +95,7 @@ bench:
 # The fault tests at full length: 60 s broker and database outages.
 soak: deps
 	FIELDWATCH_SOAK=1 $(GO) test -count=1 -timeout 30m -v -run 'TestFaults' ./test/e2e/
+	FIELDWATCH_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run 'TestDeliveryAfterOutage' ./cloud/internal/notify/
 
 clean:
 	rm -rf bin dist
