@@ -51,9 +51,9 @@ type Options struct {
 	Registry *registry.Registry
 	// Alerts, if set, judges every new batch before it is stored; a batch
 	// it cannot judge is not acknowledged.
-	Alerts Evaluator
-	Log    *slog.Logger
-	Metrics  *Metrics
+	Alerts  Evaluator
+	Log     *slog.Logger
+	Metrics *Metrics
 }
 
 // Evaluator judges batches for early warnings (alert/engine). Observe

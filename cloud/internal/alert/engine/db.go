@@ -79,10 +79,12 @@ const checkpointEvery = 30 * time.Second
 func (e *Engine) flush(ctx context.Context, all bool) error {
 	now := time.Now()
 	checkpoint := all || now.Sub(e.db.lastCheck) >= checkpointEvery
-	var rows []*series
-	for _, s := range e.series {
-		if s.dirty || (checkpoint && s.winDirty) {
-			rows = append(rows, s)
+	rows := e.dirty
+	if checkpoint {
+		for _, s := range e.moved {
+			if !s.dirty {
+				rows = append(rows, s)
+			}
 		}
 	}
 	if len(rows) == 0 && len(e.hist) == 0 {
@@ -123,7 +125,9 @@ func (e *Engine) flush(ctx context.Context, all bool) error {
 			s.winDirty = false
 		}
 	}
+	e.dirty = e.dirty[:0]
 	if checkpoint {
+		e.moved = e.moved[:0]
 		e.db.lastCheck = now
 	}
 	e.hist = e.hist[:0]

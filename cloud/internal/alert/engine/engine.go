@@ -85,6 +85,24 @@ type Engine struct {
 	silences []*alert.Silence
 	muting   map[string]string // gateway id → fingerprint of its offline alert
 	hist     []alert.Transition
+	dirty    []*series // changed since the last write
+	moved    []*series // windows moved since the last checkpoint
+}
+
+// touch queues s to be written with the next flush.
+func (e *Engine) touch(s *series) {
+	if s.shadowOf == nil && !s.dirty {
+		s.dirty = true
+		e.dirty = append(e.dirty, s)
+	}
+}
+
+// moved queues s's window for the next checkpoint.
+func (e *Engine) windowMoved(s *series) {
+	if s.shadowOf == nil && !s.winDirty {
+		s.winDirty = true
+		e.moved = append(e.moved, s)
+	}
 }
 
 type tv struct {
@@ -198,10 +216,10 @@ func compile(r *rules.Rule, idx int32) (*crule, error) {
 	}
 	c.labels["rule"], c.labels["source"] = r.ID, "fieldwatch"
 	if r.Kind == rules.NoData {
-		// The measure is silence / limit: it fires at 1.
+		// The measure is silence / limit: it fires beyond 1.
 		one := 1.0
 		lv := r.Levels[0]
-		lv.Op, lv.Set, lv.Clear = ">=", &one, &one
+		lv.Op, lv.Set, lv.Clear = ">", &one, &one
 		r.Levels = []rules.Level{lv}
 	}
 	if r.Classify != nil {
@@ -344,13 +362,13 @@ func (e *Engine) judge(s *series, r *telemetry.Reading, site string, backfill bo
 	switch c.Kind {
 	case rules.Rate:
 		s.window().add(t, v, c.Change.Window)
-		s.winDirty = true
+		e.windowMoved(s)
 		if len(s.Win.P) < c.Change.MinSamples {
 			return false
 		}
 		v = s.Win.change(c.Change.Direction)
 	case rules.Accumulation:
-		s.winDirty = true
+		e.windowMoved(s)
 		var ok bool
 		v, ok = s.accumulate(c, t, v, func() (float64, bool) {
 			return e.auxValue(skey{auxDevice, s.key.gw, r.Device, c.Accumulate.Humidity}, t, c.Input.MaxAge)
@@ -369,7 +387,7 @@ func (e *Engine) judge(s *series, r *telemetry.Reading, site string, backfill bo
 		}
 		if c.Input.Agg != "last" {
 			s.window().add(t, v, c.Input.Window)
-			s.winDirty = true
+			e.windowMoved(s)
 			v = s.Win.agg(c.Input.Agg)
 		}
 		if c.table != nil {
@@ -383,10 +401,11 @@ func (e *Engine) judge(s *series, r *telemetry.Reading, site string, backfill bo
 	flapping := s.Flap.On
 	from, changed := s.step(v, t, gate)
 	if s.Flap.On != flapping {
-		s.dirty, changed = true, true
+		e.touch(s)
+		changed = true
 	}
 	if changed {
-		s.dirty = true
+		e.touch(s)
 		e.record(s, from, backfill || t.Before(e.o.Now().Add(-e.o.LateAfter)))
 	}
 	return changed
@@ -421,8 +440,8 @@ func (e *Engine) late(s *series, r *telemetry.Reading, now time.Time) {
 		s.shadow = sh
 	}
 	sh.Last = r.Time
+	sh.shadowOf = s // never written: only its history is kept
 	e.judge(sh, r, s.A.Labels["site"], true)
-	sh.dirty = false
 }
 
 func (e *Engine) record(s *series, from alert.State, backfilled bool) {

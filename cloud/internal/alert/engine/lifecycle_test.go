@@ -314,7 +314,9 @@ func TestRuleErrorsNameFileLineAndField(t *testing.T) {
 	}
 }
 
-func containsStr(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || containsStr(s[1:], sub))) }
+func containsStr(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || containsStr(s[1:], sub)))
+}
 
 func FuzzRules(f *testing.F) {
 	f.Add([]byte(doRule))

@@ -80,14 +80,14 @@ func (w *window) change(direction string) float64 {
 
 // accumulator is the state of day-based accumulations and of counters.
 type accumulator struct {
-	Day      int32   `json:"day"` // days since 1970-01-01 in the rule's time zone
-	Min      float64 `json:"min"`
-	Max      float64 `json:"max"`
-	HasDay   bool    `json:"has_day"`
-	Total    float64 `json:"total"`
-	PrevT    int64   `json:"prev_t"`
-	PrevV    float64 `json:"prev_v"`
-	HasPrev  bool    `json:"has_prev"`
+	Day     int32   `json:"day"` // days since 1970-01-01 in the rule's time zone
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+	HasDay  bool    `json:"has_day"`
+	Total   float64 `json:"total"`
+	PrevT   int64   `json:"prev_t"`
+	PrevV   float64 `json:"prev_v"`
+	HasPrev bool    `json:"has_prev"`
 }
 
 // maxTHIGap caps the time one temperature reading stands for in THI-hours,

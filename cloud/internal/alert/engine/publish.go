@@ -46,7 +46,8 @@ func (e *Engine) publish(ctx context.Context, now time.Time) error {
 		}
 	}
 	for i, s := range who {
-		s.Pub, s.A.Seq, s.dirty = want[i], out[i].Seq, true
+		s.Pub, s.A.Seq = want[i], out[i].Seq
+		e.touch(s)
 		e.m.published(out[i].State)
 	}
 	return e.flush(ctx, false)

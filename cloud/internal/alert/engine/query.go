@@ -104,7 +104,8 @@ func (e *Engine) Ack(ctx context.Context, fp, by, comment string) (alert.Alert, 
 	}
 	now := e.o.Now()
 	s.A.Ack = &alert.Ack{By: by, At: now, Comment: comment}
-	s.dirty, s.settle = true, now
+	s.settle = now
+	e.touch(s)
 	e.settling[s] = true
 	if err := e.publish(ctx, now); err != nil {
 		return alert.Alert{}, err

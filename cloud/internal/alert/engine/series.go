@@ -17,15 +17,15 @@ type skey struct {
 // series is one rule's state for one series: the alert instance and what
 // its evaluation needs to continue (timers, windows), all of it persisted.
 type series struct {
-	rule   *crule
-	key    skey
-	skip   bool      // the selector does not match this series
+	rule    *crule
+	key     skey
+	skip    bool      // the selector does not match this series
 	recheck time.Time // when to ask the selector again (wall time)
 
 	A      alert.Alert   `json:"alert"`
 	Levels []rules.Level `json:"-"`
 	Source string        `json:"source"`
-	Cur    int           `json:"cur"`  // 1-based index of the firing level, 0 none
+	Cur    int           `json:"cur"`            // 1-based index of the firing level, 0 none
 	Lower  time.Time     `json:"lower,omitzero"` // when a lower level (or none) began to hold while firing
 	Last   time.Time     `json:"last,omitzero"`  // event-time watermark of the live path
 	Known  time.Time     `json:"known,omitzero"` // nodata: when the device was first expected
@@ -35,10 +35,11 @@ type series struct {
 	Pub    published     `json:"pub"`
 	// shadow judges late data (older than Last) apart from the live state:
 	// its transitions go to history as backfilled, never to receivers.
-	shadow *series
+	shadow   *series
+	shadowOf *series // set on a shadow
 	// settle is when a change judged on stale event time may be published
 	// (wall time), zero when nothing waits.
-	settle time.Time
+	settle   time.Time
 	dirty    bool // changed since the last write
 	winDirty bool // its window or accumulator moved since the last checkpoint
 }

@@ -18,6 +18,7 @@ import (
 // set to its offset, no-data is checked, and the rule's alert must be in
 // the expected state. The error lists every expectation that failed.
 func RunCase(r rules.Rule, tc rules.TestCase) error {
+	r.Disabled = false // a disabled rule's cases still hold
 	p, err := tc.Parse()
 	if err != nil {
 		return err

@@ -66,9 +66,9 @@ func (e *Engine) checkGateways(gws []registry.GatewayView, now time.Time) {
 	clear(e.muting)
 	for _, g := range gws {
 		s := e.builtinSeries(e.gwRule, g.ID, g.Site, "")
-		v := 0.0
+		v := 0.0 // like a no-data measure, it fires beyond 1
 		if g.State == registry.Offline {
-			v = 1
+			v = 2
 		}
 		e.stepWall(s, v, now)
 		if s.A.State == alert.Pending || s.A.State == alert.Firing {
@@ -91,7 +91,8 @@ func (e *Engine) checkDevices(devs []registry.Expected, now time.Time) {
 			}
 			s := e.builtinSeries(c, d.Gateway, d.Site, d.Device)
 			if s.Known.IsZero() {
-				s.Known, s.dirty = now, true
+				s.Known = now
+				e.touch(s)
 			}
 			last := d.LastSeen
 			if last.IsZero() || last.Before(s.Known) && d.LastSeen.IsZero() {
@@ -126,7 +127,7 @@ func (e *Engine) builtinSeries(c *crule, gw, site, dev string) *series {
 func (e *Engine) stepWall(s *series, v float64, now time.Time) {
 	from, changed := s.step(v, now, true)
 	if changed {
-		s.dirty = true
+		e.touch(s)
 		e.record(s, from, false)
 		s.settle = now
 		e.settling[s] = true

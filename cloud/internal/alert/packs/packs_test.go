@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
 )
 
@@ -128,6 +129,24 @@ func TestSpotCheckLevels(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s levels %v, want %v", id, got, want)
+		}
+	}
+}
+
+// TestPackCases runs every rule's test cases, disabled rules included,
+// through the real engine.
+func TestPackCases(t *testing.T) {
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		for _, tc := range r.Tests {
+			t.Run(r.ID+"/"+tc.Name, func(t *testing.T) {
+				if err := engine.RunCase(r, tc); err != nil {
+					t.Errorf("%s:%d: %v", r.File, r.Line, err)
+				}
+			})
 		}
 	}
 }
