@@ -56,7 +56,7 @@ func defaultAlerting() Alerting {
 func (a *Alerting) validate(r *yamlconf.Report) {
 	for i, p := range a.Packs {
 		if !slices.Contains(PackNames, p) {
-			r.Errorf(yamlconf.Join("alerting", "packs")+"["+itoa(i)+"]", "%q is not a rule pack (agriculture, environment, ocean)", p)
+			r.Errorf(yamlconf.Join("alerting", "packs", i), "%q is not a rule pack (agriculture, environment, ocean)", p)
 		}
 	}
 	if a.LateAfter <= 0 {
@@ -74,11 +74,4 @@ func (a *Alerting) validate(r *yamlconf.Report) {
 			r.Errorf("alerting.external_url", "%q is not a URL", a.ExternalURL)
 		}
 	}
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -308,14 +309,10 @@ func TestRuleErrorsNameFileLineAndField(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := rules.Parse("test.yaml", []byte(c.yaml))
-		if err == nil || !containsStr(err.Error(), c.want) {
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want it to mention %q", err, c.want)
 		}
 	}
-}
-
-func containsStr(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || containsStr(s[1:], sub)))
 }
 
 func FuzzRules(f *testing.F) {

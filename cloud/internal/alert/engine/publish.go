@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
@@ -92,7 +93,7 @@ func (e *Engine) labels(s *series, sev alert.Severity) map[string]string {
 		out[k] = v
 	}
 	out["severity"] = sev.String()
-	out["level"] = itoa(sev.Level())
+	out["level"] = strconv.Itoa(sev.Level())
 	return out
 }
 
@@ -147,8 +148,4 @@ func (e *Engine) mute(s *series, now time.Time) {
 	if s.rule != e.gwRule {
 		s.A.InhibitedBy = e.muting[s.key.gw]
 	}
-}
-
-func itoa(i int) string {
-	return string(rune('0' + i))
 }

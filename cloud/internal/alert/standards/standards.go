@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 )
 
 // Table maps a value to a class. Classes run from best (index 0) to
@@ -118,7 +119,7 @@ func init() {
 	// the upper speed of forces 0 … 16; beyond is force 17.
 	forces := make([]string, 18)
 	for i := range forces {
-		forces[i] = "F" + itoa(i)
+		forces[i] = "F" + strconv.Itoa(i)
 	}
 	add(&Table{Name: "beaufort", Standard: "GB/T 28591-2012", Quantity: "wind speed", Unit: "m/s", Classes: forces,
 		Bounds:      []float64{0.2, 1.5, 3.3, 5.4, 7.9, 10.7, 13.8, 17.1, 20.7, 24.4, 28.4, 32.6, 36.9, 41.4, 46.1, 50.9, 56.0},
@@ -129,13 +130,6 @@ func init() {
 	add(&Table{Name: "soil_drought", Standard: "GB/T 20481 (relative soil moisture)", Quantity: "relative soil moisture",
 		Unit: "%", Classes: []string{"none", "light", "moderate", "severe", "extreme"},
 		Bounds: []float64{60, 50, 40, 30}, Exclusive: true})
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return string(rune('0'+i/10)) + string(rune('0'+i%10))
 }
 
 // THI is the temperature-humidity index for livestock, from air
