@@ -27,6 +27,7 @@ type alerting struct {
 	engine   *engine.Engine
 	notifier *notify.Notifier
 	mqtt     mqtt.Client
+	log      *slog.Logger
 }
 
 // loadRules reads the configured packs and rule files.
@@ -58,7 +59,7 @@ func startAlerting(ctx context.Context, cfg *config.Config, link ingest.Options,
 	if err != nil {
 		return nil, err
 	}
-	al := &alerting{}
+	al := &alerting{log: log}
 	var pub notify.Publisher
 	if needsMQTT(a.Notify) {
 		opts := mqtt.NewClientOptions().AddBroker(link.BrokerURL).SetClientID(alertsClientID(link.ClientID)).
@@ -132,7 +133,7 @@ func (al *alerting) run(ctx context.Context) error {
 func (al *alerting) close() {
 	if al.engine != nil {
 		if err := al.engine.Close(); err != nil {
-			slog.Warn("cannot save alert state", "err", err)
+			al.log.Warn("cannot save alert state", "err", err)
 		}
 	}
 	if al.notifier != nil {

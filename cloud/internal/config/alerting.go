@@ -65,6 +65,9 @@ func (a *Alerting) validate(r *yamlconf.Report) {
 	if a.DeviceSilent.After < 0 {
 		r.Errorf("alerting.device_silent.after", "must not be negative")
 	}
+	if a.GatewayOffline.After != 0 {
+		r.Errorf("alerting.gateway_offline.after", "does not apply: a gateway is offline when its broker says so (use for)")
+	}
 	if a.GatewayOffline.For < 0 || a.DeviceSilent.For < 0 {
 		r.Errorf("alerting.gateway_offline.for", "durations must not be negative")
 	}

@@ -270,9 +270,7 @@ func (r *Registry) view(g *gateway) Station {
 		loc := *g.location
 		st.Location = &loc
 	}
-	if st.State == Unknown && !g.lastSeen.IsZero() && now.Sub(g.lastSeen) < 5*time.Minute {
-		st.State = Online // data without a state message (an older gateway)
-	}
+	st.State = g.stateNow(now)
 	for _, d := range g.devices {
 		dv := Device{ID: d.id, Profile: d.profile, LastSeen: d.lastSeen, Error: d.errMsg, Events: d.events,
 			Latest: make([]store.Sample, 0, len(d.latest))}
@@ -297,6 +295,15 @@ func (r *Registry) view(g *gateway) Station {
 		st.Events = append(st.Events, g.events[i])
 	}
 	return st
+}
+
+// stateNow is the gateway's state, counting recent data without a state
+// message (an older gateway) as online.
+func (g *gateway) stateNow(now time.Time) string {
+	if g.state == Unknown && !g.lastSeen.IsZero() && now.Sub(g.lastSeen) < 5*time.Minute {
+		return Online
+	}
+	return g.state
 }
 
 func deviceState(station string, d *device, now time.Time) string {
@@ -350,11 +357,7 @@ func (r *Registry) Expected() ([]GatewayView, []Expected) {
 	var gws []GatewayView
 	var out []Expected
 	for _, g := range r.gws {
-		st := g.state
-		if st == Unknown && !g.lastSeen.IsZero() && now.Sub(g.lastSeen) < 5*time.Minute {
-			st = Online
-		}
-		gws = append(gws, GatewayView{ID: g.id, Site: g.site, State: st, Since: g.stateAt})
+		gws = append(gws, GatewayView{ID: g.id, Site: g.site, State: g.stateNow(now), Since: g.stateAt})
 		for _, d := range g.devices {
 			iv := d.interval
 			if iv <= 0 {

@@ -63,7 +63,8 @@ func (w *window) agg(kind string) float64 {
 // values lies below the window's maximum (drop) or above its minimum (rise).
 func (w *window) change(direction string) float64 {
 	n := len(w.P)
-	last := make([]float64, 0, 3)
+	var buf [3]float64
+	last := buf[:0]
 	for i := max(0, n-3); i < n; i++ {
 		last = append(last, w.P[i].V)
 	}

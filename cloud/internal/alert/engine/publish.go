@@ -112,8 +112,8 @@ func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
 			out["summary"] = c.ID
 		}
 	}
-	for i, l := range s.Levels {
-		if l.Severity == sev && l.Set != nil && i < len(s.Levels) {
+	for _, l := range s.Levels {
+		if l.Severity == sev && l.Set != nil {
 			out["threshold"] = l.Op + " " + formatValue(*l.Set)
 			if l.Class != "" {
 				out["threshold"] = "class " + l.Class + " or worse"

@@ -81,11 +81,12 @@ func (e *Engine) checkGateways(gws []registry.GatewayView, now time.Time) {
 // built-in one and the no-data rules that select it. A device that never
 // reported is timed from when the engine first expected it.
 func (e *Engine) checkDevices(devs []registry.Expected, now time.Time) {
+	checks := append([]*crule{e.devRule}, e.nodata...)
 	for _, d := range devs {
 		if d.Quiet {
 			continue
 		}
-		for _, c := range append([]*crule{e.devRule}, e.nodata...) {
+		for _, c := range checks {
 			if c == nil || (c != e.devRule && !c.Select.Matches(d.Gateway, d.Site, d.Device, d.Profile)) {
 				continue
 			}
@@ -95,7 +96,7 @@ func (e *Engine) checkDevices(devs []registry.Expected, now time.Time) {
 				e.touch(s)
 			}
 			last := d.LastSeen
-			if last.IsZero() || last.Before(s.Known) && d.LastSeen.IsZero() {
+			if last.IsZero() {
 				last = s.Known
 			}
 			limit := time.Duration(e.o.Silence * float64(d.Interval))

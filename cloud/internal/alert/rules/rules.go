@@ -236,8 +236,8 @@ func (rl *Rule) validate(r *yamlconf.Report, p string) {
 	if rl.For < 0 || rl.ClearFor < 0 {
 		r.Errorf(p+".for", "durations must not be negative")
 	}
-	for _, k := range []string{"alertname", "severity", "level", "rule", "source"} {
-		if _, ok := rl.Labels[k]; ok && k != "alertname" {
+	for _, k := range []string{"severity", "level", "rule", "source"} {
+		if _, ok := rl.Labels[k]; ok {
 			r.Errorf(p+".labels."+k, "is set by the engine")
 		}
 	}
