@@ -65,7 +65,9 @@ func TestAlertmanagerAPIPush(t *testing.T) {
 		g := find(false)
 		return g == nil || (!g.EndsAt.IsZero() && g.EndsAt.Before(time.Now()))
 	})
-	// Resolved: no more resends.
+	// Alertmanager may show the resolution before the sender has recorded
+	// its delivery; wait for that, then no resend may be queued.
+	eventually(t, "resolution delivered", 15*time.Second, func() bool { return h.n.Status()[0].Queue == 0 })
 	h.n.tick(t.Context())
 	if q := h.n.Status()[0].Queue; q != 0 {
 		t.Fatalf("queue %d after the resolution; want no resends", q)
