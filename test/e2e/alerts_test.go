@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +67,14 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.msgs, h.at, h.keys = append(h.msgs, m), append(h.at, time.Now()), append(h.keys, r.Header.Get("Idempotency-Key"))
 }
 
+// startHook serves a hook until the test ends and returns it and its URL.
+func startHook(t *testing.T) (*hook, string) {
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return h, srv.URL
+}
+
 func (h *hook) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -80,63 +89,19 @@ func (h *hook) count() int {
 func TestEarlyWarningJourney(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
 	am := testenv.StartAlertmanager(t)
-	h := &hook{}
-	recv := httptest.NewServer(h)
-	defer recv.Close()
-	dir := t.TempDir()
-	rulesPath := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rulesPath, []byte(`rules:
-  - id: pond_do_low
-    kind: threshold
-    standard: "GB 11607-89"
-    input: {metric: dissolved_oxygen}
-    labels: {alertname: PondDissolvedOxygenLow, bureau: fishery}
-    levels:
-      - {severity: yellow, op: "<", set: 4, clear: 4.5}
-      - {severity: red, op: "<", set: 2, clear: 2.5}
-`), 0o644)
-	cfgPath := filepath.Join(dir, "cloud.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`alerting:
-  packs: []
-  rules: %s
-  device_silent: {disabled: true}
-  notify:
-    group_wait: 0s
-    group_interval: 1s
-    receivers:
+	h, hookURL := startHook(t)
+	cloudHTTP, args := alertCloudArgs(t, mosq.URL, "", fmt.Sprintf(`
       - name: bureau
         alertmanager_webhook: {url: %s}
       - name: am
-        alertmanager_api: {url: %s}
-`, rulesPath, recv.URL, am.URL)), 0o644)
-	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	start(t, "fieldwatch-cloud", "run", "-c", cfgPath, "-mqtt-url", mosq.URL, "-http", cloudHTTP, "-data", filepath.Join(dir, "data"))
+        alertmanager_api: {url: %s}`, hookURL, am.URL))
+	start(t, "fieldwatch-cloud", args...)
 	waitHealthy(t, cloudHTTP)
 
-	c := testenv.MQTTClient(t, mosq.URL, "gw1")
-	acks := make(chan telemetry.Ack, 100)
-	c.Subscribe(telemetry.AckTopic("gw1"), 1, func(_ mqtt.Client, m mqtt.Message) {
-		if a, err := telemetry.DecodeAck(m.Payload()); err == nil {
-			acks <- a
-		}
-	}).Wait()
-	seq := uint64(0)
-	send := func(v float64) []byte {
-		seq++
-		b := &telemetry.Batch{Gateway: "gw1", Site: "pond-7", Stream: "s1", FirstSeq: seq, Committed: seq - 1,
-			Readings: []telemetry.Reading{{Device: "do-probe", Metric: "dissolved_oxygen", Unit: "mg/L", Value: v, Time: time.Now()}}}
-		data, err := telemetry.Encode(b, telemetry.CodecRowsDeflate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Publish(telemetry.UpTopic("gw1"), 1, false, data).Wait()
-		select {
-		case <-acks:
-		case <-time.After(30 * time.Second):
-			t.Fatal("batch not acknowledged")
-		}
-		return data
-	}
+	gw := newPondGateway(t, mosq.URL)
+	send := func(v float64) []byte { return gw.send(v, time.Now()) }
+	c := gw.c
+	acks := gw.acks
 	waitMsgs := func(n int, what string) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -229,4 +194,140 @@ func TestEarlyWarningJourney(t *testing.T) {
 	slices.Sort(lat)
 	t.Logf("reading published → webhook request, %d samples: p50 %v, p99 %v, max %v", len(lat),
 		lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
+
+// alertCloudArgs writes a cloud configuration with one rule, dissolved
+// oxygen below 4 mg/L (yellow) or 2 (red) held for ruleFor, and the given
+// notify receivers (YAML list items), and returns the cloud's HTTP address
+// and the arguments that run it, again on the same data after a restart.
+func alertCloudArgs(t *testing.T, mosqURL, ruleFor, receivers string) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	forLine := ""
+	if ruleFor != "" {
+		forLine = "\n    for: " + ruleFor
+	}
+	if err := os.WriteFile(rulesPath, []byte(`rules:
+  - id: pond_do_low
+    kind: threshold
+    standard: "GB 11607-89"
+    input: {metric: dissolved_oxygen}
+    labels: {alertname: PondDissolvedOxygenLow, bureau: fishery}`+forLine+`
+    levels:
+      - {severity: yellow, op: "<", set: 4, clear: 4.5}
+      - {severity: red, op: "<", set: 2, clear: 2.5}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "cloud.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`alerting:
+  packs: []
+  rules: %s
+  device_silent: {disabled: true}
+  notify:
+    group_wait: 0s
+    group_interval: 1s
+    receivers:%s
+`, rulesPath, receivers)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	return addr, []string{"run", "-c", cfgPath, "-mqtt-url", mosqURL, "-http", addr, "-data", filepath.Join(dir, "data")}
+}
+
+// pondGateway publishes one dissolved-oxygen reading per batch as gateway
+// gw1 at site pond-7 would, and waits for each batch's acknowledgement.
+type pondGateway struct {
+	t    *testing.T
+	c    mqtt.Client
+	acks chan telemetry.Ack
+	seq  uint64
+}
+
+func newPondGateway(t *testing.T, mosqURL string) *pondGateway {
+	g := &pondGateway{t: t, c: testenv.MQTTClient(t, mosqURL, "gw1"), acks: make(chan telemetry.Ack, 100)}
+	g.c.Subscribe(telemetry.AckTopic("gw1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if a, err := telemetry.DecodeAck(m.Payload()); err == nil {
+			g.acks <- a
+		}
+	}).Wait()
+	return g
+}
+
+// send publishes value v measured at, and returns the encoded batch.
+func (g *pondGateway) send(v float64, at time.Time) []byte {
+	g.t.Helper()
+	g.seq++
+	b := &telemetry.Batch{Gateway: "gw1", Site: "pond-7", Stream: "s1", FirstSeq: g.seq, Committed: g.seq - 1,
+		Readings: []telemetry.Reading{{Device: "do-probe", Metric: "dissolved_oxygen", Unit: "mg/L", Value: v, Time: at}}}
+	data, err := telemetry.Encode(b, telemetry.CodecRowsDeflate)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.c.Publish(telemetry.UpTopic("gw1"), 1, false, data).Wait()
+	select {
+	case <-g.acks:
+	case <-time.After(30 * time.Second):
+		g.t.Fatal("batch not acknowledged")
+	}
+	return data
+}
+
+// apiAlert is the part of GET /api/v1/alerts this test reads.
+type apiAlert struct {
+	Fingerprint string    `json:"fingerprint"`
+	State       string    `json:"state"`
+	ActiveAt    time.Time `json:"active_at"`
+}
+
+// TestCloudRestartKeepsPendingTimer kills the cloud binary (SIGKILL) while an
+// alert is pending on a rule with `for: 6s`; started again on the same
+// data it keeps the alert pending since the first low reading, and a low
+// reading 6 s after that one fires it. A cloud that forgot the timer would
+// start it again at that reading and stay pending.
+func TestCloudRestartKeepsPendingTimer(t *testing.T) {
+	mosq := testenv.StartMosquitto(t)
+	h, hookURL := startHook(t)
+	cloudHTTP, args := alertCloudArgs(t, mosq.URL, "6s", fmt.Sprintf(`
+      - name: bureau
+        alertmanager_webhook: {url: %s}`, hookURL))
+	cloud := start(t, "fieldwatch-cloud", args...)
+	waitHealthy(t, cloudHTTP)
+	gw := newPondGateway(t, mosq.URL)
+
+	alerts := func() []apiAlert {
+		var got []apiAlert
+		if err := testenv.GetJSON("http://"+cloudHTTP+"/api/v1/alerts?state=all", &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	t0 := time.Now().Truncate(time.Millisecond)
+	gw.send(3.1, t0)
+	before := alerts()
+	if len(before) != 1 || before[0].State != "pending" || !before[0].ActiveAt.Equal(t0) {
+		t.Fatalf("after the first low reading the cloud has %+v; want one alert pending since %v", before, t0)
+	}
+
+	cloud.stop(t, syscall.SIGKILL)
+	start(t, "fieldwatch-cloud", args...)
+	waitHealthy(t, cloudHTTP)
+	after := alerts()
+	if len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("after the restart the cloud has %+v; want %+v", after, before[0])
+	}
+	// Low again, 6 s after the first low reading (event time; the reading
+	// is not from the future, so wait for it).
+	time.Sleep(time.Until(t0.Add(6*time.Second + 100*time.Millisecond)))
+	gw.send(3.0, t0.Add(6*time.Second+100*time.Millisecond))
+	if got := alerts(); len(got) != 1 || got[0].State != "firing" || !got[0].ActiveAt.Equal(t0) {
+		t.Fatalf("a low reading 6 s after the first, across a restart: %+v; want firing, active since %v", got, t0)
+	}
+	testenv.Eventually(t, "firing notification", 30*time.Second, func() bool { return h.count() == 1 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.msgs[0]; m.Status != "firing" || len(h.errs) > 0 {
+		t.Fatalf("receiver got %+v (errors %v)", m, h.errs)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
 // startSinkAt starts a sink listening on addr (which nothing served before).
@@ -54,12 +56,7 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 			var s *sink
 			addr := ""
 			if tc.refused {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr = ln.Addr().String()
-				ln.Close()
+				addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 			} else {
 				s = newSink(t)
 				s.setStatus(http.StatusServiceUnavailable)
