@@ -68,7 +68,7 @@ func (b ByteSize) String() string {
 }
 
 // TypeError reports a bad value from a custom UnmarshalYAML so that Decode
-// can name its line and field.
+// can name its line and field (by column too, when a line holds several).
 func TypeError(n *yaml.Node, msg string) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d, column %d: %s", n.Line, n.Column, msg)}}
 }

@@ -190,13 +190,13 @@ func Lines(data []byte) map[string]int {
 	return idx.lines
 }
 
-var lineRE = regexp.MustCompile(`line (\d+)(?:, column \d+)?: (.*)`)
+var lineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
 
 func syntaxError(file string, err error) *FieldError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return &FieldError{File: file, Line: n, Msg: m[2]}
+		return &FieldError{File: file, Line: n, Msg: m[3]}
 	}
 	return &FieldError{File: file, Msg: msg}
 }
@@ -205,8 +205,9 @@ func syntaxError(file string, err error) *FieldError {
 // the line of every field path.
 type index struct {
 	file  string
-	lines map[string]int // path → line
-	paths map[int]string // line → first value path on it
+	lines map[string]int    // path → line
+	paths map[int]string    // line → first value path on it
+	at    map[[2]int]string // line and column → the value's path
 	errs  Errors
 }
 
@@ -251,6 +252,10 @@ func (ix *index) errorf(n *yaml.Node, path, format string, args ...any) {
 
 func (ix *index) walk(n *yaml.Node, t reflect.Type, path string) {
 	ix.note(n.Line, path)
+	if ix.at == nil {
+		ix.at = map[[2]int]string{}
+	}
+	ix.at[[2]int{n.Line, n.Column}] = path
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -417,8 +422,12 @@ func (ix *index) typeErrors(err error) error {
 		fe := &FieldError{File: ix.file, Msg: s}
 		if m := lineRE.FindStringSubmatch(s); m != nil {
 			fe.Line, _ = strconv.Atoi(m[1])
-			fe.Msg = friendlyType(m[2])
-			fe.Field = ix.paths[fe.Line]
+			col, _ := strconv.Atoi(m[2])
+			fe.Msg = friendlyType(m[3])
+			var ok bool
+			if fe.Field, ok = ix.at[[2]int{fe.Line, col}]; !ok {
+				fe.Field = ix.paths[fe.Line]
+			}
 		}
 		errs = append(errs, fe)
 	}

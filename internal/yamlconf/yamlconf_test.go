@@ -28,6 +28,10 @@ type doc struct {
 	Buses  []bus             `yaml:"buses"`
 	Size   ByteSize          `yaml:"size"`
 	Labels map[string]string `yaml:"labels"`
+	Limits struct {
+		Soft ByteSize `yaml:"soft"`
+		Hard ByteSize `yaml:"hard"`
+	} `yaml:"limits"`
 }
 
 func (d *doc) Validate(r *Report) {
@@ -64,7 +68,7 @@ buses:
 		{"typo suggests", strings.Replace(good, "interval: 5s", "intreval: 5s", 1),
 			[]string{"x.yaml:9: buses[0].devices[0].intreval: unknown field (did you mean \"interval\"?)"}},
 		{"unknown lists fields", strings.Replace(good, "site: farm", "zzzzzz: farm", 1),
-			[]string{"x.yaml:2: zzzzzz: unknown field (known fields: buses, id, labels, site, size)"}},
+			[]string{"x.yaml:2: zzzzzz: unknown field (known fields: buses, id, labels, limits, site, size)"}},
 		{"duration without unit", strings.Replace(good, "interval: 5s", "interval: 5", 1),
 			[]string{"x.yaml:9: buses[0].devices[0].interval: \"5\" has no unit"}},
 		{"bad duration", strings.Replace(good, "interval: 5s", "interval: soon", 1),
@@ -73,6 +77,8 @@ buses:
 			[]string{"x.yaml:10: buses[0].devices[0].unit: \"one\" is not a whole number"}},
 		{"bad size", strings.Replace(good, "size: 64MiB", "size: lots", 1),
 			[]string{"x.yaml:3: size: \"lots\" is not a size such as 64MiB"}},
+		{"bad size on a shared line names its field", good + "limits: {soft: 1MiB, hard: lots}\n",
+			[]string{"x.yaml:11: limits.hard: \"lots\" is not a size"}},
 		{"validation names line", strings.Replace(good, "unit: 1", "unit: 300", 1),
 			[]string{"x.yaml:10: buses[0].devices[0].unit: must be 1..247, got 300"}},
 		{"missing field reported at parent", strings.Replace(good, "        interval: 5s\n", "", 1),

@@ -3,9 +3,13 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,4 +188,62 @@ func tlsDial(addr string, p pki) (net.Conn, error) {
 	var b [1]byte
 	_, err = c.Read(b[:]) // the server's verdict arrives after the client's handshake (TLS 1.3)
 	return c, err
+}
+
+// TestAPITokens makes tokens with the `fieldwatch-cloud token` command and
+// runs the cloud binary with the file it wrote: without a token nothing is
+// served, a viewer reads but may not silence, an operator silences in its
+// own name, and the refusals are counted.
+func TestAPITokens(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "api-tokens.yaml")
+	secret := map[string]string{}
+	for _, u := range []struct{ name, role string }{{"li.wei", "operator"}, {"grafana", "viewer"}} {
+		out, err := exec.Command(filepath.Join(bins, "fieldwatch-cloud"), "token", "-name", u.name, "-role", u.role,
+			"-file", tokens).Output()
+		if err != nil {
+			t.Fatalf("token %s: %v", u.name, err)
+		}
+		secret[u.name] = regexp.MustCompile(`fwt_\S+`).FindString(string(out))
+	}
+	secret["nobody"] = "fwt_not-a-token-of-this-cloud"
+	cfg := filepath.Join(dir, "cloud.yaml")
+	os.WriteFile(cfg, []byte("http: {tokens_file: "+tokens+"}\n"), 0o644)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	start(t, "fieldwatch-cloud", "run", "-c", cfg, "-http", addr, "-data", filepath.Join(dir, "data"),
+		"-mqtt-listen", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+	waitHealthy(t, addr)
+
+	silence := `{"matchers":[{"name":"site","op":"=","value":"pond-7"}],"starts_at":"2026-01-01T00:00:00Z",` +
+		`"ends_at":"2099-01-01T00:00:00Z","comment":"maintenance"}`
+	for _, tc := range []struct {
+		who, method, path, body string
+		code                    int
+		want                    string
+	}{
+		{"", "GET", "/api/v1/stations", "", 401, "needs a token"},
+		{"grafana", "GET", "/api/v1/stations", "", 200, "["},
+		{"grafana", "POST", "/api/v1/silences", silence, 403, "needs operator"},
+		{"li.wei", "POST", "/api/v1/silences", silence, 200, `"created_by":"li.wei"`},
+		{"nobody", "GET", "/api/v1/alerts", "", 401, "unknown token"},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, strings.NewReader(tc.body))
+		if tc.who != "" {
+			req.Header.Set("Authorization", "Bearer "+secret[tc.who])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s %s as %q = %d %s; want %d containing %s", tc.method, tc.path, tc.who, resp.StatusCode, body, tc.code, tc.want)
+		}
+	}
+	for reason, want := range map[string]float64{"no_token": 1, "role": 1, "unknown_token": 1} {
+		if got := metric(t, "http://"+addr+"/metrics", `fieldwatch_api_auth_failures_total{reason="`+reason+`"}`); got != want {
+			t.Errorf("auth failures %s = %v, want %v", reason, got, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 )
 
 // maxBody bounds a POSTed JSON document.
@@ -28,10 +29,10 @@ func (a *API) registerAlerts(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/alerts", a.wrap("alerts", a.listAlerts))
 	mux.HandleFunc("GET /api/v1/alerts/history", a.wrap("alert_history", a.alertHistory))
 	mux.HandleFunc("GET /api/v1/alerts/{fp}", a.wrap("alert", a.oneAlert))
-	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", a.wrap("alert_ack", a.ackAlert))
+	mux.HandleFunc("POST /api/v1/alerts/{fp}/ack", a.guard("alert_ack", apitoken.Operator, a.ackAlert))
 	mux.HandleFunc("GET /api/v1/silences", a.wrap("silences", a.listSilences))
-	mux.HandleFunc("POST /api/v1/silences", a.wrap("silence_create", a.createSilence))
-	mux.HandleFunc("DELETE /api/v1/silences/{id}", a.wrap("silence_expire", a.expireSilence))
+	mux.HandleFunc("POST /api/v1/silences", a.guard("silence_create", apitoken.Operator, a.createSilence))
+	mux.HandleFunc("DELETE /api/v1/silences/{id}", a.guard("silence_expire", apitoken.Operator, a.expireSilence))
 }
 
 func (a *API) listAlerts(r *http.Request) (any, error) {
@@ -78,10 +79,14 @@ func (a *API) ackAlert(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if req.By == "" {
-		return nil, badParam("by", "say who acknowledges")
+	by, err := author(r, "by", req.By)
+	if err != nil {
+		return nil, err
 	}
-	al, err := a.alerts.Ack(r.Context(), r.PathValue("fp"), req.By, req.Comment)
+	al, err := a.alerts.Ack(r.Context(), r.PathValue("fp"), by, req.Comment)
+	if err == nil {
+		a.log.Info("alert acknowledged", "fingerprint", al.Fingerprint, "by", by, "comment", req.Comment)
+	}
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
 		return nil, &Error{Status: http.StatusNotFound, Param: "fp", Msg: "no such alert"}
@@ -120,7 +125,15 @@ func (a *API) listSilences(r *http.Request) (any, error) {
 	if err := onlyParams(q, "all"); err != nil {
 		return nil, err
 	}
-	out := a.alerts.Silences(q.Get("all") == "1" || q.Get("all") == "true")
+	var all bool
+	switch v := q.Get("all"); v {
+	case "", "0", "false":
+	case "1", "true":
+		all = true
+	default:
+		return nil, badParam("all", "%q is not true or false", v)
+	}
+	out := a.alerts.Silences(all)
 	if out == nil {
 		out = []alert.Silence{}
 	}
@@ -135,10 +148,19 @@ func (a *API) createSilence(r *http.Request) (any, error) {
 	if s.StartsAt.IsZero() {
 		s.StartsAt = a.now()
 	}
+	by, err := author(r, "created_by", s.CreatedBy)
+	if err != nil {
+		return nil, err
+	}
+	s.CreatedBy = by
 	if err := s.Check(); err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 	}
-	return a.alerts.AddSilence(r.Context(), s)
+	out, err := a.alerts.AddSilence(r.Context(), s)
+	if err == nil {
+		a.log.Info("silence created", "id", out.ID, "by", by, "ends_at", s.EndsAt, "comment", s.Comment)
+	}
+	return out, err
 }
 
 func (a *API) expireSilence(r *http.Request) (any, error) {
@@ -149,6 +171,7 @@ func (a *API) expireSilence(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.log.Info("silence expired", "id", r.PathValue("id"), "by", caller(r).Name)
 	return map[string]string{"expired": r.PathValue("id")}, nil
 }
 

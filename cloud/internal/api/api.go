@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -29,6 +30,7 @@ type API struct {
 	log      *slog.Logger
 	now      func() time.Time
 	alerts   *engine.Engine
+	access   access
 
 	requests *prometheus.CounterVec
 }
@@ -36,9 +38,12 @@ type API struct {
 // New returns the API; its metrics are registered on reg.
 func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg prometheus.Registerer) *API {
 	a := &API{store: st, registry: reg, log: log, now: time.Now,
+		access: access{anonymous: apitoken.Operator, failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fieldwatch_api_auth_failures_total",
+			Help: "API requests refused for their token: no_token, malformed, unknown_token or role."}, []string{"reason"})},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_requests_total",
 			Help: "API requests by endpoint and status code."}, []string{"endpoint", "code"})}
-	mreg.MustRegister(a.requests)
+	mreg.MustRegister(a.requests, a.access.failures)
 	return a
 }
 
@@ -69,9 +74,24 @@ func badParam(param, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Param: param, Msg: param + ": " + fmt.Sprintf(format, args...)}
 }
 
+// wrap serves a reading endpoint: the viewer role may call it.
 func (a *API) wrap(endpoint string, h func(*http.Request) (any, error)) http.HandlerFunc {
+	return a.guard(endpoint, apitoken.Viewer, h)
+}
+
+// guard serves endpoint to callers with role need or above, as JSON.
+func (a *API) guard(endpoint string, need apitoken.Role, h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := h(r)
+		var v any
+		var err error
+		if ar, aerr := a.access.authorize(r, need); aerr != nil {
+			err = aerr
+			if aerr.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
+			}
+		} else {
+			v, err = h(ar)
+		}
 		status := http.StatusOK
 		if err != nil {
 			var ae *Error

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/api"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
@@ -107,7 +108,12 @@ func Run(ctx context.Context, o Options) error {
 	in := ingest.New(link)
 
 	mux := http.NewServeMux()
-	ap := api.New(st, rg, log, reg)
+	ap := api.New(st, rg, log, reg).WithAccess(cfg.HTTP.Tokens, cfg.HTTP.AnonymousRole())
+	log.Info("API access", "tokens", cfg.HTTP.Tokens.Len(), "anonymous_role", cfg.HTTP.AnonymousRole().String())
+	if cfg.HTTP.AnonymousRole() >= apitoken.Operator && !broker.Loopback(cfg.HTTP.Listen) {
+		log.Warn("anyone who can reach the API may acknowledge alerts and silence them (http.anonymous: operator)",
+			"listen", cfg.HTTP.Listen)
+	}
 	if alerts != nil {
 		ap.WithAlerts(alerts.engine)
 	}

@@ -1,4 +1,5 @@
-// Package cli is the fieldwatch-cloud command line: run, validate, version.
+// Package cli is the fieldwatch-cloud command line: run, validate, token,
+// version.
 package cli
 
 import (
@@ -38,6 +39,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return run(ctx, args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "fieldwatch-cloud %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
@@ -56,6 +59,7 @@ func usage(w io.Writer) {
 commands:
   run       ingest, store, serve the API and dashboard (no flags: embedded broker and store)
   validate  check a config file, with file:line errors
+  token     make an API token (-name alice -role operator -file api-tokens.yaml)
   version   print the version
 
 Run 'fieldwatch-cloud run -h' for the flags.
@@ -142,7 +146,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if cfg.MQTT.URL != "" {
 		broker = "broker " + cfg.MQTT.URL
 	}
-	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s\n", broker, where, cfg.HTTP.Listen)
+	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s (API: %d tokens, anonymous role %s)\n", broker, where, cfg.HTTP.Listen,
+		cfg.HTTP.Tokens.Len(), cfg.HTTP.AnonymousRole())
 	return ExitOK
 }
 

@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -31,6 +33,46 @@ type Config struct {
 // HTTP serves the API, the dashboard, /metrics and /healthz.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// TokensFile lists the API's bearer tokens with their roles
+	// (`fieldwatch-cloud token` adds one); see docs/api.md.
+	TokensFile string `yaml:"tokens_file"`
+	// Anonymous is the role of a request without a token. Unset: none with
+	// a tokens file; otherwise operator on a loopback listener (one machine,
+	// as `make demo`) and viewer on any other.
+	Anonymous *apitoken.Role `yaml:"anonymous"`
+
+	// Tokens is TokensFile's content, read by Check.
+	Tokens *apitoken.Set `yaml:"-"`
+}
+
+// AnonymousRole is the role of a request without a token.
+func (h *HTTP) AnonymousRole() apitoken.Role {
+	switch {
+	case h.Anonymous != nil:
+		return *h.Anonymous
+	case h.TokensFile != "":
+		return apitoken.None
+	case broker.Loopback(h.Listen):
+		return apitoken.Operator
+	}
+	return apitoken.Viewer
+}
+
+// load reads the token file.
+func (h *HTTP) load(r *yamlconf.Report) {
+	h.Tokens = nil
+	if h.TokensFile == "" {
+		return
+	}
+	s, err := apitoken.Load(h.TokensFile)
+	if err != nil {
+		r.Errorf("http.tokens_file", "%v", err)
+		return
+	}
+	if s.Len() == 0 {
+		r.Errorf("http.tokens_file", "%s lists no tokens; add one with `fieldwatch-cloud token`", h.TokensFile)
+	}
+	h.Tokens = s
 }
 
 // MQTT is where the gateways' batches arrive.
@@ -133,6 +175,7 @@ func LoadFile(path string) (*Config, error) {
 	}
 	var r yamlconf.Report
 	c.MQTT.load(&r)
+	c.HTTP.load(&r)
 	if err := r.Err(path, data); err != nil {
 		return nil, err
 	}
@@ -187,5 +230,6 @@ func (c *Config) Check() error {
 		return err
 	}
 	c.MQTT.load(&r)
+	c.HTTP.load(&r)
 	return r.Err("flags", nil)
 }

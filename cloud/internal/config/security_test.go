@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
@@ -20,10 +21,22 @@ func TestSecurity(t *testing.T) {
 	testenv.MosquittoPasswd(t, pw, "farm-north", "s3cret", "")
 	badPW := filepath.Join(dir, "bad-passwd")
 	os.WriteFile(badPW, []byte("farm-north:plain\n"), 0o600)
+	secret, hash := apitoken.New()
+	tokens, badTokens, noTokens := filepath.Join(dir, "tokens.yaml"), filepath.Join(dir, "bad-tokens.yaml"), filepath.Join(dir, "no-tokens.yaml")
+	os.WriteFile(tokens, []byte("tokens:\n  - {name: alice, role: operator, sha256: "+hash+"}\n"), 0o600)
+	os.WriteFile(badTokens, []byte("tokens:\n  - {name: alice, role: operator, sha256: "+secret+"}\n"), 0o600)
+	os.WriteFile(noTokens, []byte("tokens: []\n"), 0o600)
+	anonymous := func(want apitoken.Role, tokens int) func(t *testing.T, c *Config) {
+		return func(t *testing.T, c *Config) {
+			if got := c.HTTP.AnonymousRole(); got != want || c.HTTP.Tokens.Len() != tokens {
+				t.Fatalf("anonymous role %v with %d tokens; want %v with %d", got, c.HTTP.Tokens.Len(), want, tokens)
+			}
+		}
+	}
 	ca := testenv.NewCA(t, "fieldwatch CA")
 	srv, other := ca.Server(t, "broker"), ca.Client(t, "x")
 	sub := func(s string) string {
-		return strings.NewReplacer("$PW", pw, "$BADPW", badPW, "$CA", ca.CertFile, "$CERT", srv.CertFile, "$KEY", srv.KeyFile,
+		return strings.NewReplacer("$TOKENS", tokens, "$BADTOKENS", badTokens, "$NOTOKENS", noTokens, "$PW", pw, "$BADPW", badPW, "$CA", ca.CertFile, "$CERT", srv.CertFile, "$KEY", srv.KeyFile,
 			"$OTHERKEY", other.KeyFile).Replace(s)
 	}
 	tests := []struct {
@@ -71,6 +84,16 @@ func TestSecurity(t *testing.T) {
 		{"broker settings with an external broker", "mqtt:\n  url: tcp://broker:1883\n  password_file: $PW\n",
 			"c.yaml:2: mqtt.url: password_file, allow_anonymous, alert_readers and tls_listener are for the embedded broker", nil},
 		{"client credentials with the embedded broker", "mqtt:\n  username: x\n", "mqtt.tls: username, password and tls are for an external broker", nil},
+		{"API on loopback without tokens: anonymous operator", "http: {listen: 127.0.0.1:8080}\n", "", anonymous(apitoken.Operator, 0)},
+		{"API exposed without tokens: anonymous viewer", "http: {listen: 0.0.0.0:8080}\n", "", anonymous(apitoken.Viewer, 0)},
+		{"API with tokens: anonymous none", "http: {listen: 0.0.0.0:8080, tokens_file: $TOKENS}\n", "", anonymous(apitoken.None, 1)},
+		{"API with tokens, anonymous viewer", "http: {listen: 0.0.0.0:8080, tokens_file: $TOKENS, anonymous: viewer}\n", "",
+			anonymous(apitoken.Viewer, 1)},
+		{"bad anonymous role", "http:\n  anonymous: admin\n", `c.yaml:2: http.anonymous: "admin" is not a role`, nil},
+		{"token file holding a secret", "http:\n  tokens_file: $BADTOKENS\n",
+			"c.yaml:2: http.tokens_file: $BADTOKENS:2: tokens[0].sha256: is not 64 lowercase hex digits", nil},
+		{"token file without tokens", "http:\n  tokens_file: $NOTOKENS\n", "c.yaml:2: http.tokens_file: $NOTOKENS lists no tokens", nil},
+		{"missing token file", "http:\n  tokens_file: /nonexistent\n", "c.yaml:2: http.tokens_file: open /nonexistent", nil},
 		{"credentials in the URL", "mqtt: {url: \"tcp://cloud:hunter2@broker:1883\"}\n", `"tcp://cloud:xxxxx@broker:1883" carries credentials`, nil},
 	}
 	for _, tc := range tests {

@@ -4,22 +4,22 @@
 
 const colours = ["red", "orange", "yellow", "blue"];
 
-async function sendJSON(method, url, body) {
-  const r = await fetch(url, { method, headers: { "Content-Type": "application/json" }, body: body && JSON.stringify(body) });
-  const out = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(out.error || `${r.status} ${r.statusText}`);
-  return out;
+function sendJSON(method, url, body) {
+  return api(method, url, body, true);
 }
 
+// who is the name recorded with an action; with a token the cloud records
+// the token's name, so none is asked for ("").
 function who() {
+  if (apiToken()) return "";
   const name = localStorage.getItem("fieldwatch-user") || prompt("Your name, recorded with the action:");
   if (name) localStorage.setItem("fieldwatch-user", name);
-  return name;
+  return name || null;
 }
 
 async function ack(a) {
   const by = who();
-  if (!by) return;
+  if (by === null) return;
   const comment = prompt(`Acknowledge ${a.labels.alertname} at ${a.labels.site || a.labels.gateway_id}: comment`, "") ?? "";
   await sendJSON("POST", `/api/v1/alerts/${a.fingerprint}/ack`, { by, comment });
   refreshAlerts();
@@ -27,7 +27,7 @@ async function ack(a) {
 
 async function silence(a) {
   const by = who();
-  if (!by) return;
+  if (by === null) return;
   const hours = Number(prompt("Silence this alert for how many hours?", "2"));
   if (!(hours > 0)) return;
   const comment = prompt("Why (recorded with the silence)?", "");

@@ -38,11 +38,39 @@ function label(metric) {
   return metric.replace(/_/g, " ");
 }
 
-async function getJSON(url) {
-  const r = await fetch(url, { cache: "no-store" });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || `${r.status} ${r.statusText}`);
-  return body;
+// The API token, when the cloud asks for one (http.tokens_file), is kept
+// in this browser. A read asks for it once per page load; an action asks
+// whenever it is refused for want of one.
+const tokenKey = "fieldwatch-token";
+let askedForToken = false;
+
+function apiToken() {
+  return localStorage.getItem(tokenKey);
+}
+
+async function api(method, url, body, action) {
+  for (let tries = 0; ; tries++) {
+    const headers = { "Content-Type": "application/json" };
+    if (apiToken()) headers.Authorization = `Bearer ${apiToken()}`;
+    const r = await fetch(url, { method, cache: "no-store", headers, body: body && JSON.stringify(body) });
+    const out = await r.json().catch(() => ({}));
+    if (r.status === 401 && tries === 0 && (action || !askedForToken)) {
+      askedForToken = true;
+      const t = prompt(`${out.error || "This needs an API token."}\nYour API token (\`fieldwatch-cloud token\` makes one):`);
+      if (t && t.trim()) {
+        localStorage.setItem(tokenKey, t.trim());
+        // The cloud records the token's name as the author now.
+        if (body) for (const k of ["by", "created_by"]) delete body[k];
+        continue;
+      }
+    }
+    if (!r.ok) throw new Error(out.error || `${r.status} ${r.statusText}`);
+    return out;
+  }
+}
+
+function getJSON(url) {
+  return api("GET", url);
 }
 
 function renderStations(stations) {
