@@ -193,26 +193,42 @@ func tlsDial(addr string, p pki) (net.Conn, error) {
 // TestAPITokens makes tokens with the `fieldwatch-cloud token` command and
 // runs the cloud binary with the file it wrote: without a token nothing is
 // served, a viewer reads but may not silence, an operator silences in its
-// own name, and the refusals are counted.
+// own name, and the refusals are counted. SIGHUP re-reads the file: a
+// token added works, and a broken file is refused with the tokens kept.
 func TestAPITokens(t *testing.T) {
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "api-tokens.yaml")
 	secret := map[string]string{}
-	for _, u := range []struct{ name, role string }{{"li.wei", "operator"}, {"grafana", "viewer"}} {
-		out, err := exec.Command(filepath.Join(bins, "fieldwatch-cloud"), "token", "-name", u.name, "-role", u.role,
+	addToken := func(name, role string) {
+		out, err := exec.Command(filepath.Join(bins, "fieldwatch-cloud"), "token", "-name", name, "-role", role,
 			"-file", tokens).Output()
 		if err != nil {
-			t.Fatalf("token %s: %v", u.name, err)
+			t.Fatalf("token %s: %v", name, err)
 		}
-		secret[u.name] = regexp.MustCompile(`fwt_\S+`).FindString(string(out))
+		secret[name] = regexp.MustCompile(`fwt_\S+`).FindString(string(out))
 	}
+	addToken("li.wei", "operator")
+	addToken("grafana", "viewer")
 	secret["nobody"] = "fwt_not-a-token-of-this-cloud"
 	cfg := filepath.Join(dir, "cloud.yaml")
 	os.WriteFile(cfg, []byte("http: {tokens_file: "+tokens+"}\n"), 0o644)
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	start(t, "fieldwatch-cloud", "run", "-c", cfg, "-http", addr, "-data", filepath.Join(dir, "data"),
+	cloud := start(t, "fieldwatch-cloud", "run", "-c", cfg, "-http", addr, "-data", filepath.Join(dir, "data"),
 		"-mqtt-listen", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
 	waitHealthy(t, addr)
+	get := func(who string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/stations", nil)
+		req.Header.Set("Authorization", "Bearer "+secret[who])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	reloads := func(result string) float64 {
+		return metric(t, "http://"+addr+"/metrics", `fieldwatch_api_token_reloads_total{result="`+result+`"}`)
+	}
 
 	silence := `{"matchers":[{"name":"site","op":"=","value":"pond-7"}],"starts_at":"2026-01-01T00:00:00Z",` +
 		`"ends_at":"2099-01-01T00:00:00Z","comment":"maintenance"}`
@@ -245,5 +261,21 @@ func TestAPITokens(t *testing.T) {
 		if got := metric(t, "http://"+addr+"/metrics", `fieldwatch_api_auth_failures_total{reason="`+reason+`"}`); got != want {
 			t.Errorf("auth failures %s = %v, want %v", reason, got, want)
 		}
+	}
+
+	addToken("wang.fang", "operator")
+	if code := get("wang.fang"); code != 401 {
+		t.Fatalf("a token added to the file works before a reload: %d", code)
+	}
+	cloud.cmd.Process.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, "tokens reloaded", 10*time.Second, func() bool { return reloads("success") == 1 })
+	if code := get("wang.fang"); code != 200 {
+		t.Fatalf("the token added and reloaded: %d", code)
+	}
+	os.WriteFile(tokens, []byte("tokens:\n  - {name: x, role: boss}\n"), 0o600)
+	cloud.cmd.Process.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, "broken token file refused", 10*time.Second, func() bool { return reloads("failure") == 1 })
+	if code := get("wang.fang"); code != 200 {
+		t.Fatalf("after a broken token file was refused, a token in use: %d", code)
 	}
 }

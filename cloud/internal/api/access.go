@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -11,16 +13,35 @@ import (
 
 // access decides who a request is and whether it may do what it asks.
 type access struct {
-	tokens    *apitoken.Set
+	tokens    atomic.Pointer[apitoken.Set]
 	anonymous apitoken.Role
 	failures  *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
 }
 
 // WithAccess makes requests carry a bearer token from tokens, or act with
 // the anonymous role. Without it every request has the operator role.
 func (a *API) WithAccess(tokens *apitoken.Set, anonymous apitoken.Role) *API {
-	a.access.tokens, a.access.anonymous = tokens, anonymous
+	a.access.tokens.Store(tokens)
+	a.access.anonymous = anonymous
 	return a
+}
+
+// ReloadTokens replaces the tokens with those of the file at path; a file
+// that does not load, or lists none, is refused and the tokens kept.
+func (a *API) ReloadTokens(path string) {
+	s, err := apitoken.Load(path)
+	if err == nil && s.Len() == 0 {
+		err = fmt.Errorf("%s lists no tokens", path)
+	}
+	if err != nil {
+		a.access.reloads.WithLabelValues("failure").Inc()
+		a.log.Error("token file refused; keeping the tokens in use", "err", err)
+		return
+	}
+	a.access.tokens.Store(s)
+	a.access.reloads.WithLabelValues("success").Inc()
+	a.log.Info("token file reloaded", "file", path, "tokens", s.Len())
 }
 
 type callerKey struct{}
@@ -42,7 +63,7 @@ func (ac *access) authorize(r *http.Request, need apitoken.Role) (*http.Request,
 			return nil, &Error{Status: http.StatusUnauthorized, Param: "Authorization",
 				Msg: "Authorization: expected \"Bearer <token>\""}
 		}
-		if c, ok = ac.tokens.Lookup(secret); !ok {
+		if c, ok = ac.tokens.Load().Lookup(secret); !ok {
 			ac.failures.WithLabelValues("unknown_token").Inc()
 			return nil, &Error{Status: http.StatusUnauthorized, Param: "Authorization",
 				Msg: "Authorization: unknown token; `fieldwatch-cloud token` makes one"}

@@ -40,10 +40,12 @@ func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg promethe
 	a := &API{store: st, registry: reg, log: log, now: time.Now,
 		access: access{anonymous: apitoken.Operator, failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldwatch_api_auth_failures_total",
-			Help: "API requests refused for their token: no_token, malformed, unknown_token or role."}, []string{"reason"})},
+			Help: "API requests refused for their token: no_token, malformed, unknown_token or role."}, []string{"reason"}),
+			reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_token_reloads_total",
+				Help: "Token file reloads (SIGHUP) by result: success or failure."}, []string{"result"})},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_requests_total",
 			Help: "API requests by endpoint and status code."}, []string{"endpoint", "code"})}
-	mreg.MustRegister(a.requests, a.access.failures)
+	mreg.MustRegister(a.requests, a.access.failures, a.access.reloads)
 	return a
 }
 

@@ -37,6 +37,10 @@ type Options struct {
 	Log    *slog.Logger
 	// Ready, if set, is told where the cloud listens once it does.
 	Ready func(Addrs)
+	// Reload, when it delivers (SIGHUP), re-reads http.tokens_file; a file
+	// that does not load is refused and the running tokens kept. Other
+	// settings need a restart.
+	Reload <-chan struct{}
 }
 
 // Addrs are where a running cloud listens.
@@ -118,6 +122,20 @@ func Run(ctx context.Context, o Options) error {
 		ap.WithAlerts(alerts.engine)
 	}
 	ap.Register(mux)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-o.Reload:
+				if cfg.HTTP.TokensFile == "" {
+					log.Warn("reload: there is no http.tokens_file to re-read; other settings need a restart")
+					continue
+				}
+				ap.ReloadTokens(cfg.HTTP.TokensFile)
+			}
+		}
+	}()
 	web.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

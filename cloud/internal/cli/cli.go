@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/app"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/internal/hangup"
 	"github.com/fieldwatch/fieldwatch/internal/logging"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
@@ -122,7 +123,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Run(ctx, app.Options{Config: cfg, Log: log}); err != nil {
+	reload, stopHUP := hangup.Reloads(ctx)
+	defer stopHUP()
+	if err := app.Run(ctx, app.Options{Config: cfg, Log: log, Reload: reload}); err != nil {
 		log.Error("cloud stopped", "err", err)
 		return ExitFail
 	}

@@ -21,18 +21,18 @@ tokens:
 // token makes an API token: it prints the secret once, and adds its hash
 // to a token file or prints the line to add.
 func token(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fieldwatch-cloud token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "who the token is for (a person or a system such as grafana)")
-	role := fs.String("role", "", "viewer (read) or operator (also acknowledge and silence)")
-	file := fs.String("file", "", "token file to add it to (created if missing); empty: print the line to add")
-	if err := fs.Parse(args); err != nil {
+	set := flag.NewFlagSet("fieldwatch-cloud token", flag.ContinueOnError)
+	set.SetOutput(stderr)
+	name := set.String("name", "", "who the token is for (a person or a system such as grafana)")
+	role := set.String("role", "", "viewer (read) or operator (also acknowledge and silence)")
+	file := set.String("file", "", "token file to add it to (created if missing); empty: print the line to add")
+	if err := set.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		return ExitUsage
 	}
-	if fs.NArg() > 0 || *name == "" || *role == "" {
+	if set.NArg() > 0 || *name == "" || *role == "" {
 		fmt.Fprintln(stderr, "usage: fieldwatch-cloud token -name NAME -role viewer|operator [-file TOKENS_FILE]")
 		return ExitUsage
 	}
@@ -57,7 +57,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return ExitConfig
 	}
-	fmt.Fprintf(stdout, "token for %s (%s): %s\nIt is shown only now; %s keeps only its SHA-256. Restart fieldwatch-cloud to use it.\n",
+	fmt.Fprintf(stdout, "token for %s (%s): %s\nIt is shown only now; %s keeps only its SHA-256. Reload fieldwatch-cloud (SIGHUP) to use it.\n",
 		*name, r, secret, *file)
 	return ExitOK
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	"github.com/fieldwatch/fieldwatch/internal/hangup"
 	"github.com/fieldwatch/fieldwatch/internal/logging"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -29,19 +30,8 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{})
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	reload, stopHUP := hangup.Reloads(ctx)
+	defer stopHUP()
 	err = app.Run(ctx, app.Options{ConfigPath: *cfg, Log: log, Reload: reload})
 	var ce yamlconf.Errors
 	switch {
