@@ -101,6 +101,7 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 			} else {
 				s.setStatus(0)
 			}
+			back := time.Now()
 			eventually(t, "empty queues", 60*time.Second, func() bool {
 				for _, st := range h.n.Status() {
 					if st.Queue > 0 {
@@ -109,6 +110,8 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 				}
 				return true
 			})
+			t.Logf("after a %v outage: %d requests delivered, the queues empty %v after the receivers came back",
+				outage(), len(s.got()), time.Since(back).Round(time.Millisecond))
 			got := map[string][]string{}
 			for _, r := range s.got() {
 				got[r.header.Get("X-Receiver-Path")] = append(got[r.header.Get("X-Receiver-Path")], r.header.Get(IdempotencyHeader))
