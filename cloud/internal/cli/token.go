@@ -7,9 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
+	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
 )
 
 const tokenFileHeader = `# Fieldwatch API tokens (http.tokens_file). Only each secret's SHA-256 is
@@ -102,25 +102,5 @@ func appendToken(path, name, line string) error {
 		return fmt.Errorf("cannot add the token to %s (%s); nothing was changed. Add this line under tokens: by hand:\n%s",
 			path, why, line)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(next); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, next, mode)
 }

@@ -45,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -226,7 +227,7 @@ func (b *Buffer) loadStream() (string, error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails on Linux
 	s := "s" + time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(rnd[:])
-	if err := writeFileSync(path, []byte(s+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(s+"\n"), 0o640); err != nil {
 		return "", fmt.Errorf("cannot write stream id: %w", err)
 	}
 	return s, nil
@@ -245,40 +246,6 @@ func (b *Buffer) loadAcked() (uint64, error) {
 		return 0, fmt.Errorf("ack mark %q: %w", data, err)
 	}
 	return n, nil
-}
-
-// writeFileSync writes a small file atomically: temp file, fsync, rename,
-// fsync of the directory.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Stream is the buffer's stream id.

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
 )
 
 // recover scans every segment, truncates torn tails, and opens the last
@@ -166,7 +168,7 @@ func (b *Buffer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("cannot create segment: %w", err)
 	}
-	if err := syncDir(b.opts.Dir); err != nil {
+	if err := atomicfile.SyncDir(b.opts.Dir); err != nil {
 		f.Close()
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -69,7 +70,7 @@ func (b *Buffer) saveAck(force bool) {
 	if b.acked == b.ackMark || (!force && time.Since(b.ackSaved) < b.opts.AckMarkEvery) {
 		return
 	}
-	if err := writeFileSync(filepath.Join(b.opts.Dir, "acked"), []byte(strconv.FormatUint(b.acked, 10)+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(b.opts.Dir, "acked"), []byte(strconv.FormatUint(b.acked, 10)+"\n"), 0o640); err != nil {
 		b.log.Error("cannot write ack mark", "err", err)
 		return
 	}
@@ -259,7 +260,7 @@ func (b *Buffer) savePendingGap() {
 		return
 	}
 	data, _ := json.Marshal(b.pending) // plain fields: cannot fail
-	if err := writeFileSync(filepath.Join(b.opts.Dir, pendingFile), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(b.opts.Dir, pendingFile), data, 0o640); err != nil {
 		b.log.Error("cannot write the count of refused items", "err", err)
 		return
 	}
