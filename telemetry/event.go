@@ -39,6 +39,27 @@ const (
 	// "drop_newest"). Values: count (items dropped, exact), span_s (first
 	// to last dropped item's time), and for drop_oldest from_seq, to_seq.
 	EventGap = "gap"
+	// EventClock is a change in how the gateway knows the time. Device is
+	// the gateway. Attrs: state "unsynced" (readings are being stamped by
+	// a clock that is not synchronised: after a boot without RTC or
+	// network, or NTP lost) or "synced" (the clock is known again; Values
+	// offset_s: the correction applied to the readings stamped while
+	// unsynced, re-stamped when sent, when known), source (ntp, gps, rtc).
+	EventClock = "clock"
+	// EventQuarantine is a device the gateway stopped polling at its
+	// interval because it did not answer (state "quarantined"), or
+	// polls again because it answered (state "released"). Attrs: state,
+	// bus, error (the last error, while quarantined). Values: failures
+	// (consecutive failed polls), backoff_s.
+	EventQuarantine = "quarantine"
+	// EventBuffer is the gateway's buffer filling up: state "high" when it
+	// reaches 80 % of its byte budget, "normal" when it falls below 70 %
+	// again. Device is the gateway. Values: fill (0–1), bytes, max_bytes.
+	EventBuffer = "buffer"
+	// EventConnection is a stream device's line (serial port, TCP
+	// connection to a reader or a multiplexer) lost (state "lost", Attrs
+	// error) or back (state "restored"). Device is the stream device.
+	EventConnection = "connection"
 )
 
 // Limits on an event's content.

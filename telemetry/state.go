@@ -11,14 +11,20 @@ import (
 // with its description when it connects and periodically, offline as its
 // last will or when it stops.
 type State struct {
-	State    string        `json:"state"` // StateOnline or StateOffline
-	Version  string        `json:"version,omitempty"`
-	Site     string        `json:"site,omitempty"`
-	Location *Location     `json:"location,omitempty"`
-	Started  time.Time     `json:"started,omitzero"`
-	Time     time.Time     `json:"time,omitzero"` // when this state was published
-	Buffered uint64        `json:"buffered"`      // readings waiting for an ack
-	Devices  []DeviceState `json:"devices,omitempty"`
+	State    string    `json:"state"` // StateOnline or StateOffline
+	Version  string    `json:"version,omitempty"`
+	Site     string    `json:"site,omitempty"`
+	Location *Location `json:"location,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Time     time.Time `json:"time,omitzero"` // when this state was published
+	Buffered uint64    `json:"buffered"`      // readings waiting for an ack
+	// Heartbeat is how often the gateway publishes its state while it is
+	// connected (its state_interval); it also publishes at once when a
+	// device's health changes. A gateway heard from neither by state nor
+	// by data for a few heartbeats is not responding, whatever its MQTT
+	// session says. Zero: an older gateway that does not say.
+	Heartbeat Duration      `json:"heartbeat,omitempty"`
+	Devices   []DeviceState `json:"devices,omitempty"`
 }
 
 // States of a gateway.
@@ -45,6 +51,20 @@ type DeviceState struct {
 	// RFID reader without tags): its silence is not lateness, and its
 	// health is the gateway's word.
 	Quiet bool `json:"quiet,omitempty"`
+	// Bus names the line the device shares with others (a Modbus bus of
+	// the gateway's config); Port is that line's physical port or
+	// endpoint (/dev/ttyUSB0, 10.0.0.5:502). Devices on one bus fail
+	// together when its cable, adapter or serial server fails, so the cloud
+	// raises one alert for the bus, not one per device. Empty for a device
+	// that owns its line (a stream device) or is reached through a source.
+	Bus  string `json:"bus,omitempty"`
+	Port string `json:"port,omitempty"`
+	// LastRead is when the gateway last acquired a reading or event from
+	// the device, delivered to the cloud or not: what exists at the edge.
+	// The cloud judges a device silent on it, not only on what arrived, so
+	// a backlog still held by the gateway or a cloud that was itself
+	// stalled is not taken for a silent device.
+	LastRead time.Time `json:"last_read,omitzero"`
 }
 
 // Duration is a time.Duration that travels as a string such as "5s".
@@ -91,9 +111,20 @@ func DecodeState(data []byte) (State, error) {
 	if l := s.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180) {
 		return s, fmt.Errorf("state: location %v,%v is not on Earth", l.Lat, l.Lon)
 	}
+	if s.Heartbeat < 0 {
+		return s, fmt.Errorf("state: heartbeat %v is negative", time.Duration(s.Heartbeat))
+	}
 	for i, d := range s.Devices {
 		if err := CheckName("device", d.ID); err != nil {
 			return s, fmt.Errorf("state: device %d: %w", i, err)
+		}
+		if d.Bus != "" {
+			if err := CheckName("bus", d.Bus); err != nil {
+				return s, fmt.Errorf("state: device %s: %w", d.ID, err)
+			}
+		}
+		if len(d.Port) > MaxAttrLen {
+			return s, fmt.Errorf("state: device %s: port is longer than %d bytes", d.ID, MaxAttrLen)
 		}
 	}
 	return s, nil
