@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -53,7 +54,7 @@ func loadRules(a config.Alerting) ([]rules.Rule, error) {
 // startAlerting opens the notifier and the engine; link is how the
 // notifier reaches the broker for MQTT receivers.
 func startAlerting(ctx context.Context, cfg *config.Config, link ingest.Options, rg *registry.Registry, httpAddr string,
-	log *slog.Logger, reg prometheus.Registerer) (*alerting, error) {
+	intake engine.Intake, log *slog.Logger, reg prometheus.Registerer) (*alerting, error) {
 	a := cfg.Alerting
 	rs, err := loadRules(a)
 	if err != nil {
@@ -86,7 +87,7 @@ func startAlerting(ctx context.Context, cfg *config.Config, link ingest.Options,
 	al.engine, err = engine.New(engine.Options{Path: filepath.Join(cfg.DataDir, "alerts.db"), Rules: rs, Registry: rg,
 		Sink: sink{al.notifier}, Log: log, Metrics: engine.NewMetrics(reg), LateAfter: a.LateAfter,
 		GatewayOffline: builtin(a.GatewayOffline), DeviceSilent: builtin(a.DeviceSilent), Silence: a.DeviceSilent.After,
-		ExternalURL: ext})
+		BusDown: builtin(a.BusDown), CloudIntake: builtin(a.CloudIntake), Intake: intake, ExternalURL: ext})
 	if err != nil {
 		al.close()
 		return nil, err
@@ -162,4 +163,19 @@ func (s sink) Update(ctx context.Context, as []alert.Alert) error {
 		return fmt.Errorf("notifier: %w", err)
 	}
 	return nil
+}
+
+// lateIntake is the ingestor's health for the engine, which is built
+// before the ingestor (the ingestor judges through it).
+type lateIntake struct {
+	in atomic.Pointer[ingest.Ingestor]
+}
+
+func (l *lateIntake) set(in *ingest.Ingestor) { l.in.Store(in) }
+
+func (l *lateIntake) Health() string {
+	if in := l.in.Load(); in != nil {
+		return in.Health()
+	}
+	return "starting"
 }

@@ -102,14 +102,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer ln.Close()
 	var alerts *alerting
+	intake := &lateIntake{}
 	if !cfg.Alerting.Disabled {
-		if alerts, err = startAlerting(ctx, cfg, link, rg, ln.Addr().String(), log, reg); err != nil {
+		if alerts, err = startAlerting(ctx, cfg, link, rg, ln.Addr().String(), intake, log, reg); err != nil {
 			return err
 		}
 		defer alerts.close()
 		link.Alerts = alerts.engine
 	}
 	in := ingest.New(link)
+	intake.set(in)
 
 	mux := http.NewServeMux()
 	ap := api.New(st, rg, log, reg).WithAccess(cfg.HTTP.Tokens, cfg.HTTP.AnonymousRole())

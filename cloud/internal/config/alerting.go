@@ -28,6 +28,13 @@ type Alerting struct {
 	// its interval.
 	GatewayOffline Builtin `yaml:"gateway_offline"`
 	DeviceSilent   Builtin `yaml:"device_silent"`
+	// BusDown alerts once for a bus whose devices are all silent while
+	// their gateway is heard (a cut RS485 cable); its severity is the
+	// highest of its devices' silence alerts unless set.
+	BusDown Builtin `yaml:"bus_down"`
+	// CloudIntake alerts when the cloud itself cannot hear the field: its
+	// broker connection lost, its store writes stalled.
+	CloudIntake Builtin `yaml:"cloud_intake"`
 	// ExternalURL is this dashboard's address as receivers should link to
 	// it (default http://<http.listen>/).
 	ExternalURL string `yaml:"external_url"`
@@ -50,7 +57,8 @@ var PackNames = []string{"agriculture", "environment", "ocean"}
 func defaultAlerting() Alerting {
 	return Alerting{Packs: slices.Clone(PackNames), LateAfter: 10 * time.Minute,
 		GatewayOffline: Builtin{Severity: alert.Orange, For: time.Minute},
-		DeviceSilent:   Builtin{Severity: alert.Blue, After: 3}, Notify: notify.DefaultConfig()}
+		DeviceSilent:   Builtin{Severity: alert.Blue, After: 3}, CloudIntake: Builtin{Severity: alert.Orange, For: time.Minute},
+		Notify: notify.DefaultConfig()}
 }
 
 func (a *Alerting) validate(r *yamlconf.Report) {
@@ -65,11 +73,14 @@ func (a *Alerting) validate(r *yamlconf.Report) {
 	if a.DeviceSilent.After < 0 {
 		r.Errorf("alerting.device_silent.after", "must not be negative")
 	}
-	if a.GatewayOffline.After != 0 {
-		r.Errorf("alerting.gateway_offline.after", "does not apply: a gateway is offline when its broker says so (use for)")
-	}
-	if a.GatewayOffline.For < 0 || a.DeviceSilent.For < 0 {
-		r.Errorf("alerting.gateway_offline.for", "durations must not be negative")
+	for name, b := range map[string]Builtin{"gateway_offline": a.GatewayOffline, "device_silent": a.DeviceSilent,
+		"bus_down": a.BusDown, "cloud_intake": a.CloudIntake} {
+		if b.For < 0 {
+			r.Errorf("alerting."+name+".for", "must not be negative")
+		}
+		if b.After != 0 && name != "device_silent" {
+			r.Errorf("alerting."+name+".after", "does not apply: only device_silent counts intervals (use for)")
+		}
 	}
 	a.Notify.ValidateAt(r, "alerting.notify")
 	if a.ExternalURL != "" {

@@ -73,6 +73,10 @@ type Ingestor struct {
 	contexts  *contexts
 	throttle  *throttle.Throttle
 	connected atomic.Bool
+	// busy holds, per worker, when it began the message in hand (Unix
+	// nanoseconds; 0 idle): a worker stuck on one for long means the
+	// intake is stalled (a store that does not answer).
+	busy []atomic.Int64
 }
 
 // New prepares an ingestor; Run connects.
@@ -87,7 +91,28 @@ func New(o Options) *Ingestor {
 		o.ClientID = fmt.Sprintf("fieldwatch-ingest-%s-%s", host, hex.EncodeToString(b[:]))
 	}
 	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
-		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(o.Store), contexts: newContexts(o.Store), throttle: throttle.New(10 * time.Second)}
+		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(o.Store), contexts: newContexts(o.Store),
+		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers)}
+}
+
+// StallAfter is how long one message may keep a worker before the intake
+// counts as stalled.
+const StallAfter = 10 * time.Second
+
+// Health says whether the cloud hears the field: "" when connected and
+// keeping up, else why not. The early-warning engine judges no silence
+// while it is not "" (alert/engine.Intake).
+func (in *Ingestor) Health() string {
+	if !in.connected.Load() {
+		return "not connected to the broker"
+	}
+	now := time.Now().UnixNano()
+	for i := range in.busy {
+		if b := in.busy[i].Load(); b != 0 && time.Duration(now-b) > StallAfter {
+			return fmt.Sprintf("a batch has been in hand for %s (store writes stalled)", time.Duration(now-b).Round(time.Second))
+		}
+	}
+	return ""
 }
 
 // Connected reports whether the MQTT connection is up.
@@ -138,7 +163,9 @@ func (in *Ingestor) Run(ctx context.Context) error {
 			for {
 				select {
 				case msg := <-in.jobs:
+					in.busy[i].Store(time.Now().UnixNano())
 					in.process(ctx, msg)
+					in.busy[i].Store(0)
 				case <-ctx.Done():
 					return
 				}
@@ -177,7 +204,7 @@ func (in *Ingestor) processState(gw string, msg mqtt.Message) {
 		in.reject("bad_state", msg.Topic(), gw, err)
 		return
 	}
-	in.o.Registry.ObserveState(gw, s)
+	in.o.Registry.ObserveState(gw, s, msg.Retained())
 	in.m.states.WithLabelValues(s.State).Inc()
 }
 
@@ -209,6 +236,9 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 			fmt.Errorf("batch says gateway %q but arrived on %q's topic", b.Gateway, gw))
 		return
 	}
+	// The gateway spoke and its devices acquired what the batch holds,
+	// whether or not the store takes it now: no-data is judged on that.
+	in.o.Registry.Heard(b)
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sc, err := in.commits.lock(wctx, gw, b.Stream)

@@ -54,9 +54,15 @@ type gateway struct {
 	stateAt  time.Time
 	started  time.Time
 	buffered uint64
-	lastSeen time.Time // newest batch received
-	devices  map[string]*device
-	events   []store.Event // the newest events, newest last, at most recentEvents
+	lastSeen time.Time // newest batch stored
+	// heardAt is when the gateway itself last spoke: a batch arrived (stored
+	// or not) or it published its state (a retained state replayed by the
+	// broker, or a last will, is not the gateway speaking). heartbeat is how
+	// often it says it publishes its state.
+	heardAt   time.Time
+	heartbeat time.Duration
+	devices   map[string]*device
+	events    []store.Event // the newest events, newest last, at most recentEvents
 }
 
 // recentEvents is how many events a station remembers for the dashboard.
@@ -64,19 +70,27 @@ const recentEvents = 50
 
 type device struct {
 	id, profile string
+	bus, port   string        // the line it shares with other devices, as its gateway said
 	interval    time.Duration // as the gateway declared; 0 if it did not
 	quiet       bool          // talks only when something happens (a reader)
 	learned     time.Duration // the pace seen in its readings, when not declared
 	health      string        // from the gateway
+	healthSince time.Time     // when health last changed (wall time)
 	errMsg      string
-	lastSeen    time.Time // newest acquisition time
+	lastSeen    time.Time // newest acquisition time stored
+	lastArrived time.Time // newest acquisition time that reached the cloud, stored or not
+	lastRead    time.Time // newest acquisition time at the gateway, as its state says
 	latest      map[string]store.Sample
 	events      uint64 // events received
 }
 
 // New returns an empty registry.
-func New() *Registry {
-	return &Registry{now: time.Now, gws: map[string]*gateway{}}
+func New() *Registry { return NewWithClock(time.Now) }
+
+// NewWithClock returns an empty registry that reads the time from now
+// (tests and rule cases run on a clock of their own).
+func NewWithClock(now func() time.Time) *Registry {
+	return &Registry{now: now, gws: map[string]*gateway{}}
 }
 
 func (r *Registry) gw(id string) *gateway {
@@ -97,32 +111,71 @@ func (g *gateway) dev(id string) *device {
 	return d
 }
 
-// ObserveState records a gateway's state message.
-func (r *Registry) ObserveState(gw string, s telemetry.State) {
+// ObserveState records a gateway's state message. retained says the broker
+// replayed it from its store (at subscribe): it describes the gateway but
+// is no sign that the gateway is speaking now.
+func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.now()
 	g := r.gw(gw)
 	if !s.Time.IsZero() && s.Time.Before(g.stateAt) {
 		return // an older message (e.g. a retained one replayed late)
 	}
 	g.state, g.stateAt = s.State, s.Time
 	if g.stateAt.IsZero() {
-		g.stateAt = r.now()
+		g.stateAt = now
 	}
 	if s.Site != "" {
 		g.site = s.Site
 	}
 	if s.State == telemetry.StateOffline {
-		return // a last will carries no description
+		return // a last will carries no description, and is the broker speaking
 	}
-	g.version, g.started, g.buffered = s.Version, s.Started, s.Buffered
+	if !retained {
+		g.heardAt = now
+	}
+	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	if s.Location != nil {
 		loc := *s.Location
 		g.location = &loc
 	}
 	for _, ds := range s.Devices {
 		d := g.dev(ds.ID)
+		if ds.Health != d.health || d.healthSince.IsZero() {
+			d.healthSince = now
+		}
 		d.profile, d.interval, d.health, d.errMsg, d.quiet = ds.Profile, time.Duration(ds.Interval), ds.Health, ds.Error, ds.Quiet
+		d.bus, d.port = ds.Bus, ds.Port
+		if ds.LastRead.After(d.lastRead) {
+			d.lastRead = ds.LastRead
+		}
+	}
+}
+
+// Heard records that a batch arrived from a gateway, before it is stored:
+// the gateway spoke, and its devices acquired what the batch holds. A store
+// that is slow or down does not make the field look silent.
+func (r *Registry) Heard(b *telemetry.Batch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.gw(b.Gateway)
+	g.heardAt = r.now()
+	var d *device
+	for i := range b.Readings {
+		rd := &b.Readings[i]
+		if d == nil || d.id != rd.Device {
+			d = g.dev(rd.Device)
+		}
+		if rd.Time.After(d.lastArrived) {
+			d.lastArrived = rd.Time
+		}
+	}
+	for i := range b.Events {
+		e := &b.Events[i]
+		if d = g.dev(e.Device); e.Time.After(d.lastArrived) {
+			d.lastArrived = e.Time
+		}
 	}
 }
 
@@ -228,6 +281,8 @@ type Station struct {
 type Device struct {
 	ID       string         `json:"id"`
 	Profile  string         `json:"profile,omitempty"`
+	Bus      string         `json:"bus,omitempty"`  // the shared line it is on
+	Port     string         `json:"port,omitempty"` // that line's port or endpoint
 	Interval string         `json:"interval,omitempty"`
 	State    string         `json:"state"` // ok, late, failing, unknown
 	Error    string         `json:"error,omitempty"`
@@ -272,7 +327,7 @@ func (r *Registry) view(g *gateway) Station {
 	}
 	st.State = g.stateNow(now)
 	for _, d := range g.devices {
-		dv := Device{ID: d.id, Profile: d.profile, LastSeen: d.lastSeen, Error: d.errMsg, Events: d.events,
+		dv := Device{ID: d.id, Profile: d.profile, Bus: d.bus, Port: d.port, LastSeen: d.lastSeen, Error: d.errMsg, Events: d.events,
 			Latest: make([]store.Sample, 0, len(d.latest))}
 		lat, okLat := d.latest["latitude"]
 		lon, okLon := d.latest["longitude"]
@@ -337,9 +392,18 @@ func deviceState(station string, d *device, now time.Time) string {
 // store). Quiet devices (readers) talk only when something happens.
 type Expected struct {
 	Gateway, Site, Device, Profile string
+	Bus, Port                      string        // the shared line it is on, if its gateway said
 	Interval                       time.Duration // declared, else learned, else a minute
 	Quiet                          bool
-	LastSeen                       time.Time // zero if it never reported
+	// Health is the gateway's word (ok, failing, quarantined, unknown),
+	// since HealthSince (wall time); Error its last error.
+	Health      string
+	HealthSince time.Time
+	Error       string
+	// LastSeen is the newest acquisition time of what exists: stored,
+	// arrived but not yet stored, or acquired at the gateway as its state
+	// says. Zero if it never reported.
+	LastSeen time.Time
 }
 
 // GatewayView is a gateway's connection state, for offline alerts.
@@ -347,6 +411,10 @@ type GatewayView struct {
 	ID, Site string
 	State    string // online, offline, unknown
 	Since    time.Time
+	// HeardAt is when the gateway itself last spoke (a batch or a state
+	// message, wall time); Heartbeat how often it promised to.
+	HeardAt   time.Time
+	Heartbeat time.Duration
 }
 
 // Expected lists every known device.
@@ -357,14 +425,16 @@ func (r *Registry) Expected() ([]GatewayView, []Expected) {
 	var gws []GatewayView
 	var out []Expected
 	for _, g := range r.gws {
-		gws = append(gws, GatewayView{ID: g.id, Site: g.site, State: g.stateNow(now), Since: g.stateAt})
+		gws = append(gws, GatewayView{ID: g.id, Site: g.site, State: g.stateNow(now), Since: g.stateAt,
+			HeardAt: g.heardAt, Heartbeat: g.heartbeat})
 		for _, d := range g.devices {
 			iv := d.interval
 			if iv <= 0 {
 				iv = max(defaultInterval, d.learned)
 			}
-			out = append(out, Expected{Gateway: g.id, Site: g.site, Device: d.id, Profile: d.profile, Interval: iv,
-				Quiet: d.quiet, LastSeen: d.lastSeen})
+			out = append(out, Expected{Gateway: g.id, Site: g.site, Device: d.id, Profile: d.profile, Bus: d.bus,
+				Port: d.port, Interval: iv, Quiet: d.quiet, Health: d.health, HealthSince: d.healthSince, Error: d.errMsg,
+				LastSeen: latest(d.lastSeen, d.lastArrived, d.lastRead)})
 		}
 	}
 	return gws, out
@@ -380,4 +450,14 @@ func (r *Registry) Profile(gw, dev string) string {
 		}
 	}
 	return ""
+}
+
+func latest(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }

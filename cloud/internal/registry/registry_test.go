@@ -49,7 +49,7 @@ func TestStates(t *testing.T) {
 			{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: telemetry.Duration(10 * time.Second), Health: "ok"},
 			{ID: "air-1", Profile: "renke/rs-ws-n01-8", Interval: telemetry.Duration(10 * time.Second), Health: "failing", Error: "timeout"},
 			{ID: "never", Profile: "renke/rs-ws-n01-8", Interval: telemetry.Duration(10 * time.Second), Health: "unknown"},
-		}})
+		}}, false)
 	r.ObserveBatch(batch("gw1", rd("soil-1", "soil_moisture", 30, t0)))
 	states := func() map[string]string {
 		st, _ := r.Station("gw1")
@@ -68,13 +68,13 @@ func TestStates(t *testing.T) {
 		t.Fatalf("soil-1 is %s after a minute of silence, want late", got)
 	}
 	// The last will: the station is offline and its devices unknown, not late.
-	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: t0.Add(time.Minute)})
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: t0.Add(time.Minute)}, false)
 	want = map[string]string{"station": Offline, "soil-1": DeviceUnknown, "air-1": DeviceUnknown, "never": DeviceUnknown}
 	if got := states(); !equal(got, want) {
 		t.Fatalf("offline: %v, want %v", got, want)
 	}
 	// A late-delivered older state does not undo the newer one.
-	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0})
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0}, false)
 	if got := states()["station"]; got != Offline {
 		t.Fatalf("older online state won: %s", got)
 	}
@@ -164,7 +164,7 @@ func TestQuietAndLearnedPace(t *testing.T) {
 	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0, Devices: []telemetry.DeviceState{
 		{ID: "gate-reader", Profile: "allflex/rs420", Health: "ok", Quiet: true},
 		{ID: "desk-reader", Profile: "priority/rdm6300", Health: "failing", Quiet: true, Error: "cannot open"},
-	}})
+	}}, false)
 	// A LoRaWAN sensor reports every 20 minutes, once retransmitted a
 	// second later.
 	at := t0

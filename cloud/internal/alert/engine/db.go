@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
 )
 
 // db is the engine's SQLite file: series state, history and silences.
@@ -155,8 +156,9 @@ func (e *Engine) load() error {
 		}
 		parts := strings.Split(key, "\x1f")
 		c := byID[parts[0]]
-		if len(parts) != 4 || c == nil {
-			continue
+		if len(parts) != 4 || c == nil || (c.Kind == rules.NoData && c != e.devRule && c != e.gwRule &&
+			c != e.busRule && c != e.intakeRule) {
+			continue // a rule that is gone, or a nodata rule that now tunes DeviceSilent
 		}
 		s := &series{rule: c, key: skey{c.idx, parts[1], parts[2], parts[3]}}
 		if err := json.Unmarshal(data, s); err != nil {
@@ -165,7 +167,7 @@ func (e *Engine) load() error {
 		}
 		s.Levels, s.Source = c.LevelsFor(s.key.gw, s.A.Labels["device"], s.A.Labels["site"], s.A.Labels["profile"])
 		e.series[s.key] = s
-		e.byFP[s.A.Fingerprint] = s
+		e.index(s)
 		if s.A.State == alert.Firing || s.Pub.Firing {
 			e.settling[s] = true // re-check muting and publication after the restart
 		}

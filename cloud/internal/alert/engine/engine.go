@@ -1,10 +1,12 @@
-// Package engine evaluates early-warning rules on the readings the cloud
-// stores: one alert instance per rule and series, judged on event time,
-// with hysteresis, durations, flapping, no-data from the registry, silences,
-// acknowledgements and the built-in inhibition of an offline gateway's
-// devices. Its state lives in an SQLite file and survives restarts; changes
-// go to a Sink (the notifier) before the data that caused them is
-// acknowledged.
+// Package engine evaluates early-warning rules on the readings and events
+// the cloud receives: one alert instance per rule and series, judged on
+// event time, with hysteresis, durations, flapping, silences and
+// acknowledgements. Absence is judged per cause (cause.go): a hung gateway,
+// a dead bus and a silent device are one alert each, with the devices they
+// explain listed inside, and nothing is judged silent while the cloud itself
+// cannot hear the field. Its state lives in an SQLite file and survives
+// restarts; changes go to a Sink (the notifier) before the data that caused
+// them is acknowledged.
 package engine
 
 import (
@@ -14,11 +16,13 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/standards"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/trend"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -43,13 +47,27 @@ type Options struct {
 	// older ones (a backlog) are judged, and their alerts published only
 	// once the series has settled for Settle (default 10m and 15s).
 	LateAfter, Settle time.Duration
-	// GatewayOffline is the built-in alert for a gateway that went offline;
-	// it mutes its devices' alerts while pending or firing.
+	// GatewayOffline is the built-in alert for a gateway that is offline or
+	// not responding; its silent devices are listed in it, and it mutes
+	// their alerts while pending or firing.
 	GatewayOffline Builtin
+	// BusDown is the built-in alert for a bus (a shared RS485 line or
+	// serial server) whose devices are all silent while their gateway is
+	// heard: one alert for a cut cable, not one per device.
+	BusDown Builtin
 	// DeviceSilent is the built-in no-data alert of every expected device
-	// (quiet devices excepted), after Silence × its interval.
+	// (quiet devices excepted), after Silence × its interval; nodata rules
+	// tune it per selection.
 	DeviceSilent Builtin
 	Silence      float64
+	// CloudIntake is the built-in alert for the cloud itself not hearing
+	// the field (Intake unhealthy): its broker connection lost, its store
+	// writes stalled.
+	CloudIntake Builtin
+	// Intake says whether the cloud hears the field now; nil: always.
+	// While it does not, no silence is judged, and afterwards every
+	// gateway and device gets its full allowance again.
+	Intake Intake
 	// Tick is how often no-data, silences and settling are checked.
 	Tick time.Duration
 	// ExternalURL prefixes links to alerts (generatorURL).
@@ -66,16 +84,25 @@ type Builtin struct {
 
 // Engine is safe for concurrent use.
 type Engine struct {
-	o        Options
-	log      *slog.Logger
-	m        *Metrics
-	db       *db
-	rules    []*crule
-	byMetric map[string][]*crule
-	aux      map[string]bool // metrics whose newest values rules look up
-	gwRule   *crule
-	devRule  *crule
-	nodata   []*crule
+	o          Options
+	log        *slog.Logger
+	m          *Metrics
+	db         *db
+	rules      []*crule
+	byMetric   map[string][]*crule
+	aux        map[string]bool // metrics whose newest values rules look up
+	gwRule     *crule
+	devRule    *crule
+	busRule    *crule
+	intakeRule *crule
+	// tunings are the nodata rules: parameters of devRule per selection;
+	// devDefault says whether devRule covers the devices none selects.
+	tunings    []*crule
+	devDefault bool
+	// events are the event rules by event kind; absent those that fire on
+	// no events.
+	events map[string][]*crule
+	absent []*crule
 
 	mu       sync.Mutex
 	series   map[skey]*series
@@ -84,9 +111,30 @@ type Engine struct {
 	settling map[*series]bool
 	silences []*alert.Silence
 	muting   map[string]string // gateway id → fingerprint of its offline alert
-	hist     []alert.Transition
-	dirty    []*series // changed since the last write
-	moved    []*series // windows moved since the last checkpoint
+	busMute  map[busKey]string // bus → fingerprint of its alert
+	// peers are the series of one hazard (alertname) on one device or
+	// site: the most severe firing one mutes the others. near are the
+	// series of one device's metric, for forecasts superseded by an
+	// observed alert.
+	peers    map[peerKey][]*series
+	near     map[skey][]*series
+	evSeries map[*series]bool // series of event rules
+	fitter   trend.Fitter     // forecast fits, under mu
+	// Sight: sightFrom (engine clock) is when the cloud last regained
+	// sight of the field (start, end of a stall or outage); lastTick
+	// (wall, monotonic) notices a paused process; blind says the intake
+	// is down now.
+	sightFrom time.Time
+	lastTick  time.Time
+	blind     bool
+	mono      func() time.Time // the wall clock a pause shows on (time.Now; tests pause it)
+	// wasDown and upAt: which gateways were the cause of their devices'
+	// silence at the last check, and when each last stopped being.
+	wasDown map[string]bool
+	upAt    map[string]time.Time
+	hist    []alert.Transition
+	dirty   []*series // changed since the last write
+	moved   []*series // windows moved since the last checkpoint
 }
 
 // touch queues s to be written with the next flush.
@@ -117,7 +165,8 @@ type crule struct {
 	table  *standards.Table
 	loc    *time.Location
 	since  time.Time
-	labels map[string]string // static labels: the rule's, alertname, rule, source
+	labels map[string]string             // static labels: the rule's, alertname, rule, source
+	texts  map[string]*template.Template // annotations that are templates ({{ $value }})
 }
 
 const (
@@ -147,23 +196,34 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{o: o, log: o.Log.With("component", "alerts"), m: o.Metrics, byMetric: map[string][]*crule{},
 		aux: map[string]bool{}, series: map[skey]*series{}, byFP: map[string]*series{}, latest: map[skey]tv{},
-		settling: map[*series]bool{}, muting: map[string]string{}}
-	if err := rules.Check(o.Rules); err != nil {
+		settling: map[*series]bool{}, muting: map[string]string{}, busMute: map[busKey]string{},
+		events: map[string][]*crule{}, peers: map[peerKey][]*series{}, near: map[skey][]*series{},
+		evSeries: map[*series]bool{}, sightFrom: o.Now(), mono: time.Now,
+		wasDown: map[string]bool{}, upAt: map[string]time.Time{}}
+	rs, notes, err := rules.Resolve(o.Rules)
+	if err != nil {
 		return nil, err
 	}
-	for i := range o.Rules {
-		if o.Rules[i].Disabled {
+	for _, n := range notes {
+		e.log.Info(n)
+	}
+	for i := range rs {
+		if rs[i].Disabled {
 			continue
 		}
-		c, err := compile(&o.Rules[i], int32(len(e.rules)))
+		c, err := compile(&rs[i], int32(len(e.rules)))
 		if err != nil {
 			return nil, err
 		}
 		e.add(c)
 	}
 	e.gwRule = e.builtin("gateway_offline", "GatewayOffline", o.GatewayOffline, alert.Orange)
-	e.devRule = e.builtin("device_silent", "DeviceSilent", o.DeviceSilent, alert.Blue)
-	var err error
+	e.busRule = e.builtin("bus_down", "BusDown", o.BusDown, alert.None)
+	dev := o.DeviceSilent
+	e.devDefault = !dev.Disabled
+	dev.Disabled = dev.Disabled && len(e.tunings) == 0
+	e.devRule = e.builtin(rules.BuiltinDeviceSilent, "DeviceSilent", dev, alert.Blue)
+	e.intakeRule = e.builtin("cloud_intake", "CloudIntakeDown", o.CloudIntake, alert.Orange)
 	if e.db, err = openDB(o.Path); err != nil {
 		return nil, err
 	}
@@ -176,8 +236,15 @@ func New(o Options) (*Engine, error) {
 
 func (e *Engine) add(c *crule) {
 	e.rules = append(e.rules, c)
-	if c.Kind == rules.NoData {
-		e.nodata = append(e.nodata, c)
+	switch {
+	case c.Kind == rules.NoData:
+		e.tunings = append(e.tunings, c)
+		return
+	case c.Kind == rules.Event && c.Event.Absent > 0:
+		e.absent = append(e.absent, c)
+		return
+	case c.Kind == rules.Event:
+		e.events[c.Event.Kind] = append(e.events[c.Event.Kind], c)
 		return
 	}
 	e.byMetric[c.Input.Metric] = append(e.byMetric[c.Input.Metric], c)
@@ -200,10 +267,25 @@ func (e *Engine) builtin(id, name string, b Builtin, def alert.Severity) *crule 
 		b.Severity = def
 	}
 	r := &rules.Rule{ID: id, Name: name, Kind: rules.NoData, Standard: "fieldwatch built-in", For: b.For,
-		Levels: []rules.Level{{Severity: b.Severity}}, Labels: map[string]string{"alertname": name}}
+		Levels: []rules.Level{{Severity: b.Severity}}, Labels: map[string]string{"alertname": name},
+		Annotations: builtinNotes[id]}
 	c, _ := compile(r, int32(len(e.rules)))
+	if b.Severity == alert.None {
+		c.Levels = severityLevels() // the severity is its devices'
+	}
 	e.rules = append(e.rules, c)
 	return c
+}
+
+// severityLevels are one level per colour, holding from that colour's
+// number up: the measure of an alert whose severity is computed.
+func severityLevels() []rules.Level {
+	out := make([]rules.Level, 0, 4)
+	for sev := alert.Blue; sev <= alert.Red; sev++ {
+		v := float64(sev)
+		out = append(out, rules.Level{Severity: sev, Op: ">=", Set: &v, Clear: &v})
+	}
+	return out
 }
 
 func compile(r *rules.Rule, idx int32) (*crule, error) {
@@ -215,7 +297,7 @@ func compile(r *rules.Rule, idx int32) (*crule, error) {
 		c.labels["alertname"] = r.ID
 	}
 	c.labels["rule"], c.labels["source"] = r.ID, "fieldwatch"
-	if r.Kind == rules.NoData {
+	if (r.Kind == rules.NoData || (r.Kind == rules.Event && r.Event.Absent > 0)) && len(r.Levels) == 1 {
 		// The measure is silence / limit: it fires beyond 1.
 		one := 1.0
 		lv := r.Levels[0]
@@ -224,6 +306,18 @@ func compile(r *rules.Rule, idx int32) (*crule, error) {
 	}
 	if r.Classify != nil {
 		c.table, _ = standards.Lookup(r.Classify.Table)
+	}
+	for k, v := range r.Annotations {
+		t, err := rules.ParseText(v)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: annotations.%s: %w", r.ID, k, err)
+		}
+		if t != nil {
+			if c.texts == nil {
+				c.texts = map[string]*template.Template{}
+			}
+			c.texts[k] = t
+		}
 	}
 	if a := r.Accumulate; a != nil {
 		if a.Timezone != "" {
@@ -287,6 +381,9 @@ func (e *Engine) Observe(ctx context.Context, b *telemetry.Batch) error {
 			}
 		}
 	}
+	for i := range b.Events {
+		pub = e.observeEvent(b.Gateway, site, &b.Events[i], now, pub)
+	}
 	e.m.observed(len(b.Readings))
 	for _, s := range pub {
 		e.schedule(s, now)
@@ -332,6 +429,10 @@ func (e *Engine) newSeries(c *crule, k skey, site, profile string) *series {
 	switch {
 	case c.Kind == rules.Composite:
 	case c == e.gwRule:
+	case c == e.intakeRule:
+		id = map[string]string{}
+	case c == e.busRule:
+		id["bus"] = k.dev
 	default:
 		id["device"] = k.dev
 		if k.met != "" {
@@ -350,8 +451,46 @@ func (e *Engine) newSeries(c *crule, k skey, site, profile string) *series {
 	}
 	s.Levels, s.Source = c.LevelsFor(k.gw, k.dev, site, profile)
 	s.A = alert.Alert{Fingerprint: alert.Fingerprint(c.ID, id), Rule: c.ID, Labels: labels, State: alert.Inactive}
-	e.byFP[s.A.Fingerprint] = s
+	e.index(s)
 	return s
+}
+
+// index makes s findable by fingerprint and by its peers.
+func (e *Engine) index(s *series) {
+	e.byFP[s.A.Fingerprint] = s
+	if s.rule.Kind == rules.Event {
+		e.evSeries[s] = true
+	}
+	for _, pk := range e.peerKeys(s) {
+		e.peers[pk] = append(e.peers[pk], s)
+	}
+	if s.key.met != "" && s.key.dev != "" && s.rule.Kind != rules.Composite {
+		nk := skey{0, s.key.gw, s.key.dev, s.key.met}
+		e.near[nk] = append(e.near[nk], s)
+	}
+}
+
+// peerKey identifies one hazard at one place: an alertname, or a metric
+// judged against levels, on a device (or, for site-wide rules, a site).
+type peerKey struct{ name, gw, site, dev string }
+
+// peerKeys are the hazards s belongs to: its alertname, and for a
+// threshold or classification rule on a device's metric, that metric (a
+// pond rule and a surface-water class rule on one oxygen probe are one
+// hazard: low oxygen there).
+func (e *Engine) peerKeys(s *series) []peerKey {
+	if s.rule.Kind == rules.NoData || s.rule.Kind == rules.Forecast {
+		return nil
+	}
+	var out []peerKey
+	site, dev := s.A.Labels["site"], s.A.Labels["device"]
+	if name := s.A.Labels["alertname"]; name != "" {
+		out = append(out, peerKey{name, s.key.gw, site, dev})
+	}
+	if (s.rule.Kind == rules.Threshold || s.rule.Kind == rules.Classification) && s.key.met != "" && dev != "" {
+		out = append(out, peerKey{"metric " + s.key.met, s.key.gw, site, dev})
+	}
+	return out
 }
 
 // judge computes the rule's measure for a reading and steps the series;
@@ -359,7 +498,15 @@ func (e *Engine) newSeries(c *crule, k skey, site, profile string) *series {
 func (e *Engine) judge(s *series, r *telemetry.Reading, site string, backfill bool) bool {
 	c := s.rule
 	v, t, gate := r.Value, r.Time, true
+	if r.Unit != "" {
+		s.Unit = unitOf(c, r.Unit)
+	}
 	switch c.Kind {
+	case rules.Forecast:
+		var judge bool
+		if v, gate, judge = e.forecast(s, t, v); !judge {
+			return false
+		}
 	case rules.Rate:
 		s.window().add(t, v, c.Change.Window)
 		e.windowMoved(s)
@@ -474,3 +621,18 @@ func (e *Engine) linkFor(fp string) string {
 }
 
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// unitOf is the unit of rule c's measure of a metric in unit.
+func unitOf(c *crule, unit string) string {
+	switch {
+	case c.Input.Derive == "thi", c.table != nil:
+		return ""
+	case c.Accumulate != nil && c.Accumulate.Func == rules.DegreeDays:
+		return "°C·d"
+	case c.Accumulate != nil && c.Accumulate.Func == rules.THIHours:
+		return "THI·h"
+	case c.Accumulate != nil && c.Accumulate.Func == rules.HotDays:
+		return "d"
+	}
+	return unit
+}

@@ -74,10 +74,11 @@ func newRig(t *testing.T, ruleYAML string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &rig{t: t, reg: registry.New(), sink: &recorder{}, now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
+	g := &rig{t: t, sink: &recorder{}, now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
 		path: filepath.Join(t.TempDir(), "alerts.db"), rs: rs}
+	g.reg = registry.NewWithClock(func() time.Time { return g.now })
 	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "pond", Time: g.now,
-		Devices: []telemetry.DeviceState{{ID: "probe", Interval: telemetry.Duration(time.Minute), Health: "ok"}}})
+		Devices: []telemetry.DeviceState{{ID: "probe", Interval: telemetry.Duration(time.Minute), Health: "ok"}}}, false)
 	g.open()
 	return g
 }
@@ -98,6 +99,7 @@ func (g *rig) feed(at time.Time, v float64, backlog bool) {
 	g.t.Helper()
 	b := &telemetry.Batch{Gateway: "gw1", Site: "pond", Backlog: backlog,
 		Readings: []telemetry.Reading{{Device: "probe", Metric: "do", Value: v, Time: at}}}
+	g.reg.Heard(b)
 	g.reg.ObserveBatch(b)
 	if err := g.e.Observe(context.Background(), b); err != nil {
 		g.t.Fatal(err)
@@ -241,7 +243,7 @@ func TestAckSilenceAndGatewayInhibition(t *testing.T) {
 
 	// The gateway goes offline: its own alert fires after its `for`, and
 	// mutes the pond alert while pending already.
-	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: g.now})
+	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: g.now}, false)
 	g.tick(time.Second)
 	g.want("firing yellow", "firing yellow acked", "firing red", "firing red muted", "firing red", "firing red muted")
 	g.tick(time.Minute)
@@ -249,7 +251,7 @@ func TestAckSilenceAndGatewayInhibition(t *testing.T) {
 	if got[len(got)-1] != "firing orange" {
 		t.Fatalf("gateway alert not notified: %q", got)
 	}
-	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "pond", Time: g.now})
+	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "pond", Time: g.now}, false)
 	g.tick(time.Second)
 	got = g.sink.states()
 	if tail := got[len(got)-2:]; !(contains(tail, "resolved orange") && contains(tail, "firing red")) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
 )
 
 // publish tells the sink about every series whose news is due, after the
@@ -97,43 +98,11 @@ func (e *Engine) labels(s *series, sev alert.Severity) map[string]string {
 	return out
 }
 
-func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
-	c := s.rule
-	out := map[string]string{}
-	for k, v := range c.Annotations {
-		out[k] = v
-	}
-	out["value"] = formatValue(s.A.Value)
-	out["standard"] = c.Standard
-	out["severity_cn"] = sev.Chinese()
-	if out["summary"] == "" {
-		out["summary"] = c.Name
-		if out["summary"] == "" {
-			out["summary"] = c.ID
-		}
-	}
-	for _, l := range s.Levels {
-		if l.Severity == sev && l.Set != nil {
-			out["threshold"] = l.Op + " " + formatValue(*l.Set)
-			if l.Class != "" {
-				out["threshold"] = "class " + l.Class + " or worse"
-			}
-		}
-	}
-	out["threshold_source"] = s.Source
-	if c.table != nil {
-		idx := int(s.A.Value)
-		if idx >= 0 && idx < len(c.table.Classes) {
-			out["class"] = c.table.Classes[idx]
-		}
-	}
-	if link := e.linkFor(s.A.Fingerprint); link != "" {
-		out["dashboard_url"] = link
-	}
-	return out
-}
-
-// mute sets which silences and which offline gateway keep s quiet.
+// mute sets which silences and which causes keep s quiet: an offline or
+// unresponsive gateway mutes its devices' alerts, a dead bus its devices'
+// silence, a more severe alert of the same hazard (alertname) on the same
+// device or site the lesser ones, and an observed alert on a device's
+// metric the forecast of it.
 func (e *Engine) mute(s *series, now time.Time) {
 	s.A.Silenced = s.A.Silenced[:0]
 	for _, si := range e.silences {
@@ -145,7 +114,61 @@ func (e *Engine) mute(s *series, now time.Time) {
 		s.A.Silenced = nil
 	}
 	s.A.InhibitedBy = ""
-	if s.rule != e.gwRule {
+	if s.rule != e.gwRule && s.rule != e.intakeRule {
 		s.A.InhibitedBy = e.muting[s.key.gw]
 	}
+	if s.A.InhibitedBy == "" && s.rule == e.devRule && s.bus != "" {
+		s.A.InhibitedBy = e.busMute[busKey{s.key.gw, s.bus}]
+	}
+	if s.A.InhibitedBy == "" {
+		s.A.InhibitedBy = e.outranked(s)
+	}
+}
+
+// outranked is the fingerprint of the alert that makes s redundant: a
+// firing alert of the same hazard at the same place that is more severe
+// (or as severe and older), or, for a forecast, a firing alert observed on
+// the same device and metric.
+func (e *Engine) outranked(s *series) string {
+	if s.A.State != alert.Firing {
+		return ""
+	}
+	if s.rule.Kind == rules.Forecast {
+		for _, n := range e.near[skey{0, s.key.gw, s.key.dev, s.key.met}] {
+			if n != s && n.rule.Kind != rules.Forecast && n.A.State == alert.Firing {
+				return n.A.Fingerprint
+			}
+		}
+	}
+	for _, pk := range e.peerKeys(s) {
+		for _, p := range e.peers[pk] {
+			if p != s && p.A.State == alert.Firing && outranks(&p.A, &s.A) {
+				return p.A.Fingerprint
+			}
+		}
+	}
+	return ""
+}
+
+// outranks reports whether a speaks for the hazard before b: more severe,
+// or as severe and older (fingerprints break ties).
+func outranks(a, b *alert.Alert) bool {
+	return a.Severity > b.Severity || (a.Severity == b.Severity && (a.StartsAt.Before(b.StartsAt) ||
+		(a.StartsAt.Equal(b.StartsAt) && a.Fingerprint < b.Fingerprint)))
+}
+
+// outranking lists the firing alerts s speaks for ("rule severity"), for
+// its explanation.
+func (e *Engine) outranking(s *series) []string {
+	var out []string
+	seen := map[*series]bool{s: true}
+	for _, pk := range e.peerKeys(s) {
+		for _, p := range e.peers[pk] {
+			if !seen[p] && p.A.State == alert.Firing && s.A.State == alert.Firing && outranks(&s.A, &p.A) {
+				seen[p] = true
+				out = append(out, p.rule.ID+" "+p.A.Severity.String())
+			}
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/trend"
 )
 
 // skey identifies one series of one rule: a device's metric, a site
@@ -33,6 +34,19 @@ type series struct {
 	Acc    *accumulator  `json:"acc,omitempty"`
 	Flap   flapper       `json:"flap"`
 	Pub    published     `json:"pub"`
+	// Event rules: until when the last setting event holds the alert (wall
+	// time, zero without hold), whether a clearing event came since, and
+	// the last setting event's key.
+	Unit string `json:"unit,omitempty"` // of the measure, for explanations
+	// Forecast rules: the trend window, and of the newest fit the expected
+	// crossing (zero: none), the slope (units an hour) and the line's value.
+	Trend   *trend.Window `json:"trend,omitempty"`
+	Cross   time.Time     `json:"cross,omitzero"`
+	Slope   float64       `json:"slope,omitempty"`
+	Fitted  float64       `json:"fitted,omitempty"`
+	Held    time.Time     `json:"held,omitzero"`
+	Cleared bool          `json:"cleared,omitempty"`
+	EvKey   string        `json:"ev_key,omitempty"`
 	// shadow judges late data (older than Last) apart from the live state:
 	// its transitions go to history as backfilled, never to receivers.
 	shadow   *series
@@ -42,6 +56,15 @@ type series struct {
 	settle   time.Time
 	dirty    bool // changed since the last write
 	winDirty bool // its window or accumulator moved since the last checkpoint
+
+	// What explains it now, recomputed by every check (not persisted): the
+	// cause in words (English, Chinese), the devices it covers (a gateway's
+	// or bus's alert), the nodata rule that tunes a DeviceSilent series,
+	// the bus a device is on.
+	why, whyCN string
+	members    []string
+	tuned      *crule
+	bus        string
 }
 
 // published is what receivers were last told.

@@ -5,11 +5,10 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
-	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 )
 
-// Run checks no-data, offline gateways, silences and settling changes
-// every Tick until ctx is done, then saves the state.
+// Run checks absence, causes, held events, silences and settling changes
+// every Tick until ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.o.Tick)
 	defer t.Stop()
@@ -30,11 +29,13 @@ func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.o.Now()
-	if e.o.Registry != nil {
+	e.see(now)
+	if e.o.Registry != nil && !e.blind {
 		gws, devs := e.o.Registry.Expected()
-		e.checkGateways(gws, now)
-		e.checkDevices(devs, now)
+		e.checkField(gws, devs, now)
+		e.checkAbsent(devs, now)
 	}
+	e.checkHeld(now)
 	counts := map[alert.Severity]int{}
 	for _, s := range e.series {
 		if s.skip {
@@ -49,7 +50,9 @@ func (e *Engine) Tick(ctx context.Context) error {
 		silenced, inhibited := len(s.A.Silenced), s.A.InhibitedBy
 		e.mute(s, now)
 		if len(s.A.Silenced) != silenced || s.A.InhibitedBy != inhibited {
-			s.settle = now
+			if !e.settling[s] {
+				s.settle = now // news of stale data that waits to settle keeps waiting
+			}
 			e.settling[s] = true
 		}
 	}
@@ -57,60 +60,17 @@ func (e *Engine) Tick(ctx context.Context) error {
 	return e.publish(ctx, now)
 }
 
-// checkGateways steps every gateway's offline alert; a gateway whose alert
-// is pending or firing mutes its devices' alerts.
-func (e *Engine) checkGateways(gws []registry.GatewayView, now time.Time) {
-	if e.gwRule == nil {
-		return
-	}
-	clear(e.muting)
-	for _, g := range gws {
-		s := e.builtinSeries(e.gwRule, g.ID, g.Site, "")
-		v := 0.0 // like a no-data measure, it fires beyond 1
-		if g.State == registry.Offline {
-			v = 2
-		}
-		e.stepWall(s, v, now)
-		if s.A.State == alert.Pending || s.A.State == alert.Firing {
-			e.muting[g.ID] = s.A.Fingerprint
-		}
-	}
-}
+// stepWall steps a wall-clock series and schedules what changed.
+func (e *Engine) stepWall(s *series, v float64, now time.Time) { e.stepGated(s, v, now, true) }
 
-// checkDevices steps the no-data alerts of every expected device: the
-// built-in one and the no-data rules that select it. A device that never
-// reported is timed from when the engine first expected it.
-func (e *Engine) checkDevices(devs []registry.Expected, now time.Time) {
-	checks := append([]*crule{e.devRule}, e.nodata...)
-	for _, d := range devs {
-		if d.Quiet {
-			continue
-		}
-		for _, c := range checks {
-			if c == nil || (c != e.devRule && !c.Select.Matches(d.Gateway, d.Site, d.Device, d.Profile)) {
-				continue
-			}
-			s := e.builtinSeries(c, d.Gateway, d.Site, d.Device)
-			if s.Known.IsZero() {
-				s.Known = now
-				e.touch(s)
-			}
-			last := d.LastSeen
-			if last.IsZero() {
-				last = s.Known
-			}
-			limit := time.Duration(e.o.Silence * float64(d.Interval))
-			if c.NoData != nil {
-				limit = time.Duration(c.NoData.After * float64(d.Interval))
-				if c.NoData.Timeout > 0 {
-					limit = c.NoData.Timeout
-				}
-			}
-			if limit <= 0 {
-				continue
-			}
-			e.stepWall(s, float64(now.Sub(last))/float64(limit), now)
-		}
+// stepGated is stepWall with a gate: false forces "no level".
+func (e *Engine) stepGated(s *series, v float64, now time.Time, gate bool) {
+	from, changed := s.step(v, now, gate)
+	if changed {
+		e.touch(s)
+		e.record(s, from, false)
+		s.settle = now
+		e.settling[s] = true
 	}
 }
 
@@ -122,15 +82,4 @@ func (e *Engine) builtinSeries(c *crule, gw, site, dev string) *series {
 		e.series[k] = s
 	}
 	return s
-}
-
-// stepWall steps a wall-clock series and schedules what changed.
-func (e *Engine) stepWall(s *series, v float64, now time.Time) {
-	from, changed := s.step(v, now, true)
-	if changed {
-		e.touch(s)
-		e.record(s, from, false)
-		s.settle = now
-		e.settling[s] = true
-	}
 }

@@ -150,3 +150,20 @@ func TestPackCases(t *testing.T) {
 		}
 	}
 }
+
+// TestPacksResolve: the packs together hold no two rules that mean the
+// same thing on overlapping series, and their nodata rules tune the
+// built-in DeviceSilent without colliding.
+func TestPacksResolve(t *testing.T) {
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, notes, err := rules.Resolve(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range notes {
+		t.Log(n)
+	}
+}

@@ -9,10 +9,21 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 )
 
-// Point is one parsed test input: values of metrics at an offset.
+// Point is one parsed test input: values of metrics, and events, at an
+// offset.
 type Point struct {
 	At     time.Duration
 	Values map[string]float64
+	Events []EventPoint
+}
+
+// EventPoint is an event in a test case: "@drift state=drifting
+// distance_m=250" (numbers are values, other words attributes; key= sets
+// the key and device= the reporting device, the case's by default).
+type EventPoint struct {
+	Kind, Device, Key string
+	Attrs             map[string]string
+	Values            map[string]float64
 }
 
 // Expectation is one parsed expected state at an offset.
@@ -58,13 +69,35 @@ func (tc *TestCase) Parse() (Parsed, error) {
 		}
 		last = at
 		pt := Point{At: at, Values: map[string]float64{}}
+		var ev *EventPoint
 		for _, kv := range f[1:] {
+			if kind, ok := strings.CutPrefix(kv, "@"); ok {
+				if kind == "" {
+					return p, fmt.Errorf("points[%d] %q: @ needs an event kind (@drift)", i, s)
+				}
+				pt.Events = append(pt.Events, EventPoint{Kind: kind, Attrs: map[string]string{}, Values: map[string]float64{}})
+				ev = &pt.Events[len(pt.Events)-1]
+				continue
+			}
 			k, v, ok := strings.Cut(kv, "=")
-			x, err := strconv.ParseFloat(v, 64)
-			if !ok || k == "" || err != nil {
+			if !ok || k == "" {
 				return p, fmt.Errorf("points[%d] %q: %q is not metric=value", i, s, kv)
 			}
-			pt.Values[k] = x
+			x, err := strconv.ParseFloat(v, 64)
+			switch {
+			case ev == nil && err != nil:
+				return p, fmt.Errorf("points[%d] %q: %q is not metric=value", i, s, kv)
+			case ev == nil:
+				pt.Values[k] = x
+			case k == "key":
+				ev.Key = v
+			case k == "device":
+				ev.Device = v
+			case err == nil:
+				ev.Values[k] = x
+			default:
+				ev.Attrs[k] = v
+			}
 		}
 		p.Points = append(p.Points, pt)
 	}

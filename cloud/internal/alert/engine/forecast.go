@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/trend"
+)
+
+// Forecast rules warn before a threshold is crossed (预测预警): the
+// measure is the hours until the robust trend of the metric (Theil–Sen over
+// the rule's window, significant by Mann–Kendall; package trend) reaches
+// the rule's target, judged by the levels ("<= 6" hours: yellow). The fit
+// moves only when a bucket of the window closes; no significant trend, too
+// few buckets, a trend away from the target or a series that has turned
+// forecasts nothing, which ends the warning (after clear_for). An observed
+// alert on the same device and metric supersedes the forecast (mute).
+
+// forecast judges reading v at t for forecast series s: the hours until
+// the crossing and whether there is one (false: no forecast, no level),
+// and whether there is anything new to judge.
+func (e *Engine) forecast(s *series, t time.Time, v float64) (hours float64, crossing, judge bool) {
+	f := s.rule.Forecast
+	if s.Trend == nil {
+		w, err := trend.NewWindow(f.Window, f.Buckets)
+		if err != nil {
+			return 0, false, false // refused when the rule loaded
+		}
+		s.Trend = w
+	}
+	e.windowMoved(s)
+	if !s.Trend.Add(t, v) {
+		return 0, false, false
+	}
+	e.fitter.Alpha = f.Alpha
+	fit, ok := e.fitter.Fit(s.Trend, f.MinPoints)
+	s.Cross, s.Slope, s.Fitted = time.Time{}, 0, v
+	if !ok {
+		return s.A.Value, false, true
+	}
+	s.Slope, s.Fitted = fit.Slope, fit.At(t)
+	d, toward := fit.Crossing(f.Toward.Op, f.Toward.Value, t)
+	if !toward {
+		return s.A.Value, false, true
+	}
+	s.Cross = t.Add(d)
+	return d.Hours(), true, true
+}
+
+// forecastNotes explains a forecast alert: where the series is, where it
+// is heading, when it is expected there, and how fast.
+func (e *Engine) forecastNotes(s *series, out map[string]string) {
+	f := s.rule.Forecast
+	out["target"] = f.Toward.Op + " " + withUnit(f.Toward.Value, s.Unit)
+	out["value_text"] = withUnit(s.Fitted, s.Unit)
+	out["trend"] = strconv.FormatFloat(s.Slope, 'g', 3, 64) + " " + unitOr(s.Unit) + "/h"
+	if th, ok := out["threshold"]; ok {
+		out["threshold"] = "expected within " + th[len("<= "):] + " h"
+		if len(th) > 2 && th[:2] == "< " {
+			out["threshold"] = "expected within " + th[2:] + " h"
+		}
+	}
+	if s.Cross.IsZero() {
+		return
+	}
+	out["expected_at"] = s.Cross.UTC().Format(time.RFC3339)
+	left := s.Cross.Sub(s.A.EvaluatedAt)
+	out["expected_in"], out["expected_in_cn"] = trend.FormatDuration(left)
+}
+
+func unitOr(u string) string {
+	if u == "" {
+		return "units"
+	}
+	return u
+}
