@@ -52,7 +52,7 @@ type Builtin struct {
 }
 
 // PackNames are the built-in rule packs.
-var PackNames = []string{"agriculture", "environment", "ocean"}
+var PackNames = []string{"agriculture", "environment", "ocean", "operations"}
 
 func defaultAlerting() Alerting {
 	return Alerting{Packs: slices.Clone(PackNames), LateAfter: 10 * time.Minute,
@@ -64,7 +64,7 @@ func defaultAlerting() Alerting {
 func (a *Alerting) validate(r *yamlconf.Report) {
 	for i, p := range a.Packs {
 		if !slices.Contains(PackNames, p) {
-			r.Errorf(yamlconf.Join("alerting", "packs", i), "%q is not a rule pack (agriculture, environment, ocean)", p)
+			r.Errorf(yamlconf.Join("alerting", "packs", i), "%q is not a rule pack (agriculture, environment, ocean, operations)", p)
 		}
 	}
 	if a.LateAfter <= 0 {

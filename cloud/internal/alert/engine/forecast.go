@@ -39,6 +39,14 @@ func (e *Engine) forecast(s *series, t time.Time, v float64) (hours float64, cro
 		return s.A.Value, false, true
 	}
 	s.Slope, s.Fitted = fit.Slope, fit.At(t)
+	low := f.Toward.Op == "<" || f.Toward.Op == "<="
+	if (low && fit.Departed > 0) || (!low && fit.Departed < 0) {
+		// The series turned away from the hazard: the old line is no
+		// longer the trend. Start afresh from the turn, so that only a new
+		// trend, built on what came after it, can forecast again.
+		s.Trend.KeepNewest(trend.RecentBuckets)
+		return s.A.Value, false, true
+	}
 	d, toward := fit.Crossing(f.Toward.Op, f.Toward.Value, t)
 	if !toward {
 		return s.A.Value, false, true

@@ -134,11 +134,20 @@ func (e *Engine) outranked(s *series) string {
 		return ""
 	}
 	if s.rule.Kind == rules.Forecast {
-		for _, n := range e.near[skey{0, s.key.gw, s.key.dev, s.key.met}] {
-			if n != s && n.rule.Kind != rules.Forecast && n.A.State == alert.Firing {
-				return n.A.Fingerprint
+		// What is forecast has come: an alert observed on the same device
+		// and metric, or of the same hazard (alertname) on the device or
+		// its site (a site-wide frost alert), speaks instead.
+		name, site := s.A.Labels["alertname"], s.A.Labels["site"]
+		groups := [][]*series{e.near[skey{0, s.key.gw, s.key.dev, s.key.met}],
+			e.peers[peerKey{name, s.key.gw, site, s.key.dev}], e.peers[peerKey{name, s.key.gw, site, ""}]}
+		for _, g := range groups {
+			for _, n := range g {
+				if n != s && n.rule.Kind != rules.Forecast && n.A.State == alert.Firing {
+					return n.A.Fingerprint
+				}
 			}
 		}
+		return ""
 	}
 	for _, pk := range e.peerKeys(s) {
 		for _, p := range e.peers[pk] {

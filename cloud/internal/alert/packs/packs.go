@@ -1,5 +1,6 @@
 // Package packs holds the early-warning rule packs shipped with the cloud,
-// one YAML file per domain (agriculture, environment, ocean), embedded in
+// one YAML file per domain (agriculture, environment, ocean) and one for
+// the monitoring system's own health (operations), embedded in
 // the binary. docs/rule-packs.md lists their rules, levels, sources and
 // caveats.
 //
@@ -20,7 +21,7 @@ import (
 //go:embed *.yaml
 var files embed.FS
 
-var names = []string{"agriculture", "environment", "ocean"}
+var names = []string{"agriculture", "environment", "ocean", "operations"}
 
 // Names lists the packs.
 func Names() []string { return slices.Clone(names) }

@@ -21,7 +21,7 @@ func TestEveryPackParses(t *testing.T) {
 		if len(rs) == 0 {
 			t.Errorf("%s: no rules", n)
 		}
-		prefix := map[string]string{"agriculture": "agri_", "environment": "env_", "ocean": "ocean_"}[n]
+		prefix := map[string]string{"agriculture": "agri_", "environment": "env_", "ocean": "ocean_", "operations": "ops_"}[n]
 		for _, r := range rs {
 			if !strings.HasPrefix(r.ID, prefix) {
 				t.Errorf("%s:%d: rule %s: ids in pack %s start with %q", r.File, r.Line, r.ID, n, prefix)

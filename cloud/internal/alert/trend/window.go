@@ -158,6 +158,17 @@ func (w *Window) dropThrough(last int64) {
 	}
 }
 
+// KeepNewest drops every closed bucket but the newest n, keeping the open
+// one: the trend starts afresh from there. A caller does this when the
+// series has turned (Fit.Departed to the safe side), so that the old line,
+// which a robust fit keeps following for a while, cannot forecast again;
+// a new trend must build on what came after the turn.
+func (w *Window) KeepNewest(n int) {
+	if c := w.Closed(); c > n && n >= 0 {
+		w.Buckets = append(w.Buckets[:0], w.Buckets[c-n:]...)
+	}
+}
+
 // Point is a bucket as Fit sees it: the mean time and mean value of its
 // readings, and how many there were.
 type Point struct {

@@ -205,3 +205,26 @@ func TestWindowJSON(t *testing.T) {
 		t.Errorf("fits differ after the round trip: %+v %v; %+v %v", f1, ok1, f2, ok2)
 	}
 }
+
+func TestKeepNewest(t *testing.T) {
+	w, err := NewWindow(time.Hour, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 6; i++ {
+		w.Add(t0.Add(time.Duration(i)*10*time.Minute), float64(i))
+	}
+	w.KeepNewest(2)
+	var got []float64
+	for _, p := range w.Points(nil) {
+		got = append(got, p.V)
+	}
+	if len(got) != 2 || got[0] != 3 || got[1] != 4 || len(w.Buckets) != 3 {
+		t.Fatalf("closed %v, %d buckets; want closed [3 4] and the open one", got, len(w.Buckets))
+	}
+	w.KeepNewest(5) // fewer than asked: nothing to drop
+	if w.Closed() != 2 {
+		t.Fatalf("closed %d after keeping more than there are", w.Closed())
+	}
+}
