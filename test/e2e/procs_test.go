@@ -55,6 +55,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 	}
 	cmd := exec.Command(filepath.Join(bins, name), args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// The gateway marks its serial ports in use there: a directory per
+	// test, not the machine's /run/fieldwatch.
+	cmd.Env = append(os.Environ(), "FIELDWATCH_RUN_DIR="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -35,8 +35,13 @@ type Options struct {
 	// the running setup, an invalid one is refused and counted while the
 	// gateway keeps running as it was.
 	Reload <-chan struct{}
-	// Listening, if set, is told the HTTP address once it is bound.
+	// Listening, if set, is told the HTTP address once it is bound (and
+	// the ports are marked in use).
 	Listening func(addr string)
+	// LockDir is the runtime directory where the gateway marks the serial
+	// ports it owns (portlock), so the technician commands refuse them;
+	// empty marks nothing.
+	LockDir string
 }
 
 // App is a running gateway's shared state: what outlives a config reload.
@@ -78,6 +83,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	a := newApp(o.Log)
+	ports := a.openPortLock(o.LockDir, cfg)
+	if err := a.lockPorts(ports, cfg); err != nil {
+		return err
+	}
+	defer ports.Release()
 	if cfg.HTTP.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
@@ -111,10 +121,21 @@ func Run(ctx context.Context, o Options) error {
 					a.log.Error("config reload refused; keeping the running config", "err", err)
 					continue
 				}
+				// The new setup's ports are taken before the old one
+				// stops, so a port owned elsewhere refuses the reload;
+				// the old one's are let go once it has stopped.
+				if err := a.lockPorts(ports, cfg, next); err != nil {
+					a.reloads.WithLabelValues("failure").Inc()
+					a.log.Error("config reload refused; keeping the running config", "err", err)
+					continue
+				}
 				a.reloads.WithLabelValues("success").Inc()
 				a.log.Info("config reloaded; restarting buses and uplink")
 				cancel()
 				if err := <-done; err != nil {
+					return err
+				}
+				if err := a.lockPorts(ports, next); err != nil {
 					return err
 				}
 				cfg, reloaded = next, true

@@ -52,10 +52,11 @@ func TestProbeFindsUnitsBaudAndProfiles(t *testing.T) {
 		}
 		return ""
 	}
-	if l := first("1"); !strings.Contains(l, "4800") || !strings.Contains(l, "renke/rs-ecth-n01: soil_moisture") {
+	if l := first("1"); !strings.Contains(l, "4800") || !strings.Contains(l, "renke/rs-ecth-n01  ") ||
+		!strings.Contains(l, "3/3 plausible; factory baud, address") || !strings.Contains(l, "soil_moisture") {
 		t.Fatalf("unit 1 line %q in:\n%s", l, out)
 	}
-	if l := first("2"); !strings.Contains(l, "renke/rs-ws-n01-8: air_humidity") {
+	if l := first("2"); !strings.Contains(l, "renke/rs-ws-n01-8  ") || !strings.Contains(l, "air_humidity") {
 		t.Fatalf("unit 2 line %q in:\n%s", l, out)
 	}
 }

@@ -18,34 +18,40 @@ import (
 
 // responder is a unit that answered the probe.
 type responder struct {
-	unit uint8
-	baud int
-	how  string // what it answered to the first read
-	fits []fit
+	unit     uint8
+	baud     int
+	how      string // what it answered to the first read
+	fits     []fit
+	answered int // profiles whose registers it has, listed in fits or not
 }
 
-// fit is a profile whose whole map the unit answers with good values.
+// fit is a profile whose every register the unit answers, with what its
+// decoded values say about it (fit.go).
 type fit struct {
-	p      *profiles.Profile
-	rows   []row
-	factor int // how well its factory settings match what was found
+	p    *profiles.Profile
+	rows []row
+	ev   evidence
 }
 
 func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("probe", stderr)
 	var t target
 	t.flags(fs)
-	bauds := fs.String("bauds", "2400,4800,9600,19200,38400,115200", "baud rates to try, in order (serial only)")
-	units := fs.String("units", "1-247", "unit addresses to try")
+	bauds := fs.String("bauds", "2400,4800,9600,19200,38400,115200", "baud rates to try, a comma-separated `LIST` in order (serial only)")
+	units := fs.String("units", "1-247", "unit addresses to try, a `LIST` such as 1-16,45")
 	quick := fs.Bool("quick", false, "try only units 1-16 and the profiles' factory addresses")
 	allBauds := fs.Bool("all-bauds", false, "keep trying the other baud rates after units answer at one")
-	only := fs.String("profile", "", "check only these profiles (comma-separated)")
+	only := fs.String("profile", "", "check only these profiles, comma-separated `MODELS`")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
 	if err := t.resolve(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
+	}
+	if err := t.free(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitFail
 	}
 	candidates, err := probeProfiles(&t, *only)
 	if err != nil {
@@ -158,8 +164,9 @@ func scan(ctx context.Context, t *target, baud int, addrs []uint8) ([]*responder
 	return got, noise, nil
 }
 
-// matchProfiles reads each candidate's whole map from the unit and keeps
-// those that answer every request with good values, best first.
+// matchProfiles reads each candidate's whole map from the unit, keeps
+// those whose every request it answers and that decode at least one
+// plausible value, and ranks them best first (see fit.go).
 func matchProfiles(ctx context.Context, t *target, r *responder, candidates []*profiles.Profile) []fit {
 	c, err := t.client(r.baud)
 	if err != nil {
@@ -169,57 +176,51 @@ func matchProfiles(ctx context.Context, t *target, r *responder, candidates []*p
 	var fits []fit
 	for _, p := range candidates {
 		rows := readProfile(ctx, c, r.unit, p, p.Modbus.MaxGap)
-		ok := len(rows) > 0
-		for _, row := range rows {
-			ok = ok && row.Err == nil && row.Bad == ""
+		if firstErr(rows) != nil || len(rows) == 0 {
+			continue // the unit lacks these registers, or is not answering
 		}
-		if !ok {
-			continue
+		r.answered++
+		if ev := weigh(p, rows, r.unit, r.baud); ev.plausible > 0 {
+			fits = append(fits, fit{p: p, rows: rows, ev: ev})
 		}
-		f := fit{p: p, rows: rows}
-		if p.Modbus.Defaults.Baud == r.baud || r.baud == 0 {
-			f.factor += 2
-		}
-		if p.Modbus.Defaults.Unit == int(r.unit) {
-			f.factor++
-		}
-		fits = append(fits, f)
 	}
-	sort.SliceStable(fits, func(i, j int) bool {
-		if fits[i].factor != fits[j].factor {
-			return fits[i].factor > fits[j].factor
-		}
-		return len(fits[i].rows) > len(fits[j].rows)
-	})
+	sort.SliceStable(fits, func(i, j int) bool { return fits[i].ev.better(fits[j].ev) })
 	return fits
 }
 
 func printProbe(w io.Writer, found []*responder) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UNIT\tBAUD\tFIRST ANSWER\tPROFILES THAT READ CLEANLY (best first)")
+	fmt.Fprintln(tw, "UNIT\tBAUD\tFIRST ANSWER\tPROFILES THAT FIT (best first)\tWHY\tVALUES")
 	for _, r := range found {
 		baud := "-"
 		if r.baud != 0 {
 			baud = fmt.Sprint(r.baud)
 		}
 		if len(r.fits) == 0 {
-			fmt.Fprintf(tw, "%d\t%s\t%s\tnone of the known profiles\n", r.unit, baud, r.how)
+			none := "none of the known profiles"
+			if r.answered > 0 {
+				none = fmt.Sprintf("none: %d answer, with no plausible value", r.answered)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t\t\n", r.unit, baud, r.how, none)
 			continue
 		}
 		for i, f := range r.fits {
 			var vals []string
 			for _, row := range f.rows {
-				vals = append(vals, fmt.Sprintf("%s %g%s", row.Metric, row.Value, unitSuffix(row.Unit)))
+				vals = append(vals, fmt.Sprintf("%s %.6g%s", row.Metric, row.Value, unitSuffix(row.Unit)))
 			}
 			if i == 0 {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s: %s\n", r.unit, baud, r.how, f.p.Model, strings.Join(vals, ", "))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t", r.unit, baud, r.how)
 			} else {
-				fmt.Fprintf(tw, "\t\t\t%s: %s\n", f.p.Model, strings.Join(vals, ", "))
+				fmt.Fprint(tw, "\t\t\t")
 			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.p.Model, f.ev, strings.Join(vals, ", "))
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nA profile \"reads cleanly\" when every register it names answers with a value in range; check the values against the site before choosing.")
+	fmt.Fprintln(w, "\nRanked by the values first: fewest implausible (out of range, a sentinel, NaN, a float such as 4e-37), "+
+		"then most plausible (in range, finite; all-zero registers count for nothing); then the factory baud rate and "+
+		"address. Check the values against the site before choosing.")
 }
 
 func unitSuffix(u string) string {

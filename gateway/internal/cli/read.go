@@ -15,14 +15,14 @@ func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("read", stderr)
 	var t target
 	t.flags(fs)
-	device := fs.String("device", "", "a device of the config (with -c); its bus, unit and profile are used")
-	unit := fs.Int("unit", 0, "unit address (default: the profile's)")
-	model := fs.String("profile", "", "device profile, e.g. renke/rs-ecth-n01")
-	watch := fs.Duration("watch", 0, "read again at this interval until Ctrl-C")
-	gap := fs.Int("max-gap", -1, "override the profile's largest gap read through")
-	dur := fs.Duration("for", 10*time.Second, "stream devices and MQTT sources: how long to listen")
-	url := fs.String("url", "", "an NDBC feed's URL (with an ndbc -profile)")
-	file := fs.String("file", "", "an NDBC feed's file (with an ndbc -profile)")
+	device := fs.String("device", "", "a device of the config by `ID` (with -c); its bus, unit and profile are used")
+	unit := fs.Int("unit", 0, "unit address `N` (default: the profile's)")
+	model := fs.String("profile", "", "device profile `MODEL`, e.g. renke/rs-ecth-n01")
+	watch := fs.Duration("watch", 0, "read again every `INTERVAL` until Ctrl-C")
+	gap := fs.Int("max-gap", -1, "override the profile's largest gap read through, in `REGISTERS`")
+	dur := fs.Duration("for", 10*time.Second, "stream devices and MQTT sources: how long to listen, a `DURATION`")
+	url := fs.String("url", "", "an NDBC feed's `URL` (with an ndbc -profile)")
+	file := fs.String("file", "", "an NDBC feed's file `PATH` (with an ndbc -profile)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -57,6 +57,10 @@ func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := t.resolve(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
+	}
+	if err := t.free(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitFail
 	}
 	if *model == "" {
 		fmt.Fprintln(stderr, "name the device's -profile (or a configured -device)")

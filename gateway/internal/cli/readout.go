@@ -16,6 +16,7 @@ type row struct {
 	Metric  string
 	Table   modbus.Table
 	Address uint16
+	Type    modbus.Type
 	Raw     []uint16
 	Value   float64
 	Unit    string
@@ -32,7 +33,7 @@ func readProfile(ctx context.Context, c modbus.Client, unit uint8, p *profiles.P
 		words, err := c.ReadRegisters(ctx, unit, req.Table, req.Address, req.Count)
 		for _, i := range req.Fields {
 			f := &fields[i]
-			r := row{Metric: f.Metric, Table: f.Table, Address: f.Address, Unit: f.Unit, Err: err}
+			r := row{Metric: f.Metric, Table: f.Table, Address: f.Address, Type: f.Type, Unit: f.Unit, Err: err}
 			if err == nil {
 				r.Raw = append([]uint16(nil), req.Words(words, f)...)
 				r.Value, r.Bad = f.Decode(r.Raw)

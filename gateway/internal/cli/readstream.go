@@ -22,6 +22,7 @@ import (
 	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/portlock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/streams"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -116,6 +117,12 @@ func (sr *streamRead) flags(ctx context.Context, t *target, url, file string, p 
 // stream reads a configured or ad-hoc stream device.
 func (sr *streamRead) stream(ctx context.Context, cfg *config.Config, s config.Stream) int {
 	s.SilentAfter = nil // a technician wants to see the silence, not a verdict
+	if s.Port != "" {
+		if err := portlock.Check(portlock.Dir(), s.Port); err != nil {
+			fmt.Fprintln(sr.stderr, err)
+			return ExitFail
+		}
+	}
 	d, err := app.StreamDevice(cfg, s, unknownClock)
 	if err != nil {
 		fmt.Fprintln(sr.stderr, err)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/portlock"
 	"github.com/fieldwatch/fieldwatch/internal/hangup"
 	"github.com/fieldwatch/fieldwatch/internal/logging"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
@@ -17,9 +18,9 @@ import (
 
 func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
-	cfg := fs.String("c", defaultConfig(), "config file")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	format := fs.String("log-format", "text", "text or json")
+	cfg := fs.String("c", defaultConfig(), "config `FILE`")
+	level := fs.String("log-level", "info", "`LEVEL`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "`FORMAT`: text or json")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
@@ -32,7 +33,8 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	defer stop()
 	reload, stopHUP := hangup.Reloads(ctx)
 	defer stopHUP()
-	err = app.Run(ctx, app.Options{ConfigPath: *cfg, Log: log, Reload: reload})
+	err = app.Run(ctx, app.Options{ConfigPath: *cfg, Log: log, Reload: reload,
+		LockDir: portlock.Dir()})
 	var ce yamlconf.Errors
 	switch {
 	case errors.As(err, &ce):

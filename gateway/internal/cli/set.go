@@ -14,10 +14,10 @@ func setCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("set", stderr)
 	var t target
 	t.flags(fs)
-	unit := fs.Int("unit", 0, "the unit's address now (default: the profile's factory address)")
-	model := fs.String("profile", "", "device profile (it names the settings registers)")
-	newUnit := fs.Int("new-unit", 0, "give the unit this address (1..247)")
-	newBaud := fs.Int("new-baud", 0, "switch the unit to this baud rate")
+	unit := fs.Int("unit", 0, "the unit's address `N` now (default: the profile's factory address)")
+	model := fs.String("profile", "", "device profile `MODEL` (it names the settings registers)")
+	newUnit := fs.Int("new-unit", 0, "give the unit address `N` (1..247)")
+	newBaud := fs.Int("new-baud", 0, "switch the unit to `BAUD`")
 	yes := fs.Bool("yes", false, "really write (without it, only say what would be written)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
@@ -25,6 +25,10 @@ func setCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := t.resolve(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
+	}
+	if err := t.free(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitFail
 	}
 	p, err := t.profile(*model)
 	if err != nil {

@@ -18,8 +18,8 @@ import (
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
-	path := fs.String("c", defaultConfig(), "config file (to find the gateway's http.listen)")
-	addr := fs.String("addr", "", "the gateway's HTTP address, host:port (overrides -c)")
+	path := fs.String("c", defaultConfig(), "config `FILE` (to find the gateway's http.listen)")
+	addr := fs.String("addr", "", "the gateway's HTTP address `HOST:PORT` (overrides -c)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage

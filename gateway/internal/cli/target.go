@@ -11,6 +11,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/portlock"
 )
 
 // target is how a technician names a bus on the command line: a configured
@@ -27,17 +28,19 @@ type target struct {
 }
 
 func (t *target) flags(fs *flag.FlagSet) {
-	fs.StringVar(&t.config, "c", "", "gateway config, to use one of its buses (with -bus)")
-	fs.StringVar(&t.bus, "bus", "", "a bus of the config")
-	fs.StringVar(&t.port, "port", "", "serial port for Modbus RTU, e.g. /dev/ttyUSB0 (see `fieldwatch-gateway ports`)")
-	fs.StringVar(&t.tcp, "tcp", "", "Modbus TCP server host:port")
-	fs.StringVar(&t.rtuOver, "rtu-over-tcp", "", "serial device server (DTU) host:port carrying RTU frames")
-	fs.IntVar(&t.baud, "baud", 0, "baud rate (default: the profile's)")
-	fs.StringVar(&t.parity, "parity", "none", "none, even or odd")
-	fs.IntVar(&t.stopBits, "stop-bits", 1, "1 or 2")
-	fs.DurationVar(&t.timeout, "timeout", 0, "reply timeout (default 300ms, 1s over TCP)")
-	fs.DurationVar(&t.turnaround, "turnaround", 0, "extra silence between frames for slow units")
-	fs.StringVar(&t.profilesDir, "profiles", "", "extra profiles directory")
+	// A back-quoted word in a usage string is the flag's argument name in
+	// -h (flag.UnquoteUsage): quote the placeholder, never a command.
+	fs.StringVar(&t.config, "c", "", "gateway config `FILE`, to use one of its buses (with -bus)")
+	fs.StringVar(&t.bus, "bus", "", "a bus of the config, by `NAME`")
+	fs.StringVar(&t.port, "port", "", "serial port `DEV` for Modbus RTU, e.g. /dev/ttyUSB0 (fieldwatch-gateway ports lists them)")
+	fs.StringVar(&t.tcp, "tcp", "", "Modbus TCP server `HOST:PORT`")
+	fs.StringVar(&t.rtuOver, "rtu-over-tcp", "", "serial device server (DTU) `HOST:PORT` carrying RTU frames")
+	fs.IntVar(&t.baud, "baud", 0, "line speed in `BAUD` (default: the profile's)")
+	fs.StringVar(&t.parity, "parity", "none", "`PARITY`: none, even or odd")
+	fs.IntVar(&t.stopBits, "stop-bits", 1, "stop `BITS`: 1 or 2")
+	fs.DurationVar(&t.timeout, "timeout", 0, "reply timeout, a `DURATION` (default 300ms, 1s over TCP)")
+	fs.DurationVar(&t.turnaround, "turnaround", 0, "extra silence between frames for slow units, a `DURATION`")
+	fs.StringVar(&t.profilesDir, "profiles", "", "extra profiles `DIR`")
 }
 
 // resolve checks the flags and loads what they name.
@@ -72,6 +75,22 @@ func (t *target) resolve() error {
 	}
 	t.set = set
 	return nil
+}
+
+// free refuses a serial port the running gateway owns, with an
+// *portlock.InUseError. TCP targets are never refused: a Modbus TCP server
+// or a serial device server takes many clients.
+func (t *target) free() error {
+	port := t.port
+	if t.bus != "" {
+		if b, err := t.configBus(); err == nil && b.Type == "rtu" {
+			port = b.Port
+		}
+	}
+	if port == "" {
+		return nil
+	}
+	return portlock.Check(portlock.Dir(), port)
 }
 
 func (t *target) configBus() (*config.Bus, error) {

@@ -10,7 +10,7 @@ import (
 
 func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", stderr)
-	path := fs.String("c", defaultConfig(), "config file")
+	path := fs.String("c", defaultConfig(), "config `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
