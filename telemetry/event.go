@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is something that happened at a device at a moment, rather than a
@@ -115,6 +117,31 @@ func (e Event) Validate() error {
 		}
 	}
 	return nil
+}
+
+// AttrText makes s fit to travel as an attribute value: control characters
+// become spaces, invalid UTF-8 becomes '?', and text longer than MaxAttrLen
+// bytes is cut at a character boundary and ends with "…". Error messages
+// (a serial port's, a Modbus exception's) go through it into events.
+func AttrText(s string) string {
+	clean := strings.Map(func(c rune) rune {
+		switch {
+		case c == utf8.RuneError:
+			return '?' // invalid UTF-8, or U+FFFD itself, which printable refuses
+		case c < 0x20 || c == 0x7f:
+			return ' '
+		}
+		return c
+	}, s)
+	if len(clean) <= MaxAttrLen {
+		return clean
+	}
+	const ellipsis = "…"
+	cut := MaxAttrLen - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(clean[cut]) {
+		cut--
+	}
+	return clean[:cut] + ellipsis
 }
 
 func printable(s string) error {

@@ -101,3 +101,28 @@ func TestEventsSectionRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestAttrText(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "read holding 0+3: timeout", "read holding 0+3: timeout"},
+		{"control characters", "line1\nline2\t\x7f", "line1 line2  "},
+		{"invalid UTF-8", "bad \xff\xfe byte", "bad ?? byte"},
+		{"replacement character", "x\uFFFDy", "x?y"},
+		{"exactly the limit", strings.Repeat("a", MaxAttrLen), strings.Repeat("a", MaxAttrLen)},
+		{"cut at a character boundary", long, strings.Repeat("é", 62) + "…"},
+		{"cut ASCII", strings.Repeat("a", 200), strings.Repeat("a", MaxAttrLen-3) + "…"},
+	}
+	for _, tc := range tests {
+		got := AttrText(tc.in)
+		if got != tc.want {
+			t.Errorf("%s: AttrText(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+		e := Event{Device: "d", Kind: EventConnection, Time: time.Unix(1, 0), Attrs: map[string]string{"error": got}}
+		if err := e.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,8 @@ type App struct {
 	timeline  *clock.Timeline
 	runStream string
 	runFirst  uint64
+	// Clock events that could not be written to the buffer.
+	clockUnwritten atomic.Uint64
 
 	mu  sync.Mutex
 	cur *running // the setup currently running, nil between setups
@@ -154,6 +157,10 @@ func newApp(log *slog.Logger) *App {
 		Name: "fieldwatch_gateway_config_reloads_total",
 		Help: "Config reloads by result; a failed one leaves the gateway running on its previous config.",
 	}, []string{"result"})
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "fieldwatch_gateway_clock_events_lost_total",
+		Help: "Clock events (the clock turning unsynced or synced) that could not be written to the buffer.",
+	}, func() float64 { return float64(a.clockUnwritten.Load() + a.timeline.Lost()) }))
 	reg.MustRegister(a.reloads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "fieldwatch_gateway_build_info", Help: "Always 1; the version label says which build runs.",
 		ConstLabels: prometheus.Labels{"version": version.Version},
@@ -164,19 +171,28 @@ func newApp(log *slog.Logger) *App {
 
 // runSetup runs one config until ctx is done.
 func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
+	fixed, _ := config.ClockQuality(cfg.Gateway.Clock) // validated
+	clk := clock.New(fixed, a.timeline)
 	bo := cfg.Buffer.Options(cfg.Gateway.ID)
 	bo.Logger = a.log.With("component", "buffer")
+	bo.Clock = clk.Quality
 	buf, err := buffer.Open(bo)
 	if err != nil {
 		return fmt.Errorf("cannot open buffer %s: %w", cfg.Buffer.Dir, err)
 	}
 	defer buf.Close()
-	fixed, _ := config.ClockQuality(cfg.Gateway.Clock) // validated
-	clk := clock.New(fixed, a.timeline)
 	if buf.Stream() != a.runStream {
 		a.runStream, a.runFirst = buf.Stream(), buf.Next()
 	}
 	r := &running{cfg: cfg, buf: buf}
+	// The uplink first: the buses and stream devices tell it when a
+	// device's health changes, so it publishes the state soon.
+	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
+		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
+		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started})
+	if err != nil {
+		return err
+	}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))
 		for _, d := range bc.Devices {
@@ -186,6 +202,8 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		r.buses = append(r.buses, poller.NewBus(poller.Options{
 			Name: bc.Name, Client: bc.NewClient(), Devices: devs,
 			Sink:    func(rs []telemetry.Reading) error { _, err := buf.Append(rs); return err },
+			Events:  func(es []telemetry.Event) error { _, err := buf.AppendEvents(es); return err },
+			Changed: r.up.StateChanged,
 			Retries: *bc.Retries,
 			Quarantine: poller.Quarantine{After: bc.Quarantine.After, Backoff: bc.Quarantine.Backoff,
 				MaxBackoff: bc.Quarantine.MaxBackoff},
@@ -198,6 +216,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
+		d.Changed = r.up.StateChanged
 		r.streams = append(r.streams, streams.NewRunner(d, sink, a.log, a.streams))
 	}
 	for _, mc := range cfg.MQTTSources {
@@ -206,12 +225,6 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("mqtt source %s: %w", mc.ID, err)
 		}
 		r.sources = append(r.sources, &source{cfg: mc, src: src})
-	}
-	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
-		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
-		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started})
-	if err != nil {
-		return err
 	}
 	a.mu.Lock()
 	a.cur = r
@@ -253,6 +266,11 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			s.run(busCtx, sink, a.log)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.reportClock(busCtx, a.timeline.Changes(), buf, cfg.Gateway.ID)
+	}()
 	// The uplink outlives the buses by a moment, so the last readings
 	// acquired are in the buffer before it announces "offline".
 	upCtx, stopUplink := context.WithCancel(context.Background())
@@ -269,9 +287,18 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 func (a *App) state(r *running) telemetry.State {
 	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Location: r.cfg.Gateway.Location,
 		Started: a.started.UTC()}
+	ports := make(map[string]string, len(r.cfg.Buses))
+	for _, bc := range r.cfg.Buses {
+		port := bc.Port // rtu
+		if port == "" {
+			port = bc.Address // tcp, rtu-over-tcp
+		}
+		ports[bc.Name] = telemetry.AttrText(port) // a by-id path of over 128 bytes is cut
+	}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {
-			ds := telemetry.DeviceState{ID: d.ID, Profile: d.Profile, Interval: telemetry.Duration(d.Interval), Health: d.Health}
+			ds := telemetry.DeviceState{ID: d.ID, Profile: d.Profile, Interval: telemetry.Duration(d.Interval), Health: d.Health,
+				Bus: d.Bus, Port: ports[d.Bus], LastRead: utc(d.LastGood)}
 			if d.Health == poller.HealthFailing || d.Health == poller.HealthQuarantined {
 				ds.Error = d.LastError
 			}
@@ -280,7 +307,7 @@ func (a *App) state(r *running) telemetry.State {
 	}
 	for _, sr := range r.streams {
 		st, d := sr.Status(), sr.Device()
-		ds := telemetry.DeviceState{ID: st.ID, Profile: st.Profile, Health: st.Health}
+		ds := telemetry.DeviceState{ID: st.ID, Profile: st.Profile, Health: st.Health, LastRead: utc(st.LastRead)}
 		switch {
 		case d.Fetch != nil:
 			// A feed's acquisition times are its own (NDBC's hourly
@@ -296,6 +323,14 @@ func (a *App) state(r *running) telemetry.State {
 		s.Devices = append(s.Devices, ds)
 	}
 	return s
+}
+
+// utc is t in UTC, and zero when t is.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 func (a *App) current() *running {
@@ -330,6 +365,17 @@ func (a *App) registerBufferMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_syncs",
 			Help: "fsyncs of the buffer since it was opened; with fsync: always, appends that arrive together share one."},
 			stat(func(s buffer.Stats) float64 { return float64(s.Syncs) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_high",
+			Help: "1 while the buffer is high: its bytes reached 80 % of max_bytes and have not fallen below 70 % since (each change is a buffer event)."},
+			stat(func(s buffer.Stats) float64 {
+				if s.High {
+					return 1
+				}
+				return 0
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_lost_events",
+			Help: "Buffer events (high, normal) that could not be written to the buffer, since it was opened."},
+			stat(func(s buffer.Stats) float64 { return float64(s.LostEvents) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_truncated_bytes",
 			Help: "Bytes cut from damaged buffer segments when the buffer was last opened."},
 			stat(func(s buffer.Stats) float64 { return float64(s.TruncatedBytes) })),

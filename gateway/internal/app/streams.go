@@ -45,7 +45,7 @@ func StreamDevice(cfg *config.Config, s config.Stream, clock func() telemetry.Cl
 	if err != nil {
 		return streams.Device{}, fmt.Errorf("stream %s: %w", s.ID, err)
 	}
-	d := streams.Device{ID: s.ID, Profile: s.Profile, Decoder: dec, Interval: s.Interval}
+	d := streams.Device{ID: s.ID, Profile: s.Profile, Decoder: dec, Interval: s.Interval, Clock: clock}
 	if s.SilentAfter != nil {
 		d.SilentAfter = *s.SilentAfter
 	}

@@ -63,11 +63,15 @@ func (b *Buffer) write(count int, events bool, span timeSpan, encode func([]byte
 	}
 	if b.opts.Overflow == OverflowDropNewest && b.stats.Bytes+int64(len(rec)) > b.opts.MaxBytes {
 		b.refuse(count, span)
+		if b.checkHigh(true) {
+			b.wake()
+		}
 		return 0, ErrFull
 	}
 	if err := b.writeRecord(rec, first, count); err != nil {
 		return 0, err
 	}
+	b.checkHigh(false)
 	if b.opts.Overflow == OverflowDropOldest {
 		b.enforceBudget()
 	}

@@ -80,8 +80,12 @@ type Options struct {
 	Fsync        string        // FsyncAlways, FsyncInterval or FsyncOff
 	SyncEvery    time.Duration // for FsyncInterval (default 1s)
 	Overflow     string        // OverflowDropOldest (default) or OverflowDropNewest
-	// GapDevice is the device named by gap events: the gateway's id.
+	// GapDevice is the device named by gap and buffer events: the
+	// gateway's id.
 	GapDevice string
+	// Clock, if set, gives the clock quality of a buffer event's time (the
+	// gateway's clock.Source); ClockUnknown otherwise.
+	Clock func() telemetry.ClockQuality
 	// AckMarkEvery bounds how often the trim mark is written (default 5s).
 	AckMarkEvery time.Duration
 	Logger       *slog.Logger
@@ -99,6 +103,9 @@ type Stats struct {
 	Refused        uint64 // items refused under drop_newest since Open (also in Dropped)
 	Syncs          uint64 // fsyncs since Open
 	TruncatedBytes int64  // cut by recovery at Open
+	High           bool   // the bytes reached HighFill and have not fallen below NormalFill since
+	LevelEvents    uint64 // buffer events (high, normal) recorded since Open
+	LostEvents     uint64 // buffer events that could not be written (no room under drop_newest, disk failing)
 }
 
 // ErrClosed is returned by operations on a closed buffer.
@@ -128,6 +135,10 @@ type Buffer struct {
 	cur      cursor
 	written  int64       // bytes written since Open, across segments
 	pending  *pendingGap // drop_newest refusals not yet recorded
+	// The level: high since the bytes reached highBytes, until they fall
+	// below normalBytes (level.go).
+	high                   bool
+	highBytes, normalBytes int64
 
 	syncMu   sync.Mutex
 	syncCond *sync.Cond
@@ -189,6 +200,7 @@ func Open(opts Options) (*Buffer, error) {
 	}
 	b := &Buffer{opts: opts, log: opts.Logger, notify: make(chan struct{})}
 	b.syncCond = sync.NewCond(&b.syncMu)
+	b.setThresholds()
 	var err error
 	if b.stream, err = b.loadStream(); err != nil {
 		return nil, err
@@ -204,6 +216,11 @@ func Open(opts Options) (*Buffer, error) {
 		b.close()
 		return nil, err
 	}
+	// A buffer opened at or above HighFill says so again: the cloud may
+	// not have heard (a smaller max_bytes, or the event lost in a drop).
+	b.mu.Lock()
+	b.checkHigh(false)
+	b.mu.Unlock()
 	if opts.Fsync == FsyncInterval {
 		b.stop, b.stopped = make(chan struct{}), make(chan struct{})
 		go b.syncEvery(opts.SyncEvery)
@@ -277,6 +294,7 @@ func (b *Buffer) Stats() Stats {
 	b.mu.Lock()
 	s := b.stats
 	s.Segments = len(b.segs)
+	s.High = b.high
 	b.mu.Unlock()
 	b.syncMu.Lock()
 	s.Syncs = b.syncs

@@ -280,6 +280,17 @@ func items(t *testing.T, b *Buffer) (held map[uint64]bool, vals []float64, event
 	}
 }
 
+// ofKind returns the events of one kind.
+func ofKind(es []telemetry.Event, kind string) []telemetry.Event {
+	var out []telemetry.Event
+	for _, e := range es {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // TestDropOldestRecordsGaps fills a small buffer far past its budget: the
 // oldest segments go, and every sequence ever appended is either still
 // held or inside the range of a gap event that is, whose count and time
@@ -293,16 +304,20 @@ func TestDropOldestRecordsGaps(t *testing.T) {
 	if s.Bytes > 10000+2000 || s.Gaps == 0 {
 		t.Fatalf("stats %+v: over budget, or no gap recorded", s)
 	}
-	if s.Appended != 3000+s.Gaps {
-		t.Fatalf("stats %+v: appended must be the readings and the gap events", s)
+	if s.Appended != 3000+s.Gaps+s.LevelEvents || s.LevelEvents != 1 || !s.High {
+		t.Fatalf("stats %+v: appended must be the readings, the gap events and one buffer event (high)", s)
 	}
-	held, vals, events := items(t, b)
+	held, vals, all := items(t, b)
+	events, levels := ofKind(all, telemetry.EventGap), ofKind(all, telemetry.EventBuffer)
 	var gapCount float64
 	for _, e := range events {
 		gapCount += e.Values["count"]
 	}
-	if uint64(len(vals))+s.Dropped != 3000 || gapCount != float64(s.Dropped) {
-		t.Fatalf("%d readings held + %d dropped != 3000, or the held gaps count %v", len(vals), s.Dropped, gapCount)
+	// The buffer event is an item like the readings: held, or dropped and
+	// counted in a gap.
+	if uint64(len(vals)+len(levels))+s.Dropped != 3000+s.LevelEvents || gapCount != float64(s.Dropped) {
+		t.Fatalf("%d readings and %d buffer events held + %d dropped != 3000 + %d, or the held gaps count %v",
+			len(vals), len(levels), s.Dropped, s.LevelEvents, gapCount)
 	}
 	covered := map[uint64]int{}
 	for seq := range held {
@@ -339,8 +354,8 @@ func TestDropOldestRecordsGaps(t *testing.T) {
 	// The drop survives a restart: the dropped readings do not come back.
 	b.Close()
 	b2 := open(t, dir, mod)
-	_, vals2, events2 := items(t, b2)
-	if len(vals2) != len(vals) || len(events2) != len(events) {
+	_, vals2, all2 := items(t, b2)
+	if events2 := ofKind(all2, telemetry.EventGap); len(vals2) != len(vals) || len(events2) != len(events) {
 		t.Fatalf("after reopen %d readings and %d gaps, before %d and %d", len(vals2), len(events2), len(vals), len(events))
 	}
 }
@@ -387,9 +402,10 @@ func TestDropNewestRefusesAndRecords(t *testing.T) {
 	if err := b2.Trim(held); err != nil {
 		t.Fatal(err)
 	}
-	_, _, events := items(t, b2)
+	_, _, all := items(t, b2)
+	events := ofKind(all, telemetry.EventGap)
 	if len(events) != 1 {
-		t.Fatalf("events %+v; want one gap", events)
+		t.Fatalf("events %+v; want one gap", all)
 	}
 	e := events[0]
 	first, last := t0.Add(time.Duration(firstRefused)*time.Second), t0.Add(999*time.Second)

@@ -58,7 +58,8 @@ func (b *Buffer) Trim(through uint64) error {
 		b.stats.Bytes -= old.size
 	}
 	b.saveAck(false)
-	if b.recordPending() {
+	recorded := b.recordPending()
+	if b.checkNormal() || recorded {
 		b.wake()
 	}
 	return nil

@@ -34,7 +34,9 @@ func New(fixed telemetry.ClockQuality, tl *Timeline) *Source {
 	return &Source{fixed: fixed, now: time.Now, sync: kernelSynced, tl: tl}
 }
 
-// Quality returns the current clock quality.
+// Quality returns the current clock quality. The timeline, if any, hears
+// of every stamp, and so of the moments stamping turns unsynced or synced
+// (Timeline.Changes); that costs an atomic load while nothing changes.
 func (s *Source) Quality() telemetry.ClockQuality {
 	now := s.now()
 	if now.Before(earliest) {
@@ -43,6 +45,16 @@ func (s *Source) Quality() telemetry.ClockQuality {
 		}
 		return telemetry.ClockUnsynced
 	}
+	q := s.synced(now)
+	if s.tl != nil {
+		s.tl.observeSynced(now, q)
+	}
+	return q
+}
+
+// synced is the quality of a clock that is set: the configured one, or
+// ntp or rtc as the kernel says.
+func (s *Source) synced(now time.Time) telemetry.ClockQuality {
 	if s.fixed != telemetry.ClockUnknown {
 		return s.fixed
 	}

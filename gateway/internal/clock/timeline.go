@@ -2,7 +2,10 @@ package clock
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Timeline lets readings stamped while the wall clock was not set (a
@@ -26,6 +29,12 @@ type Timeline struct {
 
 	mu     sync.Mutex
 	epochs []epoch
+
+	// How times are being stamped, and its changes (change.go).
+	stamping atomic.Uint32
+	changeMu sync.Mutex
+	changes  chan Change
+	lost     atomic.Uint64
 }
 
 type epoch struct {
@@ -49,7 +58,8 @@ const (
 // NewTimeline starts a timeline anchored now.
 func NewTimeline() *Timeline {
 	start := time.Now()
-	return &Timeline{now: time.Now, elapsed: func() time.Duration { return time.Since(start) }, anchor: start.Round(0)}
+	return &Timeline{now: time.Now, elapsed: func() time.Duration { return time.Since(start) }, anchor: start.Round(0),
+		changes: make(chan Change, maxChanges)}
 }
 
 // offset is the wall clock's offset from the monotonic clock at wall.
@@ -57,8 +67,17 @@ func (tl *Timeline) offset(wall time.Time) time.Duration {
 	return wall.Sub(tl.anchor) - tl.elapsed()
 }
 
-// observeUnsynced records that the wall clock read wall while unsynced.
+// observeUnsynced records that the wall clock read wall while unsynced,
+// and announces the change if stamping was not unsynced before.
 func (tl *Timeline) observeUnsynced(wall time.Time) {
+	tl.addEpoch(wall)
+	if tl.stamping.Load() != stampUnsynced {
+		tl.change(stampUnsynced, wall, telemetry.ClockUnsynced)
+	}
+}
+
+// addEpoch records wall in the current epoch, or starts a new one.
+func (tl *Timeline) addEpoch(wall time.Time) {
 	off := tl.offset(wall)
 	tl.mu.Lock()
 	defer tl.mu.Unlock()

@@ -19,7 +19,7 @@ type fakeBoot struct {
 func newBoot(bootWall time.Time) *fakeBoot {
 	b := &fakeBoot{wall: bootWall}
 	b.tl = &Timeline{now: func() time.Time { return b.wall }, elapsed: func() time.Duration { return b.mono },
-		anchor: bootWall}
+		anchor: bootWall, changes: make(chan Change, maxChanges)}
 	b.src = New(telemetry.ClockUnknown, b.tl)
 	b.src.now = b.tl.now
 	b.src.sync = func() (bool, bool) { return true, true }

@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"bus"}),
 		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fieldwatch_gateway_buffer_append_errors_total",
-			Help: "Polls whose readings could not be written to the buffer (disk full or failing).",
+			Help: "Polls whose readings, or quarantine events, could not be written to the buffer (disk full or failing).",
 		}),
 	}
 	reg.MustRegister(m.polls, m.readings, m.badValues, m.errors, m.exceptions, m.quarantined, m.overruns,

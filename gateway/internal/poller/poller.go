@@ -57,6 +57,14 @@ type Options struct {
 	// CRC errors; never exceptions) before the poll counts as failed.
 	Retries    int
 	Quarantine Quarantine
+	// Events takes the bus's own events, on the bus goroutine like Sink: a
+	// quarantine event when a unit is quarantined and when it is released.
+	// Nil drops them.
+	Events func([]telemetry.Event) error
+	// Changed, if set, is called on the bus goroutine after a device's
+	// health changed (unknown, ok, failing, quarantined). It must not block:
+	// the uplink's StateChanged.
+	Changed func()
 	// Clock reports the quality of the clock at acquisition time.
 	Clock   func() telemetry.ClockQuality
 	Log     *slog.Logger
@@ -219,7 +227,13 @@ func (b *Bus) poll(ctx context.Context, d *device) []telemetry.Reading {
 				Time: at, Quality: q, Clock: clock})
 		}
 	}
-	b.record(d, failure, answered, len(out) > 0)
+	ev, changed := b.record(d, failure, answered, len(out) > 0)
+	if ev != nil {
+		b.emit(ev)
+	}
+	if changed && b.o.Changed != nil {
+		b.o.Changed()
+	}
 	if len(out) > 0 && b.o.Sink != nil {
 		if err := b.o.Sink(out); err != nil {
 			b.m.sinkErrors.Inc()
@@ -295,12 +309,19 @@ func (b *Bus) count(d *device, err error, lat time.Duration) {
 	}
 }
 
-// record updates d's health and quarantine after a poll.
-func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
+// record updates d's health and quarantine after a poll. It returns the
+// quarantine event of a unit quarantined or released (its clock not yet
+// set), and whether the health changed.
+func (b *Bus) record(d *device, failure error, answered, gotReadings bool) (*telemetry.Event, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := &d.status
+	was := s.Health
 	now := b.o.Now()
+	var ev *telemetry.Event
+	if was == HealthQuarantined && answered {
+		ev = b.quarantineEvent(d, "released", now)
+	}
 	if failure == nil {
 		if s.Health == HealthFailing || s.Health == HealthQuarantined {
 			b.log.Info("device answers again", "device", d.ID, "unit", d.Unit, "failed_polls", s.Failures)
@@ -310,7 +331,7 @@ func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
 		clear(d.burst)
 		b.m.polls.WithLabelValues(b.o.Name, d.ID, "ok").Inc()
 		b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(0)
-		return
+		return ev, s.Health != was
 	}
 	s.LastError = failure.Error()
 	s.Failures++
@@ -324,12 +345,12 @@ func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
 		d.failedPolls = 0 // alive, if troubled: no quarantine
 		s.Health, s.QuarantinedUntil = HealthFailing, time.Time{}
 		b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(0)
-		return
+		return ev, s.Health != was
 	}
 	d.failedPolls++
 	if d.failedPolls < b.o.Quarantine.After {
 		s.Health = HealthFailing
-		return
+		return nil, s.Health != was
 	}
 	if d.backoff == 0 {
 		d.backoff = b.o.Quarantine.Backoff
@@ -343,6 +364,36 @@ func (b *Bus) record(d *device, failure error, answered, gotReadings bool) {
 	s.Health, s.QuarantinedUntil = HealthQuarantined, now.Add(d.backoff)
 	s.Stats.Quarantines++
 	b.m.quarantined.WithLabelValues(b.o.Name, d.ID).Set(1)
+	if was != HealthQuarantined {
+		ev = b.quarantineEvent(d, "quarantined", now)
+	}
+	return ev, s.Health != was
+}
+
+// quarantineEvent describes d entering or leaving quarantine (state
+// "quarantined" or "released"), under b.mu: the failed polls in a row and
+// the backoff period, and while quarantined the last error.
+func (b *Bus) quarantineEvent(d *device, state string, at time.Time) *telemetry.Event {
+	e := &telemetry.Event{Device: d.ID, Kind: telemetry.EventQuarantine, Time: at,
+		Attrs:  map[string]string{"state": state, "bus": b.o.Name},
+		Values: map[string]float64{"failures": float64(d.status.Failures), "backoff_s": d.backoff.Seconds()}}
+	if state == "quarantined" && d.status.LastError != "" {
+		e.Attrs["error"] = telemetry.AttrText(d.status.LastError)
+	}
+	return e
+}
+
+// emit stamps the bus's own event with the clock's quality and hands it
+// to Options.Events; a failure is counted like the readings' and logged.
+func (b *Bus) emit(e *telemetry.Event) {
+	if b.o.Events == nil {
+		return
+	}
+	e.Clock = b.o.Clock()
+	if err := b.o.Events([]telemetry.Event{*e}); err != nil {
+		b.m.sinkErrors.Inc()
+		b.log.Error("cannot store event", "device", e.Device, "kind", e.Kind, "state", e.Attrs["state"], "err", err)
+	}
 }
 
 func (b *Bus) noteBad(d *device, metric, reason string) {

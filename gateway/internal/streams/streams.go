@@ -5,8 +5,9 @@
 //
 // A port that fails (a reader unplugged mid-frame, a TCP link that drops) is
 // reopened with backoff; the decoder is told (Start) and discards the cut
-// frame. Health is judged from the decoder's statistics: a device that has
-// sent nothing for SilentAfter is failing.
+// frame. The loss and the return of the line are each a connection event
+// (once per outage, not per attempt). Health is judged from the decoder's
+// statistics: a device that has sent nothing for SilentAfter is failing.
 package streams
 
 import (
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/drivers/stream"
+	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Sink takes what a device produced; the gateway's buffer writes it.
@@ -42,6 +44,13 @@ type Device struct {
 	// SilentAfter marks the device failing when nothing has been accepted
 	// for this long; 0 disables it (a reader is quiet without tags).
 	SilentAfter time.Duration
+	// Clock gives the clock quality of the runner's own events (connection
+	// lost and restored); ClockUnknown when nil.
+	Clock func() telemetry.ClockQuality
+	// Changed, if set, is called on the runner's goroutine when the
+	// device's health changes (silence included, noticed within about a
+	// second). It must not block: the uplink's StateChanged.
+	Changed func()
 }
 
 // Conn is an open port or connection. Read returns 0, nil when nothing
@@ -62,6 +71,8 @@ type Status struct {
 	Errors      map[string]uint64
 	Reconnects  uint64
 	LastError   string
+	// LastRead is when the decoder last gave readings or events.
+	LastRead time.Time
 }
 
 // Runner runs one device.
@@ -77,12 +88,16 @@ type Runner struct {
 	counts      map[string]uint64 // the decoder's error counts, as exported to the metrics
 	frames      uint64
 	connectedAt time.Time // when the port last opened; silence is counted from it
+
+	// Owned by Run's goroutine.
+	lost     bool   // the line failed and has not reopened: a connection event said so
+	reported string // the health Changed last heard of
 }
 
 // NewRunner prepares a device; Run starts it.
 func NewRunner(d Device, sink Sink, log *slog.Logger, m *Metrics) *Runner {
 	r := &Runner{d: d, snk: sink, log: log.With("device", d.ID), m: m, now: time.Now,
-		status: Status{ID: d.ID, Profile: d.Profile, Health: "unknown"}, counts: map[string]uint64{}}
+		status: Status{ID: d.ID, Profile: d.Profile, Health: "unknown"}, counts: map[string]uint64{}, reported: "unknown"}
 	return r
 }
 
@@ -93,6 +108,13 @@ func (r *Runner) Status() Status {
 	defer r.mu.Unlock()
 	s := r.status
 	s.Errors = maps.Clone(r.counts)
+	r.judgeSilence(&s)
+	return s
+}
+
+// judgeSilence marks s failing when the device has been silent for
+// SilentAfter. Under r.mu.
+func (r *Runner) judgeSilence(s *Status) {
 	if s.Health != "failing" && r.d.SilentAfter > 0 {
 		last := s.LastFrame
 		if last.IsZero() {
@@ -102,7 +124,22 @@ func (r *Runner) Status() Status {
 			s.Health, s.LastError = "failing", fmt.Sprintf("nothing received for %v", r.now().Sub(last).Round(time.Second))
 		}
 	}
-	return s
+}
+
+// checkHealth tells Changed when the health differs from what it last
+// heard. On the runner's goroutine.
+func (r *Runner) checkHealth() {
+	if r.d.Changed == nil {
+		return
+	}
+	r.mu.Lock()
+	s := r.status
+	r.judgeSilence(&s)
+	r.mu.Unlock()
+	if s.Health != r.reported {
+		r.reported = s.Health
+		r.d.Changed()
+	}
 }
 
 func (r *Runner) started() time.Time { return r.connectedAt }
@@ -120,6 +157,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		c, err := r.d.Open(ctx)
 		if err != nil {
 			r.failed(fmt.Errorf("cannot open: %w", err))
+			r.lose(err)
 			if !sleep(ctx, backoff) {
 				return nil
 			}
@@ -133,6 +171,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		}
 		r.failed(err)
+		r.lose(err)
 		r.m.reconnects.WithLabelValues(r.d.ID).Inc()
 		r.mu.Lock()
 		r.status.Reconnects++
@@ -156,6 +195,11 @@ func (r *Runner) serve(ctx context.Context, c Conn) error {
 	if wasFailing {
 		r.log.Info("stream device connected again")
 	}
+	if r.lost {
+		r.lost = false
+		r.emit(r.connectionEvent("restored", nil))
+	}
+	r.checkHealth()
 	if err := r.handle(c, r.d.Decoder.Start(r.now())); err != nil {
 		return err
 	}
@@ -177,6 +221,7 @@ func (r *Runner) serve(ctx context.Context, c Conn) error {
 			if herr := r.handle(c, r.d.Decoder.Tick(now)); herr != nil {
 				return herr
 			}
+			r.checkHealth() // silence begins or ends
 		}
 	}
 	return nil
@@ -222,6 +267,9 @@ func (r *Runner) store(out stream.Output) error {
 	if len(out.Readings) == 0 && len(out.Events) == 0 {
 		return nil
 	}
+	r.mu.Lock()
+	r.status.LastRead = r.now()
+	r.mu.Unlock()
 	if err := r.snk(out); err != nil {
 		r.m.sinkErrors.Inc()
 		r.log.Error("cannot store what the device sent", "readings", len(out.Readings), "events", len(out.Events), "err", err)
@@ -256,11 +304,46 @@ func (r *Runner) export() {
 // failed records a connection failure, logging it once per burst.
 func (r *Runner) failed(err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.status.Health != "failing" {
 		r.log.Warn("stream device lost; retrying", "err", err)
 	}
 	r.status.Connected, r.status.Health, r.status.LastError = false, "failing", err.Error()
+	r.mu.Unlock()
+	r.checkHealth()
+}
+
+// lose records, once per outage, that the line failed: a port that would
+// not open (at start too) or a connection that broke.
+func (r *Runner) lose(err error) {
+	if !r.lost {
+		r.lost = true
+		r.emit(r.connectionEvent("lost", err))
+	}
+}
+
+// connectionEvent says the device's line was lost (with why) or restored.
+func (r *Runner) connectionEvent(state string, err error) telemetry.Event {
+	e := telemetry.Event{Device: r.d.ID, Kind: telemetry.EventConnection, Time: r.now(), Clock: telemetry.ClockUnknown,
+		Attrs: map[string]string{"state": state}}
+	if r.d.Clock != nil {
+		e.Clock = r.d.Clock()
+	}
+	if err != nil {
+		e.Attrs["error"] = telemetry.AttrText(err.Error())
+	}
+	return e
+}
+
+// emit hands the runner's own event to the sink. It is not the device's
+// output: it neither counts as a reading nor dates LastRead.
+func (r *Runner) emit(e telemetry.Event) {
+	if r.snk == nil {
+		return
+	}
+	if err := r.snk(stream.Output{Events: []telemetry.Event{e}}); err != nil {
+		r.m.sinkErrors.Inc()
+		r.log.Error("cannot store event", "kind", e.Kind, "state", e.Attrs["state"], "err", err)
+	}
 }
 
 // runFetch polls a document every Interval.
@@ -283,6 +366,7 @@ func (r *Runner) runFetch(ctx context.Context) error {
 			out := r.d.Decoder.Feed(body, r.now())
 			r.export()
 			_ = r.store(out)
+			r.checkHealth()
 		}
 		if !sleep(ctx, r.d.Interval) {
 			return nil

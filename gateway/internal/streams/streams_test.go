@@ -76,10 +76,31 @@ func (r *recorder) snapshot() ([]telemetry.Reading, []telemetry.Event) {
 	return append([]telemetry.Reading(nil), r.readings...), append([]telemetry.Event(nil), r.events...)
 }
 
+func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func testMetrics() *Metrics { return NewMetrics(prometheus.NewRegistry()) }
+
+// ofKind returns the events of one kind.
+func ofKind(es []telemetry.Event, kind string) []telemetry.Event {
+	var out []telemetry.Event
+	for _, e := range es {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // start runs d until the test ends.
 func start(t *testing.T, d Device, snk Sink) *Runner {
 	t.Helper()
-	r := NewRunner(d, snk, slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()))
+	r := NewRunner(d, snk, testLog(), testMetrics())
+	run(t, r)
+	return r
+}
+
+// run runs r until the test ends.
+func run(t *testing.T, r *Runner) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
@@ -91,7 +112,6 @@ func start(t *testing.T, d Device, snk Sink) *Runner {
 			t.Error("runner did not stop")
 		}
 	})
-	return r
 }
 
 // plug puts a simulated device on a pty behind a link in a temp dir.
@@ -271,8 +291,15 @@ func TestEM4100ReaderOnPTY(t *testing.T) {
 	mu.Unlock()
 	testenv.Eventually(t, "the new tag read", wait, func() bool {
 		_, events := rec.snapshot()
-		return len(events) == 3 && events[2].Key == "0A0B0C0D0E"
+		tags := ofKind(events, telemetry.EventTag)
+		return len(tags) == 3 && tags[2].Key == "0A0B0C0D0E"
 	})
+	// The unplugged reader is lost and restored, once each.
+	_, events = rec.snapshot()
+	if conn := ofKind(events, telemetry.EventConnection); len(conn) != 2 || conn[0].Attrs["state"] != "lost" ||
+		conn[1].Attrs["state"] != "restored" {
+		t.Errorf("connection events %+v; want lost, restored", conn)
+	}
 	if st := r.Status(); st.Reconnects != 1 || st.Errors["cut"] != 1 {
 		t.Errorf("status after the replug %+v", st)
 	}

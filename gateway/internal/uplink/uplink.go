@@ -18,7 +18,8 @@
 // stored). The connection is supervised (conn.go): broker failover,
 // jittered backoff, and a connection whose publishes stall for
 // publish_timeout is replaced. The gateway's state is published retained
-// on connect and every StateInterval, with an "offline" last will.
+// on connect, every StateInterval and soon after a device's health changes
+// (StateChanged, state.go), with an "offline" last will.
 package uplink
 
 import (
@@ -41,7 +42,7 @@ type Options struct {
 	Site    string
 	Buffer  *buffer.Buffer
 	// State describes the gateway for the retained state message; the
-	// uplink fills in State, Time and Buffered.
+	// uplink fills in State, Time, Buffered and Heartbeat.
 	State   func() telemetry.State
 	Log     *slog.Logger
 	Metrics *Metrics
@@ -75,6 +76,7 @@ type Uplink struct {
 	backlog   atomic.Uint64 // backlog items not yet sent, for Status
 	holding   atomic.Bool   // holding back items stamped before the clock was set
 	acks      chan telemetry.Ack
+	changed   chan struct{} // StateChanged: a device's health changed
 
 	// Owned by Run's goroutine.
 	live      bool     // subscribed and announced on the current connection
@@ -87,6 +89,7 @@ type Uplink struct {
 	tokens    float64 // backlog rate budget, in items
 	refilled  time.Time
 	gaveUp    bool // clock_wait passed with the clock unsynced
+	stateDue  debounce
 }
 
 type flight struct {
@@ -104,7 +107,7 @@ func New(o Options) (*Uplink, error) {
 		return nil, err
 	}
 	u := &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
-		acks: make(chan telemetry.Ack, 256)}
+		acks: make(chan telemetry.Ack, 256), changed: make(chan struct{}, 1), stateDue: debounce{every: StateDebounce}}
 	if codec == telemetry.CodecCompact {
 		u.cenc = telemetry.NewCompactEncoder(o.Gateway, o.Site, o.Buffer.Stream())
 	}
@@ -151,7 +154,15 @@ func (u *Uplink) Run(ctx context.Context) error {
 		} else if !u.live {
 			u.goLive()
 		}
-		timer.Reset(u.pump())
+		wait := u.pump()
+		if u.live {
+			if ok, d := u.stateDue.due(time.Now()); ok {
+				u.publishState(telemetry.StateOnline)
+			} else if d > 0 {
+				wait = min(wait, d)
+			}
+		}
+		timer.Reset(wait)
 		notify := u.o.Buffer.Notify()
 		select {
 		case <-ctx.Done():
@@ -161,6 +172,8 @@ func (u *Uplink) Run(ctx context.Context) error {
 		case a := <-u.acks:
 			u.handleAck(a)
 		case <-timer.C:
+		case <-u.changed:
+			u.stateDue.changed()
 		case <-stateTick.C:
 			if u.live {
 				u.publishState(telemetry.StateOnline)
@@ -481,22 +494,6 @@ func (u *Uplink) markAcked(first, last uint64) {
 		return
 	}
 	u.acked.trimBelow(end)
-}
-
-func (u *Uplink) publishState(state string) {
-	s := u.o.State()
-	s.State = state
-	s.Time = time.Now().UTC()
-	s.Buffered = u.o.Buffer.Stats().Readings
-	data, err := telemetry.EncodeState(s)
-	if err != nil {
-		u.log.Error("cannot encode state", "err", err)
-		return
-	}
-	tok := u.conn.client.Publish(telemetry.StateTopic(u.o.Gateway), 1, true, data)
-	if state == telemetry.StateOffline {
-		tok.WaitTimeout(2 * time.Second)
-	}
 }
 
 func (u *Uplink) shutdown() {
