@@ -83,6 +83,14 @@ func TestEveryRuleHasSourceCaveatsAndTests(t *testing.T) {
 		if r.Name == "" || r.Annotations["summary"] == "" || r.Annotations["summary_cn"] == "" {
 			at("name, annotations.summary and annotations.summary_cn are required")
 		}
+		// What to do: the engine ends every description with it ("What to
+		// do: …" / "处置：…"), disabled rules included, since a bureau may
+		// enable them.
+		for _, k := range []string{"runbook", "runbook_cn"} {
+			if strings.TrimSpace(r.Annotations[k]) == "" {
+				at("annotations.%s is required: one to three sentences saying what the person paged should check and do", k)
+			}
+		}
 		// A (V) number must say so where a bureau reads it: in the caveat.
 		if markedV.MatchString(r.Standard) && !markedV.MatchString(r.Annotations["caveat"]) {
 			at("the standard is marked (V) but annotations.caveat does not say so")
