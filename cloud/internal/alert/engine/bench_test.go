@@ -13,14 +13,15 @@ import (
 )
 
 // benchRules writes 50 rules over ten metrics: per metric three
-// thresholds (one with for/clear_for), a windowed mean and a rate of change.
+// thresholds (one with for/clear_for, one on a 5-minute maximum), a windowed
+// mean and a rate of change.
 func benchRules() string {
 	var b strings.Builder
 	b.WriteString("rules:\n")
 	for m := 0; m < 10; m++ {
 		fmt.Fprintf(&b, `  - {id: t%[1]d_a, kind: threshold, standard: bench, input: {metric: m%[1]d}, levels: [{severity: yellow, op: ">", set: 90, clear: 85}, {severity: red, op: ">", set: 95}]}
   - {id: t%[1]d_b, kind: threshold, standard: bench, input: {metric: m%[1]d}, for: 5m, clear_for: 5m, levels: [{severity: blue, op: "<", set: 5, clear: 8}]}
-  - {id: t%[1]d_c, kind: threshold, standard: bench, input: {metric: m%[1]d}, levels: [{severity: orange, op: ">=", set: 99.5}]}
+  - {id: t%[1]d_c, kind: threshold, standard: bench, input: {metric: m%[1]d, agg: max, window: 5m}, levels: [{severity: orange, op: ">=", set: 99.5}]}
   - {id: t%[1]d_d, kind: threshold, standard: bench, input: {metric: m%[1]d, agg: mean, window: 10m}, levels: [{severity: yellow, op: ">", set: 80}]}
   - {id: t%[1]d_e, kind: rate, standard: bench, input: {metric: m%[1]d}, change: {window: 30m, direction: rise}, levels: [{severity: yellow, op: ">=", set: 60}]}
 `, m)
@@ -28,11 +29,25 @@ func benchRules() string {
 	return b.String()
 }
 
+// forecastRule adds a forecast on m0: one series in ten (10,000) keeps a
+// trend window of 24 five-minute buckets and is fitted (Theil–Sen and
+// Mann–Kendall over 23 points) each time a bucket closes.
+const forecastRule = `  - {id: f0, kind: forecast, standard: bench, input: {metric: m0}, forecast: {window: 2h, buckets: 24, min_points: 8, toward: {op: ">=", value: 99}}, levels: [{severity: blue, op: "<=", set: 2}]}
+`
+
 // BenchmarkEvaluate judges readings of 100,000 series (10,000 devices × 10
 // metrics) against 50 rules, in batches of 500 as the ingestor hands them,
-// state saved to SQLite as in production.
+// state saved to SQLite as in production; with forecast, 10 % of the
+// series also carry a forecast rule.
 func BenchmarkEvaluate(b *testing.B) {
-	rs, err := rules.Parse("bench.yaml", []byte(benchRules()))
+	b.Run("rules=50", func(b *testing.B) { benchEvaluate(b, benchRules(), 0, time.Minute) })
+	// Five minutes a pass: every reading of a forecast series closes a
+	// bucket and is fitted, the costliest case.
+	b.Run("rules=50+forecast=10pct", func(b *testing.B) { benchEvaluate(b, benchRules()+forecastRule, 10_000, 5*time.Minute) })
+}
+
+func benchEvaluate(b *testing.B, ruleYAML string, forecastSeries int, step time.Duration) {
+	rs, err := rules.Parse("bench.yaml", []byte(ruleYAML))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +74,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		for i := range rb.Readings {
 			series := n % (devices * metrics)
 			if series == 0 {
-				now = now.Add(time.Minute)
+				now = now.Add(step)
 			}
 			// Calm values; one reading in 2,000 crosses a level.
 			v := 40 + float64((n*7919)%20)
@@ -85,6 +100,16 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	// The result checks itself: every rule × series exists, and every
+	// reading of a forecast series after its first closed a bucket and was
+	// fitted.
+	if want := devices*metrics*5 + forecastSeries; len(e.series) != want {
+		b.Fatalf("%d series, want %d", len(e.series), want)
+	}
+	if passes := n / (devices * metrics); e.fits < forecastSeries*(passes-1) {
+		b.Fatalf("%d fits in %d passes of %d forecast series", e.fits, passes, forecastSeries)
+	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "readings/s")
 	b.ReportMetric(float64(len(e.series)), "series")
+	b.ReportMetric(float64(e.fits), "fits")
 }

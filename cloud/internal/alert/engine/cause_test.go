@@ -56,6 +56,7 @@ func newField(t *testing.T, ruleYAML string) *field {
 		t.Fatal(err)
 	}
 	e.mono = func() time.Time { return f.mono }
+	e.lastTick = f.mono
 	t.Cleanup(func() { e.Close() })
 	f.e = e
 	f.state()
@@ -326,5 +327,22 @@ func TestSameHazardPagesOnce(t *testing.T) {
 	a := f.firing("Wet")
 	if a.Severity != alert.Orange || a.Annotations["also"] != "rain_12h blue" {
 		t.Fatalf("the page is %s with also=%q", a.Severity, a.Annotations["also"])
+	}
+}
+
+// TestNoFalseSilenceWhenTheCloudStallsAtStart: paused before its first
+// check, the cloud still notices the pause.
+func TestNoFalseSilenceWhenTheCloudStallsAtStart(t *testing.T) {
+	f := newField(t, "")
+	f.poll()
+	f.now = f.now.Add(30 * time.Second)
+	f.mono = f.mono.Add(30 * time.Second)
+	if err := f.e.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.run(30 * time.Second)
+	f.wantActive()
+	if h, _ := f.e.History(context.Background(), HistoryQuery{Gateway: "farm"}); len(h) != 0 {
+		t.Fatalf("history %+v", h)
 	}
 }

@@ -120,6 +120,7 @@ type Engine struct {
 	near     map[skey][]*series
 	evSeries map[*series]bool // series of event rules
 	fitter   trend.Fitter     // forecast fits, under mu
+	fits     int              // forecast fits made (benchmarks check them)
 	// Sight: sightFrom (engine clock) is when the cloud last regained
 	// sight of the field (start, end of a stall or outage); lastTick
 	// (wall, monotonic) notices a paused process; blind says the intake
@@ -198,7 +199,7 @@ func New(o Options) (*Engine, error) {
 		aux: map[string]bool{}, series: map[skey]*series{}, byFP: map[string]*series{}, latest: map[skey]tv{},
 		settling: map[*series]bool{}, muting: map[string]string{}, busMute: map[busKey]string{},
 		events: map[string][]*crule{}, peers: map[peerKey][]*series{}, near: map[skey][]*series{},
-		evSeries: map[*series]bool{}, sightFrom: o.Now(), mono: time.Now,
+		evSeries: map[*series]bool{}, sightFrom: o.Now(), mono: time.Now, lastTick: time.Now(),
 		wasDown: map[string]bool{}, upAt: map[string]time.Time{}}
 	rs, notes, err := rules.Resolve(o.Rules)
 	if err != nil {

@@ -33,6 +33,7 @@ func (e *Engine) forecast(s *series, t time.Time, v float64) (hours float64, cro
 		return 0, false, false
 	}
 	e.fitter.Alpha = f.Alpha
+	e.fits++
 	fit, ok := e.fitter.Fit(s.Trend, f.MinPoints)
 	s.Cross, s.Slope, s.Fitted = time.Time{}, 0, v
 	if !ok {

@@ -42,32 +42,90 @@ async function silence(a) {
   refreshAlerts();
 }
 
+// Causes come first in a station's group: they explain the others.
+const causeOrder = { CloudIntakeDown: 0, GatewayOffline: 1, BusDown: 2, DeviceSilent: 3 };
+
+// groupAlerts puts the alerts by station (the cloud's own first), each
+// group's causes first, then the most severe; an alert another one mutes
+// is listed under it ("covered").
+function groupAlerts(alerts) {
+  const byFP = new Map(alerts.map((a) => [a.fingerprint, a]));
+  const covered = new Map();
+  const top = [];
+  for (const a of alerts) {
+    const by = a.inhibited_by && byFP.get(a.inhibited_by);
+    if (by) {
+      if (!covered.has(by.fingerprint)) covered.set(by.fingerprint, []);
+      covered.get(by.fingerprint).push(a);
+    } else top.push(a);
+  }
+  const groups = new Map();
+  for (const a of top) {
+    const key = a.labels.gateway_id || "";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  const rank = (a) => causeOrder[a.labels.alertname] ?? 9;
+  const sev = (a) => (a.state === "firing" ? colours.length - colours.indexOf(a.severity) : 0);
+  for (const list of groups.values()) list.sort((x, y) => rank(x) - rank(y) || sev(y) - sev(x));
+  const order = [...groups.keys()].sort((x, y) => (x === "" ? -1 : y === "" ? 1 : x.localeCompare(y)));
+  return { order, groups, covered };
+}
+
+// alertRow is one alert with what explains it: the measure against its
+// threshold, the cause and the devices it covers, the rule and standard,
+// and what to do.
+function alertRow(a, covered) {
+  const n = a.annotations;
+  const muted = a.silenced ? "silenced" : a.inhibited_by ? "muted" : "";
+  const buttons = el("div", { class: "alert-actions" });
+  if (a.state === "firing" && !a.ack) buttons.append(el("button", { type: "button", onclick: () => ack(a).catch(alertError) }, "ack"));
+  buttons.append(el("button", { type: "button", onclick: () => silence(a).catch(alertError) }, "silence"));
+  const where = [a.labels.device, a.labels.bus && `bus ${a.labels.bus}`, a.labels.metric].filter(Boolean).join(" / ");
+  let measure = n.value_text || "";
+  if (n.expected_in) measure = `${n.value_text}, expected to reach ${n.target} in ${n.expected_in} (${n.trend})`;
+  else if (measure && n.threshold) measure += ` — threshold ${n.threshold}`;
+  const body = el("div", { class: "alert-body" },
+    el("div", {}, el("strong", {}, n.summary || a.labels.alertname), where ? el("span", { class: "muted" }, ` · ${where}`) : ""),
+    n.summary_cn ? el("div", { class: "cn" }, n.summary_cn) : "",
+    measure ? el("div", { class: "measure" }, measure) : "",
+    n.cause ? el("div", { class: "cause" }, `Cause: ${n.cause}`) : "",
+    n.devices ? el("div", { class: "cause" }, `Devices (${n.device_count}): ${n.devices}`) : "",
+    n.also ? el("div", { class: "muted" }, `Also: ${n.also}`) : "",
+    el("div", { class: "muted" }, `Rule ${a.rule} · ${n.standard || ""}`),
+    n.runbook || n.runbook_cn ? el("details", { class: "runbook" }, el("summary", {}, "What to do / 处置"),
+      n.runbook ? el("div", {}, n.runbook) : "", n.runbook_cn ? el("div", { class: "cn" }, n.runbook_cn) : "") : "",
+    (covered || []).length ? el("div", { class: "covered muted" }, `Covers: ${covered.map((c) =>
+      `${c.labels.alertname} ${c.labels.device || c.labels.bus || ""}`.trim()).join(", ")}`) : "");
+  const state = a.state === "firing" ? a.severity : "pending";
+  return el("div", { class: `alert sev-row ${state}` },
+    el("div", {}, el("span", { class: `sev ${state}` }, state),
+      el("div", { class: "muted since", title: a.since }, ago(a.starts_at || a.since))),
+    body,
+    el("div", { class: "muted alert-flags" }, [a.ack && `acked by ${a.ack.by}`, muted, a.flapping && "flapping"].filter(Boolean).join(" · ")),
+    buttons);
+}
+
 function renderAlerts(alerts, silences) {
   const root = document.querySelector("#alerts");
   const counts = Object.fromEntries(colours.map((c) => [c, 0]));
-  for (const a of alerts) if (a.state === "firing") counts[a.severity]++;
+  for (const a of alerts) if (a.state === "firing" && !a.inhibited_by) counts[a.severity]++;
   const summary = el("div", { class: "alert-counts" },
-    ...colours.map((c) => el("span", { class: `sev ${c}`, title: `${c} alerts firing` }, `${counts[c]} ${c}`)),
+    ...colours.map((c) => el("span", { class: `sev ${c}`, title: `${c} alerts firing, not counting those another covers` }, `${counts[c]} ${c}`)),
     el("span", { class: "muted" }, `${alerts.filter((a) => a.state === "pending").length} pending · ${silences.length} silences`));
-  const rows = alerts.map((a) => {
-    const muted = a.silenced ? "silenced" : a.inhibited_by ? "muted: gateway offline" : "";
-    const what = a.annotations.summary || a.labels.alertname;
-    const buttons = el("td", {});
-    if (a.state === "firing" && !a.ack) buttons.append(el("button", { type: "button", onclick: () => ack(a).catch(alertError) }, "ack"));
-    buttons.append(el("button", { type: "button", onclick: () => silence(a).catch(alertError) }, "silence"));
-    return el("tr", { class: `sev-row ${a.state === "firing" ? a.severity : "pending"}` },
-      el("td", {}, el("span", { class: `sev ${a.state === "firing" ? a.severity : "pending"}` }, a.state === "firing" ? a.severity : "pending")),
-      el("td", {}, el("strong", {}, what), el("div", { class: "muted" }, a.annotations.standard || "")),
-      el("td", {}, [a.labels.site, a.labels.device, a.labels.metric].filter(Boolean).join(" / ") || a.labels.gateway_id),
-      el("td", {}, `${fmt(a.value)} ${a.annotations.threshold ? "(" + a.annotations.threshold + ")" : ""}`),
-      el("td", { title: a.since }, ago(a.starts_at || a.since)),
-      el("td", { class: "muted" }, [a.ack && `acked by ${a.ack.by}`, muted, a.flapping && "flapping"].filter(Boolean).join(" · ")),
-      buttons);
+  if (!alerts.length) {
+    root.replaceChildren(el("h2", {}, "Early warnings"), summary, el("div", { class: "muted" }, "No active early warnings."));
+    return;
+  }
+  const { order, groups, covered } = groupAlerts(alerts);
+  const blocks = order.map((gw) => {
+    const list = groups.get(gw);
+    const site = list.find((a) => a.labels.site)?.labels.site;
+    const title = gw ? `Station ${gw}${site ? " · " + site : ""}` : "The cloud itself";
+    return el("div", { class: "alert-group" }, el("h3", {}, title),
+      ...list.map((a) => alertRow(a, covered.get(a.fingerprint))));
   });
-  const table = rows.length
-    ? el("table", {}, el("tr", {}, ...["", "warning", "where", "value", "since", "", ""].map((h) => el("th", {}, h))), ...rows)
-    : el("div", { class: "muted" }, "No active early warnings.");
-  root.replaceChildren(el("h2", {}, "Early warnings"), summary, table);
+  root.replaceChildren(el("h2", {}, "Early warnings"), summary, ...blocks);
 }
 
 function alertError(e) {
