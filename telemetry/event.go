@@ -64,6 +64,18 @@ const (
 	EventConnection = "connection"
 )
 
+// Acquired reports whether the event was acquired from its device (a tag
+// read, a fix that shows drift) rather than reported about it by the
+// gateway (a quarantine, a lost connection, a gap, a clock or buffer
+// change): only the first is a sign that the device is alive.
+func (e Event) Acquired() bool {
+	switch e.Kind {
+	case EventGap, EventClock, EventQuarantine, EventBuffer, EventConnection:
+		return false
+	}
+	return true
+}
+
 // Limits on an event's content.
 const (
 	MaxEventKey   = 64

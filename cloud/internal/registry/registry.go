@@ -172,9 +172,10 @@ func (r *Registry) Heard(b *telemetry.Batch) {
 		}
 	}
 	for i := range b.Events {
-		e := &b.Events[i]
-		if d = g.dev(e.Device); e.Time.After(d.lastArrived) {
-			d.lastArrived = e.Time
+		if e := &b.Events[i]; e.Acquired() {
+			if d = g.dev(e.Device); e.Time.After(d.lastArrived) {
+				d.lastArrived = e.Time
+			}
 		}
 	}
 }
@@ -209,10 +210,12 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 		d.latest[rd.Metric] = sm
 	}
 	for _, e := range b.Events {
-		d := g.dev(e.Device)
-		d.events++
-		if e.Time.After(d.lastSeen) {
-			d.lastSeen = e.Time
+		if e.Device != b.Gateway { // the gateway's own events (gap, clock, buffer) are not a device's
+			d := g.dev(e.Device)
+			d.events++
+			if e.Acquired() && e.Time.After(d.lastSeen) {
+				d.lastSeen = e.Time // a tag read shows the reader alive; a quarantine event does not
+			}
 		}
 		g.addEvent(store.Event{Gateway: b.Gateway, Site: b.Site, Device: e.Device, Kind: e.Kind, Key: e.Key, Time: e.Time,
 			Attrs: e.Attrs, Values: e.Values})

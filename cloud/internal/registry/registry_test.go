@@ -194,3 +194,29 @@ func TestQuietAndLearnedPace(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsAboutDevicesAreNotSignsOfLife: a quarantine event says the
+// device does not answer, a gap event is the gateway's own; neither moves
+// a device's last sign of life, and the gateway is not taken for a device.
+func TestEventsAboutDevicesAreNotSignsOfLife(t *testing.T) {
+	r := NewWithClock(func() time.Time { return t0.Add(time.Hour) })
+	r.ObserveBatch(batch("gw1", rd("soil-1", "soil_moisture", 30, t0)))
+	b := &telemetry.Batch{Gateway: "gw1", Stream: "s", FirstSeq: 2, Events: []telemetry.Event{
+		{Device: "soil-1", Kind: telemetry.EventQuarantine, Time: t0.Add(time.Minute), Attrs: map[string]string{"state": "quarantined"}},
+		{Device: "gw1", Kind: telemetry.EventGap, Time: t0.Add(time.Minute), Values: map[string]float64{"count": 3}},
+		{Device: "gate", Kind: telemetry.EventTag, Key: "t1", Time: t0.Add(2 * time.Minute)},
+	}}
+	r.Heard(b)
+	r.ObserveBatch(b)
+	_, devs := r.Expected()
+	seen := map[string]time.Time{}
+	for _, d := range devs {
+		seen[d.Device] = d.LastSeen
+	}
+	if len(seen) != 2 || !seen["soil-1"].Equal(t0) || !seen["gate"].Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("devices and their last signs of life: %v", seen)
+	}
+	if st, _ := r.Station("gw1"); len(st.Events) != 3 {
+		t.Fatalf("the station's events: %+v", st.Events)
+	}
+}

@@ -130,6 +130,9 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 		site, port string
 		total      int
 		silent     []*silentDevice
+		// failing counts devices the gateway says fail since lately but
+		// that are not silent yet: the bus may be going down with them.
+		failing int
 	}
 	buses := map[busKey]*busState{}
 	var alone []*silentDevice
@@ -152,6 +155,9 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 		since = later(since, e.upAt[d.Gateway])
 		limit := e.limitFor(c, d)
 		if !judged || limit <= 0 || now.Sub(since) <= limit {
+			if b != nil && (d.Health == "failing" || d.Health == "quarantined") && now.Sub(d.HealthSince) <= limit {
+				b.failing++
+			}
 			s.why, s.whyCN = "", ""
 			e.stepWall(s, 0, now)
 			continue
@@ -185,6 +191,14 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 		if e.busRule == nil || b.total < 2 || len(b.silent) < b.total {
 			if s, ok := e.series[skey{e.busRule.idxOr(), k.gw, k.bus, ""}]; ok && e.busRule != nil {
 				e.stepWall(s, 0, now)
+			}
+			if b.failing > 0 && e.busRule != nil {
+				// Others on the bus have just begun to fail: wait (at most
+				// one allowance) to see whether the whole bus is down.
+				for _, sd := range b.silent {
+					e.stepWall(sd.s, hold(sd.s), now)
+				}
+				continue
 			}
 			alone = append(alone, b.silent...)
 			continue

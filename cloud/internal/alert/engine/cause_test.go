@@ -346,3 +346,28 @@ func TestNoFalseSilenceWhenTheCloudStallsAtStart(t *testing.T) {
 		t.Fatalf("history %+v", h)
 	}
 }
+
+// TestBusGoingDownDeviceByDeviceIsOneAlert: the devices on a cut bus were
+// last read a few seconds apart, so they pass their allowance a few
+// seconds apart, and the gateway says each fails as it finds out; the
+// first silent one waits for the others instead of paging alone.
+func TestBusGoingDownDeviceByDeviceIsOneAlert(t *testing.T) {
+	f := newField(t, "")
+	f.run(time.Minute)
+	dtu := []string{"soil-east", "soil-west", "soil-orchard", "air-mast"}
+	f.hung = true // polls by hand: the bus's devices stop answering one by one
+	for i := range dtu {
+		f.now, f.mono = f.now.Add(3*time.Second), f.mono.Add(3*time.Second)
+		f.poll(dtu[:i+1]...)
+		f.health[dtu[i]] = "failing"
+		f.state()
+	}
+	f.hung = false
+	f.run(2*time.Minute, dtu...)
+	f.wantActive("BusDown firing blue")
+	for _, a := range f.e.Alerts(Filter{State: "all"}) {
+		if a.Labels["alertname"] == "DeviceSilent" {
+			t.Fatalf("a device paged on its own: %+v", a.Labels)
+		}
+	}
+}
