@@ -111,8 +111,20 @@ func FuzzDecodeAck(f *testing.F) {
 
 func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"state":"online","site":"n","location":{"lat":1,"lon":2},"devices":[{"id":"d","profile":"p","interval":"5s"}]}`))
+	f.Add([]byte(`{"state":"online","heartbeat":"1m0s","devices":[{"id":"d","bus":"rs485","port":"/dev/ttyUSB0","last_read":"2026-12-02T06:00:00Z","health":"quarantined"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = DecodeState(data)
+		s, err := DecodeState(data)
+		if err != nil {
+			return
+		}
+		if s.Heartbeat < 0 {
+			t.Fatalf("accepted a negative heartbeat %v", s.Heartbeat)
+		}
+		for _, d := range s.Devices {
+			if d.Bus != "" && CheckName("bus", d.Bus) != nil || len(d.Port) > MaxAttrLen {
+				t.Fatalf("accepted device %+v", d)
+			}
+		}
 	})
 }
 

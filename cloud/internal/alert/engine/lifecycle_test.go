@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -320,11 +321,18 @@ func TestRuleErrorsNameFileLineAndField(t *testing.T) {
 func FuzzRules(f *testing.F) {
 	f.Add([]byte(doRule))
 	f.Add([]byte("rules:\n  - {id: a, kind: rate, standard: s, input: {metric: m}, change: {window: 1h, direction: drop}, levels: [{severity: red, op: \">=\", set: 1}], tests: [{name: n, points: [\"0m m=1\", \"1h m=0\"], expect: [\"1h inactive\"]}]}\n"))
+	for _, name := range []string{"testdata/events.yaml", "testdata/forecast.yaml"} {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("rules:\n  - {tunes: a, disabled: true}\n  - {id: a, kind: nodata, standard: s, nodata: {after: 2}, levels: [{severity: blue}], tests: [{name: n, points: [\"0m m=1\"], expect: [\"5m firing blue\"]}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := rules.Parse("fuzz.yaml", data)
 		if err != nil {
 			return
 		}
+		_, _, _ = rules.Resolve(rs) // must not panic either
 		for _, r := range rs {
 			for _, tc := range r.Tests {
 				if len(tc.Points) > 200 {
