@@ -410,8 +410,8 @@ streams:
 }
 
 // TestDuplicateRulesRefusedAtLoad starts the cloud with a rule file that
-// copies a pack rule under another id: it refuses to start and names both
-// rules' files and lines. A nodata rule and a tuning of a pack rule load,
+// copies a pack rule under another id: it refuses to start (exit 3, a
+// configuration error) and names both rules' files and lines. A nodata rule and a tuning of a pack rule load,
 // and the log says what each tunes.
 func TestDuplicateRulesRefusedAtLoad(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
@@ -437,8 +437,8 @@ func TestDuplicateRulesRefusedAtLoad(t *testing.T) {
     levels: [{severity: yellow, op: "<", set: 5}]
 `)
 	p := run(dup)
-	if code := p.exitCode(); code == 0 {
-		t.Fatal("the cloud started with a copy of a pack rule")
+	if code := p.exitCode(); code != 3 {
+		t.Fatalf("the cloud exited %d with a copy of a pack rule; want 3, a configuration error", code)
 	}
 	for _, want := range []string{dup + ":2: rule my_pond_oxygen means the same as rule env_pond_do_low at packs/environment.yaml:",
 		"tunes: env_pond_do_low, disabled: true"} {

@@ -31,6 +31,27 @@ type alerting struct {
 	log      *slog.Logger
 }
 
+// CheckRules loads the configured packs and rule files and resolves them
+// as the engine will (tunings applied, rules that mean the same thing
+// refused): the rules that will run, and what the tunings did, one line
+// each. The error names files and lines.
+func CheckRules(a config.Alerting) (on int, notes []string, err error) {
+	all, err := loadRules(a)
+	if err != nil {
+		return 0, nil, err
+	}
+	rs, notes, err := rules.Resolve(all)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, r := range rs {
+		if !r.Disabled {
+			on++
+		}
+	}
+	return on, notes, nil
+}
+
 // loadRules reads the configured packs and rule files.
 func loadRules(a config.Alerting) ([]rules.Rule, error) {
 	var all []rules.Rule

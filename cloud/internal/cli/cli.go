@@ -121,6 +121,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
 	}
+	if !cfg.Alerting.Disabled {
+		if _, _, err := app.CheckRules(cfg.Alerting); err != nil {
+			fmt.Fprintf(stderr, "invalid rules:\n%v\n", err)
+			return ExitConfig
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload, stopHUP := hangup.Reloads(ctx)
@@ -149,8 +155,20 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if cfg.MQTT.URL != "" {
 		broker = "broker " + cfg.MQTT.URL
 	}
-	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s (API: %d tokens, anonymous role %s)\n", broker, where, cfg.HTTP.Listen,
-		cfg.HTTP.Tokens.Len(), cfg.HTTP.AnonymousRole())
+	rules := "early warnings off"
+	if !cfg.Alerting.Disabled {
+		on, notes, err := app.CheckRules(cfg.Alerting)
+		if err != nil {
+			fmt.Fprintf(stderr, "invalid rules:\n%v\n", err)
+			return ExitConfig
+		}
+		for _, n := range notes {
+			fmt.Fprintln(stdout, n)
+		}
+		rules = fmt.Sprintf("%d early-warning rules", on)
+	}
+	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s (API: %d tokens, anonymous role %s), %s\n", broker, where, cfg.HTTP.Listen,
+		cfg.HTTP.Tokens.Len(), cfg.HTTP.AnonymousRole(), rules)
 	return ExitOK
 }
 
