@@ -51,7 +51,11 @@ type Options struct {
 	Registry *registry.Registry
 	// Alerts, if set, judges every new batch before it is stored; a batch
 	// it cannot judge is not acknowledged.
-	Alerts  Evaluator
+	Alerts Evaluator
+	// StallAfter is how long the intake may be stuck (a batch in hand, the
+	// handler waiting for a worker, the store failing) before Health says
+	// so (default 10s).
+	StallAfter time.Duration
 	Log     *slog.Logger
 	Metrics *Metrics
 }
@@ -75,14 +79,22 @@ type Ingestor struct {
 	connected atomic.Bool
 	// busy holds, per worker, when it began the message in hand (Unix
 	// nanoseconds; 0 idle): a worker stuck on one for long means the
-	// intake is stalled (a store that does not answer).
-	busy []atomic.Int64
+	// intake is stalled (a store that does not answer). backedUp is when
+	// the message handler began to wait for a free worker (0: it is not
+	// waiting): messages queue behind it. stored and failed are when a
+	// store write last succeeded and last failed.
+	busy                     []atomic.Int64
+	backedUp, stored, failed atomic.Int64
+	started                  time.Time
 }
 
 // New prepares an ingestor; Run connects.
 func New(o Options) *Ingestor {
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.StallAfter <= 0 {
+		o.StallAfter = StallAfter
 	}
 	if o.ClientID == "" {
 		host, _ := os.Hostname()
@@ -92,15 +104,14 @@ func New(o Options) *Ingestor {
 	}
 	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
 		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(o.Store), contexts: newContexts(o.Store),
-		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers)}
+		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers), started: time.Now()}
 }
 
-// StallAfter is how long one message may keep a worker before the intake
-// counts as stalled.
+// StallAfter is the default of Options.StallAfter.
 const StallAfter = 10 * time.Second
 
 // Health says whether the cloud hears the field: "" when connected and
-// keeping up, else why not. The early-warning engine judges no silence
+// keeping up, else why not. The early-warning engine counts no silence
 // while it is not "" (alert/engine.Intake).
 func (in *Ingestor) Health() string {
 	if !in.connected.Load() {
@@ -108,9 +119,19 @@ func (in *Ingestor) Health() string {
 	}
 	now := time.Now().UnixNano()
 	for i := range in.busy {
-		if b := in.busy[i].Load(); b != 0 && time.Duration(now-b) > StallAfter {
+		if b := in.busy[i].Load(); b != 0 && time.Duration(now-b) > in.o.StallAfter {
 			return fmt.Sprintf("a batch has been in hand for %s (store writes stalled)", time.Duration(now-b).Round(time.Second))
 		}
+	}
+	if b := in.backedUp.Load(); b != 0 && time.Duration(now-b) > in.o.StallAfter {
+		return fmt.Sprintf("batches have waited %s for a free worker (the intake is behind)", time.Duration(now-b).Round(time.Second))
+	}
+	ok := in.stored.Load()
+	if ok == 0 {
+		ok = in.started.UnixNano()
+	}
+	if f := in.failed.Load(); f > ok && time.Duration(now-ok) > in.o.StallAfter {
+		return fmt.Sprintf("no batch stored for %s: store writes fail", time.Duration(now-ok).Round(time.Second))
 	}
 	return ""
 }
@@ -126,9 +147,16 @@ func (in *Ingestor) Run(ctx context.Context) error {
 	}
 	handle := func(_ mqtt.Client, msg mqtt.Message) {
 		select {
-		case in.jobs <- msg: // blocks when the workers are busy: backpressure
+		case in.jobs <- msg:
+			return
+		default:
+		}
+		in.backedUp.Store(time.Now().UnixNano()) // paho hands messages over one at a time
+		select {
+		case in.jobs <- msg: // blocks while the workers are busy: backpressure
 		case <-ctx.Done():
 		}
+		in.backedUp.Store(0)
 	}
 	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
 		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).
@@ -276,6 +304,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	}
 	sc.c = next
 	sc.unlock()
+	in.stored.Store(time.Now().UnixNano())
 	if def != nil {
 		in.contexts.Put(def)
 	}
@@ -295,6 +324,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 // acknowledged, so the gateway sends it again.
 func (in *Ingestor) storeFailed(gw string, b *telemetry.Batch, err error) {
 	in.m.storeErrors.Inc()
+	in.failed.Store(time.Now().UnixNano())
 	if ok, n := in.throttle.Allow("store"); ok {
 		first, items := uint64(0), 0
 		if b != nil {

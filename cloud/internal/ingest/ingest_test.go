@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,3 +340,68 @@ func TestCompactContextsAndResync(t *testing.T) {
 
 // wait bounds how long a test waits for an event.
 const wait = 30 * time.Second
+
+// TestHealth: the intake says it cannot hear the field when the store
+// fails, and when it hangs with a batch in hand; it is healthy when
+// batches are stored.
+func TestHealth(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	fast := func(o *Options) { o.StallAfter = 300 * time.Millisecond }
+	cases := []struct {
+		name  string
+		store func(t *testing.T) store.Store
+		want  string
+	}{
+		{"stored", openSQLite, ""},
+		{"store refuses connections", func(t *testing.T) store.Store {
+			s, err := influx.Open(influx.Config{URL: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), Bucket: "db/autogen",
+				Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, "store writes fail"},
+		{"store hangs", func(t *testing.T) store.Store {
+			ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					t.Cleanup(func() { c.Close() })
+				}
+			}()
+			s, err := influx.Open(influx.Config{URL: "http://" + ln.Addr().String(), Bucket: "db/autogen", Timeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, "in hand"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := startIngest(t, url, c.store(t), fast)
+			if h := r.in.Health(); h != "" {
+				t.Fatalf("health before any batch: %q", h)
+			}
+			gw := newGateway(t, url, "gw-"+strings.ReplaceAll(c.name, " ", "-"))
+			for i := 0; i < 3; i++ {
+				gw.publish(t, telemetry.UpTopic(gw.id), encode(t, gw.id, uint64(1+3*i), 3))
+			}
+			if c.want == "" {
+				testenv.Eventually(t, "batches acked", wait, func() bool { return len(gw.ackList()) == 3 })
+				time.Sleep(400 * time.Millisecond) // past StallAfter: nothing may have gone stale
+				if h := r.in.Health(); h != "" {
+					t.Fatalf("health %q with the store working", h)
+				}
+				return
+			}
+			testenv.Eventually(t, "health says "+c.want, wait, func() bool { return strings.Contains(r.in.Health(), c.want) })
+		})
+	}
+}

@@ -119,8 +119,11 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 	defer r.mu.Unlock()
 	now := r.now()
 	g := r.gw(gw)
+	if !retained && s.State != telemetry.StateOffline {
+		g.heardAt = now // it spoke, whatever its clock says
+	}
 	if !s.Time.IsZero() && s.Time.Before(g.stateAt) {
-		return // an older message (e.g. a retained one replayed late)
+		return // an older message (e.g. a retained one replayed late, or a clock stepped back)
 	}
 	g.state, g.stateAt = s.State, s.Time
 	if g.stateAt.IsZero() {
@@ -131,9 +134,6 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 	}
 	if s.State == telemetry.StateOffline {
 		return // a last will carries no description, and is the broker speaking
-	}
-	if !retained {
-		g.heardAt = now
 	}
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	if s.Location != nil {
@@ -160,24 +160,36 @@ func (r *Registry) Heard(b *telemetry.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.gw(b.Gateway)
-	g.heardAt = r.now()
+	now := r.now()
+	g.heardAt = now
 	var d *device
 	for i := range b.Readings {
 		rd := &b.Readings[i]
 		if d == nil || d.id != rd.Device {
 			d = g.dev(rd.Device)
 		}
-		if rd.Time.After(d.lastArrived) {
-			d.lastArrived = rd.Time
+		if t := evidenceTime(rd.Time, rd.Clock, now); t.After(d.lastArrived) {
+			d.lastArrived = t
 		}
 	}
 	for i := range b.Events {
 		if e := &b.Events[i]; e.Acquired() {
-			if d = g.dev(e.Device); e.Time.After(d.lastArrived) {
-				d.lastArrived = e.Time
+			if t := evidenceTime(e.Time, e.Clock, now); t.After(g.dev(e.Device).lastArrived) {
+				g.dev(e.Device).lastArrived = t
 			}
 		}
 	}
+}
+
+// evidenceTime is when an acquisition shows its device alive: its time,
+// unless its clock was not set (1970 after a boot without RTC: it arrived
+// just now, so it was acquired lately) or runs ahead of ours (a future time
+// would keep the device alive for ever).
+func evidenceTime(t time.Time, c telemetry.ClockQuality, now time.Time) time.Time {
+	if c == telemetry.ClockUnsynced || t.After(now) {
+		return now
+	}
+	return t
 }
 
 // ObserveBatch records a stored batch: the gateway was heard from, and its

@@ -13,11 +13,12 @@ import (
 // Absence is judged per cause, on what exists rather than on what has
 // arrived:
 //
-//   - Sight. Nothing is judged silent while the cloud cannot hear the field
-//     (Intake unhealthy: its broker connection lost, its intake stalled),
-//     and after such a spell — or after the process was paused or starved,
-//     noticed as a gap between ticks, or after a start — every gateway and
-//     device gets its full allowance again, counted from then.
+//   - Sight. Silence is counted only in time the cloud could hear the
+//     field: not while Intake is unhealthy (its broker connection lost, its
+//     intake stalled or failing), not while the process was paused or
+//     starved (a gap between ticks on the monotonic clock), and nothing
+//     before the start (sight.go). An alert that already fires is kept on
+//     evidence alone: a blind spell neither raises nor resolves anything.
 //   - Evidence. A device's last sign of life is the newest of what the
 //     cloud stored, what reached it (stored or not), and what its gateway
 //     says it acquired (last_read in the state message): a backlog held at
@@ -39,44 +40,51 @@ type Intake interface {
 }
 
 // heartbeatSlack is what a gateway's heartbeat may be late by (link
-// latency, a QoS 1 retry) before it counts as missed; defaultHeartbeat is
-// assumed for a gateway that does not say (its state_interval default).
+// latency, a QoS 1 retry) before it counts as missed.
+const heartbeatSlack = 5 * time.Second
+
+// intakeWindow and intakeShare: the cloud's own alert holds while it is
+// blind, or while it was blind for a third of the last five minutes (an
+// intake that stalls again and again).
 const (
-	heartbeatSlack   = 5 * time.Second
-	defaultHeartbeat = time.Minute
+	intakeWindow = 5 * time.Minute
+	intakeShare  = 1.0 / 3
 )
 
 // see updates the engine's sight of the field: unhealthy intake makes it
-// blind; a gap between ticks (the process paused or starved) restarts
-// every allowance.
+// blind; a gap between ticks (the process paused or starved) was blind.
 func (e *Engine) see(now time.Time) {
 	mono := e.mono()
 	why := ""
 	if e.o.Intake != nil {
 		why = e.o.Intake.Health()
 	}
-	paused := !e.lastTick.IsZero() && mono.Sub(e.lastTick) > 3*e.o.Tick
-	if paused {
-		e.log.Warn("the cloud was paused or starved between checks; silence is judged afresh from now",
-			"gap", mono.Sub(e.lastTick).Round(time.Millisecond))
+	if gap := mono.Sub(e.lastTick); gap > 3*e.o.Tick {
+		e.log.Warn("the cloud was paused or starved between checks; that time does not count as silence",
+			"gap", gap.Round(time.Millisecond))
+		e.sight.blind(e.lastTickAt, now)
 	}
-	e.lastTick = mono
-	if why != "" || paused {
-		e.sightFrom = now
-	}
+	e.lastTick, e.lastTickAt = mono, now
 	if why != "" && !e.blind {
-		e.log.Warn("the cloud cannot hear the field; no silence is judged until it can", "why", why)
+		e.log.Warn("the cloud cannot hear the field; silence is not counted until it can", "why", why)
 	} else if why == "" && e.blind {
-		e.log.Info("the cloud hears the field again; silence is judged afresh from now")
+		e.log.Info("the cloud hears the field again")
 	}
 	e.blind = why != ""
+	e.sight.set(e.blind, now)
 	if e.intakeRule != nil {
 		s := e.builtinSeries(e.intakeRule, "", "", "")
 		v := 0.0
-		if why != "" {
+		share := e.sight.blindShare(intakeWindow, now)
+		switch {
+		case why != "":
 			v = 2
 			s.why = "the cloud cannot hear the field: " + why
 			s.whyCN = "云端收不到现场数据：" + why
+		case share >= intakeShare:
+			v = 2
+			s.why = fmt.Sprintf("the cloud could not hear the field for %.0f%% of the last %s", 100*share, roundDur(intakeWindow))
+			s.whyCN = fmt.Sprintf("最近 %s 内云端有 %.0f%% 的时间收不到现场数据", roundDur(intakeWindow), 100*share)
 		}
 		e.stepWall(s, v, now)
 	}
@@ -100,16 +108,24 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 	clear(e.busMute)
 	views := make(map[string]registry.GatewayView, len(gws))
 	down := map[string]*series{} // gateways that are the cause of their devices' silence
+	clear(e.downNow)
 	for _, g := range gws {
 		views[g.ID] = g
-		isDown, why, whyCN := e.gatewayDown(g, now)
+		firing := false
+		if e.gwRule != nil {
+			if s, ok := e.series[skey{e.gwRule.idx, g.ID, "", ""}]; ok {
+				firing = s.A.State == alert.Firing
+			}
+		}
+		isDown, why, whyCN := e.gatewayDown(g, now, firing)
+		e.downNow[g.ID] = isDown
 		if !isDown && e.wasDown[g.ID] {
 			e.upAt[g.ID] = now // back: its devices get their allowance again, their data is on its way
 		}
 		e.wasDown[g.ID] = isDown
 		if e.gwRule == nil {
 			if isDown {
-				down[g.ID] = nil
+				down[g.ID] = nil // no gateway alert: its devices speak for themselves
 			}
 			continue
 		}
@@ -121,7 +137,11 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 			down[g.ID] = s
 		}
 		e.stepWall(s, v, now)
-		if s.A.State == alert.Pending || s.A.State == alert.Firing {
+		if s.A.State == alert.Firing {
+			// Mutes its devices' alerts only once it speaks for them: a
+			// reconnect (pending a moment) must not mute and unmute, and so
+			// re-page, every alert of the gateway. New silence alerts need
+			// no muting: its devices are listed in it instead.
 			e.muting[g.ID] = s.A.Fingerprint
 		}
 	}
@@ -152,9 +172,16 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 			b.total++
 		}
 		since, judged := e.silentSince(d, s)
-		since = later(since, e.upAt[d.Gateway])
 		limit := e.limitFor(c, d)
-		if !judged || limit <= 0 || now.Sub(since) <= limit {
+		var quiet time.Duration
+		switch {
+		case !judged:
+		case s.A.State == alert.Firing || e.busFiring(d):
+			quiet = now.Sub(since) // kept on evidence alone: a blind spell or a gateway's return resolves nothing
+		default:
+			quiet = e.sight.heard(later(since, e.upAt[d.Gateway]), now)
+		}
+		if !judged || limit <= 0 || quiet <= limit {
 			if b != nil && (d.Health == "failing" || d.Health == "quarantined") && now.Sub(d.HealthSince) <= limit {
 				b.failing++
 			}
@@ -162,15 +189,14 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 			e.stepWall(s, 0, now)
 			continue
 		}
-		sd := &silentDevice{d: d, s: s, silence: now.Sub(since), limit: limit, sev: c.Levels[0].Severity}
-		if gs, ok := down[d.Gateway]; ok {
-			if gs != nil {
-				gs.members = append(gs.members, d.Device)
-			}
+		sd := &silentDevice{d: d, s: s, silence: quiet, limit: limit, sev: c.Levels[0].Severity}
+		gs, gwDown := down[d.Gateway]
+		if gwDown && gs != nil {
+			gs.members = append(gs.members, d.Device)
 			e.stepWall(s, hold(s), now)
 			continue
 		}
-		if !decided(d, views[d.Gateway], since, limit) {
+		if !gwDown && !decided(d, views[d.Gateway], since, limit) {
 			e.stepWall(s, hold(s), now) // its gateway has not spoken since: wait for it, or for its alert
 			continue
 		}
@@ -188,6 +214,17 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 	sort.Slice(keys, func(i, j int) bool { return keys[i].gw+"\x00"+keys[i].bus < keys[j].gw+"\x00"+keys[j].bus })
 	for _, k := range keys {
 		b := buses[k]
+		if gs, gwDown := down[k.gw]; gwDown && gs != nil {
+			// Its gateway is down (and says so): a bus that was down stays as
+			// it is; its devices are in the gateway's alert.
+			if s, ok := e.series[skey{e.busRule.idxOr(), k.gw, k.bus, ""}]; ok {
+				e.stepWall(s, hold(s), now)
+				if s.A.State == alert.Firing {
+					e.busMute[k] = s.A.Fingerprint
+				}
+			}
+			continue
+		}
 		if e.busRule == nil || b.total < 2 || len(b.silent) < b.total {
 			if s, ok := e.series[skey{e.busRule.idxOr(), k.gw, k.bus, ""}]; ok && e.busRule != nil {
 				e.stepWall(s, 0, now)
@@ -219,13 +256,22 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 		if b.port != "" {
 			where += " (" + b.port + ")"
 		}
-		s.why = fmt.Sprintf("all %d devices on bus %s are silent while gateway %s is heard: the line, its adapter or serial server, or its power", len(b.silent), where, k.gw)
-		s.whyCN = fmt.Sprintf("网关 %s 在线，但总线 %s 上全部 %d 台设备无数据：检查线缆、转换器或串口服务器及其供电", k.gw, where, len(b.silent))
+		if _, gwDown := down[k.gw]; gwDown { // and no gateway alert to say so
+			s.why = fmt.Sprintf("all %d devices on bus %s are silent, and gateway %s is not heard either", len(b.silent), where, k.gw)
+			s.whyCN = fmt.Sprintf("总线 %s 上全部 %d 台设备无数据，网关 %s 也无响应", where, len(b.silent), k.gw)
+		} else {
+			s.why = fmt.Sprintf("all %d devices on bus %s are silent while gateway %s is heard: the line, its adapter or serial server, or its power", len(b.silent), where, k.gw)
+			s.whyCN = fmt.Sprintf("网关 %s 在线，但总线 %s 上全部 %d 台设备无数据：检查线缆、转换器或串口服务器及其供电", k.gw, where, len(b.silent))
+		}
 		if len(errs) > 0 {
 			s.why += "; last errors: " + strings.Join(errs, "; ")
 		}
-		e.stepWall(s, float64(sev), now)
-		if s.A.State == alert.Pending || s.A.State == alert.Firing {
+		v := float64(sev) // the severity is its devices'
+		if len(e.busRule.Levels) == 1 {
+			v = 2 // or the one configured
+		}
+		e.stepWall(s, v, now)
+		if s.A.State == alert.Firing {
 			e.busMute[k] = s.A.Fingerprint
 		}
 	}
@@ -233,6 +279,10 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 		s := sd.s
 		s.why = fmt.Sprintf("no data for %s (allowed %s) while gateway %s is heard", roundDur(sd.silence), roundDur(sd.limit), sd.d.Gateway)
 		s.whyCN = fmt.Sprintf("网关 %s 在线，但设备 %s 已 %s 无数据（允许 %s）", sd.d.Gateway, sd.d.Device, roundDur(sd.silence), roundDur(sd.limit))
+		if _, gwDown := down[sd.d.Gateway]; gwDown {
+			s.why = fmt.Sprintf("no data for %s (allowed %s); gateway %s is not heard either", roundDur(sd.silence), roundDur(sd.limit), sd.d.Gateway)
+			s.whyCN = fmt.Sprintf("设备 %s 已 %s 无数据（允许 %s），网关 %s 也无响应", sd.d.Device, roundDur(sd.silence), roundDur(sd.limit), sd.d.Gateway)
+		}
 		if sd.d.Error != "" {
 			s.why += "; the gateway says: " + sd.d.Error
 			s.whyCN += "；网关报告：" + sd.d.Error
@@ -253,25 +303,29 @@ func (c *crule) idxOr() int32 {
 // else never becomes an alert of its own.
 func hold(s *series) float64 {
 	if s.A.State == alert.Firing {
-		return 2
+		return s.A.Value // the measure that holds its level
 	}
 	return 0
 }
 
 // gatewayDown reports whether a gateway is the cause of its devices'
-// silence, and why, in English and Chinese.
-func (e *Engine) gatewayDown(g registry.GatewayView, now time.Time) (bool, string, string) {
+// silence, and why, in English and Chinese. A gateway that does not say
+// how often it speaks (older than the heartbeat) is judged only on its
+// last will. firing: its alert fires, and is kept on evidence alone.
+func (e *Engine) gatewayDown(g registry.GatewayView, now time.Time, firing bool) (bool, string, string) {
 	if g.State == registry.Offline {
-		at := later(g.Since, e.sightFrom)
-		return true, fmt.Sprintf("offline since %s: its connection to the broker ended (last will or shutdown)", stamp(at)),
-			fmt.Sprintf("自 %s 起离线：与消息服务器的连接已断开", stamp(at))
+		return true, fmt.Sprintf("offline since %s: its connection to the broker ended (last will or shutdown)", stamp(g.Since)),
+			fmt.Sprintf("自 %s 起离线：与消息服务器的连接已断开", stamp(g.Since))
 	}
 	hb := g.Heartbeat
 	if hb <= 0 {
-		hb = defaultHeartbeat
+		return false, "", ""
 	}
-	heard := later(g.HeardAt, e.sightFrom)
-	if quiet := now.Sub(heard); quiet > 2*hb+heartbeatSlack {
+	quiet := e.sight.heard(g.HeardAt, now)
+	if firing {
+		quiet = now.Sub(later(g.HeardAt, e.sight.origin))
+	}
+	if quiet > 2*hb+heartbeatSlack {
 		return true, fmt.Sprintf("not responding: nothing heard for %s (no data, no heartbeat every %s), though its broker session may still be up",
 				roundDur(quiet), hb),
 			fmt.Sprintf("无响应：已 %s 未收到任何数据或心跳（心跳间隔 %s），连接可能仍在", roundDur(quiet), hb)
@@ -289,22 +343,30 @@ func decided(d registry.Expected, g registry.GatewayView, since time.Time, limit
 	return g.HeardAt.After(since.Add(limit))
 }
 
-// silentSince is when device d last showed it exists, as far as its
-// silence is judged: its newest evidence, no earlier than when the engine
-// first expected it or last regained sight. A quiet device (a reader) is
-// judged only when its gateway says it fails.
+// silentSince is when device d last showed it exists: its newest
+// evidence, or when the engine first expected it. A quiet device (a reader)
+// is judged only when its gateway says it fails, from then.
 func (e *Engine) silentSince(d registry.Expected, s *series) (time.Time, bool) {
 	if d.Quiet {
 		if d.Health != "failing" || d.HealthSince.IsZero() {
 			return time.Time{}, false
 		}
-		return later(d.HealthSince, e.sightFrom), true
+		return d.HealthSince, true
 	}
-	last := d.LastSeen
-	if last.IsZero() {
-		last = s.Known
+	if d.LastSeen.IsZero() {
+		return s.Known, true
 	}
-	return later(last, e.sightFrom), true
+	return d.LastSeen, true
+}
+
+// busFiring reports whether the BusDown alert of d's bus fires: its devices
+// are then judged on evidence alone, like a firing alert of their own.
+func (e *Engine) busFiring(d registry.Expected) bool {
+	if e.busRule == nil || d.Bus == "" {
+		return false
+	}
+	s, ok := e.series[skey{e.busRule.idx, d.Gateway, d.Bus, ""}]
+	return ok && s.A.State == alert.Firing
 }
 
 // tuningFor is the nodata rule that tunes DeviceSilent for d (the most
@@ -348,11 +410,21 @@ func (e *Engine) deviceSeries(c *crule, d registry.Expected, now time.Time) *ser
 		if c == e.devRule {
 			s.Source = "built-in"
 		}
-		for k, v := range c.Labels {
-			if k != "alertname" {
-				s.A.Labels[k] = v
+		labels := make(map[string]string, len(s.A.Labels)+len(c.Labels)) // a new map: history rows hold the old one
+		for k, v := range e.devRule.labels {
+			labels[k] = v
+		}
+		for _, k := range []string{"gateway_id", "site", "device"} {
+			if v, ok := s.A.Labels[k]; ok {
+				labels[k] = v
 			}
 		}
+		for k, v := range c.Labels {
+			if k != "alertname" {
+				labels[k] = v
+			}
+		}
+		s.A.Labels = labels
 	}
 	s.bus = d.Bus
 	return s

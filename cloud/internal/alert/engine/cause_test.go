@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ type field struct {
 	seq    uint64
 	health map[string]string // device → health the gateway reports
 	hung   bool
+	opts   Options
 }
 
 var farm = []struct{ id, bus string }{
@@ -40,6 +42,12 @@ func (f *field) Health() string { return f.intake }
 
 func newField(t *testing.T, ruleYAML string) *field {
 	t.Helper()
+	return newFieldWith(t, ruleYAML, func(*Options) {})
+}
+
+// newFieldWith builds the field with the engine options changed by opt.
+func newFieldWith(t *testing.T, ruleYAML string, opt func(*Options)) *field {
+	t.Helper()
 	f := &field{t: t, sink: &recorder{}, now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), health: map[string]string{}}
 	f.mono = f.now
 	f.reg = registry.NewWithClock(func() time.Time { return f.now })
@@ -50,17 +58,25 @@ func newField(t *testing.T, ruleYAML string) *field {
 			t.Fatal(err)
 		}
 	}
-	e, err := New(Options{Rules: rs, Registry: f.reg, Sink: f.sink, Now: func() time.Time { return f.now },
-		Intake: f, GatewayOffline: Builtin{For: 20 * time.Second}, Tick: 5 * time.Second})
+	f.opts = Options{Rules: rs, Registry: f.reg, Sink: f.sink, Now: func() time.Time { return f.now },
+		Intake: f, GatewayOffline: Builtin{For: 20 * time.Second}, Tick: 5 * time.Second}
+	opt(&f.opts)
+	f.open()
+	f.state()
+	return f
+}
+
+// open starts the engine on f's options (again, after a restart).
+func (f *field) open() {
+	f.t.Helper()
+	e, err := New(f.opts)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	e.mono = func() time.Time { return f.mono }
 	e.lastTick = f.mono
-	t.Cleanup(func() { e.Close() })
+	f.t.Cleanup(func() { e.Close() })
 	f.e = e
-	f.state()
-	return f
 }
 
 // state publishes the gateway's state message.
@@ -240,9 +256,7 @@ func TestNoFalseSilenceWhenTheCloudStalls(t *testing.T) {
 }
 
 func TestBrokerLostIsTheCloudsAlertOnly(t *testing.T) {
-	f := newField(t, "")
-	f.e.o.CloudIntake.For = 10 * time.Second
-	f.intakeFor(10 * time.Second)
+	f := newFieldWith(t, "", func(o *Options) { o.CloudIntake.For = 10 * time.Second })
 	f.run(time.Minute)
 	f.intake = "lost its broker connection"
 	f.hung = true // nothing reaches the cloud either way
@@ -256,10 +270,6 @@ func TestBrokerLostIsTheCloudsAlertOnly(t *testing.T) {
 		t.Fatalf("notified %q", got)
 	}
 }
-
-// intakeFor sets the built-in intake alert's for (the engine is built once
-// per test; the rule is compiled, so set it there).
-func (f *field) intakeFor(d time.Duration) { f.e.intakeRule.For = d }
 
 func TestBacklogHeldAtTheGatewayIsNotSilence(t *testing.T) {
 	f := newField(t, "")
@@ -369,5 +379,143 @@ func TestBusGoingDownDeviceByDeviceIsOneAlert(t *testing.T) {
 		if a.Labels["alertname"] == "DeviceSilent" {
 			t.Fatalf("a device paged on its own: %+v", a.Labels)
 		}
+	}
+}
+
+// TestHungGatewayWithoutItsAlert: with GatewayOffline turned off, a hung
+// gateway's devices are not left waiting for a cause that will never be
+// raised: each is silent on its own.
+func TestHungGatewayWithoutItsAlert(t *testing.T) {
+	f := newFieldWith(t, "", func(o *Options) { o.GatewayOffline.Disabled = true })
+	f.run(time.Minute)
+	f.hung = true
+	f.run(3 * time.Minute)
+	if got := f.active(); len(got) != 2 || got[0] != "BusDown firing blue" {
+		t.Fatalf("active %q; want a BusDown for each bus", got)
+	}
+}
+
+// TestFiringSilenceOutlivesBlindSpells: a dead device's alert fires; a
+// broker blip, a cloud pause and its gateway's return (a reconnect) neither
+// resolve it nor page again.
+func TestFiringSilenceOutlivesBlindSpells(t *testing.T) {
+	f := newField(t, "")
+	f.run(time.Minute)
+	f.run(2*time.Minute, "soil-7in1")
+	f.wantActive("DeviceSilent firing blue")
+	f.intake = "lost its broker connection" // a 5 s blip
+	f.run(5*time.Second, "soil-7in1")
+	f.intake = ""
+	f.run(30*time.Second, "soil-7in1")
+	f.now, f.mono = f.now.Add(20*time.Second), f.mono.Add(20*time.Second) // paused
+	f.run(30*time.Second, "soil-7in1")
+	f.reg.ObserveState("farm", telemetry.State{State: telemetry.StateOffline, Time: f.now}, false) // a reconnect
+	f.hung = true
+	f.run(10*time.Second, "soil-7in1")
+	if got := f.active(); !slices.Contains(got, "GatewayOffline pending none") {
+		t.Fatalf("the reconnect was not seen: %q", got)
+	}
+	f.hung = false
+	f.state()
+	f.run(time.Minute, "soil-7in1")
+	f.wantActive("DeviceSilent firing blue")
+	if got := f.notified("DeviceSilent"); !slices.Equal(got, []string{"firing blue"}) {
+		t.Fatalf("DeviceSilent notified %q: the device is still dead, and was paged once", got)
+	}
+}
+
+// notified lists the states notified of alerts named name.
+func (f *field) notified(name string) []string {
+	f.sink.mu.Lock()
+	defer f.sink.mu.Unlock()
+	var out []string
+	for _, a := range f.sink.got {
+		if a.Labels["alertname"] == name {
+			out = append(out, string(a.State)+" "+a.Severity.String())
+		}
+	}
+	return out
+}
+
+// TestCutBusThenGatewayDies: the bus alert is not resolved by its gateway
+// going down; the gateway's alert mutes it.
+func TestCutBusThenGatewayDies(t *testing.T) {
+	f := newField(t, "")
+	f.run(time.Minute)
+	dtu := []string{"soil-east", "soil-west", "soil-orchard", "air-mast"}
+	f.run(2*time.Minute, dtu...)
+	f.wantActive("BusDown firing blue")
+	f.hung = true
+	f.run(2 * time.Minute)
+	f.wantActive("BusDown firing blue muted", "GatewayOffline firing orange")
+	if got := f.sink.states(); slices.Contains(got, "resolved blue") {
+		t.Fatalf("notified %q: the bus was resolved while cut", got)
+	}
+}
+
+// TestBusSeverityConfigured: bus_down with a severity of its own fires in it.
+func TestBusSeverityConfigured(t *testing.T) {
+	f := newFieldWith(t, "", func(o *Options) { o.BusDown.Severity = alert.Yellow })
+	f.run(time.Minute)
+	f.run(2*time.Minute, "weather-mast", "soil-7in1")
+	f.wantActive("BusDown firing yellow")
+}
+
+// TestGatewayWithoutHeartbeat: a gateway older than the heartbeat is judged
+// on its last will only, not taken for hung between its state messages.
+func TestGatewayWithoutHeartbeat(t *testing.T) {
+	f := newField(t, "")
+	f.reg.ObserveState("farm", telemetry.State{State: telemetry.StateOnline, Site: "north", Time: f.now}, false)
+	f.hung = true
+	f.run(5 * time.Minute)
+	if got := f.active(); slices.Contains(got, "GatewayOffline firing orange") {
+		t.Fatalf("a gateway that never promised a heartbeat was judged not responding: %q", got)
+	}
+	f.reg.ObserveState("farm", telemetry.State{State: telemetry.StateOffline, Time: f.now}, false)
+	f.run(time.Minute)
+	f.wantActive("GatewayOffline firing orange")
+}
+
+// TestStallingIntake: an intake that stalls 11 s in every 30 is the cloud's
+// alert, and a dead device is still found in the time the cloud hears.
+func TestStallingIntake(t *testing.T) {
+	f := newFieldWith(t, "", func(o *Options) { o.CloudIntake.For = 30 * time.Second })
+	f.run(time.Minute)
+	for i := 0; i < 12; i++ {
+		f.intake = "a batch has been in hand for 11s (store writes stalled)"
+		f.run(11*time.Second, "soil-7in1")
+		f.intake = ""
+		f.run(19*time.Second, "soil-7in1")
+	}
+	f.wantActive("CloudIntakeDown firing orange", "DeviceSilent firing blue")
+}
+
+// TestRestartKeepsCauseMuting: a device alert muted under its gateway's
+// alert stays muted through a restart of the cloud, though the first batch
+// after the start comes before the engine has checked the field (and the
+// intake is not yet connected).
+func TestRestartKeepsCauseMuting(t *testing.T) {
+	f := newFieldWith(t, "", func(o *Options) { o.Path = filepath.Join(t.TempDir(), "alerts.db") })
+	f.run(time.Minute)
+	f.run(2*time.Minute, "soil-7in1")
+	f.hung = true
+	f.run(2 * time.Minute)
+	f.wantActive("DeviceSilent firing blue muted", "GatewayOffline firing orange")
+	before := len(f.notified("DeviceSilent"))
+	if err := f.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.intake = "not connected to the broker"
+	f.open()
+	b := &telemetry.Batch{Gateway: "other", Site: "south", Readings: []telemetry.Reading{{Device: "d", Metric: "m", Value: 1, Time: f.now}}}
+	if err := f.e.Observe(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	f.run(10*time.Second, "soil-7in1")
+	if got := f.notified("DeviceSilent")[before:]; len(got) != 0 {
+		t.Fatalf("after the restart the device's alert was notified %q", got)
+	}
+	if a := f.firing("DeviceSilent"); a.InhibitedBy == "" {
+		t.Fatalf("after the restart the device's alert is not muted: %+v", a)
 	}
 }

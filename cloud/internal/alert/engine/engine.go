@@ -119,23 +119,31 @@ type Engine struct {
 	peers    map[peerKey][]*series
 	near     map[skey][]*series
 	evSeries map[*series]bool // series of event rules
+	fcSeries map[*series]bool // series of forecast rules
 	fitter   trend.Fitter     // forecast fits, under mu
 	fits     int              // forecast fits made (benchmarks check them)
-	// Sight: sightFrom (engine clock) is when the cloud last regained
-	// sight of the field (start, end of a stall or outage); lastTick
-	// (wall, monotonic) notices a paused process; blind says the intake
-	// is down now.
-	sightFrom time.Time
-	lastTick  time.Time
-	blind     bool
-	mono      func() time.Time // the wall clock a pause shows on (time.Now; tests pause it)
+	// Sight: when the cloud could not hear the field (sight.go); lastTick
+	// (monotonic) and lastTickAt (engine clock) notice a paused process;
+	// blind says the intake is down now.
+	sight      sight
+	lastTick   time.Time
+	lastTickAt time.Time
+	blind      bool
+	mono       func() time.Time // the wall clock a pause shows on (time.Now; tests pause it)
 	// wasDown and upAt: which gateways were the cause of their devices'
-	// silence at the last check, and when each last stopped being.
+	// silence at the last check, and when each last stopped being;
+	// downNow: which are now.
 	wasDown map[string]bool
 	upAt    map[string]time.Time
-	hist    []alert.Transition
-	dirty   []*series // changed since the last write
-	moved   []*series // windows moved since the last checkpoint
+	downNow map[string]bool
+	// fieldChecked: causes have been judged since the start; until then
+	// alerts keep the inhibitions they were saved with.
+	fieldChecked bool
+	// absentBy are the absence rules by event kind.
+	absentBy map[string][]*crule
+	hist     []alert.Transition
+	dirty    []*series // changed since the last write
+	moved    []*series // windows moved since the last checkpoint
 }
 
 // touch queues s to be written with the next flush.
@@ -199,8 +207,9 @@ func New(o Options) (*Engine, error) {
 		aux: map[string]bool{}, series: map[skey]*series{}, byFP: map[string]*series{}, latest: map[skey]tv{},
 		settling: map[*series]bool{}, muting: map[string]string{}, busMute: map[busKey]string{},
 		events: map[string][]*crule{}, peers: map[peerKey][]*series{}, near: map[skey][]*series{},
-		evSeries: map[*series]bool{}, sightFrom: o.Now(), mono: time.Now, lastTick: time.Now(),
-		wasDown: map[string]bool{}, upAt: map[string]time.Time{}}
+		evSeries: map[*series]bool{}, fcSeries: map[*series]bool{}, sight: sight{origin: o.Now()}, mono: time.Now, lastTick: time.Now(),
+		lastTickAt: o.Now(), wasDown: map[string]bool{}, upAt: map[string]time.Time{}, downNow: map[string]bool{},
+		absentBy: map[string][]*crule{}}
 	rs, notes, err := rules.Resolve(o.Rules)
 	if err != nil {
 		return nil, err
@@ -243,6 +252,7 @@ func (e *Engine) add(c *crule) {
 		return
 	case c.Kind == rules.Event && c.Event.Absent > 0:
 		e.absent = append(e.absent, c)
+		e.absentBy[c.Event.Kind] = append(e.absentBy[c.Event.Kind], c)
 		return
 	case c.Kind == rules.Event:
 		e.events[c.Event.Kind] = append(e.events[c.Event.Kind], c)
@@ -459,8 +469,11 @@ func (e *Engine) newSeries(c *crule, k skey, site, profile string) *series {
 // index makes s findable by fingerprint and by its peers.
 func (e *Engine) index(s *series) {
 	e.byFP[s.A.Fingerprint] = s
-	if s.rule.Kind == rules.Event {
+	switch s.rule.Kind {
+	case rules.Event:
 		e.evSeries[s] = true
+	case rules.Forecast:
+		e.fcSeries[s] = true
 	}
 	for _, pk := range e.peerKeys(s) {
 		e.peers[pk] = append(e.peers[pk], s)

@@ -19,7 +19,7 @@ import (
 // observeEvent judges one event of a batch; it reports the series that
 // changed.
 func (e *Engine) observeEvent(gw, site string, ev *telemetry.Event, now time.Time, pub []*series) []*series {
-	for _, c := range e.absentBy(ev.Kind) {
+	for _, c := range e.absentBy[ev.Kind] {
 		if s := e.eventSeries(c, gw, site, ev.Device, now); s != nil && ev.Time.After(s.Last) {
 			s.Last = ev.Time
 			e.windowMoved(s)
@@ -59,11 +59,18 @@ func (e *Engine) observeEvent(gw, site string, ev *telemetry.Event, now time.Tim
 		} else {
 			s.Cleared = true
 		}
+		// An event is news when it arrives: one from a backlog, or stamped
+		// by an unset clock, is judged at its arrival, so that for and
+		// clear_for run from then, as they do between events (checkHeld).
+		t := ev.Time
+		if t.Before(now.Add(-e.o.LateAfter)) || t.After(now) || ev.Clock == telemetry.ClockUnsynced {
+			t = now
+		}
 		from, flapping := s.A.State, s.Flap.On
-		_, changed := s.step(v, ev.Time, set)
+		_, changed := s.step(v, t, set)
 		if changed || s.Flap.On != flapping {
 			e.touch(s)
-			e.record(s, from, ev.Time.Before(now.Add(-e.o.LateAfter)))
+			e.record(s, from, false)
 			pub = append(pub, s)
 		} else {
 			e.touch(s) // held, cleared, key
@@ -79,16 +86,6 @@ func attrsMatch(attrs, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func (e *Engine) absentBy(kind string) []*crule {
-	var out []*crule
-	for _, c := range e.absent {
-		if c.Event.Kind == kind {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // eventSeries is rule c's series for a device's events, nil when the
@@ -144,7 +141,7 @@ func (e *Engine) checkAbsent(devs []registry.Expected, now time.Time) {
 				s.Known = now
 				e.touch(s)
 			}
-			if _, down := e.muting[d.Gateway]; down {
+			if e.downNow[d.Gateway] {
 				e.stepWall(s, hold(s), now)
 				continue
 			}
@@ -152,7 +149,10 @@ func (e *Engine) checkAbsent(devs []registry.Expected, now time.Time) {
 			if last.IsZero() {
 				last = s.Known
 			}
-			silence := now.Sub(later(last, e.sightFrom))
+			silence := e.sight.heard(later(last, e.upAt[d.Gateway]), now)
+			if s.A.State == alert.Firing {
+				silence = now.Sub(last)
+			}
 			s.why = "no " + c.Event.Kind + " event for " + roundDur(silence) + " (allowed " + roundDur(c.Event.Absent) + ")"
 			s.whyCN = "已 " + roundDur(silence) + " 没有 " + c.Event.Kind + " 事件（允许 " + roundDur(c.Event.Absent) + "）"
 			e.stepWall(s, float64(silence)/float64(c.Event.Absent), now)

@@ -82,8 +82,8 @@ func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
 		}
 	}
 	measured := c.Kind != rules.NoData && !(c.Kind == rules.Event && c.Event.Absent > 0)
-	if c.Kind == rules.Event && c.Event.Value == "" {
-		measured = false // an event without a number: what happened says it
+	if (c.Kind == rules.Event && c.Event.Value == "") || c.Kind == rules.Forecast {
+		measured = false // an event without a number says what happened; a forecast says it below
 	}
 	if measured {
 		out["value"] = formatValue(s.A.Value)
@@ -107,7 +107,7 @@ func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
 		}
 	}
 	if c.Kind == rules.Forecast {
-		e.forecastNotes(s, out)
+		e.forecastNotes(s, sev, out)
 	}
 	out["threshold_source"] = s.Source
 	if c.table != nil {
@@ -198,12 +198,18 @@ func render(t *template.Template, text string, labels map[string]string, v float
 	var b strings.Builder
 	if err := t.Execute(&b, struct {
 		Labels map[string]string
-		Value  string
-	}{labels, formatValue(v)}); err != nil {
+		Value  templateValue
+	}{labels, templateValue(v)}); err != nil {
 		return text
 	}
 	return b.String()
 }
+
+// templateValue is $value in an annotation: a number ({{ printf "%.1f"
+// $value }}) that prints in six significant digits as it is ({{ $value }}).
+type templateValue float64
+
+func (v templateValue) String() string { return formatValue(float64(v)) }
 
 // withUnit is a value with its unit, for people.
 func withUnit(v float64, unit string) string {

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/trend"
 )
 
@@ -56,25 +57,40 @@ func (e *Engine) forecast(s *series, t time.Time, v float64) (hours float64, cro
 	return d.Hours(), true, true
 }
 
-// forecastNotes explains a forecast alert: where the series is, where it
-// is heading, when it is expected there, and how fast.
-func (e *Engine) forecastNotes(s *series, out map[string]string) {
+// forecastNotes explains a forecast alert at severity sev: where the
+// series is, where it is heading, when it is expected there (counted from
+// now), and how fast; value is the hours left at the last fit.
+func (e *Engine) forecastNotes(s *series, sev alert.Severity, out map[string]string) {
 	f := s.rule.Forecast
+	out["value"], out["unit"] = formatValue(s.A.Value), "h"
 	out["target"] = f.Toward.Op + " " + withUnit(f.Toward.Value, s.Unit)
 	out["value_text"] = withUnit(s.Fitted, s.Unit)
 	out["trend"] = strconv.FormatFloat(s.Slope, 'g', 3, 64) + " " + unitOr(s.Unit) + "/h"
-	if th, ok := out["threshold"]; ok {
-		out["threshold"] = "expected within " + th[len("<= "):] + " h"
-		if len(th) > 2 && th[:2] == "< " {
-			out["threshold"] = "expected within " + th[2:] + " h"
+	for _, l := range s.Levels {
+		if l.Severity == sev && l.Set != nil {
+			out["threshold"] = "expected within " + formatValue(*l.Set) + " h"
 		}
 	}
 	if s.Cross.IsZero() {
 		return
 	}
 	out["expected_at"] = s.Cross.UTC().Format(time.RFC3339)
-	left := s.Cross.Sub(s.A.EvaluatedAt)
-	out["expected_in"], out["expected_in_cn"] = trend.FormatDuration(left)
+	out["expected_in"], out["expected_in_cn"] = trend.FormatDuration(max(0, s.Cross.Sub(e.o.Now())))
+}
+
+// checkForecasts ends forecasts that nothing judges any more: a series
+// that stopped reporting has no trend to speak of (its silence is
+// DeviceSilent's). Three bucket widths without a fit is no forecast.
+func (e *Engine) checkForecasts(now time.Time) {
+	for s := range e.fcSeries {
+		if s.A.State != alert.Pending && s.A.State != alert.Firing {
+			continue
+		}
+		f := s.rule.Forecast
+		if width := f.Window / time.Duration(f.Buckets); now.Sub(s.A.EvaluatedAt) > 3*width {
+			e.stepGated(s, s.A.Value, now, false)
+		}
+	}
 }
 
 func unitOr(u string) string {

@@ -242,15 +242,16 @@ func TestAckSilenceAndGatewayInhibition(t *testing.T) {
 		t.Fatal("bad regular expression accepted")
 	}
 
-	// The gateway goes offline: its own alert fires after its `for`, and
-	// mutes the pond alert while pending already.
+	// The gateway goes offline: while its alert is pending (a reconnect
+	// would end it) nothing changes; once it fires after its `for`, it
+	// mutes the pond alert.
 	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOffline, Time: g.now}, false)
 	g.tick(time.Second)
-	g.want("firing yellow", "firing yellow acked", "firing red", "firing red muted", "firing red", "firing red muted")
+	g.want("firing yellow", "firing yellow acked", "firing red", "firing red muted", "firing red")
 	g.tick(time.Minute)
 	got := g.sink.states()
-	if got[len(got)-1] != "firing orange" {
-		t.Fatalf("gateway alert not notified: %q", got)
+	if tail := got[len(got)-2:]; !(contains(tail, "firing orange") && contains(tail, "firing red muted")) {
+		t.Fatalf("gateway alert not notified, or the pond alert not muted: %q", got)
 	}
 	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "pond", Time: g.now}, false)
 	g.tick(time.Second)

@@ -113,12 +113,20 @@ func (e *Engine) mute(s *series, now time.Time) {
 	if len(s.A.Silenced) == 0 {
 		s.A.Silenced = nil
 	}
+	was := s.A.InhibitedBy
 	s.A.InhibitedBy = ""
-	if s.rule != e.gwRule && s.rule != e.intakeRule {
+	switch {
+	case !e.fieldChecked && e.o.Registry != nil:
+		// After a start, which gateway or bus is down is known once the
+		// field has been checked: until then keep a cause's muting as saved.
+		if by := e.byFP[was]; by != nil && (by.rule == e.gwRule || by.rule == e.busRule) {
+			s.A.InhibitedBy = was
+		}
+	case s.rule != e.gwRule && s.rule != e.intakeRule:
 		s.A.InhibitedBy = e.muting[s.key.gw]
-	}
-	if s.A.InhibitedBy == "" && s.rule == e.devRule && s.bus != "" {
-		s.A.InhibitedBy = e.busMute[busKey{s.key.gw, s.bus}]
+		if s.A.InhibitedBy == "" && s.rule == e.devRule && s.bus != "" {
+			s.A.InhibitedBy = e.busMute[busKey{s.key.gw, s.bus}]
+		}
 	}
 	if s.A.InhibitedBy == "" {
 		s.A.InhibitedBy = e.outranked(s)

@@ -34,7 +34,9 @@ func (e *Engine) Tick(ctx context.Context) error {
 		gws, devs := e.o.Registry.Expected()
 		e.checkField(gws, devs, now)
 		e.checkAbsent(devs, now)
+		e.fieldChecked = true
 	}
+	e.checkForecasts(now)
 	e.checkHeld(now)
 	counts := map[alert.Severity]int{}
 	for _, s := range e.series {
