@@ -56,8 +56,8 @@ type Options struct {
 	// handler waiting for a worker, the store failing) before Health says
 	// so (default 10s).
 	StallAfter time.Duration
-	Log     *slog.Logger
-	Metrics *Metrics
+	Log        *slog.Logger
+	Metrics    *Metrics
 }
 
 // Evaluator judges batches for early warnings (alert/engine). Observe
