@@ -73,6 +73,33 @@ buses:
       - {id: air-1, profile: renke/rs-ws-n01-8, unit: 10, interval: 500ms}
 `
 
+// scene is a cause test's world: Mosquitto, a strict v4 receiver, the
+// cloud binary on the default packs (extra alerting lines added), and the
+// simulated farm, steady.
+type scene struct {
+	mosq      *testenv.Mosquitto
+	hook      *hook
+	cloud     *proc
+	cloudHTTP string
+	farm      *farm
+}
+
+func startScene(t *testing.T, extra string) *scene {
+	t.Helper()
+	sc := &scene{mosq: testenv.StartMosquitto(t)}
+	h, hookURL := startHook(t)
+	sc.hook = h
+	var args []string
+	sc.cloudHTTP, args = causeCloudArgs(t, sc.mosq.URL, extra, fmt.Sprintf(`
+      - name: bureau
+        alertmanager_webhook: {url: %s}`, hookURL))
+	sc.cloud = start(t, "fieldwatch-cloud", args...)
+	waitHealthy(t, sc.cloudHTTP)
+	sc.farm = startFarm(t, sc.mosq.URL)
+	sc.farm.waitSteady(t, sc.cloudHTTP)
+	return sc
+}
+
 // farm is the simulated farm: the simulator, the gateway binary and its
 // status address.
 type farm struct {
@@ -281,16 +308,8 @@ func TestHungGatewayIsOneAlert(t *testing.T) {
 // delivers everything and nothing is judged silent — no alert, not even a
 // pending one, and no notification.
 func TestCloudStallRaisesNothing(t *testing.T) {
-	mosq := testenv.StartMosquitto(t)
-	h, hookURL := startHook(t)
-	cloudHTTP, args := causeCloudArgs(t, mosq.URL, "", fmt.Sprintf(`
-      - name: bureau
-        alertmanager_webhook: {url: %s}`, hookURL))
-	cloud := start(t, "fieldwatch-cloud", args...)
-	waitHealthy(t, cloudHTTP)
-	f := startFarm(t, mosq.URL)
-	f.waitSteady(t, cloudHTTP)
-
+	sc := startScene(t, "")
+	h, cloud, cloudHTTP, f := sc.hook, sc.cloud, sc.cloudHTTP, sc.farm
 	if err := cloud.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -318,16 +337,8 @@ func TestCloudStallRaisesNothing(t *testing.T) {
 // CloudIntakeDown, and resolves it when it hears the field again; the
 // gateway, its devices and its buffered readings raise nothing.
 func TestBrokerOutageIsTheCloudsAlertOnly(t *testing.T) {
-	mosq := testenv.StartMosquitto(t)
-	h, hookURL := startHook(t)
-	cloudHTTP, args := causeCloudArgs(t, mosq.URL, "  cloud_intake: {for: 5s}", fmt.Sprintf(`
-      - name: bureau
-        alertmanager_webhook: {url: %s}`, hookURL))
-	start(t, "fieldwatch-cloud", args...)
-	waitHealthy(t, cloudHTTP)
-	f := startFarm(t, mosq.URL)
-	f.waitSteady(t, cloudHTTP)
-
+	sc := startScene(t, "  cloud_intake: {for: 5s}")
+	mosq, h, cloudHTTP, f := sc.mosq, sc.hook, sc.cloudHTTP, sc.farm
 	mosq.Stop()
 	time.Sleep(30 * time.Second) // the outage
 	mosq.Start(t)

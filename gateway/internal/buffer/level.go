@@ -68,24 +68,7 @@ func (b *Buffer) writeLevel(state string) bool {
 		Attrs: map[string]string{"state": state},
 		Values: map[string]float64{"fill": math.Min(1, float64(b.stats.Bytes)/maxBytes),
 			"bytes": float64(b.stats.Bytes), "max_bytes": maxBytes}}
-	if err := e.Validate(); err != nil {
-		b.log.Error("BUG: invalid buffer event", "err", err)
-		return false
-	}
-	first := b.next
-	rec, err := encodeRecord(first, 1, true, func(p []byte) []byte { return telemetry.AppendEvents(p, []telemetry.Event{e}) })
-	if err == nil && b.opts.Overflow == OverflowDropNewest && b.stats.Bytes+int64(len(rec)) > b.opts.MaxBytes {
-		err = ErrFull
-	}
-	if err == nil {
-		err = b.writeRecord(rec, first, 1)
-	}
-	if err == nil && b.opts.Fsync != FsyncOff {
-		if err = b.w.Sync(); err == nil {
-			b.markSynced(b.written, b.next)
-		}
-	}
-	if err != nil {
+	if err := b.writeEvent(e, true); err != nil {
 		b.stats.LostEvents++
 		b.log.Error("cannot record the buffer's level in the buffer", "state", state, "bytes", b.stats.Bytes,
 			"max_bytes", b.opts.MaxBytes, "err", err)

@@ -202,25 +202,38 @@ func (b *Buffer) writeGap(e telemetry.Event, policy string, count uint64, span t
 	}
 	e.Values["count"] = float64(count)
 	e.Values["span_s"] = math.Max(0, span.last.Sub(span.first).Seconds())
-	if err := e.Validate(); err != nil {
-		b.log.Error("BUG: invalid gap event", "err", err)
-		return
-	}
-	first := b.next
-	rec, err := encodeRecord(first, 1, true, func(p []byte) []byte { return telemetry.AppendEvents(p, []telemetry.Event{e}) })
-	if err == nil {
-		err = b.writeRecord(rec, first, 1)
-	}
-	if err == nil && b.opts.Fsync != FsyncOff {
-		if err = b.w.Sync(); err == nil {
-			b.markSynced(b.written, b.next)
-		}
-	}
-	if err != nil {
+	if err := b.writeEvent(e, false); err != nil {
 		b.log.Error("cannot record a gap in the buffer", "items", count, "err", err)
 		return
 	}
 	b.stats.Gaps++
+}
+
+// writeEvent appends the buffer's own event e as one record and syncs it:
+// the buffer's events are rare and must not be forgotten. With
+// refuseWhenFull, a record beyond the budget under drop_newest is refused.
+func (b *Buffer) writeEvent(e telemetry.Event, refuseWhenFull bool) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("BUG: invalid %s event: %w", e.Kind, err)
+	}
+	first := b.next
+	rec, err := encodeRecord(first, 1, true, func(p []byte) []byte { return telemetry.AppendEvents(p, []telemetry.Event{e}) })
+	if err != nil {
+		return err
+	}
+	if refuseWhenFull && b.opts.Overflow == OverflowDropNewest && b.stats.Bytes+int64(len(rec)) > b.opts.MaxBytes {
+		return ErrFull
+	}
+	if err := b.writeRecord(rec, first, 1); err != nil {
+		return err
+	}
+	if b.opts.Fsync != FsyncOff {
+		if err := b.w.Sync(); err != nil {
+			return err
+		}
+		b.markSynced(b.written, b.next)
+	}
+	return nil
 }
 
 // pendingGap is what drop_newest refused and has not yet recorded.
