@@ -52,7 +52,7 @@ func (e *Engine) observeEvent(gw, site string, ev *telemetry.Event, now time.Tim
 				}
 				v = x
 			}
-			s.Held, s.Cleared, s.EvKey = now.Add(spec.Hold), false, ev.Key
+			s.Held, s.Cleared, s.EvKey, s.Unit = now.Add(spec.Hold), false, ev.Key, spec.Unit
 			if spec.Hold == 0 {
 				s.Held = time.Time{}
 			}

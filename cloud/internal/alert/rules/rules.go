@@ -208,6 +208,7 @@ type EventSpec struct {
 	Match    map[string]string `yaml:"match"`
 	Clear    map[string]string `yaml:"clear"`
 	Value    string            `yaml:"value"`
+	Unit     string            `yaml:"unit"` // of Value, for explanations ("m")
 	Hold     time.Duration     `yaml:"hold"`
 	KeyNotIn []string          `yaml:"key_not_in"`
 	Absent   time.Duration     `yaml:"absent"`
@@ -449,6 +450,9 @@ func (rl *Rule) validateEvent(r *yamlconf.Report, p string) {
 	}
 	if len(ev.Clear) > 0 && len(ev.Match) > 0 && maps.Equal(ev.Clear, ev.Match) {
 		r.Errorf(ep+".clear", "is the same as match: the alert would end as it starts")
+	}
+	if ev.Value == "" && ev.Unit != "" {
+		r.Errorf(ep+".unit", "is the unit of event.value, which is not set")
 	}
 	if ev.Value == "" {
 		if len(rl.Levels) != 1 || rl.Levels[0].Severity == alert.None || rl.Levels[0].Set != nil {
