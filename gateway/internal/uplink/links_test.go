@@ -45,15 +45,19 @@ func watch(t *testing.T, url string, c *cloud) *arrivals {
 
 // TestLiveFirst: after an outage, readings acquired once the link is back
 // reach the cloud while the backlog is still draining behind them, and
-// the backlog is marked as such.
+// the backlog is marked as such. The backlog takes 20 s to drain: the
+// test's own steps between the reconnect and the live readings (starting
+// Mosquitto, subscribing, polling for the connection) must not outlast it
+// even on a loaded machine, or the live readings would rightly come last.
 func TestLiveFirst(t *testing.T) {
+	const backlog, rate = 2000, 100
 	m := testenv.StartMosquitto(t)
 	newCloud(t, m.URL)
-	r := startUplink(t, m.URL, func(u *config.Uplink) { u.BacklogRate = 500; u.BatchSize = 100 })
+	r := startUplink(t, m.URL, func(u *config.Uplink) { u.BacklogRate = rate; u.BatchSize = 100 })
 	testenv.Eventually(t, "connected", wait, r.up.Connected)
 	m.Stop()
 	testenv.Eventually(t, "uplink notices", wait, func() bool { return !r.up.Connected() })
-	r.append(t, 3000) // six seconds of backlog at 500 a second
+	r.append(t, backlog)
 	m.Start(t)
 	arr := watch(t, m.URL, newCloud(t, m.URL))
 	testenv.Eventually(t, "reconnected", wait, r.up.Connected)
@@ -67,7 +71,7 @@ func TestLiveFirst(t *testing.T) {
 	})
 	arr.mu.Lock()
 	liveAt := arr.at[liveFrom+9]
-	_, backlogDone := arr.at[3000]
+	_, backlogDone := arr.at[backlog]
 	live := !arr.backlog[liveFrom]
 	arr.mu.Unlock()
 	if backlogDone {
@@ -76,22 +80,22 @@ func TestLiveFirst(t *testing.T) {
 	if !live {
 		t.Fatal("live readings came marked as backlog")
 	}
-	if b := r.up.Status().Backlog; b == 0 || b > 3000 {
-		t.Fatalf("status says %d backlog items wait while the backlog drains at 500/s; want 1..3000", b)
+	if b := r.up.Status().Backlog; b == 0 || b > backlog {
+		t.Fatalf("status says %d backlog items wait while the backlog drains at %d/s; want 1..%d", b, rate, backlog)
 	}
-	testenv.Eventually(t, "backlog drained and everything trimmed", wait, func() bool { return r.buf.Stats().Readings == 0 })
+	testenv.Eventually(t, "backlog drained and everything trimmed", 2*wait, func() bool { return r.buf.Stats().Readings == 0 })
 	testenv.Eventually(t, "status shows no backlog", wait, func() bool { return r.up.Status().Backlog == 0 })
 	arr.mu.Lock()
 	defer arr.mu.Unlock()
-	for s := uint64(1); s <= 3000; s++ {
+	for s := uint64(1); s <= backlog; s++ {
 		if !arr.backlog[s] {
 			t.Fatalf("seq %d of the outage came as live", s)
 		}
 	}
-	if last := arr.at[3000]; !last.After(liveAt) {
+	if last := arr.at[backlog]; !last.After(liveAt) {
 		t.Fatalf("backlog finished at %v, before the live readings at %v", last, liveAt)
 	}
-	if n := testutil.ToFloat64(r.up.m.readings.WithLabelValues("backlog")); n < 3000 {
+	if n := testutil.ToFloat64(r.up.m.readings.WithLabelValues("backlog")); n < backlog {
 		t.Fatalf("%v backlog items counted as sent", n)
 	}
 }
