@@ -108,7 +108,6 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 	clear(e.busMute)
 	views := make(map[string]registry.GatewayView, len(gws))
 	down := map[string]*series{} // gateways that are the cause of their devices' silence
-	clear(e.downNow)
 	for _, g := range gws {
 		views[g.ID] = g
 		firing := false
@@ -118,11 +117,10 @@ func (e *Engine) checkField(gws []registry.GatewayView, devs []registry.Expected
 			}
 		}
 		isDown, why, whyCN := e.gatewayDown(g, now, firing)
-		e.downNow[g.ID] = isDown
-		if !isDown && e.wasDown[g.ID] {
+		if !isDown && e.downNow[g.ID] {
 			e.upAt[g.ID] = now // back: its devices get their allowance again, their data is on its way
 		}
-		e.wasDown[g.ID] = isDown
+		e.downNow[g.ID] = isDown
 		if e.gwRule == nil {
 			if isDown {
 				down[g.ID] = nil // no gateway alert: its devices speak for themselves

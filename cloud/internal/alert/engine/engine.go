@@ -48,8 +48,8 @@ type Options struct {
 	// once the series has settled for Settle (default 10m and 15s).
 	LateAfter, Settle time.Duration
 	// GatewayOffline is the built-in alert for a gateway that is offline or
-	// not responding; its silent devices are listed in it, and it mutes
-	// their alerts while pending or firing.
+	// not responding; its silent devices are listed in it, and once it
+	// fires it mutes its devices' alerts.
 	GatewayOffline Builtin
 	// BusDown is the built-in alert for a bus (a shared RS485 line or
 	// serial server) whose devices are all silent while their gateway is
@@ -65,8 +65,8 @@ type Options struct {
 	// writes stalled.
 	CloudIntake Builtin
 	// Intake says whether the cloud hears the field now; nil: always.
-	// While it does not, no silence is judged, and afterwards every
-	// gateway and device gets its full allowance again.
+	// While it does not, nothing is judged silent, and that time does not
+	// count toward any silence (sight.go).
 	Intake Intake
 	// Tick is how often no-data, silences and settling are checked.
 	Tick time.Duration
@@ -100,9 +100,10 @@ type Engine struct {
 	tunings    []*crule
 	devDefault bool
 	// events are the event rules by event kind; absent those that fire on
-	// no events.
-	events map[string][]*crule
-	absent []*crule
+	// no events, and absentBy the same by event kind.
+	events   map[string][]*crule
+	absent   []*crule
+	absentBy map[string][]*crule
 
 	mu       sync.Mutex
 	series   map[skey]*series
@@ -130,20 +131,16 @@ type Engine struct {
 	lastTickAt time.Time
 	blind      bool
 	mono       func() time.Time // the wall clock a pause shows on (time.Now; tests pause it)
-	// wasDown and upAt: which gateways were the cause of their devices'
-	// silence at the last check, and when each last stopped being;
-	// downNow: which are now.
-	wasDown map[string]bool
-	upAt    map[string]time.Time
+	// downNow and upAt: which gateways are the cause of their devices'
+	// silence (as of the last check), and when each last stopped being.
 	downNow map[string]bool
+	upAt    map[string]time.Time
 	// fieldChecked: causes have been judged since the start; until then
 	// alerts keep the inhibitions they were saved with.
 	fieldChecked bool
-	// absentBy are the absence rules by event kind.
-	absentBy map[string][]*crule
-	hist     []alert.Transition
-	dirty    []*series // changed since the last write
-	moved    []*series // windows moved since the last checkpoint
+	hist         []alert.Transition
+	dirty        []*series // changed since the last write
+	moved        []*series // windows moved since the last checkpoint
 }
 
 // touch queues s to be written with the next flush.
@@ -208,7 +205,7 @@ func New(o Options) (*Engine, error) {
 		settling: map[*series]bool{}, muting: map[string]string{}, busMute: map[busKey]string{},
 		events: map[string][]*crule{}, peers: map[peerKey][]*series{}, near: map[skey][]*series{},
 		evSeries: map[*series]bool{}, fcSeries: map[*series]bool{}, sight: sight{origin: o.Now()}, mono: time.Now, lastTick: time.Now(),
-		lastTickAt: o.Now(), wasDown: map[string]bool{}, upAt: map[string]time.Time{}, downNow: map[string]bool{},
+		lastTickAt: o.Now(), upAt: map[string]time.Time{}, downNow: map[string]bool{},
 		absentBy: map[string][]*crule{}}
 	rs, notes, err := rules.Resolve(o.Rules)
 	if err != nil {

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"slices"
 	"sort"
 	"strings"
@@ -299,4 +300,38 @@ func (s *Selector) String() string {
 		return "every device"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// validateTuning checks an entry that tunes another rule: it may carry only
+// what a tuning can change.
+func (rl *Rule) validateTuning(r *yamlconf.Report, p string) {
+	if rl.ID != "" && !idPattern.MatchString(rl.ID) {
+		r.Errorf(p+".id", "%q must be lower case letters, digits and _ (a letter first, at most 64)", rl.ID)
+	}
+	if rl.Enable && rl.Disabled {
+		r.Errorf(p+".enable", "a tuning cannot both enable and disable %s", rl.Tunes)
+	}
+	for field, set := range map[string]bool{"kind": rl.Kind != "", "input": rl.Input != (Input{}),
+		"levels": len(rl.Levels) > 0, "change": rl.Change != nil, "when": len(rl.When) > 0,
+		"accumulate": rl.Accumulate != nil, "classify": rl.Classify != nil, "nodata": rl.NoData != nil,
+		"event": rl.Event != nil, "forecast": rl.Forecast != nil, "tests": len(rl.Tests) > 0} {
+		if set {
+			r.Errorf(p+"."+field, "a tuning (tunes: %s) cannot change %s: write a rule of your own instead", rl.Tunes, field)
+		}
+	}
+	if rl.For < 0 || rl.ClearFor < 0 {
+		r.Errorf(p+".for", "durations must not be negative")
+	}
+	for i, o := range rl.Overrides {
+		if n := btoi(o.Device != "") + btoi(o.Site != "") + btoi(o.Profile != ""); n != 1 {
+			r.Errorf(yamlconf.Join(p, "overrides", i), "name exactly one of device, site, profile")
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

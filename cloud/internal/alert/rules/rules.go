@@ -14,7 +14,6 @@ package rules
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,49 +191,6 @@ type NoDataSpec struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// EventSpec is an event rule's input: events of Kind from the gateways (a
-// buoy's drift, a buffer gap, a clock change, a quarantined device, a tag
-// read …; telemetry/event.go lists them).
-//
-// An event that matches Match (attribute = value, all of them; empty
-// matches every event of the kind) and whose key is not in KeyNotIn sets
-// the alert: its measure is Values[Value], or 1 without Value. An event
-// that matches Clear ends it, as does Hold passing without another setting
-// event (counted from when the last one reached the cloud, so news of old
-// data loss still pages). With Absent instead, the alert fires when a device
-// that sends such events has sent none for that long (a reader gone quiet).
-type EventSpec struct {
-	Kind     string            `yaml:"kind"`
-	Match    map[string]string `yaml:"match"`
-	Clear    map[string]string `yaml:"clear"`
-	Value    string            `yaml:"value"`
-	Unit     string            `yaml:"unit"` // of Value, for explanations ("m")
-	Hold     time.Duration     `yaml:"hold"`
-	KeyNotIn []string          `yaml:"key_not_in"`
-	Absent   time.Duration     `yaml:"absent"`
-}
-
-// ForecastSpec is a forecast rule's measure: the hours until the metric's
-// robust trend (Theil–Sen slope over Window, in Buckets equal buckets,
-// significant by the Mann–Kendall test at Alpha) reaches Toward; levels
-// judge those hours ("<=", "<"). Too few buckets (MinPoints), a trend that
-// is not significant, noise larger than the distance left (MaxNoise × the
-// residual spread) or a trend away from the target forecast nothing.
-type ForecastSpec struct {
-	Window    time.Duration `yaml:"window"`
-	Buckets   int           `yaml:"buckets"`
-	MinPoints int           `yaml:"min_points"`
-	Alpha     float64       `yaml:"alpha"`
-	Toward    Target        `yaml:"toward"`
-}
-
-// Target is the threshold a forecast looks toward: Op Value is the hazard
-// side ("<=" 12 is at or below 12).
-type Target struct {
-	Op    string  `yaml:"op"`
-	Value float64 `yaml:"value"`
-}
-
 // Override replaces level thresholds for one device ("gateway/device"),
 // site or profile. Precedence: device, site, profile, the rule.
 type Override struct {
@@ -282,40 +238,6 @@ func (f *File) Validate(r *yamlconf.Report) {
 		seen[rl.ID] = i
 		rl.validate(r, p)
 	}
-}
-
-// validateTuning checks an entry that tunes another rule: it may carry only
-// what a tuning can change.
-func (rl *Rule) validateTuning(r *yamlconf.Report, p string) {
-	if rl.ID != "" && !idPattern.MatchString(rl.ID) {
-		r.Errorf(p+".id", "%q must be lower case letters, digits and _ (a letter first, at most 64)", rl.ID)
-	}
-	if rl.Enable && rl.Disabled {
-		r.Errorf(p+".enable", "a tuning cannot both enable and disable %s", rl.Tunes)
-	}
-	for field, set := range map[string]bool{"kind": rl.Kind != "", "input": rl.Input != (Input{}),
-		"levels": len(rl.Levels) > 0, "change": rl.Change != nil, "when": len(rl.When) > 0,
-		"accumulate": rl.Accumulate != nil, "classify": rl.Classify != nil, "nodata": rl.NoData != nil,
-		"event": rl.Event != nil, "forecast": rl.Forecast != nil, "tests": len(rl.Tests) > 0} {
-		if set {
-			r.Errorf(p+"."+field, "a tuning (tunes: %s) cannot change %s: write a rule of your own instead", rl.Tunes, field)
-		}
-	}
-	if rl.For < 0 || rl.ClearFor < 0 {
-		r.Errorf(p+".for", "durations must not be negative")
-	}
-	for i, o := range rl.Overrides {
-		if n := btoi(o.Device != "") + btoi(o.Site != "") + btoi(o.Profile != ""); n != 1 {
-			r.Errorf(yamlconf.Join(p, "overrides", i), "name exactly one of device, site, profile")
-		}
-	}
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func (rl *Rule) validate(r *yamlconf.Report, p string) {
@@ -425,87 +347,6 @@ func (rl *Rule) validate(r *yamlconf.Report, p string) {
 func section(kind string) string {
 	return map[string]string{Rate: "change", Composite: "when", Accumulation: "accumulate",
 		Classification: "classify", NoData: "nodata", Event: "event", Forecast: "forecast"}[kind]
-}
-
-func (rl *Rule) validateEvent(r *yamlconf.Report, p string) {
-	ev := rl.Event
-	ep := p + ".event"
-	if !namePattern.MatchString(ev.Kind) {
-		r.Errorf(ep+".kind", "%q is not an event kind (drift, gap, clock, quarantine, buffer, connection, tag …)", ev.Kind)
-	}
-	if ev.Hold < 0 || ev.Absent < 0 {
-		r.Errorf(ep, "hold and absent must not be negative")
-	}
-	if ev.Absent > 0 {
-		if len(ev.Clear) > 0 || ev.Hold > 0 || ev.Value != "" {
-			r.Errorf(ep+".absent", "an absence rule fires on no events: clear, hold and value do not apply")
-		}
-		if len(rl.Levels) != 1 || rl.Levels[0].Severity == alert.None || rl.Levels[0].Set != nil {
-			r.Errorf(p+".levels", "an absence rule has exactly one level, with a severity and no threshold")
-		}
-		return
-	}
-	if len(ev.Clear) == 0 && ev.Hold == 0 {
-		r.Errorf(ep, "say how the alert ends: clear (an event that ends it) or hold (how long after the last one)")
-	}
-	if len(ev.Clear) > 0 && len(ev.Match) > 0 && maps.Equal(ev.Clear, ev.Match) {
-		r.Errorf(ep+".clear", "is the same as match: the alert would end as it starts")
-	}
-	if ev.Value == "" && ev.Unit != "" {
-		r.Errorf(ep+".unit", "is the unit of event.value, which is not set")
-	}
-	if ev.Value == "" {
-		if len(rl.Levels) != 1 || rl.Levels[0].Severity == alert.None || rl.Levels[0].Set != nil {
-			r.Errorf(p+".levels", "without event.value there is no number to judge: give exactly one level, with a severity and no threshold")
-			return
-		}
-		one := 1.0
-		rl.Levels[0].Op, rl.Levels[0].Set, rl.Levels[0].Clear = ">=", &one, &one
-		return
-	}
-	if !namePattern.MatchString(ev.Value) {
-		r.Errorf(ep+".value", "%q is not a value name", ev.Value)
-	}
-	rl.validateLevels(r, p)
-}
-
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
-func (rl *Rule) validateForecast(r *yamlconf.Report, p string) {
-	f := rl.Forecast
-	fp := p + ".forecast"
-	if rl.Input.Agg != "last" || rl.Input.Derive != "" {
-		r.Errorf(p+".input", "a forecast takes the metric itself (no agg, no derive): it builds its own window")
-	}
-	if f.Window <= 0 {
-		r.Errorf(fp+".window", "is required: the span the trend is fitted over")
-	}
-	if f.Buckets == 0 {
-		f.Buckets = 36
-	}
-	if f.Buckets < 4 || f.Buckets > 256 {
-		r.Errorf(fp+".buckets", "%d is not between 4 and 256", f.Buckets)
-	}
-	if f.MinPoints == 0 {
-		f.MinPoints = 6
-	}
-	if f.MinPoints < 4 || f.MinPoints > f.Buckets {
-		r.Errorf(fp+".min_points", "%d is not between 4 and buckets (%d): fewer points cannot show a trend", f.MinPoints, f.Buckets)
-	}
-	if f.Alpha == 0 {
-		f.Alpha = 0.05
-	}
-	if f.Alpha <= 0 || f.Alpha >= 0.5 {
-		r.Errorf(fp+".alpha", "%g is not a significance level between 0 and 0.5", f.Alpha)
-	}
-	if !validOp(f.Toward.Op) {
-		r.Errorf(fp+".toward.op", "%q is not one of < <= > >=", f.Toward.Op)
-	}
-	for i, l := range rl.Levels {
-		if l.Op != "<" && l.Op != "<=" {
-			r.Errorf(yamlconf.Join(p, "levels", i, "op"), "a forecast level is on the hours left before the crossing: use < or <=")
-		}
-	}
 }
 
 func (rl *Rule) validateNoData(r *yamlconf.Report, p string) {
