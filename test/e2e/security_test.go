@@ -90,6 +90,42 @@ func TestSecureJourneyThroughMosquitto(t *testing.T) {
 	dir := t.TempDir()
 	passwords := filepath.Join(dir, "fieldwatch.passwd")
 	testenv.MosquittoPasswd(t, passwords, "fieldwatch-cloud", "cloud-Pa55-e2e", "")
+	shipped := startShippedMosquitto(t, p, passwords)
+	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+	pw, certs := shipped.password, shipped.certs
+
+	cloudHTTP := addr(testenv.FreePort(t))
+	cloudCfg := filepath.Join(dir, "cloud.yaml")
+	os.WriteFile(cloudCfg, []byte(fmt.Sprintf(`mqtt:
+  url: ssl://%s
+  username: fieldwatch-cloud
+  password: cloud-Pa55-e2e
+  tls: {ca_file: %s}
+`, addr(pw), p.ca.CertFile)), 0o600)
+	cloud := start(t, "fieldwatch-cloud", "run", "-c", cloudCfg, "-http", cloudHTTP, "-data", t.TempDir(), "-log-level", "debug")
+	waitHealthy(t, cloudHTTP)
+
+	gw, _ := runSecureGateway(t, p, "ssl://"+addr(certs))
+	stationGoesOffline(t, gw, cloudHTTP)
+	cloud.stop(t, syscall.SIGTERM)
+	if strings.Contains(cloud.logs(), "cloud-Pa55-e2e") {
+		t.Fatalf("the cloud logged its password:\n%s", cloud.logs())
+	}
+}
+
+// shippedMosquitto is Mosquitto running the shipped fieldwatch.conf and
+// acl: the loopback listener for the cloud, the client-certificate one and
+// the password one for gateways, each on a free port.
+type shippedMosquitto struct {
+	*testenv.Mosquitto
+	plain, certs, password int
+}
+
+// startShippedMosquitto starts Mosquitto with deploy/mosquitto/fieldwatch.conf
+// and deploy/mosquitto/acl, rewritten only for the test's ports, password
+// file and certificates, and without persistence.
+func startShippedMosquitto(t *testing.T, p pki, passwords string) shippedMosquitto {
+	t.Helper()
 	conf, err := os.ReadFile("../../deploy/mosquitto/fieldwatch.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -120,25 +156,8 @@ func TestSecureJourneyThroughMosquitto(t *testing.T) {
 		t.Fatalf("the shipped config changed shape; update this test:\n%s", rewritten)
 	}
 	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-	testenv.StartMosquittoConfig(t, rewritten, addr(plain), addr(certs), addr(pw))
-
-	cloudHTTP := addr(testenv.FreePort(t))
-	cloudCfg := filepath.Join(dir, "cloud.yaml")
-	os.WriteFile(cloudCfg, []byte(fmt.Sprintf(`mqtt:
-  url: ssl://%s
-  username: fieldwatch-cloud
-  password: cloud-Pa55-e2e
-  tls: {ca_file: %s}
-`, addr(pw), p.ca.CertFile)), 0o600)
-	cloud := start(t, "fieldwatch-cloud", "run", "-c", cloudCfg, "-http", cloudHTTP, "-data", t.TempDir(), "-log-level", "debug")
-	waitHealthy(t, cloudHTTP)
-
-	gw, _ := runSecureGateway(t, p, "ssl://"+addr(certs))
-	stationGoesOffline(t, gw, cloudHTTP)
-	cloud.stop(t, syscall.SIGTERM)
-	if strings.Contains(cloud.logs(), "cloud-Pa55-e2e") {
-		t.Fatalf("the cloud logged its password:\n%s", cloud.logs())
-	}
+	return shippedMosquitto{Mosquitto: testenv.StartMosquittoConfig(t, rewritten, addr(plain), addr(certs), addr(pw)),
+		plain: plain, certs: certs, password: pw}
 }
 
 // TestSecureJourneyThroughEmbeddedBroker runs the cloud binary with its

@@ -95,6 +95,11 @@ func Run(ctx context.Context, o Options) error {
 
 	link.ClientID, link.NoShare, link.Workers, link.Store, link.Registry = mq.ClientID, !mq.Shared, mq.Workers, st, rg
 	link.Log, link.Metrics = log, ingest.NewMetrics(reg)
+	link.NotGateways = mq.NotGateways()
+	if mq.Shared && mq.URL != "" {
+		log.Warn("mqtt.shared: any client this broker lets subscribe to $share/ingest/… takes a share of the batches; " +
+			"with Mosquitto's acl_file that is every gateway (docs/security.md)")
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -100,7 +100,15 @@ type MQTT struct {
 	TLS      TLS    `yaml:"tls"`
 	ClientID string `yaml:"client_id"`
 	// Shared subscribes through $share/ingest/… so replicas split the load.
+	// Off by default: on a broker that does not check subscriptions
+	// (Mosquitto with an acl_file) any client may join that group and take
+	// a share of the batches (docs/decisions.md).
 	Shared bool `yaml:"shared"`
+	// NonGatewayUsers are broker users that are not gateways, besides
+	// Username, AlertReaders and the shipped ACL's fieldwatch-cloud and
+	// fieldwatch-alerts: the ingestor refuses batches and states on their
+	// topics (NotGateways).
+	NonGatewayUsers []string `yaml:"non_gateway_users"`
 	// Workers is how many batches are written to the store at once.
 	Workers int `yaml:"workers"`
 
@@ -154,7 +162,7 @@ func Default() *Config {
 	return &Config{
 		DataDir:  "fieldwatch-data",
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		MQTT:     MQTT{Listen: "127.0.0.1:1883", Shared: true, Workers: 4},
+		MQTT:     MQTT{Listen: "127.0.0.1:1883", Workers: 4},
 		Store:    Store{Lookback: 30 * 24 * time.Hour},
 		Alerting: defaultAlerting(),
 	}
@@ -199,6 +207,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	} else {
 		c.MQTT.validateExternal(r)
 	}
+	c.MQTT.validateNonGateways(r)
 	if c.MQTT.Workers < 1 || c.MQTT.Workers > 256 {
 		r.Errorf("mqtt.workers", "%d is outside 1..256", c.MQTT.Workers)
 	}

@@ -58,3 +58,27 @@ func TestFile(t *testing.T) {
 		})
 	}
 }
+
+// TestNotGateways: the ingestor's own user, the alert readers, the listed
+// non-gateway users and the shipped ACL's two service users are refused as
+// gateways; a name that cannot be a gateway id is refused in the file. The
+// ingestor's subscription is not shared unless asked.
+func TestNotGateways(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte("mqtt: {url: tcp://broker:1883, username: cloud-2, non_gateway_users: [grafana, fieldwatch-cloud]}\n"), 0o644)
+	c, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.MQTT.NotGateways(), " "); got != "cloud-2 fieldwatch-alerts fieldwatch-cloud grafana" {
+		t.Fatalf("not gateways: %s", got)
+	}
+	if c.MQTT.Shared || Default().MQTT.Shared {
+		t.Fatal("the ingestor's subscription is shared by default")
+	}
+	os.WriteFile(path, []byte("mqtt:\n  url: tcp://broker:1883\n  non_gateway_users: [ok, \"a/b\"]\n"), 0o644)
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), `c.yaml:3: mqtt.non_gateway_users[1]: "a/b" is not a user name`) {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
@@ -70,6 +72,34 @@ func (m *MQTT) validateExternal(r *yamlconf.Report) {
 	if m.PasswordFile != "" || m.AllowAnonymous || len(m.AlertReaders) > 0 || m.TLSListener != (TLSListener{}) {
 		r.Errorf("mqtt.url", "password_file, allow_anonymous, alert_readers and tls_listener are for the embedded broker, "+
 			"not an external one (configure its users and ACL there: deploy/mosquitto)")
+	}
+}
+
+// ShippedNonGateways are the users of deploy/mosquitto/acl that are not
+// gateways: the cloud's ingestor and the alerts reader.
+var ShippedNonGateways = []string{"fieldwatch-cloud", "fieldwatch-alerts"}
+
+// NotGateways are the user names whose batches and states the ingestor
+// refuses: the shipped non-gateway users, the ingestor's own user name,
+// the alert readers and NonGatewayUsers. A broker ACL that lets every
+// user publish under fieldwatch/v1/<its name>/ cannot make them stations.
+func (m *MQTT) NotGateways() []string {
+	names := append([]string(nil), ShippedNonGateways...)
+	if m.Username != "" {
+		names = append(names, m.Username)
+	}
+	names = append(names, m.AlertReaders...)
+	names = append(names, m.NonGatewayUsers...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// validateNonGateways checks NonGatewayUsers: each could be a gateway id.
+func (m *MQTT) validateNonGateways(r *yamlconf.Report) {
+	for i, u := range m.NonGatewayUsers {
+		if u == "" || strings.ContainsAny(u, "/+#") {
+			r.Errorf(yamlconf.Join("mqtt.non_gateway_users", i), "%q is not a user name that could be a gateway id", u)
+		}
 	}
 }
 

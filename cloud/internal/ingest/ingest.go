@@ -58,6 +58,10 @@ type Options struct {
 	StallAfter time.Duration
 	Log        *slog.Logger
 	Metrics    *Metrics
+
+	// NotGateways are user names that are not gateways (the cloud's own,
+	// alert readers): their batches and states are refused (notgateway.go).
+	NotGateways []string
 }
 
 // Evaluator judges batches for early warnings (alert/engine). Observe
@@ -211,6 +215,9 @@ func (in *Ingestor) process(ctx context.Context, msg mqtt.Message) {
 	gw, kind, err := telemetry.ParseTopic(msg.Topic())
 	if err != nil {
 		in.reject("topic", msg.Topic(), "", err)
+		return
+	}
+	if in.fromNonGateway(msg.Topic(), gw) {
 		return
 	}
 	switch kind {
