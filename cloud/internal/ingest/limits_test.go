@@ -123,7 +123,7 @@ func TestMaxFutureOption(t *testing.T) {
 	gw := newGateway(t, url, "gw1")
 	now := time.Now().UTC()
 	b := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: 1, Readings: []telemetry.Reading{
-		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 1, Time: now.Add(time.Hour)},    // inside 2 h
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 1, Time: now.Add(time.Hour)},     // inside 2 h
 		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 2, Time: now.Add(3 * time.Hour)}, // past it
 	}}
 	data, err := telemetry.Encode(b, telemetry.CodecRowsDeflate)
