@@ -57,11 +57,18 @@ const (
 	FormatVersionFlags = 2
 	// MaxBatchBytes bounds an encoded batch.
 	MaxBatchBytes = 1 << 20
-	// MaxReadings bounds the readings in one batch.
-	MaxReadings = 100_000
-	// maxBodyBytes bounds a decompressed body (each reading needs at least
-	// 11 bytes; the dictionary needs at most 3×(1+255) bytes per series).
-	maxBodyBytes = 32 << 20
+	// MaxReadings bounds the items (readings and events) in one batch: twice
+	// the largest batch a gateway can be configured to send
+	// (uplink.batch_size ≤ 10 000; 500 by default). The decoders refuse a
+	// larger count before they allocate anything for it, so a batch of a
+	// few bytes cannot expand to more than MaxReadings readings (about
+	// 1.6 MB of decoded readings; docs/wire.md, "Limits").
+	MaxReadings = 20_000
+	// MaxBodyBytes bounds a decompressed (inflated) body. A rows body of
+	// MaxReadings readings needs at most 22 bytes a reading plus its
+	// dictionary (3×(1+255) bytes a series, in practice far less), so a
+	// real batch stays well below; a deflate bomb is cut off here.
+	MaxBodyBytes = 16 << 20
 )
 
 var magic = [2]byte{'F', 'W'}
@@ -94,6 +101,28 @@ var ErrMalformed = errors.New("malformed batch")
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// ErrTooLarge wraps (with ErrMalformed) the refusals of a batch that is, or
+// would expand to, more than the wire limits allow: more than
+// MaxBatchBytes encoded, a count above MaxReadings, a body inflating past
+// MaxBodyBytes. The cloud counts them apart from other malformed batches.
+var ErrTooLarge = errors.New("batch too large")
+
+func tooLarge(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrMalformed, ErrTooLarge, fmt.Sprintf(format, args...))
+}
+
+// checkCount refuses an item count outside 1 … MaxReadings; it runs before
+// anything is allocated for the items.
+func checkCount(count uint64) error {
+	switch {
+	case count == 0:
+		return malformed("count 0 is outside 1..%d", MaxReadings)
+	case count > MaxReadings:
+		return tooLarge("count %d is outside 1..%d", count, MaxReadings)
+	}
+	return nil
 }
 
 func encode(e *Encoder, b *Batch, c Codec) ([]byte, error) {
@@ -225,8 +254,8 @@ func Decode(data []byte) (*Batch, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if count == 0 || count > MaxReadings {
-		return nil, malformed("count %d is outside 1..%d", count, MaxReadings)
+	if err := checkCount(count); err != nil {
+		return nil, err
 	}
 	var body []byte
 	switch codec {
@@ -234,12 +263,12 @@ func Decode(data []byte) (*Batch, error) {
 		body = r.b
 	case CodecRowsDeflate, CodecItemsDeflate:
 		fr := flate.NewReader(bytes.NewReader(r.b))
-		body, err = io.ReadAll(io.LimitReader(fr, maxBodyBytes+1))
+		body, err = io.ReadAll(io.LimitReader(fr, MaxBodyBytes+1))
 		if err != nil {
 			return nil, malformed("deflate: %v", err)
 		}
-		if len(body) > maxBodyBytes {
-			return nil, malformed("body inflates past %d bytes", maxBodyBytes)
+		if len(body) > MaxBodyBytes {
+			return nil, tooLarge("body inflates past %d bytes", MaxBodyBytes)
 		}
 	default:
 		return nil, malformed("unknown codec %d", codec)
@@ -261,7 +290,7 @@ func Decode(data []byte) (*Batch, error) {
 // checksum, and returns it without the checksum.
 func openEnvelope(data []byte) ([]byte, error) {
 	if len(data) > MaxBatchBytes {
-		return nil, malformed("%d bytes, more than %d", len(data), MaxBatchBytes)
+		return nil, tooLarge("%d bytes, more than %d", len(data), MaxBatchBytes)
 	}
 	if len(data) < 4+4 {
 		return nil, malformed("%d bytes is too short", len(data))

@@ -197,6 +197,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// At the expansion limits, and past them.
+	many := exampleBatch()
+	for len(many.Readings) < MaxReadings {
+		many.Readings = append(many.Readings, many.Readings[len(many.Readings)%3])
+	}
+	if data, err := Encode(many, CodecRowsDeflate); err == nil {
+		f.Add(data)
+	} else {
+		f.Fatal(err)
+	}
+	f.Add(rowsFrame(MaxReadings+1, exampleBatch().Readings))
+	f.Add(deflateBomb(f, MaxBodyBytes+1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := Decode(data)
 		if err != nil {
@@ -204,6 +216,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
 			}
 			return
+		}
+		if b.Len() > MaxReadings {
+			t.Fatalf("decoded %d items, more than %d", b.Len(), MaxReadings)
 		}
 		// Whatever decodes must encode again and decode to the same batch.
 		again, err := Encode(b, CodecRows)

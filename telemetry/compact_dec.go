@@ -118,8 +118,9 @@ func readCompactHeader(data []byte) (*compactHeader, error) {
 		return nil, malformed("context version %d kind %d", version, kind)
 	case b.FirstSeq == 0 || gap > b.FirstSeq-1:
 		return nil, malformed("first sequence %d, committed gap %d", b.FirstSeq, gap)
-	case count == 0 || count > MaxReadings:
-		return nil, malformed("count %d is outside 1..%d", count, MaxReadings)
+	}
+	if err := checkCount(count); err != nil {
+		return nil, err
 	}
 	b.Committed = b.FirstSeq - 1 - gap
 	return &compactHeader{batch: b, r: r, id: id, version: uint32(version), kind: kind, count: count}, nil

@@ -117,7 +117,7 @@ func TestDecodeCompactRefuses(t *testing.T) {
 		{"kind 3", frame{cv: 1<<2 | 3, first: 1, count: 1}, "kind 3", ErrMalformed},
 		{"committed gap", frame{cv: 1 << 2, first: 5, gap: 5, count: 1}, "committed gap 5", ErrMalformed},
 		{"count 0", frame{cv: 1 << 2, first: 1, count: 0}, "count 0", ErrMalformed},
-		{"count too high", frame{cv: 1 << 2, first: 1, count: MaxReadings + 1}, "count 100001", ErrMalformed},
+		{"count too high", frame{cv: 1 << 2, first: 1, count: MaxReadings + 1}, "count 20001", ErrTooLarge},
 		{"unknown version", func() frame { f := good(0, nil); f.cv = 9 << 2; return f }(), "version 9", ErrUnknownContext},
 		{"events past count", good(0, func(w *bitWriter) { w.write(1, 1); w.uvarint(2) }), "2 events in a batch of 1", ErrMalformed},
 		{"no series runs", good(1, func(w *bitWriter) { w.uvarint(0) }), "0 series runs", ErrMalformed},
@@ -226,6 +226,9 @@ func FuzzDecodeCompact(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
+	// At the expansion limit, and one past it.
+	f.Add(compactBomb(MaxReadings))
+	f.Add(compactBomb(MaxReadings + 1))
 	ctxs := fixedContexts()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkCompact(t, data, ctxs)
@@ -244,6 +247,9 @@ func checkCompact(t *testing.T, data []byte, ctxs Contexts) {
 			t.Fatalf("unclassified error: %v", err)
 		}
 		return
+	}
+	if b.Len() > MaxReadings {
+		t.Fatalf("decoded %d items, more than %d", b.Len(), MaxReadings)
 	}
 	if def != nil {
 		if err := def.Validate(); err != nil {

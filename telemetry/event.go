@@ -62,6 +62,11 @@ const (
 	// connection to a reader or a multiplexer) lost (state "lost", Attrs
 	// error) or back (state "restored"). Device is the stream device.
 	EventConnection = "connection"
+	// EventFuture is made by the cloud, never sent by a gateway: items of
+	// a batch (Key "seq-first-last") it dropped because they were stamped
+	// more than its limit ahead of its clock. Device is the gateway; Attrs
+	// reason "clock_ahead"; Values count, ahead_s (the furthest), max_future_s.
+	EventFuture = "future"
 )
 
 // Acquired reports whether the event was acquired from its device (a tag
@@ -70,7 +75,7 @@ const (
 // change): only the first is a sign that the device is alive.
 func (e Event) Acquired() bool {
 	switch e.Kind {
-	case EventGap, EventClock, EventQuarantine, EventBuffer, EventConnection:
+	case EventGap, EventClock, EventQuarantine, EventBuffer, EventConnection, EventFuture:
 		return false
 	}
 	return true

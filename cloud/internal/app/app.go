@@ -85,6 +85,7 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 
 	rg := registry.New()
+	rg.SetMaxDevices(cfg.Ingest.MaxDevices)
 	seedCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if samples, err := st.Latest(seedCtx, "", time.Now().Add(-cfg.Store.Lookback)); err != nil {
 		log.Warn("cannot load latest values from the store; the dashboard fills as data arrives", "err", err)
@@ -94,7 +95,7 @@ func Run(ctx context.Context, o Options) error {
 	cancel()
 
 	link.ClientID, link.NoShare, link.Workers, link.Store, link.Registry = mq.ClientID, !mq.Shared, mq.Workers, st, rg
-	link.Log, link.Metrics = log, ingest.NewMetrics(reg)
+	link.Log, link.Metrics, link.MaxFuture = log, ingest.NewMetrics(reg), cfg.Ingest.MaxFuture
 	link.NotGateways = mq.NotGateways()
 	if mq.Shared && mq.URL != "" {
 		log.Warn("mqtt.shared: any client this broker lets subscribe to $share/ingest/… takes a share of the batches; " +

@@ -26,6 +26,9 @@ type Config struct {
 	HTTP    HTTP   `yaml:"http"`
 	MQTT    MQTT   `yaml:"mqtt"`
 	Store   Store  `yaml:"store"`
+	// Ingest bounds what the gateways' batches and states may make the
+	// cloud keep.
+	Ingest Ingest `yaml:"ingest"`
 	// Alerting is the early-warning engine.
 	Alerting Alerting `yaml:"alerting"`
 }
@@ -157,6 +160,33 @@ type InfluxDB struct {
 	Bucket string `yaml:"bucket"`
 }
 
+// Ingest bounds what gateways may make the cloud keep.
+type Ingest struct {
+	// MaxFuture is how far ahead of the cloud's clock a reading or event
+	// may be stamped; further ahead it is dropped (and counted), the rest
+	// of its batch stored and acknowledged.
+	MaxFuture time.Duration `yaml:"max_future"`
+	// MaxDevices is how many devices the registry tracks per gateway.
+	MaxDevices int `yaml:"max_devices"`
+}
+
+// Limits of the ingest section.
+const (
+	minMaxFuture  = time.Minute
+	maxMaxFuture  = 365 * 24 * time.Hour
+	maxMaxDevices = 1_000_000
+)
+
+func (in *Ingest) validate(r *yamlconf.Report) {
+	if in.MaxFuture < minMaxFuture || in.MaxFuture > maxMaxFuture {
+		r.Errorf("ingest.max_future", "%v is outside %v..%v (a clock a little fast must not lose its readings)",
+			in.MaxFuture, minMaxFuture, maxMaxFuture)
+	}
+	if in.MaxDevices < 1 || in.MaxDevices > maxMaxDevices {
+		r.Errorf("ingest.max_devices", "%d is outside 1..%d", in.MaxDevices, maxMaxDevices)
+	}
+}
+
 // Default returns the embedded-defaults configuration.
 func Default() *Config {
 	return &Config{
@@ -164,6 +194,7 @@ func Default() *Config {
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
 		MQTT:     MQTT{Listen: "127.0.0.1:1883", Workers: 4},
 		Store:    Store{Lookback: 30 * 24 * time.Hour},
+		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
 		Alerting: defaultAlerting(),
 	}
 }
@@ -227,6 +258,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	if c.Store.Lookback < 0 {
 		r.Errorf("store.lookback", "must not be negative")
 	}
+	c.Ingest.validate(r)
 	c.Alerting.validate(r)
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -25,7 +26,7 @@ func TestShippedExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.InfluxDB.Bucket != "fieldwatch" || c.MQTT.URL == "" {
+	if c.Store.InfluxDB.Bucket != "fieldwatch" || c.MQTT.URL == "" || c.Ingest.MaxFuture != 10*time.Minute || c.Ingest.MaxDevices != 1024 {
 		t.Fatalf("example decoded wrong: %+v", c)
 	}
 }
@@ -40,6 +41,10 @@ func TestFile(t *testing.T) {
 		{"influx without bucket", "store:\n  influxdb:\n    url: http://x:8086\n", "c.yaml:2: store.influxdb.bucket: is required"},
 		{"workers", "mqtt: {workers: 0}\n", "mqtt.workers: 0 is outside 1..256"},
 		{"lookback", "store: {lookback: 30}\n", `store.lookback: "30" has no unit`},
+		{"ingest", "ingest:\n  max_future: 2h\n  max_devices: 5000\n", ""},
+		{"max_future too short", "data_dir: d\ningest:\n  max_future: 10s\n", "c.yaml:3: ingest.max_future: 10s is outside 1m0s..8760h0m0s"},
+		{"max_future no unit", "ingest:\n  max_future: 600\n", `c.yaml:2: ingest.max_future: "600" has no unit`},
+		{"max_devices", "ingest:\n  max_future: 5m\n  max_devices: 0\n", "c.yaml:3: ingest.max_devices: 0 is outside 1..1000000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,9 +8,10 @@
 // fieldwatch/v1/<gw>/ack. State messages update the registry.
 //
 // The ingestor subscribes through a shared subscription, so replicas on one
-// broker split the load; a bounded pool of workers writes to the store, and
-// when all are busy the MQTT client stops reading (backpressure, nothing
-// dropped).
+// broker split the load; a bounded pool of workers writes to the store,
+// serving the gateways' queues in turn (fair.go), so one gateway's flood
+// does not hold back another's acks; when the queues are full the MQTT
+// client stops reading (backpressure, nothing dropped).
 package ingest
 
 import (
@@ -53,11 +54,15 @@ type Options struct {
 	// it cannot judge is not acknowledged.
 	Alerts Evaluator
 	// StallAfter is how long the intake may be stuck (a batch in hand, the
-	// handler waiting for a worker, the store failing) before Health says
-	// so (default 10s).
+	// handler waiting for room in the queues, the store failing) before
+	// Health says so (default 10s).
 	StallAfter time.Duration
-	Log        *slog.Logger
-	Metrics    *Metrics
+	// MaxFuture is how far ahead of this machine's clock an item's time may
+	// be (default 10m); items further ahead are dropped and counted, the
+	// rest of their batch stored and acknowledged (future.go).
+	MaxFuture time.Duration
+	Log       *slog.Logger
+	Metrics   *Metrics
 
 	// NotGateways are user names that are not gateways (the cloud's own,
 	// alert readers): their batches and states are refused (notgateway.go).
@@ -76,7 +81,7 @@ type Ingestor struct {
 	log       *slog.Logger
 	m         *Metrics
 	client    mqtt.Client
-	jobs      chan mqtt.Message
+	queue     *fair
 	commits   *commits
 	contexts  *contexts
 	throttle  *throttle.Throttle
@@ -84,8 +89,8 @@ type Ingestor struct {
 	// busy holds, per worker, when it began the message in hand (Unix
 	// nanoseconds; 0 idle): a worker stuck on one for long means the
 	// intake is stalled (a store that does not answer). backedUp is when
-	// the message handler began to wait for a free worker (0: it is not
-	// waiting): messages queue behind it. stored and failed are when a
+	// the message handler began to wait for room in the queues (0: it is
+	// not waiting): messages queue behind it. stored and failed are when a
 	// store write last succeeded and last failed.
 	busy                     []atomic.Int64
 	backedUp, stored, failed atomic.Int64
@@ -100,15 +105,20 @@ func New(o Options) *Ingestor {
 	if o.StallAfter <= 0 {
 		o.StallAfter = StallAfter
 	}
+	if o.MaxFuture <= 0 {
+		o.MaxFuture = MaxFuture
+	}
 	if o.ClientID == "" {
 		host, _ := os.Hostname()
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		o.ClientID = fmt.Sprintf("fieldwatch-ingest-%s-%s", host, hex.EncodeToString(b[:]))
 	}
-	return &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
-		jobs: make(chan mqtt.Message, 2*o.Workers), commits: newCommits(o.Store), contexts: newContexts(o.Store),
+	in := &Ingestor{o: o, log: o.Log.With("component", "ingest"), m: o.Metrics,
+		commits: newCommits(o.Store), contexts: newContexts(o.Store),
 		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers), started: time.Now()}
+	in.queue = newFair(defaultFairLimits, &in.backedUp)
+	return in
 }
 
 // StallAfter is the default of Options.StallAfter.
@@ -128,7 +138,7 @@ func (in *Ingestor) Health() string {
 		}
 	}
 	if b := in.backedUp.Load(); b != 0 && time.Duration(now-b) > in.o.StallAfter {
-		return fmt.Sprintf("batches have waited %s for a free worker (the intake is behind)", time.Duration(now-b).Round(time.Second))
+		return fmt.Sprintf("batches have waited %s for room in the intake's queues (the intake is behind)", time.Duration(now-b).Round(time.Second))
 	}
 	ok := in.stored.Load()
 	if ok == 0 {
@@ -149,18 +159,15 @@ func (in *Ingestor) Run(ctx context.Context) error {
 	if in.o.NoShare {
 		upFilter = telemetry.UpFilter
 	}
+	stop := context.AfterFunc(ctx, in.queue.close)
+	defer stop()
 	handle := func(_ mqtt.Client, msg mqtt.Message) {
-		select {
-		case in.jobs <- msg:
-			return
-		default:
-		}
-		in.backedUp.Store(time.Now().UnixNano()) // paho hands messages over one at a time
-		select {
-		case in.jobs <- msg: // blocks while the workers are busy: backpressure
-		case <-ctx.Done():
-		}
-		in.backedUp.Store(0)
+		// Queued by the topic's gateway (a topic that does not parse is
+		// refused by the worker, from a queue of its own). Blocks while the
+		// queues are full: backpressure; paho hands messages over one at a
+		// time.
+		gw, _, _ := telemetry.ParseTopic(msg.Topic())
+		in.queue.put(gw, msg)
 	}
 	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
 		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).
@@ -193,14 +200,14 @@ func (in *Ingestor) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for {
-				select {
-				case msg := <-in.jobs:
-					in.busy[i].Store(time.Now().UnixNano())
-					in.process(ctx, msg)
-					in.busy[i].Store(0)
-				case <-ctx.Done():
+				q, msg, ok := in.queue.next()
+				if !ok {
 					return
 				}
+				in.busy[i].Store(time.Now().UnixNano())
+				in.process(ctx, msg)
+				in.busy[i].Store(0)
+				in.queue.done(q)
 			}
 		}()
 	}
@@ -239,7 +246,7 @@ func (in *Ingestor) processState(gw string, msg mqtt.Message) {
 		in.reject("bad_state", msg.Topic(), gw, err)
 		return
 	}
-	in.o.Registry.ObserveState(gw, s, msg.Retained())
+	in.devicesRefused(gw, "state", in.o.Registry.ObserveState(gw, s, msg.Retained()))
 	in.m.states.WithLabelValues(s.State).Inc()
 }
 
@@ -259,6 +266,11 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	case errors.Is(err, telemetry.ErrGatewayMismatch):
 		in.reject("gateway_mismatch", msg.Topic(), gw, err)
 		return
+	case errors.Is(err, telemetry.ErrTooLarge):
+		// More items (or bytes) than a gateway sends: refused before the
+		// decoder allocated them, never acknowledged.
+		in.reject("too_large", msg.Topic(), gw, err)
+		return
 	case errors.Is(err, telemetry.ErrMalformed):
 		in.reject("malformed", msg.Topic(), gw, err)
 		return
@@ -273,7 +285,10 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	}
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
-	in.o.Registry.Heard(b)
+	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
+	// The batch's range, kept whatever is dropped from it below: the ack
+	// and the commit record cover every item the gateway sent.
+	first, last := b.FirstSeq, b.LastSeq()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sc, err := in.commits.lock(wctx, gw, b.Stream)
@@ -281,16 +296,17 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
 		return
 	}
-	if sc.c.Covers(b.FirstSeq, b.LastSeq()) {
+	if sc.c.Covers(first, last) {
 		// A replay of what is stored: acknowledged again, not written or
 		// evaluated twice.
 		through := sc.c.Through
 		sc.unlock()
 		in.m.duplicates.Inc()
-		in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: through})
+		in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through})
 		return
 	}
-	next := sc.c.With(b.Committed, b.FirstSeq, b.LastSeq())
+	in.dropFuture(gw, b, first, last)
+	next := sc.c.With(b.Committed, first, last)
 	if in.o.Alerts != nil {
 		// Judged before it is stored, so a crash between the two cannot
 		// lose a warning: the batch comes again, and what the engine has
@@ -321,8 +337,41 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	if b.Backlog {
 		in.m.backlog.Add(float64(b.Len()))
 	}
-	in.o.Registry.ObserveBatch(b)
-	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: b.FirstSeq, Last: b.LastSeq(), Through: next.Through})
+	in.devicesRefused(gw, "batch", in.o.Registry.ObserveBatch(b))
+	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: next.Through})
+}
+
+// dropFuture drops the items of b (first…last) stamped too far ahead of
+// this machine's clock: counted, logged (throttled), and reported by an
+// event stored with the rest of the batch, which is acknowledged as a whole
+// so the gateway's buffer moves on (docs/decisions.md).
+func (in *Ingestor) dropFuture(gw string, b *telemetry.Batch, first, last uint64) {
+	now := time.Now()
+	n, ahead := dropFuture(b, now, in.o.MaxFuture)
+	if n == 0 {
+		return
+	}
+	in.m.future.Add(float64(n))
+	in.o.Registry.DroppedFuture(gw, n)
+	b.Events = append(b.Events, futureEvent(gw, first, last, n, ahead, in.o.MaxFuture, now))
+	if ok, sup := in.throttle.Allow("future"); ok {
+		in.log.Warn("items stamped too far in the future dropped; the rest of the batch is stored", "gateway", gw,
+			"first_seq", first, "last_seq", last, "dropped", n, "ahead", ahead.Round(time.Second),
+			"max_future", in.o.MaxFuture, "similar_suppressed", sup)
+	}
+}
+
+// devicesRefused counts and logs (throttled) the devices the registry did
+// not track because the gateway is at its bound.
+func (in *Ingestor) devicesRefused(gw, from string, n int) {
+	if n == 0 {
+		return
+	}
+	in.m.devicesRefused.Add(float64(n))
+	if ok, sup := in.throttle.Allow("devices_refused"); ok {
+		in.log.Warn("gateway names more devices than the registry keeps per gateway; the new ones are not tracked",
+			"gateway", gw, "from", from, "refused", n, "similar_suppressed", sup)
+	}
 }
 
 // decode decodes a batch of any codec; a compact one against the contexts

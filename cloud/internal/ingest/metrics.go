@@ -15,6 +15,10 @@ type Metrics struct {
 	backlog      prometheus.Counter
 	resyncs      prometheus.Counter
 	storeSeconds prometheus.Histogram
+	// future counts items dropped for being stamped too far ahead;
+	// devicesRefused device ids the registry did not track (its cap).
+	future         prometheus.Counter
+	devicesRefused prometheus.Counter
 }
 
 // NewMetrics registers the ingestor's metrics on reg.
@@ -29,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_acks_total",
 			Help: "Acks published to gateways."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_rejected_total",
-			Help: "Messages refused, by reason: malformed, gateway_mismatch, unknown_context, bad_state, topic, not_gateway."}, []string{"reason"}),
+			Help: "Messages refused, by reason: malformed, too_large, gateway_mismatch, unknown_context, bad_state, topic, not_gateway."}, []string{"reason"}),
 		states: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_states_total",
 			Help: "Gateway state messages received, by state."}, []string{"state"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_errors_total",
@@ -42,11 +46,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Resync requests sent: compact batches whose context this cloud did not know."}),
 		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_store_write_seconds",
 			Help: "Time to write one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		future: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_future_items_total",
+			Help: "Items (readings, events) dropped for being stamped more than ingest.max_future ahead of the cloud's clock; the rest of their batch was stored and acknowledged."}),
+		devicesRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_devices_refused_total",
+			Help: "Device ids (in state messages and batches) the registry did not track: their gateway already had ingest.max_devices."}),
 	}
 	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
-		m.resyncs, m.storeSeconds)
+		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.
-	for _, r := range []string{"malformed", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {
+	for _, r := range []string{"malformed", "too_large", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {
 		m.rejected.WithLabelValues(r)
 	}
 	return m

@@ -39,11 +39,19 @@ const (
 	defaultInterval = time.Minute
 )
 
+// DefaultMaxDevices is how many devices the registry tracks per gateway
+// unless told otherwise (SetMaxDevices). A gateway polls at most a few
+// hundred Modbus units (247 per bus, a handful of buses) and stream
+// devices; an MQTT source (LoRaWAN) may bring more, so this leaves ample
+// room while a gateway cannot make the registry grow without bound.
+const DefaultMaxDevices = 1024
+
 // Registry is safe for concurrent use.
 type Registry struct {
-	now func() time.Time
-	mu  sync.RWMutex
-	gws map[string]*gateway
+	now        func() time.Time
+	mu         sync.RWMutex
+	gws        map[string]*gateway
+	maxDevices int
 }
 
 type gateway struct {
@@ -63,6 +71,10 @@ type gateway struct {
 	heartbeat time.Duration
 	devices   map[string]*device
 	events    []store.Event // the newest events, newest last, at most recentEvents
+	// refused counts device ids not tracked because the gateway already
+	// had maxDevices; future counts the items dropped for being stamped
+	// too far ahead of the cloud's clock (ingest). Both since the start.
+	refused, future uint64
 }
 
 // recentEvents is how many events a station remembers for the dashboard.
@@ -90,7 +102,16 @@ func New() *Registry { return NewWithClock(time.Now) }
 // NewWithClock returns an empty registry that reads the time from now
 // (tests and rule cases run on a clock of their own).
 func NewWithClock(now func() time.Time) *Registry {
-	return &Registry{now: now, gws: map[string]*gateway{}}
+	return &Registry{now: now, gws: map[string]*gateway{}, maxDevices: DefaultMaxDevices}
+}
+
+// SetMaxDevices bounds the devices tracked per gateway (n ≥ 1). Devices
+// already tracked stay; a new device of a gateway at the bound is not
+// tracked (its readings are still stored), and counted.
+func (r *Registry) SetMaxDevices(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maxDevices = max(n, 1)
 }
 
 func (r *Registry) gw(id string) *gateway {
@@ -102,9 +123,15 @@ func (r *Registry) gw(id string) *gateway {
 	return g
 }
 
-func (g *gateway) dev(id string) *device {
+// dev returns the gateway's device id, adding it if the gateway has fewer
+// than max devices; nil (counted in g.refused) if it has not.
+func (g *gateway) dev(id string, max int) *device {
 	d, ok := g.devices[id]
 	if !ok {
+		if len(g.devices) >= max {
+			g.refused++
+			return nil
+		}
 		d = &device{id: id, latest: map[string]store.Sample{}}
 		g.devices[id] = d
 	}
@@ -113,8 +140,10 @@ func (g *gateway) dev(id string) *device {
 
 // ObserveState records a gateway's state message. retained says the broker
 // replayed it from its store (at subscribe): it describes the gateway but
-// is no sign that the gateway is speaking now.
-func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
+// is no sign that the gateway is speaking now. It returns how many of the
+// message's devices were not tracked because the gateway is at the bound
+// (SetMaxDevices).
+func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (refused int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -123,7 +152,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 		g.heardAt = now // it spoke, whatever its clock says
 	}
 	if !s.Time.IsZero() && s.Time.Before(g.stateAt) {
-		return // an older message (e.g. a retained one replayed late, or a clock stepped back)
+		return 0 // an older message (e.g. a retained one replayed late, or a clock stepped back)
 	}
 	g.state, g.stateAt = s.State, s.Time
 	if g.stateAt.IsZero() {
@@ -133,7 +162,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 		g.site = s.Site
 	}
 	if s.State == telemetry.StateOffline {
-		return // a last will carries no description, and is the broker speaking
+		return 0 // a last will carries no description, and is the broker speaking
 	}
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	if s.Location != nil {
@@ -141,7 +170,11 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 		g.location = &loc
 	}
 	for _, ds := range s.Devices {
-		d := g.dev(ds.ID)
+		d := g.dev(ds.ID, r.maxDevices)
+		if d == nil {
+			refused++
+			continue
+		}
 		if ds.Health != d.health || d.healthSince.IsZero() {
 			d.healthSince = now
 		}
@@ -151,34 +184,72 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) {
 			d.lastRead = ds.LastRead
 		}
 	}
+	return refused
 }
 
 // Heard records that a batch arrived from a gateway, before it is stored:
 // the gateway spoke, and its devices acquired what the batch holds. A store
 // that is slow or down does not make the field look silent.
-func (r *Registry) Heard(b *telemetry.Batch) {
+func (r *Registry) Heard(b *telemetry.Batch) (refused int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.gw(b.Gateway)
 	now := r.now()
 	g.heardAt = now
-	var d *device
+	devs := r.devices(g)
 	for i := range b.Readings {
 		rd := &b.Readings[i]
-		if d == nil || d.id != rd.Device {
-			d = g.dev(rd.Device)
-		}
-		if t := evidenceTime(rd.Time, rd.Clock, now); t.After(d.lastArrived) {
-			d.lastArrived = t
+		if d := devs.get(rd.Device); d != nil {
+			if t := evidenceTime(rd.Time, rd.Clock, now); t.After(d.lastArrived) {
+				d.lastArrived = t
+			}
 		}
 	}
 	for i := range b.Events {
 		if e := &b.Events[i]; e.Acquired() {
-			if t := evidenceTime(e.Time, e.Clock, now); t.After(g.dev(e.Device).lastArrived) {
-				g.dev(e.Device).lastArrived = t
+			if d := devs.get(e.Device); d != nil {
+				if t := evidenceTime(e.Time, e.Clock, now); t.After(d.lastArrived) {
+					d.lastArrived = t
+				}
 			}
 		}
 	}
+	return devs.refused
+}
+
+// batchDevices looks up the devices of one batch, remembering the last
+// one and those refused, so a batch counts each refused device once.
+type batchDevices struct {
+	g       *gateway
+	max     int
+	last    *device
+	no      map[string]bool
+	refused int
+}
+
+func (r *Registry) devices(g *gateway) *batchDevices { return &batchDevices{g: g, max: r.maxDevices} }
+
+func (b *batchDevices) get(id string) *device {
+	if b.last != nil && b.last.id == id {
+		return b.last
+	}
+	if b.no[id] {
+		return nil
+	}
+	if d, ok := b.g.devices[id]; ok {
+		b.last = d
+		return d
+	}
+	if d := b.g.dev(id, b.max); d != nil {
+		b.last = d
+		return d
+	}
+	if b.no == nil {
+		b.no = map[string]bool{}
+	}
+	b.no[id] = true
+	b.refused++
+	return nil
 }
 
 // evidenceTime is when an acquisition shows its device alive: its time,
@@ -194,8 +265,10 @@ func evidenceTime(t time.Time, c telemetry.ClockQuality, now time.Time) time.Tim
 
 // ObserveBatch records a stored batch: the gateway was heard from, and its
 // devices' latest values move forward (never back: a replay or a backlog
-// does not hide newer values).
-func (r *Registry) ObserveBatch(b *telemetry.Batch) {
+// does not hide newer values). It returns how many of the batch's devices
+// were not tracked because the gateway is at the bound (their readings are
+// stored all the same).
+func (r *Registry) ObserveBatch(b *telemetry.Batch) (refused int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.gw(b.Gateway)
@@ -203,8 +276,12 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 	if b.Site != "" {
 		g.site = b.Site
 	}
+	devs := r.devices(g)
 	for _, rd := range b.Readings {
-		d := g.dev(rd.Device)
+		d := devs.get(rd.Device)
+		if d == nil {
+			continue
+		}
 		if rd.Time.After(d.lastSeen) {
 			if !d.lastSeen.IsZero() {
 				d.learn(rd.Time.Sub(d.lastSeen))
@@ -223,15 +300,25 @@ func (r *Registry) ObserveBatch(b *telemetry.Batch) {
 	}
 	for _, e := range b.Events {
 		if e.Device != b.Gateway { // the gateway's own events (gap, clock, buffer) are not a device's
-			d := g.dev(e.Device)
-			d.events++
-			if e.Acquired() && e.Time.After(d.lastSeen) {
-				d.lastSeen = e.Time // a tag read shows the reader alive; a quarantine event does not
+			if d := devs.get(e.Device); d != nil {
+				d.events++
+				if e.Acquired() && e.Time.After(d.lastSeen) {
+					d.lastSeen = e.Time // a tag read shows the reader alive; a quarantine event does not
+				}
 			}
 		}
 		g.addEvent(store.Event{Gateway: b.Gateway, Site: b.Site, Device: e.Device, Kind: e.Kind, Key: e.Key, Time: e.Time,
 			Attrs: e.Attrs, Values: e.Values})
 	}
+	return devs.refused
+}
+
+// DroppedFuture counts n items of gateway gw dropped by the ingestor for
+// being stamped too far ahead of the cloud's clock.
+func (r *Registry) DroppedFuture(gw string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gw(gw).future += uint64(n)
 }
 
 // learn follows the pace of a device whose gateway did not declare one (a
@@ -266,7 +353,10 @@ func (r *Registry) Seed(samples []store.Sample) {
 		if sm.Site != "" && g.site == "" {
 			g.site = sm.Site
 		}
-		d := g.dev(sm.Device)
+		d := g.dev(sm.Device, r.maxDevices)
+		if d == nil {
+			continue
+		}
 		if cur, ok := d.latest[sm.Metric]; !ok || sm.Time.After(cur.Time) {
 			d.latest[sm.Metric] = sm
 		}
@@ -290,6 +380,12 @@ type Station struct {
 	Devices  []Device            `json:"devices"`
 	// Events are the station's newest events (tag reads, drift), newest first.
 	Events []store.Event `json:"events"`
+	// DevicesRefused counts device ids not tracked because the station
+	// already had the most devices the registry keeps per gateway;
+	// FutureItems counts the items the ingestor dropped for being stamped
+	// too far ahead of the cloud's clock. Both since the cloud started.
+	DevicesRefused uint64 `json:"devices_refused,omitempty"`
+	FutureItems    uint64 `json:"future_items,omitempty"`
 }
 
 // Device is the registry's view of one device.
@@ -335,7 +431,8 @@ func (r *Registry) Station(id string) (Station, bool) {
 func (r *Registry) view(g *gateway) Station {
 	now := r.now()
 	st := Station{ID: g.id, Site: g.site, State: g.state, Version: g.version, Started: g.started, Since: g.stateAt,
-		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices))}
+		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices)),
+		DevicesRefused: g.refused, FutureItems: g.future}
 	if g.location != nil {
 		loc := *g.location
 		st.Location = &loc

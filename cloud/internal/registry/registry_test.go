@@ -220,3 +220,85 @@ func TestEventsAboutDevicesAreNotSignsOfLife(t *testing.T) {
 		t.Fatalf("the station's events: %+v", st.Events)
 	}
 }
+
+// TestDevicesPerGatewayBounded: a gateway's state messages and batches add
+// devices up to the bound and no further; what is refused is counted, the
+// devices already known keep being updated, and another gateway has a bound
+// of its own.
+func TestDevicesPerGatewayBounded(t *testing.T) {
+	devs := func(prefix string, n int) []telemetry.DeviceState {
+		var ds []telemetry.DeviceState
+		for i := range n {
+			ds = append(ds, telemetry.DeviceState{ID: fmt.Sprintf("%s-%d", prefix, i), Health: "ok"})
+		}
+		return ds
+	}
+	tests := []struct {
+		name        string
+		max         int
+		states      [][]telemetry.DeviceState
+		batchDevs   []string
+		wantDevices int
+		wantRefused []int // per call: the states, then the batch (ObserveBatch)
+	}{
+		{"under the bound", 4, [][]telemetry.DeviceState{devs("a", 3)}, []string{"a-0"}, 3, []int{0, 0}},
+		{"at the bound", 3, [][]telemetry.DeviceState{devs("a", 3)}, nil, 3, []int{0, 0}},
+		{"a flood of ids", 4, [][]telemetry.DeviceState{devs("a", 3), devs("b", 100), devs("c", 100)}, nil, 4, []int{0, 99, 100, 0}},
+		{"a repeated flood is refused each time", 2, [][]telemetry.DeviceState{devs("a", 5), devs("a", 5)}, nil, 2, []int{3, 3, 0}},
+		{"batch devices count too", 2, [][]telemetry.DeviceState{devs("a", 2)}, []string{"a-0", "x", "y", "x"}, 2, []int{0, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New()
+			r.SetMaxDevices(tc.max)
+			var refused []int
+			for i, ds := range tc.states {
+				refused = append(refused, r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline,
+					Time: t0.Add(time.Duration(i) * time.Second), Devices: ds}, false))
+			}
+			var rs []telemetry.Reading
+			for _, d := range tc.batchDevs {
+				rs = append(rs, rd(d, "soil_moisture", 30, t0))
+			}
+			refused = append(refused, r.ObserveBatch(batch("gw1", rs...)))
+			if fmt.Sprint(refused) != fmt.Sprint(tc.wantRefused) {
+				t.Fatalf("refused %v, want %v", refused, tc.wantRefused)
+			}
+			st, _ := r.Station("gw1")
+			if len(st.Devices) != tc.wantDevices {
+				t.Fatalf("%d devices, want %d", len(st.Devices), tc.wantDevices)
+			}
+			total := 0
+			for _, n := range tc.wantRefused {
+				total += n
+			}
+			if st.DevicesRefused != uint64(total) {
+				t.Fatalf("station counts %d refused, want %d", st.DevicesRefused, total)
+			}
+			// Another gateway is not affected by this one's flood.
+			if n := r.ObserveState("gw2", telemetry.State{State: telemetry.StateOnline, Devices: devs("z", tc.max)}, false); n != 0 {
+				t.Fatalf("gw2 refused %d", n)
+			}
+		})
+	}
+}
+
+// TestDefaultMaxDevices: without SetMaxDevices the bound is
+// DefaultMaxDevices, and a batch's refused device does not reach the
+// expected devices (no-data alerts) either.
+func TestDefaultMaxDevices(t *testing.T) {
+	r := New()
+	var ds []telemetry.DeviceState
+	for i := range DefaultMaxDevices + 10 {
+		ds = append(ds, telemetry.DeviceState{ID: fmt.Sprintf("d-%d", i)})
+	}
+	if n := r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Devices: ds}, false); n != 10 {
+		t.Fatalf("refused %d, want 10", n)
+	}
+	if n := r.Heard(batch("gw1", rd("new", "m", 1, t0))); n != 1 {
+		t.Fatalf("Heard refused %d, want 1", n)
+	}
+	if _, exp := r.Expected(); len(exp) != DefaultMaxDevices {
+		t.Fatalf("%d expected devices, want %d", len(exp), DefaultMaxDevices)
+	}
+}
