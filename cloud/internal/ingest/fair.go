@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,10 +16,15 @@ import (
 // one worker, and every other gateway's next message is taken by the next
 // free worker, whatever the flood has queued.
 //
-// Nothing is dropped: put blocks while the sender's queue or the whole
-// intake is full (the MQTT client then stops reading: backpressure), and a
-// queued message is acknowledged only once a worker has stored it, so one
-// lost at shutdown is sent again by its gateway.
+// Nothing is lost: put blocks while the whole intake is full (the MQTT
+// client then stops reading: backpressure), and a queued message is
+// acknowledged only once a worker has stored it, so one lost at shutdown is
+// sent again by its gateway. A gateway whose own queue is full is refused
+// at once instead (put returns errGatewayFull; the ingestor counts it and
+// does not acknowledge, so the gateway sends it again): waiting for it
+// would stop the MQTT client reading for everyone, since paho hands
+// messages over one at a time. A gateway that follows the protocol never
+// fills its queue.
 //
 // One gateway's messages are processed one at a time in the order they
 // arrived (batches and states alike). Batches of one stream were already
@@ -53,12 +59,20 @@ type fairLimits struct {
 
 // defaultFairLimits: a gateway keeps at most 64 batches in flight
 // (uplink.max_in_flight ≤ 64), so one that follows the protocol never fills
-// its queue of 128; 8 MiB is 8 batches of the largest size the decoder
-// accepts, and dozens of real ones (a 10 000-reading batch is under 200 KB).
+// its queue of 128; 32 MiB holds 64 of the largest batches a gateway can be
+// configured to send (10 000 readings, under 200 KB each) many times over.
 // The intake holds at most 128 MiB of payloads: 16 gateways flooding with
 // the largest batches before the others wait behind them.
-var defaultFairLimits = fairLimits{gatewayInFlight: 1, gatewayMsgs: 128, gatewayBytes: 8 << 20,
+var defaultFairLimits = fairLimits{gatewayInFlight: 1, gatewayMsgs: 128, gatewayBytes: 32 << 20,
 	totalMsgs: 8192, totalBytes: 128 << 20}
+
+// errGatewayFull: the sender's own queue is full; the message is refused,
+// not queued.
+var errGatewayFull = errors.New("this gateway already has as many messages waiting as it may; " +
+	"refused unacknowledged, so the gateway sends it again")
+
+// errClosed: the intake is closed.
+var errClosed = errors.New("the intake is closed")
 
 type gwQueue struct {
 	key      string
@@ -74,15 +88,16 @@ func newFair(lim fairLimits, backedUp *atomic.Int64) *fair {
 	return f
 }
 
-// put queues msg from gateway key, waiting while there is no room. It
-// returns false, without queueing, once the intake is closed.
-func (f *fair) put(key string, msg mqtt.Message) bool {
+// put queues msg from gateway key, waiting while the whole intake is full.
+// It returns errGatewayFull at once, without queueing, when the gateway's
+// own queue is full, and errClosed once the intake is closed.
+func (f *fair) put(key string, msg mqtt.Message) error {
 	size := len(msg.Payload())
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for waiting := false; ; {
 		if f.closed {
-			return false
+			return errClosed
 		}
 		// Looked up again after each wait: done may have dropped an idle queue.
 		q := f.queues[key]
@@ -90,14 +105,20 @@ func (f *fair) put(key string, msg mqtt.Message) bool {
 			q = &gwQueue{key: key}
 			f.queues[key] = q
 		}
-		if f.fits(q, size) {
+		if !f.gatewayRoom(q, size) {
+			if q.inFlight == 0 && len(q.msgs) == 0 {
+				delete(f.queues, key)
+			}
+			return errGatewayFull
+		}
+		if f.intakeRoom(size) {
 			q.msgs = append(q.msgs, msg)
 			q.bytes += size
 			f.msgs++
 			f.bytes += size
 			f.maxDepth = max(f.maxDepth, f.msgs)
 			f.makeReady(q)
-			return true
+			return nil
 		}
 		if !waiting {
 			waiting = true
@@ -108,10 +129,14 @@ func (f *fair) put(key string, msg mqtt.Message) bool {
 	}
 }
 
-func (f *fair) fits(q *gwQueue, size int) bool {
-	gwRoom := len(q.msgs) == 0 || (len(q.msgs) < f.lim.gatewayMsgs && q.bytes+size <= f.lim.gatewayBytes)
-	allRoom := f.msgs == 0 || (f.msgs < f.lim.totalMsgs && f.bytes+size <= f.lim.totalBytes)
-	return gwRoom && allRoom
+// gatewayRoom: an empty queue takes any message, so a gateway's largest
+// batch is never refused.
+func (f *fair) gatewayRoom(q *gwQueue, size int) bool {
+	return len(q.msgs) == 0 || (len(q.msgs) < f.lim.gatewayMsgs && q.bytes+size <= f.lim.gatewayBytes)
+}
+
+func (f *fair) intakeRoom(size int) bool {
+	return f.msgs == 0 || (f.msgs < f.lim.totalMsgs && f.bytes+size <= f.lim.totalBytes)
 }
 
 // makeReady puts q at the back of the line if it has a message to hand out.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -94,35 +95,53 @@ func TestFairInFlight(t *testing.T) {
 	}
 }
 
-// TestFairBackpressure: a put into a full gateway queue, or a full intake,
-// waits (and says so through backedUp, which Health reads) until a worker
-// takes a message; nothing is dropped; close releases a waiting put.
+// TestFairBackpressure: a put into a full intake waits (and says so through
+// backedUp, which Health reads) until a worker takes a message; nothing is
+// dropped; close releases a waiting put. A put into a gateway's own full
+// queue is refused at once, so a flooding gateway cannot stop the MQTT
+// client reading for the others, and the other gateways still get in.
 func TestFairBackpressure(t *testing.T) {
 	tests := []struct {
-		name string
-		lim  fairLimits
-		fill []string // gateways of the messages that fill it
-		next string   // the gateway whose put must wait
+		name    string
+		lim     fairLimits
+		fill    []string // gateways of the messages that fill it
+		next    string   // the gateway whose put must wait or be refused
+		refused bool     // refused at once rather than waiting
 	}{
 		{"gateway messages", fairLimits{gatewayInFlight: 1, gatewayMsgs: 2, gatewayBytes: 1 << 20, totalMsgs: 100, totalBytes: 1 << 20},
-			[]string{"x", "x"}, "x"},
+			[]string{"x", "x"}, "x", true},
 		{"gateway bytes", fairLimits{gatewayInFlight: 1, gatewayMsgs: 100, gatewayBytes: 15, totalMsgs: 100, totalBytes: 1 << 20},
-			[]string{"x"}, "x"},
+			[]string{"x"}, "x", true},
 		{"intake messages", fairLimits{gatewayInFlight: 1, gatewayMsgs: 100, gatewayBytes: 1 << 20, totalMsgs: 2, totalBytes: 1 << 20},
-			[]string{"x", "y"}, "z"},
+			[]string{"x", "y"}, "z", false},
 		{"intake bytes", fairLimits{gatewayInFlight: 1, gatewayMsgs: 100, gatewayBytes: 1 << 20, totalMsgs: 100, totalBytes: 25},
-			[]string{"x", "y"}, "z"},
+			[]string{"x", "y"}, "z", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var backedUp atomic.Int64
 			f := newFair(tc.lim, &backedUp)
 			for i, gw := range tc.fill {
-				if !f.put(gw, &msg{topic: fmt.Sprint(gw, i), payload: make([]byte, 10)}) {
-					t.Fatal("put refused")
+				if err := f.put(gw, &msg{topic: fmt.Sprint(gw, i), payload: make([]byte, 10)}); err != nil {
+					t.Fatal(err)
 				}
 			}
-			put := make(chan bool, 1)
+			if tc.refused {
+				if err := f.put(tc.next, &msg{topic: "over", payload: make([]byte, 10)}); !errors.Is(err, errGatewayFull) {
+					t.Fatalf("put into a full gateway queue: %v, want errGatewayFull", err)
+				}
+				if backedUp.Load() != 0 {
+					t.Fatal("a refused put marked the intake backed up")
+				}
+				if err := f.put("other", &msg{topic: "other", payload: make([]byte, 10)}); err != nil {
+					t.Fatalf("another gateway's put: %v", err)
+				}
+				if f.msgs != len(tc.fill)+1 {
+					t.Fatalf("%d queued, want %d", f.msgs, len(tc.fill)+1)
+				}
+				return
+			}
+			put := make(chan error, 1)
 			go func() { put <- f.put(tc.next, &msg{topic: "late", payload: make([]byte, 10)}) }()
 			testenv.Eventually(t, "the put waits", wait, func() bool { return backedUp.Load() != 0 })
 			select {
@@ -134,9 +153,9 @@ func TestFairBackpressure(t *testing.T) {
 				t.Fatal("closed")
 			}
 			select {
-			case ok := <-put:
-				if !ok {
-					t.Fatal("the put was refused")
+			case err := <-put:
+				if err != nil {
+					t.Fatalf("the put was refused: %v", err)
 				}
 			case <-time.After(wait):
 				t.Fatal("the put still waits with room made")
@@ -147,16 +166,16 @@ func TestFairBackpressure(t *testing.T) {
 			if f.msgs != len(tc.fill) {
 				t.Fatalf("%d queued, want %d: nothing dropped", f.msgs, len(tc.fill))
 			}
-			// A put waiting at close returns false.
-			for f.fits(f.queues[tc.next], 10) && f.put(tc.next, &msg{topic: "fill", payload: make([]byte, 10)}) {
+			// A put waiting at close returns errClosed.
+			for f.intakeRoom(10) && f.put("fill", &msg{topic: "fill", payload: make([]byte, 10)}) == nil {
 			}
 			go func() { put <- f.put(tc.next, &msg{topic: "at close", payload: make([]byte, 10)}) }()
 			testenv.Eventually(t, "the put waits", wait, func() bool { return backedUp.Load() != 0 })
 			f.close()
 			select {
-			case ok := <-put:
-				if ok {
-					t.Fatal("a put at close was queued")
+			case err := <-put:
+				if !errors.Is(err, errClosed) {
+					t.Fatalf("a put at close: %v, want errClosed", err)
 				}
 			case <-time.After(wait):
 				t.Fatal("close did not release the put")

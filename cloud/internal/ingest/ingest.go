@@ -164,10 +164,12 @@ func (in *Ingestor) Run(ctx context.Context) error {
 	handle := func(_ mqtt.Client, msg mqtt.Message) {
 		// Queued by the topic's gateway (a topic that does not parse is
 		// refused by the worker, from a queue of its own). Blocks while the
-		// queues are full: backpressure; paho hands messages over one at a
-		// time.
+		// intake is full: backpressure; paho hands messages over one at a
+		// time. A gateway over its own share is refused at once (fair.go).
 		gw, _, _ := telemetry.ParseTopic(msg.Topic())
-		in.queue.put(gw, msg)
+		if err := in.queue.put(gw, msg); errors.Is(err, errGatewayFull) {
+			in.reject("flooding", msg.Topic(), gw, err)
+		}
 	}
 	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
 		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).

@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		acks: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_acks_total",
 			Help: "Acks published to gateways."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_rejected_total",
-			Help: "Messages refused, by reason: malformed, too_large, gateway_mismatch, unknown_context, bad_state, topic, not_gateway."}, []string{"reason"}),
+			Help: "Messages refused, by reason: malformed, too_large, flooding, gateway_mismatch, unknown_context, bad_state, topic, not_gateway."}, []string{"reason"}),
 		states: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_ingest_states_total",
 			Help: "Gateway state messages received, by state."}, []string{"state"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_errors_total",
@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
 		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.
-	for _, r := range []string{"malformed", "too_large", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {
+	for _, r := range []string{"malformed", "too_large", "flooding", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
