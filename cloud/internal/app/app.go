@@ -22,6 +22,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
@@ -147,7 +148,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// One middleware in front of everything: security headers, body cap,
+	// hostile paths; and every phase of a connection bounded.
+	srv := httpserver.New(mux, cfg.HTTP.Limits, log)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -40,6 +41,9 @@ type HTTP struct {
 	// a tokens file; otherwise operator on a loopback listener (one machine,
 	// as `make demo`) and viewer on any other.
 	Anonymous *apitoken.Role `yaml:"anonymous"`
+	// Limits bound each connection: timeouts, header and body sizes
+	// (zero: the default).
+	Limits httpserver.Limits `yaml:"limits"`
 
 	// Tokens is TokensFile's content, read by Check.
 	Tokens *apitoken.Set `yaml:"-"`
@@ -153,7 +157,7 @@ type InfluxDB struct {
 func Default() *Config {
 	return &Config{
 		DataDir:  "fieldwatch-data",
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", Limits: httpserver.DefaultLimits()},
 		MQTT:     MQTT{Listen: "127.0.0.1:1883", Shared: true, Workers: 4},
 		Store:    Store{Lookback: 30 * 24 * time.Hour},
 		Alerting: defaultAlerting(),
@@ -194,6 +198,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		}
 	}
 	hostPort("http.listen", c.HTTP.Listen, true)
+	c.HTTP.Limits.Validate(r, "http.limits")
 	if c.MQTT.URL == "" {
 		c.MQTT.validateEmbedded(r, hostPort)
 	} else {
