@@ -56,6 +56,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
+	warnSecrets(cfg, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_cloud_build_info",
@@ -183,6 +184,22 @@ func Run(ctx context.Context, o Options) error {
 		err = aerr
 	}
 	return err
+}
+
+// FlagSecretWarning is logged when the InfluxDB token is given as a flag.
+const FlagSecretWarning = "the InfluxDB token was given with -influx-token, and every local user can read a process's " +
+	"command line in /proc/PID/cmdline (and ps shows it): use -influx-token-file, $" + config.EnvInfluxToken +
+	" or store.influxdb.token_file instead"
+
+// warnSecrets warns about secrets other local users can read: files
+// readable by group or others, and a token on the command line.
+func warnSecrets(cfg *config.Config, log *slog.Logger) {
+	for _, l := range cfg.Loose {
+		l.Warn(log)
+	}
+	if cfg.Store.InfluxDB.TokenFrom == config.TokenFromFlag {
+		log.Warn(FlagSecretWarning, "flag", "-influx-token")
+	}
 }
 
 // startBroker starts the embedded broker with the configured users,
