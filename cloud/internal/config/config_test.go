@@ -40,6 +40,10 @@ func TestFile(t *testing.T) {
 		{"influx without bucket", "store:\n  influxdb:\n    url: http://x:8086\n", "c.yaml:2: store.influxdb.bucket: is required"},
 		{"workers", "mqtt: {workers: 0}\n", "mqtt.workers: 0 is outside 1..256"},
 		{"lookback", "store: {lookback: 30}\n", `store.lookback: "30" has no unit`},
+		{"limits", "http:\n  limits: {read_timeout: 5s, idle_timeout: 10s, max_body_bytes: 1MiB}\n", ""},
+		{"negative timeout", "http:\n  limits:\n    idle_timeout: -1s\n", "c.yaml:3: http.limits.idle_timeout: must not be negative"},
+		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
+		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
