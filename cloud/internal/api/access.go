@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 )
 
 // access decides who a request is and whether it may do what it asks.
@@ -38,6 +39,10 @@ func (a *API) ReloadTokens(path string) {
 		a.access.reloads.WithLabelValues("failure").Inc()
 		a.log.Error("token file refused; keeping the tokens in use", "err", err)
 		return
+	}
+	if l, err := secretfile.Check(path); err == nil && l != nil {
+		l.Field = "http.tokens_file"
+		l.Warn(a.log)
 	}
 	a.access.tokens.Store(s)
 	a.access.reloads.WithLabelValues("success").Inc()

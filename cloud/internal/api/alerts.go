@@ -176,11 +176,16 @@ func (a *API) expireSilence(r *http.Request) (any, error) {
 }
 
 // decodeBody reads a JSON body strictly: unknown fields and trailing data
-// are refused.
+// are refused, and a body over maxBody (or over the server's own cap,
+// httpserver.Guard) is 413.
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body: larger than %d bytes", mb.Limit)}
+		}
 		return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("body: %v", err)}
 	}
 	if dec.More() {

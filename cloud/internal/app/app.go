@@ -22,6 +22,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
@@ -55,6 +56,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
+	warnSecrets(cfg, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_cloud_build_info",
@@ -153,7 +155,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// One middleware in front of everything: security headers, body cap,
+	// hostile paths; and every phase of a connection bounded.
+	srv := httpserver.New(mux, cfg.HTTP.Limits, log)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)
@@ -186,6 +190,22 @@ func Run(ctx context.Context, o Options) error {
 		err = aerr
 	}
 	return err
+}
+
+// FlagSecretWarning is logged when the InfluxDB token is given as a flag.
+const FlagSecretWarning = "the InfluxDB token was given with -influx-token, and every local user can read a process's " +
+	"command line in /proc/PID/cmdline (and ps shows it): use -influx-token-file, $" + config.EnvInfluxToken +
+	" or store.influxdb.token_file instead"
+
+// warnSecrets warns about secrets other local users can read: files
+// readable by group or others, and a token on the command line.
+func warnSecrets(cfg *config.Config, log *slog.Logger) {
+	for _, l := range cfg.Loose {
+		l.Warn(log)
+	}
+	if cfg.Store.InfluxDB.TokenFrom == config.TokenFromFlag {
+		log.Warn(FlagSecretWarning, "flag", "-influx-token")
+	}
 }
 
 // startBroker starts the embedded broker with the configured users,

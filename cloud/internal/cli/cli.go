@@ -77,7 +77,10 @@ func flags(name string, args []string, stderr io.Writer) (cfg *config.Config, lo
 	mqttListen := fs.String("mqtt-listen", "", "embedded broker listen address (overrides mqtt.listen)")
 	mqttURL := fs.String("mqtt-url", "", "external broker URL; disables the embedded broker (overrides mqtt.url)")
 	influxURL := fs.String("influx-url", "", "InfluxDB URL; replaces the embedded store (overrides store.influxdb.url)")
-	influxToken := fs.String("influx-token", os.Getenv("FIELDWATCH_INFLUX_TOKEN"), "InfluxDB token (or $FIELDWATCH_INFLUX_TOKEN)")
+	influxTokenFile := fs.String("influx-token-file", "", "file holding the InfluxDB token (overrides store.influxdb.token_file and $"+
+		config.EnvInfluxToken+")")
+	influxToken := fs.String("influx-token", "", "InfluxDB token: DISCOURAGED, every local user can read it in /proc/PID/cmdline; "+
+		"use -influx-token-file, $"+config.EnvInfluxToken+" or store.influxdb.token_file")
 	influxOrg := fs.String("influx-org", "", "InfluxDB organisation")
 	influxBucket := fs.String("influx-bucket", "", "InfluxDB bucket (1.8: db/autogen)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
@@ -99,7 +102,16 @@ func flags(name string, args []string, stderr io.Writer) (cfg *config.Config, lo
 	set(&cfg.MQTT.Listen, *mqttListen)
 	set(&cfg.MQTT.URL, *mqttURL)
 	set(&cfg.Store.InfluxDB.URL, *influxURL)
-	set(&cfg.Store.InfluxDB.Token, *influxToken)
+	// The InfluxDB token: a flag over the environment over the file's.
+	ix := &cfg.Store.InfluxDB
+	switch env := os.Getenv(config.EnvInfluxToken); {
+	case *influxToken != "":
+		ix.Token, ix.TokenFile, ix.TokenFrom = *influxToken, "", config.TokenFromFlag
+	case *influxTokenFile != "":
+		ix.Token, ix.TokenFile, ix.TokenFrom = "", *influxTokenFile, config.TokenFromConfig
+	case env != "":
+		ix.Token, ix.TokenFile, ix.TokenFrom = env, "", config.TokenFromEnv
+	}
 	set(&cfg.Store.InfluxDB.Org, *influxOrg)
 	set(&cfg.Store.InfluxDB.Bucket, *influxBucket)
 	if err := cfg.Check(); err != nil {
@@ -166,6 +178,12 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, n)
 		}
 		rules = fmt.Sprintf("%d early-warning rules", on)
+	}
+	for _, l := range cfg.Loose {
+		fmt.Fprintf(stderr, "warning: %v; chmod 600 it and chown it to the service's user\n", l)
+	}
+	if cfg.Store.InfluxDB.TokenFrom == config.TokenFromFlag {
+		fmt.Fprintf(stderr, "warning: %s\n", app.FlagSecretWarning)
 	}
 	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s (API: %d tokens, anonymous role %s), %s\n", broker, where, cfg.HTTP.Listen,
 		cfg.HTTP.Tokens.Len(), cfg.HTTP.AnonymousRole(), rules)

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
 
@@ -31,6 +34,13 @@ type Config struct {
 	Ingest Ingest `yaml:"ingest"`
 	// Alerting is the early-warning engine.
 	Alerting Alerting `yaml:"alerting"`
+
+	// File is the config file, "" for none.
+	File string `yaml:"-"`
+	// Loose are the secret files (and a config file holding a secret)
+	// that other users can get at, found by the last load; the cloud logs
+	// a warning for each at start.
+	Loose []*secretfile.Loose `yaml:"-"`
 }
 
 // HTTP serves the API, the dashboard, /metrics and /healthz.
@@ -43,6 +53,9 @@ type HTTP struct {
 	// a tokens file; otherwise operator on a loopback listener (one machine,
 	// as `make demo`) and viewer on any other.
 	Anonymous *apitoken.Role `yaml:"anonymous"`
+	// Limits bound each connection: timeouts, header and body sizes
+	// (zero: the default).
+	Limits httpserver.Limits `yaml:"limits"`
 
 	// Tokens is TokensFile's content, read by Check.
 	Tokens *apitoken.Set `yaml:"-"`
@@ -62,10 +75,13 @@ func (h *HTTP) AnonymousRole() apitoken.Role {
 }
 
 // load reads the token file.
-func (h *HTTP) load(r *yamlconf.Report) {
+func (h *HTTP) load(r *yamlconf.Report, loose func(string, *secretfile.Loose)) {
 	h.Tokens = nil
 	if h.TokensFile == "" {
 		return
+	}
+	if l, err := secretfile.Check(h.TokensFile); err == nil {
+		loose("http.tokens_file", l)
 	}
 	s, err := apitoken.Load(h.TokensFile)
 	if err != nil {
@@ -154,10 +170,20 @@ type Store struct {
 
 // InfluxDB locates an InfluxDB 2.x, or 1.8+ with Flux enabled.
 type InfluxDB struct {
-	URL    string `yaml:"url"`
-	Token  string `yaml:"token"`
-	Org    string `yaml:"org"`
-	Bucket string `yaml:"bucket"`
+	URL string `yaml:"url"`
+	// Token, or better TokenFile (one line; surrounding white space is
+	// dropped), authenticates to InfluxDB. $FIELDWATCH_INFLUX_TOKEN and the
+	// -influx-token-file and -influx-token flags override both.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	Org       string `yaml:"org"`
+	Bucket    string `yaml:"bucket"`
+
+	// TokenFrom says where Token came from: TokenFromFlag makes the cloud
+	// warn at start, for a flag is visible to every local user.
+	TokenFrom TokenSource `yaml:"-"`
+	// tokenRead is the token last read from TokenFile.
+	tokenRead string
 }
 
 // Ingest bounds what gateways may make the cloud keep.
@@ -187,11 +213,24 @@ func (in *Ingest) validate(r *yamlconf.Report) {
 	}
 }
 
+// TokenSource is where a secret was given.
+type TokenSource string
+
+// Where the InfluxDB token came from.
+const (
+	TokenFromConfig TokenSource = ""     // store.influxdb.token or token_file
+	TokenFromEnv    TokenSource = "env"  // $FIELDWATCH_INFLUX_TOKEN
+	TokenFromFlag   TokenSource = "flag" // -influx-token
+)
+
+// EnvInfluxToken is the environment variable that holds the InfluxDB token.
+const EnvInfluxToken = "FIELDWATCH_INFLUX_TOKEN"
+
 // Default returns the embedded-defaults configuration.
 func Default() *Config {
 	return &Config{
 		DataDir:  "fieldwatch-data",
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", Limits: httpserver.DefaultLimits()},
 		MQTT:     MQTT{Listen: "127.0.0.1:1883", Workers: 4},
 		Store:    Store{Lookback: 30 * 24 * time.Hour},
 		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
@@ -212,13 +251,53 @@ func LoadFile(path string) (*Config, error) {
 	if err := yamlconf.Decode(path, data, c); err != nil {
 		return nil, err
 	}
+	c.File = path
 	var r yamlconf.Report
-	c.MQTT.load(&r)
-	c.HTTP.load(&r)
+	c.load(&r)
 	if err := r.Err(path, data); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// load reads the files the config names, noting those that are loose.
+func (c *Config) load(r *yamlconf.Report) {
+	c.Loose = nil
+	loose := func(field string, l *secretfile.Loose) {
+		if l != nil {
+			l.Field = field
+			c.Loose = append(c.Loose, l)
+		}
+	}
+	c.MQTT.load(r, loose)
+	c.HTTP.load(r, loose)
+	c.Store.InfluxDB.load(r, loose)
+	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
+		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
+		// The file itself holds a secret.
+		l, err := secretfile.Check(c.File)
+		if err == nil {
+			loose("config file (it holds mqtt.password or store.influxdb.token)", l)
+		}
+	}
+}
+
+// load reads the token file.
+func (ix *InfluxDB) load(r *yamlconf.Report, loose func(string, *secretfile.Loose)) {
+	if ix.TokenFile == "" {
+		return
+	}
+	b, l, err := secretfile.Read(ix.TokenFile)
+	switch {
+	case err != nil:
+		r.Errorf("store.influxdb.token_file", "%v", err)
+	case strings.TrimSpace(string(b)) == "":
+		r.Errorf("store.influxdb.token_file", "%s is empty", ix.TokenFile)
+	default:
+		ix.Token = strings.TrimSpace(string(b))
+		ix.tokenRead = ix.Token
+		loose("store.influxdb.token_file", l)
+	}
 }
 
 // Validate implements yamlconf.Validator; callers that change fields after
@@ -233,6 +312,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		}
 	}
 	hostPort("http.listen", c.HTTP.Listen, true)
+	c.HTTP.Limits.Validate(r, "http.limits")
 	if c.MQTT.URL == "" {
 		c.MQTT.validateEmbedded(r, hostPort)
 	} else {
@@ -241,6 +321,9 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	c.MQTT.validateNonGateways(r)
 	if c.MQTT.Workers < 1 || c.MQTT.Workers > 256 {
 		r.Errorf("mqtt.workers", "%d is outside 1..256", c.MQTT.Workers)
+	}
+	if ix := c.Store.InfluxDB; ix.Token != "" && ix.TokenFile != "" && ix.Token != ix.tokenRead {
+		r.Errorf("store.influxdb.token_file", "give token or token_file, not both")
 	}
 	if ix := c.Store.InfluxDB; ix.URL != "" {
 		if u, err := url.Parse(ix.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -270,7 +353,6 @@ func (c *Config) Check() error {
 	if err := r.Err("flags", nil); err != nil {
 		return err
 	}
-	c.MQTT.load(&r)
-	c.HTTP.load(&r)
+	c.load(&r)
 	return r.Err("flags", nil)
 }

@@ -45,6 +45,10 @@ func TestFile(t *testing.T) {
 		{"max_future too short", "data_dir: d\ningest:\n  max_future: 10s\n", "c.yaml:3: ingest.max_future: 10s is outside 1m0s..8760h0m0s"},
 		{"max_future no unit", "ingest:\n  max_future: 600\n", `c.yaml:2: ingest.max_future: "600" has no unit`},
 		{"max_devices", "ingest:\n  max_future: 5m\n  max_devices: 0\n", "c.yaml:3: ingest.max_devices: 0 is outside 1..1000000"},
+		{"limits", "http:\n  limits: {read_timeout: 5s, idle_timeout: 10s, max_body_bytes: 1MiB}\n", ""},
+		{"negative timeout", "http:\n  limits:\n    idle_timeout: -1s\n", "c.yaml:3: http.limits.idle_timeout: must not be negative"},
+		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
+		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,12 +3,14 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 	"github.com/fieldwatch/fieldwatch/internal/tlsfiles"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -104,18 +106,25 @@ func (m *MQTT) validateNonGateways(r *yamlconf.Report) {
 }
 
 // load reads the password file and builds the TLS configurations.
-func (m *MQTT) load(r *yamlconf.Report) {
+func (m *MQTT) load(r *yamlconf.Report, loose func(string, *secretfile.Loose)) {
 	m.Users, m.ServerTLS, m.ClientTLS = nil, nil, nil
 	if m.URL == "" && m.PasswordFile != "" {
-		users, err := passwd.Load(m.PasswordFile)
+		data, l, err := secretfile.Read(m.PasswordFile)
+		if err != nil {
+			err = fmt.Errorf("cannot read password file: %w", err)
+		} else {
+			loose("mqtt.password_file", l)
+			if m.Users, err = passwd.Parse(data); err != nil {
+				err = fmt.Errorf("%s:%w", m.PasswordFile, err)
+			}
+		}
 		if err != nil {
 			r.Errorf("mqtt.password_file", "%v", err)
 		}
-		m.Users = users
 	}
 	if l := m.TLSListener; m.URL == "" && l.Listen != "" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if pair := keyPair(r, "mqtt.tls_listener", l.CertFile, l.KeyFile); pair != nil {
+		if pair := keyPair(r, loose, "mqtt.tls_listener", l.CertFile, l.KeyFile); pair != nil {
 			cfg.Certificates = []tls.Certificate{*pair}
 		}
 		if l.ClientCAFile != "" {
@@ -134,7 +143,7 @@ func (m *MQTT) load(r *yamlconf.Report) {
 			cfg.RootCAs = pool(r, "mqtt.tls.ca_file", t.CAFile)
 		}
 		if t.CertFile != "" {
-			if pair := keyPair(r, "mqtt.tls", t.CertFile, t.KeyFile); pair != nil {
+			if pair := keyPair(r, loose, "mqtt.tls", t.CertFile, t.KeyFile); pair != nil {
 				cfg.Certificates = []tls.Certificate{*pair}
 			}
 		}
@@ -142,13 +151,18 @@ func (m *MQTT) load(r *yamlconf.Report) {
 	}
 }
 
-func keyPair(r *yamlconf.Report, p, certFile, keyFile string) *tls.Certificate {
+// keyPair reads a certificate and its private key, noting a loose key file.
+func keyPair(r *yamlconf.Report, loose func(string, *secretfile.Loose), p, certFile, keyFile string) *tls.Certificate {
 	pair, keyErr, err := tlsfiles.KeyPair(certFile, keyFile)
 	switch {
 	case err != nil && keyErr:
 		r.Errorf(p+".key_file", "%v", err)
 	case err != nil:
 		r.Errorf(p+".cert_file", "%v", err)
+	default:
+		if l, err := secretfile.Check(keyFile); err == nil {
+			loose(p+".key_file", l)
+		}
 	}
 	return pair
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 	"github.com/fieldwatch/fieldwatch/internal/throttle"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -295,15 +295,16 @@ func cloneMap(m map[string]string) map[string]string {
 	return out
 }
 
-// readSecret reads a webhook's key file.
-func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readSecret reads a webhook's key file, and says whether others can
+// get at it.
+func readSecret(path string) ([]byte, *secretfile.Loose, error) {
+	b, loose, err := secretfile.Read(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return nil, errors.New("file is empty")
+		return nil, nil, errors.New("file is empty")
 	}
-	return []byte(s), nil
+	return []byte(s), loose, nil
 }

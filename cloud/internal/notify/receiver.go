@@ -90,9 +90,13 @@ func newReceiver(n *Notifier, i int, rc Receiver, pub Publisher) (*receiver, err
 			url: strings.TrimSuffix(rc.AlertmanagerAPI.URL, "/") + "/api/v2/alerts", now: n.now}
 		r.send = s.send
 	case rc.Webhook != nil:
-		secret, err := readSecret(rc.Webhook.SecretFile)
+		secret, loose, err := readSecret(rc.Webhook.SecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: cannot read %s: %w", path("webhook", "secret_file"), rc.Webhook.SecretFile, err)
+		}
+		if loose != nil {
+			loose.Field = "alerting.notify." + path("webhook", "secret_file")
+			loose.Warn(n.log)
 		}
 		s := &httpSender{client: &http.Client{Timeout: orDefault(rc.Webhook.Timeout, defaultTimeout)},
 			url: rc.Webhook.URL, secret: secret, now: n.now}

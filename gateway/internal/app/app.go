@@ -85,6 +85,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	cfg.WarnLoose(o.Log)
 	a := newApp(o.Log)
 	ports := a.openPortLock(o.LockDir, cfg)
 	if err := a.lockPorts(ports, cfg); err != nil {
@@ -134,6 +135,7 @@ func Run(ctx context.Context, o Options) error {
 				}
 				a.reloads.WithLabelValues("success").Inc()
 				a.log.Info("config reloaded; restarting buses and uplink")
+				next.WarnLoose(a.log)
 				cancel()
 				if err := <-done; err != nil {
 					return err

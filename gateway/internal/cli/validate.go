@@ -40,6 +40,9 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int
 			return ExitConfig
 		}
 	}
+	for _, l := range cfg.Loose {
+		fmt.Fprintf(stderr, "warning: %v; chmod 600 it and chown it to the service's user\n", l)
+	}
 	fmt.Fprintf(stdout, "%s: ok — gateway %s, %d bus(es) with %d device(s), %d stream device(s), %d MQTT source(s)\n",
 		*path, cfg.Gateway.ID, len(cfg.Buses), devices, len(cfg.Streams), len(cfg.MQTTSources))
 	return ExitOK

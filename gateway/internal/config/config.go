@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	profiles "github.com/fieldwatch/fieldwatch/firmware-profiles"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -40,6 +42,17 @@ type Config struct {
 	Profiles *profiles.Set `yaml:"-"`
 	// File is the path the config was loaded from.
 	File string `yaml:"-"`
+	// Loose are the secret files (uplink.password_file, the TLS key, or
+	// this file when it holds a password) that other users can get at;
+	// the gateway logs a warning for each.
+	Loose []*secretfile.Loose `yaml:"-"`
+}
+
+// WarnLoose logs a warning for each secret file others can get at.
+func (c *Config) WarnLoose(log *slog.Logger) {
+	for _, l := range c.Loose {
+		l.Warn(log)
+	}
 }
 
 // Gateway identifies this gateway.
@@ -239,6 +252,27 @@ func LoadFile(path string) (*Config, error) {
 	return Load(path, data)
 }
 
+// noteLoose records a loose secret file named by field.
+func (c *Config) noteLoose(field string, l *secretfile.Loose) {
+	if l != nil {
+		l.Field = field
+		c.Loose = append(c.Loose, l)
+	}
+}
+
+// holdsPassword reports whether the config file itself holds a password.
+func (c *Config) holdsPassword() bool {
+	if c.Uplink.Password != "" && c.Uplink.PasswordFile == "" {
+		return true
+	}
+	for _, m := range c.MQTTSources {
+		if m.Password != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Load parses and validates a config; file names it in errors. Device
 // profiles are looked up in the built-in set plus ProfilesDir.
 func Load(file string, data []byte) (*Config, error) {
@@ -253,7 +287,12 @@ func Load(file string, data []byte) (*Config, error) {
 	}
 	c.Profiles = set
 	var r yamlconf.Report
-	c.Uplink.load(&r)
+	c.Uplink.load(&r, c.noteLoose)
+	if c.holdsPassword() {
+		if l, err := secretfile.Check(file); err == nil {
+			c.noteLoose("config file (it holds a password)", l)
+		}
+	}
 	c.checkDevices(&r)
 	c.checkStreamProfiles(&r)
 	if err := r.Err(file, data); err != nil {

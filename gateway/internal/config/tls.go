@@ -3,9 +3,9 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"os"
 	"strings"
 
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
 	"github.com/fieldwatch/fieldwatch/internal/tlsfiles"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
@@ -54,9 +54,9 @@ func (t *TLS) validate(r *yamlconf.Report, p string, plain []string) {
 }
 
 // load reads the password and TLS files. It runs after Validate.
-func (u *Uplink) load(r *yamlconf.Report) {
+func (u *Uplink) load(r *yamlconf.Report, loose func(field string, l *secretfile.Loose)) {
 	if u.PasswordFile != "" {
-		b, err := os.ReadFile(u.PasswordFile)
+		b, l, err := secretfile.Read(u.PasswordFile)
 		switch {
 		case err != nil:
 			r.Errorf("uplink.password_file", "%v", err)
@@ -64,6 +64,7 @@ func (u *Uplink) load(r *yamlconf.Report) {
 			r.Errorf("uplink.password_file", "%s is empty", u.PasswordFile)
 		default:
 			u.Password = strings.TrimRight(string(b), "\r\n")
+			loose("uplink.password_file", l)
 		}
 	}
 	t := &u.TLS
@@ -81,6 +82,10 @@ func (u *Uplink) load(r *yamlconf.Report) {
 			r.Errorf("uplink.tls.key_file", "%v", err)
 		case err != nil:
 			r.Errorf("uplink.tls.cert_file", "%v", err)
+		default:
+			if l, err := secretfile.Check(t.KeyFile); err == nil {
+				loose("uplink.tls.key_file", l)
+			}
 		}
 		t.Certificate = pair
 	}
