@@ -129,7 +129,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	db := testenv.StartInfluxDB(b)
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 	startBinary(b, filepath.Join(bins, "fieldwatch-cloud"), filepath.Join(dir, "cloud.log"), "run",
-		"-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token", db.Token, "-influx-bucket", db.Bucket,
+		"-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token-file", db.TokenFile, "-influx-bucket", db.Bucket,
 		"-http", cloudHTTP, "-data", filepath.Join(dir, "cloud"), "-log-level", "warn")
 	testenv.Eventually(b, "cloud healthy", 30*time.Second, func() bool { return httpOK("http://" + cloudHTTP + "/healthz") })
 	obs := observe(b, mosq.URL, benchGateway)

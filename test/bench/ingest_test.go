@@ -37,7 +37,7 @@ func BenchmarkCloudIngest(b *testing.B) {
 			args := []string{"run", "-mqtt-url", mosq.URL, "-data", b.TempDir(), "-log-level", "warn"}
 			if storeKind == "influxdb" {
 				db := testenv.StartInfluxDB(b)
-				args = append(args, "-influx-url", db.URL, "-influx-token", db.Token, "-influx-bucket", db.Bucket)
+				args = append(args, "-influx-url", db.URL, "-influx-token-file", db.TokenFile, "-influx-bucket", db.Bucket)
 			}
 			httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 			args = append(args, "-http", httpAddr)

@@ -89,7 +89,7 @@ func newFaultRig(t *testing.T) *faultRig {
 
 func (r *faultRig) startCloud() {
 	r.cloud = start(r.t, "fieldwatch-cloud", "run", "-mqtt-url", r.mosq.URL, "-influx-url", r.db.URL,
-		"-influx-token", r.db.Token, "-influx-bucket", r.db.Bucket, "-http", r.cloudHTTP, "-data", r.cloudData)
+		"-influx-token-file", r.db.TokenFile, "-influx-bucket", r.db.Bucket, "-http", r.cloudHTTP, "-data", r.cloudData)
 	waitHealthy(r.t, r.cloudHTTP)
 }
 

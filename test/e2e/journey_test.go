@@ -117,7 +117,7 @@ func TestReadingJourney(t *testing.T) {
 	})
 
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cloud := start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token", db.Token,
+	cloud := start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token-file", db.TokenFile,
 		"-influx-bucket", db.Bucket, "-http", cloudHTTP, "-data", t.TempDir())
 	waitHealthy(t, cloudHTTP)
 

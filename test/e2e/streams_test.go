@@ -101,7 +101,7 @@ func TestStreamJourney(t *testing.T) {
 	}
 
 	cloudHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token", db.Token,
+	start(t, "fieldwatch-cloud", "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token-file", db.TokenFile,
 		"-influx-bucket", db.Bucket, "-http", cloudHTTP, "-data", t.TempDir())
 	waitHealthy(t, cloudHTTP)
 	gwHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))

@@ -373,10 +373,13 @@ func (m *Mosquitto) Start(t testing.TB) {
 // InfluxDB is a running InfluxDB 1.8 serving the v2 write and Flux APIs.
 type InfluxDB struct {
 	*Process
-	URL    string // http://127.0.0.1:port
-	Token  string // any token is accepted: auth is off
-	Bucket string // db/autogen
-	Org    string
+	URL   string // http://127.0.0.1:port
+	Token string // any token is accepted: auth is off
+	// TokenFile holds Token (mode 0600), for -influx-token-file: a
+	// secret on a command line is readable by every local user.
+	TokenFile string
+	Bucket    string // db/autogen
+	Org       string
 }
 
 // InfluxdVersion is the InfluxDB release the tests run against.
@@ -411,11 +414,16 @@ bind-address = "127.0.0.1:%d"
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	tokenFile := filepath.Join(dir, "influx.token")
+	if err := os.WriteFile(tokenFile, []byte("fieldwatch:fieldwatch\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db := &InfluxDB{
-		Process: &Process{Name: "influxd", bin: bin, args: []string{"-config", confPath}, log: filepath.Join(dir, "influxd.log")},
-		URL:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
-		Token:   "fieldwatch:fieldwatch",
-		Bucket:  "db/autogen",
+		Process:   &Process{Name: "influxd", bin: bin, args: []string{"-config", confPath}, log: filepath.Join(dir, "influxd.log")},
+		URL:       fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		TokenFile: tokenFile,
+		Token:     "fieldwatch:fieldwatch",
+		Bucket:    "db/autogen",
 	}
 	db.Start(t)
 	register(t, db.Process)
