@@ -86,7 +86,7 @@ func Start(o Options) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false})
 	b := &Broker{srv: srv, internal: Credentials{Username: InternalUser, Password: hex.EncodeToString(secret[:])}}
 	hook := &authHook{srv: srv, users: o.Users, internal: []byte(b.internal.Password), policy: newPolicy(o.AlertReaders),
-		m: o.Metrics, log: log, throttle: throttle.New(10 * time.Second)}
+		m: o.Metrics, log: log, throttle: throttle.New(10 * time.Second), ids: newClientIDs(srv)}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, err
 	}

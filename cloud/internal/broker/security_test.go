@@ -1,8 +1,13 @@
 package broker
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,5 +154,172 @@ func TestAlertReaderIsNoStation(t *testing.T) {
 	case <-lost:
 	case <-time.After(wait):
 		t.Fatal("an alert reader publishing a batch with QoS 1 kept its connection")
+	}
+}
+
+// connectPacket is an MQTT 3.1.1 CONNECT.
+func connectPacket(id, user, password string, clean bool) []byte {
+	var b bytes.Buffer
+	str := func(s string) {
+		b.Write([]byte{byte(len(s) >> 8), byte(len(s))})
+		b.WriteString(s)
+	}
+	str("MQTT")
+	b.WriteByte(4)
+	var flags byte
+	if clean {
+		flags |= 0x02
+	}
+	if user != "" {
+		flags |= 0x80
+	}
+	if password != "" {
+		flags |= 0x40
+	}
+	b.Write([]byte{flags, 0, 60})
+	str(id)
+	if user != "" {
+		str(user)
+	}
+	if password != "" {
+		str(password)
+	}
+	return append(fixedHeader(0x10, b.Len()), b.Bytes()...)
+}
+
+// fixedHeader is a packet's first byte and its remaining length.
+func fixedHeader(first byte, remaining int) []byte {
+	out := []byte{first}
+	for {
+		d := byte(remaining % 128)
+		remaining /= 128
+		if remaining > 0 {
+			d |= 0x80
+		}
+		out = append(out, d)
+		if remaining == 0 {
+			return out
+		}
+	}
+}
+
+// exchange sends packet to addr and returns all the broker sends back
+// until it closes the connection; it fails the test if the broker keeps it
+// open longer than wait.
+func exchange(t *testing.T, addr string, packet []byte) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(packet); err != nil {
+		t.Fatal(err)
+	}
+	return untilClosed(t, c)
+}
+
+// untilClosed reads until the broker closes c, at most wait.
+func untilClosed(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the broker kept the connection open for %v; it sent %x", wait, got)
+	}
+	return got
+}
+
+// identifierRejected is a 3.1.1 CONNACK refusing the client id.
+var identifierRejected = []byte{0x20, 0x02, 0x00, 0x02}
+
+// TestClientIDTakeover (issue 12, 2): a client id belongs to one user. A
+// CONNECT with the id of another user's connected client is refused
+// (identifier rejected), counted and logged once per period, and the real
+// client stays connected; the same user connecting again with its own id
+// takes its session over, as MQTT says.
+func TestClientIDTakeover(t *testing.T) {
+	r := start(t, Options{Listen: "127.0.0.1:0", Users: users(t, "farm-a", "farm-b")})
+	obs := r.observer(t)
+	lost := make(chan error, 1)
+	a := listen(t, r.as("fieldwatch-farm-a", "farm-a").SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err }),
+		"fieldwatch/v1/farm-a/ack")
+	const tries = 3
+	for i := range tries {
+		if got := exchange(t, r.b.Addr(), connectPacket("fieldwatch-farm-a", "farm-b", "pw-farm-b", i%2 == 0)); !bytes.Equal(got, identifierRejected) {
+			t.Fatalf("farm-b with farm-a's client id: the broker sent %x, want %x and the end", got, identifierRejected)
+		}
+	}
+	if err := testenv.MQTTRefused(t, r.as("fieldwatch-farm-a", "farm-b")); err == nil {
+		t.Fatal("paho as farm-b with farm-a's client id was admitted")
+	}
+	if n := r.authFailures(reasonClientID); n != tries+1 {
+		t.Errorf("client_id_taken refusals %v, want %d", n, tries+1)
+	}
+	if n := strings.Count(r.log.String(), "the client id belongs to another user"); n != 1 {
+		t.Errorf("%d log lines for the refusals, want 1 (throttled):\n%s", n, r.log.String())
+	}
+	// farm-a is still connected and subscribed: it gets its ack, and lost
+	// nothing on the way.
+	publish(t, obs, "fieldwatch/v1/farm-a/ack", "ack-1", 1)
+	testenv.Eventually(t, "farm-a's ack", wait, func() bool { return a.has("fieldwatch/v1/farm-a/ack ack-1") })
+	select {
+	case err := <-lost:
+		t.Fatalf("farm-a lost its connection: %v", err)
+	default:
+	}
+	// farm-a again, with its own id: it takes the session over.
+	a2 := listen(t, r.as("fieldwatch-farm-a", "farm-a"), "fieldwatch/v1/farm-a/ack")
+	select {
+	case <-lost:
+	case <-time.After(wait):
+		t.Fatal("farm-a reconnecting with its own client id did not take its session over")
+	}
+	publish(t, obs, "fieldwatch/v1/farm-a/ack", "ack-2", 1)
+	testenv.Eventually(t, "farm-a's second ack", wait, func() bool { return a2.has("fieldwatch/v1/farm-a/ack ack-2") })
+	if n := r.authFailures(reasonClientID); n != tries+1 {
+		t.Errorf("client_id_taken refusals %v after farm-a's own takeover, want %d", n, tries+1)
+	}
+}
+
+// TestSessionTheft (issue 12, 3): gateway B cannot resume gateway A's
+// persistent session: B is refused and receives nothing, and A, coming
+// back, gets the ack queued for it.
+func TestSessionTheft(t *testing.T) {
+	r := start(t, Options{Listen: "127.0.0.1:0", Users: users(t, "farm-a", "farm-b")})
+	obs := r.observer(t)
+	const id = "fieldwatch-farm-a"
+	a := mqtt.NewClient(r.as(id, "farm-a").SetCleanSession(false))
+	if tok := a.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("farm-a: %v", tok.Error())
+	}
+	if tok := a.Subscribe("fieldwatch/v1/farm-a/ack", 1, nil); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("farm-a subscribes: %v", tok.Error())
+	}
+	a.Disconnect(250)
+	// The ack goes into farm-a's kept session. Publish and wait for
+	// PUBACK: the broker has queued it by then.
+	publish(t, obs, "fieldwatch/v1/farm-a/ack", "queued-ack", 1)
+
+	if got := exchange(t, r.b.Addr(), connectPacket(id, "farm-b", "pw-farm-b", false)); !bytes.Equal(got, identifierRejected) {
+		t.Fatalf("farm-b resuming farm-a's session: the broker sent %x, want only %x", got, identifierRejected)
+	}
+	if n := r.authFailures(reasonClientID); n != 1 {
+		t.Errorf("client_id_taken refusals %v, want 1", n)
+	}
+
+	got := make(chan string, 10)
+	o := r.as(id, "farm-a").SetCleanSession(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+		got <- m.Topic() + " " + string(m.Payload())
+	})
+	a = testenv.MQTTConnect(t, o)
+	select {
+	case m := <-got:
+		if m != "fieldwatch/v1/farm-a/ack queued-ack" {
+			t.Fatalf("farm-a got %q", m)
+		}
+	case <-time.After(wait):
+		t.Fatal("farm-a did not get the ack queued in its session")
 	}
 }
