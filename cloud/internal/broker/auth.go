@@ -25,14 +25,15 @@ import (
 // id belongs to the user who holds it (clientIDs).
 type authHook struct {
 	mqtt.HookBase
-	srv      *mqtt.Server
-	users    *passwd.File // nil: names are not checked
-	internal []byte       // InternalUser's password
-	policy   *policy
-	m        *Metrics
-	log      *slog.Logger
-	throttle *throttle.Throttle
-	ids      *clientIDs
+	srv       *mqtt.Server
+	users     *passwd.File // nil: names are not checked
+	internal  []byte       // InternalUser's password
+	policy    *policy
+	m         *Metrics
+	log       *slog.Logger
+	throttle  *throttle.Throttle
+	ids       *clientIDs
+	maxPacket int
 }
 
 func (h *authHook) ID() string { return "fieldwatch-auth" }
@@ -45,7 +46,11 @@ func (h *authHook) Provides(b byte) bool {
 // identity is who the client will be if it authenticates: a verified
 // certificate's CN, else the name it gave.
 func identity(cl *mqtt.Client, pk packets.Packet) (user string, fromCert bool) {
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+	conn := cl.Net.Conn
+	if gc := gated(conn); gc != nil {
+		conn = gc.Conn
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
 		if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 			return st.PeerCertificates[0].Subject.CommonName, true
 		}
@@ -95,6 +100,9 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 // refuse answers a CONNECT with code and returns it for Mochi to end the
 // connection.
 func (h *authHook) refuse(cl *mqtt.Client, code packets.Code) error {
+	if gc := gated(cl.Net.Conn); gc != nil {
+		gc.logged()
+	}
 	if code == packets.ErrNotAuthorized && cl.Properties.ProtocolVersion < 5 {
 		code = packets.Err3NotAuthorized // Mochi does not map this one for 3.1.1 clients
 	}
@@ -108,14 +116,25 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 }
 
 // OnSessionEstablished: Mochi now knows the client under its id, so the
-// claim on it is no longer needed.
+// claim on it is no longer needed, and the client is no longer counted
+// among the unauthenticated.
 func (h *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	h.ids.settle(cl)
+	if gc := gated(cl.Net.Conn); gc != nil {
+		gc.authenticated()
+	}
 }
 
-// OnDisconnect drops a claim a client that never got its session left.
+// OnDisconnect drops a claim a client that never got its session left, and
+// counts a client Mochi dropped for a packet over the size limit.
 func (h *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	h.ids.settle(cl)
+	if errors.Is(err, packets.ErrPacketTooLarge) {
+		user := string(cl.Properties.Username)
+		h.m.limitClosed.WithLabelValues(limitPacketSize).Inc()
+		h.warn("limit:"+limitPacketSize+":"+user, "connection closed: packet larger than the limit",
+			"reason", limitPacketSize, "max", h.maxPacket, "client", cl.ID, "remote", cl.Net.Remote, "user", user)
+	}
 }
 
 // authenticate returns "" when the client may connect, else the reason.

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	authFailures *prometheus.CounterVec
 	aclDenied    *prometheus.CounterVec
+	limitClosed  *prometheus.CounterVec
 }
 
 // Reasons a client is refused, the values of the reason label.
@@ -26,6 +27,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Connections the embedded broker refused, by reason."}, []string{"reason"}),
 		aclDenied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_broker_acl_denied_total",
 			Help: "Publishes, subscriptions (and deliveries) and last wills the topic ACL denied, by action."}, []string{"action"}),
+		limitClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_broker_limit_closed_total",
+			Help: "Connections the embedded broker closed for a limit (connection counts, CONNECT deadline, packet sizes), by reason."},
+			[]string{"reason"}),
 	}
 	for _, r := range []string{reasonUnknownUser, reasonBadPassword, reasonNoUser, reasonReserved, reasonTLS, reasonCertificateCN, reasonClientID} {
 		m.authFailures.WithLabelValues(r)
@@ -33,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, a := range []string{"publish", "subscribe", "will"} {
 		m.aclDenied.WithLabelValues(a)
 	}
-	reg.MustRegister(m.authFailures, m.aclDenied)
+	for _, r := range []string{limitConnections, limitUnauthenticated, limitUnauthenticatedIP, limitConnectTimeout,
+		limitConnectSize, limitPacketSize, limitNotConnect, limitMalformedConnect} {
+		m.limitClosed.WithLabelValues(r)
+	}
+	reg.MustRegister(m.authFailures, m.aclDenied, m.limitClosed)
 	return m
 }
