@@ -94,6 +94,9 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return h.refuse(cl, packets.ErrClientIdentifierNotValid)
 	}
 	cl.Properties.Username = []byte(user)
+	if gc := gated(cl.Net.Conn); gc != nil {
+		gc.authenticated() // before the CONNACK: a client that has it no longer counts as unauthenticated
+	}
 	return nil
 }
 
@@ -116,13 +119,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 }
 
 // OnSessionEstablished: Mochi now knows the client under its id, so the
-// claim on it is no longer needed, and the client is no longer counted
-// among the unauthenticated.
+// claim on it is no longer needed.
 func (h *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	h.ids.settle(cl)
-	if gc := gated(cl.Net.Conn); gc != nil {
-		gc.authenticated()
-	}
 }
 
 // OnDisconnect drops a claim a client that never got its session left, and

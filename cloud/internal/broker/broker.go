@@ -102,17 +102,18 @@ func Start(o Options) (*Broker, error) {
 	}
 	// The ingestor's listener has a gate of its own: gateways filling
 	// theirs cannot keep it out.
-	internal := &listener{id: internalListener, addr: "127.0.0.1:0", gate: newGate(lim, o.Metrics, hook.warn)}
+	wg := &srv.Listeners.ClientsWg
+	internal := &listener{id: internalListener, addr: "127.0.0.1:0", gate: newGate(lim, o.Metrics, hook.warn), clients: wg}
 	ls := []listeners.Listener{internal}
 	gateways := newGate(lim, o.Metrics, hook.warn) // shared by the plain and TLS listeners
 	var plain *listener
 	if o.Listen != "" {
-		plain = &listener{id: "tcp", addr: o.Listen, gate: gateways}
+		plain = &listener{id: "tcp", addr: o.Listen, gate: gateways, clients: wg}
 		ls = append(ls, plain)
 	}
 	var secure *listener
 	if o.TLSListen != "" {
-		secure = &listener{id: "tls", addr: o.TLSListen, config: o.TLS, gate: gateways, refused: func(remote string, err error) {
+		secure = &listener{id: "tls", addr: o.TLSListen, config: o.TLS, gate: gateways, clients: wg, refused: func(remote string, err error) {
 			o.Metrics.authFailures.WithLabelValues(reasonTLS).Inc()
 			hook.warn("tls:"+remote, "TLS handshake refused", "remote", remote, "err", err)
 		}}

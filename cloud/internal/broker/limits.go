@@ -86,10 +86,11 @@ type gate struct {
 	total   int
 	pending int
 	perIP   map[string]int
+	waiting map[*gatedConn]bool // the unauthenticated, closed with the listener
 }
 
 func newGate(lim Limits, m *Metrics, warn func(key, msg string, args ...any)) *gate {
-	return &gate{lim: lim, m: m, warn: warn, perIP: map[string]int{}}
+	return &gate{lim: lim, m: m, warn: warn, perIP: map[string]int{}, waiting: map[*gatedConn]bool{}}
 }
 
 // admit counts a new connection in, or closes it at once when a limit is
@@ -110,6 +111,11 @@ func (g *gate) admit(c net.Conn) (*gatedConn, bool) {
 		g.pending++
 		g.perIP[ip]++
 	}
+	var gc *gatedConn
+	if reason == "" {
+		gc = &gatedConn{Conn: c, raw: c, g: g, ip: ip}
+		g.waiting[gc] = true
+	}
 	g.mu.Unlock()
 	if reason != "" {
 		g.m.limitClosed.WithLabelValues(reason).Inc()
@@ -124,7 +130,22 @@ func (g *gate) admit(c net.Conn) (*gatedConn, bool) {
 		return nil, false
 	}
 	_ = c.SetDeadline(time.Now().Add(g.lim.ConnectTimeout)) // Mochi sets the keepalive's once authenticated
-	return &gatedConn{Conn: c, raw: c, g: g, ip: ip}, true
+	return gc, true
+}
+
+// closeWaiting closes the connections that have not authenticated: Mochi
+// closes its clients when it stops, not connections still before CONNECT,
+// and waits for them.
+func (g *gate) closeWaiting() {
+	g.mu.Lock()
+	cs := make([]*gatedConn, 0, len(g.waiting))
+	for c := range g.waiting {
+		cs = append(cs, c)
+	}
+	g.mu.Unlock()
+	for _, c := range cs {
+		c.raw.Close()
+	}
 }
 
 func remoteIP(c net.Conn) string {
@@ -251,7 +272,7 @@ func (c *gatedConn) authenticated() {
 	c.mu.Unlock()
 	if release {
 		c.g.mu.Lock()
-		c.g.release(c.ip, false)
+		c.g.release(c, false)
 		c.g.mu.Unlock()
 	}
 }
@@ -265,9 +286,9 @@ func (c *gatedConn) Close() error {
 		c.mu.Unlock()
 		c.g.mu.Lock()
 		if pending {
-			c.g.release(c.ip, false)
+			c.g.release(c, false)
 		}
-		c.g.release(c.ip, true)
+		c.g.release(c, true)
 		c.g.mu.Unlock()
 	})
 	return c.Conn.Close()
@@ -275,14 +296,15 @@ func (c *gatedConn) Close() error {
 
 // release gives back a place among the unauthenticated, or (total) among
 // all connections; g.mu is held.
-func (g *gate) release(ip string, total bool) {
+func (g *gate) release(c *gatedConn, total bool) {
 	if total {
 		g.total--
 		return
 	}
 	g.pending--
-	if g.perIP[ip]--; g.perIP[ip] <= 0 {
-		delete(g.perIP, ip)
+	delete(g.waiting, c)
+	if g.perIP[c.ip]--; g.perIP[c.ip] <= 0 {
+		delete(g.perIP, c.ip)
 	}
 }
 

@@ -24,6 +24,7 @@ type listener struct {
 	config   *tls.Config // nil: plain MQTT
 	gate     *gate
 	refused  func(remote string, err error) // a TLS handshake failed
+	clients  *sync.WaitGroup                // Mochi's, which its Close waits on
 	ln       net.Listener
 	end      atomic.Bool
 	mu       sync.Mutex
@@ -61,15 +62,24 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return
 		}
+		// Counted in Mochi's wait group under l.mu, which Close takes
+		// before Mochi waits: Mochi adds a client to the group only once
+		// its connection is running, which would race with that wait.
+		l.mu.Lock()
 		if l.end.Load() {
+			l.mu.Unlock()
 			conn.Close()
 			return
 		}
+		l.clients.Add(1)
+		l.mu.Unlock()
 		gc, ok := l.gate.admit(conn)
 		if !ok {
+			l.clients.Done()
 			continue
 		}
 		go func() {
+			defer l.clients.Done()
 			if l.config != nil {
 				tc := tls.Server(conn, l.config)
 				ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
@@ -97,4 +107,5 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if l.ln != nil {
 		l.ln.Close()
 	}
+	l.gate.closeWaiting()
 }
