@@ -27,8 +27,7 @@ const ReservedID = "alerts"
 //     whatever its name: it is never also a gateway.
 //
 // Anything else is denied. The shipped Mosquitto ACL grants the same
-// topics (Mosquitto cannot keep others out of a shared group; see
-// docs/security.md).
+// topics.
 type policy struct {
 	alertReaders map[string]bool
 }
