@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -325,6 +326,9 @@ func (c *gatedConn) ended(err error, listener string) {
 		c.refuse(limitConnectTimeout, "connection closed: no CONNECT within the connect timeout",
 			"timeout", c.g.lim.ConnectTimeout, "listener", listener)
 		return
+	}
+	if errors.Is(err, io.EOF) && len(c.header) == 0 {
+		return // opened and closed without a byte: a port check
 	}
 	c.g.warn("preauth:"+c.ip, "connection closed before it completed CONNECT", "remote", c.raw.RemoteAddr().String(),
 		"listener", listener, "err", err)
