@@ -213,7 +213,7 @@ func warnSecrets(cfg *config.Config, log *slog.Logger) {
 func startBroker(mq config.MQTT, log *slog.Logger, reg prometheus.Registerer) (*broker.Broker, error) {
 	b, err := broker.Start(broker.Options{Listen: mq.Listen, TLSListen: mq.TLSListener.Listen, TLS: mq.ServerTLS,
 		Users: mq.Users, AllowAnonymous: mq.AllowAnonymous, AlertReaders: mq.AlertReaders, Log: log,
-		Metrics: broker.NewMetrics(reg)})
+		Metrics: broker.NewMetrics(reg), Limits: broker.Limits{ConnectTimeout: mq.ConnectTimeout, MaxConnections: mq.MaxConnections}})
 	if err != nil {
 		return nil, err
 	}

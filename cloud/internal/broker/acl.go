@@ -17,12 +17,17 @@ const ReservedID = "alerts"
 // policy is the topic ACL, keyed on the authenticated user name:
 //
 //   - a gateway U publishes only fieldwatch/v1/U/up and fieldwatch/v1/U/state
-//     (its last will included) and reads only fieldwatch/v1/U/ack;
+//     (its last will included) and reads only fieldwatch/v1/U/ack, by that
+//     exact filter: no wildcard, no shared subscription;
 //   - the ingestor (InternalUser) reads everything under fieldwatch/v1/,
-//     shared subscriptions included, and publishes acks and alerts;
-//   - an alert reader reads fieldwatch/v1/alerts/#.
+//     and is the only user who may subscribe through $share/ (a shared
+//     group is the ingestor's, so nobody else can join it and be handed,
+//     or withhold, a share of the batches);
+//   - an alert reader reads fieldwatch/v1/alerts/# and publishes nothing,
+//     whatever its name: it is never also a gateway.
 //
-// Anything else is denied. The shipped Mosquitto ACL grants the same.
+// Anything else is denied. The shipped Mosquitto ACL grants the same
+// topics.
 type policy struct {
 	alertReaders map[string]bool
 }
@@ -40,7 +45,10 @@ const alertsFilter = "fieldwatch/v1/" + ReservedID + "/#"
 // allows reports whether user may publish to topic (write) or subscribe to
 // filter / receive a message on topic (read).
 func (p *policy) allows(user, topic string, write bool) bool {
-	if !write {
+	if shared(topic) {
+		if write || user != InternalUser {
+			return false
+		}
 		topic = unshare(topic)
 	}
 	switch {
@@ -48,8 +56,8 @@ func (p *policy) allows(user, topic string, write bool) bool {
 		return match("fieldwatch/v1/+/ack", topic) || match(alertsFilter, topic)
 	case user == InternalUser:
 		return within(topic, "fieldwatch/v1/#")
-	case !write && p.alertReaders[user] && within(topic, alertsFilter):
-		return true
+	case p.alertReaders[user]:
+		return !write && within(topic, alertsFilter)
 	case user == ReservedID || telemetry.CheckName("gateway", user) != nil:
 		return false
 	case write:
@@ -58,9 +66,18 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	return topic == telemetry.AckTopic(user)
 }
 
-// unshare strips a shared subscription's $share/<group>/ prefix.
+// shared reports whether filter is a shared subscription as Mochi reads
+// one: a first level of $share in any case.
+func shared(filter string) bool {
+	first, _, _ := strings.Cut(filter, "/")
+	return strings.EqualFold(first, "$share")
+}
+
+// unshare strips a shared subscription's $share/<group>/ prefix; a shared
+// filter without a group and a filter is returned as it is (and matches
+// nothing the policy grants).
 func unshare(filter string) string {
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+	if _, rest, ok := strings.Cut(filter, "/"); ok {
 		if _, f, ok := strings.Cut(rest, "/"); ok {
 			return f
 		}

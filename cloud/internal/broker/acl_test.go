@@ -12,7 +12,19 @@ func TestPolicy(t *testing.T) {
 		{"farm-a", "fieldwatch/v1/farm-a/up", w, true},
 		{"farm-a", "fieldwatch/v1/farm-a/state", w, true},
 		{"farm-a", "fieldwatch/v1/farm-a/ack", r, true},
-		{"farm-a", "$share/g/fieldwatch/v1/farm-a/ack", r, true},
+		// Shared subscriptions are the ingestor's alone: a gateway joins no
+		// group, not even on its own acks.
+		{"farm-a", "$share/g/fieldwatch/v1/farm-a/ack", r, false},
+		{"farm-b", "$share/ingest/fieldwatch/v1/+/up", r, false},
+		{"farm-b", "$share/ingest/fieldwatch/v1/farm-a/up", r, false},
+		{"farm-b", "$share/ingest/fieldwatch/v1/farm-b/up", r, false},
+		{"farm-b", "$share/x/#", r, false},
+		{"farm-b", "$SHARE/ingest/fieldwatch/v1/farm-b/ack", r, false},
+		{"farm-b", "$share/ingest/fieldwatch/v1/farm-b/up", w, false},
+		{"farm-b", "$share", r, false},
+		{"farm-a", "fieldwatch/v1/farm-a/+", r, false},
+		{"farm-a", "fieldwatch/v1/farm-a/#", r, false},
+		{"farm-a", "fieldwatch/v1/+/ack/#", r, false},
 		{"farm-a", "fieldwatch/v1/farm-b/up", w, false},
 		{"farm-a", "fieldwatch/v1/farm-b/state", w, false},
 		{"farm-a", "fieldwatch/v1/farm-a/ack", w, false}, // acks come from the cloud
@@ -28,6 +40,10 @@ func TestPolicy(t *testing.T) {
 		{"+", "fieldwatch/v1/+/up", w, false},
 		{"alerts", "fieldwatch/v1/alerts/up", w, false}, // reserved
 		{InternalUser, "$share/ingest/fieldwatch/v1/+/up", r, true},
+		{InternalUser, "$SHARE/ingest/fieldwatch/v1/+/state", r, true},
+		{InternalUser, "$share/ingest/#", r, false},
+		{InternalUser, "$share/ingest", r, false},
+		{InternalUser, "$share/ingest/fieldwatch/v1/farm-a/ack", w, false},
 		{InternalUser, "fieldwatch/v1/+/state", r, true},
 		{InternalUser, "fieldwatch/v1/#", r, true},
 		{InternalUser, "fieldwatch/v1/farm-a/up", r, true},
@@ -43,6 +59,12 @@ func TestPolicy(t *testing.T) {
 		{"display", "fieldwatch/v1/alerts/red/north/frost", w, false},
 		{"display", "fieldwatch/v1/#", r, false},
 		{"display", "fieldwatch/v1/farm-a/ack", r, false},
+		// An alert reader is never a gateway, though its name is a valid id.
+		{"display", "fieldwatch/v1/display/up", w, false},
+		{"display", "fieldwatch/v1/display/state", w, false},
+		{"display", "fieldwatch/v1/display/ack", r, false},
+		{"display", "$share/g/fieldwatch/v1/alerts/#", r, false},
+		{"display", "fieldwatch/v1/alerts/red/north/frost", w, false},
 	}
 	for _, tc := range tests {
 		if got := p.allows(tc.user, tc.topic, tc.write); got != tc.want {

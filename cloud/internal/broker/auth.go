@@ -21,28 +21,36 @@ import (
 // certificate (as Mosquitto's use_identity_as_username), else the user
 // name, checked against the password file when there is one and taken at
 // its word when there is none (loopback, or allow_anonymous). The identity
-// replaces the user name the client sent, and the ACL keys on it.
+// replaces the user name the client sent, and the ACL keys on it. A client
+// id belongs to the user who holds it (clientIDs).
 type authHook struct {
 	mqtt.HookBase
-	srv      *mqtt.Server
-	users    *passwd.File // nil: names are not checked
-	internal []byte       // InternalUser's password
-	policy   *policy
-	m        *Metrics
-	log      *slog.Logger
-	throttle *throttle.Throttle
+	srv       *mqtt.Server
+	users     *passwd.File // nil: names are not checked
+	internal  []byte       // InternalUser's password
+	policy    *policy
+	m         *Metrics
+	log       *slog.Logger
+	throttle  *throttle.Throttle
+	ids       *clientIDs
+	maxPacket int
 }
 
 func (h *authHook) ID() string { return "fieldwatch-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{b})
 }
 
 // identity is who the client will be if it authenticates: a verified
 // certificate's CN, else the name it gave.
 func identity(cl *mqtt.Client, pk packets.Packet) (user string, fromCert bool) {
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+	conn := cl.Net.Conn
+	if gc := gated(conn); gc != nil {
+		conn = gc.Conn
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
 		if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 			return st.PeerCertificates[0].Subject.CommonName, true
 		}
@@ -50,39 +58,82 @@ func identity(cl *mqtt.Client, pk packets.Packet) (user string, fromCert bool) {
 	return string(pk.Connect.Username), false
 }
 
-// OnConnect refuses a client whose last will it could not publish: the
-// will is checked once, here, since the identity cannot change later.
+// OnConnect decides whether the client may connect, and refuses it with
+// a CONNACK of its own when not:
+//
+//   - it must be who it says (authenticate), else "bad user name or
+//     password", as Mochi would answer;
+//   - its last will must be a topic it may publish, checked once, here,
+//     since the identity cannot change later, else "not authorized";
+//   - its client id must not be held by another user — a connected client
+//     or a persistent session kept for one — else "identifier rejected":
+//     Mochi would disconnect the holder and, with clean session false,
+//     hand the newcomer its subscriptions and queued messages.
+//
+// OnConnectAuthenticate then only confirms: Mochi calls it after OnConnect
+// let the client through.
 func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
-	if !pk.Connect.WillFlag {
-		return nil
-	}
-	user, _ := identity(cl, pk)
-	if h.policy.allows(user, pk.Connect.WillTopic, true) {
-		return nil
-	}
-	h.m.aclDenied.WithLabelValues("will").Inc()
-	h.warn("will:"+user, "last will refused: a client may leave a will only on its own state topic",
-		"client", cl.ID, "remote", cl.Net.Remote, "user", user, "topic", pk.Connect.WillTopic)
-	code := packets.ErrNotAuthorized
-	if cl.Properties.ProtocolVersion < 5 {
-		code = packets.Err3NotAuthorized // Mochi does not map this one for 3.1.1 clients
-	}
-	_ = h.srv.SendConnack(cl, code, false, nil)
-	return packets.ErrNotAuthorized
-}
-
-// OnConnectAuthenticate decides whether the client is who it says.
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user, fromCert := identity(cl, pk)
-	reason := h.authenticate(cl.Net.Listener, user, fromCert, pk.Connect.Password)
-	if reason != "" {
+	if reason := h.authenticate(cl.Net.Listener, user, fromCert, pk.Connect.Password); reason != "" {
 		h.m.authFailures.WithLabelValues(reason).Inc()
 		h.warn("auth:"+reason+":"+user, "connection refused", "reason", reason, "client", cl.ID,
 			"remote", cl.Net.Remote, "user", user, "certificate", fromCert)
-		return false
+		return h.refuse(cl, packets.ErrBadUsernameOrPassword)
+	}
+	if pk.Connect.WillFlag && !h.policy.allows(user, pk.Connect.WillTopic, true) {
+		h.m.aclDenied.WithLabelValues("will").Inc()
+		h.warn("will:"+user, "last will refused: a client may leave a will only on its own state topic",
+			"client", cl.ID, "remote", cl.Net.Remote, "user", user, "topic", pk.Connect.WillTopic)
+		return h.refuse(cl, packets.ErrNotAuthorized)
+	}
+	if holder, ok := h.ids.claim(cl, user); !ok {
+		h.m.authFailures.WithLabelValues(reasonClientID).Inc()
+		h.warn("clientid:"+user+":"+cl.ID, "connection refused: the client id belongs to another user",
+			"reason", reasonClientID, "client", cl.ID, "remote", cl.Net.Remote, "user", user, "holder", holder,
+			"certificate", fromCert)
+		return h.refuse(cl, packets.ErrClientIdentifierNotValid)
 	}
 	cl.Properties.Username = []byte(user)
+	if gc := gated(cl.Net.Conn); gc != nil {
+		gc.authenticated() // before the CONNACK: a client that has it no longer counts as unauthenticated
+	}
+	return nil
+}
+
+// refuse answers a CONNECT with code and returns it for Mochi to end the
+// connection.
+func (h *authHook) refuse(cl *mqtt.Client, code packets.Code) error {
+	if gc := gated(cl.Net.Conn); gc != nil {
+		gc.logged()
+	}
+	if code == packets.ErrNotAuthorized && cl.Properties.ProtocolVersion < 5 {
+		code = packets.Err3NotAuthorized // Mochi does not map this one for 3.1.1 clients
+	}
+	_ = h.srv.SendConnack(cl, code, false, nil)
+	return code
+}
+
+// OnConnectAuthenticate admits the client OnConnect let through.
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	return true
+}
+
+// OnSessionEstablished: Mochi now knows the client under its id, so the
+// claim on it is no longer needed.
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	h.ids.settle(cl)
+}
+
+// OnDisconnect drops a claim a client that never got its session left, and
+// counts a client Mochi dropped for a packet over the size limit.
+func (h *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.ids.settle(cl)
+	if errors.Is(err, packets.ErrPacketTooLarge) {
+		user := string(cl.Properties.Username)
+		h.m.limitClosed.WithLabelValues(limitPacketSize).Inc()
+		h.warn("limit:"+limitPacketSize+":"+user, "connection closed: packet larger than the limit",
+			"reason", limitPacketSize, "max", h.maxPacket, "client", cl.ID, "remote", cl.Net.Remote, "user", user)
+	}
 }
 
 // authenticate returns "" when the client may connect, else the reason.

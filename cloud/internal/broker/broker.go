@@ -48,6 +48,10 @@ type Options struct {
 	Log          *slog.Logger
 	// Metrics, if nil, go to a registry of their own.
 	Metrics *Metrics
+	// Limits bound connections and packets; the zero value is safe.
+	Limits Limits
+
+	logEvery time.Duration // one refusal line per key per period; 10 s
 }
 
 // Credentials are a user name and password.
@@ -82,24 +86,34 @@ func Start(o Options) (*Broker, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, err
 	}
+	if o.logEvery == 0 {
+		o.logEvery = 10 * time.Second
+	}
+	lim := o.Limits.withDefaults()
 	log := slog.New(quietPackets{o.Log.Handler()}).With("component", "broker")
-	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(lim.MaxPacketSize) // checked on the fixed header, before the body is allocated
+	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps})
 	b := &Broker{srv: srv, internal: Credentials{Username: InternalUser, Password: hex.EncodeToString(secret[:])}}
 	hook := &authHook{srv: srv, users: o.Users, internal: []byte(b.internal.Password), policy: newPolicy(o.AlertReaders),
-		m: o.Metrics, log: log, throttle: throttle.New(10 * time.Second)}
+		m: o.Metrics, log: log, throttle: throttle.New(o.logEvery), ids: newClientIDs(srv), maxPacket: lim.MaxPacketSize}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, err
 	}
-	internal := listeners.NewTCP(listeners.Config{ID: internalListener, Address: "127.0.0.1:0"})
+	// The ingestor's listener has a gate of its own: gateways filling
+	// theirs cannot keep it out.
+	wg := &srv.Listeners.ClientsWg
+	internal := &listener{id: internalListener, addr: "127.0.0.1:0", gate: newGate(lim, o.Metrics, hook.warn), clients: wg}
 	ls := []listeners.Listener{internal}
-	var plain *listeners.TCP
+	gateways := newGate(lim, o.Metrics, hook.warn) // shared by the plain and TLS listeners
+	var plain *listener
 	if o.Listen != "" {
-		plain = listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.Listen})
+		plain = &listener{id: "tcp", addr: o.Listen, gate: gateways, clients: wg}
 		ls = append(ls, plain)
 	}
-	var secure *tlsListener
+	var secure *listener
 	if o.TLSListen != "" {
-		secure = &tlsListener{id: "tls", addr: o.TLSListen, config: o.TLS, refused: func(remote string, err error) {
+		secure = &listener{id: "tls", addr: o.TLSListen, config: o.TLS, gate: gateways, clients: wg, refused: func(remote string, err error) {
 			o.Metrics.authFailures.WithLabelValues(reasonTLS).Inc()
 			hook.warn("tls:"+remote, "TLS handshake refused", "remote", remote, "err", err)
 		}}

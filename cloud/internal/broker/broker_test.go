@@ -117,7 +117,15 @@ func subscribeCode(t *testing.T, c mqtt.Client, filter string) byte {
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe %s: %v", filter, tok.Error())
 	}
-	return tok.(*mqtt.SubscribeToken).Result()[filter]
+	// Paho keys the result by the filter without its $share/<group>/.
+	res := tok.(*mqtt.SubscribeToken).Result()
+	if len(res) != 1 {
+		t.Fatalf("subscribe %s: results %v", filter, res)
+	}
+	for _, code := range res {
+		return code
+	}
+	return 0
 }
 
 // checkIsolation proves, on a broker where farm-a and farm-b log in with

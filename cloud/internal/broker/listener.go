@@ -12,14 +12,19 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// tlsListener serves MQTT over TLS. Unlike Mochi's TCP listener with a
-// TLS config, it finishes the handshake (within handshakeTimeout) before
-// handing the connection to the broker, so a client without an acceptable
-// certificate is refused, counted and logged before any MQTT.
-type tlsListener struct {
+// listener serves MQTT, plain or over TLS, behind a gate that bounds the
+// connections and closes those that do not complete CONNECT in time
+// (Mochi's TCP listener has no limit and logs an empty warning line for
+// every connection that ends before its session). Over TLS it finishes the
+// handshake (within handshakeTimeout) before handing the connection to the
+// broker, so a client without an acceptable certificate is refused,
+// counted and logged before any MQTT.
+type listener struct {
 	id, addr string
-	config   *tls.Config
-	refused  func(remote string, err error)
+	config   *tls.Config // nil: plain MQTT
+	gate     *gate
+	refused  func(remote string, err error) // a TLS handshake failed
+	clients  *sync.WaitGroup                // Mochi's, which its Close waits on
 	ln       net.Listener
 	end      atomic.Bool
 	mu       sync.Mutex
@@ -27,50 +32,73 @@ type tlsListener struct {
 
 const handshakeTimeout = 10 * time.Second
 
-var _ listeners.Listener = (*tlsListener)(nil)
+var _ listeners.Listener = (*listener)(nil)
 
-func (l *tlsListener) ID() string       { return l.id }
-func (l *tlsListener) Protocol() string { return "tls" }
+func (l *listener) ID() string { return l.id }
 
-func (l *tlsListener) Address() string {
+func (l *listener) Protocol() string {
+	if l.config != nil {
+		return "tls"
+	}
+	return "tcp"
+}
+
+func (l *listener) Address() string {
 	if l.ln != nil {
 		return l.ln.Addr().String()
 	}
 	return l.addr
 }
 
-func (l *tlsListener) Init(*slog.Logger) error {
+func (l *listener) Init(*slog.Logger) error {
 	ln, err := net.Listen("tcp", l.addr)
 	l.ln = ln
 	return err
 }
 
-func (l *tlsListener) Serve(establish listeners.EstablishFn) {
+func (l *listener) Serve(establish listeners.EstablishFn) {
 	for {
 		conn, err := l.ln.Accept()
 		if err != nil {
 			return
 		}
+		// Counted in Mochi's wait group under l.mu, which Close takes
+		// before Mochi waits: Mochi adds a client to the group only once
+		// its connection is running, which would race with that wait.
+		l.mu.Lock()
 		if l.end.Load() {
+			l.mu.Unlock()
 			conn.Close()
 			return
 		}
+		l.clients.Add(1)
+		l.mu.Unlock()
+		gc, ok := l.gate.admit(conn)
+		if !ok {
+			l.clients.Done()
+			continue
+		}
 		go func() {
-			tc := tls.Server(conn, l.config)
-			ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-			err := tc.HandshakeContext(ctx)
-			cancel()
-			if err != nil {
-				l.refused(conn.RemoteAddr().String(), err)
-				conn.Close()
-				return
+			defer l.clients.Done()
+			if l.config != nil {
+				tc := tls.Server(conn, l.config)
+				ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+				err := tc.HandshakeContext(ctx)
+				cancel()
+				if err != nil {
+					gc.logged()
+					l.refused(conn.RemoteAddr().String(), err)
+					gc.Close()
+					return
+				}
+				gc.Conn = tc
 			}
-			_ = establish(l.id, tc) // the broker logs and counts what goes wrong
+			gc.ended(establish(l.id, gc), l.id)
 		}()
 	}
 }
 
-func (l *tlsListener) Close(closeClients listeners.CloseFn) {
+func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.end.CompareAndSwap(false, true) {
@@ -79,4 +107,5 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 	if l.ln != nil {
 		l.ln.Close()
 	}
+	l.gate.closeWaiting()
 }

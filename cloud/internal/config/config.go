@@ -113,6 +113,12 @@ type MQTT struct {
 	AlertReaders []string `yaml:"alert_readers"`
 	// TLSListener is the embedded broker's TLS listener.
 	TLSListener TLSListener `yaml:"tls_listener"`
+	// ConnectTimeout is how long a new connection to the embedded broker
+	// has to complete its TLS handshake and CONNECT (0: 10 s), and
+	// MaxConnections how many gateway connections it holds at once (0:
+	// 10 000); see broker.Limits.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	MaxConnections int           `yaml:"max_connections"`
 	// Username, Password and TLS log the ingestor in to an external broker.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`

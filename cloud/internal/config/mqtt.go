@@ -32,6 +32,12 @@ func (m *MQTT) validateEmbedded(r *yamlconf.Report, hostPort func(field, v strin
 	if m.TLS != (TLS{}) || m.Username != "" || m.Password != "" {
 		r.Errorf("mqtt.tls", "username, password and tls are for an external broker (mqtt.url); the embedded broker uses tls_listener")
 	}
+	if m.ConnectTimeout < 0 {
+		r.Errorf("mqtt.connect_timeout", "%s is negative", m.ConnectTimeout)
+	}
+	if m.MaxConnections < 0 {
+		r.Errorf("mqtt.max_connections", "%d is negative", m.MaxConnections)
+	}
 	for i, u := range m.AlertReaders {
 		if u == "" || u == broker.InternalUser {
 			r.Errorf(yamlconf.Join("mqtt.alert_readers", i), "%q cannot be an alert reader", u)
@@ -71,8 +77,10 @@ func (m *MQTT) validateExternal(r *yamlconf.Report) {
 	if (m.TLS.CertFile == "") != (m.TLS.KeyFile == "") {
 		r.Errorf("mqtt.tls.key_file", "cert_file and key_file go together")
 	}
-	if m.PasswordFile != "" || m.AllowAnonymous || len(m.AlertReaders) > 0 || m.TLSListener != (TLSListener{}) {
-		r.Errorf("mqtt.url", "password_file, allow_anonymous, alert_readers and tls_listener are for the embedded broker, "+
+	if m.PasswordFile != "" || m.AllowAnonymous || len(m.AlertReaders) > 0 || m.TLSListener != (TLSListener{}) ||
+		m.ConnectTimeout != 0 || m.MaxConnections != 0 {
+		r.Errorf("mqtt.url", "password_file, allow_anonymous, alert_readers, tls_listener, connect_timeout and "+
+			"max_connections are for the embedded broker, "+
 			"not an external one (configure its users and ACL there: deploy/mosquitto)")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
@@ -82,7 +83,15 @@ func TestSecurity(t *testing.T) {
 		{"no listener at all", "mqtt: {listen: \"\"}\n", "mqtt.listen: \"\" is not host:port", nil},
 		{"client TLS with a plain broker", "mqtt:\n  url: tcp://broker:1883\n  tls: {ca_file: $CA}\n", "c.yaml:3: mqtt.tls: needs a TLS broker URL", nil},
 		{"broker settings with an external broker", "mqtt:\n  url: tcp://broker:1883\n  password_file: $PW\n",
-			"c.yaml:2: mqtt.url: password_file, allow_anonymous, alert_readers and tls_listener are for the embedded broker", nil},
+			"c.yaml:2: mqtt.url: password_file, allow_anonymous, alert_readers, tls_listener, connect_timeout and max_connections are for the embedded broker", nil},
+		{"broker limits", "mqtt: {connect_timeout: 5s, max_connections: 500}\n", "", func(t *testing.T, c *Config) {
+			if c.MQTT.ConnectTimeout != 5*time.Second || c.MQTT.MaxConnections != 500 {
+				t.Fatalf("connect_timeout %v, max_connections %d", c.MQTT.ConnectTimeout, c.MQTT.MaxConnections)
+			}
+		}},
+		{"negative limit", "mqtt:\n  max_connections: -1\n", "c.yaml:2: mqtt.max_connections: -1 is negative", nil},
+		{"broker limits with an external broker", "mqtt:\n  url: tcp://broker:1883\n  connect_timeout: 5s\n",
+			"mqtt.url: password_file, allow_anonymous, alert_readers, tls_listener, connect_timeout and max_connections are for the embedded broker", nil},
 		{"client credentials with the embedded broker", "mqtt:\n  username: x\n", "mqtt.tls: username, password and tls are for an external broker", nil},
 		{"API on loopback without tokens: anonymous operator", "http: {listen: 127.0.0.1:8080}\n", "", anonymous(apitoken.Operator, 0)},
 		{"API exposed without tokens: anonymous viewer", "http: {listen: 0.0.0.0:8080}\n", "", anonymous(apitoken.Viewer, 0)},
