@@ -4,6 +4,12 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
+# The Go toolchain for every recipe. go.mod names it too, but a machine whose
+# environment says GOTOOLCHAIN=local ignores go.mod's toolchain line, so it is
+# set here; the go command fetches it from the module proxy once.
+# (`make GO_TOOLCHAIN=local` builds with whatever go is on PATH.)
+GO_TOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 GO       ?= go
 CACHE    ?= $(HOME)/.cache/fieldwatch
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -76,9 +82,10 @@ $(INFLUXD):
 	@mkdir -p $(dir $@)
 	GOBIN=$(dir $@) CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
 
+# gofmt from the pinned toolchain, not whichever gofmt is first on PATH.
 vet:
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
 # Fails on any vulnerability that the code can reach (standard library

@@ -1,6 +1,8 @@
 module github.com/fieldwatch/fieldwatch
 
-go 1.25.0
+go 1.27.0
+
+toolchain go1.27.3
 
 require (
 	github.com/adrianmo/go-nmea v1.11.0
