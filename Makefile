@@ -27,7 +27,10 @@ export FIELDWATCH_CACHE := $(CACHE)
 # own cmd/indexdb, so the check needs no network beyond the module proxy.
 GOVULNCHECK_VERSION := v1.9.0
 VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
-GOVULNCHECK         := $(CACHE)/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+# govulncheck type-checks the code with the go/types it was built with, so it is
+# built by (and kept per) the pinned toolchain: one built by an older Go refuses
+# packages that say go 1.27.
+GOVULNCHECK         := $(CACHE)/govulncheck-$(GOVULNCHECK_VERSION)-$(GO_TOOLCHAIN)/govulncheck
 VULNDB              := $(CACHE)/vulndb-$(VULNDB_VERSION)
 
 BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
