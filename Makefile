@@ -42,7 +42,7 @@ TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
-	@echo "make test    install Mosquitto and InfluxDB if missing, then run every test"
+	@echo "make test    install Mosquitto and InfluxDB if missing, then run every test (vet, vulncheck, go test, cross)"
 	@echo "make vulncheck  govulncheck against a pinned, offline vulnerability database"
 	@echo "make build   build the binaries into bin/ and the gateway for every field target into dist/"
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
@@ -110,7 +110,7 @@ $(VULNDB)/index/db.json:
 			-out $(VULNDB).tmp/db
 	mv $(VULNDB).tmp/db $(VULNDB) && rm -rf $(VULNDB).tmp
 
-test: deps vet
+test: deps vet vulncheck
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory cross
 
