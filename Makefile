@@ -4,6 +4,12 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
+# The Go toolchain for every recipe. go.mod names it too, but a machine whose
+# environment says GOTOOLCHAIN=local ignores go.mod's toolchain line, so it is
+# set here; the go command fetches it from the module proxy once.
+# (`make GO_TOOLCHAIN=local` builds with whatever go is on PATH.)
+GO_TOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 GO       ?= go
 CACHE    ?= $(HOME)/.cache/fieldwatch
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -15,16 +21,29 @@ INFLUXD_VERSION := v1.8.10
 INFLUXD         := $(CACHE)/influxd-$(INFLUXD_VERSION)/influxd
 export FIELDWATCH_CACHE := $(CACHE)
 
+# govulncheck and its vulnerability database, both pinned and both kept in the
+# cache: the database is built once per vulndb version from the OSV files in
+# the golang.org/x/vulndb module (served by the module proxy), with vulndb's
+# own cmd/indexdb, so the check needs no network beyond the module proxy.
+GOVULNCHECK_VERSION := v1.9.0
+VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
+# govulncheck type-checks the code with the go/types it was built with, so it is
+# built by (and kept per) the pinned toolchain: one built by an older Go refuses
+# packages that say go 1.27.
+GOVULNCHECK         := $(CACHE)/govulncheck-$(GOVULNCHECK_VERSION)-$(GO_TOOLCHAIN)/govulncheck
+VULNDB              := $(CACHE)/vulndb-$(VULNDB_VERSION)
+
 BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
 # The gateway's field targets: name GOOS GOARCH extra-env.
 TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm64:linux:arm64: \
            linux-amd64:linux:amd64: linux-mipsle:linux:mipsle:GOMIPS=softfloat
 
-.PHONY: build binaries cross deps test vet demo demo-clean fuzz bench soak clean help
+.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak clean help
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
-	@echo "make test    install Mosquitto and InfluxDB if missing, then run every test"
+	@echo "make test    install Mosquitto and InfluxDB if missing, then run every test (vet, vulncheck, go test, cross)"
+	@echo "make vulncheck  govulncheck against a pinned, offline vulnerability database"
 	@echo "make build   build the binaries into bin/ and the gateway for every field target into dist/"
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
@@ -66,12 +85,32 @@ $(INFLUXD):
 	@mkdir -p $(dir $@)
 	GOBIN=$(dir $@) CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
 
+# gofmt from the pinned toolchain, not whichever gofmt is first on PATH.
 vet:
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$("$$($(GO) env GOROOT)/bin/gofmt" -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
-test: deps vet
+# Fails on any vulnerability that the code can reach (standard library
+# included: the toolchain pinned above is what is checked).
+vulncheck: $(GOVULNCHECK) $(VULNDB)/index/db.json
+	$(GOVULNCHECK) -db file://$(VULNDB) ./...
+
+$(GOVULNCHECK):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+# Built into a temporary folder and renamed, so an interrupted build is redone.
+$(VULNDB)/index/db.json:
+	@echo "building the vulnerability database $(VULNDB_VERSION) into $(VULNDB) (once)"
+	@rm -rf $(VULNDB) $(VULNDB).tmp && mkdir -p $(VULNDB).tmp/bin
+	GOBIN=$(VULNDB).tmp/bin CGO_ENABLED=0 $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+	cd $(VULNDB).tmp && $(GO) mod download golang.org/x/vulndb@$(VULNDB_VERSION) && \
+		$(VULNDB).tmp/bin/indexdb -vulns "$$($(GO) env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv" \
+			-out $(VULNDB).tmp/db
+	mv $(VULNDB).tmp/db $(VULNDB) && rm -rf $(VULNDB).tmp
+
+test: deps vet vulncheck
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory cross
 

@@ -30,7 +30,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/drivers/serialport"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 	"github.com/fieldwatch/fieldwatch/telemetry"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed */*.yaml
