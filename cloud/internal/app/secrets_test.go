@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,25 +11,8 @@ import (
 	"testing"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
-
-// syncBuffer is a log destination the cloud's goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSecretWarnings: the running cloud sends InfluxDB the token however
 // it was given, warns at start (before it listens) when it came from
@@ -73,7 +55,7 @@ func TestSecretWarnings(t *testing.T) {
 			mu.Lock()
 			clear(seen)
 			mu.Unlock()
-			var logs syncBuffer
+			var logs testenv.LogBuffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			if tc.mode != 0 {
 				os.Chmod(tokenFile, tc.mode)

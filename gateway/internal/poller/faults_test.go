@@ -1,34 +1,21 @@
 package poller
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fieldwatch/fieldwatch/test/sim"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestFaultsAreCountedPerUnit puts a unit with a bad CRC, one answering
 // exceptions, one answering the wrong function and a healthy one on a line,
 // polls each five times, and checks each unit's counters and that each
 // problem was logged once for the burst, not once per poll.
 func TestFaultsAreCountedPerUnit(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	bus, srv, _ := rs485Line(t, 4, func(o *Options) {
 		o.Log = slog.New(slog.NewTextHandler(&logs, nil))
 		o.Retries = 1
