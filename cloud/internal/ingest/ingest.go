@@ -7,11 +7,14 @@
 // A good batch is written to the store and only then acknowledged on
 // fieldwatch/v1/<gw>/ack. State messages update the registry.
 //
-// The ingestor subscribes through a shared subscription, so replicas on one
-// broker split the load; a bounded pool of workers writes to the store,
-// serving the gateways' queues in turn (fair.go), so one gateway's flood
-// does not hold back another's acks; when the queues are full the MQTT
-// client stops reading (backpressure, nothing dropped).
+// The ingestor subscribes plainly by default (the cloud's mqtt.shared is
+// off: a broker whose ACL does not check SUBSCRIBE would let any gateway
+// join a shared group and starve it, docs/security.md); with a shared
+// subscription, replicas on one broker split the load. A bounded pool of
+// workers writes to the store, serving the gateways' queues in turn
+// (fair.go), so one gateway's flood does not hold back another's acks; a
+// gateway over its own queue is refused unacknowledged, and when the whole
+// intake is full the MQTT client stops reading (backpressure, nothing lost).
 package ingest
 
 import (
@@ -44,8 +47,8 @@ type Options struct {
 	// to trust (nil: the system's), a client certificate, a server name.
 	TLS      *tls.Config
 	ClientID string // default fieldwatch-ingest-<host>-<random>
-	// Shared subscribes through $share/ingest/… (default true); turn it off
-	// only for brokers without shared subscriptions.
+	// NoShare subscribes plainly instead of through $share/ingest/…; the
+	// cloud sets it unless mqtt.shared is true (docs/security.md).
 	NoShare  bool
 	Workers  int // concurrent store writes (default 4)
 	Store    store.Store

@@ -97,7 +97,10 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("cannot listen for HTTP: %w", err)
 		}
-		srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+		// Bounded like the cloud's (docs/decisions.md §21): a slow or idle
+		// client cannot hold a connection on a small field device.
+		srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 32 << 10}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("HTTP server stopped", "err", err)
