@@ -141,7 +141,7 @@ func startUplink(t *testing.T, url string, mod func(*config.Uplink), more ...fun
 	cfg.Brokers = []string{url}
 	cfg.BatchSize = 100
 	cfg.BatchDelay = 20 * time.Millisecond
-	cfg.AckTimeout = 2 * time.Second
+	cfg.AckTimeout = time.Minute // no resend on a slow machine unless a test asks for one
 	if mod != nil {
 		mod(&cfg)
 	}
