@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"strconv"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -22,7 +23,7 @@ import (
 // name, checked against the password file when there is one and taken at
 // its word when there is none (loopback, or allow_anonymous). The identity
 // replaces the user name the client sent, and the ACL keys on it. A client
-// id belongs to the user who holds it (clientIDs).
+// is known by its user and the id it gave (scopedID).
 type authHook struct {
 	mqtt.HookBase
 	srv       *mqtt.Server
@@ -32,7 +33,6 @@ type authHook struct {
 	m         *Metrics
 	log       *slog.Logger
 	throttle  *throttle.Throttle
-	ids       *clientIDs
 	maxPacket int
 }
 
@@ -40,7 +40,7 @@ func (h *authHook) ID() string { return "fieldwatch-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect}, []byte{b})
+		mqtt.OnDisconnect}, []byte{b})
 }
 
 // identity is who the client will be if it authenticates: a verified
@@ -65,10 +65,11 @@ func identity(cl *mqtt.Client, pk packets.Packet) (user string, fromCert bool) {
 //     password", as Mochi would answer;
 //   - its last will must be a topic it may publish, checked once, here,
 //     since the identity cannot change later, else "not authorized";
-//   - its client id must not be held by another user — a connected client
-//     or a persistent session kept for one — else "identifier rejected":
-//     Mochi would disconnect the holder and, with clean session false,
-//     hand the newcomer its subscriptions and queued messages.
+//   - its client id is then its user's: Mochi keys connections and
+//     sessions on scopedID(user, id), so a client id one user gives never
+//     reaches another user's connection or session (Mochi would disconnect
+//     the holder and, with clean session false, hand the newcomer its
+//     subscriptions and queued messages).
 //
 // OnConnectAuthenticate then only confirms: Mochi calls it after OnConnect
 // let the client through.
@@ -86,12 +87,8 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 			"client", cl.ID, "remote", cl.Net.Remote, "user", user, "topic", pk.Connect.WillTopic)
 		return h.refuse(cl, packets.ErrNotAuthorized)
 	}
-	if holder, ok := h.ids.claim(cl, user); !ok {
-		h.m.authFailures.WithLabelValues(reasonClientID).Inc()
-		h.warn("clientid:"+user+":"+cl.ID, "connection refused: the client id belongs to another user",
-			"reason", reasonClientID, "client", cl.ID, "remote", cl.Net.Remote, "user", user, "holder", holder,
-			"certificate", fromCert)
-		return h.refuse(cl, packets.ErrClientIdentifierNotValid)
+	if cl.Net.Listener != internalListener {
+		cl.ID = scopedID(user, cl.ID)
 	}
 	cl.Properties.Username = []byte(user)
 	if gc := gated(cl.Net.Conn); gc != nil {
@@ -118,16 +115,9 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	return true
 }
 
-// OnSessionEstablished: Mochi now knows the client under its id, so the
-// claim on it is no longer needed.
-func (h *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
-	h.ids.settle(cl)
-}
-
-// OnDisconnect drops a claim a client that never got its session left, and
-// counts a client Mochi dropped for a packet over the size limit.
+// OnDisconnect counts a client Mochi dropped for a packet over the size
+// limit.
 func (h *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	h.ids.settle(cl)
 	if errors.Is(err, packets.ErrPacketTooLarge) {
 		user := string(cl.Properties.Username)
 		h.m.limitClosed.WithLabelValues(limitPacketSize).Inc()
@@ -188,4 +178,14 @@ func (h *authHook) warn(key, msg string, args ...any) {
 		}
 		h.log.Warn(msg, args...)
 	}
+}
+
+// scopedID is the id Mochi knows a client by on the listeners gateways
+// reach: the user, quoted so that no pair of user and id can spell another
+// pair's, then the id the client gave. Two users' clients never share an id
+// (no takeover, no squatting, no resumed session of another user); one user
+// keeps MQTT's rules among its own ids. Mosquitto's shipped config does the
+// same with use_username_as_clientid (the id becomes the user name).
+func scopedID(user, id string) string {
+	return strconv.Quote(user) + "/" + id
 }

@@ -96,7 +96,7 @@ func Start(o Options) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps})
 	b := &Broker{srv: srv, internal: Credentials{Username: InternalUser, Password: hex.EncodeToString(secret[:])}}
 	hook := &authHook{srv: srv, users: o.Users, internal: []byte(b.internal.Password), policy: newPolicy(o.AlertReaders),
-		m: o.Metrics, log: log, throttle: throttle.New(o.logEvery), ids: newClientIDs(srv), maxPacket: lim.MaxPacketSize}
+		m: o.Metrics, log: log, throttle: throttle.New(o.logEvery), maxPacket: lim.MaxPacketSize}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, err
 	}

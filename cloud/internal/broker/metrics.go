@@ -11,13 +11,12 @@ type Metrics struct {
 
 // Reasons a client is refused, the values of the reason label.
 const (
-	reasonUnknownUser   = "unknown_user"    // not in the password file
-	reasonBadPassword   = "bad_password"    // in the file, wrong password
-	reasonNoUser        = "no_username"     // a password file is in force and the client gave no name
-	reasonReserved      = "reserved_user"   // claimed the ingestor's identity
-	reasonTLS           = "tls_handshake"   // no client certificate, an untrusted one, or no TLS at all
-	reasonCertificateCN = "certificate_cn"  // a client certificate without a usable common name
-	reasonClientID      = "client_id_taken" // the client id is held by another user (connected or a kept session)
+	reasonUnknownUser   = "unknown_user"   // not in the password file
+	reasonBadPassword   = "bad_password"   // in the file, wrong password
+	reasonNoUser        = "no_username"    // a password file is in force and the client gave no name
+	reasonReserved      = "reserved_user"  // claimed the ingestor's identity
+	reasonTLS           = "tls_handshake"  // no client certificate, an untrusted one, or no TLS at all
+	reasonCertificateCN = "certificate_cn" // a client certificate without a usable common name
 )
 
 // NewMetrics registers the broker's metrics on reg.
@@ -31,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Connections the embedded broker closed for a limit (connection counts, CONNECT deadline, packet sizes), by reason."},
 			[]string{"reason"}),
 	}
-	for _, r := range []string{reasonUnknownUser, reasonBadPassword, reasonNoUser, reasonReserved, reasonTLS, reasonCertificateCN, reasonClientID} {
+	for _, r := range []string{reasonUnknownUser, reasonBadPassword, reasonNoUser, reasonReserved, reasonTLS, reasonCertificateCN} {
 		m.authFailures.WithLabelValues(r)
 	}
 	for _, a := range []string{"publish", "subscribe", "will"} {
