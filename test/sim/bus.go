@@ -86,6 +86,13 @@ func (b *Bus) SetFault(u uint8, f Fault) {
 // SetDead makes unit u stop answering, or answer again.
 func (b *Bus) SetDead(u uint8, dead bool) { b.SetFault(u, Fault{Dead: dead}) }
 
+// Dead reports whether unit u is set never to answer.
+func (b *Bus) Dead(u uint8) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.faults[u].Dead
+}
+
 // Units returns the unit addresses and the baud rate each listens at.
 func (b *Bus) Units() map[uint8]int {
 	b.mu.Lock()

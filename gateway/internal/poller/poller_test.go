@@ -91,8 +91,12 @@ func TestPollsDecodeWhatWasServed(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := &collector{ch: make(chan struct{}, 1)}
 	bus := NewBus(Options{
-		Name:   "tcp1",
-		Client: modbus.NewTCP(addr, 150*time.Millisecond),
+		Name: "tcp1",
+		// Unit 5 never answers: silent gives it the timeout at once and
+		// closes the connection as the TCP client does, so the neighbours
+		// must reconnect; the real timeout is long enough that they never
+		// time out on a loaded machine.
+		Client: silent{Client: modbus.NewTCP(addr, time.Minute), dead: func(u uint8) bool { return u == 5 }, closes: true},
 		Devices: []Device{
 			{ID: "soil-1", Profile: profile(t, "renke/rs-ecth-n01"), Unit: 1, Interval: 20 * time.Millisecond},
 			{ID: "ghost", Profile: profile(t, "renke/rs-ecth-n01"), Unit: 5, Interval: 20 * time.Millisecond},
@@ -131,10 +135,16 @@ func TestPollsDecodeWhatWasServed(t *testing.T) {
 			t.Fatalf("served unit %d", r.Unit)
 		}
 	}
-	soil := c.byDevice("soil-1")
-	if len(soil) != 3*len(soilReads) {
+	// A read served while cancel came has no readings (the poll is
+	// dropped on cancel): at most one per device, the last.
+	soil, air := c.byDevice("soil-1"), c.byDevice("air-1")
+	if n := len(soil) / 3; len(soil)%3 != 0 || n > len(soilReads) || n < len(soilReads)-1 {
 		t.Fatalf("%d soil readings for %d served reads", len(soil), len(soilReads))
 	}
+	if n := len(air) / 2; len(air)%2 != 0 || n > len(airReads) || n < len(airReads)-1 {
+		t.Fatalf("%d air readings for %d served reads", len(air), len(airReads))
+	}
+	soilReads, airReads = soilReads[:len(soil)/3], airReads[:len(air)/2]
 	for i, r := range soilReads {
 		want := map[string]float64{
 			"soil_moisture":    float64(r.Words[0]) / 10,
@@ -150,7 +160,6 @@ func TestPollsDecodeWhatWasServed(t *testing.T) {
 			}
 		}
 	}
-	air := c.byDevice("air-1")
 	for i, r := range airReads {
 		if air[2*i].Value != float64(r.Words[0])/10 || air[2*i+1].Value != float64(int16(r.Words[1]))/10 {
 			t.Fatalf("air poll %d: got %v %v, served %v", i, air[2*i].Value, air[2*i+1].Value, r.Words)

@@ -54,7 +54,7 @@ func (d *debounce) due(now time.Time) (bool, time.Duration) {
 // publishState publishes the gateway's state, retained.
 func (u *Uplink) publishState(state string) {
 	s := u.o.State()
-	now := time.Now()
+	now := u.o.now()
 	s.State = state
 	s.Time = now.UTC()
 	s.Buffered = u.o.Buffer.Stats().Readings

@@ -53,6 +53,11 @@ type Options struct {
 	Clock    Restamper
 	RunFirst uint64
 	Started  time.Time
+
+	// now is the clock of the state debounce and the state's time; nil is
+	// time.Now. Tests hold it still to decide which changes fall within
+	// the debounce, whatever the speed of the machine.
+	now func() time.Time
 }
 
 // Restamper works out the true time of a time stamped while the wall
@@ -114,6 +119,9 @@ func New(o Options) (*Uplink, error) {
 	if u.o.Started.IsZero() {
 		u.o.Started = time.Now()
 	}
+	if u.o.now == nil {
+		u.o.now = time.Now
+	}
 	u.conn = newConn(u)
 	return u, nil
 }
@@ -156,7 +164,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		wait := u.pump()
 		if u.live {
-			if ok, d := u.stateDue.due(time.Now()); ok {
+			if ok, d := u.stateDue.due(u.o.now()); ok {
 				u.publishState(telemetry.StateOnline)
 			} else if d > 0 {
 				wait = min(wait, d)
