@@ -24,6 +24,12 @@ type Fault struct {
 	CRCEvery  int           // every Nth reply carries a corrupted CRC (1: all)
 	Delay     time.Duration // answers this much later than it should (a slow unit)
 	Garbage   bool          // answers with line noise instead of a frame
+	// Late holds the unit's reply until the next request, to any unit, is on
+	// an RTU line (a pseudo-terminal or a serial device server), and sends
+	// it then, before that request's answer: a reply so late that it lands
+	// in the next transaction however long the client waited, and however
+	// slowly the test runs. On Modbus TCP a late unit never answers.
+	Late bool
 	// Replies from another address, to another function, or cut short:
 	// what a miswired bus or a failing unit produces.
 	WrongUnit, WrongFunction, Short bool
@@ -54,6 +60,7 @@ type Bus struct {
 	units  map[uint8]*unit
 	faults map[uint8]Fault
 	rng    *rand.Rand
+	held   [][]byte // RTU frames of Late units' replies, for the next request
 }
 
 type unit struct {
@@ -139,7 +146,7 @@ func (b *Bus) handle(addr uint8, pdu []byte, baud int) (reply, bool) {
 	if f.Exception != 0 {
 		r.pdu = exception(pdu[0], f.Exception)
 		b.mu.Unlock()
-		return r, true
+		return b.hold(addr, r, f.Late)
 	}
 	var read *Read
 	r.pdu, read = b.apply(addr, u, pdu)
@@ -150,7 +157,34 @@ func (b *Bus) handle(addr uint8, pdu []byte, baud int) (reply, bool) {
 	if read != nil && b.OnRead != nil {
 		b.OnRead(*read)
 	}
-	return r, true
+	return b.hold(addr, r, f.Late)
+}
+
+// hold keeps a late unit's reply for the next request (see Fault.Late).
+func (b *Bus) hold(addr uint8, r reply, late bool) (reply, bool) {
+	if !late {
+		return r, true
+	}
+	b.mu.Lock()
+	b.held = append(b.held, encodeRTU(addr, r))
+	b.mu.Unlock()
+	return reply{}, false
+}
+
+// takeHeld returns the late replies held for this request, and forgets them.
+func (b *Bus) takeHeld() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.held
+	b.held = nil
+	return h
+}
+
+// Held counts the late replies waiting for the next request on the line.
+func (b *Bus) Held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
 }
 
 func exception(fc, code byte) []byte { return []byte{fc | 0x80, code} }

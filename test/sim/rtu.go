@@ -25,6 +25,8 @@ type RTUServer struct {
 	Path string
 
 	pty        *serialport.PTY
+	line       *timeline
+	requests   atomic.Int64
 	collisions atomic.Int64
 	noise      atomic.Int64
 	minGap     atomic.Int64 // shortest silence before a request, in ns
@@ -38,7 +40,7 @@ func ServeRTU(ctx context.Context, bus *Bus, mode serialport.Mode) (*RTUServer, 
 	if err != nil {
 		return nil, err
 	}
-	s := &RTUServer{Bus: bus, Mode: mode, Path: pty.Slave, pty: pty}
+	s := &RTUServer{Bus: bus, Mode: mode, Path: pty.Slave, pty: pty, line: &timeline{}}
 	chunks := make(chan chunk, 64)
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.read(chunks) }()
@@ -52,6 +54,22 @@ func (s *RTUServer) Wait() { s.wg.Wait() }
 
 // Collisions counts requests that began before the line was quiet.
 func (s *RTUServer) Collisions() int64 { return s.collisions.Load() }
+
+// Requests counts the request frames taken off the line, answered or not.
+func (s *RTUServer) Requests() int64 { return s.requests.Load() }
+
+// Quiet reports whether no reply is scheduled and the line has been silent
+// for 3.5 characters: a request that starts now cannot collide. The server
+// dates bytes when it reads them, so on a loaded machine a request a client
+// sent without waiting for an answer (after a timeout, or a broadcast) can
+// seem to follow the previous one too closely; a test that waits for Quiet
+// (and for Requests to count the previous request) rules that out.
+func (s *RTUServer) Quiet() bool {
+	l := s.line
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending) == 0 && !time.Now().Before(l.lastEnd.Add(s.interFrame()))
+}
 
 // Noise counts frames dropped as unreadable: bad CRC, wrong baud, garbage.
 func (s *RTUServer) Noise() int64 { return s.noise.Load() }
@@ -117,7 +135,7 @@ func requestLen(b []byte) int {
 }
 
 func (s *RTUServer) serve(ctx context.Context, in <-chan chunk) {
-	line := &timeline{}
+	line := s.line
 	done := make(chan struct{})
 	go func() { defer close(done); s.transmit(ctx, line) }()
 	defer func() { <-done }()
@@ -203,6 +221,7 @@ func (l *timeline) poke() {
 // frame handles one complete request frame that began at start.
 func (s *RTUServer) frame(frame []byte, start time.Time, line *timeline) {
 	reqEnd := start.Add(s.wire(len(frame)))
+	s.requests.Add(1)
 	line.mu.Lock()
 	if !line.lastEnd.IsZero() {
 		gap := int64(start.Sub(line.lastEnd))
@@ -226,12 +245,23 @@ func (s *RTUServer) frame(frame []byte, start time.Time, line *timeline) {
 		s.noise.Add(1) // a real unit ignores a frame it cannot read
 		return
 	}
+	// Late replies held for this request go out after it, each after a
+	// silence, and this request's answer after them.
+	next := reqEnd.Add(s.interFrame())
+	for _, late := range s.takeHeld() {
+		end := next.Add(s.wire(len(late)))
+		line.mu.Lock()
+		line.pending = append(line.pending, &transmission{start: next, end: end, bytes: late})
+		line.mu.Unlock()
+		line.poke()
+		next = end.Add(s.interFrame())
+	}
 	r, ok := s.handle(frame[0], frame[1:len(frame)-2], s.mode().Baud)
 	if !ok {
 		return
 	}
 	out := encodeRTU(frame[0], r)
-	rs := reqEnd.Add(s.interFrame() + r.delay)
+	rs := next.Add(r.delay)
 	line.mu.Lock()
 	line.pending = append(line.pending, &transmission{start: rs, end: rs.Add(s.wire(len(out))), bytes: out})
 	line.mu.Unlock()

@@ -59,6 +59,11 @@ func serveRTUConn(bus *Bus, c net.Conn) {
 		if binary.LittleEndian.Uint16(frame[n-2:]) != crc16(frame[:n-2]) {
 			continue
 		}
+		for _, late := range bus.takeHeld() {
+			if _, err := c.Write(late); err != nil {
+				return
+			}
+		}
 		rep, ok := bus.handle(frame[0], frame[1:n-2], 0)
 		if !ok {
 			continue
