@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,9 +37,22 @@ func Build(t testing.TB) string {
 	return bin
 }
 
+// Server is a running server.
+type Server struct {
+	mu   sync.Mutex
+	said map[string]int
+}
+
+// Said counts the lines after "ready" that the server printed as line.
+func (s *Server) Said(line string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.said[line]
+}
+
 // Start runs the server with args until the test ends and waits for it to
 // say it is ready.
-func Start(t testing.TB, bin string, args ...string) {
+func Start(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -52,13 +66,22 @@ func Start(t testing.TB, bin string, args ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	srv := &Server{said: map[string]int{}}
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
+		r := bufio.NewReader(stdout)
+		line, err := r.ReadString('\n')
 		if err == nil && strings.TrimSpace(line) != "ready" {
 			err = fmt.Errorf("said %q", line)
 		}
 		ready <- err
+		for err == nil {
+			if line, err = r.ReadString('\n'); err == nil {
+				srv.mu.Lock()
+				srv.said[strings.TrimSpace(line)]++
+				srv.mu.Unlock()
+			}
+		}
 	}()
 	select {
 	case err := <-ready:
@@ -68,6 +91,7 @@ func Start(t testing.TB, bin string, args ...string) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("libmodbus server not ready after 10s\n%s", stderr.String())
 	}
+	return srv
 }
 
 // Exists reports whether path exists (the pty the server opens).

@@ -10,7 +10,10 @@
  * 12-13 the int32 -123456 low word first, and 14-15 the float 21.5 low word
  * first. The words are set explicitly: libmodbus's modbus_set_float_abcd()
  * stores the bytes of each register swapped on little-endian hosts (3.1.6).
- * Prints "ready" once it serves.
+ * Prints "ready" once it serves. On a serial port, libmodbus takes whatever
+ * comes within its response timeout (500 ms) after a request for another
+ * unit as that unit's reply, and ignores it; the server prints "ignored"
+ * once it has, so that a test knows when it listens for requests again.
  */
 #include <errno.h>
 #include <modbus.h>
@@ -57,8 +60,16 @@ int main(int argc, char **argv) {
 		}
 		printf("ready\n");
 		fflush(stdout);
+		int ignoring = 0; /* this call waits for another unit's reply */
 		for (;;) {
 			int rc = modbus_receive(ctx, query);
+			if (ignoring) {
+				ignoring = 0;
+				printf("ignored\n");
+				fflush(stdout);
+				continue;
+			}
+			if (rc == 0) ignoring = 1; /* a request for another unit */
 			if (rc > 0) modbus_reply(ctx, query, rc, mb);
 			else if (rc == -1 && errno != EMBBADCRC && errno != ETIMEDOUT && errno != EMBBADDATA) {
 				if (errno == EBADF || errno == EIO) return 0;
