@@ -209,8 +209,10 @@ func TestSourceBackpressure(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
 	// One message is in the sink and Queue wait; the rest stay at the broker.
+	// Wait until the queue is full (no fixed pause that a loaded machine
+	// may not fill it in): then no more may have been taken.
+	waitFor(t, "the queue to fill", func() bool { return r.src.Stats().Received >= uint64(cfg.Queue)+1 })
 	if got := r.src.Stats().Received; got > uint64(cfg.Queue)+1 {
 		t.Errorf("%d messages taken while the sink is blocked; want at most %d", got, cfg.Queue+1)
 	}
