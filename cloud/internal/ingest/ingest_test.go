@@ -394,7 +394,20 @@ func TestHealth(t *testing.T) {
 				gw.publish(t, telemetry.UpTopic(gw.id), encode(t, gw.id, uint64(1+3*i), 3))
 			}
 			if c.want == "" {
-				testenv.Eventually(t, "batches acked", wait, func() bool { return len(gw.ackList()) == 3 })
+				// A worker publishes a batch's ack before it puts the batch
+				// out of hand: wait for that too, or a write slower than
+				// StallAfter on a loaded machine reads as a stall.
+				testenv.Eventually(t, "batches acked and out of hand", wait, func() bool {
+					if len(gw.ackList()) != 3 {
+						return false
+					}
+					for i := range r.in.busy {
+						if r.in.busy[i].Load() != 0 {
+							return false
+						}
+					}
+					return true
+				})
 				if h := r.in.Health(); h != "" {
 					t.Fatalf("health %q with the store working", h)
 				}

@@ -95,6 +95,32 @@ func (h *harness) update(t testing.TB, as ...Alert) {
 	}
 }
 
+// groupsSettled says whether every grouped receiver's groups have been
+// checked since the latest change of each of their alerts: every member is
+// firing and notified at its current seq, so no group check will queue
+// anything more until a repeat interval passes.
+func (h *harness) groupsSettled() bool {
+	h.n.mu.Lock()
+	defer h.n.mu.Unlock()
+	for _, rc := range h.n.receivers {
+		if !rc.cfg.grouped() {
+			continue
+		}
+		for _, g := range rc.groups {
+			for fp := range g.members {
+				a := h.n.alerts[fp]
+				if a == nil || a.Status != StatusFiring || a.Muted {
+					return false
+				}
+				if seq, ok := g.firing[fp]; !ok || seq != a.Seq {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 // outboxRow is a queued message as the tests read it back.
 type outboxRow struct {
 	seq     uint64

@@ -29,11 +29,32 @@ func startSinkAt(t testing.TB, addr string) *sink {
 	return s
 }
 
-func outage() time.Duration {
-	if os.Getenv("FIELDWATCH_SOAK") == "1" {
-		return 10 * time.Minute
+// outageRetries is how many failed attempts in a row every receiver makes
+// during the outage: enough for the backoff to reach Retry.Max.
+const outageRetries = 6
+
+// waitOutage keeps the receivers down until every receiver of h has failed
+// outageRetries more delivery attempts, and in a soak run
+// (FIELDWATCH_SOAK=1) for at least 10 minutes. It waits for the attempts
+// themselves, not for a time in which they ought to happen.
+func waitOutage(t *testing.T, h *harness, receivers ...string) {
+	t.Helper()
+	failed := func(rc string) float64 { return testutilValue(t, h, "fieldwatch_notify_failed_attempts_total", rc) }
+	base := map[string]float64{}
+	for _, rc := range receivers {
+		base[rc] = failed(rc)
 	}
-	return 2 * time.Second
+	if os.Getenv("FIELDWATCH_SOAK") == "1" {
+		time.Sleep(10 * time.Minute) // a soak run's long outage, not a unit test's timing
+	}
+	eventually(t, fmt.Sprintf("%d failed attempts per receiver during the outage", outageRetries), 60*time.Second, func() bool {
+		for _, rc := range receivers {
+			if failed(rc) < base[rc]+outageRetries {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // While the receivers are down (answering 503, or refusing connections) a
@@ -79,7 +100,11 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 				}
 				sev := []string{"yellow", "red"}[(i/10)%2]
 				h.update(t, alert(fp(i%5), "TempHigh", fmt.Sprintf("site%d", i%2), sev, seq, status, start))
-				time.Sleep(time.Millisecond) // let groups see several states
+				if i%5 == 4 {
+					// Let the groups see several states: each round of
+					// changes is checked before the next one starts.
+					eventually(t, "group checks of the changes", 10*time.Second, h.groupsSettled)
+				}
 			}
 			eventually(t, "failed attempts", 10*time.Second, func() bool {
 				for _, st := range h.n.Status() {
@@ -95,7 +120,10 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 				}
 				h = openNotifier(t, h.path, cfg, nil, nil, true)
 			}
-			time.Sleep(outage())
+			// Every group has seen the last change, so once the queues are
+			// empty nothing more is queued: the outbox read below is final.
+			eventually(t, "group checks of the changes", 10*time.Second, h.groupsSettled)
+			waitOutage(t, h, "am", "hook", "bureau")
 			if tc.refused {
 				s = startSinkAt(t, addr)
 			} else {
@@ -110,8 +138,8 @@ func TestDeliveryAfterOutageInOrderOncePerKey(t *testing.T) {
 				}
 				return true
 			})
-			t.Logf("after a %v outage: %d requests delivered, the queues empty %v after the receivers came back",
-				outage(), len(s.got()), time.Since(back).Round(time.Millisecond))
+			t.Logf("after the outage: %d requests delivered, the queues empty %v after the receivers came back",
+				len(s.got()), time.Since(back).Round(time.Millisecond))
 			got := map[string][]string{}
 			for _, r := range s.got() {
 				got[r.header.Get("X-Receiver-Path")] = append(got[r.header.Get("X-Receiver-Path")], r.header.Get(IdempotencyHeader))

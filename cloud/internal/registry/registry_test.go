@@ -85,7 +85,7 @@ func TestStates(t *testing.T) {
 }
 
 func TestSeedAndNaN(t *testing.T) {
-	r := New()
+	r := NewWithClock(func() time.Time { return t0 }) // "just now" on any machine
 	v := 12.0
 	r.Seed([]store.Sample{{Gateway: "gw2", Site: "east", Device: "d", Metric: "m", Time: t0, Value: &v}})
 	r.ObserveBatch(batch("gw2", telemetry.Reading{Device: "d", Metric: "m2", Value: math.NaN(), Quality: telemetry.Bad, Time: t0}))

@@ -136,13 +136,18 @@ func TestBuoyOnPTY(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		talking bool
+		bursts  int // bursts sent while talking
 	)
-	start0 := time.Now()
+	// The buoy drifts by burst, not by wall time: how many bursts a slow
+	// or a fast machine sends in a given time varies, and the test needs
+	// some on the mooring and then some off it.
+	const driftFrom = 4
 	buoy := &sim.BuoyStream{Env: sim.Environment{Seed: 3}, Lat: 60.0845, Lon: 23.5391, Met: "XDR", Waves: true, Seed: 7,
 		Faults: sim.BuoyFaults{Garbage: 0.05, Binary: 0.05, BadChecksum: 0.05, Overlong: 0.03},
-		// Off the mooring by 400 m east from the third second on.
-		Drift: func(at time.Time) (float64, float64) {
-			if at.Sub(start0) > 3*time.Second {
+		// Off the mooring by 400 m east from the fourth burst on (called
+		// by Next, under mu).
+		Drift: func(time.Time) (float64, float64) {
+			if bursts >= driftFrom {
 				return 0, 400
 			}
 			return 0, 0
@@ -153,12 +158,18 @@ func TestBuoyOnPTY(t *testing.T) {
 		if !talking {
 			return nil
 		}
+		bursts++
 		return buoy.Next(now)
 	}
 	counts := func() sim.BuoyCounts {
 		mu.Lock()
 		defer mu.Unlock()
 		return buoy.Counts
+	}
+	drifted := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return max(0, bursts-driftFrom+1)
 	}
 	setTalking := func(on bool) {
 		mu.Lock()
@@ -173,9 +184,10 @@ func TestBuoyOnPTY(t *testing.T) {
 		SilentAfter: 30 * time.Second}, rec.sink)
 	testenv.Eventually(t, "port open", wait, func() bool { return r.Status().Connected })
 	setTalking(true)
-	testenv.Eventually(t, "faults of every kind sent", 3*wait, func() bool {
+	testenv.Eventually(t, "faults of every kind sent, and bursts off the mooring", 3*wait, func() bool {
 		c := counts()
-		return c.Sentences > 40 && c.Garbage > 0 && c.Binary > 0 && c.BadChecksum > 0 && c.Overlong > 0 && c.Waves > 0
+		return c.Sentences > 40 && c.Garbage > 0 && c.Binary > 0 && c.BadChecksum > 0 && c.Overlong > 0 && c.Waves > 0 &&
+			drifted() >= 3
 	})
 	setTalking(false)
 	c := counts()
