@@ -265,7 +265,13 @@ func TestEM4100ReaderOnPTY(t *testing.T) {
 	mu.Lock()
 	reader.Present("14008EC793", time.Now())
 	mu.Unlock()
-	time.Sleep(2 * time.Second)
+	// Held until the reader has sent a dozen good frames, however slowly
+	// a loaded machine runs its ticker.
+	testenv.Eventually(t, "a dozen good frames sent", wait, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return reader.Counts.Good >= 12
+	})
 	mu.Lock()
 	reader.Remove()
 	c := reader.Counts
@@ -345,7 +351,16 @@ func TestPN532OnPTY(t *testing.T) {
 	chip.Card = &sim.NFCCard{UID: []byte{0x04, 0xA2, 0x24, 0x12, 0x34, 0x56, 0x80}, ATQA: [2]byte{0x00, 0x44}, SAK: 0x00}
 	mu.Unlock()
 	testenv.Eventually(t, "card read", wait, func() bool { _, ev := rec.snapshot(); return len(ev) == 1 })
-	time.Sleep(time.Second)
+	// Held in the field for ten more answers (polls), not for a time a
+	// loaded machine might spend on fewer.
+	mu.Lock()
+	seen := chip.Counts.Responses
+	mu.Unlock()
+	testenv.Eventually(t, "ten more polls with the card", wait, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return chip.Counts.Responses >= seen+10
+	})
 	mu.Lock()
 	chip.Card = nil
 	mu.Unlock()
@@ -424,7 +439,9 @@ func TestNDBCFeed(t *testing.T) {
 		body = header + strings.Join(rows[1:], "") // the newest row comes later
 		fail = false
 	)
+	var fetches atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
 		if fail {
@@ -454,7 +471,9 @@ func TestNDBCFeed(t *testing.T) {
 	fail, body = false, header+strings.Join(rows, "")
 	mu.Unlock()
 	testenv.Eventually(t, "the new row", wait, func() bool { return r.Status().Frames == first+1 })
-	time.Sleep(500 * time.Millisecond) // more fetches of the same file
+	// More fetches of the same file: counted, not timed.
+	after := fetches.Load()
+	testenv.Eventually(t, "three more fetches", wait, func() bool { return fetches.Load() >= after+3 })
 	n1, _ := rec.snapshot()
 	if st := r.Status(); st.Frames != first+1 || st.Health != "ok" {
 		t.Errorf("status %+v; want one more row and ok", st)
