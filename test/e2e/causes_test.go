@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,12 +26,19 @@ import (
 // causeCloudArgs writes a cloud configuration on the default packs with
 // quick built-in timers (extra alerting lines, YAML at two spaces) and the
 // given receivers, and returns the cloud's HTTP address and arguments.
+//
+// A device is silent after ten of its intervals (5 s for the farm's
+// devices), not the default three: a loaded machine that holds up a
+// poll or two while the gateway still speaks must not make a device silent
+// of its own, and every silence these tests cause (a hung gateway judged
+// down after 7.5 s, a 30 s stall or outage) is still longer.
 func causeCloudArgs(t *testing.T, mosqURL, extra, receivers string) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "cloud.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`alerting:
   gateway_offline: {for: 3s}
+  device_silent: {after: 10}
 %s
   notify:
     group_wait: 0s
@@ -251,8 +259,8 @@ func TestHungGatewayIsOneAlert(t *testing.T) {
 		var got []json.RawMessage
 		return testenv.GetJSON(am.URL+"/api/v2/alerts?active=true", &got) == nil && len(got) == 1
 	})
-	// Time enough for anything else to fire: devices are silent 1.5 s
-	// after their last reading, the engine checks every 5 s.
+	// Time enough for anything else to fire: the devices have been silent
+	// for longer than their 5 s, the engine checks every 5 s.
 	time.Sleep(6 * time.Second)
 
 	if got := h.summary(); len(got) != 1 || got[0] != "firing GatewayOffline" {
@@ -370,12 +378,19 @@ func TestMooringDriftPagesOnce(t *testing.T) {
 	waitHealthy(t, cloudHTTP)
 
 	dir := t.TempDir()
-	var drifting, back time.Time
-	began := time.Now()
-	drifting, back = began.Add(4*time.Second), began.Add(20*time.Second)
+	// The buoy drags its mooring once the gateway reads it, and is brought
+	// back once the drift has paged: each step waits for what it follows,
+	// however long the binaries take to start or to judge.
+	var (
+		mu      sync.Mutex
+		adrift  bool
+		setDrag = func(on bool) { mu.Lock(); adrift = on; mu.Unlock() }
+	)
 	buoy := &sim.BuoyStream{Env: sim.Environment{Seed: 3}, Lat: 35.95, Lon: 120.45, Met: "XDR", Seed: 9,
-		Drift: func(at time.Time) (float64, float64) {
-			if at.After(drifting) && at.Before(back) {
+		Drift: func(time.Time) (float64, float64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if adrift {
 				return 0, 300
 			}
 			return 0, 0
@@ -402,7 +417,14 @@ streams:
 	}
 	start(t, "fieldwatch-gateway", "run", "-c", cfg)
 
+	testenv.Eventually(t, "the gateway reading the buoy on station", 60*time.Second, func() bool {
+		var st streamStatus
+		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && len(st.Streams) == 1 &&
+			st.Streams[0].Connected && st.Streams[0].Frames > 0
+	})
+	setDrag(true)
 	testenv.Eventually(t, "the drift notified", 60*time.Second, func() bool { return h.count() >= 1 })
+	setDrag(false)
 	testenv.Eventually(t, "back on station notified", 60*time.Second, func() bool { return h.count() >= 2 })
 	time.Sleep(6 * time.Second) // anything else would come now
 	if got := h.summary(); len(got) != 2 || got[0] != "firing MooringDrift" || got[1] != "resolved MooringDrift" {

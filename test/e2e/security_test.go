@@ -179,14 +179,18 @@ func TestSecureJourneyThroughEmbeddedBroker(t *testing.T) {
 	waitHealthy(t, cloudHTTP)
 
 	gw, _ := runSecureGateway(t, p, "ssl://"+mqttTLS)
-	// A client without a certificate.
+	// A client without a certificate. Counted from what is counted now: a
+	// gateway connection attempt that a loaded machine let time out
+	// mid-handshake may be counted too.
+	handshakes := `fieldwatch_broker_auth_failures_total{reason="tls_handshake"}`
+	before := metric(t, "http://"+cloudHTTP+"/metrics", handshakes)
 	c, err := tlsDial(mqttTLS, p)
 	if err == nil {
 		c.Close()
 	}
 	testenv.Eventually(t, "refusal counted", 30*time.Second, func() bool {
 		m, err := testenv.Scrape("http://" + cloudHTTP + "/metrics")
-		return err == nil && m[`fieldwatch_broker_auth_failures_total{reason="tls_handshake"}`] == 1
+		return err == nil && m[handshakes] >= before+1
 	})
 	stationGoesOffline(t, gw, cloudHTTP)
 	cloud.stop(t, syscall.SIGTERM)
@@ -287,13 +291,13 @@ func TestAPITokens(t *testing.T) {
 		t.Fatalf("a token added to the file works before a reload: %d", code)
 	}
 	cloud.cmd.Process.Signal(syscall.SIGHUP)
-	testenv.Eventually(t, "tokens reloaded", 10*time.Second, func() bool { return reloads("success") == 1 })
+	testenv.Eventually(t, "tokens reloaded", 30*time.Second, func() bool { return reloads("success") == 1 })
 	if code := get("wang.fang"); code != 200 {
 		t.Fatalf("the token added and reloaded: %d", code)
 	}
 	os.WriteFile(tokens, []byte("tokens:\n  - {name: x, role: boss}\n"), 0o600)
 	cloud.cmd.Process.Signal(syscall.SIGHUP)
-	testenv.Eventually(t, "broken token file refused", 10*time.Second, func() bool { return reloads("failure") == 1 })
+	testenv.Eventually(t, "broken token file refused", 30*time.Second, func() bool { return reloads("failure") == 1 })
 	if code := get("wang.fang"); code != 200 {
 		t.Fatalf("after a broken token file was refused, a token in use: %d", code)
 	}

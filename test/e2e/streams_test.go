@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,12 +116,16 @@ func TestStreamJourney(t *testing.T) {
 	})
 
 	// The buoy talks while three tags visit the reader: A, B, and A again.
+	// Each tag is presented only once the gateway has ended the visit
+	// before (its "gone" version is in the buffer, after the profile's 2 s
+	// window): the next read is a new visit however late the gateway read
+	// the last one.
 	mu.Lock()
 	talking = true
 	mu.Unlock()
 	visits := []string{"14008EC793", "0A0B0C0D0E", "14008EC793"}
 	var reads []int
-	for _, tag := range visits {
+	for i, tag := range visits {
 		mu.Lock()
 		before := reader.Counts.Good
 		reader.Present(tag, time.Now())
@@ -130,8 +135,17 @@ func TestStreamJourney(t *testing.T) {
 		reader.Remove()
 		reads = append(reads, reader.Counts.Good-before)
 		mu.Unlock()
-		time.Sleep(3 * time.Second) // longer than the profile's 2 s window: the next read is a new visit
+		testenv.Eventually(t, fmt.Sprintf("visit %d of %s ended at the gateway", i+1, tag), 60*time.Second, func() bool {
+			m, err := testenv.Scrape("http://" + gwHTTP + "/metrics")
+			return err == nil && m[`fieldwatch_gateway_stream_events_total{device="gate-e2e"}`] >= float64(2*(i+1))
+		})
 	}
+	// And until it has sent enough intact water temperatures to compare.
+	testenv.Eventually(t, "8 intact MTW sentences sent", 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(buoyOracle(string(sent))["water_temperature"]) >= 8
+	})
 	mu.Lock()
 	talking = false
 	sentences := buoy.Counts.Sentences
@@ -147,29 +161,8 @@ func TestStreamJourney(t *testing.T) {
 
 	// The oracle: intact MTW and true-wind MWV sentences in what was sent.
 	mu.Lock()
-	wire := string(sent)
+	want := buoyOracle(string(sent))
 	mu.Unlock()
-	want := map[string][]float64{}
-	sentence := regexp.MustCompile(`\$([A-Z]{2}(MTW|MWV)),([^*$\r\n]*)\*([0-9A-F]{2})\r\n`)
-	for _, m := range sentence.FindAllStringSubmatch(wire, -1) {
-		body := m[1] + "," + m[3]
-		var x byte
-		for i := 0; i < len(body); i++ {
-			x ^= body[i]
-		}
-		if fmt.Sprintf("%02X", x) != m[4] {
-			continue // sent with a bad checksum
-		}
-		f := regexp.MustCompile(`,`).Split(m[3], -1)
-		switch {
-		case m[2] == "MTW":
-			v, _ := strconv.ParseFloat(f[0], 64)
-			want["water_temperature"] = append(want["water_temperature"], v)
-		case f[1] == "T" && f[3] == "M":
-			v, _ := strconv.ParseFloat(f[2], 64)
-			want["wind_speed"] = append(want["wind_speed"], v)
-		}
-	}
 	if len(want["water_temperature"]) < 8 {
 		t.Fatalf("the buoy sent only %d intact MTW sentences", len(want["water_temperature"]))
 	}
@@ -263,3 +256,32 @@ func TestStreamJourney(t *testing.T) {
 		t.Errorf("drift events %v; want one, about 300 m", drift)
 	}
 }
+
+// buoyOracle finds the intact water temperature (MTW) and true wind (MWV)
+// sentences in what the buoy sent, by regular expression and checksum,
+// independently of our NMEA code, and returns their values by metric.
+func buoyOracle(wire string) map[string][]float64 {
+	want := map[string][]float64{}
+	for _, m := range buoySentence.FindAllStringSubmatch(wire, -1) {
+		body := m[1] + "," + m[3]
+		var x byte
+		for i := 0; i < len(body); i++ {
+			x ^= body[i]
+		}
+		if fmt.Sprintf("%02X", x) != m[4] {
+			continue // sent with a bad checksum
+		}
+		f := strings.Split(m[3], ",")
+		switch {
+		case m[2] == "MTW":
+			v, _ := strconv.ParseFloat(f[0], 64)
+			want["water_temperature"] = append(want["water_temperature"], v)
+		case f[1] == "T" && f[3] == "M":
+			v, _ := strconv.ParseFloat(f[2], 64)
+			want["wind_speed"] = append(want["wind_speed"], v)
+		}
+	}
+	return want
+}
+
+var buoySentence = regexp.MustCompile(`\$([A-Z]{2}(MTW|MWV)),([^*$\r\n]*)\*([0-9A-F]{2})\r\n`)
