@@ -152,14 +152,23 @@ type Sample struct {
 	Time    time.Time         `json:"time"`
 	Value   *float64          `json:"value"` // nil when the reading had no finite value
 	Quality telemetry.Quality `json:"quality"`
+	// Min, Max and Count describe a bucket of an aggregated series
+	// (SeriesQuery.Every): Value is then the mean of the bucket's Count
+	// finite values, Min and Max their extremes. A raw sample has none.
+	Min   *float64 `json:"min,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+	Count int      `json:"count,omitempty"`
 }
 
 // SeriesQuery selects a time range of one series.
 type SeriesQuery struct {
 	Gateway, Device, Metric string
 	From, To                time.Time
-	// Every, when positive, averages the series into buckets of this width
-	// (the sample time is the bucket start; quality is the worst in it).
+	// Every, when positive, aggregates the series into buckets of this
+	// width, aligned to the Unix epoch: one sample per bucket holding at
+	// least one finite value, its time the bucket start, its Value the mean,
+	// Min, Max and Count those of the finite values, its quality the worst
+	// of every reading in it.
 	Every time.Duration
 	// Limit bounds the samples returned (the oldest are kept).
 	Limit int

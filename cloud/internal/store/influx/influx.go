@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -134,39 +135,100 @@ func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample
 		quote(s.bucket), fluxTime(q.From), fluxTime(q.To), quote(q.Metric), quote(q.Gateway), quote(q.Device), fluxTime(q.To))
 	base := store.Sample{Gateway: q.Gateway, Device: q.Device, Metric: q.Metric}
 	if q.Every <= 0 {
+		// Every point has a quality and the finite ones a value too, so the
+		// first limit qualities of each series table span the first limit
+		// times; limiting each field before the pivot spares pivoting the
+		// rest of the range (an export pages through it limit at a time).
 		return s.samples(ctx, fmt.Sprintf(`%s
   |> filter(fn: (r) => r._field == "value" or r._field == "quality")
+  |> limit(n: %d)
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> group() |> sort(columns: ["_time"]) |> limit(n: %d)`, sel, limit), base)
+  |> group() |> sort(columns: ["_time"]) |> limit(n: %d)`, sel, limit, limit), base)
 	}
-	// Averaged: the mean of the values and the worst quality of each window,
-	// as two queries (Flux 0.65 in InfluxDB 1.8 cannot union these).
-	every := fmt.Sprintf("%dns", q.Every.Nanoseconds())
-	vals, err := s.samples(ctx, fmt.Sprintf(`%s
-  |> filter(fn: (r) => r._field == "value")
-  |> aggregateWindow(every: %s, fn: mean, createEmpty: false, timeSrc: "_start")
-  |> rename(columns: {_value: "value"})
-  |> group() |> sort(columns: ["_time"]) |> limit(n: %d)`, sel, every, limit), base)
-	if err != nil {
-		return nil, err
-	}
-	quals, err := s.samples(ctx, fmt.Sprintf(`%s
-  |> filter(fn: (r) => r._field == "quality")
-  |> map(fn: (r) => ({_time: r._time, _start: r._start, _stop: r._stop,
+	return s.aggregate(ctx, sel, q.Every, limit, base)
+}
+
+// aggregate answers an aggregated Series: the mean, min, max and count of
+// the values and the worst quality of each window, as five results of one
+// query (Flux 0.65 in InfluxDB 1.8 cannot union or join these cheaply),
+// merged here by series and window.
+func (s *Store) aggregate(ctx context.Context, sel string, every time.Duration, limit int, base store.Sample) ([]store.Sample, error) {
+	win := fmt.Sprintf("aggregateWindow(every: %dns, fn: %%s, createEmpty: false, timeSrc: \"_start\") |> limit(n: %d)",
+		every.Nanoseconds(), limit)
+	flux := fmt.Sprintf(`data = %s
+vals = data |> filter(fn: (r) => r._field == "value")
+vals |> %s |> yield(name: "mean")
+vals |> %s |> yield(name: "min")
+vals |> %s |> yield(name: "max")
+vals |> %s |> yield(name: "count")
+data |> filter(fn: (r) => r._field == "quality")
+  |> map(fn: (r) => ({_time: r._time, _start: r._start, _stop: r._stop, site: r.site, unit: r.unit,
       _value: if r._value == "bad" then 2.0 else if r._value == "uncertain" then 1.0 else 0.0}))
-  |> aggregateWindow(every: %s, fn: max, createEmpty: false, timeSrc: "_start")
-  |> rename(columns: {_value: "quality"})`, sel, every), base)
+  |> %s |> yield(name: "quality")`, sel,
+		fmt.Sprintf(win, "mean"), fmt.Sprintf(win, "min"), fmt.Sprintf(win, "max"), fmt.Sprintf(win, "count"), fmt.Sprintf(win, "max"))
+	res, err := s.query.Query(ctx, flux)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("influxdb query: %w", err)
 	}
-	worst := make(map[int64]telemetry.Quality, len(quals))
-	for _, sm := range quals {
-		worst[sm.Time.UnixNano()] = sm.Quality
+	defer res.Close()
+	type key struct {
+		site, unit string
+		t          int64
 	}
-	for i := range vals {
-		vals[i].Quality = worst[vals[i].Time.UnixNano()]
+	buckets := map[key]*store.Sample{}
+	for res.Next() {
+		rec := res.Record()
+		// A window's _start is cut at the range's start: put the first
+		// bucket back on the epoch grid, as every other one is.
+		t := rec.Time().UnixNano()
+		t -= ((t % int64(every)) + int64(every)) % int64(every)
+		k := key{t: t}
+		k.site, _ = rec.ValueByKey("site").(string)
+		k.unit, _ = rec.ValueByKey("unit").(string)
+		b := buckets[k]
+		if b == nil {
+			b = new(store.Sample)
+			*b = base
+			b.Site, b.Unit, b.Time = k.site, k.unit, time.Unix(0, t).UTC()
+			buckets[k] = b
+		}
+		switch v := rec.Value().(type) {
+		case float64:
+			switch rec.Result() {
+			case "mean":
+				b.Value = &v
+			case "min":
+				b.Min = &v
+			case "max":
+				b.Max = &v
+			case "quality":
+				b.Quality = telemetry.Quality(v)
+			}
+		case int64:
+			if rec.Result() == "count" {
+				b.Count = int(v)
+			}
+		}
 	}
-	return vals, nil
+	if res.Err() != nil {
+		return nil, fmt.Errorf("influxdb query: %w", res.Err())
+	}
+	out := make([]store.Sample, 0, len(buckets))
+	for _, b := range buckets {
+		if b.Count > 0 { // a window of bad readings only has a quality
+			out = append(out, *b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].Site+"\x00"+out[i].Unit < out[j].Site+"\x00"+out[j].Unit
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // samples runs a pivoted query; base fills what the rows do not carry.

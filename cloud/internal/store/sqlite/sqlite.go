@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -146,29 +147,60 @@ func (s *Store) Latest(ctx context.Context, gateway string, since time.Time) ([]
 	return out, rows.Err()
 }
 
-// Series implements store.Store.
+// Series implements store.Store. It finds the series rows first (one, but
+// a device whose site or unit changed has several), so that reading one
+// series walks the points' primary key in time order with no sort: an
+// export pages through a million samples in Limit-sized steps at the cost
+// of each step only.
 func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > store.MaxSeriesSamples {
 		limit = store.MaxSeriesSamples
 	}
-	var rows *sql.Rows
-	var err error
+	type seriesRow struct{ site, unit string }
+	ids := map[int64]seriesRow{}
+	var idList []any
+	rows, err := s.db.QueryContext(ctx, `SELECT id, site, unit FROM series WHERE gateway = ? AND device = ? AND metric = ? ORDER BY id`,
+		q.Gateway, q.Device, q.Metric)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		var r seriesRow
+		if err := rows.Scan(&id, &r.site, &r.unit); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids[id] = r
+		idList = append(idList, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(idList) == 0 {
+		return nil, nil
+	}
+	in := "series = ?"
+	if len(idList) > 1 {
+		in = "series IN (?" + strings.Repeat(", ?", len(idList)-1) + ")"
+	}
+	args := append([]any{}, idList...)
+	args = append(args, q.From.UnixNano(), q.To.UnixNano(), limit)
 	if q.Every > 0 {
 		step := int64(q.Every)
+		// Floor division, so that buckets before 1970 align too.
+		bucket := fmt.Sprintf("(t - ((t %% %[1]d) + %[1]d) %% %[1]d)", step)
 		rows, err = s.db.QueryContext(ctx, `
-			SELECT s.site, s.unit, (p.t / ?) * ? AS b, avg(p.value), max(p.quality)
-			FROM series s JOIN points p ON p.series = s.id
-			WHERE s.gateway = ? AND s.device = ? AND s.metric = ? AND p.t >= ? AND p.t < ?
-			GROUP BY s.id, b ORDER BY b LIMIT ?`,
-			step, step, q.Gateway, q.Device, q.Metric, q.From.UnixNano(), q.To.UnixNano(), limit)
+			SELECT series, `+bucket+` AS b, avg(value), min(value), max(value), count(value), max(quality)
+			FROM points WHERE `+in+` AND t >= ? AND t < ?
+			GROUP BY series, b HAVING count(value) > 0 ORDER BY b, series LIMIT ?`, args...)
 	} else {
 		rows, err = s.db.QueryContext(ctx, `
-			SELECT s.site, s.unit, p.t, p.value, p.quality
-			FROM series s JOIN points p ON p.series = s.id
-			WHERE s.gateway = ? AND s.device = ? AND s.metric = ? AND p.t >= ? AND p.t < ?
-			ORDER BY p.t LIMIT ?`,
-			q.Gateway, q.Device, q.Metric, q.From.UnixNano(), q.To.UnixNano(), limit)
+			SELECT series, t, value, NULL, NULL, 0, quality
+			FROM points WHERE `+in+` AND t >= ? AND t < ?
+			ORDER BY t, series LIMIT ?`, args...)
 	}
 	if err != nil {
 		return nil, err
@@ -177,15 +209,22 @@ func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample
 	var out []store.Sample
 	for rows.Next() {
 		sm := store.Sample{Gateway: q.Gateway, Device: q.Device, Metric: q.Metric}
-		var t int64
-		var v sql.NullFloat64
+		var id, t int64
+		var v, lo, hi sql.NullFloat64
 		var qual int
-		if err := rows.Scan(&sm.Site, &sm.Unit, &t, &v, &qual); err != nil {
+		if err := rows.Scan(&id, &t, &v, &lo, &hi, &sm.Count, &qual); err != nil {
 			return nil, err
 		}
+		sm.Site, sm.Unit = ids[id].site, ids[id].unit
 		sm.Time = time.Unix(0, t).UTC()
 		if v.Valid {
 			sm.Value = &v.Float64
+		}
+		if lo.Valid {
+			sm.Min = &lo.Float64
+		}
+		if hi.Valid {
+			sm.Max = &hi.Float64
 		}
 		sm.Quality = telemetry.Quality(qual)
 		out = append(out, sm)

@@ -4,7 +4,10 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,6 +93,124 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("bucket quality %v %v, want good, bad", got[0].Quality, got[1].Quality)
 		}
 	})
+	t.Run("aggregates equal those computed from what was written", func(t *testing.T) {
+		s := open(t)
+		// 1500 readings 37 s apart with values no formula predicts, every
+		// 97th not finite (bad) and every 89th uncertain; one whole 10-minute
+		// window (from 300 min) of bad readings only, which has no bucket.
+		rng := rand.New(rand.NewPCG(13, 1))
+		var rs []telemetry.Reading
+		for i := 0; i < 1500; i++ {
+			at := time.Duration(i) * 37 * time.Second
+			r := reading("d", "m", math.Round(rng.NormFloat64()*1e4)/100, at)
+			switch {
+			case at >= 300*time.Minute && at < 310*time.Minute, i%97 == 0:
+				r.Value, r.Quality = math.NaN(), telemetry.Bad
+			case i%89 == 0:
+				r.Quality = telemetry.Uncertain
+			}
+			rs = append(rs, r)
+		}
+		if err := s.Write(ctx, "gw1", "north", rs); err != nil {
+			t.Fatal(err)
+		}
+		// From and To off the bucket grid: the first bucket starts before
+		// From (its time is the bucket start) and the last is cut at To.
+		from, to, every := t0.Add(3*time.Minute+7*time.Second), t0.Add(14*time.Hour+time.Second), 10*time.Minute
+		type agg struct {
+			sum, min, max float64
+			n             int
+			q             telemetry.Quality
+		}
+		want := map[time.Time]*agg{}
+		var order []time.Time
+		for _, r := range rs {
+			if r.Time.Before(from) || !r.Time.Before(to) {
+				continue
+			}
+			b := r.Time.Truncate(every)
+			a := want[b]
+			if a == nil {
+				a = &agg{min: math.Inf(1), max: math.Inf(-1)}
+				want[b] = a
+				order = append(order, b)
+			}
+			a.q = max(a.q, r.Quality)
+			if !math.IsNaN(r.Value) {
+				a.sum += r.Value
+				a.n++
+				a.min, a.max = min(a.min, r.Value), max(a.max, r.Value)
+			}
+		}
+		var buckets []time.Time
+		for _, b := range order {
+			if want[b].n > 0 {
+				buckets = append(buckets, b)
+			}
+		}
+		got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m", From: from, To: to, Every: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(buckets) || len(buckets) != 84-1 {
+			t.Fatalf("%d buckets, want %d (84 windows less the one of bad readings only)", len(got), len(buckets))
+		}
+		for i, sm := range got {
+			w := want[buckets[i]]
+			mean := w.sum / float64(w.n)
+			if !sm.Time.Equal(buckets[i]) || sm.Value == nil || sm.Min == nil || sm.Max == nil ||
+				math.Abs(*sm.Value-mean) > 1e-9*math.Max(1, math.Abs(mean)) || *sm.Min != w.min || *sm.Max != w.max ||
+				sm.Count != w.n || sm.Quality != w.q || sm.Unit != "%" || sm.Site != "north" {
+				t.Fatalf("bucket %d = %s; want time %s mean %v min %v max %v count %d quality %v",
+					i, describe(sm), buckets[i].Format(time.RFC3339), mean, w.min, w.max, w.n, w.q)
+			}
+		}
+		// Limit keeps the oldest buckets.
+		got, err = s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m", From: from, To: to, Every: every, Limit: 5})
+		if err != nil || len(got) != 5 || !got[4].Time.Equal(buckets[4]) {
+			t.Fatalf("5 buckets: %d, %v", len(got), err)
+		}
+		// Raw samples carry no aggregates.
+		raw, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m", From: from, To: to, Limit: 3})
+		if err != nil || len(raw) != 3 || raw[0].Count != 0 || raw[0].Min != nil || raw[0].Max != nil {
+			t.Fatalf("raw samples: %+v, %v", raw, err)
+		}
+	})
+	t.Run("pages of a series are what one read gives", func(t *testing.T) {
+		s := open(t)
+		var rs []telemetry.Reading
+		for i := 0; i < 250; i++ {
+			r := reading("d", "m", float64(i)*1.5, time.Duration(i)*time.Second)
+			if i%50 == 7 {
+				r.Value, r.Quality = math.NaN(), telemetry.Bad
+			}
+			rs = append(rs, r)
+		}
+		if err := s.Write(ctx, "gw1", "", rs); err != nil {
+			t.Fatal(err)
+		}
+		var got []store.Sample
+		from := t0
+		for {
+			page, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "d", Metric: "m", From: from, To: t0.Add(time.Hour), Limit: 40})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if len(page) < 40 {
+				break
+			}
+			from = page[len(page)-1].Time.Add(time.Nanosecond)
+		}
+		if len(got) != len(rs) {
+			t.Fatalf("%d samples in pages of 40, want %d", len(got), len(rs))
+		}
+		for i, sm := range got {
+			if !sm.Time.Equal(rs[i].Time) || (sm.Value == nil) != math.IsNaN(rs[i].Value) || sm.Value != nil && *sm.Value != rs[i].Value {
+				t.Fatalf("sample %d = %s, want %v at %s", i, describe(sm), rs[i].Value, rs[i].Time)
+			}
+		}
+	})
 	t.Run("latest per series, bad and NaN kept", func(t *testing.T) {
 		s := open(t)
 		rs := []telemetry.Reading{
@@ -135,6 +256,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("latest since 90s: %+v, %v", recent, err)
 		}
 	})
+}
+
+func describe(sm store.Sample) string {
+	f := func(p *float64) string {
+		if p == nil {
+			return "none"
+		}
+		return strconv.FormatFloat(*p, 'g', -1, 64)
+	}
+	return fmt.Sprintf("{time %s mean %s min %s max %s count %d quality %v unit %q site %q}",
+		sm.Time.Format(time.RFC3339), f(sm.Value), f(sm.Min), f(sm.Max), sm.Count, sm.Quality, sm.Unit, sm.Site)
 }
 
 func values(ss []store.Sample) []float64 {
