@@ -57,6 +57,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
+	mux.HandleFunc("GET /api/v1/export", a.export)
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
@@ -94,24 +95,29 @@ func (a *API) guard(endpoint string, need apitoken.Role, h func(*http.Request) (
 		} else {
 			v, err = h(ar)
 		}
-		status := http.StatusOK
-		if err != nil {
-			var ae *Error
-			if !errors.As(err, &ae) {
-				a.log.Error("API request failed", "endpoint", endpoint, "err", err)
-				ae = &Error{Status: http.StatusInternalServerError, Msg: "internal error; see the server log"}
-				if errors.Is(err, context.DeadlineExceeded) {
-					ae = &Error{Status: http.StatusGatewayTimeout, Msg: "the store did not answer in time"}
-				}
-			}
-			status, v = ae.Status, ae
-		}
-		a.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
+		a.respond(w, endpoint, v, err)
 	}
+}
+
+// respond writes v, or err as its status and JSON body, and counts it.
+func (a *API) respond(w http.ResponseWriter, endpoint string, v any, err error) {
+	status := http.StatusOK
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			a.log.Error("API request failed", "endpoint", endpoint, "err", err)
+			ae = &Error{Status: http.StatusInternalServerError, Msg: "internal error; see the server log"}
+			if errors.Is(err, context.DeadlineExceeded) {
+				ae = &Error{Status: http.StatusGatewayTimeout, Msg: "the store did not answer in time"}
+			}
+		}
+		status, v = ae.Status, ae
+	}
+	a.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }
 
 func (a *API) stations(*http.Request) (any, error) {
@@ -197,12 +203,12 @@ type SeriesResponse struct {
 	Samples []store.Sample `json:"samples"`
 }
 
-// maxBuckets bounds the points an averaged series request may ask for.
+// maxBuckets bounds the buckets an aggregated series request may ask for.
 const maxBuckets = 10_000
 
 func (a *API) series(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	if err := onlyParams(q, "station", "device", "metric", "from", "to", "every", "limit"); err != nil {
+	if err := onlyParams(q, "station", "device", "metric", "from", "to", "every", "points", "limit"); err != nil {
 		return nil, err
 	}
 	sq := store.SeriesQuery{Gateway: q.Get("station"), Device: q.Get("device"), Metric: q.Get("metric")}
@@ -222,13 +228,8 @@ func (a *API) series(r *http.Request) (any, error) {
 	if !sq.From.Before(sq.To) {
 		return nil, badParam("from", "must be before to (%s)", sq.To.Format(time.RFC3339))
 	}
-	if v := q.Get("every"); v != "" {
-		if sq.Every, err = time.ParseDuration(v); err != nil || sq.Every < time.Second {
-			return nil, badParam("every", "%q is not a duration of at least 1s, such as 5m", v)
-		}
-		if n := sq.To.Sub(sq.From) / sq.Every; n > maxBuckets {
-			return nil, badParam("every", "%s over this range makes %d points, more than %d", v, n, maxBuckets)
-		}
+	if sq.Every, err = parseEvery(q.Get("every"), q.Get("points"), sq.From, sq.To, maxBuckets); err != nil {
+		return nil, err
 	}
 	if v := q.Get("limit"); v != "" {
 		if sq.Limit, err = strconv.Atoi(v); err != nil || sq.Limit < 1 || sq.Limit > store.MaxSeriesSamples {
@@ -298,11 +299,20 @@ func (a *API) events(r *http.Request) (any, error) {
 }
 
 // parseTime accepts RFC 3339, a Unix time in seconds, or a duration before
-// now such as "-6h"; empty gives def.
+// now such as "-6h", from 1970 to 2200 (the stores keep Unix nanoseconds);
+// empty gives def.
 func parseTime(v string, def, now time.Time) (time.Time, error) {
 	if v == "" {
 		return def, nil
 	}
+	t, err := parseTimeAny(v, now)
+	if err == nil && (t.Year() < 1970 || t.Year() >= 2200) {
+		return time.Time{}, fmt.Errorf("%q is outside 1970 … 2200", v)
+	}
+	return t, err
+}
+
+func parseTimeAny(v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}

@@ -85,6 +85,8 @@ func TestRefusals(t *testing.T) {
 		{series + "&every=10ms", "series", 400, `"param":"every"`},
 		{series + "&from=-720h&every=1s", "series", 400, `more than 10000`},
 		{series + "&limit=0", "series", 400, `"param":"limit"`},
+		{series + "&every=auto&points=10001", "series", 400, `"param":"points"`},
+		{series + "&every=1m&points=10", "series", 400, `points: goes with every=auto`},
 		{series + "&limit=1&limit=2", "series", 400, `given 2 times`},
 		{"/api/v2/anything", "unknown", 404, `no such API endpoint`},
 		{"/api/v1/events?kind=a%20b", "events", 400, `"param":"kind"`},
@@ -97,8 +99,8 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("GET %s = %d %s; want %d containing %s", tc.path, code, body, tc.code, tc.want)
 		}
 	}
-	if n := testutil.ToFloat64(a.requests.WithLabelValues("series", "400")); n != 7 {
-		t.Errorf("series 400s counted %v, want 7", n)
+	if n := testutil.ToFloat64(a.requests.WithLabelValues("series", "400")); n != 9 {
+		t.Errorf("series 400s counted %v, want 9", n)
 	}
 }
 
@@ -127,6 +129,26 @@ func TestAnswers(t *testing.T) {
 	}
 	if *resp.Samples[0].Value != 14.5 || *resp.Samples[1].Value != 44.5 {
 		t.Fatalf("30-minute means %v %v, want 14.5 and 44.5", *resp.Samples[0].Value, *resp.Samples[1].Value)
+	}
+	if s := resp.Samples[1]; *s.Min != 30 || *s.Max != 59 || s.Count != 30 {
+		t.Fatalf("second 30-minute bucket: min %v max %v count %d, want 30, 59, 30", *s.Min, *s.Max, s.Count)
+	}
+	if !strings.Contains(body, `"value":14.5,"quality":"good","min":0,"max":29,"count":30}`) {
+		t.Fatalf("bucket JSON: %s", body)
+	}
+	// points=5 over two hours: 30-minute buckets (20 minutes would make 6).
+	code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-1&metric=soil_moisture&from=2026-11-21T06:00:00Z&to=2026-11-21T08:00:00Z&points=5")
+	if code != 200 || json.Unmarshal([]byte(body), &resp) != nil || resp.Every != "30m0s" || len(resp.Samples) != 4 {
+		t.Fatalf("points=5: %d %s", code, body)
+	}
+	code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-1&metric=soil_moisture&from=2026-11-21T06:00:00Z&to=2026-11-21T08:00:00Z&every=auto")
+	if code != 200 || json.Unmarshal([]byte(body), &resp) != nil || resp.Every != "10s" || len(resp.Samples) != 120 {
+		t.Fatalf("every=auto: %d %s", code, body)
+	}
+	// Raw samples carry no min, max or count.
+	if code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-1&metric=soil_moisture&limit=1"); code != 200 ||
+		strings.Contains(body, `"count"`) || strings.Contains(body, `"min"`) {
+		t.Fatalf("raw sample: %s", body)
 	}
 	// Default range is the 24 h before now (t0+2h): all 120 samples.
 	code, body = call(t, srv, "/api/v1/series?station=gw1&device=soil-1&metric=soil_moisture")
