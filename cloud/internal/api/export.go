@@ -27,7 +27,7 @@ const (
 	// device or metric, or only one of them).
 	maxExportSeries = 1000
 	// exportBucketPage is how many buckets wide one aggregated query is.
-	exportBucketPage = 5_000
+	exportBucketPage = 1_000
 	// exportWriteWindow is the time the client gets to take one page.
 	exportWriteWindow = 60 * time.Second
 	// exportQueryTimeout bounds one page's store query.

@@ -188,6 +188,11 @@ func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample
 	}
 	args := append([]any{}, idList...)
 	args = append(args, q.From.UnixNano(), q.To.UnixNano(), limit)
+	if q.Every > 0 && bucketCount(q) <= perBucketMax {
+		return s.bucketByBucket(ctx, q, in, idList, limit, func(id int64, sm *store.Sample) {
+			sm.Site, sm.Unit = ids[id].site, ids[id].unit
+		})
+	}
 	if q.Every > 0 {
 		step := int64(q.Every)
 		// Floor division, so that buckets before 1970 align too.
@@ -230,6 +235,68 @@ func (s *Store) Series(ctx context.Context, q store.SeriesQuery) ([]store.Sample
 		out = append(out, sm)
 	}
 	return out, rows.Err()
+}
+
+// perBucketMax is the most buckets an aggregated Series reads one query
+// each. SQLite cannot know that the bucket grows with t, so GROUP BY bucket
+// sorts every point of the range (a year of one-minute data: about 320 ms
+// on the benchmark machine); one aggregate query per bucket walks the
+// primary key and sorts nothing (130 ms), but costs some 15 µs for a bucket
+// with nothing in it, which a sparse series' many buckets would add up.
+const perBucketMax = 2000
+
+// bucketCount is how many buckets of q.Every on the epoch grid [q.From, q.To)
+// touches.
+func bucketCount(q store.SeriesQuery) int64 {
+	e := int64(q.Every)
+	return (floorTo(q.To.UnixNano()-1, e)-floorTo(q.From.UnixNano(), e))/e + 1
+}
+
+// floorTo rounds t down to a multiple of e.
+func floorTo(t, e int64) int64 { return t - ((t%e)+e)%e }
+
+// bucketByBucket answers an aggregated Series with one query per bucket.
+func (s *Store) bucketByBucket(ctx context.Context, q store.SeriesQuery, in string, idList []any, limit int,
+	fill func(id int64, sm *store.Sample)) ([]store.Sample, error) {
+	stmt, err := s.db.PrepareContext(ctx, `
+		SELECT series, avg(value), min(value), max(value), count(value), max(quality)
+		FROM points WHERE `+in+` AND t >= ? AND t < ? GROUP BY series ORDER BY series`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	step := int64(q.Every)
+	from, to := q.From.UnixNano(), q.To.UnixNano()
+	var out []store.Sample
+	for b := floorTo(from, step); b < to && len(out) < limit; b += step {
+		args := append(append([]any{}, idList...), max(b, from), min(b+step, to))
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() && len(out) < limit {
+			sm := store.Sample{Gateway: q.Gateway, Device: q.Device, Metric: q.Metric, Time: time.Unix(0, b).UTC()}
+			var id int64
+			var v, lo, hi sql.NullFloat64
+			var qual int
+			if err := rows.Scan(&id, &v, &lo, &hi, &sm.Count, &qual); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if sm.Count == 0 {
+				continue
+			}
+			fill(id, &sm)
+			sm.Value, sm.Min, sm.Max = &v.Float64, &lo.Float64, &hi.Float64
+			sm.Quality = telemetry.Quality(qual)
+			out = append(out, sm)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Close implements store.Store.
