@@ -30,7 +30,8 @@ let range = "1h";
 let stations = [];
 let plot = null, plotKey = "";
 let lastLoad = 0, loading = false;
-let xr = [0, 1];       // the x scale: the requested range, in Unix seconds
+let xr = [0, 1];
+let pointCounts = [];  // values per series in the last answer       // the x scale: the requested range, in Unix seconds
 let onHash = () => {};
 
 export function initChart(opts) {
@@ -43,7 +44,7 @@ export function initChart(opts) {
     changed();
   });
   drawRangeButtons();
-  new ResizeObserver(() => plot && plot.setSize(size())).observe($("#chart-plot"));
+  new ResizeObserver(() => requestAnimationFrame(() => plot && plot.setSize(size()))).observe($("#chart-plot"));
 }
 
 function drawRangeButtons() {
@@ -175,13 +176,26 @@ function draw(metrics, answers, from, to, every) {
   const n = Math.round((to - from) / every);
   const xs = new Array(n);
   for (let i = 0; i < n; i++) xs[i] = from + i * every;
+  // A bucket without a value is undefined (uPlot draws the line across it)
+  // unless it lies in a gap longer than three of the series' own usual
+  // spacing (a sensor every 30 s in 5 s buckets is not a broken line):
+  // those are null, which uPlot leaves blank.
+  const counts = [0];
   const ys = answers.map((a) => {
-    const col = new Array(n).fill(null);
+    const col = new Array(n).fill(undefined);
+    const at = [];
     for (const s of a.samples || []) {
       if (s.value === null || s.value === undefined) continue;
       const i = Math.round((Date.parse(s.time) / 1000 - from) / every);
-      if (i >= 0 && i < n) col[i] = s.value;
+      if (i >= 0 && i < n) { col[i] = s.value; at.push(i); }
     }
+    at.sort((x, y) => x - y);
+    const diffs = at.slice(1).map((x, k) => x - at[k]).sort((x, y) => x - y);
+    const usual = diffs.length ? diffs[Math.floor(diffs.length / 2)] : 1;
+    for (let k = 1; k < at.length; k++) {
+      if (at[k] - at[k - 1] > Math.max(3, 3 * usual)) for (let i = at[k - 1] + 1; i < at[k]; i++) col[i] = null;
+    }
+    counts.push(at.length);
     return col;
   });
   const units = metrics.map((m, i) => unitOf(m) || ((answers[i].samples || [])[0] || {}).unit || "");
@@ -189,7 +203,8 @@ function draw(metrics, answers, from, to, every) {
   const key = JSON.stringify([metrics, units, lang, every]);
   xr = [from, to];
   const data = [xs, ...ys];
-  const any = ys.some((c) => c.some((v) => v !== null));
+  const any = counts.some((c) => c > 0);
+  pointCounts = counts;
   $("#chart-stats").textContent = any ? t("chart.stats", { n, every: goDuration(every) }) : t("chart.nodata");
   if (plot && plotKey === key) {
     plot.setData(data);
@@ -221,7 +236,8 @@ function draw(metrics, answers, from, to, every) {
       ...metrics.map((m, i) => ({
         label: `${metricName(m)}${units[i] ? ` (${unitName(units[i])})` : ""}`,
         scale: scaleOf(i), stroke: palette[i % palette.length], width: 1.5, spanGaps: false,
-        points: { show: false }, value: (u, v) => fmt(v),
+        // Points only where a series is sparse enough to need them.
+        points: { show: (u, si) => pointCounts[si] <= 120, size: 5 }, value: (u, v) => fmt(v),
       })),
     ],
   }, data, $("#chart-plot"));

@@ -59,9 +59,9 @@ const dict = {
     "chart.title": "Chart", "chart.device": "device", "chart.range": "range", "chart.close": "close chart",
     "chart.metrics": "metrics", "chart.pick": "Pick one or more metrics.",
     "chart.time": "Time ({tz})", "chart.nodata": "no values in this range",
-    "chart.stats": "{n} points per series, {every} means", "chart.error": "cannot load the series: {msg}",
+    "chart.stats": "{n} buckets of {every}, each the mean of its readings", "chart.error": "cannot load the series: {msg}",
     "range.1h": "1 h", "range.6h": "6 h", "range.24h": "24 h", "range.7d": "7 d", "range.30d": "30 d", "range.1y": "1 y",
-    "footer.api": "JSON API at", "footer.refresh": "values refresh every 5 s",
+    "footer.api": "JSON API at", "footer.kiosk": "wall screen", "footer.refresh": "values refresh every 5 s",
     "kiosk.exit": "full console",
   },
   zh: {
@@ -117,9 +117,9 @@ const dict = {
     "chart.title": "曲线", "chart.device": "设备", "chart.range": "时间范围", "chart.close": "关闭曲线",
     "chart.metrics": "指标", "chart.pick": "请选择一个或多个指标。",
     "chart.time": "时间（{tz}）", "chart.nodata": "该时间范围内无数据",
-    "chart.stats": "每条曲线 {n} 个点，按 {every} 取平均", "chart.error": "无法加载数据：{msg}",
+    "chart.stats": "{n} 个时间段，每段 {every}，取段内读数平均值", "chart.error": "无法加载数据：{msg}",
     "range.1h": "1 小时", "range.6h": "6 小时", "range.24h": "24 小时", "range.7d": "7 天", "range.30d": "30 天", "range.1y": "1 年",
-    "footer.api": "JSON 接口", "footer.refresh": "数据每 5 秒刷新",
+    "footer.api": "JSON 接口", "footer.kiosk": "大屏模式", "footer.refresh": "数据每 5 秒刷新",
     "kiosk.exit": "完整控制台",
   },
 };

@@ -11,6 +11,7 @@ import { initChart, setStations, openLinked, open as openChart, relabel as relab
 
 const kiosk = new URLSearchParams(location.search).get("kiosk") === "1";
 document.body.classList.toggle("kiosk", kiosk);
+document.documentElement.classList.toggle("kiosk", kiosk);
 
 let stations = [];
 let worst = new Map();
@@ -61,7 +62,7 @@ onLang(() => {
 });
 apply();
 
-initMap($("#map"), { kiosk, onSelect: (id) => select(id, false) });
+initMap($("#map"), { kiosk, legend: $("#map-legend"), onSelect: (id) => select(id, false) });
 initAlerts({ kiosk, onChange: (alerts) => { worst = worstByStation(alerts); draw(); } });
 if (!kiosk) {
   initStation({ onSelect: (id) => select(id, true), onMetric: (st, dev, m) => openChart(st, dev, m) });

@@ -23,7 +23,7 @@ export function initMap(node, opts) {
   big = !!opts.kiosk;
   map = L.map(node, {
     center: [35, 110], zoom: 4, minZoom: 2, maxZoom: 11, worldCopyJump: true,
-    preferCanvas: false, zoomSnap: 0.5, attributionControl: true,
+    preferCanvas: false, zoomSnap: 0.5, attributionControl: true, zoomControl: !big,
   });
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(t("map.basemap"));
@@ -36,26 +36,25 @@ export function initMap(node, opts) {
     }).addTo(map).bringToBack();
   }).catch((e) => console.warn("basemap:", e));
   layer = L.layerGroup().addTo(map);
-  addLegend();
+  legendBox = opts.legend;
+  drawLegend();
+  // The box changes size without a window resize (a scroll bar appears,
+  // the layout switches to one column): Leaflet must be told.
+  new ResizeObserver(() => requestAnimationFrame(() => map.invalidateSize())).observe(node);
 }
 
-function addLegend() {
-  const legend = L.control({ position: "bottomleft" });
-  legend.onAdd = () => {
-    const box = el("div", { class: "map-legend" });
-    legend.draw = () => box.replaceChildren(...["red", "orange", "yellow", "blue", "fine", "offline"].map((k) =>
-      el("span", { class: `key ${k}` }, t(k === "fine" || k === "offline" ? `map.legend.${k}` : `sev.${k}`))));
-    legend.draw();
-    return box;
-  };
-  legend.addTo(map);
-  map.legend = legend;
+// The legend sits under the map, not on it: on a phone it would cover the
+// zoom buttons.
+let legendBox = null;
+function drawLegend() {
+  legendBox.replaceChildren(...["red", "orange", "yellow", "blue", "fine", "offline"].map((k) =>
+    el("span", { class: `key ${k}` }, t(k === "fine" || k === "offline" ? `map.legend.${k}` : `sev.${k}`))));
 }
 
 // relabel redraws what the map says in words (after a change of language).
 export function relabel() {
   if (!map) return;
-  map.legend.draw();
+  drawLegend();
   map.attributionControl.remove();
   map.attributionControl = L.control.attribution({ prefix: "Leaflet" }).addAttribution(t("map.basemap")).addTo(map);
 }
@@ -76,15 +75,15 @@ export function updateMap(stations, worst, selected) {
     // Offline with an alert: grey inside, the alert's colour around.
     const ring = st.state === "offline" && worst.get(st.id) ? fill[worst.get(st.id)] : "#17332b";
     const style = {
-      radius: (big ? 16 : 9) + (st.id === selected ? 3 : 0),
-      color: st.id === selected ? "#000" : ring, weight: st.id === selected ? 3 : 2,
+      radius: (big ? Math.max(12, Math.round(window.innerWidth / 200)) : 9) + (st.id === selected && !big ? 3 : 0),
+      color: st.id === selected && !big ? "#000" : ring, weight: st.id === selected && !big ? 3 : 2,
       fillColor: fill[status], fillOpacity: 0.9,
     };
     let m = markers.get(st.id);
     if (!m) {
       m = L.circleMarker(ll, style).addTo(layer);
       m.on("click", () => onSelect(st.id));
-      m.bindTooltip("", { permanent: true, direction: "right", offset: [big ? 14 : 8, 0], className: "station-label" });
+      m.bindTooltip("", { permanent: true, direction: "right", offset: [big ? Math.max(12, Math.round(window.innerWidth / 200)) : 8, 0], className: "station-label" });
       markers.set(st.id, m);
     } else {
       m.setLatLng(ll).setStyle(style).setRadius(style.radius);
