@@ -75,7 +75,7 @@ export function updateMap(stations, worst, selected) {
     // Offline with an alert: grey inside, the alert's colour around.
     const ring = st.state === "offline" && worst.get(st.id) ? fill[worst.get(st.id)] : "#17332b";
     const style = {
-      radius: (big ? Math.max(12, Math.round(window.innerWidth / 200)) : 9) + (st.id === selected && !big ? 3 : 0),
+      radius: (big ? Math.max(12, Math.round(window.innerWidth / 150)) : 9) + (st.id === selected && !big ? 3 : 0),
       color: st.id === selected && !big ? "#000" : ring, weight: st.id === selected && !big ? 3 : 2,
       fillColor: fill[status], fillOpacity: 0.9,
     };
@@ -83,7 +83,7 @@ export function updateMap(stations, worst, selected) {
     if (!m) {
       m = L.circleMarker(ll, style).addTo(layer);
       m.on("click", () => onSelect(st.id));
-      m.bindTooltip("", { permanent: true, direction: "right", offset: [big ? Math.max(12, Math.round(window.innerWidth / 200)) : 8, 0], className: "station-label" });
+      m.bindTooltip("", { permanent: true, direction: "right", offset: [big ? Math.max(12, Math.round(window.innerWidth / 150)) : 8, 0], className: "station-label" });
       markers.set(st.id, m);
     } else {
       m.setLatLng(ll).setStyle(style).setRadius(style.radius);
