@@ -38,7 +38,7 @@ BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
 TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm64:linux:arm64: \
            linux-amd64:linux:amd64: linux-mipsle:linux:mipsle:GOMIPS=softfloat
 
-.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak clean help
+.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak clean help vendor-ui
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
@@ -48,6 +48,7 @@ help:
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
 	@echo "make soak    run the fault tests with 60 s outages"
+	@echo "make vendor-ui  refresh the console's vendored browser libraries (npm ci; the result is committed)"
 
 build: binaries cross
 
@@ -138,3 +139,29 @@ soak: deps
 
 clean:
 	rm -rf bin dist
+
+# The console's browser libraries, pinned in cloud/internal/web/ui/package-lock.json
+# and copied into cloud/internal/web/static/vendor/<lib>-<version>/, which is
+# committed: go build and make demo need no npm, the binary embeds them. Run
+# this only to change a version (edit package.json, npm install there, then
+# this), and update static/vendor/README.md and index.html's paths.
+UI_DIR    := cloud/internal/web/ui
+VENDOR    := cloud/internal/web/static/vendor
+UI_MODS   := $(UI_DIR)/node_modules
+ui_version = $(shell node -p 'require("./$(UI_MODS)/$(1)/package.json").version')
+
+vendor-ui:
+	cd $(UI_DIR) && npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf $(VENDOR)/leaflet-* $(VENDOR)/uplot-* $(VENDOR)/topojson-client-* $(VENDOR)/world-atlas-*
+	d=$(VENDOR)/leaflet-$(call ui_version,leaflet); mkdir -p $$d/images; \
+		cp $(UI_MODS)/leaflet/dist/leaflet.js $(UI_MODS)/leaflet/dist/leaflet.css $(UI_MODS)/leaflet/LICENSE $$d/; \
+		cp $(UI_MODS)/leaflet/dist/images/*.png $$d/images/; \
+		sed -i '/^\/\/# sourceMappingURL=/d' $$d/leaflet.js
+	d=$(VENDOR)/uplot-$(call ui_version,uplot); mkdir -p $$d; \
+		cp $(UI_MODS)/uplot/dist/uPlot.iife.min.js $(UI_MODS)/uplot/dist/uPlot.min.css $(UI_MODS)/uplot/LICENSE $$d/
+	d=$(VENDOR)/topojson-client-$(call ui_version,topojson-client); mkdir -p $$d; \
+		cp $(UI_MODS)/topojson-client/dist/topojson-client.min.js $(UI_MODS)/topojson-client/LICENSE $$d/
+	d=$(VENDOR)/world-atlas-$(call ui_version,world-atlas); mkdir -p $$d; \
+		cp $(UI_MODS)/world-atlas/land-50m.json $(UI_MODS)/world-atlas/LICENSE $$d/
+	@find $(VENDOR) -type f ! -name README.md -printf '%-70p %8s bytes\n' | sort
+

@@ -260,7 +260,8 @@ func TestSecurityHeaders(t *testing.T) {
 		cacheControl string // "" when any
 	}{
 		{"page", "GET / HTTP/1.1", 200, "no-cache"},
-		{"script", "GET /static/app.js HTTP/1.1", 200, "no-cache"},
+		{"script", "GET /static/js/main.js HTTP/1.1", 200, "no-cache"},
+		{"vendored script", "GET /static/vendor/leaflet-1.9.4/leaflet.js HTTP/1.1", 200, "no-cache"},
 		{"stylesheet", "GET /static/style.css HTTP/1.1", 200, "no-cache"},
 		{"API JSON", "GET /api/v1/stations HTTP/1.1", 200, "no-store"},
 		{"API bad parameter", "GET /api/v1/series?station=x HTTP/1.1", 400, "no-store"},

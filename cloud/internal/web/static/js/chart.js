@@ -1,0 +1,273 @@
+// Charts: several metrics of one device at once, drawn by uPlot, with the
+// values under the cursor in the legend and a time-range picker. Each
+// range asks /api/v1/series for bucket means with an `every` that keeps it
+// at or under about 1000 points per series. Tolerates fields it does not
+// know in the answer (min/max/count per bucket, an `every` of its own).
+import { uPlot } from "./vendor.js";
+import { t, metricName, unitName, lang } from "./i18n.js";
+import { getJSON } from "./api.js";
+import { $, el, fmt, tzName } from "./util.js";
+
+export const ranges = [["1h", 3600], ["6h", 21600], ["24h", 86400], ["7d", 604800], ["30d", 2592000], ["1y", 31536000]];
+const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const maxPoints = 1000;
+const palette = ["#1f6f8b", "#c0392b", "#2f8f4e", "#8e44ad", "#d35400", "#2c3e50", "#b7950b", "#16a085"];
+
+// stepFor is the smallest bucket width that keeps secs at maxPoints or fewer.
+export function stepFor(secs) {
+  for (const s of steps) if (secs / s <= maxPoints) return s;
+  return steps[steps.length - 1];
+}
+
+function goDuration(s) {
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+let sel = null;        // {station, device, metrics: [names]}
+let range = "1h";
+let stations = [];
+let plot = null, plotKey = "";
+let lastLoad = 0, loading = false;
+let xr = [0, 1];
+let pointCounts = [];  // values per series in the last answer       // the x scale: the requested range, in Unix seconds
+let onHash = () => {};
+
+export function initChart(opts) {
+  onHash = opts.onHash || onHash;
+  $("#chart-close").addEventListener("click", close);
+  $("#chart-device").addEventListener("change", (e) => {
+    if (!sel) return;
+    const d = device(sel.station, e.target.value);
+    sel = { station: sel.station, device: e.target.value, metrics: d && d.latest.length ? [d.latest[0].metric] : [] };
+    changed();
+  });
+  drawRangeButtons();
+  new ResizeObserver(() => requestAnimationFrame(() => plot && plot.setSize(size()))).observe($("#chart-plot"));
+}
+
+function drawRangeButtons() {
+  $("#chart-range").replaceChildren(...ranges.map(([k]) => el("button", {
+    type: "button", "aria-pressed": String(k === range), onclick: () => { range = k; drawRangeButtons(); load(true); },
+  }, t(`range.${k}`))));
+}
+
+function device(station, id) {
+  const st = stations.find((s) => s.id === station);
+  return st && st.devices.find((d) => d.id === id);
+}
+
+function unitOf(metric) {
+  const d = sel && device(sel.station, sel.device);
+  const s = d && d.latest.find((x) => x.metric === metric);
+  return (s && s.unit) || "";
+}
+
+// setStations keeps the newest station list (devices and their metrics)
+// and refreshes the chart when its range is short enough to move.
+export function setStations(list) {
+  stations = list;
+  if (!sel) return;
+  drawPickers();
+  const every = stepFor(ranges.find((r) => r[0] === range)[1]) * 1000;
+  if (Date.now() - lastLoad >= Math.max(5000, every)) load(false);
+}
+
+// open shows device's chart with metric added, or only metric when the
+// chart showed another device.
+export function open(station, dev, metric) {
+  if (sel && sel.station === station && sel.device === dev) {
+    if (!sel.metrics.includes(metric)) sel.metrics.push(metric);
+  } else sel = { station, device: dev, metrics: [metric] };
+  changed();
+  $("#chart").scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+// openLinked opens the chart of a link (#chart=station/device/m1,m2).
+export function openLinked(station, dev, metrics) {
+  sel = { station, device: dev, metrics };
+  changed();
+}
+
+export function close() {
+  sel = null;
+  $("#chart").hidden = true;
+  if (plot) { plot.destroy(); plot = null; plotKey = ""; }
+  onHash("");
+}
+
+export function selectedStation() {
+  return sel && sel.station;
+}
+
+function changed() {
+  $("#chart").hidden = false;
+  onHash(`chart=${sel.station}/${sel.device}/${sel.metrics.join(",")}`);
+  drawPickers();
+  load(true);
+}
+
+function drawPickers() {
+  const st = stations.find((s) => s.id === sel.station);
+  $("#chart-title").textContent = `${sel.station} / ${sel.device}`;
+  const devs = st ? st.devices.filter((d) => d.latest.length) : [];
+  const dsel = $("#chart-device");
+  const want = devs.map((d) => d.id).join("\n");
+  if (dsel.dataset.ids !== want || dsel.value !== sel.device) {
+    dsel.replaceChildren(...devs.map((d) => el("option", { value: d.id }, d.id)));
+    if (!devs.some((d) => d.id === sel.device)) dsel.append(el("option", { value: sel.device }, sel.device));
+    dsel.value = sel.device;
+    dsel.dataset.ids = want;
+  }
+  const d = device(sel.station, sel.device);
+  const names = d ? d.latest.map((s) => s.metric) : [];
+  for (const m of sel.metrics) if (!names.includes(m)) names.push(m);
+  const box = $("#chart-metrics");
+  box.replaceChildren(...names.map((m) => {
+    const on = sel.metrics.includes(m);
+    const i = sel.metrics.indexOf(m);
+    return el("label", { class: `pick${on ? " on" : ""}` },
+      el("input", {
+        type: "checkbox", checked: on ? "" : null, onchange: (e) => {
+          if (e.target.checked) sel.metrics.push(m); else sel.metrics = sel.metrics.filter((x) => x !== m);
+          changed();
+        },
+      }),
+      on ? el("span", { class: `swatch c${i % palette.length}` }) : "",
+      metricName(m));
+  }));
+}
+
+function size() {
+  const w = Math.max(200, $("#chart-plot").clientWidth);
+  return { width: w, height: w < 600 ? 240 : 320 };
+}
+
+// load asks for every picked metric over the range and draws them.
+async function load(force) {
+  if (!sel || (loading && !force)) return;
+  const want = JSON.stringify([sel, range]);
+  loading = true;
+  lastLoad = Date.now();
+  const secs = ranges.find((r) => r[0] === range)[1];
+  const every = stepFor(secs);
+  // Bucket edges on multiples of every, so the next load lines up.
+  const to = Math.ceil(Date.now() / 1000 / every) * every;
+  const from = to - secs;
+  const metrics = sel.metrics.slice();
+  try {
+    const answers = await Promise.all(metrics.map((metric) => getJSON(`/api/v1/series?${new URLSearchParams({
+      station: sel.station, device: sel.device, metric,
+      from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), every: goDuration(every),
+    })}`)));
+    if (!sel || JSON.stringify([sel, range]) !== want) return; // the picks changed meanwhile
+    draw(metrics, answers, from, to, every);
+  } catch (e) {
+    $("#chart-stats").textContent = t("chart.error", { msg: e.message });
+  } finally {
+    loading = false;
+  }
+}
+
+// draw puts each answer on one time grid (from, from+every, …), a missing
+// bucket a null (a gap in the line), and gives uPlot one y scale per unit.
+function draw(metrics, answers, from, to, every) {
+  const n = Math.round((to - from) / every);
+  const xs = new Array(n);
+  for (let i = 0; i < n; i++) xs[i] = from + i * every;
+  // A bucket without a value is undefined (uPlot draws the line across it)
+  // unless it lies in a gap longer than three of the series' own usual
+  // spacing (a sensor every 30 s in 5 s buckets is not a broken line):
+  // those are null, which uPlot leaves blank.
+  const counts = [0];
+  const ys = answers.map((a) => {
+    const col = new Array(n).fill(undefined);
+    const at = [];
+    for (const s of a.samples || []) {
+      if (s.value === null || s.value === undefined) continue;
+      const i = Math.round((Date.parse(s.time) / 1000 - from) / every);
+      if (i >= 0 && i < n) { col[i] = s.value; at.push(i); }
+    }
+    at.sort((x, y) => x - y);
+    const diffs = at.slice(1).map((x, k) => x - at[k]).sort((x, y) => x - y);
+    const usual = diffs.length ? diffs[Math.floor(diffs.length / 2)] : 1;
+    for (let k = 1; k < at.length; k++) {
+      if (at[k] - at[k - 1] > Math.max(3, 3 * usual)) for (let i = at[k - 1] + 1; i < at[k]; i++) col[i] = null;
+    }
+    counts.push(at.length);
+    return col;
+  });
+  const units = metrics.map((m, i) => unitOf(m) || ((answers[i].samples || [])[0] || {}).unit || "");
+  const scaleOf = (i) => (units[i] ? `u:${units[i]}` : `m:${metrics[i]}`);
+  const key = JSON.stringify([metrics, units, lang, every]);
+  xr = [from, to];
+  const data = [xs, ...ys];
+  const any = counts.some((c) => c > 0);
+  pointCounts = counts;
+  $("#chart-stats").textContent = any ? t("chart.stats", { n, every: goDuration(every) }) : t("chart.nodata");
+  if (plot && plotKey === key) {
+    plot.setData(data);
+    return;
+  }
+  if (plot) plot.destroy();
+  const scales = { x: { time: true, range: () => xr } };
+  const axes = [{ label: t("chart.time", { tz: tzName() }), values: timeLabels, space: 60 }];
+  const seen = [];
+  metrics.forEach((m, i) => {
+    const sc = scaleOf(i);
+    if (seen.includes(sc)) return;
+    seen.push(sc);
+    scales[sc] = {};
+    if (seen.length <= 2) {
+      axes.push({
+        scale: sc, side: seen.length === 1 ? 3 : 1, grid: { show: seen.length === 1 },
+        label: units[i] ? unitName(units[i]) : metricName(m), values: (u, vals) => vals.map((v) => fmt(v)), size: 56,
+      });
+    }
+  });
+  plot = new uPlot({
+    ...size(),
+    scales, axes,
+    cursor: { drag: { x: true, y: false } },
+    legend: { live: true },
+    series: [
+      { label: t("chart.time", { tz: tzName() }), value: (u, ts) => (ts == null ? "—" : new Date(ts * 1000).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB")) },
+      ...metrics.map((m, i) => ({
+        label: `${metricName(m)}${units[i] ? ` (${unitName(units[i])})` : ""}`,
+        scale: scaleOf(i), stroke: palette[i % palette.length], width: 1.5, spanGaps: false,
+        // Points only where a series is sparse enough to need them.
+        points: { show: (u, si) => pointCounts[si] <= 120, size: 5 }, value: (u, v) => fmt(v),
+      })),
+    ],
+  }, data, $("#chart-plot"));
+  plotKey = key;
+}
+
+const pad = (x) => String(x).padStart(2, "0");
+
+// timeLabels writes the time axis in the browser's zone: clock times under
+// a day, with the date where the day changes; dates above; months above 4 weeks.
+function timeLabels(u, splits, axisIdx, space, incr) {
+  let prevDay = "";
+  return splits.map((ts) => {
+    const d = new Date(ts * 1000);
+    const day = lang === "zh" ? `${d.getMonth() + 1}月${d.getDate()}日` : `${d.getDate()}/${d.getMonth() + 1}`;
+    if (incr >= 28 * 86400) return lang === "zh" ? `${d.getFullYear()}年${d.getMonth() + 1}月` : `${d.getFullYear()}-${pad(d.getMonth() + 1)}`;
+    if (incr >= 86400) return day;
+    let clock = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (incr < 60) clock += `:${pad(d.getSeconds())}`;
+    const out = day !== prevDay ? `${clock}\n${day}` : clock;
+    prevDay = day;
+    return out;
+  });
+}
+
+// relabel redraws in the current language.
+export function relabel() {
+  drawRangeButtons();
+  if (!sel) return;
+  drawPickers();
+  plotKey = "";
+  load(true);
+}
