@@ -38,16 +38,17 @@ BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
 TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm64:linux:arm64: \
            linux-amd64:linux:amd64: linux-mipsle:linux:mipsle:GOMIPS=softfloat
 
-.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak clean help vendor-ui
+.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak screenshots clean help vendor-ui
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
-	@echo "make test    install Mosquitto and InfluxDB if missing, then run every test (vet, vulncheck, go test, cross)"
+	@echo "make test    install Mosquitto, InfluxDB and chromium if missing, then run every test (vet, vulncheck, go test, cross)"
 	@echo "make vulncheck  govulncheck against a pinned, offline vulnerability database"
 	@echo "make build   build the binaries into bin/ and the gateway for every field target into dist/"
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
 	@echo "make soak    run the fault tests with 60 s outages"
+	@echo "make screenshots  the console in chromium at 1280x900 and 390x844 into docs/img/console-*.png"
 	@echo "make vendor-ui  refresh the console's vendored browser libraries (npm ci; the result is committed)"
 
 build: binaries cross
@@ -71,8 +72,10 @@ cross:
 # Real parts for the integration tests, from Debian: Mosquitto, libmodbus
 # (an independent Modbus server, built with gcc) and mbpoll (an independent
 # Modbus client); InfluxDB 1.8.10 (v2 write API + Flux) built with go install
-# into the cache.
-APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager
+# into the cache. chromium (headless, driven by chromedp; no browser is
+# downloaded) and CJK fonts for the console's Chinese text: test/browser.
+APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager \
+                chromium fonts-noto-cjk
 
 deps: $(INFLUXD)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -136,6 +139,10 @@ bench:
 soak: deps
 	FIELDWATCH_SOAK=1 $(GO) test -count=1 -timeout 30m -v -run 'TestFaults' ./test/e2e/
 	FIELDWATCH_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run 'TestDeliveryAfterOutage' ./cloud/internal/notify/
+
+# The console's screenshots for the docs, from the browser tests.
+screenshots: deps
+	FIELDWATCH_SCREENSHOTS=1 $(GO) test -count=1 -v -run '^TestScreenshots$$' ./test/browser/
 
 clean:
 	rm -rf bin dist

@@ -1,0 +1,609 @@
+package browser
+
+// The harness: the system under test (StartStack) and a page in chromium
+// (OpenPage) with bounded helpers.
+//
+// To add a browser test (the map, the language switch, charts, CSV export):
+//
+//	func TestSomething(t *testing.T) {
+//		s := StartStack(t)                   // sim, cloud, two gateways; waits for readings
+//		p := OpenPage(t, s.URL, 1280, 900)   // chromium on the console; fails the test on console errors
+//		p.WaitJS(t, "chart drawn", `document.querySelector("#chart-svg path.line") !== null`, waitLong)
+//		got := Eval[string](t, p, `document.querySelector("#chart-title").textContent`)
+//		p.Screenshot(t, "console-chart")     // docs/img with FIELDWATCH_SCREENSHOTS=1, else t.TempDir()
+//	}
+//
+// Compare what the page shows with what the same cloud's API says
+// (s.Stations, s.Alerts, testenv.GetJSON(s.URL+"api/v1/…")), never with
+// constants that a refresh may have changed. Wait with WaitJS or WaitVisible
+// (every wait is bounded; never sleep). Change a simulated reading with the
+// sensors in s (s.Air.Set(…)). Keep the page's selectors in the helpers of
+// console_test.go (stationsJS, alertRowJS), so a redesign changes one place.
+// Actions that are meant to log errors take them with p.TakeErrors before
+// the test ends; anything left fails it.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/fieldwatch/fieldwatch/test/sim"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+// Bounds of the waits. Generous: a loaded 2-core machine runs the cloud, two
+// gateways and chromium at once.
+const (
+	waitShort = 15 * time.Second // one browser action (evaluate, screenshot)
+	waitLong  = 60 * time.Second // something the page shows after a refresh (every 5 s)
+)
+
+// chromium is Debian's package (`make deps` installs it); nothing is
+// downloaded. $FIELDWATCH_CHROMIUM overrides it.
+func chromiumPath(t *testing.T) string {
+	if p := os.Getenv("FIELDWATCH_CHROMIUM"); p != "" {
+		return p
+	}
+	const p = "/usr/bin/chromium"
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s not found; run `make deps` to install Debian's chromium", p)
+	}
+	return p
+}
+
+// bins holds the binaries TestMain builds once.
+var bins string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fieldwatch-browser-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins = dir
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(gobin, "build", "-o", dir+"/", "./gateway/cmd/fieldwatch-gateway", "./cloud/cmd/fieldwatch-cloud")
+	cmd.Dir = "../.."
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "cannot build the binaries:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one of our binaries running for a test; it is killed when the
+// test ends, and its log printed if the test failed.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bins, name), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "FIELDWATCH_RUN_DIR="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("--- %s log ---\n%s", name, b)
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sensor is a simulated Modbus sensor whose registers hold what the test
+// sets, so what the gateway reads, the cloud stores and the page shows is
+// known exactly and does not move under the test's feet.
+type sensor struct {
+	mu   sync.Mutex
+	regs map[uint16]uint16
+}
+
+func (s *sensor) Registers(time.Time) map[uint16]uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint16]uint16, len(s.regs))
+	for k, v := range s.regs {
+		out[k] = v
+	}
+	return out
+}
+
+// Set puts v, scaled by 1/scale (10 for tenths), into register addr.
+func (s *sensor) Set(addr uint16, v, scale float64) {
+	s.mu.Lock()
+	s.regs[addr] = uint16(int16(math.Round(v * scale)))
+	s.mu.Unlock()
+}
+
+// Renke RS-ECTH-N01 soil probe (renke/rs-ecth-n01): moisture %, temperature
+// °C (tenths), EC µS/cm.
+func soilProbe(moisture, temperature, ec float64) *sensor {
+	s := &sensor{regs: map[uint16]uint16{}}
+	s.Set(0, moisture, 10)
+	s.Set(1, temperature, 10)
+	s.Set(2, ec, 1)
+	return s
+}
+
+// Renke RS-WS-N01-8 air sensor (renke/rs-ws-n01-8): humidity %,
+// temperature °C (tenths).
+func airSensor(humidity, temperature float64) *sensor {
+	s := &sensor{regs: map[uint16]uint16{}}
+	s.Set(0, humidity, 10)
+	s.Set(1, temperature, 10)
+	return s
+}
+
+// Air temperature register of airSensor.
+const airTemperature = 1
+
+// Stack is the system under test: a Modbus TCP simulator, the cloud binary
+// on embedded defaults (its own broker, SQLite, every rule pack) and two
+// gateway binaries, each a station.
+type Stack struct {
+	URL  string // the console: http://127.0.0.1:port/
+	Air  *sensor
+	Soil []*sensor
+}
+
+// Two stations: farm-north (two soil probes and an air sensor) and
+// orchard-south (one soil probe), on one simulated serial server.
+const gatewayConfig = `gateway:
+  id: %s
+  site: %s
+  location: {lat: %s, lon: %s}
+uplink:
+  brokers: [tcp://%s]
+  batch_delay: 200ms
+  ack_timeout: 10s
+  state_interval: 2s
+buffer:
+  dir: %s
+  fsync: off
+http:
+  listen: 127.0.0.1:%d
+buses:
+  - name: dtu
+    type: tcp
+    address: %s
+    timeout: 5s
+    retries: 0
+    quarantine: {after: 100}
+    devices:
+%s`
+
+// StartStack starts the system and waits until the cloud's API shows every
+// device of both stations with a latest value.
+func StartStack(t *testing.T) *Stack {
+	t.Helper()
+	s := &Stack{
+		Air:  airSensor(62.5, 21.4),
+		Soil: []*sensor{soilProbe(31.2, 14.8, 412), soilProbe(27.9, 15.3, 388), soilProbe(35.6, 13.1, 1250)},
+	}
+	srv := sim.NewServer(nil)
+	srv.AddUnit(1, s.Soil[0])
+	srv.AddUnit(2, s.Soil[1])
+	srv.AddUnit(3, s.Soil[2])
+	srv.AddUnit(10, s.Air)
+	simAddr := sim.Listen(t, srv)
+	var mqttAddr string
+	s.URL, mqttAddr = StartCloud(t)
+
+	var procs []*proc
+	gateway := func(id, site, lat, lon, devices string) {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "gateway.yaml")
+		body := fmt.Sprintf(gatewayConfig, id, site, lat, lon, mqttAddr, filepath.Join(dir, "buffer"),
+			testenv.FreePort(t), simAddr, devices)
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, start(t, "fieldwatch-gateway", "run", "-c", cfg))
+	}
+	gateway("farm-north", "north-farm", "45.7560", "126.6420", `      - {id: soil-east, profile: renke/rs-ecth-n01, unit: 1, interval: 1s}
+      - {id: soil-west, profile: renke/rs-ecth-n01, unit: 2, interval: 1s}
+      - {id: air-mast, profile: renke/rs-ws-n01-8, unit: 10, interval: 1s}
+`)
+	gateway("orchard-south", "south-orchard", "45.7012", "126.5931", `      - {id: soil-orchard, profile: renke/rs-ecth-n01, unit: 3, interval: 1s}
+`)
+	testenv.Eventually(t, "both stations online with a latest value for every device", waitLong, func() bool {
+		for _, p := range procs {
+			if p.exited() {
+				b, _ := os.ReadFile(p.log)
+				t.Fatalf("%s exited while starting:\n%s", p.name, b)
+			}
+		}
+		st, err := s.Stations()
+		if err != nil || len(st) != 2 {
+			return false
+		}
+		for _, x := range st {
+			if x.State != "online" || len(x.Devices) == 0 {
+				return false
+			}
+			for _, d := range x.Devices {
+				if len(d.Latest) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return s
+}
+
+// StartCloud starts the cloud binary on embedded defaults (its own MQTT
+// broker, SQLite, every rule pack) on free loopback ports, waits until it is
+// healthy, and returns the console's URL and the broker's address.
+func StartCloud(t *testing.T) (url, mqttAddr string) {
+	t.Helper()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	mqttAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	start(t, "fieldwatch-cloud", "run", "-data", t.TempDir(), "-http", httpAddr, "-mqtt-listen", mqttAddr)
+	url = "http://" + httpAddr + "/"
+	testenv.Eventually(t, "cloud healthy", waitLong, func() bool {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(url + "healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return url, mqttAddr
+}
+
+// apiStation is the part of GET /api/v1/stations the tests read.
+type apiStation struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Devices []struct {
+		ID     string `json:"id"`
+		State  string `json:"state"`
+		Latest []struct {
+			Metric string   `json:"metric"`
+			Unit   string   `json:"unit"`
+			Value  *float64 `json:"value"`
+		} `json:"latest"`
+	} `json:"devices"`
+}
+
+// Stations is what the cloud's API says now.
+func (s *Stack) Stations() ([]apiStation, error) {
+	var out []apiStation
+	return out, testenv.GetJSON(s.URL+"api/v1/stations", &out)
+}
+
+// apiAlert is the part of GET /api/v1/alerts the tests read.
+type apiAlert struct {
+	Rule        string            `json:"rule"`
+	State       string            `json:"state"`
+	Severity    string            `json:"severity"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Alerts is what the cloud's API says now.
+func (s *Stack) Alerts() ([]apiAlert, error) {
+	var out []apiAlert
+	return out, testenv.GetJSON(s.URL+"api/v1/alerts", &out)
+}
+
+// Message is one console message, exception or browser log entry.
+type Message struct {
+	Kind   string // "console", "exception" or "log"
+	Level  string // error, warning, info, log, debug, assert…
+	Source string // of a log entry: network, security (CSP), javascript…
+	Text   string
+	URL    string
+}
+
+func (m Message) String() string {
+	s := m.Kind + " " + m.Level
+	if m.Source != "" {
+		s += " (" + m.Source + ")"
+	}
+	s += ": " + m.Text
+	if m.URL != "" {
+		s += " [" + m.URL + "]"
+	}
+	return s
+}
+
+func (m Message) isError() bool {
+	return (m.Kind == "exception" || m.Level == "error" || m.Level == "assert") && !m.browserOwn()
+}
+
+// browserOwn is the one error the page does not cause: chromium asks every
+// site for /favicon.ico, which the cloud does not serve (404), and logs the
+// refusal. Only that exact request is let through; the page itself
+// declares no icon.
+func (m Message) browserOwn() bool {
+	return m.Kind == "log" && m.Source == "network" && strings.HasSuffix(m.URL, "/favicon.ico") &&
+		strings.Count(m.URL, "/") == 3 && strings.Contains(m.Text, "404")
+}
+
+// Page is the console open in a headless chromium of its own.
+type Page struct {
+	ctx  context.Context // the tab; every action runs under a timeout derived from it
+	mu   sync.Mutex
+	msgs []Message
+	seen int // messages already returned by TakeErrors
+}
+
+// OpenPage starts chromium with a viewport of width × height, opens url
+// and waits for it to load. Every console error, uncaught exception and
+// browser-log error (CSP violations, failed requests) the page produces
+// until the test ends fails the test, unless taken with TakeErrors.
+// Chromium is stopped and its profile removed when the test ends.
+func OpenPage(t *testing.T, url string, width, height int) *Page {
+	t.Helper()
+	profile, err := os.MkdirTemp("", "fieldwatch-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.WindowSize(width, height),
+		chromedp.Env("TZ=Asia/Shanghai"),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	p := &Page{ctx: ctx}
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc() // waits for chromium to exit
+		// Chromium's helpers may write to the profile for a moment after.
+		deadline := time.Now().Add(10 * time.Second)
+		for os.RemoveAll(profile) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	// Registered after the cleanup above, so it runs before chromium stops
+	// (and before the cloud does: a request refused then is no page error).
+	t.Cleanup(func() {
+		for _, m := range p.TakeErrors() {
+			t.Errorf("console: %s", m)
+		}
+	})
+
+	// The first action starts chromium; it must not carry a timeout of its
+	// own (that would stop the browser), so a timer bounds it.
+	timer := time.AfterFunc(waitLong, cancelTab)
+	err = chromedp.Listen(ctx, p.record)
+	timer.Stop()
+	if err != nil {
+		t.Fatalf("cannot start chromium: %v", err)
+	}
+	p.do(t, "set the viewport", chromedp.EmulateViewport(int64(width), int64(height)))
+	p.do(t, "open "+url, chromedp.Navigate(url))
+	return p
+}
+
+// record keeps an event; it runs on chromedp's reading goroutine, so it
+// only appends.
+func (p *Page) record(ev any) {
+	var m Message
+	switch e := ev.(type) {
+	case *cdpruntime.EventConsoleAPICalled:
+		var parts []string
+		for _, a := range e.Args {
+			parts = append(parts, remoteText(a))
+		}
+		m = Message{Kind: "console", Level: string(e.Type), Text: strings.Join(parts, " ")}
+		if e.StackTrace != nil && len(e.StackTrace.CallFrames) > 0 {
+			f := e.StackTrace.CallFrames[0]
+			m.URL = fmt.Sprintf("%s:%d", f.URL, f.LineNumber+1)
+		}
+	case *cdpruntime.EventExceptionThrown:
+		d := e.ExceptionDetails
+		m = Message{Kind: "exception", Level: "error", Text: d.Text, URL: fmt.Sprintf("%s:%d", d.URL, d.LineNumber+1)}
+		if d.Exception != nil {
+			m.Text += " " + remoteText(d.Exception)
+		}
+	case *log.EventEntryAdded:
+		m = Message{Kind: "log", Level: string(e.Entry.Level), Source: string(e.Entry.Source), Text: e.Entry.Text, URL: e.Entry.URL}
+	default:
+		return
+	}
+	p.mu.Lock()
+	p.msgs = append(p.msgs, m)
+	p.mu.Unlock()
+}
+
+func remoteText(o *cdpruntime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	if len(o.Value) > 0 {
+		var v any
+		if json.Unmarshal(o.Value, &v) == nil {
+			return fmt.Sprint(v)
+		}
+		return string(o.Value)
+	}
+	if o.Description != "" {
+		return o.Description
+	}
+	return string(o.UnserializableValue)
+}
+
+// Messages are every message so far.
+func (p *Page) Messages() []Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Message(nil), p.msgs...)
+}
+
+// TakeErrors returns the errors since the last call; they no longer fail
+// the test.
+func (p *Page) TakeErrors() []Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Message
+	for _, m := range p.msgs[p.seen:] {
+		if m.isError() {
+			out = append(out, m)
+		}
+	}
+	p.seen = len(p.msgs)
+	return out
+}
+
+// do runs an action bounded by waitShort.
+func (p *Page) do(t *testing.T, what string, a chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, a); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Eval evaluates the JavaScript expression js in the page and decodes its
+// value (by JSON) into T.
+func Eval[T any](t *testing.T, p *Page, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// WaitJS waits, at most limit, until the expression js is truthy in the
+// page (polled in the page on every animation frame and DOM change, by
+// chromedp.Poll), and returns its value as JSON.
+func (p *Page) WaitJS(t *testing.T, what, js string, limit time.Duration) json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, limit+waitShort)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Poll[json.RawMessage](js, chromedp.WithPollingTimeout(limit),
+		chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		if errors.Is(err, chromedp.ErrPollingTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("timed out after %v waiting: %s", limit, what)
+		}
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return v
+}
+
+// WaitVisible waits, at most limit, until an element matching the CSS
+// selector sel is visible.
+func (p *Page) WaitVisible(t *testing.T, sel string, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, limit)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("%s not visible within %v: %v", sel, limit, err)
+	}
+}
+
+// SetViewport changes the viewport (a desktop one: no mobile zoom, so
+// window.innerWidth is width).
+func (p *Page) SetViewport(t *testing.T, width, height int) {
+	t.Helper()
+	p.do(t, "set the viewport", chromedp.EmulateViewport(int64(width), int64(height)))
+	// Let the layout follow before anyone measures it.
+	p.WaitJS(t, fmt.Sprintf("viewport %d wide", width), fmt.Sprintf("window.innerWidth === %d", width), waitShort)
+}
+
+// Screenshot saves a full-page PNG as name.png: in docs/img when
+// FIELDWATCH_SCREENSHOTS=1 (`make screenshots`), else in t.TempDir(). It
+// returns the path.
+func (p *Page) Screenshot(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("FIELDWATCH_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "..", "docs", "img")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s (%d bytes)", path, len(png))
+	return path
+}
