@@ -4,10 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
 // buildBinaries builds the main packages pkgs (paths from the module root)
@@ -15,10 +16,8 @@ import (
 func buildBinaries(b *testing.B, pkgs ...string) string {
 	b.Helper()
 	dir := b.TempDir()
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	if err := testenv.Build("../..", dir, pkgs...); err != nil {
+		b.Fatal(err)
 	}
 	return dir
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -24,12 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bins = dir
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(gobin, "build", "-o", dir+"/", "./gateway/cmd/fieldwatch-gateway", "./cloud/cmd/fieldwatch-cloud")
-	cmd.Dir = "../.."
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cannot build the binaries:", err)
+	if err := testenv.Build("../..", dir, "./gateway/cmd/fieldwatch-gateway", "./cloud/cmd/fieldwatch-cloud"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
