@@ -962,6 +962,8 @@ func TestScreenshots(t *testing.T) {
 	p.Click(t, fmt.Sprintf(langSel, "zh"))
 	p.WaitJS(t, "the page in Chinese", fmt.Sprintf(`document.documentElement.lang === "zh-CN" && document.querySelector(%q).textContent === "站点地图" && document.querySelector("#chart-plot canvas") !== null`, mapTitleSel), waitLong)
 	p.WaitJS(t, "the chart redrawn", chartJS+`.line > 0`, waitLong)
+	// The header's time is written at the next refresh (every 5 s).
+	p.WaitJS(t, "the refresh time in Chinese", `document.querySelector("#updated").textContent.startsWith("更新于")`, waitLong)
 	shot("console-zh-1280x900", 1280, 900)
 	p.Click(t, fmt.Sprintf(langSel, "en"))
 
