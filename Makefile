@@ -48,7 +48,7 @@ help:
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
 	@echo "make soak    run the fault tests with 60 s outages"
-	@echo "make screenshots  the console in chromium at 1280x900 and 390x844 into docs/img/console-*.png"
+	@echo "make screenshots  the console in chromium (1280x900, 390x844, Chinese, kiosk 1920x1080) into docs/img/console-*.png"
 	@echo "make vendor-ui  refresh the console's vendored browser libraries (npm ci; the result is committed)"
 
 build: binaries cross

@@ -3,46 +3,140 @@ package browser
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	neturl "net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
-// The page's selectors, in one place: a redesign changes these.
+// The page's selectors, in one place: a redesign changes these. The page
+// shows every station in a list (#station-list) and on a map, and one
+// selected station's devices in #station.
 const (
-	// stationsJS is what the stations section shows: each card's station id
-	// and state, and each device's id and metric buttons (name, value text).
-	stationsJS = `[...document.querySelectorAll("#stations article.station")].map((card) => ({
-  id: card.querySelector("h2").firstChild.textContent.trim(),
-  state: (card.querySelector("h2 .badge") || {}).textContent,
-  devices: [...card.querySelectorAll("tr")].filter((tr) => tr.querySelector(".device-id")).map((tr) => ({
-    id: tr.querySelector(".device-id").textContent.trim(),
-    values: [...tr.querySelectorAll(".metric")].map((b) => ({
-      name: b.querySelector(".name").textContent.trim(), value: b.querySelector(".value").textContent.trim() })),
-  })),
-}))`
+	// listJS is the station list: each entry's station, state badge and the
+	// colour of its dot (as its marker's).
+	listJS = `[...document.querySelectorAll("#station-list .station-pick")].map((b) => ({
+  id: b.dataset.station, state: b.querySelector(".badge").textContent.trim(),
+  status: [...b.querySelector(".dot").classList].find((c) => c !== "dot") || "",
+  selected: b.classList.contains("selected") }))`
+	// pickSel is station %q's entry in the list.
+	pickSel = `#station-list .station-pick[data-station=%q]`
+	// shownJS is the selected station as #station shows it: its id and
+	// state, each device's id and metric buttons (metric, name, value
+	// text); null before one is shown.
+	shownJS = `(() => {
+  const card = document.querySelector("#station article.station");
+  if (!card) return null;
+  return {
+    id: card.querySelector("h2").firstChild.textContent.trim(),
+    state: card.querySelector("h2 .badge").textContent.trim(),
+    devices: [...card.querySelectorAll("tr")].filter((tr) => tr.querySelector(".device-id")).map((tr) => ({
+      id: tr.querySelector(".device-id").textContent.trim(),
+      values: [...tr.querySelectorAll(".metric")].map((b) => ({ metric: b.dataset.metric,
+        name: b.querySelector(".name").textContent.trim(), value: b.querySelector(".value").textContent.trim() })),
+    })),
+  };
+})()`
+	// shownIsJS is truthy once #station shows station %q.
+	shownIsJS = `(() => { const h = document.querySelector("#station article.station h2");
+  return h !== null && h.firstChild.textContent.trim() === %q; })()`
+	// metricSel is the button of device %q's metric %q in #station.
+	metricSel = `#station .metric[data-device=%q][data-metric=%q]`
+	// markersJS is every station marker on the map (Leaflet's SVG circle
+	// paths; map.js names the station and the meaning of the colour).
+	markersJS = `[...document.querySelectorAll(".leaflet-overlay-pane path.station-marker")].map((m) => ({
+  station: m.dataset.station, status: m.dataset.status, alert: m.dataset.alert,
+  fill: m.getAttribute("fill"), stroke: m.getAttribute("stroke") }))`
+	// markerSel is station %q's marker.
+	markerSel = `.leaflet-overlay-pane path.station-marker[data-station=%q]`
+	// markerStatusJS is truthy once station %q's marker has status %q.
+	markerStatusJS = `(() => { const m = document.querySelector(".leaflet-overlay-pane path.station-marker[data-station=" + JSON.stringify(%q) + "]");
+  return m !== null && m.dataset.status === %q; })()`
+	// mapSettledJS is truthy once the map has stopped zooming: Leaflet
+	// scales the marker layer during its zoom animation (after fitting the
+	// stations in view) and draws the markers at their place only after.
+	mapSettledJS = `(() => { const svg = document.querySelector(".leaflet-overlay-pane svg");
+  return svg !== null && !svg.style.transform.includes("scale") && !document.querySelector("#map").classList.contains("leaflet-zoom-anim"); })()`
+	// basemapJS is truthy once the coastline is drawn (a canvas layer).
+	basemapJS = `document.querySelector(".leaflet-overlay-pane canvas") !== null`
 	// alertsPanelJS is truthy once the early-warning panel has rendered.
 	alertsPanelJS = `document.querySelector("#alerts h2") !== null`
-	// alertRowJS finds the panel's row of the alert from rule %q: its
-	// severity badge's text and classes, the badge's background and the
-	// row's left border colours as computed, and the row's text; null if
-	// the panel has no such row.
+	// alertRowJS finds the panel's row of the alert from rule %q (named in
+	// the row's .rule line): its severity badge's text and classes, the
+	// badge's background and the row's left border colours as computed, the
+	// row's text and how many buttons it has; null if there is no such row.
 	alertRowJS = `(() => {
-  const row = [...document.querySelectorAll("#alerts .alert")].find((r) => r.textContent.includes("Rule " + %q + " "));
+  const row = [...document.querySelectorAll("#alerts .alert")].find((r) => {
+    const rule = r.querySelector(".rule");
+    return rule && rule.textContent.split(/[\s·]+/).includes(%q);
+  });
   if (!row) return null;
   const sev = row.querySelector(".sev");
   return { text: row.textContent, sev: sev.textContent, sevClass: sev.className,
-    badge: getComputedStyle(sev).backgroundColor, border: getComputedStyle(row).borderLeftColor };
+    badge: getComputedStyle(sev).backgroundColor, border: getComputedStyle(row).borderLeftColor,
+    buttons: row.querySelectorAll("button").length };
 })()`
+	// chartJS is the chart panel: shown or not, its title, the values
+	// each series drew (chart.js's data-values), its canvas, the legend's
+	// series labels, and how many canvas pixels are the first series'
+	// colour (#1f6f8b, chart.js's palette[0]): the line really drawn.
+	chartJS = `(() => {
+  const box = document.querySelector("#chart"), plot = document.querySelector("#chart-plot");
+  const canvas = plot.querySelector("canvas");
+  let line = 0;
+  if (canvas && canvas.width > 0 && canvas.height > 0) {
+    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 0; i < px.length; i += 4) {
+      if (px[i + 3] > 200 && Math.abs(px[i] - 0x1f) + Math.abs(px[i + 1] - 0x6f) + Math.abs(px[i + 2] - 0x8b) < 40) line++;
+    }
+  }
+  return { shown: !box.hidden && box.offsetParent !== null, title: document.querySelector("#chart-title").textContent,
+    values: (plot.dataset.values || "").split(",").filter((x) => x !== "").map(Number),
+    canvas: canvas !== null, line,
+    legend: [...plot.querySelectorAll(".u-legend .u-series .u-label")].map((e) => e.textContent) };
+})()`
+	// exportJS fetches the chart panel's CSV link from the page (same
+	// origin, the page's own request) and returns the link and the answer.
+	exportJS = `(async () => {
+  const a = document.querySelector("#chart-export");
+  const r = await fetch(a.href);
+  return { href: a.getAttribute("href"), download: a.hasAttribute("download"), text: a.textContent.trim(),
+    status: r.status, type: r.headers.get("Content-Type") || "", disposition: r.headers.get("Content-Disposition") || "",
+    body: await r.text() };
+})()`
+	// mapTitleSel is the map's heading; langSel the language button %q.
+	mapTitleSel = "#map-box h2"
+	langSel     = `button[data-lang=%q]`
 )
+
+// Metric names the page shows, in each language (js/i18n.js).
+var metricNames = map[string][2]string{
+	"soil_moisture":    {"soil moisture", "土壤含水率"},
+	"soil_temperature": {"soil temperature", "土壤温度"},
+	"soil_ec":          {"soil EC", "土壤电导率"},
+	"air_humidity":     {"air humidity", "空气湿度"},
+	"air_temperature":  {"air temperature", "气温"},
+}
+
+// The map's marker colours (map.js, the page's alert colours in style.css).
+var markerFill = map[string]string{
+	"red": "#c0262d", "orange": "#e0661b", "yellow": "#d4a106", "blue": "#1f5fbf",
+	"fine": "#1f9a7a", "offline": "#8a938e",
+}
+
+// severities, most severe first.
+var severities = []string{"red", "orange", "yellow", "blue"}
 
 type pageStation struct {
 	ID      string       `json:"id"`
@@ -53,9 +147,25 @@ type pageStation struct {
 type pageDevice struct {
 	ID     string `json:"id"`
 	Values []struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
+		Metric string `json:"metric"`
+		Name   string `json:"name"`
+		Value  string `json:"value"`
 	} `json:"values"`
+}
+
+type listEntry struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Status   string `json:"status"`
+	Selected bool   `json:"selected"`
+}
+
+type marker struct {
+	Station string `json:"station"`
+	Status  string `json:"status"`
+	Alert   string `json:"alert"`
+	Fill    string `json:"fill"`
+	Stroke  string `json:"stroke"`
 }
 
 type alertRow struct {
@@ -64,6 +174,16 @@ type alertRow struct {
 	SevClass string `json:"sevClass"`
 	Badge    string `json:"badge"`
 	Border   string `json:"border"`
+	Buttons  int    `json:"buttons"`
+}
+
+type chartState struct {
+	Shown  bool      `json:"shown"`
+	Title  string    `json:"title"`
+	Values []float64 `json:"values"`
+	Canvas bool      `json:"canvas"`
+	Line   int       `json:"line"`
+	Legend []string  `json:"legend"`
 }
 
 // TestHarnessCatchesConsoleErrors proves the error collection the other
@@ -74,7 +194,7 @@ type alertRow struct {
 func TestHarnessCatchesConsoleErrors(t *testing.T) {
 	url, _ := StartCloud(t)
 	p := OpenPage(t, url, 1280, 900)
-	p.WaitVisible(t, "#stations", waitLong)
+	p.WaitVisible(t, "#map", waitLong)
 	Eval[bool](t, p, `(() => {
   console.error("harness check: console.error");
   setTimeout(() => { throw new Error("harness check: uncaught"); });
@@ -114,8 +234,9 @@ func TestHarnessCatchesConsoleErrors(t *testing.T) {
 
 // TestConsoleShowsEveryStation opens the console on a cloud with two
 // stations: it loads and refreshes with no console error, exception or CSP
-// violation, and shows every station the cloud's API knows, with its state
-// and every one of its devices.
+// violation, and shows every station the cloud's API knows — in the list,
+// with its state, and on the map, one marker each — and, selecting each in
+// turn from the list, every one of its devices.
 func TestConsoleShowsEveryStation(t *testing.T) {
 	s := StartStack(t)
 	p := OpenPage(t, s.URL, 1280, 900)
@@ -123,17 +244,26 @@ func TestConsoleShowsEveryStation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.WaitJS(t, "every station's card", fmt.Sprintf(`document.querySelectorAll("#stations article.station").length === %d`, len(api)), waitLong)
-	page := pageStations(t, p)
-	if len(page) != len(api) {
-		t.Fatalf("the page shows %d stations, the API %d: %+v", len(page), len(api), page)
+	p.WaitJS(t, "every station in the list", fmt.Sprintf(`document.querySelectorAll("#station-list .station-pick").length === %d`, len(api)), waitLong)
+	p.WaitJS(t, "every station on the map", fmt.Sprintf(`document.querySelectorAll(".leaflet-overlay-pane path.station-marker").length === %d`, len(api)), waitLong)
+	list := Eval[[]listEntry](t, p, listJS)
+	markers := Eval[[]marker](t, p, markersJS)
+	if len(list) != len(api) || len(markers) != len(api) {
+		t.Fatalf("the API has %d stations; the list shows %d (%+v), the map %d (%+v)", len(api), len(list), list, len(markers), markers)
 	}
 	for _, a := range api {
-		i := slices.IndexFunc(page, func(x pageStation) bool { return x.ID == a.ID })
+		i := slices.IndexFunc(list, func(x listEntry) bool { return x.ID == a.ID })
 		if i < 0 {
-			t.Fatalf("station %s (from the API) is not on the page: %+v", a.ID, page)
+			t.Fatalf("station %s (from the API) is not in the list: %+v", a.ID, list)
 		}
-		got := page[i]
+		if list[i].State != a.State {
+			t.Errorf("station %s: the list says %q, the API %q", a.ID, list[i].State, a.State)
+		}
+		if !slices.ContainsFunc(markers, func(m marker) bool { return m.Station == a.ID }) {
+			t.Errorf("station %s (from the API) has no marker on the map: %+v", a.ID, markers)
+		}
+
+		got := selectStation(t, p, a.ID)
 		if got.State != a.State {
 			t.Errorf("station %s: the page says %q, the API %q", a.ID, got.State, a.State)
 		}
@@ -155,9 +285,29 @@ func TestConsoleShowsEveryStation(t *testing.T) {
 	p.WaitJS(t, "the page refreshed", fmt.Sprintf(`(t => t !== "" && t !== %q)(document.querySelector("#updated").textContent)`, first), waitLong)
 }
 
+// selectStation clicks station id's entry in the list, waits until
+// #station shows it (and the list marks it selected), and returns it.
+func selectStation(t *testing.T, p *Page, id string) pageStation {
+	t.Helper()
+	p.Click(t, fmt.Sprintf(pickSel, id))
+	p.WaitJS(t, "#station shows "+id, fmt.Sprintf(shownIsJS, id), waitLong)
+	p.WaitJS(t, "the list marks "+id+" selected", fmt.Sprintf(`document.querySelector(%q).classList.contains("selected")`, fmt.Sprintf(pickSel, id)), waitShort)
+	return shownStation(t, p)
+}
+
+func shownStation(t *testing.T, p *Page) pageStation {
+	t.Helper()
+	st := Eval[*pageStation](t, p, shownJS)
+	if st == nil {
+		t.Fatal("#station shows no station")
+	}
+	return *st
+}
+
 // TestLatestValuesEqualAPI checks every latest value on the page against
 // the same cloud's API, and the API's against what the simulated sensors
-// hold: the number and unit each metric button shows are the API's.
+// hold: selecting each station from the list, the number and unit each
+// metric button shows are the API's, under the metric's name.
 func TestLatestValuesEqualAPI(t *testing.T) {
 	s := StartStack(t)
 	p := OpenPage(t, s.URL, 1280, 900)
@@ -189,66 +339,60 @@ func TestLatestValuesEqualAPI(t *testing.T) {
 	}
 
 	// The page shows the API's values (it may need a refresh to show all).
-	var diff string
-	defer func() {
-		if diff != "" {
-			t.Logf("the page's latest values differ from the API's:\n%s", diff)
-		}
-	}()
-	testenv.Eventually(t, "the page shows the API's latest values", waitLong, func() bool {
-		diff = compareLatest(api, pageStations(t, p))
-		return diff == ""
-	})
+	p.WaitJS(t, "the station list", fmt.Sprintf(`document.querySelectorAll("#station-list .station-pick").length === %d`, len(api)), waitLong)
+	for _, st := range api {
+		selectStation(t, p, st.ID)
+		var diff string
+		testenv.Eventually(t, "the page shows "+st.ID+"'s latest values as the API does", waitLong, func() bool {
+			diff = compareLatest(st, shownStation(t, p), 0)
+			return diff == ""
+		})
+	}
 	t.Logf("%d latest values on the page equal the API's and the sensors'", n)
 }
 
 // number is the leading number of a value's text, and the rest its unit.
 var number = regexp.MustCompile(`^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(.*?)\s*$`)
 
-// compareLatest lists every latest value of api the page does not show
-// exactly (same number, same unit, under the metric's name).
-func compareLatest(api []apiStation, page []pageStation) string {
+// compareLatest lists every latest value of the API's station st that the
+// page's shown station does not show exactly: the same number and unit,
+// under the metric's name in language lang (0 English, 1 Chinese).
+func compareLatest(st apiStation, shown pageStation, lang int) string {
+	if shown.ID != st.ID {
+		return fmt.Sprintf("the page shows station %s, not %s", shown.ID, st.ID)
+	}
 	var out []string
-	for _, st := range api {
-		i := slices.IndexFunc(page, func(x pageStation) bool { return x.ID == st.ID })
-		if i < 0 {
-			out = append(out, "station "+st.ID+" missing")
+	for _, d := range st.Devices {
+		j := slices.IndexFunc(shown.Devices, func(x pageDevice) bool { return x.ID == d.ID })
+		if j < 0 {
+			out = append(out, "device "+st.ID+"/"+d.ID+" missing")
 			continue
 		}
-		for _, d := range st.Devices {
-			j := slices.IndexFunc(page[i].Devices, func(x pageDevice) bool { return x.ID == d.ID })
-			if j < 0 {
-				out = append(out, "device "+st.ID+"/"+d.ID+" missing")
+		type value struct{ name, text string }
+		byMetric := map[string]value{}
+		for _, v := range shown.Devices[j].Values {
+			byMetric[v.Metric] = value{v.Name, v.Value}
+		}
+		for _, l := range d.Latest {
+			v, ok := byMetric[l.Metric]
+			m := number.FindStringSubmatch(v.text)
+			if !ok || m == nil {
+				out = append(out, fmt.Sprintf("%s/%s %s: shown %q, API %v %s", st.ID, d.ID, l.Metric, v.text, *l.Value, l.Unit))
 				continue
 			}
-			shown := map[string]string{}
-			for _, v := range page[i].Devices[j].Values {
-				shown[v.Name] = v.Value
+			x, _ := strconv.ParseFloat(m[1], 64)
+			if x != *l.Value || m[2] != l.Unit {
+				out = append(out, fmt.Sprintf("%s/%s %s: shown %q, API %v %s", st.ID, d.ID, l.Metric, v.text, *l.Value, l.Unit))
 			}
-			for _, l := range d.Latest {
-				name := strings.ReplaceAll(l.Metric, "_", " ")
-				text, ok := shown[name]
-				m := number.FindStringSubmatch(text)
-				if !ok || m == nil {
-					out = append(out, fmt.Sprintf("%s/%s %s: shown %q, API %v %s", st.ID, d.ID, l.Metric, text, *l.Value, l.Unit))
-					continue
-				}
-				v, _ := strconv.ParseFloat(m[1], 64)
-				if v != *l.Value || m[2] != l.Unit {
-					out = append(out, fmt.Sprintf("%s/%s %s: shown %q, API %v %s", st.ID, d.ID, l.Metric, text, *l.Value, l.Unit))
-				}
+			if names, ok := metricNames[l.Metric]; !ok || v.name != names[lang] {
+				out = append(out, fmt.Sprintf("%s/%s %s: named %q, want %q", st.ID, d.ID, l.Metric, v.name, names[lang]))
 			}
-			if len(shown) != len(d.Latest) {
-				out = append(out, fmt.Sprintf("%s/%s: %d values shown, the API has %d", st.ID, d.ID, len(shown), len(d.Latest)))
-			}
+		}
+		if len(byMetric) != len(d.Latest) {
+			out = append(out, fmt.Sprintf("%s/%s: %d values shown, the API has %d", st.ID, d.ID, len(byMetric), len(d.Latest)))
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func pageStations(t *testing.T, p *Page) []pageStation {
-	t.Helper()
-	return Eval[[]pageStation](t, p, stationsJS)
 }
 
 // heatRule is the agriculture pack's high-temperature rule: the 24-hour
@@ -282,17 +426,148 @@ func raiseHeatAlert(t *testing.T, s *Stack, p *Page) (apiAlert, alertRow) {
 	return a, row
 }
 
+// expectedMarker is what a station's marker must show by the API: its
+// fill status (grey "offline" when the station is offline, else the colour
+// of its most severe firing alert, "fine" without one) and that alert's
+// colour ("" without one).
+func expectedMarker(st apiStation, alerts []apiAlert) (status, worst string) {
+	for _, a := range alerts {
+		if a.State != "firing" || a.Labels["gateway_id"] != st.ID {
+			continue
+		}
+		if i := slices.Index(severities, a.Severity); i >= 0 && (worst == "" || i < slices.Index(severities, worst)) {
+			worst = a.Severity
+		}
+	}
+	switch {
+	case st.State == "offline":
+		return "offline", worst
+	case worst != "":
+		return worst, worst
+	}
+	return "fine", ""
+}
+
+// compareMarkers lists how the map and the list differ from the API: one
+// marker per station, filled with the colour the API's state and alerts
+// call for (and ringed with the alert's colour when the station is offline
+// with one), the list's dot the same.
+func compareMarkers(api []apiStation, alerts []apiAlert, markers []marker, list []listEntry) string {
+	var out []string
+	if len(markers) != len(api) {
+		out = append(out, fmt.Sprintf("%d markers for %d stations", len(markers), len(api)))
+	}
+	for _, st := range api {
+		status, worst := expectedMarker(st, alerts)
+		i := slices.IndexFunc(markers, func(m marker) bool { return m.Station == st.ID })
+		if i < 0 {
+			out = append(out, st.ID+": no marker")
+			continue
+		}
+		m := markers[i]
+		if m.Status != status || m.Fill != markerFill[status] || m.Alert != worst {
+			out = append(out, fmt.Sprintf("%s: marker %+v; the API's state %s and alerts call for %s (fill %s), worst alert %q",
+				st.ID, m, st.State, status, markerFill[status], worst))
+		}
+		if status == "offline" && worst != "" && m.Stroke != markerFill[worst] {
+			out = append(out, fmt.Sprintf("%s: offline with a %s alert, ringed %s", st.ID, worst, m.Stroke))
+		}
+		j := slices.IndexFunc(list, func(e listEntry) bool { return e.ID == st.ID })
+		if j < 0 || list[j].Status != status {
+			out = append(out, fmt.Sprintf("%s: the list's dot is not %s: %+v", st.ID, status, list))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// markersMatchAPI waits until the map's markers and the list's dots say
+// what the API says (the page reads both every 5 s).
+func markersMatchAPI(t *testing.T, s *Stack, p *Page) ([]apiStation, []apiAlert, []marker) {
+	t.Helper()
+	var (
+		api    []apiStation
+		alerts []apiAlert
+		ms     []marker
+		diff   string
+	)
+	defer func() {
+		if t.Failed() && diff != "" {
+			t.Logf("the map differs from the API:\n%s", diff)
+		}
+	}()
+	testenv.Eventually(t, "the map's colours are the API's", waitLong, func() bool {
+		var err error
+		if api, err = s.Stations(); err != nil {
+			diff = err.Error()
+			return false
+		}
+		if alerts, err = s.Alerts(); err != nil {
+			diff = err.Error()
+			return false
+		}
+		ms = Eval[[]marker](t, p, markersJS)
+		diff = compareMarkers(api, alerts, ms, Eval[[]listEntry](t, p, listJS))
+		return diff == ""
+	})
+	return api, alerts, ms
+}
+
+// TestMapMarkersMatchAPI: the map has one marker per station, each filled
+// with the colour of the station's worst firing alert by the API (teal
+// when none fires), and a station whose gateway stops turns grey, as the
+// API's "offline" calls for (ringed with its alert's colour if one fires);
+// the list's dots agree.
+func TestMapMarkersMatchAPI(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL, 1280, 900)
+	p.WaitJS(t, "two markers", `document.querySelectorAll(".leaflet-overlay-pane path.station-marker").length === 2`, waitLong)
+	_, _, ms := markersMatchAPI(t, s, p)
+	for _, m := range ms {
+		if m.Status == "offline" {
+			t.Fatalf("station %s is offline before any gateway stopped: %+v", m.Station, ms)
+		}
+	}
+
+	s.StopGateway(t, "orchard-south")
+	testenv.Eventually(t, "the API has orchard-south offline", waitLong, func() bool {
+		api, err := s.Stations()
+		if err != nil {
+			return false
+		}
+		i := slices.IndexFunc(api, func(x apiStation) bool { return x.ID == "orchard-south" })
+		return i >= 0 && api[i].State == "offline"
+	})
+	p.WaitJS(t, "orchard-south's marker grey", fmt.Sprintf(markerStatusJS, "orchard-south", "offline"), waitLong)
+	_, _, ms = markersMatchAPI(t, s, p)
+	i := slices.IndexFunc(ms, func(m marker) bool { return m.Station == "orchard-south" })
+	if ms[i].Fill != markerFill["offline"] {
+		t.Errorf("orchard-south offline, its marker filled %s, want grey %s", ms[i].Fill, markerFill["offline"])
+	}
+	if j := slices.IndexFunc(ms, func(m marker) bool { return m.Station == "farm-north" }); ms[j].Status == "offline" {
+		t.Errorf("farm-north still runs, its marker says offline: %+v", ms[j])
+	}
+	t.Logf("markers: %+v", ms)
+}
+
 // TestEarlyWarningShowsSeverityColour warms a simulated air sensor past the
 // agriculture pack's high-temperature threshold (37 °C, orange). The
 // early-warning panel, which had no such alert, shows it with the API's
-// severity, in orange (badge and the row's edge), with the API's summary.
+// severity, in orange (badge and the row's edge), with the API's summary;
+// and farm-north's marker on the map, not orange or red before, turns
+// orange.
 func TestEarlyWarningShowsSeverityColour(t *testing.T) {
 	s := StartStack(t)
 	p := OpenPage(t, s.URL, 1280, 900)
 	p.WaitJS(t, "the early-warning panel", alertsPanelJS, waitLong)
+	p.WaitJS(t, "two markers", `document.querySelectorAll(".leaflet-overlay-pane path.station-marker").length === 2`, waitLong)
 	if row := Eval[*alertRow](t, p, fmt.Sprintf(alertRowJS, heatRule)); row != nil {
 		t.Fatalf("the panel shows %s before the sensor warmed: %+v", heatRule, *row)
 	}
+	_, _, ms := markersMatchAPI(t, s, p)
+	if i := slices.IndexFunc(ms, func(m marker) bool { return m.Station == "farm-north" }); ms[i].Status == "orange" || ms[i].Status == "red" {
+		t.Fatalf("farm-north's marker is %s before the sensor warmed: %+v", ms[i].Status, ms[i])
+	}
+
 	a, row := raiseHeatAlert(t, s, p)
 	if a.Severity != "orange" {
 		t.Fatalf("the API's %s alert at 38.5 °C is %q, want orange: %+v", heatRule, a.Severity, a)
@@ -318,6 +593,23 @@ func TestEarlyWarningShowsSeverityColour(t *testing.T) {
 	if !strings.Contains(row.Text, "38.5") {
 		t.Errorf("the row %q does not show the reading 38.5", row.Text)
 	}
+
+	// The map: farm-north's marker turns orange.
+	p.WaitJS(t, "farm-north's marker orange", fmt.Sprintf(markerStatusJS, "farm-north", "orange"), waitLong)
+	_, _, ms = markersMatchAPI(t, s, p)
+	m := ms[slices.IndexFunc(ms, func(m marker) bool { return m.Station == "farm-north" })]
+	if hue, sat, err := hueOf(hexToRGB(m.Fill)); err != nil || hue < 12 || hue > 38 || sat < 0.5 {
+		t.Errorf("farm-north's marker is filled %s (hue %.0f°, saturation %.2f, %v): not orange", m.Fill, hue, sat, err)
+	}
+}
+
+// hexToRGB turns "#e0661b" into "rgb(224, 102, 27)" for hueOf.
+func hexToRGB(hex string) string {
+	var r, g, b int
+	if _, err := fmt.Sscanf(hex, "#%02x%02x%02x", &r, &g, &b); err != nil {
+		return hex
+	}
+	return fmt.Sprintf("rgb(%d, %d, %d)", r, g, b)
 }
 
 // hueOf parses a computed colour "rgb(r, g, b)" into its HSL hue (degrees)
@@ -350,57 +642,338 @@ func hueOf(css string) (hue, sat float64, err error) {
 	return hue, sat, nil
 }
 
-// TestPhoneWidthHasNoSideScroll opens the console, with stations and an
-// early warning showing, at a phone's 390 px: nothing may be wider than the
-// window (no sideways scrolling).
-func TestPhoneWidthHasNoSideScroll(t *testing.T) {
+// TestChartOpensFromMap: a link with #station=ID selects that station; a
+// click on another station's marker on the map selects it instead; a click
+// on one of its values opens the chart: the panel shows, its title names
+// the station and device, the legend the metric and unit, uPlot has drawn
+// the series' line on its canvas from a non-empty answer of the API.
+func TestChartOpensFromMap(t *testing.T) {
 	s := StartStack(t)
-	p := OpenPage(t, s.URL, 390, 844)
-	p.WaitJS(t, "station cards", `document.querySelectorAll("#stations article.station").length === 2`, waitLong)
-	raiseHeatAlert(t, s, p)
-	type measure struct {
-		ScrollWidth int      `json:"scrollWidth"`
-		InnerWidth  int      `json:"innerWidth"`
-		Wide        []string `json:"wide"`
+	api, err := s.Stations()
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := Eval[measure](t, p, `(() => {
+	// The station the page would not select by itself (it takes the first).
+	linked := api[len(api)-1].ID
+	other := api[0].ID
+	p := OpenPage(t, s.URL+"#station="+linked, 1280, 900)
+	p.WaitJS(t, "#station shows "+linked+" from the link", fmt.Sprintf(shownIsJS, linked), waitLong)
+	if other == linked {
+		t.Fatal("one station only")
+	}
+
+	p.WaitJS(t, "the map settled", mapSettledJS, waitLong)
+	p.Click(t, fmt.Sprintf(markerSel, other))
+	p.WaitJS(t, "#station shows "+other+" after a click on its marker", fmt.Sprintf(shownIsJS, other), waitLong)
+	if h := Eval[string](t, p, `location.hash`); h != "#station="+other {
+		t.Errorf("after selecting %s the address ends %q", other, h)
+	}
+
+	// farm-north's air temperature, or the first value of the station.
+	dev, metric := "air-mast", "air_temperature"
+	if other != "farm-north" {
+		a := api[0]
+		dev, metric = a.Devices[0].ID, a.Devices[0].Latest[0].Metric
+	}
+	if !Eval[bool](t, p, `document.querySelector("#chart").hidden`) {
+		t.Fatal("the chart shows before a value was clicked")
+	}
+	p.Click(t, fmt.Sprintf(metricSel, dev, metric))
+	p.WaitVisible(t, "#chart-plot canvas", waitLong)
+	raw := p.WaitJS(t, "the chart's line drawn", chartJS+`.line > 0 ? `+chartJS+` : null`, waitLong)
+	var c chartState
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	if !c.Shown || !c.Canvas {
+		t.Errorf("chart panel %+v: not shown with a canvas", c)
+	}
+	if want := other + " / " + dev; c.Title != want {
+		t.Errorf("chart title %q, want %q", c.Title, want)
+	}
+	if len(c.Values) != 1 || c.Values[0] < 1 {
+		t.Errorf("the chart drew %v values per series, want one series with at least one", c.Values)
+	}
+	if want := metricNames[metric][0]; !slices.ContainsFunc(c.Legend, func(l string) bool { return strings.HasPrefix(l, want) }) {
+		t.Errorf("the legend %q does not name %q", c.Legend, want)
+	}
+	if h := Eval[string](t, p, `location.hash`); h != fmt.Sprintf("#chart=%s/%s/%s", other, dev, metric) {
+		t.Errorf("with the chart open the address ends %q", h)
+	}
+	t.Logf("chart %+v", c)
+}
+
+// openChart selects station st, clicks its device dev's metric and waits
+// for the chart's line.
+func openChart(t *testing.T, p *Page, st, dev, metric string) {
+	t.Helper()
+	selectStation(t, p, st)
+	p.Click(t, fmt.Sprintf(metricSel, dev, metric))
+	p.WaitVisible(t, "#chart-plot canvas", waitLong)
+	p.WaitJS(t, "the chart's line drawn", chartJS+`.line > 0`, waitLong)
+}
+
+// TestExportEqualsStore: the chart panel's CSV link (chart.js builds it for
+// the chart's station, device and range), fetched from the page, is a CSV
+// download whose every row equals a raw sample of GET /api/v1/series for
+// the same series and range — same time, same float, same unit — and that
+// holds every sample the store had up to its last row, each the value the
+// sensor served.
+func TestExportEqualsStore(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL, 1280, 900)
+	openChart(t, p, "farm-north", "soil-east", "soil_moisture")
+	type answer struct {
+		Href, Text, Type, Disposition, Body string
+		Download                            bool
+		Status                              int
+	}
+	got := EvalAsync[answer](t, p, exportJS)
+	if got.Status != 200 || !strings.HasPrefix(got.Type, "text/csv") || !got.Download ||
+		!strings.Contains(got.Disposition, "attachment") || !strings.HasSuffix(got.Disposition, `.csv"`) {
+		t.Fatalf("the export link %q (download %v) answered %d %q %q", got.Href, got.Download, got.Status, got.Type, got.Disposition)
+	}
+	u, err := neturl.Parse(got.Href)
+	if err != nil || u.Path != "/api/v1/export" {
+		t.Fatalf("export link %q", got.Href)
+	}
+	q := u.Query()
+	if q.Get("station") != "farm-north" || q.Get("device") != "soil-east" || q.Get("format") != "csv" || q.Get("from") == "" || q.Get("to") == "" {
+		t.Fatalf("export link %q: not the chart's station, device and range as CSV", got.Href)
+	}
+
+	rows, err := csv.NewReader(strings.NewReader(got.Body)).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("export: %v\n%.500s", err, got.Body)
+	}
+	if want := []string{"time", "station", "device", "metric", "value", "unit"}; !slices.Equal(rows[0], want) {
+		t.Fatalf("export header %q, want %q", rows[0], want)
+	}
+	type sample struct {
+		time  time.Time
+		value float64
+		unit  string
+	}
+	exported := map[string][]sample{}
+	for _, r := range rows[1:] {
+		tm, err := time.Parse(time.RFC3339Nano, r[0])
+		v, err2 := strconv.ParseFloat(r[4], 64)
+		if err != nil || err2 != nil || r[1] != "farm-north" || r[2] != "soil-east" {
+			t.Fatalf("export row %q: %v %v", r, err, err2)
+		}
+		exported[r[3]] = append(exported[r[3]], sample{tm, v, r[5]})
+	}
+	served := map[string]float64{"soil_moisture": 31.2, "soil_temperature": 14.8, "soil_ec": 412}
+	if len(exported) != len(served) {
+		t.Errorf("the export has metrics %v, the device %v", slices.Sorted(maps.Keys(exported)), slices.Sorted(maps.Keys(served)))
+	}
+	total := 0
+	for metric, want := range served {
+		ex := exported[metric]
+		if len(ex) == 0 {
+			t.Errorf("%s: not exported", metric)
+			continue
+		}
+		// The store's raw samples of the same series and range, read after
+		// the export: readings arrive every second, so compare up to the
+		// export's last row (a series arrives in time order).
+		var series struct {
+			Samples []struct {
+				Time  time.Time `json:"time"`
+				Value *float64  `json:"value"`
+				Unit  string    `json:"unit"`
+			} `json:"samples"`
+		}
+		sq := neturl.Values{"station": {"farm-north"}, "device": {"soil-east"}, "metric": {metric}, "from": {q.Get("from")}, "to": {q.Get("to")}}
+		if err := testenv.GetJSON(s.URL+"api/v1/series?"+sq.Encode(), &series); err != nil {
+			t.Fatal(err)
+		}
+		last := ex[len(ex)-1].time
+		var store []sample
+		for _, x := range series.Samples {
+			if x.Time.After(last) {
+				break
+			}
+			if x.Value == nil {
+				t.Fatalf("%s: a sample without a value at %s", metric, x.Time)
+			}
+			store = append(store, sample{x.Time, *x.Value, x.Unit})
+		}
+		if len(store) != len(ex) {
+			t.Errorf("%s: the export has %d rows up to %s, the store %d samples", metric, len(ex), last, len(store))
+			continue
+		}
+		for i := range ex {
+			if !ex[i].time.Equal(store[i].time) || ex[i].value != store[i].value || ex[i].unit != store[i].unit {
+				t.Errorf("%s row %d: exported %+v, stored %+v", metric, i, ex[i], store[i])
+			}
+			if ex[i].value != want {
+				t.Errorf("%s row %d: exported %v, the sensor served %v", metric, i, ex[i].value, want)
+			}
+		}
+		total += len(ex)
+	}
+	t.Logf("the page's export link %s: %d rows, each equal to the store's", got.Href, total)
+}
+
+// TestLanguageSwitch: 中文 turns the page Chinese — <html lang="zh-CN">, the
+// map's title 站点地图, the warnings' title, the station's state and every
+// metric under its Chinese name with the API's value — and a reload keeps
+// it (localStorage); EN turns it back, and a reload keeps English.
+func TestLanguageSwitch(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL, 1280, 900)
+	api, err := s.Stations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := api[0]
+	p.WaitJS(t, "the station shown", fmt.Sprintf(shownIsJS, first.ID), waitLong)
+	type labels struct {
+		Lang, MapTitle, AlertsTitle, Saved string
+		Pressed                            string
+	}
+	const labelsJS = `({ lang: document.documentElement.lang, mapTitle: document.querySelector("#map-box h2").textContent,
+  alertsTitle: (document.querySelector("#alerts h2") || {}).textContent || "", saved: localStorage.getItem("fieldwatch-lang") || "",
+  pressed: (document.querySelector("[data-lang][aria-pressed=true]") || {}).textContent || "" })`
+	check := func(when string, want labels, lang int) {
+		t.Helper()
+		p.WaitJS(t, when+": the page in "+want.Lang, fmt.Sprintf(`document.documentElement.lang === %q && document.querySelector(%q).textContent === %q && document.querySelector("#alerts h2") !== null`,
+			want.Lang, mapTitleSel, want.MapTitle), waitLong)
+		if got := Eval[labels](t, p, labelsJS); got != want {
+			t.Errorf("%s: %+v, want %+v", when, got, want)
+		}
+		var diff string
+		testenv.Eventually(t, when+": the station's values named in "+want.Lang, waitLong, func() bool {
+			diff = compareLatest(first, shownStation(t, p), lang)
+			return diff == ""
+		})
+		st := shownStation(t, p)
+		if wantState := map[int]string{0: "online", 1: "在线"}[lang]; st.State != wantState {
+			t.Errorf("%s: the station's state reads %q, want %q", when, st.State, wantState)
+		}
+	}
+	zh := labels{Lang: "zh-CN", MapTitle: "站点地图", AlertsTitle: "预警信息", Saved: "zh", Pressed: "中文"}
+	en := labels{Lang: "en", MapTitle: "Stations", AlertsTitle: "Early warnings", Saved: "en", Pressed: "EN"}
+
+	p.Click(t, fmt.Sprintf(langSel, "zh"))
+	check("after 中文", zh, 1)
+	p.Reload(t)
+	check("after a reload", zh, 1)
+	p.Click(t, fmt.Sprintf(langSel, "en"))
+	check("after EN", en, 0)
+	p.Reload(t)
+	check("after another reload", en, 0)
+}
+
+// measureJS measures the page's width against the window's, naming the
+// first elements that stick out.
+const measureJS = `(() => {
   const w = window.innerWidth;
   const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > w + 0.5)
     .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right <= w + 0.5 || e.parentElement === document.body)
     .slice(0, 8).map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : "") +
       " right " + Math.round(e.getBoundingClientRect().right));
   return { scrollWidth: document.documentElement.scrollWidth, innerWidth: w, wide };
-})()`)
+})()`
+
+// TestPhoneWidthHasNoSideScroll opens the console at a phone's 390 px with
+// a station selected, an early warning showing and the chart open: nothing
+// may be wider than the window (no sideways scrolling).
+func TestPhoneWidthHasNoSideScroll(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL, 390, 844)
+	p.WaitJS(t, "the station list", `document.querySelectorAll("#station-list .station-pick").length === 2`, waitLong)
+	raiseHeatAlert(t, s, p)
+	openChart(t, p, "farm-north", "air-mast", "air_temperature")
+	EvalAsync[bool](t, p, settledJS)
+	type measure struct {
+		ScrollWidth int      `json:"scrollWidth"`
+		InnerWidth  int      `json:"innerWidth"`
+		Wide        []string `json:"wide"`
+	}
+	m := Eval[measure](t, p, measureJS)
 	if m.InnerWidth != 390 {
 		t.Fatalf("window.innerWidth %d, want 390", m.InnerWidth)
 	}
 	if m.ScrollWidth > m.InnerWidth {
-		// TODO(issue 13): remove this skip when the layout fix lands.
-		t.Skipf("issue 13: layout at 390 px not fixed yet: document.documentElement.scrollWidth %d > window.innerWidth %d; first too wide: %s",
+		t.Errorf("at 390 px the page scrolls sideways: document.documentElement.scrollWidth %d > window.innerWidth %d; too wide: %s",
 			m.ScrollWidth, m.InnerWidth, strings.Join(m.Wide, ", "))
 	}
 }
 
+// TestKiosk: /?kiosk=1 shows the map with every station's marker and the
+// early warnings (an orange one appears, without buttons), and hides the
+// station list, the station, the chart and the footer.
+func TestKiosk(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL+"?kiosk=1", 1920, 1080)
+	p.WaitVisible(t, "#map", waitLong)
+	p.WaitJS(t, "two markers", `document.querySelectorAll(".leaflet-overlay-pane path.station-marker").length === 2`, waitLong)
+	p.WaitVisible(t, "#alerts h2", waitLong)
+	_, row := raiseHeatAlert(t, s, p)
+	if row.Buttons != 0 {
+		t.Errorf("the kiosk's warning row has %d buttons: %q", row.Buttons, row.Text)
+	}
+	p.WaitJS(t, "farm-north's marker orange", fmt.Sprintf(markerStatusJS, "farm-north", "orange"), waitLong)
+	type shown struct {
+		Map, Alerts, List, Station, Chart, Footer bool
+	}
+	got := Eval[shown](t, p, `(() => {
+  const on = (sel) => { const e = document.querySelector(sel); return e !== null && getComputedStyle(e).display !== "none" && e.getBoundingClientRect().height > 0; };
+  return { map: on("#map"), alerts: on("#alerts"), list: on("#station-list"), station: on("#station"), chart: on("#chart"), footer: on("footer") };
+})()`)
+	if want := (shown{Map: true, Alerts: true}); got != want {
+		t.Errorf("the kiosk shows %+v, want %+v (map and warnings only)", got, want)
+	}
+}
+
 // TestScreenshots takes full-page screenshots of the console, with both
-// stations and an orange early warning, at 1280×900 and at a phone's
-// 390×844: into docs/img/console-*.png with FIELDWATCH_SCREENSHOTS=1 (`make
-// screenshots`), else into the test's temporary directory. Each is a PNG
-// at least as large as its viewport.
+// stations, an orange early warning and farm-north's air temperature
+// charted: at 1280×900, at a phone's 390×844, in Chinese at 1280×900, and
+// the kiosk at 1920×1080 — into docs/img/console-*.png with
+// FIELDWATCH_SCREENSHOTS=1 (`make screenshots`), else into the test's
+// temporary directory. Each is a PNG as wide as its viewport and at least as
+// tall.
 func TestScreenshots(t *testing.T) {
 	s := StartStack(t)
 	p := OpenPage(t, s.URL, 1280, 900)
-	p.WaitJS(t, "station cards", `document.querySelectorAll("#stations article.station").length === 2`, waitLong)
+	p.WaitJS(t, "the station list", `document.querySelectorAll("#station-list .station-pick").length === 2`, waitLong)
+	p.WaitJS(t, "the coastline", basemapJS, waitLong)
 	raiseHeatAlert(t, s, p)
-	for _, v := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
-		p.SetViewport(t, v.w, v.h)
-		path := p.Screenshot(t, fmt.Sprintf("console-%dx%d", v.w, v.h))
-		w, h := pngSize(t, path)
-		// Wider than the viewport only while the 390 px layout overflows
-		// (TestPhoneWidthHasNoSideScroll says so).
-		if w < v.w || h < v.h {
-			t.Errorf("%s is %d×%d, want at least %d×%d", path, w, h, v.w, v.h)
+	p.WaitJS(t, "farm-north's marker orange", fmt.Sprintf(markerStatusJS, "farm-north", "orange"), waitLong)
+	openChart(t, p, "farm-north", "air-mast", "air_temperature")
+	shot := func(name string, w, h int) {
+		t.Helper()
+		EvalAsync[bool](t, p, settledJS)
+		p.WaitJS(t, "the map settled", mapSettledJS, waitLong)
+		path := p.Screenshot(t, name)
+		pw, ph := pngSize(t, path)
+		if pw != w || ph < h {
+			t.Errorf("%s is %d×%d, want %d wide and at least %d tall", path, pw, ph, w, h)
 		}
 	}
+	for _, v := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
+		p.SetViewport(t, v.w, v.h)
+		p.WaitJS(t, "the chart resized", `(() => { const c = document.querySelector("#chart-plot canvas"); return c !== null && c.getBoundingClientRect().right <= window.innerWidth; })()`, waitShort)
+		shot(fmt.Sprintf("console-%dx%d", v.w, v.h), v.w, v.h)
+	}
+	p.SetViewport(t, 1280, 900)
+	p.Click(t, fmt.Sprintf(langSel, "zh"))
+	p.WaitJS(t, "the page in Chinese", fmt.Sprintf(`document.documentElement.lang === "zh-CN" && document.querySelector(%q).textContent === "站点地图" && document.querySelector("#chart-plot canvas") !== null`, mapTitleSel), waitLong)
+	p.WaitJS(t, "the chart redrawn", chartJS+`.line > 0`, waitLong)
+	// The header's time is written at the next refresh (every 5 s).
+	p.WaitJS(t, "the refresh time in Chinese", `document.querySelector("#updated").textContent.startsWith("更新于")`, waitLong)
+	shot("console-zh-1280x900", 1280, 900)
+	p.Click(t, fmt.Sprintf(langSel, "en"))
+
+	p.SetViewport(t, 1920, 1080)
+	p.Navigate(t, s.URL+"?kiosk=1")
+	p.WaitJS(t, "the kiosk's markers", `document.querySelectorAll(".leaflet-overlay-pane path.station-marker").length === 2`, waitLong)
+	p.WaitJS(t, "the coastline", basemapJS, waitLong)
+	p.WaitJS(t, "the warning", fmt.Sprintf(alertRowJS, heatRule), waitLong)
+	p.WaitJS(t, "farm-north's marker orange", fmt.Sprintf(markerStatusJS, "farm-north", "orange"), waitLong)
+	shot("console-kiosk-1920x1080", 1920, 1080)
 }
 
 // pngSize reads a PNG's width and height from its IHDR chunk.

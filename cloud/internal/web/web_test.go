@@ -121,7 +121,7 @@ func TestServesPageFiles(t *testing.T) {
 			t.Errorf("GET %s = %d, want 200", path, code)
 			return
 		}
-		want := map[string]string{".js": "javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json", ".html": "text/html"}
+		want := map[string]string{".js": "javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json", ".html": "text/html", ".svg": "image/svg+xml"}
 		for ext, ct := range want {
 			if strings.HasSuffix(path, ext) && !strings.Contains(ctype, ct) {
 				t.Errorf("GET %s: Content-Type %q, want %s", path, ctype, ct)
@@ -147,7 +147,8 @@ func TestServesPageFiles(t *testing.T) {
 	}
 	visit("/")
 	for _, p := range []string{"/static/js/map.js", "/static/js/chart.js", "/static/vendor/world-atlas-2.0.2/land-50m.json",
-		"/static/vendor/leaflet-1.9.4/images/layers.png", "/static/vendor/uplot-1.6.32/uPlot.iife.min.js"} {
+		"/static/vendor/leaflet-1.9.4/images/layers.png", "/static/vendor/uplot-1.6.32/uPlot.iife.min.js",
+		"/static/favicon.svg"} {
 		if !seen[p] {
 			t.Errorf("%s is not reached from the page", p)
 		}

@@ -156,6 +156,13 @@ async function load(force) {
   const to = Math.ceil(Date.now() / 1000 / every) * every;
   const from = to - secs;
   const metrics = sel.metrics.slice();
+  // The export link: every metric of the device over the chart's range.
+  const link = $("#chart-export");
+  link.href = `/api/v1/export?${new URLSearchParams({
+    station: sel.station, device: sel.device,
+    from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), format: "csv",
+  })}`;
+  link.title = t("chart.exporttitle");
   try {
     const answers = await Promise.all(metrics.map((metric) => getJSON(`/api/v1/series?${new URLSearchParams({
       station: sel.station, device: sel.device, metric,
@@ -205,6 +212,8 @@ function draw(metrics, answers, from, to, every) {
   const data = [xs, ...ys];
   const any = counts.some((c) => c > 0);
   pointCounts = counts;
+  // How many values each series drew, for the browser tests.
+  $("#chart-plot").dataset.values = counts.slice(1).join(",");
   $("#chart-stats").textContent = any ? t("chart.stats", { n, every: goDuration(every) }) : t("chart.nodata");
   if (plot && plotKey === key) {
     plot.setData(data);

@@ -81,7 +81,7 @@ export function updateMap(stations, worst, selected) {
     };
     let m = markers.get(st.id);
     if (!m) {
-      m = L.circleMarker(ll, style).addTo(layer);
+      m = L.circleMarker(ll, { ...style, className: "station-marker" }).addTo(layer);
       m.on("click", () => onSelect(st.id));
       m.bindTooltip("", { permanent: true, direction: "right", offset: [big ? Math.max(12, Math.round(window.innerWidth / 150)) : 8, 0], className: "station-label" });
       markers.set(st.id, m);
@@ -89,6 +89,14 @@ export function updateMap(stations, worst, selected) {
       m.setLatLng(ll).setStyle(style).setRadius(style.radius);
     }
     m.setTooltipContent(el("span", {}, st.id));
+    // Name the station and what its colour means on the marker's SVG path,
+    // for tools and the browser tests (test/browser).
+    const path = m.getElement();
+    if (path) {
+      path.setAttribute("data-station", st.id);
+      path.setAttribute("data-status", status);
+      path.setAttribute("data-alert", worst.get(st.id) || "");
+    }
     if (st.id === selected) m.bringToFront();
   }
   for (const [id, m] of markers) if (!seen.has(id)) { layer.removeLayer(m); markers.delete(id); }

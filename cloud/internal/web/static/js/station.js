@@ -26,7 +26,7 @@ export function renderPicker(stations, worst, selected) {
   root.replaceChildren(...stations.map((st) => {
     const status = st.state === "offline" ? "offline" : worst.get(st.id) || "fine";
     return el("button", {
-      type: "button", class: `station-pick${st.id === selected ? " selected" : ""}`,
+      type: "button", class: `station-pick${st.id === selected ? " selected" : ""}`, "data-station": st.id,
       "aria-pressed": String(st.id === selected), onclick: () => onSelect(st.id),
     }, el("span", { class: `dot ${status}` }), st.id,
     el("span", { class: `badge ${st.state}` }, t(`state.${st.state}`)));
@@ -83,7 +83,7 @@ export function renderStation(st) {
     for (const s of d.latest) {
       const stale = d.state !== "ok";
       const btn = el("button", {
-        type: "button",
+        type: "button", "data-device": d.id, "data-metric": s.metric,
         class: `metric ${s.quality !== "good" ? s.quality : ""} ${stale ? "stale" : ""}`,
         title: t("metric.title", { metric: metricName(s.metric), time: new Date(s.time).toLocaleString(locale()), quality: t(`quality.${s.quality}`) }),
         onclick: () => onMetric(st.id, d.id, s.metric),
