@@ -34,7 +34,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,12 +78,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bins = dir
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(gobin, "build", "-o", dir+"/", "./gateway/cmd/fieldwatch-gateway", "./cloud/cmd/fieldwatch-cloud")
-	cmd.Dir = "../.."
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cannot build the binaries:", err)
+	if err := testenv.Build("../..", dir, "./gateway/cmd/fieldwatch-gateway", "./cloud/cmd/fieldwatch-cloud"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
