@@ -57,6 +57,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
+	mux.HandleFunc("GET /api/v1/thresholds", a.wrap("thresholds", a.thresholds))
 	mux.HandleFunc("GET /api/v1/export", a.export)
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
