@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"regexp"
@@ -987,4 +988,86 @@ func pngSize(t *testing.T, path string) (int, int) {
 		t.Fatalf("%s is not a PNG", path)
 	}
 	return int(binary.BigEndian.Uint32(b[16:20])), int(binary.BigEndian.Uint32(b[20:24]))
+}
+
+// TestChartThresholdsAndBand: farm-north's air temperature chart draws the
+// thresholds GET /api/v1/thresholds gives for that series — the heat rule's
+// orange line at 37 °C in the page's orange, titled in the page's language
+// — and, the 1 h range being 5 s buckets of a sensor read every second,
+// the min–max band of each bucket behind the mean line, wider than a line
+// once the temperature moves within a bucket.
+func TestChartThresholdsAndBand(t *testing.T) {
+	s := StartStack(t)
+	p := OpenPage(t, s.URL, 1280, 900)
+	openChart(t, p, "farm-north", "air-mast", "air_temperature")
+
+	raw := p.WaitJS(t, "the chart's threshold lines", `(() => { const d = document.querySelector("#chart-plot").dataset.thresholds;
+  return d && JSON.parse(d).length ? { lines: JSON.parse(d), lang: document.documentElement.lang } : null; })()`, waitLong)
+	var got struct {
+		Lines []struct {
+			Metric, Rule, Severity, Op, Color, Title string
+			Value                                    float64
+		}
+		Lang string
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	resp, err := http.Get(s.URL + "api/v1/thresholds?station=farm-north&device=air-mast&metric=air_temperature")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api struct {
+		Thresholds []struct {
+			Rule, Severity, Op, Name string
+			Value                    float64
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&api)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Lines) != len(api.Thresholds) {
+		t.Fatalf("the chart drew %d threshold lines %+v, the API gives %d %+v", len(got.Lines), got.Lines, len(api.Thresholds), api.Thresholds)
+	}
+	heat := false
+	for i, l := range got.Lines {
+		a := api.Thresholds[i]
+		if l.Rule != a.Rule || l.Severity != a.Severity || l.Op != a.Op || l.Value != a.Value || l.Metric != "air_temperature" ||
+			l.Color != markerFill[l.Severity] {
+			t.Errorf("line %d %+v, the API says %+v (colour %s)", i, l, a, markerFill[a.Severity])
+		}
+		if l.Rule == "agri_heat_max24h" && l.Severity == "orange" && l.Value == 37 && l.Color == "#e0661b" {
+			heat = true
+			if want := "High temperature, 24-hour maximum"; got.Lang != "zh-CN" && l.Title != want {
+				t.Errorf("the orange line is titled %q, want %q", l.Title, want)
+			}
+			if want := "高温预警(监测)"; got.Lang == "zh-CN" && l.Title != want {
+				t.Errorf("the orange line is titled %q, want %q", l.Title, want)
+			}
+		}
+	}
+	if !heat {
+		t.Errorf("no orange line at 37 from agri_heat_max24h in %+v", got.Lines)
+	}
+	// The orange line is on the canvas (the y range takes 37 and 40 in).
+	orange := Eval[int](t, p, `(() => { const c = document.querySelector("#chart-plot canvas");
+  const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 200 && Math.abs(px[i] - 0xe0) + Math.abs(px[i + 1] - 0x66) + Math.abs(px[i + 2] - 0x1b) < 40) n++;
+  return n; })()`)
+	if orange < 100 {
+		t.Errorf("%d orange pixels on the chart, want a line", orange)
+	}
+
+	// Move the temperature within buckets: the band gets a height.
+	for i, v := range []float64{22.0, 24.5, 21.0, 25.0} {
+		s.Air.Set(airTemperature, v, 10)
+		if i < 3 {
+			time.Sleep(1500 * time.Millisecond)
+		}
+	}
+	band := p.WaitJS(t, "the min–max band drawn with a height", `(() => { const d = document.querySelector("#chart-plot").dataset;
+  return Number(d.bandspread) > 0 ? { band: Number(d.band), spread: Number(d.bandspread), values: d.values } : null; })()`, waitLong)
+	t.Logf("band %s", band)
 }

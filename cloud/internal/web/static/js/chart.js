@@ -1,8 +1,10 @@
 // Charts: several metrics of one device at once, drawn by uPlot, with the
 // values under the cursor in the legend and a time-range picker. Each
 // range asks /api/v1/series for bucket means with an `every` that keeps it
-// at or under about 1000 points per series. Tolerates fields it does not
-// know in the answer (min/max/count per bucket, an `every` of its own).
+// at or under about 1000 points per series. Behind each mean line, the
+// band from each bucket's minimum to its maximum; across the plot, the
+// thresholds of the rules that judge the series (GET /api/v1/thresholds)
+// in their colours; along the bottom, the device's events in the range.
 import { uPlot } from "./vendor.js";
 import { t, metricName, unitName, lang } from "./i18n.js";
 import { getJSON } from "./api.js";
@@ -11,6 +13,8 @@ import { $, el, fmt, tzName } from "./util.js";
 export const ranges = [["1h", 3600], ["6h", 21600], ["24h", 86400], ["7d", 604800], ["30d", 2592000], ["1y", 31536000]];
 const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 const maxPoints = 1000;
+const sevColors = { red: "#c0262d", orange: "#e0661b", yellow: "#d4a106", blue: "#1f5fbf" };
+const opSym = { ">=": "≥", "<=": "≤" };
 const palette = ["#1f6f8b", "#c0392b", "#2f8f4e", "#8e44ad", "#d35400", "#2c3e50", "#b7950b", "#16a085"];
 
 // stepFor is the smallest bucket width that keeps secs at maxPoints or fewer.
@@ -33,6 +37,10 @@ let lastLoad = 0, loading = false;
 let xr = [0, 1];
 let pointCounts = [];  // values per series in the last answer       // the x scale: the requested range, in Unix seconds
 let onHash = () => {};
+// What the hooks draw besides the series: bands [{si, scale, color, lo, hi,
+// every}], threshold lines [{scale, color, value, text}], events and the
+// extent of bands and lines per scale (so the y range takes them in).
+let overlay = { bands: [], lines: [], events: [], extents: {} };
 
 export function initChart(opts) {
   onHash = opts.onHash || onHash;
@@ -164,12 +172,20 @@ async function load(force) {
   })}`;
   link.title = t("chart.exporttitle");
   try {
-    const answers = await Promise.all(metrics.map((metric) => getJSON(`/api/v1/series?${new URLSearchParams({
-      station: sel.station, device: sel.device, metric,
-      from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), every: goDuration(every),
-    })}`)));
+    const span = { from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString() };
+    const [answers, limits, events] = await Promise.all([
+      Promise.all(metrics.map((metric) => getJSON(`/api/v1/series?${new URLSearchParams({
+        station: sel.station, device: sel.device, metric, ...span, every: goDuration(every),
+      })}`))),
+      // Thresholds and events are extras: the chart draws without them.
+      Promise.all(metrics.map((metric) => getJSON(`/api/v1/thresholds?${new URLSearchParams({
+        station: sel.station, device: sel.device, metric,
+      })}`).then((a) => a.thresholds || [], () => []))),
+      getJSON(`/api/v1/events?${new URLSearchParams({ station: sel.station, device: sel.device, ...span, limit: "200" })}`)
+        .catch(() => []),
+    ]);
     if (!sel || JSON.stringify([sel, range]) !== want) return; // the picks changed meanwhile
-    draw(metrics, answers, from, to, every);
+    draw(metrics, answers, from, to, every, limits, events);
   } catch (e) {
     $("#chart-stats").textContent = t("chart.error", { msg: e.message });
   } finally {
@@ -179,7 +195,7 @@ async function load(force) {
 
 // draw puts each answer on one time grid (from, from+every, …), a missing
 // bucket a null (a gap in the line), and gives uPlot one y scale per unit.
-function draw(metrics, answers, from, to, every) {
+function draw(metrics, answers, from, to, every, limits, events) {
   const n = Math.round((to - from) / every);
   const xs = new Array(n);
   for (let i = 0; i < n; i++) xs[i] = from + i * every;
@@ -188,14 +204,22 @@ function draw(metrics, answers, from, to, every) {
   // spacing (a sensor every 30 s in 5 s buckets is not a broken line):
   // those are null, which uPlot leaves blank.
   const counts = [0];
-  const ys = answers.map((a) => {
+  const bands = [];
+  const ys = answers.map((a, si) => {
     const col = new Array(n).fill(undefined);
+    const lo = new Array(n).fill(null), hi = new Array(n).fill(null);
     const at = [];
+    let banded = 0;
     for (const s of a.samples || []) {
       if (s.value === null || s.value === undefined) continue;
       const i = Math.round((Date.parse(s.time) / 1000 - from) / every);
-      if (i >= 0 && i < n) { col[i] = s.value; at.push(i); }
+      if (i >= 0 && i < n) {
+        col[i] = s.value; at.push(i);
+        // Aggregated buckets carry min and max; raw samples do not.
+        if (Number.isFinite(s.min) && Number.isFinite(s.max)) { lo[i] = s.min; hi[i] = s.max; banded++; }
+      }
     }
+    if (banded) bands.push({ si: si + 1, lo, hi, every, color: palette[si % palette.length] });
     at.sort((x, y) => x - y);
     const diffs = at.slice(1).map((x, k) => x - at[k]).sort((x, y) => x - y);
     const usual = diffs.length ? diffs[Math.floor(diffs.length / 2)] : 1;
@@ -207,13 +231,43 @@ function draw(metrics, answers, from, to, every) {
   });
   const units = metrics.map((m, i) => unitOf(m) || ((answers[i].samples || [])[0] || {}).unit || "");
   const scaleOf = (i) => (units[i] ? `u:${units[i]}` : `m:${metrics[i]}`);
+  const extents = {};
+  const extend = (sc, v) => {
+    if (!Number.isFinite(v)) return;
+    const e = extents[sc] || (extents[sc] = [v, v]);
+    e[0] = Math.min(e[0], v); e[1] = Math.max(e[1], v);
+  };
+  for (const b of bands) {
+    b.scale = scaleOf(b.si - 1);
+    for (let k = 0; k < n; k++) if (b.lo[k] !== null) { extend(b.scale, b.lo[k]); extend(b.scale, b.hi[k]); }
+  }
+  const lines = [];
+  (limits || []).forEach((ths, i) => {
+    for (const th of ths) {
+      const title = lang === "zh" && th.name_cn ? th.name_cn : th.name;
+      const unit = units[i] ? ` ${unitName(units[i])}` : "";
+      lines.push({ metric: metrics[i], rule: th.rule, severity: th.severity, op: th.op, value: th.value,
+        color: sevColors[th.severity] || "#555", title, text: `${title} ${opSym[th.op] || th.op} ${fmt(th.value)}${unit}`, scale: scaleOf(i) });
+      extend(scaleOf(i), th.value);
+    }
+  });
+  const evs = (events || []).map((e) => ({ ...e, ts: Date.parse(e.time) / 1000 })).filter((e) => e.ts >= from && e.ts <= to);
+  overlay = { bands, lines, events: evs, extents };
   const key = JSON.stringify([metrics, units, lang, every]);
   xr = [from, to];
   const data = [xs, ...ys];
   const any = counts.some((c) => c > 0);
   pointCounts = counts;
   // How many values each series drew, for the browser tests.
-  $("#chart-plot").dataset.values = counts.slice(1).join(",");
+  const box = $("#chart-plot");
+  box.dataset.values = counts.slice(1).join(",");
+  // What the overlays drew, for the browser tests: the threshold lines,
+  // the buckets with a min–max band (and those where max > min), events.
+  box.dataset.thresholds = JSON.stringify(lines.map(({ metric, rule, severity, op, value, color, title }) =>
+    ({ metric, rule, severity, op, value, color, title })));
+  box.dataset.band = String(bands.reduce((k, b) => k + b.lo.filter((v) => v !== null).length, 0));
+  box.dataset.bandspread = String(bands.reduce((k, b) => k + b.lo.filter((v, j) => v !== null && b.hi[j] > v).length, 0));
+  box.dataset.events = String(evs.length);
   $("#chart-stats").textContent = any ? t("chart.stats", { n, every: goDuration(every) }) : t("chart.nodata");
   if (plot && plotKey === key) {
     plot.setData(data);
@@ -227,7 +281,7 @@ function draw(metrics, answers, from, to, every) {
     const sc = scaleOf(i);
     if (seen.includes(sc)) return;
     seen.push(sc);
-    scales[sc] = {};
+    scales[sc] = { range: (u, lo, hi) => rangeFor(sc, lo, hi) };
     if (seen.length <= 2) {
       axes.push({
         scale: sc, side: seen.length === 1 ? 3 : 1, grid: { show: seen.length === 1 },
@@ -240,6 +294,7 @@ function draw(metrics, answers, from, to, every) {
     scales, axes,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
+    hooks: { drawAxes: [drawBands], draw: [drawLines, placeEvents] },
     series: [
       { label: t("chart.time", { tz: tzName() }), value: (u, ts) => (ts == null ? "—" : new Date(ts * 1000).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB")) },
       ...metrics.map((m, i) => ({
@@ -251,6 +306,92 @@ function draw(metrics, answers, from, to, every) {
     ],
   }, data, $("#chart-plot"));
   plotKey = key;
+}
+
+// rangeFor is a y scale's range: its series' values, their bands and the
+// thresholds drawn on it, with a margin.
+function rangeFor(sc, lo, hi) {
+  const e = overlay.extents[sc];
+  if (e) {
+    lo = lo == null ? e[0] : Math.min(lo, e[0]);
+    hi = hi == null ? e[1] : Math.max(hi, e[1]);
+  }
+  if (lo == null || hi == null) return [0, 1];
+  if (lo === hi) {
+    const d = Math.abs(lo) * 0.1 || 1;
+    return [lo - d, hi + d];
+  }
+  const m = (hi - lo) * 0.08;
+  return [lo - m, hi + m];
+}
+
+const px = () => (uPlot.pxRatio || window.devicePixelRatio || 1);
+
+// drawBands shades each bucket from its minimum to its maximum, under the
+// lines (the drawAxes hook runs before the series are drawn).
+function drawBands(u) {
+  const { ctx } = u;
+  const { left, top, width, height } = u.bbox;
+  const xs = u.data[0];
+  if (!xs.length) return;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  for (const b of overlay.bands) {
+    if (!u.series[b.si] || !u.series[b.si].show || !u.scales[b.scale]) continue;
+    ctx.fillStyle = `${b.color}33`;
+    const w = Math.max(1, u.valToPos(xs[0] + b.every, "x", true) - u.valToPos(xs[0], "x", true));
+    for (let k = 0; k < xs.length; k++) {
+      if (b.lo[k] === null) continue;
+      const x = u.valToPos(xs[k], "x", true);
+      const y1 = u.valToPos(b.hi[k], b.scale, true), y0 = u.valToPos(b.lo[k], b.scale, true);
+      ctx.fillRect(x, y1 - px(), w, Math.max(2 * px(), y0 - y1 + 2 * px()));
+    }
+  }
+  ctx.restore();
+}
+
+// drawLines draws each threshold as a dashed line across the plot in its
+// severity's colour, labelled with the rule's title and the value.
+function drawLines(u) {
+  const { ctx } = u;
+  const { left, top, width, height } = u.bbox;
+  ctx.save();
+  ctx.font = `${11 * px()}px sans-serif`;
+  ctx.textAlign = "left"; // uPlot's axes leave their own alignment set
+  ctx.textBaseline = "bottom";
+  ctx.lineWidth = Math.round(2 * px()); // whole pixels: a crisp line at a whole y
+  ctx.setLineDash([6 * px(), 4 * px()]);
+  for (const l of overlay.lines) {
+    if (!u.scales[l.scale]) continue;
+    const y = Math.round(u.valToPos(l.value, l.scale, true));
+    if (y < top || y > top + height) continue;
+    ctx.strokeStyle = l.color;
+    ctx.beginPath();
+    ctx.moveTo(left, y);
+    ctx.lineTo(left + width, y);
+    ctx.stroke();
+    ctx.fillStyle = l.color;
+    ctx.fillText(l.text, left + 4 * px(), y - 3 * px());
+  }
+  ctx.restore();
+}
+
+// placeEvents puts a small tick per event along the bottom of the plot,
+// its kind, key and state in the tooltip.
+function placeEvents(u) {
+  for (const m of u.over.querySelectorAll(".ev-mark")) m.remove();
+  const w = u.over.clientWidth;
+  for (const e of overlay.events) {
+    const x = u.valToPos(e.ts, "x");
+    if (!(x >= 0 && x <= w)) continue;
+    const a = e.attrs || {};
+    const tip = [e.kind, e.key, a.state, new Date(e.time).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB")].filter(Boolean).join(" · ");
+    const m = el("div", { class: `ev-mark ${e.kind}`, title: tip });
+    m.style.left = `${x}px`;
+    u.over.append(m);
+  }
 }
 
 const pad = (x) => String(x).padStart(2, "0");
