@@ -33,7 +33,8 @@ const (
 	// count (reads), duration_s (first to last seen).
 	EventTag = "tag"
 	// EventDrift is a buoy outside its mooring radius (state "drifting") or
-	// back inside it ("returned"). Values: lat, lon, distance_m, radius_m.
+	// back inside it ("returned"). Values: lat, lon, distance_m, radius_m,
+	// anchor_lat, anchor_lon (the mooring; absent from older gateways).
 	EventDrift = "drift"
 	// EventGap is items the gateway dropped unsent because its buffer hit
 	// its byte budget. Device is the gateway; Time the first dropped item's

@@ -66,5 +66,7 @@
 // Decoder.WithMooring, each valid non-estimated fix also feeds a Drift, which
 // emits a telemetry.EventDrift event once when the buoy leaves its mooring
 // circle and once when it comes back well inside (hysteresis), so that GPS
-// jitter at the boundary does not flap.
+// jitter at the boundary does not flap. The event carries the fix (lat, lon),
+// distance_m, radius_m and the anchor (anchor_lat, anchor_lon), from which the
+// console draws the mooring circle.
 package nmea

@@ -114,6 +114,10 @@ func (d *Drift) Update(lat, lon float64, at time.Time) (telemetry.Event, bool) {
 			"lon":        lon,
 			"distance_m": math.Round(dist*10) / 10,
 			"radius_m":   d.m.RadiusM,
+			// The mooring itself, so the cloud can draw the watch circle
+			// (added after the first release: readers ignore unknown values).
+			"anchor_lat": d.m.Lat,
+			"anchor_lon": d.m.Lon,
 		},
 	}, true
 }

@@ -61,7 +61,8 @@ func TestDriftHysteresis(t *testing.T) {
 			}
 			if ev.Kind != telemetry.EventDrift || ev.Key != "" || !ev.Time.Equal(at) ||
 				math.Abs(ev.Values["distance_m"]-s.dist) > 0.1 || ev.Values["radius_m"] != 100 ||
-				ev.Values["lat"] != lat || ev.Values["lon"] != lon {
+				ev.Values["lat"] != lat || ev.Values["lon"] != lon ||
+				ev.Values["anchor_lat"] != m.Lat || ev.Values["anchor_lon"] != m.Lon {
 				t.Errorf("step %d: event %+v", i, ev)
 			}
 		}

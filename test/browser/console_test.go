@@ -1071,3 +1071,166 @@ func TestChartThresholdsAndBand(t *testing.T) {
   return Number(d.bandspread) > 0 ? { band: Number(d.band), spread: Number(d.bandspread), values: d.values } : null; })()`, waitLong)
 	t.Logf("band %s", band)
 }
+
+// trackJS is the map's buoy track (a Leaflet SVG path; map.js names the
+// station, the device, how many points it has and the range it asked
+// for); null when none is drawn.
+const trackJS = `(() => { const p = document.querySelector(".leaflet-overlay-pane path.station-track");
+  return p && { station: p.dataset.station, device: p.dataset.device, points: +p.dataset.points, from: p.dataset.from, to: p.dataset.to }; })()`
+
+// mooringJS is the mooring circle drawn with the track; null when none.
+const mooringJS = `(() => { const p = document.querySelector(".leaflet-overlay-pane path.mooring-circle");
+  return p && { station: p.dataset.station, radius: +p.dataset.radius, anchor: p.dataset.anchor }; })()`
+
+// clustersJS is every cluster marker: the stations it groups.
+const clustersJS = `[...document.querySelectorAll(".leaflet-marker-pane .station-cluster")].map((c) => c.dataset.stations)`
+
+type pageTrack struct {
+	Station, Device, From, To string
+	Points                    int
+}
+
+// TestBuoyTrackAndMooring adds a buoy station that reports latitude and
+// longitude and drifts off its mooring: selected, the map draws its track
+// with as many points as the API's bucketed latitude/longitude series over
+// the same range (one per bucket holding both), and the mooring circle from
+// the drift event (anchor and radius as configured).
+func TestBuoyTrackAndMooring(t *testing.T) {
+	s := StartStack(t)
+	const lat, lon = 45.78, 126.67
+	buoy := s.StartBuoy(t, "buoy-songhua", lat, lon, 4*time.Second)
+	p := OpenPage(t, s.URL, 1280, 900)
+	p.WaitJS(t, "the buoy in the list", fmt.Sprintf(`document.querySelector(%q) !== null`, fmt.Sprintf(pickSel, "buoy-songhua")), waitLong)
+	selectStation(t, p, "buoy-songhua")
+	p.WaitVisible(t, `#map-track button[data-range="1h"]`, waitLong)
+	p.Click(t, `#map-track button[data-range="1h"]`)
+	// Let the buoy drift (after 4 s) and report for a while, then fall
+	// silent so the series stop growing.
+	testenv.Eventually(t, "a drift event in the API", waitLong, func() bool {
+		st, err := s.Stations()
+		if err != nil {
+			return false
+		}
+		for _, x := range st {
+			if x.ID == "buoy-songhua" {
+				return len(x.Events) > 0
+			}
+		}
+		return false
+	})
+	time.Sleep(12 * time.Second)
+	buoy.Talk(false)
+	time.Sleep(3 * time.Second) // what it said is stored
+	silent := time.Now()
+
+	count := func(tr pageTrack) (int, error) {
+		got := map[string]map[string]bool{}
+		for _, m := range []string{"latitude", "longitude"} {
+			var out struct {
+				Samples []struct {
+					Time  string   `json:"time"`
+					Value *float64 `json:"value"`
+				} `json:"samples"`
+			}
+			q := neturl.Values{"station": {tr.Station}, "device": {tr.Device}, "metric": {m}, "from": {tr.From}, "to": {tr.To}, "every": {"auto"}}
+			if err := testenv.GetJSON(s.URL+"api/v1/series?"+q.Encode(), &out); err != nil {
+				return 0, err
+			}
+			got[m] = map[string]bool{}
+			for _, x := range out.Samples {
+				if x.Value != nil {
+					got[m][x.Time] = true
+				}
+			}
+		}
+		n := 0
+		for k := range got["latitude"] {
+			if got["longitude"][k] {
+				n++
+			}
+		}
+		return n, nil
+	}
+	// The page asks again every 5 s at this range; once it has asked after
+	// the buoy fell silent, its count is the API's over the same range.
+	var last string
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the track never matched the API: %s", last)
+		}
+		tr := Eval[*pageTrack](t, p, trackJS)
+		if tr == nil {
+			last = "no track drawn"
+			continue
+		}
+		n, err := count(*tr)
+		last = fmt.Sprintf("page %+v, API %d points (%v)", *tr, n, err)
+		if err == nil && tr.Station == "buoy-songhua" && tr.Points >= 2 && tr.Points == n &&
+			mustTime(t, tr.To).Sub(mustTime(t, tr.From)) == time.Hour && mustTime(t, tr.To).After(silent) {
+			t.Logf("track: %s", last)
+			break
+		}
+	}
+	p.WaitJS(t, "the mooring circle", mooringJS+` !== null`, waitLong)
+	type circle struct {
+		Station, Anchor string
+		Radius          float64
+	}
+	c := Eval[circle](t, p, mooringJS)
+	if c.Station != "buoy-songhua" || c.Radius != 100 || c.Anchor != fmt.Sprintf("%v,%v", lat, lon) {
+		t.Errorf("mooring circle %+v, want anchor %v,%v radius 100", c, lat, lon)
+	}
+	// Another station has no track.
+	selectStation(t, p, "orchard-south")
+	p.WaitJS(t, "no track for a station without a position", `document.querySelector(".leaflet-overlay-pane path.station-track") === null && document.querySelector("#map-track").hidden`, waitLong)
+}
+
+// TestStationsCluster: two stations 3 km apart are one marker (with their
+// count) when zoomed out, clicking it zooms in until they are two.
+func TestStationsCluster(t *testing.T) {
+	s := StartStack(t)
+	s.StartBuoy(t, "buoy-songhua", 45.78, 126.67, time.Hour) // 3.4 km from farm-north
+	p := OpenPage(t, s.URL, 1280, 900)
+	p.WaitJS(t, "the buoy known to the page", fmt.Sprintf(`document.querySelector(%q) !== null`, fmt.Sprintf(pickSel, "buoy-songhua")), waitLong)
+	// Zoom out until the two share a marker.
+	testenv.Eventually(t, "farm-north and the buoy clustered", waitLong, func() bool {
+		for _, c := range Eval[[]string](t, p, clustersJS) {
+			if strings.Contains(c, "buoy-songhua") && strings.Contains(c, "farm-north") {
+				return true
+			}
+		}
+		Eval[bool](t, p, `(b => { if (b && !b.classList.contains("leaflet-disabled")) b.click(); return true; })(document.querySelector(".leaflet-control-zoom-out"))`)
+		return false
+	})
+	for _, m := range Eval[[]marker](t, p, markersJS) {
+		if m.Station == "buoy-songhua" || m.Station == "farm-north" {
+			t.Errorf("station %s clustered but still has its own marker", m.Station)
+		}
+	}
+	count := Eval[string](t, p, `[...document.querySelectorAll(".station-cluster")].find((c) => c.dataset.stations.includes("buoy-songhua")).textContent`)
+	if count != "2" && count != "3" {
+		t.Errorf("cluster shows %q, want its count", count)
+	}
+	// Each click on the group zooms in; a few come to the zoom where the two
+	// are apart.
+	for i := 0; ; i++ {
+		if i == 6 {
+			t.Fatalf("still clustered after %d clicks: %v", i, Eval[[]string](t, p, clustersJS))
+		}
+		p.Click(t, `.station-cluster[data-stations*="buoy-songhua"]`)
+		time.Sleep(time.Second) // the zoom animation
+		if Eval[bool](t, p, `(() => { const ids = [...document.querySelectorAll(".leaflet-overlay-pane path.station-marker")].map((m) => m.dataset.station);
+  return ids.includes("buoy-songhua") && ids.includes("farm-north") && !document.querySelector(".station-cluster[data-stations*='buoy-songhua']"); })()`) {
+			break
+		}
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	x, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -197,6 +198,7 @@ type Stack struct {
 	Air      *sensor
 	Soil     []*sensor
 	gateways map[string]*proc // by station id
+	mqtt     string           // the cloud's broker, for gateways started later
 }
 
 // Two stations: farm-north (two soil probes and an air sensor) and
@@ -241,6 +243,7 @@ func StartStack(t *testing.T) *Stack {
 	simAddr := sim.Listen(t, srv)
 	var mqttAddr string
 	s.URL, mqttAddr = StartCloud(t)
+	s.mqtt = mqttAddr
 
 	s.gateways = map[string]*proc{}
 	var procs []*proc
@@ -288,6 +291,123 @@ func StartStack(t *testing.T) *Stack {
 		return true
 	})
 	return s
+}
+
+// A buoy station: one NMEA buoy on a TCP "multiplexer" (the gateway
+// connects to it, as to a serial device server), moored at the gateway's
+// location with a 100 m watch circle.
+const buoyGatewayConfig = `gateway:
+  id: %[1]s
+  site: river
+  location: {lat: %[2]v, lon: %[3]v}
+uplink:
+  brokers: [tcp://%[4]s]
+  batch_delay: 200ms
+  ack_timeout: 10s
+  state_interval: 2s
+buffer:
+  dir: %[5]s
+  fsync: off
+http:
+  listen: 127.0.0.1:%[6]d
+streams:
+  - id: buoy
+    profile: generic/met-buoy-gmx500-awac
+    address: %[7]s
+    mooring: {lat: %[2]v, lon: %[3]v, radius_m: 100}
+`
+
+// Buoy is a simulated NMEA buoy served over TCP, one burst of sentences a
+// second while Talking.
+type Buoy struct {
+	mu      sync.Mutex
+	talking bool
+}
+
+// Talk starts or stops the buoy's sentences.
+func (b *Buoy) Talk(on bool) {
+	b.mu.Lock()
+	b.talking = on
+	b.mu.Unlock()
+}
+
+// StartBuoy adds station id, a gateway with one NMEA buoy moored at
+// lat, lon that drifts 300 m east once driftAfter has passed (a drift
+// event), and waits until the cloud shows its latitude and longitude.
+func (s *Stack) StartBuoy(t *testing.T, id string, lat, lon float64, driftAfter time.Duration) *Buoy {
+	t.Helper()
+	b := &Buoy{talking: true}
+	t0 := time.Now()
+	stream := &sim.BuoyStream{Env: sim.Environment{Seed: 11}, Lat: lat, Lon: lon, Met: "XDR", Seed: 5,
+		Drift: func(at time.Time) (float64, float64) {
+			if at.Sub(t0) > driftAfter {
+				return 0, 300
+			}
+			return 0, 0
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				for now := range tick.C {
+					b.mu.Lock()
+					var out []byte
+					if b.talking {
+						out = stream.Next(now)
+					}
+					b.mu.Unlock()
+					if _, err := c.Write(out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gateway.yaml")
+	body := fmt.Sprintf(buoyGatewayConfig, id, lat, lon, s.mqtt, filepath.Join(dir, "buffer"), testenv.FreePort(t), ln.Addr())
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "fieldwatch-gateway", "run", "-c", cfg)
+	s.gateways[id] = p
+	testenv.Eventually(t, id+" online with a latitude and longitude", waitLong, func() bool {
+		if p.exited() {
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("%s exited while starting:\n%s", p.name, b)
+		}
+		st, err := s.Stations()
+		if err != nil {
+			return false
+		}
+		for _, x := range st {
+			if x.ID != id || x.State != "online" {
+				continue
+			}
+			n := 0
+			for _, d := range x.Devices {
+				for _, l := range d.Latest {
+					if l.Metric == "latitude" || l.Metric == "longitude" {
+						n++
+					}
+				}
+			}
+			return n == 2
+		}
+		return false
+	})
+	return b
 }
 
 // StopGateway stops station id's gateway as an operator would (SIGTERM: it
@@ -343,6 +463,7 @@ type apiStation struct {
 			Value  *float64 `json:"value"`
 		} `json:"latest"`
 	} `json:"devices"`
+	Events []json.RawMessage `json:"events"`
 }
 
 // Stations is what the cloud's API says now.

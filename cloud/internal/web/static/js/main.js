@@ -4,7 +4,7 @@
 import { t, apply, setLang, onLang, locale } from "./i18n.js";
 import { getJSON } from "./api.js";
 import { $ } from "./util.js";
-import { initMap, updateMap, relabel as relabelMap, panTo } from "./map.js";
+import { initMap, updateMap, relabel as relabelMap, panTo, showTrack } from "./map.js";
 import { initAlerts, refreshAlerts, redrawAlerts, worstByStation } from "./alerts.js";
 import { initStation, renderPicker, renderStation, summarize } from "./station.js";
 import { initChart, setStations, openLinked, open as openChart, relabel as relabelChart } from "./chart.js";
@@ -37,6 +37,7 @@ function draw() {
   if (kiosk) return;
   renderPicker(stations, worst, selected);
   renderStation(stations.find((s) => s.id === selected));
+  showTrack(stations.find((s) => s.id === selected));
 }
 
 async function refresh() {
@@ -62,7 +63,7 @@ onLang(() => {
 });
 apply();
 
-initMap($("#map"), { kiosk, legend: $("#map-legend"), onSelect: (id) => select(id, false) });
+initMap($("#map"), { kiosk, legend: $("#map-legend"), track: $("#map-track"), onSelect: (id) => select(id, false) });
 initAlerts({ kiosk, onChange: (alerts) => { worst = worstByStation(alerts); draw(); } });
 if (!kiosk) {
   initStation({ onSelect: (id) => select(id, true), onMetric: (st, dev, m) => openChart(st, dev, m) });
