@@ -33,7 +33,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -89,58 +88,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is one of our binaries running for a test; it is killed when the
-// test ends, and its log printed if the test failed.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
+// proc is one of our binaries running for a test.
+type proc = testenv.Binary
 
+// start runs one of the binaries TestMain built.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bins, name), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "FIELDWATCH_RUN_DIR="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			t.Logf("--- %s log ---\n%s", name, b)
-		}
-	})
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return testenv.StartBinary(t, filepath.Join(bins, name), args...)
 }
 
 // sensor is a simulated Modbus sensor whose registers hold what the test
@@ -269,9 +223,8 @@ func StartStack(t *testing.T) *Stack {
 `)
 	testenv.Eventually(t, "both stations online with a latest value for every device", waitLong, func() bool {
 		for _, p := range procs {
-			if p.exited() {
-				b, _ := os.ReadFile(p.log)
-				t.Fatalf("%s exited while starting:\n%s", p.name, b)
+			if p.Exited() {
+				t.Fatalf("%s exited while starting:\n%s", p.Name, p.Logs())
 			}
 		}
 		st, err := s.Stations()
@@ -383,9 +336,8 @@ func (s *Stack) StartBuoy(t *testing.T, id string, lat, lon float64, driftAfter 
 	p := start(t, "fieldwatch-gateway", "run", "-c", cfg)
 	s.gateways[id] = p
 	testenv.Eventually(t, id+" online with a latitude and longitude", waitLong, func() bool {
-		if p.exited() {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("%s exited while starting:\n%s", p.name, b)
+		if p.Exited() {
+			t.Fatalf("%s exited while starting:\n%s", p.Name, p.Logs())
 		}
 		st, err := s.Stations()
 		if err != nil {
@@ -419,14 +371,7 @@ func (s *Stack) StopGateway(t *testing.T, id string) {
 	if p == nil {
 		t.Fatalf("no gateway %s", id)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(waitLong):
-		t.Fatalf("gateway %s did not stop within %v", id, waitLong)
-	}
+	p.Stop(t, syscall.SIGTERM) // an error if it takes over 20 s
 }
 
 // StartCloud starts the cloud binary on embedded defaults (its own MQTT

@@ -310,7 +310,7 @@ func TestCloudRestartKeepsPendingTimer(t *testing.T) {
 		t.Fatalf("after the first low reading the cloud has %+v; want one alert pending since %v", before, t0)
 	}
 
-	cloud.stop(t, syscall.SIGKILL)
+	cloud.Stop(t, syscall.SIGKILL)
 	start(t, "fieldwatch-cloud", args...)
 	waitHealthy(t, cloudHTTP)
 	after := alerts()

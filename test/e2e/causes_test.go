@@ -128,7 +128,7 @@ func startFarm(t *testing.T, mosqURL string) *farm {
 		t.Fatal(err)
 	}
 	f.gw = start(t, "fieldwatch-gateway", "run", "-c", cfg)
-	t.Cleanup(func() { _ = f.gw.cmd.Process.Signal(syscall.SIGCONT) }) // a stopped gateway must die on cleanup's SIGKILL too
+	t.Cleanup(func() { _ = f.gw.Cmd.Process.Signal(syscall.SIGCONT) }) // a stopped gateway must die on cleanup's SIGKILL too
 	return f
 }
 
@@ -245,7 +245,7 @@ func TestHungGatewayIsOneAlert(t *testing.T) {
 	}
 
 	hungAt := time.Now()
-	if err := f.gw.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := f.gw.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "a notification", 60*time.Second, func() bool { return h.count() > 0 })
@@ -292,7 +292,7 @@ func TestHungGatewayIsOneAlert(t *testing.T) {
 		t.Fatalf("the cause does not follow the last will: %q", active[0].Annotations["cause"])
 	}
 
-	if err := f.gw.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := f.gw.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the resolution", 60*time.Second, func() bool { return h.count() >= 2 })
@@ -318,11 +318,11 @@ func TestHungGatewayIsOneAlert(t *testing.T) {
 func TestCloudStallRaisesNothing(t *testing.T) {
 	sc := startScene(t, "")
 	h, cloud, cloudHTTP, f := sc.hook, sc.cloud, sc.cloudHTTP, sc.farm
-	if err := cloud.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := cloud.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(30 * time.Second) // the stall
-	if err := cloud.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := cloud.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	resumed := time.Now()
@@ -470,13 +470,13 @@ func TestDuplicateRulesRefusedAtLoad(t *testing.T) {
     levels: [{severity: yellow, op: "<", set: 5}]
 `)
 	p := run(dup)
-	if code := p.exitCode(); code != 3 {
+	if code := p.ExitCode(); code != 3 {
 		t.Fatalf("the cloud exited %d with a copy of a pack rule; want 3, a configuration error", code)
 	}
 	for _, want := range []string{dup + ":2: rule my_pond_oxygen means the same as rule env_pond_do_low at packs/environment.yaml:",
 		"tunes: env_pond_do_low, disabled: true"} {
-		if !strings.Contains(p.logs(), want) {
-			t.Fatalf("the refusal does not say %q:\n%s", want, p.logs())
+		if !strings.Contains(p.Logs(), want) {
+			t.Fatalf("the refusal does not say %q:\n%s", want, p.Logs())
 		}
 	}
 
@@ -492,8 +492,8 @@ func TestDuplicateRulesRefusedAtLoad(t *testing.T) {
 `)
 	p = run(tuned)
 	testenv.Eventually(t, "the tunings logged", 30*time.Second, func() bool {
-		l := p.logs()
+		l := p.Logs()
 		return strings.Contains(l, "tunes rule env_pond_do_low") && strings.Contains(l, "nodata rule far_buoys_silent tunes the built-in DeviceSilent for site far-bay")
 	})
-	p.stop(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 }

@@ -236,7 +236,7 @@ func TestFaults(t *testing.T) {
 		g.waitAcked(20)
 		for range 20 {
 			time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
-			g.p.stop(t, syscall.SIGKILL)
+			g.p.Stop(t, syscall.SIGKILL)
 			g.start()
 		}
 		r.accountAll(g)
@@ -257,7 +257,7 @@ func TestFaults(t *testing.T) {
 			st, _ := g.status()
 			g.waitAcked(st.Buffer.AckedThrough + 20)
 			time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
-			r.cloud.stop(t, syscall.SIGKILL)
+			r.cloud.Stop(t, syscall.SIGKILL)
 			time.Sleep(2 * time.Second)
 			r.startCloud()
 		}
@@ -293,13 +293,13 @@ func TestFaults(t *testing.T) {
 		// stored. With the cloud paused, nothing more can be stored or
 		// acknowledged: everything the gateway holds acknowledged must
 		// then be in InfluxDB.
-		if err := r.cloud.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		if err := r.cloud.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 		r.db.Start(t)
 		readings, events, _ := r.stored(g.id)
 		acked, ok := g.status()
-		if err := r.cloud.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		if err := r.cloud.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
 		if !ok {

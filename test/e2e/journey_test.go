@@ -225,13 +225,13 @@ func TestReadingJourney(t *testing.T) {
 		stations[0].State != "online" || len(stations[0].Devices) != 3 {
 		t.Fatalf("stations %+v, %v", stations, err)
 	}
-	gw.stop(t, syscall.SIGKILL)
+	gw.Stop(t, syscall.SIGKILL)
 	testenv.Eventually(t, "station offline after the gateway died", 60*time.Second, func() bool {
 		var ss []station
 		return testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
 	})
-	cloud.stop(t, syscall.SIGTERM)
-	if code := cloud.exitCode(); code != 0 {
+	cloud.Stop(t, syscall.SIGTERM)
+	if code := cloud.ExitCode(); code != 0 {
 		t.Fatalf("cloud exited with %d on SIGTERM", code)
 	}
 }
@@ -309,11 +309,11 @@ func TestConfigTypoRefused(t *testing.T) {
 	body = strings.Replace(body, "batch_delay: 200ms", "bacth_delay: 200ms", 1)
 	os.WriteFile(cfg, []byte(body), 0o644)
 	gw := start(t, "fieldwatch-gateway", "run", "-c", cfg)
-	if code := gw.exitCode(); code != 3 {
+	if code := gw.ExitCode(); code != 3 {
 		t.Fatalf("exit code %d, want 3", code)
 	}
 	want := cfg + `:8: uplink.bacth_delay: unknown field (did you mean "batch_delay"?)`
-	if !strings.Contains(gw.logs(), want) {
-		t.Fatalf("output does not name the typo:\n%s", gw.logs())
+	if !strings.Contains(gw.Logs(), want) {
+		t.Fatalf("output does not name the typo:\n%s", gw.Logs())
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,60 +31,12 @@ func TestMain(m *testing.M) {
 }
 
 // proc is one of our binaries running for a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+type proc = testenv.Binary
 
+// start runs one of the binaries TestMain built.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	log := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bins, name), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// The gateway marks its serial ports in use there: a directory per
-	// test, not the machine's /run/fieldwatch.
-	cmd.Env = append(os.Environ(), "FIELDWATCH_RUN_DIR="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(log)
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("--- %s log ---\n%s", name, b)
-		}
-	})
-	return p
-}
-
-// stop sends sig and waits up to 20 s for the process to end.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Errorf("%s did not stop on %v", p.name, sig)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	return testenv.StartBinary(t, filepath.Join(bins, name), args...)
 }
 
 // waitHealthy waits until the HTTP server at addr answers /healthz.
@@ -99,14 +49,4 @@ func waitHealthy(t *testing.T, addr string) {
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	})
-}
-
-func (p *proc) exitCode() int {
-	<-p.done
-	return p.cmd.ProcessState.ExitCode()
-}
-
-func (p *proc) logs() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
 }

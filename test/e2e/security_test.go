@@ -73,7 +73,7 @@ func stationGoesOffline(t *testing.T, gw *proc, cloudHTTP string) {
 		ss[0].State != "online" {
 		t.Fatalf("stations %+v, %v", ss, err)
 	}
-	gw.stop(t, syscall.SIGKILL)
+	gw.Stop(t, syscall.SIGKILL)
 	testenv.Eventually(t, "station offline by its last will", 60*time.Second, func() bool {
 		return testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations", &ss) == nil && len(ss) == 1 && ss[0].State == "offline"
 	})
@@ -107,9 +107,9 @@ func TestSecureJourneyThroughMosquitto(t *testing.T) {
 
 	gw, _ := runSecureGateway(t, p, "ssl://"+addr(certs))
 	stationGoesOffline(t, gw, cloudHTTP)
-	cloud.stop(t, syscall.SIGTERM)
-	if strings.Contains(cloud.logs(), "cloud-Pa55-e2e") {
-		t.Fatalf("the cloud logged its password:\n%s", cloud.logs())
+	cloud.Stop(t, syscall.SIGTERM)
+	if strings.Contains(cloud.Logs(), "cloud-Pa55-e2e") {
+		t.Fatalf("the cloud logged its password:\n%s", cloud.Logs())
 	}
 }
 
@@ -193,8 +193,8 @@ func TestSecureJourneyThroughEmbeddedBroker(t *testing.T) {
 		return err == nil && m[handshakes] >= before+1
 	})
 	stationGoesOffline(t, gw, cloudHTTP)
-	cloud.stop(t, syscall.SIGTERM)
-	if code := cloud.exitCode(); code != 0 {
+	cloud.Stop(t, syscall.SIGTERM)
+	if code := cloud.ExitCode(); code != 0 {
 		t.Fatalf("cloud exited with %d on SIGTERM", code)
 	}
 }
@@ -290,13 +290,13 @@ func TestAPITokens(t *testing.T) {
 	if code := get("wang.fang"); code != 401 {
 		t.Fatalf("a token added to the file works before a reload: %d", code)
 	}
-	cloud.cmd.Process.Signal(syscall.SIGHUP)
+	cloud.Cmd.Process.Signal(syscall.SIGHUP)
 	testenv.Eventually(t, "tokens reloaded", 30*time.Second, func() bool { return reloads("success") == 1 })
 	if code := get("wang.fang"); code != 200 {
 		t.Fatalf("the token added and reloaded: %d", code)
 	}
 	os.WriteFile(tokens, []byte("tokens:\n  - {name: x, role: boss}\n"), 0o600)
-	cloud.cmd.Process.Signal(syscall.SIGHUP)
+	cloud.Cmd.Process.Signal(syscall.SIGHUP)
 	testenv.Eventually(t, "broken token file refused", 30*time.Second, func() bool { return reloads("failure") == 1 })
 	if code := get("wang.fang"); code != 200 {
 		t.Fatalf("after a broken token file was refused, a token in use: %d", code)
