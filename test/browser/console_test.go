@@ -107,10 +107,11 @@ const (
     canvas: canvas !== null, line,
     legend: [...plot.querySelectorAll(".u-legend .u-series .u-label")].map((e) => e.textContent) };
 })()`
-	// exportJS fetches the chart panel's CSV link from the page (same
-	// origin, the page's own request) and returns the link and the answer.
+	// exportJS fetches the chart panel's export link %q (CSV or JSON lines)
+	// from the page (same origin, the page's own request) and returns the
+	// link and the answer.
 	exportJS = `(async () => {
-  const a = document.querySelector("#chart-export");
+  const a = document.querySelector(%q);
   const r = await fetch(a.href);
   return { href: a.getAttribute("href"), download: a.hasAttribute("download"), text: a.textContent.trim(),
     status: r.status, type: r.headers.get("Content-Type") || "", disposition: r.headers.get("Content-Disposition") || "",
@@ -602,6 +603,18 @@ func TestEarlyWarningShowsSeverityColour(t *testing.T) {
 	if hue, sat, err := hueOf(hexToRGB(m.Fill)); err != nil || hue < 12 || hue > 38 || sat < 0.5 {
 		t.Errorf("farm-north's marker is filled %s (hue %.0f°, saturation %.2f, %v): not orange", m.Fill, hue, sat, err)
 	}
+
+	// In Chinese the row names the rule's standard in Chinese, as the API
+	// gives it, not the English source line.
+	std, stdCN := a.Annotations["standard"], a.Annotations["standard_cn"]
+	if std == "" || stdCN == "" {
+		t.Fatalf("the API's alert has standard %q, standard_cn %q", std, stdCN)
+	}
+	p.Click(t, fmt.Sprintf(langSel, "zh"))
+	p.WaitJS(t, "the row in Chinese with the Chinese standard", fmt.Sprintf(`(r => r !== null && r.text.includes(%q))(%s)`, stdCN, fmt.Sprintf(alertRowJS, heatRule)), waitLong)
+	if row := Eval[*alertRow](t, p, fmt.Sprintf(alertRowJS, heatRule)); row == nil || strings.Contains(row.Text, std) {
+		t.Errorf("the Chinese row still shows the English standard %q: %+v", std, row)
+	}
 }
 
 // hexToRGB turns "#e0661b" into "rgb(224, 102, 27)" for hueOf.
@@ -729,7 +742,7 @@ func TestExportEqualsStore(t *testing.T) {
 		Download                            bool
 		Status                              int
 	}
-	got := EvalAsync[answer](t, p, exportJS)
+	got := EvalAsync[answer](t, p, fmt.Sprintf(exportJS, "#chart-export"))
 	if got.Status != 200 || !strings.HasPrefix(got.Type, "text/csv") || !got.Download ||
 		!strings.Contains(got.Disposition, "attachment") || !strings.HasSuffix(got.Disposition, `.csv"`) {
 		t.Fatalf("the export link %q (download %v) answered %d %q %q", got.Href, got.Download, got.Status, got.Type, got.Disposition)
@@ -815,6 +828,48 @@ func TestExportEqualsStore(t *testing.T) {
 		total += len(ex)
 	}
 	t.Logf("the page's export link %s: %d rows, each equal to the store's", got.Href, total)
+
+	// The JSON lines link: the same station, device and range, and the same
+	// rows as the CSV (up to the CSV's last: readings kept arriving).
+	jl := EvalAsync[answer](t, p, fmt.Sprintf(exportJS, "#chart-export-jsonl"))
+	if jl.Status != 200 || jl.Type != "application/x-ndjson" || !jl.Download || !strings.HasSuffix(jl.Disposition, `.jsonl"`) {
+		t.Fatalf("the JSON lines link %q (download %v) answered %d %q %q", jl.Href, jl.Download, jl.Status, jl.Type, jl.Disposition)
+	}
+	ju, err := neturl.Parse(jl.Href)
+	if err != nil || ju.Path != "/api/v1/export" || ju.Query().Get("format") != "jsonl" {
+		t.Fatalf("JSON lines link %q", jl.Href)
+	}
+	for _, k := range []string{"station", "device", "from", "to"} {
+		if ju.Query().Get(k) != q.Get(k) {
+			t.Errorf("JSON lines link %s=%q, the CSV link's %q", k, ju.Query().Get(k), q.Get(k))
+		}
+	}
+	lines := map[string][]sample{}
+	dec := json.NewDecoder(strings.NewReader(jl.Body))
+	for dec.More() {
+		var r struct {
+			Time                    time.Time
+			Station, Device, Metric string
+			Value                   *float64
+			Unit                    string
+		}
+		if err := dec.Decode(&r); err != nil || r.Value == nil || r.Station != "farm-north" || r.Device != "soil-east" {
+			t.Fatalf("JSON line %+v: %v", r, err)
+		}
+		lines[r.Metric] = append(lines[r.Metric], sample{r.Time, *r.Value, r.Unit})
+	}
+	for metric, ex := range exported {
+		jx := lines[metric]
+		if len(jx) < len(ex) {
+			t.Errorf("%s: %d JSON lines, %d CSV rows", metric, len(jx), len(ex))
+			continue
+		}
+		for i := range ex {
+			if !jx[i].time.Equal(ex[i].time) || jx[i].value != ex[i].value || jx[i].unit != ex[i].unit {
+				t.Errorf("%s row %d: JSON line %+v, CSV %+v", metric, i, jx[i], ex[i])
+			}
+		}
+	}
 }
 
 // TestLanguageSwitch: 中文 turns the page Chinese — <html lang="zh-CN">, the
@@ -926,6 +981,22 @@ func TestKiosk(t *testing.T) {
 })()`)
 	if want := (shown{Map: true, Alerts: true}); got != want {
 		t.Errorf("the kiosk shows %+v, want %+v (map and warnings only)", got, want)
+	}
+	// A wall screen has no one to scroll it: the page fits the screen, and
+	// the map fills what the header and legend leave.
+	type fit struct{ ScrollW, ScrollH, W, H, MapH int }
+	for _, size := range [][2]int{{1920, 1080}, {3840, 2160}} {
+		p.SetViewport(t, size[0], size[1])
+		// Reading the sizes lays the page out for the new viewport first.
+		f := Eval[fit](t, p, `(() => ({ scrollW: document.documentElement.scrollWidth, scrollH: document.documentElement.scrollHeight,
+  w: innerWidth, h: innerHeight, mapH: Math.round(document.querySelector("#map").getBoundingClientRect().height) }))()`)
+		if f.ScrollW > f.W || f.ScrollH > f.H {
+			t.Errorf("at %dx%d the kiosk page is %dx%d: it scrolls", size[0], size[1], f.ScrollW, f.ScrollH)
+		}
+		if f.MapH < f.H*3/5 {
+			t.Errorf("at %dx%d the map is %d px high, want at least 3/5 of the screen", size[0], size[1], f.MapH)
+		}
+		t.Logf("kiosk at %dx%d (inner %dx%d): page %dx%d, map %d px high", size[0], size[1], f.W, f.H, f.ScrollW, f.ScrollH, f.MapH)
 	}
 }
 
@@ -1222,6 +1293,120 @@ func TestStationsCluster(t *testing.T) {
 		if Eval[bool](t, p, `(() => { const ids = [...document.querySelectorAll(".leaflet-overlay-pane path.station-marker")].map((m) => m.dataset.station);
   return ids.includes("buoy-songhua") && ids.includes("farm-north") && !document.querySelector(".station-cluster[data-stations*='buoy-songhua']"); })()`) {
 			break
+		}
+	}
+}
+
+// TestChartEventTicks: a buoy's drift event is a tick on its chart's time
+// axis, at the event's time, with what happened in its title; the ticks are
+// the API's events of the chart's device and range.
+func TestChartEventTicks(t *testing.T) {
+	s := StartStack(t)
+	s.StartBuoy(t, "buoy-songhua", 36.06, 120.38, 2*time.Second)
+	type event struct {
+		Kind  string    `json:"kind"`
+		Time  time.Time `json:"time"`
+		Attrs struct {
+			State string `json:"state"`
+		} `json:"attrs"`
+	}
+	var drift event
+	testenv.Eventually(t, "the buoy's drift event in the API", waitLong, func() bool {
+		var out []event
+		q := neturl.Values{"station": {"buoy-songhua"}, "device": {"buoy"}, "from": {time.Now().Add(-time.Hour).Format(time.RFC3339)}}
+		if err := testenv.GetJSON(s.URL+"api/v1/events?"+q.Encode(), &out); err != nil {
+			return false
+		}
+		for _, e := range out {
+			if e.Kind == "drift" {
+				drift = e
+				return true
+			}
+		}
+		return false
+	})
+	p := OpenPage(t, s.URL, 1280, 900)
+	openChart(t, p, "buoy-songhua", "buoy", "latitude")
+	p.WaitJS(t, "a drift tick on the chart", `document.querySelector("#chart-plot .ev-mark.drift") !== null`, waitLong)
+	// The ticks and the range they were drawn for, read together.
+	type tick struct {
+		Left, Width float64
+		Title       string
+	}
+	type shown struct {
+		Ticks  []tick
+		Href   string
+		Events string
+	}
+	got := Eval[shown](t, p, `(() => {
+  const over = document.querySelector("#chart-plot .u-over");
+  return { ticks: [...over.querySelectorAll(".ev-mark")].map((m) => ({ left: parseFloat(m.style.left), width: over.clientWidth, title: m.title })),
+    href: document.querySelector("#chart-export").getAttribute("href"), events: document.querySelector("#chart-plot").dataset.events };
+})()`)
+	u, err := neturl.Parse(got.Href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := mustTime(t, u.Query().Get("from")), mustTime(t, u.Query().Get("to"))
+	var api []event
+	q := neturl.Values{"station": {"buoy-songhua"}, "device": {"buoy"}, "from": {u.Query().Get("from")}, "to": {u.Query().Get("to")}}
+	if err := testenv.GetJSON(s.URL+"api/v1/events?"+q.Encode(), &api); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Ticks) != len(api) || got.Events != strconv.Itoa(len(api)) {
+		t.Fatalf("the chart has %d ticks (%s events), the API %d events in %s – %s", len(got.Ticks), got.Events, len(api), from, to)
+	}
+	// Where the drift tick sits: its share of the axis is its time's share
+	// of the range (within 1 %: the range moves by a bucket between loads).
+	want := float64(drift.Time.Sub(from)) / float64(to.Sub(from))
+	found := false
+	for _, tk := range got.Ticks {
+		if !strings.HasPrefix(tk.Title, "drift") || tk.Width <= 0 {
+			continue
+		}
+		found = true
+		if share := tk.Left / tk.Width; math.Abs(share-want) > 0.01 {
+			t.Errorf("the drift tick is at %.3f of the axis, its time %s at %.3f", share, drift.Time, want)
+		}
+	}
+	if !found {
+		t.Errorf("no tick titled drift among %+v", got.Ticks)
+	}
+}
+
+// TestPositionsKeepTheirDecimals: a buoy's latitude and longitude cards
+// show five decimals (about a metre), not the two a temperature gets, which
+// would move a buoy moored at 45.78 N by kilometres.
+func TestPositionsKeepTheirDecimals(t *testing.T) {
+	s := StartStack(t)
+	const lat, lon = 45.781234, 126.671234
+	s.StartBuoy(t, "buoy-songhua", lat, lon, time.Hour)
+	p := OpenPage(t, s.URL, 1280, 900)
+	p.WaitJS(t, "the buoy in the list", fmt.Sprintf(`document.querySelector(%q) !== null`, fmt.Sprintf(pickSel, "buoy-songhua")), waitLong)
+	selectStation(t, p, "buoy-songhua")
+	want := map[string]float64{"latitude": lat, "longitude": lon}
+	var shown map[string]string
+	testenv.Eventually(t, "the buoy's position on its station card", waitLong, func() bool {
+		shown = map[string]string{}
+		for _, d := range shownStation(t, p).Devices {
+			for _, v := range d.Values {
+				if _, ok := want[v.Metric]; ok {
+					shown[v.Metric] = v.Value
+				}
+			}
+		}
+		return len(shown) == len(want)
+	})
+	decimals := regexp.MustCompile(`^(-?[0-9]+\.[0-9]{5})\b`)
+	for m, text := range shown {
+		g := decimals.FindStringSubmatch(text)
+		if g == nil {
+			t.Errorf("%s shown as %q, want five decimals", m, text)
+			continue
+		}
+		// Moored: the simulated fix stays within a few metres of the anchor.
+		if x, _ := strconv.ParseFloat(g[1], 64); math.Abs(x-want[m]) > 1e-3 {
+			t.Errorf("%s shown as %q, the buoy is moored at %v", m, text, want[m])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strconv"
@@ -74,6 +75,9 @@ func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
 		}
 	}
 	out["standard"] = notes.Standard
+	if notes.StandardCN != "" {
+		out["standard_cn"] = notes.StandardCN
+	}
 	out["severity_cn"] = sev.Chinese()
 	if out["summary"] == "" {
 		out["summary"] = c.Name
@@ -171,7 +175,7 @@ func describe(s *series, sev alert.Severity, a map[string]string) (en, cn string
 		fmt.Fprintf(&z, "：%s", a["value_text"])
 	}
 	fmt.Fprintf(&b, ". Rule %s, %s.", s.rule.ID, a["standard"])
-	fmt.Fprintf(&z, "。规则 %s，依据 %s。", s.rule.ID, a["standard"])
+	fmt.Fprintf(&z, "。规则 %s，依据 %s。", s.rule.ID, cmp.Or(a["standard_cn"], a["standard"]))
 	if a["cause"] != "" {
 		fmt.Fprintf(&b, " Cause: %s.", a["cause"])
 		fmt.Fprintf(&z, "原因：%s。", a["cause_cn"])

@@ -71,3 +71,56 @@ func TestForecastExplains(t *testing.T) {
 		t.Errorf("description %q", n["description"])
 	}
 }
+
+// TestStandardInBothLanguages: the Chinese description and annotation name
+// the rule's standard in Chinese when the rule gives it, the English ones
+// in English; a rule without standard_cn falls back to its standard.
+func TestStandardInBothLanguages(t *testing.T) {
+	for _, c := range []struct{ name, cn, wantCN string }{
+		{"translated", `standard_cn: "GB 3838-2002 表 1"`, "依据 GB 3838-2002 表 1。"},
+		{"untranslated", "", "依据 GB 3838-2002 table 1。"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs, err := rules.Parse("s.yaml", []byte(`rules:
+  - id: do_low
+    kind: threshold
+    standard: "GB 3838-2002 table 1"
+    `+c.cn+`
+    input: {metric: do}
+    levels: [{severity: yellow, op: "<", set: 5, clear: 5.5}]
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			e, err := New(Options{Rules: rs, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			b := &telemetry.Batch{Gateway: "gw", Site: "pond", Readings: []telemetry.Reading{{Device: "p", Metric: "do",
+				Unit: "mg/L", Value: 4, Time: now}}}
+			if err := e.Observe(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			as := e.Alerts(Filter{State: "firing"})
+			if len(as) != 1 {
+				t.Fatalf("%d firing", len(as))
+			}
+			n := as[0].Annotations
+			if !strings.Contains(n["description"], "Rule do_low, GB 3838-2002 table 1.") {
+				t.Errorf("description %q", n["description"])
+			}
+			if !strings.Contains(n["description_cn"], c.wantCN) {
+				t.Errorf("description_cn %q, want it to contain %q", n["description_cn"], c.wantCN)
+			}
+			if got, want := n["standard_cn"], strings.TrimSuffix(strings.TrimPrefix(c.wantCN, "依据 "), "。"); c.cn != "" && got != want {
+				t.Errorf("standard_cn %q, want %q", got, want)
+			}
+			th := e.Thresholds("gw", "pond", "p", "do")
+			if len(th) != 1 || th[0].Standard != "GB 3838-2002 table 1" || (c.cn != "" && th[0].StandardCN != "GB 3838-2002 表 1") {
+				t.Errorf("thresholds %+v", th)
+			}
+		})
+	}
+}

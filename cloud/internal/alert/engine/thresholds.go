@@ -13,7 +13,9 @@ type Threshold struct {
 	Name     string `json:"name"`
 	NameCN   string `json:"name_cn,omitempty"`
 	Standard string `json:"standard,omitempty"`
-	Severity string `json:"severity"`
+	// StandardCN is Standard in Chinese, when the rule gives it.
+	StandardCN string `json:"standard_cn,omitempty"`
+	Severity   string `json:"severity"`
 	// Op is how the rule's measure is compared with Value (< <= > >=);
 	// Clear is where the level lets go again (hysteresis).
 	Op    string   `json:"op"`
@@ -66,7 +68,7 @@ func (e *Engine) Thresholds(gw, site, dev, metric string) []Threshold {
 			if l.Set == nil || !validOp(l.Op) {
 				continue
 			}
-			th := Threshold{Rule: c.ID, Name: name, NameCN: cn, Standard: c.Standard, Severity: l.Severity.String(),
+			th := Threshold{Rule: c.ID, Name: name, NameCN: cn, Standard: c.Standard, StandardCN: c.StandardCN, Severity: l.Severity.String(),
 				Op: l.Op, Value: *l.Set, Agg: agg, Window: window, Source: source}
 			if l.Clear != nil && *l.Clear != *l.Set {
 				v := *l.Clear

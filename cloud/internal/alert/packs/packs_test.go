@@ -59,6 +59,10 @@ func TestIDsUniqueAcrossPacks(t *testing.T) {
 
 var markedV = regexp.MustCompile(`\(V\)`)
 
+// toVerify finds V among a parenthesis's items: "(V)", "(orange, V)",
+// "(V, as x)".
+var toVerify = regexp.MustCompile(`\((?:[^()]*, )?V(?:, [^()]*)?\)`)
+
 func TestEveryRuleHasSourceCaveatsAndTests(t *testing.T) {
 	all, err := All()
 	if err != nil {
@@ -71,6 +75,13 @@ func TestEveryRuleHasSourceCaveatsAndTests(t *testing.T) {
 		}
 		if strings.TrimSpace(r.Standard) == "" {
 			at("no standard")
+		}
+		// The console and the Chinese half of every message name the
+		// standard in Chinese; a (V) mark must survive translation.
+		if strings.TrimSpace(r.StandardCN) == "" {
+			at("no standard_cn")
+		} else if toVerify.MatchString(r.Standard) != strings.Contains(r.StandardCN, "待核") {
+			at("standard is marked (V) but standard_cn does not say 待核, or the other way round")
 		}
 		if len(r.Tests) == 0 {
 			at("no test case")

@@ -54,10 +54,13 @@ type Rule struct {
 	Kind string `yaml:"kind"`
 	// Standard names the standard or source of the rule's numbers
 	// ("GB 3838-2002", "CMA 2007 frost signal").
-	Standard string   `yaml:"standard"`
-	Disabled bool     `yaml:"disabled"`
-	Select   Selector `yaml:"select"`
-	Input    Input    `yaml:"input"`
+	Standard string `yaml:"standard"`
+	// StandardCN is the same in Chinese, for the console and the Chinese
+	// half of messages; without it they show Standard.
+	StandardCN string   `yaml:"standard_cn"`
+	Disabled   bool     `yaml:"disabled"`
+	Select     Selector `yaml:"select"`
+	Input      Input    `yaml:"input"`
 	// For is how long the condition must hold before the alert fires;
 	// ClearFor how long a lower level (or none) must hold before the alert
 	// steps down or resolves. Escalation is immediate.

@@ -120,7 +120,7 @@ function alertRow(a, covered) {
     cause ? el("div", { class: "cause" }, t("alert.cause", { c: cause })) : "",
     n.devices ? el("div", { class: "cause" }, t("alert.devices", { n: n.device_count, list: n.devices })) : "",
     n.also ? el("div", { class: "muted" }, t("alert.also", { x: n.also })) : "",
-    el("div", { class: "muted rule" }, [t("alert.rule", { rule: a.rule }), n.standard].filter(Boolean).join(" · ")),
+    el("div", { class: "muted rule" }, [t("alert.rule", { rule: a.rule }), pick(n, "standard")].filter(Boolean).join(" · ")),
     runbook && !kiosk ? el("details", { class: "runbook" }, el("summary", {}, t("alert.runbook")), el("div", {}, runbook)) : "",
     (covered || []).length ? el("div", { class: "covered muted" }, t("alert.covers", { x: covered.map((c) =>
       `${c.labels.alertname} ${c.labels.device || c.labels.bus || ""}`.trim()).join(", ") })) : "");

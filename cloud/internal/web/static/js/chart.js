@@ -165,12 +165,14 @@ async function load(force) {
   const from = to - secs;
   const metrics = sel.metrics.slice();
   // The export link: every metric of the device over the chart's range.
-  const link = $("#chart-export");
-  link.href = `/api/v1/export?${new URLSearchParams({
-    station: sel.station, device: sel.device,
-    from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), format: "csv",
-  })}`;
-  link.title = t("chart.exporttitle");
+  for (const format of ["csv", "jsonl"]) {
+    const link = $(`#chart-export${format === "csv" ? "" : "-" + format}`);
+    link.href = `/api/v1/export?${new URLSearchParams({
+      station: sel.station, device: sel.device,
+      from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), format,
+    })}`;
+    link.title = t(`chart.exporttitle.${format}`);
+  }
   try {
     const span = { from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString() };
     const [answers, limits, events] = await Promise.all([
@@ -301,7 +303,7 @@ function draw(metrics, answers, from, to, every, limits, events) {
         label: `${metricName(m)}${units[i] ? ` (${unitName(units[i])})` : ""}`,
         scale: scaleOf(i), stroke: palette[i % palette.length], width: 1.5, spanGaps: false,
         // Points only where a series is sparse enough to need them.
-        points: { show: (u, si) => pointCounts[si] <= 120, size: 5 }, value: (u, v) => fmt(v),
+        points: { show: (u, si) => pointCounts[si] <= 120, size: 5 }, value: (u, v) => fmt(v, m),
       })),
     ],
   }, data, $("#chart-plot"));

@@ -87,7 +87,7 @@ export function renderStation(st) {
         class: `metric ${s.quality !== "good" ? s.quality : ""} ${stale ? "stale" : ""}`,
         title: t("metric.title", { metric: metricName(s.metric), time: new Date(s.time).toLocaleString(locale()), quality: t(`quality.${s.quality}`) }),
         onclick: () => onMetric(st.id, d.id, s.metric),
-      }, el("span", { class: "name" }, metricName(s.metric)), el("span", { class: "value" }, `${fmt(s.value)} ${unitName(s.unit)}`));
+      }, el("span", { class: "name" }, metricName(s.metric)), el("span", { class: "value" }, `${fmt(s.value, s.metric)} ${unitName(s.unit)}`));
       metrics.append(btn);
     }
     const info = el("div", {}, el("div", { class: "device-id" }, d.id), el("div", { class: "muted" }, d.profile || ""));

@@ -27,8 +27,15 @@ export function ago(iso) {
   return t("ago.d", { n: Math.round(s / 86400) });
 }
 
-export function fmt(v) {
+// Positions keep 5 decimals (about a metre): a buoy's latitude rounded like
+// a temperature would move it by kilometres.
+const coordinates = new Set(["latitude", "longitude", "lat", "lon"]);
+
+// fmt shows a value with the precision its size deserves, or a position
+// with 5 decimals when metric names one.
+export function fmt(v, metric) {
   if (v === null || v === undefined || Number.isNaN(v)) return "—";
+  if (coordinates.has(metric)) return v.toFixed(5);
   const a = Math.abs(v);
   return Number(v.toFixed(a >= 1000 ? 0 : a >= 10 ? 1 : 2)).toString();
 }
