@@ -615,6 +615,19 @@ func TestEarlyWarningShowsSeverityColour(t *testing.T) {
 	if row := Eval[*alertRow](t, p, fmt.Sprintf(alertRowJS, heatRule)); row == nil || strings.Contains(row.Text, std) {
 		t.Errorf("the Chinese row still shows the English standard %q: %+v", std, row)
 	}
+
+	// The station's alert history: the firing step with the value and its
+	// unit, the level crossed and the rule, as the API's alert says them.
+	selectStation(t, p, "farm-north")
+	p.Click(t, "#station details summary")
+	type step struct{ Value, Threshold string }
+	js := fmt.Sprintf(`[...document.querySelectorAll("#station tr.history-row[data-rule='%s'][data-to='firing']")].map((r) =>
+  ({ value: r.querySelector(".value").textContent, threshold: r.querySelector(".threshold").textContent }))`, heatRule)
+	p.WaitJS(t, "the firing step in the station's history", js+`.length > 0`, waitLong)
+	got := Eval[[]step](t, p, js)
+	if want := (step{a.Annotations["value_text"], a.Annotations["threshold"]}); got[0] != want || want.Threshold == "" {
+		t.Errorf("the history's firing step shows %+v, the alert %+v", got[0], want)
+	}
 }
 
 // hexToRGB turns "#e0661b" into "rgb(224, 102, 27)" for hueOf.

@@ -178,7 +178,13 @@ type Transition struct {
 	To          State             `json:"to"`
 	Severity    Severity          `json:"severity"`
 	Value       float64           `json:"value"`
-	Time        time.Time         `json:"time"` // event time
+	// Unit is the series' unit; ValueText the value with it ("38.5 °C"),
+	// empty where the rule measures nothing (absence); Threshold the level
+	// crossed ("> 37 °C"), on transitions to firing.
+	Unit      string    `json:"unit,omitempty"`
+	ValueText string    `json:"value_text,omitempty"`
+	Threshold string    `json:"threshold,omitempty"`
+	Time      time.Time `json:"time"` // event time
 	// Backfilled marks transitions found in data that arrived late (a
 	// gateway's backlog): recorded, never notified.
 	Backfilled bool `json:"backfilled,omitempty"`

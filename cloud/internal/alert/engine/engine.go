@@ -608,8 +608,16 @@ func (e *Engine) record(s *series, from alert.State, backfilled bool) {
 		return
 	}
 	e.m.transition(a.State, a.Severity, backfilled)
-	e.hist = append(e.hist, alert.Transition{Fingerprint: a.Fingerprint, Rule: a.Rule, Labels: a.Labels, From: from,
-		To: a.State, Severity: a.Severity, Value: a.Value, Time: a.Since, Backfilled: backfilled})
+	tr := alert.Transition{Fingerprint: a.Fingerprint, Rule: a.Rule, Labels: a.Labels, From: from,
+		To: a.State, Severity: a.Severity, Value: a.Value, Unit: s.Unit, Time: a.Since, Backfilled: backfilled}
+	// What the page's history shows beside the value: the same texts the
+	// alert's annotations give (transitions are rare; this is not hot).
+	n := e.annotations(s, a.Severity)
+	tr.ValueText = n["value_text"]
+	if a.State == alert.Firing {
+		tr.Threshold = n["threshold"]
+	}
+	e.hist = append(e.hist, tr)
 }
 
 // schedule publishes a changed series now if its news is fresh, else once

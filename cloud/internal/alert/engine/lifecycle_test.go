@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,7 @@ const doRule = `rules:
 `
 
 type rig struct {
+	unit string // of the readings fed
 	t    *testing.T
 	e    *Engine
 	reg  *registry.Registry
@@ -103,7 +105,7 @@ func (g *rig) open() {
 func (g *rig) feed(at time.Time, v float64, backlog bool) {
 	g.t.Helper()
 	b := &telemetry.Batch{Gateway: "gw1", Site: "pond", Backlog: backlog,
-		Readings: []telemetry.Reading{{Device: "probe", Metric: "do", Value: v, Time: at}}}
+		Readings: []telemetry.Reading{{Device: "probe", Metric: "do", Value: v, Unit: g.unit, Time: at}}}
 	g.reg.Heard(b)
 	g.reg.ObserveBatch(b)
 	if err := g.e.Observe(context.Background(), b); err != nil {
@@ -347,4 +349,38 @@ func FuzzRules(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHistoryExplainsEachStep: the station page's alert history shows, for
+// each transition, the value with its unit and, on firing, the level it
+// crossed — as the alert's annotations say them.
+func TestHistoryExplainsEachStep(t *testing.T) {
+	g := newRig(t, doRule)
+	g.unit = "mg/L"
+	g.live(0, 3.5)
+	g.live(10*time.Minute, 3.5)
+	g.live(time.Minute, 1.5)
+	g.live(time.Minute, 6)
+	g.tick(30 * time.Minute)
+	h, err := g.e.History(context.Background(), HistoryQuery{Gateway: "gw1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type step struct{ to, sev, value, unit, threshold string }
+	var got []step
+	for _, tr := range h {
+		if tr.Rule == "pond_do" {
+			got = append(got, step{string(tr.To), tr.Severity.String(), tr.ValueText, tr.Unit, tr.Threshold})
+		}
+	}
+	slices.Reverse(got) // History is newest first
+	want := []step{
+		{"pending", "none", "3.5 mg/L", "mg/L", ""},
+		{"firing", "yellow", "3.5 mg/L", "mg/L", "< 4 mg/L"},
+		{"firing", "red", "1.5 mg/L", "mg/L", "< 2 mg/L"},
+		{"resolved", "red", "6 mg/L", "mg/L", ""}, // the severity it had
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("history\n got %+v\nwant %+v", got, want)
+	}
 }

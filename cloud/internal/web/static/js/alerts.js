@@ -1,7 +1,7 @@
 // Early warnings: active alerts by colour, with acknowledge and silence,
 // each in the page's language (the alerts carry summary_cn, cause_cn,
 // runbook_cn …), and each station's alert history.
-import { t, pick, locale } from "./i18n.js";
+import { t, pick, locale, unitName } from "./i18n.js";
 import { getJSON, sendJSON, apiToken } from "./api.js";
 import { $, el, ago, fmt } from "./util.js";
 
@@ -182,13 +182,20 @@ export function redrawAlerts() {
   renderAlerts(last.alerts, last.silences);
 }
 
-// showHistory lists a station's alert transitions in box.
+// showHistory lists a station's alert transitions in box: when, to what,
+// which warning on which device, the value with its unit, the level it
+// crossed and the rule.
 export async function showHistory(station, box) {
   const hist = await getJSON(`/api/v1/alerts/history?station=${encodeURIComponent(station)}&limit=50`);
-  const rows = hist.map((h) => el("tr", {},
+  const heads = ["th.when", "th.state", "history.th.alert", "th.device", "history.th.value", "history.th.threshold", "history.th.rule", ""];
+  const rows = hist.map((h) => el("tr", { class: "history-row", "data-rule": h.rule, "data-to": h.to },
     el("td", { title: h.time }, new Date(h.time).toLocaleString(locale())),
-    el("td", {}, el("span", { class: `sev ${h.to === "firing" ? h.severity : "pending"}` }, h.to === "firing" ? sevLabel(h.severity) : h.to)),
-    el("td", {}, h.labels.alertname), el("td", {}, h.labels.device || ""), el("td", {}, fmt(h.value)),
+    el("td", {}, el("span", { class: `sev ${h.to === "firing" ? h.severity : "pending"}` }, h.to === "firing" ? sevLabel(h.severity) : t(`history.${h.to}`))),
+    el("td", {}, h.labels.alertname), el("td", {}, h.labels.device || ""),
+    el("td", { class: "value" }, h.value_text || (h.unit ? `${fmt(h.value, h.labels.metric)} ${unitName(h.unit)}` : "")),
+    el("td", { class: "threshold" }, h.threshold || ""), el("td", { class: "muted" }, h.rule),
     el("td", { class: "muted" }, h.backfilled ? t("history.backlog") : "")));
-  box.replaceChildren(rows.length ? el("div", { class: "scroll-x" }, el("table", {}, ...rows)) : el("div", { class: "muted" }, t("history.none")));
+  box.replaceChildren(rows.length ? el("div", { class: "scroll-x" }, el("table", { class: "history" },
+    el("thead", {}, el("tr", {}, ...heads.map((k) => el("th", {}, k ? t(k) : "")))), el("tbody", {}, ...rows)))
+    : el("div", { class: "muted" }, t("history.none")));
 }
