@@ -109,8 +109,31 @@ func FuzzDecodeAck(f *testing.F) {
 	})
 }
 
+func TestCheckDisplayName(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"", true},
+		{"北区农场 1 号站", true},
+		{"Pond 7 (east)", true},
+		{strings.Repeat("站", MaxDisplayNameRunes), true},
+		{strings.Repeat("站", MaxDisplayNameRunes+1), false},
+		{"a\nb", false},
+		{"farm\u202enorth", false}, // right-to-left override
+		{"zero\u200bwidth", false},
+		{"   ", false},
+		{"bad \xff utf-8", false},
+	} {
+		if err := CheckDisplayName(c.name); (err == nil) != c.ok {
+			t.Errorf("CheckDisplayName(%q) = %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+}
+
 func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"state":"online","site":"n","location":{"lat":1,"lon":2},"devices":[{"id":"d","profile":"p","interval":"5s"}]}`))
+	f.Add([]byte(`{"state":"online","name":"北区农场 1 号站","site_name":"北区"}`))
 	f.Add([]byte(`{"state":"online","heartbeat":"1m0s","devices":[{"id":"d","bus":"rs485","port":"/dev/ttyUSB0","last_read":"2026-12-02T06:00:00Z","health":"quarantined"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)
@@ -119,6 +142,9 @@ func FuzzDecodeState(f *testing.F) {
 		}
 		if s.Heartbeat < 0 {
 			t.Fatalf("accepted a negative heartbeat %v", s.Heartbeat)
+		}
+		if CheckDisplayName(s.Name) != nil || CheckDisplayName(s.SiteName) != nil {
+			t.Fatalf("accepted names %q, %q", s.Name, s.SiteName)
 		}
 		for _, d := range s.Devices {
 			if d.Bus != "" && CheckName("bus", d.Bus) != nil || len(d.Port) > MaxAttrLen {

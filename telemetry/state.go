@@ -4,16 +4,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // State is what a gateway announces, retained, on its state topic: online
 // with its description when it connects and periodically, offline as its
 // last will or when it stops.
 type State struct {
-	State    string    `json:"state"` // StateOnline or StateOffline
-	Version  string    `json:"version,omitempty"`
-	Site     string    `json:"site,omitempty"`
+	State   string `json:"state"` // StateOnline or StateOffline
+	Version string `json:"version,omitempty"`
+	Site    string `json:"site,omitempty"`
+	// Name and SiteName are what people call the station and its site
+	// ("北区农场 1 号站"), in any language: shown, never used as keys.
+	Name     string    `json:"name,omitempty"`
+	SiteName string    `json:"site_name,omitempty"`
 	Location *Location `json:"location,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Time     time.Time `json:"time,omitzero"` // when this state was published
@@ -108,6 +115,12 @@ func DecodeState(data []byte) (State, error) {
 			return s, fmt.Errorf("state: %w", err)
 		}
 	}
+	if err := CheckDisplayName(s.Name); err != nil {
+		return s, fmt.Errorf("state: name: %w", err)
+	}
+	if err := CheckDisplayName(s.SiteName); err != nil {
+		return s, fmt.Errorf("state: site_name: %w", err)
+	}
 	if l := s.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180) {
 		return s, fmt.Errorf("state: location %v,%v is not on Earth", l.Lat, l.Lon)
 	}
@@ -128,4 +141,33 @@ func DecodeState(data []byte) (State, error) {
 		}
 	}
 	return s, nil
+}
+
+// MaxDisplayNameRunes bounds a display name: a station's or site's name as
+// people say it.
+const MaxDisplayNameRunes = 64
+
+// CheckDisplayName checks a display name: valid UTF-8, at most
+// MaxDisplayNameRunes characters, no control or format characters (a
+// right-to-left override would make a page lie about what it names), and
+// not only spaces. Empty is allowed: no name.
+func CheckDisplayName(s string) error {
+	if s == "" {
+		return nil
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%q is not valid UTF-8", s)
+	}
+	if n := utf8.RuneCountInString(s); n > MaxDisplayNameRunes {
+		return fmt.Errorf("%.20q… has %d characters, more than %d", s, n, MaxDisplayNameRunes)
+	}
+	for i, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%q: character %U at byte %d is a control or format character", s, r, i)
+		}
+	}
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%q is only spaces", s)
+	}
+	return nil
 }

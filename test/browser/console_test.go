@@ -28,7 +28,7 @@ const (
 	// listJS is the station list: each entry's station, state badge and the
 	// colour of its dot (as its marker's).
 	listJS = `[...document.querySelectorAll("#station-list .station-pick")].map((b) => ({
-  id: b.dataset.station, state: b.querySelector(".badge").textContent.trim(),
+  id: b.dataset.station, name: b.querySelector(".station-name").textContent.trim(), state: b.querySelector(".badge").textContent.trim(),
   status: [...b.querySelector(".dot").classList].find((c) => c !== "dot") || "",
   selected: b.classList.contains("selected") }))`
 	// pickSel is station %q's entry in the list.
@@ -40,7 +40,8 @@ const (
   const card = document.querySelector("#station article.station");
   if (!card) return null;
   return {
-    id: card.querySelector("h2").firstChild.textContent.trim(),
+    id: card.dataset.station, name: card.querySelector("h2 .station-name").textContent.trim(),
+    shownId: (card.querySelector("h2 .station-id") || {}).textContent || "",
     state: card.querySelector("h2 .badge").textContent.trim(),
     devices: [...card.querySelectorAll("tr")].filter((tr) => tr.querySelector(".device-id")).map((tr) => ({
       id: tr.querySelector(".device-id").textContent.trim(),
@@ -50,8 +51,8 @@ const (
   };
 })()`
 	// shownIsJS is truthy once #station shows station %q.
-	shownIsJS = `(() => { const h = document.querySelector("#station article.station h2");
-  return h !== null && h.firstChild.textContent.trim() === %q; })()`
+	shownIsJS = `(() => { const card = document.querySelector("#station article.station");
+  return card !== null && card.dataset.station === %q; })()`
 	// metricSel is the button of device %q's metric %q in #station.
 	metricSel = `#station .metric[data-device=%q][data-metric=%q]`
 	// markersJS is every station marker on the map (Leaflet's SVG circle
@@ -142,6 +143,8 @@ var severities = []string{"red", "orange", "yellow", "blue"}
 
 type pageStation struct {
 	ID      string       `json:"id"`
+	Name    string       `json:"name"`    // the heading's name: the display name, else the id
+	ShownID string       `json:"shownId"` // the id beside a display name
 	State   string       `json:"state"`
 	Devices []pageDevice `json:"devices"`
 }
@@ -157,6 +160,7 @@ type pageDevice struct {
 
 type listEntry struct {
 	ID       string `json:"id"`
+	Name     string `json:"name"`
 	State    string `json:"state"`
 	Status   string `json:"status"`
 	Selected bool   `json:"selected"`
@@ -261,6 +265,11 @@ func TestConsoleShowsEveryStation(t *testing.T) {
 		if list[i].State != a.State {
 			t.Errorf("station %s: the list says %q, the API %q", a.ID, list[i].State, a.State)
 		}
+		// Stations are called by their display names (Chinese in the
+		// gateway's config), by their ids where they have none.
+		if want := displayName(api, a.ID); list[i].Name != want {
+			t.Errorf("station %s: the list calls it %q, want %q", a.ID, list[i].Name, want)
+		}
 		if !slices.ContainsFunc(markers, func(m marker) bool { return m.Station == a.ID }) {
 			t.Errorf("station %s (from the API) has no marker on the map: %+v", a.ID, markers)
 		}
@@ -268,6 +277,13 @@ func TestConsoleShowsEveryStation(t *testing.T) {
 		got := selectStation(t, p, a.ID)
 		if got.State != a.State {
 			t.Errorf("station %s: the page says %q, the API %q", a.ID, got.State, a.State)
+		}
+		wantID := ""
+		if a.Name != "" {
+			wantID = a.ID
+		}
+		if got.Name != displayName(api, a.ID) || got.ShownID != wantID {
+			t.Errorf("station %s (API name %q): the heading says %q, id %q", a.ID, a.Name, got.Name, got.ShownID)
 		}
 		var want, have []string
 		for _, d := range a.Devices {
@@ -285,6 +301,17 @@ func TestConsoleShowsEveryStation(t *testing.T) {
 	// One more refresh (every 5 s) with no error either.
 	first := Eval[string](t, p, `document.querySelector("#updated").textContent`)
 	p.WaitJS(t, "the page refreshed", fmt.Sprintf(`(t => t !== "" && t !== %q)(document.querySelector("#updated").textContent)`, first), waitLong)
+}
+
+// displayName is what the page should call station id: the API's name,
+// else the id.
+func displayName(api []apiStation, id string) string {
+	for _, a := range api {
+		if a.ID == id && a.Name != "" {
+			return a.Name
+		}
+	}
+	return id
 }
 
 // selectStation clicks station id's entry in the list, waits until
@@ -715,7 +742,7 @@ func TestChartOpensFromMap(t *testing.T) {
 	if !c.Shown || !c.Canvas {
 		t.Errorf("chart panel %+v: not shown with a canvas", c)
 	}
-	if want := other + " / " + dev; c.Title != want {
+	if want := displayName(api, other) + " / " + dev; c.Title != want {
 		t.Errorf("chart title %q, want %q", c.Title, want)
 	}
 	if len(c.Values) != 1 || c.Values[0] < 1 {

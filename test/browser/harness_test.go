@@ -160,7 +160,7 @@ type Stack struct {
 const gatewayConfig = `gateway:
   id: %s
   site: %s
-  location: {lat: %s, lon: %s}
+%s  location: {lat: %s, lon: %s}
 uplink:
   brokers: [tcp://%s]
   batch_delay: 200ms
@@ -201,10 +201,10 @@ func StartStack(t *testing.T) *Stack {
 
 	s.gateways = map[string]*proc{}
 	var procs []*proc
-	gateway := func(id, site, lat, lon, devices string) {
+	gateway := func(id, site, names, lat, lon, devices string) {
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "gateway.yaml")
-		body := fmt.Sprintf(gatewayConfig, id, site, lat, lon, mqttAddr, filepath.Join(dir, "buffer"),
+		body := fmt.Sprintf(gatewayConfig, id, site, names, lat, lon, mqttAddr, filepath.Join(dir, "buffer"),
 			testenv.FreePort(t), simAddr, devices)
 		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -213,13 +213,14 @@ func StartStack(t *testing.T) *Stack {
 		procs = append(procs, p)
 		s.gateways[id] = p
 	}
-	gateway("farm-north", "north-farm", "45.7560", "126.6420", `      - {id: soil-east, profile: renke/rs-ecth-n01, unit: 1, interval: 1s}
+	// farm-north has Chinese display names, orchard-south none.
+	gateway("farm-north", "north-farm", "  name: 北区农场 1 号站\n  site_name: 北区农场\n", "45.7560", "126.6420", `      - {id: soil-east, profile: renke/rs-ecth-n01, unit: 1, interval: 1s}
       - {id: soil-west, profile: renke/rs-ecth-n01, unit: 2, interval: 1s}
       - {id: air-mast, profile: renke/rs-ws-n01-8, unit: 10, interval: 1s}
 `)
 	// 55 km from farm-north: at the zoom the map fits them in (at most 8)
 	// stations a few km apart overlap, and the top marker takes the click.
-	gateway("orchard-south", "south-orchard", "45.3100", "126.2200", `      - {id: soil-orchard, profile: renke/rs-ecth-n01, unit: 3, interval: 1s}
+	gateway("orchard-south", "south-orchard", "", "45.3100", "126.2200", `      - {id: soil-orchard, profile: renke/rs-ecth-n01, unit: 3, interval: 1s}
 `)
 	testenv.Eventually(t, "both stations online with a latest value for every device", waitLong, func() bool {
 		for _, p := range procs {
@@ -398,6 +399,7 @@ func StartCloud(t *testing.T) (url, mqttAddr string) {
 // apiStation is the part of GET /api/v1/stations the tests read.
 type apiStation struct {
 	ID      string `json:"id"`
+	Name    string `json:"name"`
 	State   string `json:"state"`
 	Devices []struct {
 		ID     string `json:"id"`

@@ -56,13 +56,15 @@ type Registry struct {
 
 type gateway struct {
 	id, site string
-	location *telemetry.Location
-	state    string // Online, Offline or Unknown (no state message yet)
-	version  string
-	stateAt  time.Time
-	started  time.Time
-	buffered uint64
-	lastSeen time.Time // newest batch stored
+	// name and siteName are the display names its state gave.
+	name, siteName string
+	location       *telemetry.Location
+	state          string // Online, Offline or Unknown (no state message yet)
+	version        string
+	stateAt        time.Time
+	started        time.Time
+	buffered       uint64
+	lastSeen       time.Time // newest batch stored
 	// heardAt is when the gateway itself last spoke: a batch arrived (stored
 	// or not) or it published its state (a retained state replayed by the
 	// broker, or a last will, is not the gateway speaking). heartbeat is how
@@ -165,6 +167,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (re
 		return 0 // a last will carries no description, and is the broker speaking
 	}
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
+	g.name, g.siteName = s.Name, s.SiteName
 	if s.Location != nil {
 		loc := *s.Location
 		g.location = &loc
@@ -370,6 +373,8 @@ func (r *Registry) Seed(samples []store.Sample) {
 type Station struct {
 	ID       string              `json:"id"`
 	Site     string              `json:"site,omitempty"`
+	Name     string              `json:"name,omitempty"`      // display name, any language
+	SiteName string              `json:"site_name,omitempty"` // the site's display name
 	Location *telemetry.Location `json:"location,omitempty"`
 	State    string              `json:"state"` // online, offline, unknown
 	Version  string              `json:"version,omitempty"`
@@ -430,7 +435,7 @@ func (r *Registry) Station(id string) (Station, bool) {
 
 func (r *Registry) view(g *gateway) Station {
 	now := r.now()
-	st := Station{ID: g.id, Site: g.site, State: g.state, Version: g.version, Started: g.started, Since: g.stateAt,
+	st := Station{ID: g.id, Site: g.site, Name: g.name, SiteName: g.siteName, State: g.state, Version: g.version, Started: g.started, Since: g.stateAt,
 		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices)),
 		DevicesRefused: g.refused, FutureItems: g.future}
 	if g.location != nil {

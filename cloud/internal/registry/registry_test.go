@@ -44,7 +44,7 @@ func TestStates(t *testing.T) {
 	now := t0
 	r.now = func() time.Time { return now }
 	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "north", Time: t0,
-		Location: &telemetry.Location{Lat: 45, Lon: 126},
+		Name: "北区农场 1 号站", SiteName: "北区", Location: &telemetry.Location{Lat: 45, Lon: 126},
 		Devices: []telemetry.DeviceState{
 			{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: telemetry.Duration(10 * time.Second), Health: "ok"},
 			{ID: "air-1", Profile: "renke/rs-ws-n01-8", Interval: telemetry.Duration(10 * time.Second), Health: "failing", Error: "timeout"},
@@ -79,7 +79,8 @@ func TestStates(t *testing.T) {
 		t.Fatalf("older online state won: %s", got)
 	}
 	st, _ := r.Station("gw1")
-	if st.Location == nil || st.Location.Lat != 45 || st.Site != "north" {
+	// The last will says nothing of names: they stay.
+	if st.Location == nil || st.Location.Lat != 45 || st.Site != "north" || st.Name != "北区农场 1 号站" || st.SiteName != "北区" {
 		t.Fatalf("description lost: %+v", st)
 	}
 }

@@ -290,7 +290,8 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 
 // state describes the gateway for its retained state message.
 func (a *App) state(r *running) telemetry.State {
-	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Location: r.cfg.Gateway.Location,
+	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Name: r.cfg.Gateway.Name,
+		SiteName: r.cfg.Gateway.SiteName, Location: r.cfg.Gateway.Location,
 		Started: a.started.UTC()}
 	ports := make(map[string]string, len(r.cfg.Buses))
 	for _, bc := range r.cfg.Buses {

@@ -164,6 +164,10 @@ func scan(ctx context.Context, t *target, baud int, addrs []uint8) ([]*responder
 	return got, noise, nil
 }
 
+// matchRetries is how many more times matchProfiles asks a profile's
+// registers after a timeout.
+const matchRetries = 2
+
 // matchProfiles reads each candidate's whole map from the unit, keeps
 // those whose every request it answers and that decode at least one
 // plausible value, and ranks them best first (see fit.go).
@@ -176,6 +180,13 @@ func matchProfiles(ctx context.Context, t *target, r *responder, candidates []*p
 	var fits []fit
 	for _, p := range candidates {
 		rows := readProfile(ctx, c, r.unit, p, p.Modbus.MaxGap)
+		// The unit is there (it answered the scan), so a timeout is more
+		// likely a slow or noisy line than registers it lacks (a unit
+		// answers those with an exception): ask again before ruling the
+		// profile out, so one lost frame does not hide the right model.
+		for try := 0; try < matchRetries && ctx.Err() == nil && modbus.Kind(firstErr(rows)) == "timeout"; try++ {
+			rows = readProfile(ctx, c, r.unit, p, p.Modbus.MaxGap)
+		}
 		if firstErr(rows) != nil || len(rows) == 0 {
 			continue // the unit lacks these registers, or is not answering
 		}

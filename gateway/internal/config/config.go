@@ -57,8 +57,12 @@ func (c *Config) WarnLoose(log *slog.Logger) {
 
 // Gateway identifies this gateway.
 type Gateway struct {
-	ID       string              `yaml:"id"`   // unique per deployment; part of every topic
-	Site     string              `yaml:"site"` // the site the gateway serves, e.g. north-farm
+	ID   string `yaml:"id"`   // unique per deployment; part of every topic
+	Site string `yaml:"site"` // the site the gateway serves, e.g. north-farm
+	// Name and SiteName are the station's and site's names as people say
+	// them, in any language ("北区农场 1 号站"); the console shows them.
+	Name     string              `yaml:"name"`
+	SiteName string              `yaml:"site_name"`
 	Location *telemetry.Location `yaml:"location"`
 	// Clock says how acquisition times are known: auto (ask the kernel
 	// whether NTP has synchronised the clock), ntp, gps, rtc or unsynced.
@@ -313,6 +317,12 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		if err := telemetry.CheckName("site", g.Site); err != nil {
 			r.Errorf("gateway.site", "%v", err)
 		}
+	}
+	if err := telemetry.CheckDisplayName(g.Name); err != nil {
+		r.Errorf("gateway.name", "%v", err)
+	}
+	if err := telemetry.CheckDisplayName(g.SiteName); err != nil {
+		r.Errorf("gateway.site_name", "%v", err)
 	}
 	if l := g.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180) {
 		r.Errorf("gateway.location", "lat %v, lon %v is not a position on Earth", l.Lat, l.Lon)

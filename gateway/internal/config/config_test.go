@@ -15,7 +15,7 @@ func TestGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Gateway.ID != "farm-north" || c.Gateway.Location.Lat != 45.75 || c.Uplink.BatchSize != 200 {
+	if c.Gateway.ID != "farm-north" || c.Gateway.Name != "北区农场 1 号站" || c.Gateway.SiteName != "北区" || c.Gateway.Location.Lat != 45.75 || c.Uplink.BatchSize != 200 {
 		t.Errorf("decoded wrong: %+v", c)
 	}
 	devs := c.Buses[0].Devices
@@ -58,6 +58,10 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:20: buses[0].devices[0].interval: 10ms is shorter than 100ms`,
 			`values.bad.yaml:21: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
 			`values.bad.yaml:23: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
+		},
+		"names.bad.yaml": {
+			`names.bad.yaml:5: gateway.name: "北区\u202e农场": character U+202E at byte 6 is a control or format character`,
+			`names.bad.yaml:6: gateway.site_name: "北北北北北北北北北北北北北北北北北北北北"… has 65 characters, more than 64`,
 		},
 		// Streams: the config's own fields are checked first; problems
 		// with profiles are reported once those are fixed.

@@ -8,7 +8,7 @@
 import { uPlot } from "./vendor.js";
 import { t, metricName, unitName, lang } from "./i18n.js";
 import { getJSON } from "./api.js";
-import { $, el, fmt, tzName } from "./util.js";
+import { $, el, fmt, tzName, nameOf } from "./util.js";
 
 export const ranges = [["1h", 3600], ["6h", 21600], ["24h", 86400], ["7d", 604800], ["30d", 2592000], ["1y", 31536000]];
 const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
@@ -118,7 +118,7 @@ function changed() {
 
 function drawPickers() {
   const st = stations.find((s) => s.id === sel.station);
-  $("#chart-title").textContent = `${sel.station} / ${sel.device}`;
+  $("#chart-title").textContent = `${st ? nameOf(st) : sel.station} / ${sel.device}`;
   const devs = st ? st.devices.filter((d) => d.latest.length) : [];
   const dsel = $("#chart-device");
   const want = devs.map((d) => d.id).join("\n");

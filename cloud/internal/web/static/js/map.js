@@ -8,7 +8,7 @@
 // circle (from its newest drift event) are drawn over them.
 import { L, topojson } from "./vendor.js";
 import { t } from "./i18n.js";
-import { el } from "./util.js";
+import { el, nameOf } from "./util.js";
 import { getJSON } from "./api.js";
 
 const landURL = "/static/vendor/world-atlas-2.0.2/land-50m.json";
@@ -112,7 +112,7 @@ export function updateMap(stations, worst, selected) {
     } else {
       m.setLatLng(ll).setStyle(style).setRadius(style.radius);
     }
-    m.setTooltipContent(el("span", {}, st.id));
+    m.setTooltipContent(el("span", {}, nameOf(st)));
     // Name the station and what its colour means on the marker's SVG path,
     // for tools and the browser tests (test/browser).
     const path = m.getElement();
@@ -158,7 +158,7 @@ function drawCluster(g, worst) {
   const size = big ? 44 : 32;
   const m = L.marker(L.latLngBounds(lls).getCenter(), {
     icon: L.divIcon({ className: `station-cluster ${status}`, iconSize: [size, size], html: "" }),
-    title: t("map.cluster", { n: g.length, ids: g.map((st) => st.id).join(", ") }),
+    title: t("map.cluster", { n: g.length, ids: g.map(nameOf).join(", ") }),
     keyboard: true,
   }).addTo(clusterLayer);
   // Click: show the whole group, and at least two zoom levels closer (a

@@ -2,7 +2,7 @@
 // (a value opens its chart), recent events and alert history; and the list
 // of all stations to pick from without the map.
 import { t, metricName, unitName, locale } from "./i18n.js";
-import { $, el, ago, fmt } from "./util.js";
+import { $, el, ago, fmt, nameOf } from "./util.js";
 import { showHistory } from "./alerts.js";
 
 // A gateway always holds the few readings of its last unacknowledged batch;
@@ -27,8 +27,8 @@ export function renderPicker(stations, worst, selected) {
     const status = st.state === "offline" ? "offline" : worst.get(st.id) || "fine";
     return el("button", {
       type: "button", class: `station-pick${st.id === selected ? " selected" : ""}`, "data-station": st.id,
-      "aria-pressed": String(st.id === selected), onclick: () => onSelect(st.id),
-    }, el("span", { class: `dot ${status}` }), st.id,
+      "aria-pressed": String(st.id === selected), onclick: () => onSelect(st.id), title: st.name ? st.id : undefined,
+    }, el("span", { class: `dot ${status}` }), el("span", { class: "station-name" }, nameOf(st)),
     el("span", { class: `badge ${st.state}` }, t(`state.${st.state}`)));
   }));
 }
@@ -65,11 +65,13 @@ function historyBox(station) {
 export function renderStation(st) {
   const root = $("#station");
   if (!st) { root.replaceChildren(); return; }
-  const card = el("article", { class: `station ${st.state}` });
-  const where = [st.site && t("station.site", { site: st.site }),
+  const card = el("article", { class: `station ${st.state}`, "data-station": st.id });
+  const site = st.site_name ? `${st.site_name} (${st.site})` : st.site;
+  const where = [site && t("station.site", { site }),
     st.location && `${st.location.lat.toFixed(4)}, ${st.location.lon.toFixed(4)}`].filter(Boolean).join(" · ");
   card.append(
-    el("h2", {}, st.id, el("span", { class: `badge ${st.state}` }, t(`state.${st.state}`))),
+    el("h2", {}, el("span", { class: "station-name" }, nameOf(st)), st.name ? el("span", { class: "muted station-id" }, st.id) : "",
+      el("span", { class: `badge ${st.state}` }, t(`state.${st.state}`))),
     el("div", { class: "meta muted" },
       [where, t("station.heard", { ago: ago(st.last_seen) }),
         st.buffered >= backlogShown ? t("station.backlog", { n: st.buffered }) : "",

@@ -27,6 +27,10 @@ export function ago(iso) {
   return t("ago.d", { n: Math.round(s / 86400) });
 }
 
+// nameOf is what people call a station: its display name (any language,
+// from the gateway's config), else its id.
+export const nameOf = (st) => st.name || st.id;
+
 // Positions keep 5 decimals (about a metre): a buoy's latitude rounded like
 // a temperature would move it by kilometres.
 const coordinates = new Set(["latitude", "longitude", "lat", "lon"]);
