@@ -112,6 +112,19 @@ func testValues() map[string]map[string]float64 {
 	return out
 }
 
+// testUnits are the metrics' units as the firmware profiles give them
+// (the store writes no unit tag for "").
+var testUnits = map[string]string{
+	"soil_moisture": "%", "soil_temperature": "°C", "soil_ec": "µS/cm", "soil_nitrogen": "mg/kg",
+	"soil_phosphorus": "mg/kg", "soil_potassium": "mg/kg", "air_temperature": "°C", "air_humidity": "%",
+	"rainfall": "mm", "wind_speed": "m/s", "wind_direction": "°", "wave_height": "m", "wave_height_max": "m",
+	"wave_period": "s", "wave_period_peak": "s", "wave_direction": "°", "water_temperature": "°C",
+	"wind_gust": "m/s", "wind_speed_relative": "m/s", "air_pressure": "hPa", "dew_point": "°C", "latitude": "°",
+	"longitude": "°", "speed_over_ground": "m/s", "dissolved_oxygen": "mg/L", "do_saturation": "%",
+	"ammonia_nitrogen": "mg/L", "potassium_ion": "mg/L", "turbidity": "NTU", "noise": "dB", "pm2_5": "µg/m³",
+	"pm10": "µg/m³", "illuminance": "lx", "solar_radiation": "W/m²", "co2": "ppm",
+}
+
 // badSoilMoisture is one bad reading of another probe at farm-1.
 const badSoilMoisture = 130
 
@@ -194,7 +207,7 @@ func TestGrafanaDashboardQueries(t *testing.T) {
 		for dev, ms := range st.devices {
 			for _, m := range ms {
 				for j := 0; j < 10; j++ {
-					rs = append(rs, telemetry.Reading{Device: dev, Metric: m, Value: values[st.gateway][m],
+					rs = append(rs, telemetry.Reading{Device: dev, Metric: m, Value: values[st.gateway][m], Unit: testUnits[m],
 						Time: now.Add(time.Duration(j) * time.Second), Clock: telemetry.ClockNTP})
 				}
 			}
