@@ -55,7 +55,7 @@ var dashboardCases = []struct {
 	},
 }
 
-// testReadings are what the gateways of four stations would send: the
+// testStations are four stations and what their gateways send: the
 // metric names are those of the firmware profiles (firmware-profiles/)
 // that such stations carry. Each station's metric has one value, distinct
 // from every other station's and metric's, so a mean, a last or a max a
@@ -85,7 +85,7 @@ var testStations = []struct {
 	}},
 }
 
-// testValue is the value of a station's metric (the same on each of its
+// testValues gives the value of each station's metric (the same on each of its
 // devices): 0.5 + 100 × station + the metric's index in the sorted list of
 // all metrics.
 func testValues() map[string]map[string]float64 {
