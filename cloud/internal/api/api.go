@@ -31,6 +31,7 @@ type API struct {
 	now      func() time.Time
 	alerts   *engine.Engine
 	access   access
+	loc      *time.Location // where statistics' days begin (stats.go)
 
 	requests *prometheus.CounterVec
 }
@@ -46,6 +47,11 @@ func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg promethe
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_requests_total",
 			Help: "API requests by endpoint and status code."}, []string{"endpoint", "code"})}
 	mreg.MustRegister(a.requests, a.access.failures, a.access.reloads)
+	loc, err := time.LoadLocation(DefaultTimezone)
+	if err != nil {
+		panic("BUG: the embedded zone database lacks " + DefaultTimezone) // time/tzdata is linked in
+	}
+	a.loc = loc
 	return a
 }
 
@@ -59,6 +65,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
 	mux.HandleFunc("GET /api/v1/thresholds", a.wrap("thresholds", a.thresholds))
 	mux.HandleFunc("GET /api/v1/export", a.export)
+	mux.HandleFunc("GET /api/v1/stats", a.stats)
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
