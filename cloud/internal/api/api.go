@@ -335,6 +335,9 @@ func parseTimeAny(v string, now time.Time) (time.Time, error) {
 
 func onlyParams(q map[string][]string, allowed ...string) error {
 	for k, vs := range q {
+		if k == "" {
+			return &Error{Status: http.StatusBadRequest, Msg: "a parameter has no name (a stray & or =)"}
+		}
 		known := false
 		for _, a := range allowed {
 			known = known || k == a

@@ -52,7 +52,7 @@ func parseStats(q url.Values, now time.Time, loc *time.Location) (*statsRequest,
 		return nil, badParam("station", "%v", err)
 	}
 	for param, v := range map[string]string{"device": s.device, "metric": s.metric} {
-		if v == "" {
+		if v == "" && !q.Has(param) {
 			continue
 		}
 		if err := telemetry.CheckName(param, v); err != nil {

@@ -28,12 +28,17 @@ const MaxSpanTransitions = 200_000
 // FiringSpans returns the spans during which alerts of gateway gw (of one
 // device when dev is set) fired that overlap [from, to), oldest first.
 //
-// Live transitions and backfilled ones (judged on late data by a shadow of
-// the series, docs/alerting.md) are two timelines of one alert, each turned
-// into spans, and the two are united so a time is counted once. A live span
-// still open has no End; a backfilled one left open (the late data ended
-// while it fired) ends at its last transition, which is what is known.
-// The state at from is the newest live transition before it.
+// An alert's history may interleave two timelines: the alert's own
+// transitions, and those of a shadow that judged late data (older than
+// what the alert had seen, docs/alerting.md). Both are marked backfilled
+// when the data was late, but so are the alert's own transitions on a
+// backlog, so the mark does not tell them apart; what a transition came
+// from does: a backfilled transition whose From does not continue the
+// alert's own state (firing or not) is the shadow's. Each timeline is
+// turned into spans and the two united, so a time is counted once. The
+// alert's span still open has no End; a shadow's left open (the late data
+// ended while it fired) ends at its last transition, which is what is
+// known. The state at from is the alert's newest transition before it.
 func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.Time) ([]Span, error) {
 	e.mu.Lock()
 	err := e.flush(ctx, false) // what was just judged is visible
@@ -42,9 +47,9 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 		return nil, err
 	}
 	type timeline struct {
-		first *alert.Transition // the newest live transition before from
-		live  []alert.Transition
-		late  []alert.Transition
+		firing bool               // the alert's own state, as far as read
+		live   []alert.Transition // the newest before from
+		in     []alert.Transition // in [from, to), oldest first
 	}
 	lines := map[string]*timeline{}
 	line := func(fp string) *timeline {
@@ -53,7 +58,7 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 		}
 		return lines[fp]
 	}
-	// Before from: each alert's newest live transition.
+	// Before from: each alert's newest transition.
 	fps, err := e.column(ctx, `SELECT DISTINCT fingerprint FROM history
 		WHERE gateway = ? AND (? = '' OR device = ?) AND t < ?`, gw, dev, dev, from.UnixNano())
 	if err != nil {
@@ -61,15 +66,13 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 	}
 	for _, fp := range fps {
 		rows, err := e.transitions(ctx, `SELECT data FROM history WHERE fingerprint = ? AND t < ?
-			ORDER BY t DESC, id DESC LIMIT 64`, fp, from.UnixNano())
+			ORDER BY t DESC, id DESC LIMIT 1`, fp, from.UnixNano())
 		if err != nil {
 			return nil, err
 		}
-		for i := range rows {
-			if !rows[i].Backfilled {
-				line(fp).first = &rows[i]
-				break
-			}
+		if len(rows) == 1 {
+			l := line(fp)
+			l.live, l.firing = rows, rows[0].To == alert.Firing
 		}
 	}
 	in, err := e.transitions(ctx, `SELECT data FROM history
@@ -83,20 +86,13 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 	}
 	for _, t := range in {
 		l := line(t.Fingerprint)
-		if t.Backfilled {
-			l.late = append(l.late, t)
-		} else {
-			l.live = append(l.live, t)
-		}
+		l.in = append(l.in, t)
 	}
 	var out []Span
 	for fp, l := range lines {
-		var seed []alert.Transition
-		if l.first != nil {
-			seed = []alert.Transition{*l.first}
-		}
-		live := spansOf(append(seed, l.live...), true)
-		late := spansOf(l.late, false)
+		own, shadow := split(l.in, l.firing)
+		live := spansOf(append(l.live, own...), true)
+		late := spansOf(shadow, false)
 		for _, s := range unite(append(live, late...)) {
 			if (s.Open || s.End.After(from)) && s.Start.Before(to) {
 				s.Fingerprint = fp
@@ -111,6 +107,30 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 		return out[i].Fingerprint < out[j].Fingerprint
 	})
 	return out, nil
+}
+
+// split tells the alert's own transitions (oldest first) from a shadow's:
+// a backfilled transition that continues a shadow still under way (pending
+// or firing) is the shadow's; else one that continues the alert's own state
+// (firing says whether it fired before the first) is the alert's; else it
+// begins a shadow.
+func split(ts []alert.Transition, firing bool) (own, shadow []alert.Transition) {
+	var under alert.State // the shadow's state while it is under way
+	for _, t := range ts {
+		switch {
+		case t.Backfilled && under != "" && t.From == under,
+			t.Backfilled && (t.From == alert.Firing) != firing:
+			shadow = append(shadow, t)
+			under = ""
+			if t.To == alert.Pending || t.To == alert.Firing {
+				under = t.To
+			}
+		default:
+			own = append(own, t)
+			firing = t.To == alert.Firing
+		}
+	}
+	return own, shadow
 }
 
 // spansOf turns one timeline of transitions, oldest first, into firing
