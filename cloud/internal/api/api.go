@@ -93,18 +93,25 @@ func (a *API) wrap(endpoint string, h func(*http.Request) (any, error)) http.Han
 // guard serves endpoint to callers with role need or above, as JSON.
 func (a *API) guard(endpoint string, need apitoken.Role, h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var v any
-		var err error
-		if ar, aerr := a.access.authorize(r, need); aerr != nil {
-			err = aerr
-			if aerr.Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
-			}
-		} else {
-			v, err = h(ar)
+		if ar := a.authorized(w, r, endpoint, need); ar != nil {
+			v, err := h(ar)
+			a.respond(w, endpoint, v, err)
 		}
-		a.respond(w, endpoint, v, err)
 	}
+}
+
+// authorized returns r as its caller's if the caller has role need or
+// above; else it answers the refusal and returns nil.
+func (a *API) authorized(w http.ResponseWriter, r *http.Request, endpoint string, need apitoken.Role) *http.Request {
+	ar, aerr := a.access.authorize(r, need)
+	if aerr != nil {
+		if aerr.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
+		}
+		a.respond(w, endpoint, nil, aerr)
+		return nil
+	}
+	return ar
 }
 
 // respond writes v, or err as its status and JSON body, and counts it.

@@ -129,12 +129,8 @@ func (a *API) exportSeries(ctx context.Context, e *exportRequest) ([]seriesKey, 
 // export streams samples, or buckets, as CSV or JSON lines.
 func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "export"
-	ar, aerr := a.access.authorize(r, apitoken.Viewer)
-	if aerr != nil {
-		if aerr.Status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
-		}
-		a.respond(w, endpoint, nil, aerr)
+	ar := a.authorized(w, r, endpoint, apitoken.Viewer)
+	if ar == nil {
 		return
 	}
 	e, err := a.parseExport(ar)

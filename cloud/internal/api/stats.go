@@ -182,12 +182,8 @@ type Exceedance struct {
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "stats"
-	ar, aerr := a.access.authorize(r, apitoken.Viewer)
-	if aerr != nil {
-		if aerr.Status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
-		}
-		a.respond(w, endpoint, nil, aerr)
+	ar := a.authorized(w, r, endpoint, apitoken.Viewer)
+	if ar == nil {
 		return
 	}
 	now := a.now()

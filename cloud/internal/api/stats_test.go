@@ -20,6 +20,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
@@ -109,6 +110,7 @@ func TestExpected(t *testing.T) {
 // does; now is noon on 21 November in Shanghai.
 type statsRig struct {
 	srv     *httptest.Server
+	api     *API
 	written []telemetry.Reading // d1's
 	delay   map[time.Time]time.Duration
 }
@@ -199,6 +201,7 @@ func newStatsRig(t *testing.T) *statsRig {
 	}
 	a := New(st, reg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()).WithAlerts(e).WithTimezone(shanghai)
 	a.now = func() time.Time { return statsNow }
+	g.api = a
 	mux := http.NewServeMux()
 	a.Register(mux)
 	g.srv = httptest.NewServer(mux)
@@ -481,4 +484,37 @@ func FuzzParseStats(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStatsNeedsViewer: with tokens, statistics (JSON and CSV) need a
+// viewer's token, as every reading endpoint.
+func TestStatsNeedsViewer(t *testing.T) {
+	g := newStatsRig(t)
+	secret, hash := apitoken.New()
+	set, err := apitoken.Parse("tokens.yaml", []byte("tokens:\n  - {name: analyst, role: viewer, sha256: "+hash+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.api.WithAccess(set, apitoken.None)
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{{"no token", "", 401}, {"unknown token", "fwt_nope", 401}, {"viewer", secret, 200}} {
+		for _, format := range []string{"json", "csv"} {
+			t.Run(c.name+"/"+format, func(t *testing.T) {
+				req, _ := http.NewRequest("GET", g.srv.URL+"/api/v1/stats?station=gw1&format="+format, nil)
+				if c.token != "" {
+					req.Header.Set("Authorization", "Bearer "+c.token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != c.want {
+					t.Fatalf("status %d, want %d", resp.StatusCode, c.want)
+				}
+			})
+		}
+	}
 }
