@@ -62,7 +62,8 @@ export function initStats() {
 }
 
 // showStats shows the statistics of station id, loading them when the
-// station changed (the page refreshes every 5 s; statistics need not).
+// station changed (the page refreshes every 5 s; statistics need not: a
+// click on the period shown loads them again).
 export function showStats(id) {
   if (id === station) return;
   station = id;
@@ -119,7 +120,7 @@ function render() {
   const buttons = el("div", { class: "segmented", role: "group", "aria-label": t("stats.period") },
     ...periods.map((p) => el("button", {
       type: "button", "data-period": p, "aria-pressed": String(p === period),
-      onclick: () => { if (p !== period) { period = p; data = null; load(); } },
+      onclick: () => { period = p; data = null; load(); }, // the chosen one again: reload
     }, t(`stats.${p}`))));
   const link = el("a", { id: "stats-export", href: `/api/v1/stats?${query(true)}`, download: "", title: t("stats.exporttitle") },
     t("stats.export"));
