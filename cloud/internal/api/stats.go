@@ -198,13 +198,8 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.respond(w, endpoint, resp, err)
 		return
 	}
-	name := "fieldwatch-stats-" + req.station
-	for _, part := range []string{req.device, req.metric} {
-		if part != "" {
-			name += "-" + part
-		}
-	}
-	name += "-" + req.period + "-" + req.from.In(a.loc).Format("20060102") + "-" + req.to.In(a.loc).Format("20060102") + ".csv"
+	name := fileName("fieldwatch-stats", req.station, req.device, req.metric, req.period,
+		req.from.In(a.loc).Format("20060102"), req.to.In(a.loc).Format("20060102")) + ".csv"
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
