@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -229,7 +230,11 @@ func (a *API) computeStats(ctx context.Context, req *statsRequest, now time.Time
 	}
 	var spans []engine.Span
 	if a.alerts != nil {
-		if spans, err = a.alerts.FiringSpans(ctx, req.station, req.device, req.from, req.to); err != nil {
+		spans, err = a.alerts.FiringSpans(ctx, req.station, req.device, req.from, req.to)
+		if errors.Is(err, engine.ErrTooManyTransitions) {
+			return nil, badParam("from", "%v; ask for a shorter range", err)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

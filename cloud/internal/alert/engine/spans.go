@@ -22,8 +22,12 @@ type Span struct {
 	Open bool      `json:"open,omitempty"`
 }
 
-// MaxSpanTransitions bounds the transitions FiringSpans reads.
+// MaxSpanTransitions bounds the transitions FiringSpans reads; beyond it,
+// it returns ErrTooManyTransitions.
 const MaxSpanTransitions = 200_000
+
+// ErrTooManyTransitions says a range holds more than MaxSpanTransitions.
+var ErrTooManyTransitions = fmt.Errorf("more than %d alert transitions in the range", MaxSpanTransitions)
 
 // FiringSpans returns the spans during which alerts of gateway gw (of one
 // device when dev is set) fired that overlap [from, to), oldest first.
@@ -33,8 +37,9 @@ const MaxSpanTransitions = 200_000
 // what the alert had seen, docs/alerting.md). Both are marked backfilled
 // when the data was late, but so are the alert's own transitions on a
 // backlog, so the mark does not tell them apart; what a transition came
-// from does: a backfilled transition whose From does not continue the
-// alert's own state (firing or not) is the shadow's. Each timeline is
+// from does (split): a backfilled transition that continues a shadow under
+// way, or does not continue the alert's own state, is the shadow's. Each
+// timeline is
 // turned into spans and the two united, so a time is counted once. The
 // alert's span still open has no End; a shadow's left open (the late data
 // ended while it fired) ends at its last transition, which is what is
@@ -48,7 +53,7 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 	}
 	type timeline struct {
 		firing bool               // the alert's own state, as far as read
-		live   []alert.Transition // the newest before from
+		before []alert.Transition // the newest before from
 		in     []alert.Transition // in [from, to), oldest first
 	}
 	lines := map[string]*timeline{}
@@ -72,7 +77,7 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 		}
 		if len(rows) == 1 {
 			l := line(fp)
-			l.live, l.firing = rows, rows[0].To == alert.Firing
+			l.before, l.firing = rows, rows[0].To == alert.Firing
 		}
 	}
 	in, err := e.transitions(ctx, `SELECT data FROM history
@@ -82,7 +87,7 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 		return nil, err
 	}
 	if len(in) > MaxSpanTransitions {
-		return nil, fmt.Errorf("more than %d alert transitions in the range", MaxSpanTransitions)
+		return nil, ErrTooManyTransitions
 	}
 	for _, t := range in {
 		l := line(t.Fingerprint)
@@ -91,7 +96,7 @@ func (e *Engine) FiringSpans(ctx context.Context, gw, dev string, from, to time.
 	var out []Span
 	for fp, l := range lines {
 		own, shadow := split(l.in, l.firing)
-		live := spansOf(append(l.live, own...), true)
+		live := spansOf(append(l.before, own...), true)
 		late := spansOf(shadow, false)
 		for _, s := range unite(append(live, late...)) {
 			if (s.Open || s.End.After(from)) && s.Start.Before(to) {
