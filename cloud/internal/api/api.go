@@ -31,6 +31,7 @@ type API struct {
 	now      func() time.Time
 	alerts   *engine.Engine
 	access   access
+	loc      *time.Location // where statistics' days begin (stats.go)
 
 	requests *prometheus.CounterVec
 }
@@ -46,6 +47,11 @@ func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg promethe
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_api_requests_total",
 			Help: "API requests by endpoint and status code."}, []string{"endpoint", "code"})}
 	mreg.MustRegister(a.requests, a.access.failures, a.access.reloads)
+	loc, err := time.LoadLocation(DefaultTimezone)
+	if err != nil {
+		panic("BUG: the embedded zone database lacks " + DefaultTimezone) // time/tzdata is linked in
+	}
+	a.loc = loc
 	return a
 }
 
@@ -59,6 +65,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
 	mux.HandleFunc("GET /api/v1/thresholds", a.wrap("thresholds", a.thresholds))
 	mux.HandleFunc("GET /api/v1/export", a.export)
+	mux.HandleFunc("GET /api/v1/stats", a.stats)
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
@@ -86,18 +93,25 @@ func (a *API) wrap(endpoint string, h func(*http.Request) (any, error)) http.Han
 // guard serves endpoint to callers with role need or above, as JSON.
 func (a *API) guard(endpoint string, need apitoken.Role, h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var v any
-		var err error
-		if ar, aerr := a.access.authorize(r, need); aerr != nil {
-			err = aerr
-			if aerr.Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
-			}
-		} else {
-			v, err = h(ar)
+		if ar := a.authorized(w, r, endpoint, need); ar != nil {
+			v, err := h(ar)
+			a.respond(w, endpoint, v, err)
 		}
-		a.respond(w, endpoint, v, err)
 	}
+}
+
+// authorized returns r as its caller's if the caller has role need or
+// above; else it answers the refusal and returns nil.
+func (a *API) authorized(w http.ResponseWriter, r *http.Request, endpoint string, need apitoken.Role) *http.Request {
+	ar, aerr := a.access.authorize(r, need)
+	if aerr != nil {
+		if aerr.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
+		}
+		a.respond(w, endpoint, nil, aerr)
+		return nil
+	}
+	return ar
 }
 
 // respond writes v, or err as its status and JSON body, and counts it.
@@ -328,6 +342,9 @@ func parseTimeAny(v string, now time.Time) (time.Time, error) {
 
 func onlyParams(q map[string][]string, allowed ...string) error {
 	for k, vs := range q {
+		if k == "" {
+			return &Error{Status: http.StatusBadRequest, Msg: "a parameter has no name (a stray & or =)"}
+		}
 		known := false
 		for _, a := range allowed {
 			known = known || k == a

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -129,12 +130,8 @@ func (a *API) exportSeries(ctx context.Context, e *exportRequest) ([]seriesKey, 
 // export streams samples, or buckets, as CSV or JSON lines.
 func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "export"
-	ar, aerr := a.access.authorize(r, apitoken.Viewer)
-	if aerr != nil {
-		if aerr.Status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldwatch"`)
-		}
-		a.respond(w, endpoint, nil, aerr)
+	ar := a.authorized(w, r, endpoint, apitoken.Viewer)
+	if ar == nil {
 		return
 	}
 	e, err := a.parseExport(ar)
@@ -146,13 +143,8 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 		a.respond(w, endpoint, nil, err)
 		return
 	}
-	name := "fieldwatch-" + e.station
-	for _, part := range []string{e.device, e.metric} {
-		if part != "" {
-			name += "-" + part
-		}
-	}
-	name += "-" + e.from.UTC().Format("20060102T150405Z") + "-" + e.to.UTC().Format("20060102T150405Z")
+	name := fileName("fieldwatch", e.station, e.device, e.metric, e.from.UTC().Format("20060102T150405Z"),
+		e.to.UTC().Format("20060102T150405Z"))
 	h := w.Header()
 	if e.jsonl {
 		h.Set("Content-Type", "application/x-ndjson")
@@ -177,6 +169,17 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("export failed", "station", e.station, "rows", x.rows, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// fileName joins the parts that are not empty with "-": a download's name.
+func fileName(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "-")
 }
 
 // exporter writes one export.

@@ -123,6 +123,11 @@ func Run(ctx context.Context, o Options) error {
 
 	mux := http.NewServeMux()
 	ap := api.New(st, rg, log, reg).WithAccess(cfg.HTTP.Tokens, cfg.HTTP.AnonymousRole())
+	if loc, err := cfg.Location(); err == nil {
+		ap.WithTimezone(loc)
+	} else {
+		return fmt.Errorf("timezone: %w", err) // Validate refuses it first
+	}
 	log.Info("API access", "tokens", cfg.HTTP.Tokens.Len(), "anonymous_role", cfg.HTTP.AnonymousRole().String())
 	if cfg.HTTP.AnonymousRole() >= apitoken.Operator && !broker.Loopback(cfg.HTTP.Listen) {
 		log.Warn("anyone who can reach the API may acknowledge alerts and silence them (http.anonymous: operator)",

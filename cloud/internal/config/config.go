@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	_ "time/tzdata" // zones on a machine without /usr/share/zoneinfo
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
@@ -34,6 +35,10 @@ type Config struct {
 	Ingest Ingest `yaml:"ingest"`
 	// Alerting is the early-warning engine.
 	Alerting Alerting `yaml:"alerting"`
+	// Timezone is the bureau's time zone (IANA name): where the statistics'
+	// days, weeks and months begin (GET /api/v1/stats). Default
+	// Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -241,8 +246,12 @@ func Default() *Config {
 		Store:    Store{Lookback: 30 * 24 * time.Hour},
 		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
 		Alerting: defaultAlerting(),
+		Timezone: "Asia/Shanghai",
 	}
 }
+
+// Location is Timezone's zone (Validate has checked that it loads).
+func (c *Config) Location() (*time.Location, error) { return time.LoadLocation(c.Timezone) }
 
 // LoadFile reads a config file over the defaults; path "" gives the defaults.
 func LoadFile(path string) (*Config, error) {
@@ -349,6 +358,11 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	c.Ingest.validate(r)
 	c.Alerting.validate(r)
+	if c.Timezone == "" {
+		r.Errorf("timezone", "is required (an IANA name such as Asia/Shanghai)")
+	} else if _, err := time.LoadLocation(c.Timezone); err != nil {
+		r.Errorf("timezone", "%q is not a time zone (an IANA name such as Asia/Shanghai)", c.Timezone)
+	}
 }
 
 // Check validates a config built or changed outside a file (flags), then

@@ -49,6 +49,9 @@ func TestFile(t *testing.T) {
 		{"negative timeout", "http:\n  limits:\n    idle_timeout: -1s\n", "c.yaml:3: http.limits.idle_timeout: must not be negative"},
 		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
 		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
+		{"timezone", "timezone: Europe/Berlin\n", ""},
+		{"bad timezone", "timezone: Beijing\n", `c.yaml:1: timezone: "Beijing" is not a time zone`},
+		{"empty timezone", "timezone: \"\"\n", "c.yaml:1: timezone: is required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ type gatedStore struct {
 	once    atomic.Bool
 }
 
-func (s *gatedStore) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit) error {
+func (s *gatedStore) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
 	if b.Gateway == s.gw {
 		if s.once.CompareAndSwap(false, true) {
 			close(s.entered)
@@ -32,7 +32,7 @@ func (s *gatedStore) WriteBatch(ctx context.Context, b *telemetry.Batch, def *te
 			return ctx.Err()
 		}
 	}
-	return s.Store.WriteBatch(ctx, b, def, c)
+	return s.Store.WriteBatch(ctx, b, def, c, stored)
 }
 
 // TestFloodDoesNotHoldBackOthers: gateway gw-x publishes eight batches of

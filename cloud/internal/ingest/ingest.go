@@ -322,8 +322,11 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 			return
 		}
 	}
+	// Each reading's delay is measured to this instant: the batch is
+	// written now, and only a batch the commit record does not cover
+	// (above) is written, so a replay counts no reading twice.
 	began := time.Now()
-	err = in.o.Store.WriteBatch(wctx, b, def, next)
+	err = in.o.Store.WriteBatch(wctx, b, def, next, began)
 	in.m.storeSeconds.Observe(time.Since(began).Seconds())
 	if err != nil {
 		sc.unlock()

@@ -417,3 +417,48 @@ func TestHealth(t *testing.T) {
 		})
 	}
 }
+
+// TestTimelinessOncePerReading: every stored reading keeps one delay, from
+// its acquisition to the moment its batch was stored; a replay the commit
+// record covers changes none, and a batch that is partly new gives each
+// reading one delay still.
+func TestTimelinessOncePerReading(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := openSQLite(t)
+	gw := newGateway(t, url, "gw1")
+	startIngest(t, url, st)
+	stats := func() store.PeriodStats {
+		t.Helper()
+		got, err := st.Stats(context.Background(), store.StatsQuery{Gateway: "gw1", Device: "soil-1", Metric: "soil_moisture",
+			Bounds: []time.Time{t0, t0.Add(time.Hour)}})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("stats: %+v, %v", got, err)
+		}
+		return got[0].Periods[0]
+	}
+	sent := time.Now()
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 10))
+	testenv.Eventually(t, "the first ack", wait, func() bool { return len(gw.ackList()) == 1 })
+	acked := time.Now()
+	p := stats()
+	if p.Received != 10 || p.Delays != 10 {
+		t.Fatalf("after one batch of 10: received %d, delays %d", p.Received, p.Delays)
+	}
+	// Readings 1 … 10 were taken at t0+1s … t0+10s and stored between
+	// sent and acked: the largest delay is reading 1's.
+	lo, hi := sent.Sub(t0.Add(time.Second)).Seconds(), acked.Sub(t0.Add(time.Second)).Seconds()
+	if *p.DelayMax < lo || *p.DelayMax > hi {
+		t.Fatalf("largest delay %v s, want within [%v, %v] (stored between send and ack)", *p.DelayMax, lo, hi)
+	}
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 10)) // a replay
+	testenv.Eventually(t, "the replay's ack", wait, func() bool { return len(gw.ackList()) == 2 })
+	if again := stats(); again.Delays != 10 || *again.DelayMean != *p.DelayMean || *again.DelayMax != *p.DelayMax {
+		t.Fatalf("a replay changed the delays: %d, mean %v max %v; before %d, mean %v max %v", again.Delays,
+			*again.DelayMean, *again.DelayMax, p.Delays, *p.DelayMean, *p.DelayMax)
+	}
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 8, 5)) // 8 … 12: partly new
+	testenv.Eventually(t, "the third ack", wait, func() bool { return len(gw.ackList()) == 3 })
+	if p := stats(); p.Received != 12 || p.Delays != 12 {
+		t.Fatalf("after 8 … 12: received %d, delays %d; want one each for readings 1 … 12", p.Received, p.Delays)
+	}
+}

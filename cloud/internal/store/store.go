@@ -39,8 +39,14 @@ type Store interface {
 	// context it defined (def, may be nil), and then the stream's commit
 	// record c. The commit is written last, so it never claims what the
 	// store does not hold; an error means the batch must not be
-	// acknowledged.
-	WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c Commit) error
+	// acknowledged. Each reading keeps its delay, stored minus its
+	// acquisition time (stored is when the cloud writes the batch), for
+	// the timeliness statistics; a reading written again takes the new
+	// delay, as it takes the new value.
+	WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c Commit, stored time.Time) error
+	// Stats counts and summarises the series of one gateway in each
+	// period of q (see StatsQuery).
+	Stats(ctx context.Context, q StatsQuery) ([]SeriesStats, error)
 	// Committed returns the commit record of a gateway's stream, or a zero
 	// Commit when there is none.
 	Committed(ctx context.Context, gateway, stream string) (Commit, error)
@@ -198,3 +204,86 @@ type EventQuery struct {
 
 // MaxEvents bounds what one Events call may return.
 const MaxEvents = 10_000
+
+// StatsQuery selects the series of one gateway (of one device and one
+// metric when they are set) and cuts [Bounds[0], Bounds[last]) into
+// periods at Bounds, which rise strictly.
+type StatsQuery struct {
+	Gateway, Device, Metric string
+	Bounds                  []time.Time
+}
+
+// MaxStatsPeriods bounds the periods of one Stats call.
+const MaxStatsPeriods = 1000
+
+// Check refuses a query a store cannot answer.
+func (q StatsQuery) Check() error {
+	if len(q.Bounds) < 2 || len(q.Bounds) > MaxStatsPeriods+1 {
+		return fmt.Errorf("stats: %d bounds, want 2 … %d", len(q.Bounds), MaxStatsPeriods+1)
+	}
+	for i := 1; i < len(q.Bounds); i++ {
+		if !q.Bounds[i-1].Before(q.Bounds[i]) {
+			return fmt.Errorf("stats: bounds do not rise at %d", i)
+		}
+	}
+	return nil
+}
+
+// SeriesStats is what a store knows of one series (device, metric, unit)
+// in each period of a StatsQuery: every series of the gateway with a
+// reading before the query's end, with a PeriodStats per period (zero
+// where it has no reading).
+type SeriesStats struct {
+	Device string `json:"device"`
+	Metric string `json:"metric"`
+	Unit   string `json:"unit,omitempty"`
+	// First is the series' earliest stored reading, ever.
+	First   time.Time     `json:"first"`
+	Periods []PeriodStats `json:"periods"`
+}
+
+// PeriodStats counts and summarises one series in one period.
+type PeriodStats struct {
+	// Received counts stored readings, of any quality; Good those of good
+	// quality.
+	Received int64 `json:"received"`
+	Good     int64 `json:"good"`
+	// Values counts the good readings with a finite value; Min, Mean and
+	// Max are theirs (nil without any).
+	Values int64    `json:"values"`
+	Min    *float64 `json:"min,omitempty"`
+	Mean   *float64 `json:"mean,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	// Delays counts the readings whose delay is known (written by
+	// WriteBatch); DelayMean and DelayMax are in seconds.
+	Delays    int64    `json:"delays"`
+	DelayMean *float64 `json:"delay_mean,omitempty"`
+	DelayMax  *float64 `json:"delay_max,omitempty"`
+}
+
+// Merge adds o (the same series and period, kept under another site) to p.
+func (p *PeriodStats) Merge(o PeriodStats) {
+	mean := func(a *float64, na int64, b *float64, nb int64) *float64 {
+		switch {
+		case b == nil:
+			return a
+		case a == nil:
+			return b
+		}
+		v := (*a*float64(na) + *b*float64(nb)) / float64(na+nb)
+		return &v
+	}
+	pick := func(a, b *float64, less bool) *float64 {
+		if a == nil || (b != nil && (*b < *a) == less) {
+			return b
+		}
+		return a
+	}
+	p.Mean = mean(p.Mean, p.Values, o.Mean, o.Values)
+	p.DelayMean = mean(p.DelayMean, p.Delays, o.DelayMean, o.Delays)
+	p.Min, p.Max, p.DelayMax = pick(p.Min, o.Min, true), pick(p.Max, o.Max, false), pick(p.DelayMax, o.DelayMax, false)
+	p.Received += o.Received
+	p.Good += o.Good
+	p.Values += o.Values
+	p.Delays += o.Delays
+}

@@ -22,6 +22,7 @@ func TestServesDashboard(t *testing.T) {
 		{"/static/js/main.js", "javascript", "/api/v1/stations", 200},
 		{"/static/js/alerts.js", "javascript", "/api/v1/alerts", 200},
 		{"/static/js/chart.js", "javascript", "/api/v1/series", 200},
+		{"/static/js/stats.js", "javascript", "/api/v1/stats", 200},
 		{"/static/js/i18n.js", "javascript", "溶解氧", 200},
 		{"/static/style.css", "text/css", ".station", 200},
 		{"/static/app.js", "", "", 404}, // the old single script, split into modules

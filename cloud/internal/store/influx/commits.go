@@ -29,8 +29,8 @@ const (
 // WriteBatch implements store.Store in two requests: the readings and
 // events, then (only once they are written) the context and the commit
 // record, so the commit never claims data the database does not hold.
-func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit) error {
-	pts := append(readingPoints(b.Gateway, b.Site, b.Readings), eventPoints(b.Gateway, b.Site, b.Events)...)
+func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
+	pts := append(readingPoints(b.Gateway, b.Site, b.Readings, stored), eventPoints(b.Gateway, b.Site, b.Events)...)
 	if len(pts) > 0 {
 		if err := s.write.WritePoint(ctx, pts...); err != nil {
 			return fmt.Errorf("influxdb write: %w", err)

@@ -4,7 +4,8 @@
 //
 // Layout: measurement = metric; tags gateway, site (when set), device, unit;
 // fields value (float, omitted when not finite) and quality ("good",
-// "uncertain", "bad"), clock (the clock quality). A dashboard reads
+// "uncertain", "bad"), clock (the clock quality), delay (seconds from
+// acquisition to storage, when written by WriteBatch). A dashboard reads
 //
 //	from(bucket: "fieldwatch") |> range(start: -1d)
 //	  |> filter(fn: (r) => r._measurement == "soil_moisture" and r._field == "value")
@@ -73,13 +74,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Write implements store.Store: one HTTP write of all points.
 func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
-	if err := s.write.WritePoint(ctx, readingPoints(gateway, site, rs)...); err != nil {
+	if err := s.write.WritePoint(ctx, readingPoints(gateway, site, rs, time.Time{})...); err != nil {
 		return fmt.Errorf("influxdb write: %w", err)
 	}
 	return nil
 }
 
-func readingPoints(gateway, site string, rs []telemetry.Reading) []*write.Point {
+// readingPoints makes a point of each reading; with stored set, each
+// carries its delay (field "delay", seconds from acquisition to storage).
+func readingPoints(gateway, site string, rs []telemetry.Reading, stored time.Time) []*write.Point {
 	pts := make([]*write.Point, 0, len(rs))
 	for _, r := range rs {
 		p := write.NewPointWithMeasurement(r.Metric).AddTag("gateway", gateway).AddTag("device", r.Device).SetTime(r.Time)
@@ -93,6 +96,9 @@ func readingPoints(gateway, site string, rs []telemetry.Reading) []*write.Point 
 			p.AddField("value", r.Value)
 		}
 		p.AddField("quality", r.Quality.String()).AddField("clock", r.Clock.String())
+		if !stored.IsZero() {
+			p.AddField("delay", stored.Sub(r.Time).Seconds())
+		}
 		pts = append(pts, p)
 	}
 	return pts

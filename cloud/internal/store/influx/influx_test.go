@@ -34,4 +34,5 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
 	t.Run("events", func(t *testing.T) { storetest.RunEvents(t, open) })
 	t.Run("commits", func(t *testing.T) { storetest.RunCommits(t, open) })
+	t.Run("stats", func(t *testing.T) { storetest.RunStats(t, open) })
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -30,10 +31,10 @@ CREATE TABLE IF NOT EXISTS contexts (
 
 // WriteBatch implements store.Store: readings, events, the context and the
 // commit record in one transaction.
-func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit) error {
+func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(b.Readings) > 0 {
-			if err := writeReadings(ctx, tx, b.Gateway, b.Site, b.Readings); err != nil {
+			if err := writeReadings(ctx, tx, b.Gateway, b.Site, b.Readings, stored); err != nil {
 				return err
 			}
 		}

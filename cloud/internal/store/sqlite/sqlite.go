@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS points (
 	value   REAL,             -- NULL when not finite
 	quality INTEGER NOT NULL,
 	clock   INTEGER NOT NULL,
+	delay   INTEGER,          -- ns from acquisition to storage; NULL when not known (stats.go)
 	PRIMARY KEY (series, t)
 ) WITHOUT ROWID;
 `
@@ -61,12 +62,16 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot create schema in %s: %w", path, err)
 	}
+	if err := addDelayColumn(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot upgrade the schema in %s: %w", path, err)
+	}
 	return &Store{db: db}, nil
 }
 
 // Write implements store.Store, in one transaction.
 func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return writeReadings(ctx, tx, gateway, site, rs) })
+	return s.inTx(ctx, func(tx *sql.Tx) error { return writeReadings(ctx, tx, gateway, site, rs, time.Time{}) })
 }
 
 // inTx runs f in a transaction and commits it if f succeeds.
@@ -82,15 +87,18 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-func writeReadings(ctx context.Context, tx *sql.Tx, gateway, site string, rs []telemetry.Reading) error {
+// writeReadings writes rs; with stored set, each keeps its delay (stored
+// minus its time), else its delay is not known.
+func writeReadings(ctx context.Context, tx *sql.Tx, gateway, site string, rs []telemetry.Reading, stored time.Time) error {
 	upSeries, err := tx.PrepareContext(ctx, `INSERT INTO series (gateway, site, device, metric, unit) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT DO UPDATE SET unit = excluded.unit RETURNING id`)
 	if err != nil {
 		return err
 	}
 	defer upSeries.Close()
-	upPoint, err := tx.PrepareContext(ctx, `INSERT INTO points (series, t, value, quality, clock) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (series, t) DO UPDATE SET value = excluded.value, quality = excluded.quality, clock = excluded.clock`)
+	upPoint, err := tx.PrepareContext(ctx, `INSERT INTO points (series, t, value, quality, clock, delay) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (series, t) DO UPDATE SET value = excluded.value, quality = excluded.quality, clock = excluded.clock,
+			delay = excluded.delay`)
 	if err != nil {
 		return err
 	}
@@ -108,7 +116,11 @@ func writeReadings(ctx context.Context, tx *sql.Tx, gateway, site string, rs []t
 		if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
 			v = sql.NullFloat64{Float64: r.Value, Valid: true}
 		}
-		if _, err := upPoint.ExecContext(ctx, id, r.Time.UnixNano(), v, int(r.Quality), int(r.Clock)); err != nil {
+		var delay sql.NullInt64
+		if !stored.IsZero() {
+			delay = sql.NullInt64{Int64: int64(stored.Sub(r.Time)), Valid: true}
+		}
+		if _, err := upPoint.ExecContext(ctx, id, r.Time.UnixNano(), v, int(r.Quality), int(r.Clock), delay); err != nil {
 			return err
 		}
 	}

@@ -347,7 +347,7 @@ func RunCommits(t *testing.T, open func(t *testing.T) store.Store) {
 		Events: []telemetry.Event{{Device: "gw1", Kind: telemetry.EventGap, Key: "seq-1-10", Time: t0.Add(-time.Hour),
 			Attrs: map[string]string{"reason": "buffer_full"}, Values: map[string]float64{"count": 10}}}}
 	c1 := store.Commit{}.With(0, 11, 12)
-	if err := s.WriteBatch(ctx, b, def, c1); err != nil {
+	if err := s.WriteBatch(ctx, b, def, c1, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Committed(ctx, "gw1", "s1")
@@ -382,10 +382,209 @@ func RunCommits(t *testing.T, open func(t *testing.T) store.Store) {
 	b2.FirstSeq, b2.Committed, b2.Events = 13, 10, nil
 	c2 := c1.With(10, 13, 13)
 	time.Sleep(2 * time.Millisecond) // the newest record wins; give it a later time
-	if err := s.WriteBatch(ctx, &b2, nil, c2); err != nil {
+	if err := s.WriteBatch(ctx, &b2, nil, c2, t0.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Committed(ctx, "gw1", "s1"); err != nil || got.Through != 13 || len(got.Above) != 0 {
 		t.Fatalf("commit after the second batch: %+v, %v", got, err)
 	}
+}
+
+// RunStats checks Stats against a computation over what was written: counts
+// exactly, means to 1e-9, delays to a microsecond; series merged across
+// sites, kept apart by unit, other gateways and later series left out, and
+// a replayed batch counted once.
+func RunStats(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	type written struct {
+		r     telemetry.Reading
+		delay time.Duration // 0: written without one
+	}
+	var all []written
+	rng := rand.New(rand.NewPCG(7, 13))
+	batch := func(gw, site string, seq uint64, rs []telemetry.Reading, stored time.Time) {
+		t.Helper()
+		b := &telemetry.Batch{Gateway: gw, Site: site, Stream: "s", FirstSeq: seq, Readings: rs}
+		if err := s.WriteBatch(ctx, b, nil, store.Commit{}.With(0, seq, seq+uint64(len(rs))-1), stored); err != nil {
+			t.Fatal(err)
+		}
+		if gw == "gw1" {
+			for _, r := range rs {
+				all = append(all, written{r, stored.Sub(r.Time)})
+			}
+		}
+	}
+	// d1/m every 10 s over three hours, in batches of 30 stored 5 … 65 s
+	// after their last reading; some uncertain, bad and valueless.
+	var seq uint64 = 1
+	for start := 0; start < 3*360; start += 30 {
+		var rs []telemetry.Reading
+		for i := start; i < start+30; i++ {
+			r := reading("d1", "m", 20+10*rng.Float64(), time.Duration(i)*10*time.Second)
+			switch i % 17 {
+			case 3:
+				r.Quality = telemetry.Uncertain
+			case 5:
+				r.Quality, r.Value = telemetry.Bad, -9999
+			case 11:
+				r.Quality, r.Value = telemetry.Bad, math.NaN()
+			}
+			rs = append(rs, r)
+		}
+		site := "north"
+		if start >= 2*360 {
+			site = "south" // the station moved: the same series under another site
+		}
+		batch("gw1", site, seq, rs, rs[len(rs)-1].Time.Add(time.Duration(5+rng.IntN(60))*time.Second))
+		seq += uint64(len(rs))
+	}
+	// Replayed: the same batch again, the same delays; counted once.
+	var again []telemetry.Reading
+	for _, w := range all[:30] {
+		again = append(again, w.r)
+	}
+	if err := s.WriteBatch(ctx, &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s", FirstSeq: 1, Readings: again},
+		nil, store.Commit{}.With(0, 1, 30), again[29].Time.Add(all[29].delay)); err != nil {
+		t.Fatal(err)
+	}
+	// d1/m2 in another unit after a change, d2/m written without delays
+	// in the second hour only, a series of another gateway, and one that
+	// begins after the range.
+	batch("gw1", "north", seq, []telemetry.Reading{{Device: "d1", Metric: "m2", Value: 1, Unit: "V", Time: t0.Add(time.Minute)}},
+		t0.Add(3*time.Minute))
+	batch("gw1", "north", seq+1, []telemetry.Reading{{Device: "d1", Metric: "m2", Value: 1000, Unit: "mV",
+		Time: t0.Add(2 * time.Minute)}}, t0.Add(3*time.Minute))
+	var plain []telemetry.Reading
+	for i := 0; i < 60; i++ {
+		plain = append(plain, reading("d2", "m", float64(i), time.Hour+time.Duration(i)*time.Minute))
+	}
+	if err := s.Write(ctx, "gw1", "north", plain); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range plain {
+		all = append(all, written{r, 0})
+	}
+	batch("gw2", "", 1, []telemetry.Reading{reading("d1", "m", 1, 0)}, t0.Add(time.Second))
+	batch("gw1", "north", 1000, []telemetry.Reading{reading("d3", "m", 1, 5*time.Hour)}, t0.Add(5*time.Hour))
+	all = all[:len(all)-1] // d3 begins after the range
+
+	bounds := []time.Time{t0.Add(-time.Hour), t0, t0.Add(30 * time.Minute), t0.Add(90 * time.Minute), t0.Add(3 * time.Hour), t0.Add(4 * time.Hour)}
+	want := func(dev, met, unit string) store.SeriesStats {
+		ss := store.SeriesStats{Device: dev, Metric: met, Unit: unit, Periods: make([]store.PeriodStats, len(bounds)-1)}
+		var sum, dsum []float64 = make([]float64, len(bounds)-1), make([]float64, len(bounds)-1)
+		for _, w := range all {
+			r := w.r
+			if r.Device != dev || r.Metric != met || r.Unit != unit {
+				continue
+			}
+			if ss.First.IsZero() || r.Time.Before(ss.First) {
+				ss.First = r.Time
+			}
+			for i := range ss.Periods {
+				if r.Time.Before(bounds[i]) || !r.Time.Before(bounds[i+1]) {
+					continue
+				}
+				p := &ss.Periods[i]
+				p.Received++
+				if w.delay != 0 {
+					p.Delays++
+					d := w.delay.Seconds()
+					dsum[i] += d
+					if p.DelayMax == nil || d > *p.DelayMax {
+						p.DelayMax = &d
+					}
+				}
+				if r.Quality != telemetry.Good {
+					continue
+				}
+				p.Good++
+				if math.IsNaN(r.Value) {
+					continue
+				}
+				v := r.Value
+				p.Values++
+				sum[i] += v
+				if p.Min == nil || v < *p.Min {
+					p.Min = &v
+				}
+				if p.Max == nil || v > *p.Max {
+					p.Max = &v
+				}
+			}
+		}
+		for i := range ss.Periods {
+			p := &ss.Periods[i]
+			if p.Values > 0 {
+				m := sum[i] / float64(p.Values)
+				p.Mean = &m
+			}
+			if p.Delays > 0 {
+				m := dsum[i] / float64(p.Delays)
+				p.DelayMean = &m
+			}
+		}
+		return ss
+	}
+	for _, c := range []struct {
+		name        string
+		device, met string
+		want        []store.SeriesStats
+	}{
+		{"every series of the gateway", "", "", []store.SeriesStats{want("d1", "m", "%"), want("d1", "m2", "V"),
+			want("d1", "m2", "mV"), want("d2", "m", "%")}},
+		{"one device", "d2", "", []store.SeriesStats{want("d2", "m", "%")}},
+		{"one metric", "", "m2", []store.SeriesStats{want("d1", "m2", "V"), want("d1", "m2", "mV")}},
+		{"one series", "d1", "m", []store.SeriesStats{want("d1", "m", "%")}},
+		{"nothing", "d9", "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := s.Stats(ctx, store.StatsQuery{Gateway: "gw1", Device: c.device, Metric: c.met, Bounds: bounds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("%d series, want %d: %+v", len(got), len(c.want), got)
+			}
+			for i, w := range c.want {
+				g := got[i]
+				if g.Device != w.Device || g.Metric != w.Metric || g.Unit != w.Unit || !g.First.Equal(w.First) {
+					t.Fatalf("series %d = %s/%s [%s] first %v, want %s/%s [%s] first %v", i, g.Device, g.Metric, g.Unit, g.First,
+						w.Device, w.Metric, w.Unit, w.First)
+				}
+				for j := range w.Periods {
+					if d := diffPeriod(g.Periods[j], w.Periods[j]); d != "" {
+						t.Errorf("%s/%s [%s] period %d: %s", w.Device, w.Metric, w.Unit, j, d)
+					}
+				}
+			}
+		})
+	}
+	t.Run("bounds that do not rise", func(t *testing.T) {
+		if _, err := s.Stats(ctx, store.StatsQuery{Gateway: "gw1", Bounds: []time.Time{t0, t0}}); err == nil {
+			t.Fatal("no error")
+		}
+	})
+}
+
+// diffPeriod describes how got differs from want, "" when it does not.
+func diffPeriod(got, want store.PeriodStats) string {
+	if got.Received != want.Received || got.Good != want.Good || got.Values != want.Values || got.Delays != want.Delays {
+		return fmt.Sprintf("counts received/good/values/delays %d/%d/%d/%d, want %d/%d/%d/%d", got.Received, got.Good,
+			got.Values, got.Delays, want.Received, want.Good, want.Values, want.Delays)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want *float64
+		tol       float64
+	}{{"min", got.Min, want.Min, 0}, {"max", got.Max, want.Max, 0}, {"mean", got.Mean, want.Mean, 1e-9},
+		{"delay_mean", got.DelayMean, want.DelayMean, 1e-6}, {"delay_max", got.DelayMax, want.DelayMax, 1e-6}} {
+		switch {
+		case (f.got == nil) != (f.want == nil):
+			return fmt.Sprintf("%s %v, want %v", f.name, f.got, f.want)
+		case f.got != nil && math.Abs(*f.got-*f.want) > f.tol:
+			return fmt.Sprintf("%s %v, want %v", f.name, *f.got, *f.want)
+		}
+	}
+	return ""
 }

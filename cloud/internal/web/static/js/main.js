@@ -8,6 +8,7 @@ import { initMap, updateMap, relabel as relabelMap, panTo, showTrack } from "./m
 import { initAlerts, refreshAlerts, redrawAlerts, worstByStation } from "./alerts.js";
 import { initStation, renderPicker, renderStation, summarize } from "./station.js";
 import { initChart, setStations, openLinked, open as openChart, relabel as relabelChart } from "./chart.js";
+import { initStats, showStats, relabel as relabelStats } from "./stats.js";
 
 const kiosk = new URLSearchParams(location.search).get("kiosk") === "1";
 document.body.classList.toggle("kiosk", kiosk);
@@ -37,6 +38,7 @@ function draw() {
   if (kiosk) return;
   renderPicker(stations, worst, selected);
   renderStation(stations.find((s) => s.id === selected));
+  showStats(selected);
   showTrack(stations.find((s) => s.id === selected));
 }
 
@@ -59,7 +61,7 @@ onLang(() => {
   relabelMap();
   redrawAlerts();
   draw();
-  if (!kiosk) relabelChart();
+  if (!kiosk) { relabelChart(); relabelStats(); }
 });
 apply();
 
@@ -68,6 +70,7 @@ initAlerts({ kiosk, onChange: (alerts) => { worst = worstByStation(alerts); draw
 if (!kiosk) {
   initStation({ onSelect: (id) => select(id, true), onMetric: (st, dev, m) => openChart(st, dev, m) });
   initChart({ onHash: setHash });
+  initStats();
 }
 
 // Links: #station=ID selects a station; #chart=station/device/metric[,metric]
