@@ -34,6 +34,8 @@ type Config struct {
 	Ingest Ingest `yaml:"ingest"`
 	// Alerting is the early-warning engine.
 	Alerting Alerting `yaml:"alerting"`
+	// Console is the web console: its map's basemap.
+	Console Console `yaml:"console"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -278,6 +280,7 @@ func (c *Config) load(r *yamlconf.Report) {
 	c.MQTT.load(r, loose)
 	c.HTTP.load(r, loose)
 	c.Store.InfluxDB.load(r, loose)
+	c.Console.Basemap.load(r)
 	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
 		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
 		// The file itself holds a secret.
@@ -349,6 +352,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	c.Ingest.validate(r)
 	c.Alerting.validate(r)
+	c.Console.Basemap.validate(r)
 }
 
 // Check validates a config built or changed outside a file (flags), then
