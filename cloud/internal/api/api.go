@@ -31,6 +31,7 @@ type API struct {
 	now      func() time.Time
 	alerts   *engine.Engine
 	access   access
+	console  *Console
 
 	requests *prometheus.CounterVec
 }
@@ -59,6 +60,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/events", a.wrap("events", a.events))
 	mux.HandleFunc("GET /api/v1/thresholds", a.wrap("thresholds", a.thresholds))
 	mux.HandleFunc("GET /api/v1/export", a.export)
+	mux.HandleFunc("GET /api/v1/console", a.wrap("console", a.consoleInfo))
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}
