@@ -21,7 +21,7 @@ func (a *API) WithConsole(c Console) *API {
 
 func (a *API) consoleInfo(*http.Request) (any, error) {
 	if a.console == nil {
-		return Console{Basemap: basemap.Basemap{Kind: "outline", MaxZoom: 11, Coordinates: "wgs84"}}, nil
+		return Console{Basemap: basemap.Basemap{Kind: "outline", MaxZoom: 16, Coordinates: "wgs84"}}, nil
 	}
 	return a.console, nil
 }

@@ -197,7 +197,7 @@ func (b *Basemap) ImageOrigins() []string {
 
 // Page is the basemap as the page is told it.
 func (b *Basemap) Page() basemap.Basemap {
-	out := basemap.Basemap{Kind: "outline", MaxZoom: 11, Coordinates: WGS84}
+	out := basemap.Basemap{Kind: "outline", MaxZoom: 16, Coordinates: WGS84}
 	if b.Coordinates != "" {
 		out.Coordinates = b.Coordinates
 	}
