@@ -30,6 +30,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/web"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 )
 
@@ -150,7 +151,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	web.Register(mux)
 	if pm := cfg.Console.Basemap.PMTiles; pm != nil {
-		a, err := basemap.Open(pm.File)
+		a, err := pmtiles.Open(pm.File)
 		if err != nil {
 			return fmt.Errorf("console.basemap.pmtiles.file: %w", err)
 		}

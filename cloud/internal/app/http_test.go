@@ -22,6 +22,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 )
 
 // bound is how long a test waits for something the server does within a
@@ -404,7 +405,7 @@ func TestConsoleBasemap(t *testing.T) {
 	}
 
 	var ar bytes.Buffer
-	basemap.Write(&ar, map[uint64][]byte{basemap.TileID(0, 0, 0): []byte("\x89PNG world")}, basemap.WriteOptions{TileType: basemap.TilePNG})
+	pmtiles.Write(&ar, map[uint64][]byte{pmtiles.TileID(0, 0, 0): []byte("\x89PNG world")}, pmtiles.WriteOptions{TileType: pmtiles.TilePNG})
 	file := filepath.Join(t.TempDir(), "b.pmtiles")
 	os.WriteFile(file, ar.Bytes(), 0o644)
 	addr = startCloud(t, func(c *config.Config) {

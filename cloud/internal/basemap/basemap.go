@@ -1,3 +1,7 @@
+// Package basemap is the console map's configured basemap: the description
+// the page asks for (GET /api/v1/console) and the handler serving a PMTiles
+// archive's tiles. See docs/console.md and docs/decisions.md ("Console
+// basemap").
 package basemap
 
 import (
@@ -9,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 )
 
 // TilePath is where the cloud serves a configured PMTiles archive's tiles,
@@ -42,7 +48,7 @@ type Basemap struct {
 // hold is 204 (an empty square: the map stays quiet and the browser logs
 // nothing), a coordinate that is not a tile 404. Tiles carry an ETag from
 // their content and may be cached for an hour.
-func Handler(a *Archive, log *slog.Logger) http.Handler {
+func Handler(a *pmtiles.Archive, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		z, ez := strconv.ParseUint(r.PathValue("z"), 10, 8)
 		x, ex := strconv.ParseUint(r.PathValue("x"), 10, 32)
@@ -53,7 +59,7 @@ func Handler(a *Archive, log *slog.Logger) http.Handler {
 		}
 		b, err := a.Tile(uint8(z), uint32(x), uint32(y))
 		switch {
-		case errors.Is(err, ErrNoTile):
+		case errors.Is(err, pmtiles.ErrNoTile):
 			w.Header().Set("Cache-Control", "public, max-age=3600")
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
 )
 
@@ -28,7 +29,7 @@ type Basemap struct {
 	Coordinates string `yaml:"coordinates"`
 
 	// Header is the PMTiles archive's header, read by Check.
-	Header *basemap.Header `yaml:"-"`
+	Header *pmtiles.Header `yaml:"-"`
 }
 
 // XYZ is a tile server: URL is a template with {z}, {x}, {y} and, with
@@ -171,7 +172,7 @@ func (b *Basemap) load(r *yamlconf.Report) {
 	if b.PMTiles == nil || b.PMTiles.File == "" {
 		return
 	}
-	h, err := basemap.ReadHeader(b.PMTiles.File)
+	h, err := pmtiles.ReadHeader(b.PMTiles.File)
 	if err == nil {
 		err = h.Check()
 		if err != nil {

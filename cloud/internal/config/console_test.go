@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 )
 
 // writeArchive writes a one-tile PMTiles archive of tile type tt.
 func writeArchive(t *testing.T, dir string, tt uint8) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := basemap.Write(&b, map[uint64][]byte{0: []byte("tile")}, basemap.WriteOptions{TileType: tt,
+	if err := pmtiles.Write(&b, map[uint64][]byte{0: []byte("tile")}, pmtiles.WriteOptions{TileType: tt,
 		Bounds: [4]float64{73, 18, 135, 54}}); err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +29,10 @@ func writeArchive(t *testing.T, dir string, tt uint8) string {
 
 func TestBasemapConfig(t *testing.T) {
 	dir := t.TempDir()
-	raster := writeArchive(t, dir, basemap.TilePNG)
+	raster := writeArchive(t, dir, pmtiles.TilePNG)
 	vecDir := filepath.Join(dir, "v")
 	os.Mkdir(vecDir, 0o755)
-	vector := writeArchive(t, vecDir, basemap.TileMVT)
+	vector := writeArchive(t, vecDir, pmtiles.TileMVT)
 	notPM := filepath.Join(dir, "x.mbtiles")
 	os.WriteFile(notPM, bytes.Repeat([]byte("SQLite format 3\x00"), 10), 0o644)
 	tests := []struct {
@@ -95,7 +96,7 @@ func TestBasemapPageAndOrigins(t *testing.T) {
 		t.Errorf("page %+v", p)
 	}
 
-	raster := writeArchive(t, t.TempDir(), basemap.TileWebP)
+	raster := writeArchive(t, t.TempDir(), pmtiles.TileWebP)
 	os.WriteFile(path, []byte("console:\n  basemap:\n    pmtiles: {file: "+raster+", attribution: \"© Bureau GS(2024)1234号\"}\n"), 0o644)
 	if c, err = LoadFile(path); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
-// Package basemap is the console map's configured basemap: the PMTiles v3
-// archive reader the cloud serves raster tiles from (/basemap/tiles/z/x/y),
-// and the description of the basemap the page asks for. See docs/console.md
-// and docs/decisions.md ("Console basemap").
+// Package pmtiles reads PMTiles v3 archives, for the console's basemap: the
+// cloud serves a configured raster archive's tiles at /basemap/tiles/z/x/y
+// (cloud/internal/basemap; docs/console.md, docs/decisions.md "Console
+// basemap").
 //
 // The reader implements the PMTiles v3 specification
 // (github.com/protomaps/PMTiles, spec/v3/spec.md): a 127-byte header,
@@ -10,7 +10,7 @@
 // archives only (PNG, JPEG, WebP, AVIF) whose tiles are stored
 // uncompressed, as raster archives are: a vector archive needs a style and
 // a WebGL renderer the console does not have.
-package basemap
+package pmtiles
 
 import (
 	"bytes"
