@@ -92,8 +92,37 @@ function drawBasemap() {
     className: "basemap-tiles",
   };
   if (basemap.bounds) opts.bounds = L.latLngBounds([basemap.bounds[0], basemap.bounds[1]], [basemap.bounds[2], basemap.bounds[3]]);
-  L.tileLayer(basemap.url, opts).addTo(map).bringToBack();
+  new Tiles(basemap.url, opts).addTo(map).bringToBack();
 }
+
+// Tiles is Leaflet's tile layer without its data: URL: to stop a tile
+// loading (on zoom) or to drop one, Leaflet sets its src to a 1-pixel GIF
+// as a data: URI, which the page's img-src does not allow (and should not
+// for that). Taking the src away stops the request as well and loads
+// nothing.
+const Tiles = L.TileLayer.extend({
+  _abortLoading() {
+    for (const key in this._tiles) {
+      const tile = this._tiles[key];
+      if (tile.coords.z === this._tileZoom) continue;
+      const img = tile.el;
+      img.onload = L.Util.falseFn;
+      img.onerror = L.Util.falseFn;
+      if (!img.complete) {
+        img.removeAttribute("src");
+        L.DomUtil.remove(img);
+        delete this._tiles[key];
+        this.fire("tileabort", { tile: img, coords: tile.coords });
+      }
+    }
+  },
+  _removeTile(key) {
+    const tile = this._tiles[key];
+    if (!tile) return;
+    tile.el.removeAttribute("src");
+    L.GridLayer.prototype._removeTile.call(this, key);
+  },
+});
 
 // attribute names the basemap's source in the map's corner: the shipped
 // outline in the page's language, a tile source as configured (plain text;
