@@ -31,25 +31,14 @@ func TestShippedExampleLoads(t *testing.T) {
 	}
 }
 
-func TestFile(t *testing.T) {
-	tests := []struct {
-		name, body, want string
-	}{
-		{"good", "mqtt: {url: tcp://broker:1883}\nstore: {influxdb: {url: http://influx:8086, bucket: fieldwatch}}\n", ""},
-		{"typo", "htpp: {listen: 127.0.0.1:8080}\n", `c.yaml:1: htpp: unknown field (did you mean "http"?)`},
-		{"bad url", "mqtt:\n  url: broker\n", `c.yaml:2: mqtt.url: "broker" is not a broker URL`},
-		{"influx without bucket", "store:\n  influxdb:\n    url: http://x:8086\n", "c.yaml:2: store.influxdb.bucket: is required"},
-		{"workers", "mqtt: {workers: 0}\n", "mqtt.workers: 0 is outside 1..256"},
-		{"lookback", "store: {lookback: 30}\n", `store.lookback: "30" has no unit`},
-		{"ingest", "ingest:\n  max_future: 2h\n  max_devices: 5000\n", ""},
-		{"max_future too short", "data_dir: d\ningest:\n  max_future: 10s\n", "c.yaml:3: ingest.max_future: 10s is outside 1m0s..8760h0m0s"},
-		{"max_future no unit", "ingest:\n  max_future: 600\n", `c.yaml:2: ingest.max_future: "600" has no unit`},
-		{"max_devices", "ingest:\n  max_future: 5m\n  max_devices: 0\n", "c.yaml:3: ingest.max_devices: 0 is outside 1..1000000"},
-		{"limits", "http:\n  limits: {read_timeout: 5s, idle_timeout: 10s, max_body_bytes: 1MiB}\n", ""},
-		{"negative timeout", "http:\n  limits:\n    idle_timeout: -1s\n", "c.yaml:3: http.limits.idle_timeout: must not be negative"},
-		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
-		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
-	}
+// fileCase is a config file's body and the error it gives ("" for none).
+type fileCase struct {
+	name, body, want string
+}
+
+// loadCases loads each case's body as c.yaml and checks its error.
+func loadCases(t *testing.T, tests []fileCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.yaml")
@@ -66,6 +55,25 @@ func TestFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFile(t *testing.T) {
+	loadCases(t, []fileCase{
+		{"good", "mqtt: {url: tcp://broker:1883}\nstore: {influxdb: {url: http://influx:8086, bucket: fieldwatch}}\n", ""},
+		{"typo", "htpp: {listen: 127.0.0.1:8080}\n", `c.yaml:1: htpp: unknown field (did you mean "http"?)`},
+		{"bad url", "mqtt:\n  url: broker\n", `c.yaml:2: mqtt.url: "broker" is not a broker URL`},
+		{"influx without bucket", "store:\n  influxdb:\n    url: http://x:8086\n", "c.yaml:2: store.influxdb.bucket: is required"},
+		{"workers", "mqtt: {workers: 0}\n", "mqtt.workers: 0 is outside 1..256"},
+		{"lookback", "store: {lookback: 30}\n", `store.lookback: "30" has no unit`},
+		{"ingest", "ingest:\n  max_future: 2h\n  max_devices: 5000\n", ""},
+		{"max_future too short", "data_dir: d\ningest:\n  max_future: 10s\n", "c.yaml:3: ingest.max_future: 10s is outside 1m0s..8760h0m0s"},
+		{"max_future no unit", "ingest:\n  max_future: 600\n", `c.yaml:2: ingest.max_future: "600" has no unit`},
+		{"max_devices", "ingest:\n  max_future: 5m\n  max_devices: 0\n", "c.yaml:3: ingest.max_devices: 0 is outside 1..1000000"},
+		{"limits", "http:\n  limits: {read_timeout: 5s, idle_timeout: 10s, max_body_bytes: 1MiB}\n", ""},
+		{"negative timeout", "http:\n  limits:\n    idle_timeout: -1s\n", "c.yaml:3: http.limits.idle_timeout: must not be negative"},
+		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
+		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
+	})
 }
 
 // TestNotGateways: the ingestor's own user, the alert readers, the listed

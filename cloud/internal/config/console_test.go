@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
@@ -35,9 +34,7 @@ func TestBasemapConfig(t *testing.T) {
 	vector := writeArchive(t, vecDir, pmtiles.TileMVT)
 	notPM := filepath.Join(dir, "x.mbtiles")
 	os.WriteFile(notPM, bytes.Repeat([]byte("SQLite format 3\x00"), 10), 0o644)
-	tests := []struct {
-		name, body, want string
-	}{
+	loadCases(t, []fileCase{
 		{"none", "console: {}\n", ""},
 		{"xyz", "console:\n  basemap:\n    xyz: {url: \"https://tiles.example.org/{z}/{x}/{y}.png\", attribution: \"© Example\"}\n", ""},
 		{"xyz subdomains gcj02", "console:\n  basemap:\n    coordinates: gcj02\n    xyz:\n      url: \"https://webrd0{s}.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}\"\n      subdomains: [\"1\", \"2\"]\n      attribution: \"© AutoNavi GS(2021)6375号\"\n", ""},
@@ -58,23 +55,7 @@ func TestBasemapConfig(t *testing.T) {
 		{"not pmtiles", "console:\n  basemap:\n    pmtiles:\n      file: " + notPM + "\n      attribution: a\n", "c.yaml:4: console.basemap.pmtiles.file: " + notPM + ` is not a PMTiles file`},
 		{"vector", "console:\n  basemap:\n    pmtiles:\n      file: " + vector + "\n      attribution: a\n", "c.yaml:4: console.basemap.pmtiles.file: " + vector + " holds vector tiles (MVT)"},
 		{"typo", "console:\n  basemap:\n    xyz: {ulr: x}\n", `ulr: unknown field (did you mean "url"?)`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.yaml")
-			os.WriteFile(path, []byte(tc.body), 0o644)
-			_, err := LoadFile(path)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestBasemapPageAndOrigins(t *testing.T) {
