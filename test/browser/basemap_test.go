@@ -76,8 +76,8 @@ const attributionJS = `document.querySelector("#map .leaflet-control-attribution
 // TestBasemapPMTiles: a raster PMTiles archive (made here: zooms 0 and 1,
 // one colour per tile) configured in the cloud is drawn from
 // /basemap/tiles/…: the browser asks the cloud for tiles, each tile image
-// loads and shows its tile's colour, the attribution is the configured one,
-// and the shipped outline is not loaded.
+// loads and shows its tile's colour, the attribution is the configured one
+// (as text), and the shipped outline is not loaded.
 func TestBasemapPMTiles(t *testing.T) {
 	colours := map[string]color.RGBA{}
 	tiles := map[uint64][]byte{}
@@ -99,7 +99,7 @@ func TestBasemapPMTiles(t *testing.T) {
 	if err := os.WriteFile(file, ar.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url, _ := StartCloud(t, cloudConfig(t, fmt.Sprintf("console:\n  basemap:\n    pmtiles:\n      file: %s\n      attribution: \"© Test bureau, GS(2099)0001号\"\n", file))...)
+	url, _ := StartCloud(t, cloudConfig(t, fmt.Sprintf("console:\n  basemap:\n    pmtiles:\n      file: %s\n      attribution: \"© Test bureau <b>GS(2099)0001号</b>\"\n", file))...)
 	p := OpenPage(t, url, 1280, 900)
 	p.WaitJS(t, "the map on PMTiles", `document.querySelector("#map").dataset.basemap === "pmtiles"`, waitLong)
 	got := p.WaitJS(t, "tile images loaded", `(() => { const ts = `+tilesJS+`; return ts.length > 0 && ts.every((x) => x.loaded) && ts; })()`, waitLong)
@@ -134,7 +134,8 @@ func TestBasemapPMTiles(t *testing.T) {
 	if tileReqs == 0 {
 		t.Errorf("no tile requested from the cloud: %v", asked)
 	}
-	if a := Eval[string](t, p, attributionJS); !strings.Contains(a, "© Test bureau, GS(2099)0001号") || strings.Contains(a, "Natural Earth") {
+	// Shown as written: text, not HTML.
+	if a := Eval[string](t, p, attributionJS); !strings.Contains(a, "© Test bureau <b>GS(2099)0001号</b>") || strings.Contains(a, "Natural Earth") {
 		t.Errorf("attribution %q", a)
 	}
 }

@@ -127,11 +127,13 @@ const Tiles = L.TileLayer.extend({
 // attribute names the basemap's source in the map's corner: the shipped
 // outline in the page's language, a tile source as configured (plain text;
 // in China its 审图号 with it).
+let attribution = null; // what attribute() last added
 function attribute() {
   const a = map.attributionControl;
-  for (const k of Object.keys(a._attributions || {})) a.removeAttribution(k);
-  if (!basemap || basemap.kind === "outline") a.addAttribution(t("map.basemap"));
-  else a.addAttribution(el("span", { class: "basemap-attribution" }, basemap.attribution || "").outerHTML);
+  if (attribution !== null) a.removeAttribution(attribution);
+  attribution = !basemap || basemap.kind === "outline" ? t("map.basemap") :
+    el("span", { class: "basemap-attribution" }, basemap.attribution || "").outerHTML; // as text, not HTML
+  a.addAttribution(attribution);
 }
 
 // The legend sits under the map, not on it: on a phone it would cover the
