@@ -330,13 +330,15 @@ export function showTrack(st) {
 }
 
 // fitIfPicked fits the view to what trackLayer holds of st (track and
-// mooring circle), once after st was picked.
+// mooring circle), once after st was picked: the first time it holds
+// something (a pick while the track is still being asked for waits for it).
 function fitIfPicked(st) {
   if (fitFor !== st.id) return;
-  fitFor = null;
   const b = L.latLngBounds([]);
   trackLayer.eachLayer((l) => { if (l.getBounds) b.extend(l.getBounds()); });
-  if (b.isValid()) map.fitBounds(b.pad(0.15), { maxZoom: map.getMaxZoom(), animate: false });
+  if (!b.isValid()) return;
+  fitFor = null;
+  map.fitBounds(b.pad(0.15), { maxZoom: map.getMaxZoom(), animate: false });
 }
 
 let mooring = null;
