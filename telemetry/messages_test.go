@@ -35,7 +35,8 @@ func TestAck(t *testing.T) {
 func TestState(t *testing.T) {
 	s := State{State: StateOnline, Version: "1.0", Site: "north", Location: &Location{Lat: 45.1, Lon: 126.5},
 		Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Buffered: 3,
-		Devices: []DeviceState{{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: Duration(5 * time.Second)}}}
+		Devices: []DeviceState{{ID: "soil-1", Profile: "renke/rs-ecth-n01", Interval: Duration(5 * time.Second)},
+			{ID: "buoy", Mooring: &Mooring{Lat: 36.06, Lon: 120.38, RadiusM: 150}}}}
 	data, err := EncodeState(s)
 	if err != nil {
 		t.Fatal(err)
@@ -44,14 +45,20 @@ func TestState(t *testing.T) {
 		t.Errorf("interval not human readable: %s", data)
 	}
 	got, err := DecodeState(data)
-	if err != nil || got.Devices[0].Interval != s.Devices[0].Interval || got.Location.Lat != 45.1 {
+	if err != nil || got.Devices[0].Interval != s.Devices[0].Interval || got.Location.Lat != 45.1 || got.Devices[0].Mooring != nil ||
+		got.Devices[1].Mooring == nil || *got.Devices[1].Mooring != *s.Devices[1].Mooring {
 		t.Fatalf("DecodeState = %+v, %v", got, err)
+	}
+	if !strings.Contains(string(data), `"mooring":{"lat":36.06,"lon":120.38,"radius_m":150}`) || strings.Count(string(data), "mooring") != 1 {
+		t.Errorf("mooring on the wire: %s", data)
 	}
 	bad := []struct{ in, want string }{
 		{`{"state":"maybe"}`, "neither"},
 		{`{"state":"online","location":{"lat":91,"lon":0}}`, "not on Earth"},
 		{`{"state":"online","devices":[{"id":"a/b"}]}`, "not allowed"},
 		{`{"state":"online","site":"x y"}`, "not allowed"},
+		{`{"state":"online","devices":[{"id":"b","mooring":{"lat":36,"lon":120,"radius_m":0}}]}`, "not a mooring"},
+		{`{"state":"online","devices":[{"id":"b","mooring":{"lat":36,"lon":200,"radius_m":50}}]}`, "not a mooring"},
 		{`{"state":`, "unexpected EOF"},
 	}
 	for _, tc := range bad {

@@ -72,6 +72,18 @@ type DeviceState struct {
 	// a backlog still held by the gateway or a cloud that was itself
 	// stalled is not taken for a silent device.
 	LastRead time.Time `json:"last_read,omitzero"`
+	// Mooring is where a moored buoy is anchored and how far it may swing
+	// (the gateway's streams[].mooring), so the cloud can draw its watch
+	// circle before any drift event. Absent for other devices and from
+	// gateways older than issue 13's second map slice.
+	Mooring *Mooring `json:"mooring,omitempty"`
+}
+
+// Mooring is a buoy's anchor (WGS84) and watch-circle radius.
+type Mooring struct {
+	Lat     float64 `json:"lat"`
+	Lon     float64 `json:"lon"`
+	RadiusM float64 `json:"radius_m"`
 }
 
 // Duration is a time.Duration that travels as a string such as "5s".
@@ -138,6 +150,10 @@ func DecodeState(data []byte) (State, error) {
 		}
 		if len(d.Port) > MaxAttrLen {
 			return s, fmt.Errorf("state: device %s: port is longer than %d bytes", d.ID, MaxAttrLen)
+		}
+		if m := d.Mooring; m != nil && !(m.Lat >= -90 && m.Lat <= 90 && m.Lon >= -180 && m.Lon <= 180 && m.RadiusM > 0 && m.RadiusM <= 100000) {
+			return s, fmt.Errorf("state: device %s: mooring %v,%v radius %v m is not a mooring on Earth (radius 0..100000 m)",
+				d.ID, m.Lat, m.Lon, m.RadiusM)
 		}
 	}
 	return s, nil

@@ -1189,9 +1189,14 @@ func TestChartThresholdsAndBand(t *testing.T) {
 const trackJS = `(() => { const p = document.querySelector(".leaflet-overlay-pane path.station-track");
   return p && { station: p.dataset.station, device: p.dataset.device, points: +p.dataset.points, from: p.dataset.from, to: p.dataset.to }; })()`
 
-// mooringJS is the mooring circle drawn with the track; null when none.
+// mooringJS is the mooring circle drawn with the track: what it stands for
+// (map.js's data attributes), its size on screen and whether it lies inside
+// the map's box; null when none.
 const mooringJS = `(() => { const p = document.querySelector(".leaflet-overlay-pane path.mooring-circle");
-  return p && { station: p.dataset.station, radius: +p.dataset.radius, anchor: p.dataset.anchor }; })()`
+  if (!p) return null;
+  const r = p.getBoundingClientRect(), m = document.querySelector("#map").getBoundingClientRect();
+  return { station: p.dataset.station, radius: +p.dataset.radius, anchor: p.dataset.anchor, source: p.dataset.source,
+    state: p.dataset.state, width: r.width, inside: r.left >= m.left && r.right <= m.right && r.top >= m.top && r.bottom <= m.bottom }; })()`
 
 // clustersJS is every cluster marker: the stations it groups.
 const clustersJS = `[...document.querySelectorAll(".leaflet-marker-pane .station-cluster")].map((c) => c.dataset.stations)`
@@ -1201,22 +1206,50 @@ type pageTrack struct {
 	Points                    int
 }
 
+type pageMooring struct {
+	Station, Anchor, Source, State string
+	Radius, Width                  float64
+	Inside                         bool
+}
+
 // TestBuoyTrackAndMooring adds a buoy station that reports latitude and
-// longitude and drifts off its mooring: selected, the map draws its track
-// with as many points as the API's bucketed latitude/longitude series over
-// the same range (one per bucket holding both), and the mooring circle from
-// the drift event (anchor and radius as configured).
+// longitude and later drifts off its mooring. Picked before any drift, the
+// map draws its mooring circle from the gateway's state (anchor and radius
+// as configured) and fits the view to it and the track, so the 100 m circle
+// is large and whole on screen; the track has as many points as the API's
+// bucketed latitude/longitude series over the same range (one per bucket
+// holding both); once the buoy drifts the circle turns to drifting.
 func TestBuoyTrackAndMooring(t *testing.T) {
 	s := StartStack(t)
 	const lat, lon = 45.78, 126.67
-	buoy := s.StartBuoy(t, "buoy-songhua", lat, lon, 4*time.Second)
+	buoy := s.StartBuoy(t, "buoy-songhua", lat, lon, time.Hour)
 	p := OpenPage(t, s.URL, 1280, 900)
 	p.WaitJS(t, "the buoy in the list", fmt.Sprintf(`document.querySelector(%q) !== null`, fmt.Sprintf(pickSel, "buoy-songhua")), waitLong)
 	selectStation(t, p, "buoy-songhua")
+	p.WaitJS(t, "the mooring circle before any drift", mooringJS+` !== null`, waitLong)
+	// Fitted to the picked buoy once its track is drawn: the circle is whole
+	// and large on screen (at the stations' overview zoom it is about 2 px
+	// across).
+	p.WaitJS(t, "the map fitted to the buoy's circle", `(() => { const c = `+mooringJS+`; return c && c.inside && c.width >= 100; })()`, waitLong)
+	p.WaitJS(t, "the map settled", mapSettledJS, waitLong)
+	c := Eval[pageMooring](t, p, mooringJS)
+	if c.Station != "buoy-songhua" || c.Radius != 100 || c.Anchor != fmt.Sprintf("%v,%v", lat, lon) || c.Source != "state" || c.State != "" {
+		t.Errorf("mooring circle %+v, want anchor %v,%v radius 100 from the gateway's state, no drift", c, lat, lon)
+	}
+	if st, err := s.Stations(); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, x := range st {
+			if x.ID == "buoy-songhua" && len(x.Events) > 0 {
+				t.Fatalf("the buoy has events already (%s): the circle may not be from its state", x.Events[0])
+			}
+		}
+	}
 	p.WaitVisible(t, `#map-track button[data-range="1h"]`, waitLong)
 	p.Click(t, `#map-track button[data-range="1h"]`)
-	// Let the buoy drift (after 4 s) and report for a while, then fall
-	// silent so the series stop growing.
+	// Let the buoy drift and report for a while, then fall silent so the
+	// series stop growing.
+	buoy.Drift()
 	testenv.Eventually(t, "a drift event in the API", waitLong, func() bool {
 		st, err := s.Stations()
 		if err != nil {
@@ -1282,12 +1315,8 @@ func TestBuoyTrackAndMooring(t *testing.T) {
 			break
 		}
 	}
-	p.WaitJS(t, "the mooring circle", mooringJS+` !== null`, waitLong)
-	type circle struct {
-		Station, Anchor string
-		Radius          float64
-	}
-	c := Eval[circle](t, p, mooringJS)
+	p.WaitJS(t, "the mooring circle drifting", mooringJS+`?.state === "drifting"`, waitLong)
+	c = Eval[pageMooring](t, p, mooringJS)
 	if c.Station != "buoy-songhua" || c.Radius != 100 || c.Anchor != fmt.Sprintf("%v,%v", lat, lon) {
 		t.Errorf("mooring circle %+v, want anchor %v,%v radius 100", c, lat, lon)
 	}

@@ -182,8 +182,9 @@ buses:
 %s`
 
 // StartStack starts the system and waits until the cloud's API shows every
-// device of both stations with a latest value.
-func StartStack(t *testing.T) *Stack {
+// device of both stations with a latest value. cloudArgs are added to the
+// cloud's command line (such as "-c", a config file).
+func StartStack(t *testing.T, cloudArgs ...string) *Stack {
 	t.Helper()
 	s := &Stack{
 		Air:  airSensor(62.5, 21.4),
@@ -196,7 +197,7 @@ func StartStack(t *testing.T) *Stack {
 	srv.AddUnit(10, s.Air)
 	simAddr := sim.Listen(t, srv)
 	var mqttAddr string
-	s.URL, mqttAddr = StartCloud(t)
+	s.URL, mqttAddr = StartCloud(t, cloudArgs...)
 	s.mqtt = mqttAddr
 
 	s.gateways = map[string]*proc{}
@@ -274,8 +275,16 @@ streams:
 // Buoy is a simulated NMEA buoy served over TCP, one burst of sentences a
 // second while Talking.
 type Buoy struct {
-	mu      sync.Mutex
-	talking bool
+	mu       sync.Mutex
+	talking  bool
+	drifting bool
+}
+
+// Drift moves the buoy 300 m east of its mooring from now on.
+func (b *Buoy) Drift() {
+	b.mu.Lock()
+	b.drifting = true
+	b.mu.Unlock()
 }
 
 // Talk starts or stops the buoy's sentences.
@@ -294,7 +303,7 @@ func (s *Stack) StartBuoy(t *testing.T, id string, lat, lon float64, driftAfter 
 	t0 := time.Now()
 	stream := &sim.BuoyStream{Env: sim.Environment{Seed: 11}, Lat: lat, Lon: lon, Met: "XDR", Seed: 5,
 		Drift: func(at time.Time) (float64, float64) {
-			if at.Sub(t0) > driftAfter {
+			if b.drifting || at.Sub(t0) > driftAfter { // called with b.mu held
 				return 0, 300
 			}
 			return 0, 0
@@ -377,12 +386,13 @@ func (s *Stack) StopGateway(t *testing.T, id string) {
 
 // StartCloud starts the cloud binary on embedded defaults (its own MQTT
 // broker, SQLite, every rule pack) on free loopback ports, waits until it is
-// healthy, and returns the console's URL and the broker's address.
-func StartCloud(t *testing.T) (url, mqttAddr string) {
+// healthy, and returns the console's URL and the broker's address. args are
+// added to its command line (such as "-c", a config file).
+func StartCloud(t *testing.T, args ...string) (url, mqttAddr string) {
 	t.Helper()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	mqttAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	start(t, "fieldwatch-cloud", "run", "-data", t.TempDir(), "-http", httpAddr, "-mqtt-listen", mqttAddr)
+	start(t, "fieldwatch-cloud", append([]string{"run", "-data", t.TempDir(), "-http", httpAddr, "-mqtt-listen", mqttAddr}, args...)...)
 	url = "http://" + httpAddr + "/"
 	testenv.Eventually(t, "cloud healthy", waitLong, func() bool {
 		c := http.Client{Timeout: 2 * time.Second}

@@ -32,6 +32,7 @@ type API struct {
 	alerts   *engine.Engine
 	access   access
 	loc      *time.Location // where statistics' days begin (stats.go)
+	console  *Console
 
 	requests *prometheus.CounterVec
 }
@@ -66,6 +67,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/thresholds", a.wrap("thresholds", a.thresholds))
 	mux.HandleFunc("GET /api/v1/export", a.export)
 	mux.HandleFunc("GET /api/v1/stats", a.stats)
+	mux.HandleFunc("GET /api/v1/console", a.wrap("console", a.consoleInfo))
 	a.registerAlerts(mux)
 	mux.HandleFunc("/api/", a.wrap("unknown", func(*http.Request) (any, error) {
 		return nil, &Error{Status: http.StatusNotFound, Msg: "no such API endpoint; see docs/api.md"}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/api"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
@@ -29,6 +30,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/web"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 )
 
@@ -136,6 +138,7 @@ func Run(ctx context.Context, o Options) error {
 	if alerts != nil {
 		ap.WithAlerts(alerts.engine)
 	}
+	ap.WithConsole(api.Console{Basemap: cfg.Console.Basemap.Page()})
 	ap.Register(mux)
 	go func() {
 		for {
@@ -152,6 +155,18 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	web.Register(mux)
+	if pm := cfg.Console.Basemap.PMTiles; pm != nil {
+		a, err := pmtiles.Open(pm.File)
+		if err != nil {
+			return fmt.Errorf("console.basemap.pmtiles.file: %w", err)
+		}
+		defer a.Close()
+		mux.Handle("GET "+basemap.TilePath, basemap.Handler(a, log))
+		log.Info("console basemap: PMTiles", "file", pm.File, "zooms", fmt.Sprintf("%d..%d", a.Header.MinZoom, a.Header.MaxZoom))
+	} else if x := cfg.Console.Basemap.XYZ; x != nil {
+		log.Info("console basemap: XYZ tiles; the page may load images from their origins", "url", x.URL,
+			"origins", cfg.Console.Basemap.ImageOrigins())
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if !in.Connected() {
@@ -162,7 +177,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	// One middleware in front of everything: security headers, body cap,
 	// hostile paths; and every phase of a connection bounded.
-	srv := httpserver.New(mux, cfg.HTTP.Limits, log)
+	srv := httpserver.NewWithPolicy(mux, cfg.HTTP.Limits, log, httpserver.Policy(cfg.Console.Basemap.ImageOrigins()...))
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)

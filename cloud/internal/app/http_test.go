@@ -4,20 +4,25 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/api"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
+	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 )
 
 // bound is how long a test waits for something the server does within a
@@ -364,5 +369,55 @@ func TestHostilePaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConsoleBasemap: a configured XYZ tile server's origins, and only
+// they, are added to the page's img-src, on every response; the page learns
+// the basemap from GET /api/v1/console; a PMTiles archive's tiles are
+// served by the cloud under the default policy.
+func TestConsoleBasemap(t *testing.T) {
+	addr := startCloud(t, func(c *config.Config) {
+		c.Console.Basemap = config.Basemap{Coordinates: config.GCJ02, XYZ: &config.XYZ{
+			URL: "https://t{s}.tiles.example.cn:8443/{z}/{x}/{y}.png", Subdomains: []string{"0", "1"}, Attribution: "© Example GS(2024)1号"}}
+	}, nil)
+	wantCSP := "default-src 'self'; script-src 'self'; style-src 'self'; " +
+		"img-src 'self' https://t0.tiles.example.cn:8443 https://t1.tiles.example.cn:8443; " +
+		"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	for _, p := range []string{"/", "/api/v1/console", "/static/js/map.js"} {
+		resp, _ := rawRequest(t, addr, "GET "+p+" HTTP/1.1\r\nHost: fieldwatch\r\nConnection: close\r\n\r\n")
+		if got := resp.Header.Get("Content-Security-Policy"); got != wantCSP {
+			t.Errorf("%s: CSP %q, want %q", p, got, wantCSP)
+		}
+	}
+	var got api.Console
+	consoleJSON := func() {
+		t.Helper()
+		_, body := rawRequest(t, addr, "GET /api/v1/console HTTP/1.1\r\nHost: fieldwatch\r\nConnection: close\r\n\r\n")
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+	}
+	consoleJSON()
+	if b := got.Basemap; b.Kind != "xyz" || b.URL != "https://t{s}.tiles.example.cn:8443/{z}/{x}/{y}.png" ||
+		b.Coordinates != "gcj02" || b.MaxZoom != 18 || len(b.Subdomains) != 2 || b.Attribution != "© Example GS(2024)1号" {
+		t.Errorf("console %+v", b)
+	}
+
+	var ar bytes.Buffer
+	pmtiles.Write(&ar, map[uint64][]byte{pmtiles.TileID(0, 0, 0): []byte("\x89PNG world")}, pmtiles.WriteOptions{TileType: pmtiles.TilePNG})
+	file := filepath.Join(t.TempDir(), "b.pmtiles")
+	os.WriteFile(file, ar.Bytes(), 0o644)
+	addr = startCloud(t, func(c *config.Config) {
+		c.Console.Basemap = config.Basemap{PMTiles: &config.PMTiles{File: file, Attribution: "© Bureau"}}
+	}, nil)
+	resp, body := rawRequest(t, addr, "GET /basemap/tiles/0/0/0 HTTP/1.1\r\nHost: fieldwatch\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != 200 || body != "\x89PNG world" || resp.Header.Get("Content-Type") != "image/png" ||
+		resp.Header.Get("Content-Security-Policy") != httpserver.ContentSecurityPolicy {
+		t.Errorf("tile: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	consoleJSON()
+	if b := got.Basemap; b.Kind != "pmtiles" || b.URL != basemap.TilePath || b.Coordinates != "wgs84" {
+		t.Errorf("console %+v", b)
 	}
 }

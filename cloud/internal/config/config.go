@@ -39,6 +39,8 @@ type Config struct {
 	// days, weeks and months begin (GET /api/v1/stats). Default
 	// Asia/Shanghai.
 	Timezone string `yaml:"timezone"`
+	// Console is the web console: its map's basemap.
+	Console Console `yaml:"console"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -287,6 +289,7 @@ func (c *Config) load(r *yamlconf.Report) {
 	c.MQTT.load(r, loose)
 	c.HTTP.load(r, loose)
 	c.Store.InfluxDB.load(r, loose)
+	c.Console.Basemap.load(r)
 	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
 		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
 		// The file itself holds a secret.
@@ -363,6 +366,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	} else if _, err := time.LoadLocation(c.Timezone); err != nil {
 		r.Errorf("timezone", "%q is not a time zone (an IANA name such as Asia/Shanghai)", c.Timezone)
 	}
+	c.Console.Basemap.validate(r)
 }
 
 // Check validates a config built or changed outside a file (flags), then

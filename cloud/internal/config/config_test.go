@@ -31,10 +31,34 @@ func TestShippedExampleLoads(t *testing.T) {
 	}
 }
 
+// fileCase is a config file's body and the error it gives ("" for none).
+type fileCase struct {
+	name, body, want string
+}
+
+// loadCases loads each case's body as c.yaml and checks its error.
+func loadCases(t *testing.T, tests []fileCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(path, []byte(tc.body), 0o644)
+			_, err := LoadFile(path)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestFile(t *testing.T) {
-	tests := []struct {
-		name, body, want string
-	}{
+	loadCases(t, []fileCase{
 		{"good", "mqtt: {url: tcp://broker:1883}\nstore: {influxdb: {url: http://influx:8086, bucket: fieldwatch}}\n", ""},
 		{"typo", "htpp: {listen: 127.0.0.1:8080}\n", `c.yaml:1: htpp: unknown field (did you mean "http"?)`},
 		{"bad url", "mqtt:\n  url: broker\n", `c.yaml:2: mqtt.url: "broker" is not a broker URL`},
@@ -52,23 +76,7 @@ func TestFile(t *testing.T) {
 		{"timezone", "timezone: Europe/Berlin\n", ""},
 		{"bad timezone", "timezone: Beijing\n", `c.yaml:1: timezone: "Beijing" is not a time zone`},
 		{"empty timezone", "timezone: \"\"\n", "c.yaml:1: timezone: is required"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.yaml")
-			os.WriteFile(path, []byte(tc.body), 0o644)
-			_, err := LoadFile(path)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestNotGateways: the ingestor's own user, the alert readers, the listed

@@ -89,9 +89,15 @@ func (l Limits) Validate(r *yamlconf.Report, prefix string) {
 // fields at their defaults). Its own errors (a failed TLS handshake, a
 // panic) go to log at warn level.
 func New(h http.Handler, l Limits, log *slog.Logger) *http.Server {
+	return NewWithPolicy(h, l, log, ContentSecurityPolicy)
+}
+
+// NewWithPolicy is New with csp as the Content-Security-Policy (Policy
+// builds it).
+func NewWithPolicy(h http.Handler, l Limits, log *slog.Logger, csp string) *http.Server {
 	l = l.WithDefaults()
 	return &http.Server{
-		Handler:           Guard(h, int64(l.MaxBodyBytes)),
+		Handler:           guard(h, int64(l.MaxBodyBytes), csp),
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		ReadTimeout:       l.ReadTimeout,
 		WriteTimeout:      l.WriteTimeout,
@@ -103,10 +109,21 @@ func New(h http.Handler, l Limits, log *slog.Logger) *http.Server {
 
 // ContentSecurityPolicy is the dashboard's policy, sent with every
 // response: the page loads its scripts, styles and API data from its own
-// origin only, runs no inline script or style, draws its charts as inline
-// SVG (no images from elsewhere, no map tiles) and may not be framed.
+// origin only, runs no inline script or style, draws its charts and map
+// itself (no images from elsewhere: a PMTiles basemap's tiles are served by
+// the cloud) and may not be framed.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// Policy is ContentSecurityPolicy with images also allowed from exactly
+// imgOrigins (scheme://host[:port] each, as config.XYZ.Origins gives them:
+// a configured XYZ tile server's), nothing else relaxed.
+func Policy(imgOrigins ...string) string {
+	if len(imgOrigins) == 0 {
+		return ContentSecurityPolicy
+	}
+	return strings.Replace(ContentSecurityPolicy, "img-src 'self';", "img-src 'self' "+strings.Join(imgOrigins, " ")+";", 1)
+}
 
 // Guard wraps every response of h in the security headers, answers 400 to
 // a path no route can have (not UTF-8, control characters, a "." or ".."
@@ -114,9 +131,13 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // also caps while a handler reads it. Cache-Control defaults to no-store;
 // a handler may set its own (the dashboard's files do).
 func Guard(h http.Handler, maxBody int64) http.Handler {
+	return guard(h, maxBody, ContentSecurityPolicy)
+}
+
+func guard(h http.Handler, maxBody int64, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")

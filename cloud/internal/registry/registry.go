@@ -84,12 +84,13 @@ const recentEvents = 50
 
 type device struct {
 	id, profile string
-	bus, port   string        // the line it shares with other devices, as its gateway said
-	interval    time.Duration // as the gateway declared; 0 if it did not
-	quiet       bool          // talks only when something happens (a reader)
-	learned     time.Duration // the pace seen in its readings, when not declared
-	health      string        // from the gateway
-	healthSince time.Time     // when health last changed (wall time)
+	bus, port   string             // the line it shares with other devices, as its gateway said
+	mooring     *telemetry.Mooring // a buoy's anchor and radius, as its gateway said
+	interval    time.Duration      // as the gateway declared; 0 if it did not
+	quiet       bool               // talks only when something happens (a reader)
+	learned     time.Duration      // the pace seen in its readings, when not declared
+	health      string             // from the gateway
+	healthSince time.Time          // when health last changed (wall time)
 	errMsg      string
 	lastSeen    time.Time // newest acquisition time stored
 	lastArrived time.Time // newest acquisition time that reached the cloud, stored or not
@@ -183,6 +184,11 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (re
 		}
 		d.profile, d.interval, d.health, d.errMsg, d.quiet = ds.Profile, time.Duration(ds.Interval), ds.Health, ds.Error, ds.Quiet
 		d.bus, d.port = ds.Bus, ds.Port
+		d.mooring = nil
+		if ds.Mooring != nil {
+			m := *ds.Mooring
+			d.mooring = &m
+		}
 		if ds.LastRead.After(d.lastRead) {
 			d.lastRead = ds.LastRead
 		}
@@ -408,6 +414,9 @@ type Device struct {
 	// fix from its latitude and longitude readings).
 	Location *telemetry.Location `json:"location,omitempty"`
 	Events   uint64              `json:"events,omitempty"` // events received since the cloud started
+	// Mooring is a moored buoy's anchor and watch-circle radius, as its
+	// gateway's state says (absent from older gateways).
+	Mooring *telemetry.Mooring `json:"mooring,omitempty"`
 }
 
 // Stations returns every station, sorted by id.
@@ -446,6 +455,10 @@ func (r *Registry) view(g *gateway) Station {
 	for _, d := range g.devices {
 		dv := Device{ID: d.id, Profile: d.profile, Bus: d.bus, Port: d.port, LastSeen: d.lastSeen, Error: d.errMsg, Events: d.events,
 			Latest: make([]store.Sample, 0, len(d.latest))}
+		if d.mooring != nil {
+			m := *d.mooring
+			dv.Mooring = &m
+		}
 		lat, okLat := d.latest["latitude"]
 		lon, okLon := d.latest["longitude"]
 		if okLat && okLon && lat.Value != nil && lon.Value != nil {

@@ -303,3 +303,28 @@ func TestDefaultMaxDevices(t *testing.T) {
 		t.Fatalf("%d expected devices, want %d", len(exp), DefaultMaxDevices)
 	}
 }
+
+// TestMooring: a buoy's mooring from its gateway's state is on the station's
+// device; a later state without it (the mooring removed from the gateway's
+// config) takes it away; the API's copy is not the registry's.
+func TestMooring(t *testing.T) {
+	r := New()
+	r.now = func() time.Time { return t0 }
+	m := telemetry.Mooring{Lat: 36.06, Lon: 120.38, RadiusM: 150}
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0,
+		Devices: []telemetry.DeviceState{{ID: "buoy", Mooring: &m}, {ID: "probe"}}}, false)
+	st, _ := r.Station("gw1")
+	if got := st.Devices[0].Mooring; st.Devices[0].ID != "buoy" || got == nil || *got != m || st.Devices[1].Mooring != nil {
+		t.Fatalf("devices %+v", st.Devices)
+	}
+	st.Devices[0].Mooring.RadiusM = 1
+	m.RadiusM = 2
+	if st, _ = r.Station("gw1"); st.Devices[0].Mooring.RadiusM != 150 {
+		t.Fatalf("the registry's mooring changed with a copy: %+v", st.Devices[0].Mooring)
+	}
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0.Add(time.Second),
+		Devices: []telemetry.DeviceState{{ID: "buoy"}}}, false)
+	if st, _ = r.Station("gw1"); st.Devices[0].Mooring != nil {
+		t.Fatalf("mooring kept after the gateway stopped sending it: %+v", st.Devices[0].Mooring)
+	}
+}

@@ -311,9 +311,16 @@ func (a *App) state(r *running) telemetry.State {
 			s.Devices = append(s.Devices, ds)
 		}
 	}
+	moorings := map[string]*telemetry.Mooring{}
+	for _, sc := range r.cfg.Streams {
+		if m := sc.Mooring; m != nil {
+			moorings[sc.ID] = &telemetry.Mooring{Lat: m.Lat, Lon: m.Lon, RadiusM: m.RadiusM}
+		}
+	}
 	for _, sr := range r.streams {
 		st, d := sr.Status(), sr.Device()
-		ds := telemetry.DeviceState{ID: st.ID, Profile: st.Profile, Health: st.Health, LastRead: utc(st.LastRead)}
+		ds := telemetry.DeviceState{ID: st.ID, Profile: st.Profile, Health: st.Health, LastRead: utc(st.LastRead),
+			Mooring: moorings[st.ID]}
 		switch {
 		case d.Fetch != nil:
 			// A feed's acquisition times are its own (NDBC's hourly

@@ -40,7 +40,7 @@ mqtt_sources:
 // TestStreamsAndSources runs the gateway in-process with a buoy on a pty
 // and a ChirpStack MQTT source: their readings and the buoy's drift event
 // go up in batches, /status and /metrics show both, and the state message
-// describes the buoy; a payload that is not JSON is counted.
+// describes the buoy, its mooring included; a payload that is not JSON is counted.
 func TestStreamsAndSources(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
 	dir := t.TempDir()
@@ -150,6 +150,8 @@ func TestStreamsAndSources(t *testing.T) {
 	bmu.Lock()
 	if d := state.Devices[0]; d.ID != "buoy-1" || time.Duration(d.Interval) != 30*time.Second || d.Quiet || d.Health == "failing" {
 		t.Errorf("state device %+v", d)
+	} else if m := d.Mooring; m == nil || *m != (telemetry.Mooring{Lat: 60.0845, Lon: 23.5391, RadiusM: 100}) {
+		t.Errorf("state device's mooring %+v, want the configured one", m)
 	}
 	bmu.Unlock()
 	cancel()

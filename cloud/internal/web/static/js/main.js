@@ -4,7 +4,7 @@
 import { t, apply, setLang, onLang, locale } from "./i18n.js";
 import { getJSON } from "./api.js";
 import { $ } from "./util.js";
-import { initMap, updateMap, relabel as relabelMap, panTo, showTrack } from "./map.js";
+import { initMap, updateMap, relabel as relabelMap, panTo, showTrack, fitTrack } from "./map.js";
 import { initAlerts, refreshAlerts, redrawAlerts, worstByStation } from "./alerts.js";
 import { initStation, renderPicker, renderStation, summarize } from "./station.js";
 import { initChart, setStations, openLinked, open as openChart, relabel as relabelChart } from "./chart.js";
@@ -25,6 +25,7 @@ function setHash(h) {
 
 function select(id, pan) {
   selected = id;
+  fitTrack(id);
   setHash(null);
   draw();
   if (pan) panTo(stations.find((s) => s.id === id)?.location);
@@ -77,7 +78,10 @@ if (!kiosk) {
 // opens that chart (the old page's links still work).
 const station = /^#station=([\w.-]+)$/.exec(location.hash);
 const chart = /^#chart=([\w.-]+)\/([\w.-]+)\/([\w.,-]+)$/.exec(location.hash);
-if (station) selected = station[1];
+if (station) {
+  selected = station[1];
+  fitTrack(selected);
+}
 if (chart && !kiosk) {
   selected = chart[1];
   openLinked(chart[1], chart[2], chart[3].split(",").filter(Boolean));
