@@ -21,7 +21,7 @@ const fill = {
 
 let map, layer, onSelect, big = false;
 const markers = new Map(); // station id → circle marker
-let fitted = false;
+let fitted = false, fitting = false;
 let last = { stations: [], worst: new Map(), selected: null }; // for redraws on zoom
 let clusterLayer, trackLayer;
 
@@ -45,7 +45,7 @@ export function initMap(node, opts) {
   trackLayer = L.layerGroup().addTo(map);
   layer = L.layerGroup().addTo(map);
   clusterLayer = L.layerGroup().addTo(map);
-  map.on("zoomend", () => updateMap(last.stations, last.worst, last.selected));
+  map.on("zoomend", () => { if (!fitting) updateMap(last.stations, last.worst, last.selected); });
   trackBox = opts.track;
   legendBox = opts.legend;
   drawLegend();
@@ -81,9 +81,13 @@ export function updateMap(stations, worst, selected) {
   if (!fitted) {
     const all = stations.filter((st) => st.location).map((st) => [st.location.lat, st.location.lon]);
     if (all.length) {
-      fitted = true;
-      if (all.length === 1) map.setView(all[0], 7);
-      else map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 8 });
+      // At once, not animated: nobody has seen the first view yet, and an
+      // animation would cluster and draw every station twice (here at the
+      // old zoom, again on its zoomend). Its zoomend is not needed either.
+      fitted = fitting = true;
+      if (all.length === 1) map.setView(all[0], 7, { animate: false });
+      else map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 8, animate: false });
+      fitting = false;
     }
   }
   const groups = cluster(stations.filter((st) => st.location));
