@@ -21,7 +21,7 @@ const fill = {
 
 let map, layer, onSelect, big = false;
 const markers = new Map(); // station id → circle marker
-let fitted = false, fitting = false;
+let fitted = false, fitting = false, firstView = () => {};
 let last = { stations: [], worst: new Map(), selected: null }; // for redraws on zoom
 let clusterLayer, trackLayer;
 
@@ -35,7 +35,12 @@ export function initMap(node, opts) {
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(t("map.basemap"));
   const renderer = L.canvas({ padding: 0.5 });
-  fetch(landURL).then((r) => r.json()).then((topo) => {
+  // The coastline is drawn after the stations' first view has been painted
+  // (or after 1 s without stations): turning the outline into shapes takes
+  // longer than the stations, which are what the page is for, and drawn
+  // after the view is fitted it is projected once, not again at the new zoom.
+  const drawn = new Promise((done) => { firstView = done; setTimeout(done, 1000); });
+  Promise.all([fetch(landURL).then((r) => r.json()), drawn]).then(([topo]) => {
     const land = topojson.feature(topo, topo.objects.land);
     L.geoJSON(land, {
       renderer, interactive: false,
@@ -88,6 +93,8 @@ export function updateMap(stations, worst, selected) {
       if (all.length === 1) map.setView(all[0], 7, { animate: false });
       else map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 8, animate: false });
       fitting = false;
+      // After the frame that shows them (a microtask would run before it).
+      requestAnimationFrame(() => setTimeout(firstView));
     }
   }
   const groups = cluster(stations.filter((st) => st.location));
