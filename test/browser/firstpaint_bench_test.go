@@ -10,7 +10,7 @@ package browser
 // one per gateway, each logged in with its own password, publish what a
 // gateway publishes: a retained state (location, 8 devices with profile and
 // interval, heartbeat) with an offline last will, an hour of one-minute
-// history of 20 series as a backlog batch, then a live batch and a state
+// history of 20 series in backlog batches, then a live batch and a state
 // every minute, each batch acknowledged by the cloud after it is stored.
 // Then chromium (1280 × 900) opens the console, once per iteration.
 //
@@ -22,13 +22,17 @@ package browser
 // where it holds, takes performance.now() in a task after that frame
 // (after its paint): paint_ms. wall_ms is the benchmark's own clock, from
 // asking chromium to navigate to the moment it has that time. The basemap
-// (the coastline) is not part of it: stations are what the console is for.
+// (the coastline) is not part of it: stations are what the console is for
+// (max_coast_ms says when it was drawn too).
 //
 // Each measurement is then checked against the API: 500 stations with 20
 // latest values each; each station exactly once on the map; each marker's
 // and list dot's colour, and each cluster's, what the API's state and
 // alerts call for. cache=cold loads every file again (DevTools' cache
-// disabled), cache=warm as a console left open and reloaded (ETags).
+// disabled), cache=warm as a console left open and reloaded (ETags); api
+// times the page's first API calls alone. FIELDWATCH_PAINT_DEBUG=1 logs
+// each load's resource timings and long animation frames,
+// FIELDWATCH_PAINT_TRACE=file.json writes a Chrome trace of one cold load.
 
 import (
 	"context"
@@ -195,13 +199,14 @@ func BenchmarkConsoleFirstPaint(b *testing.B) {
 		var stations, alerts, silences float64
 		var size int
 		n := 0
+		client := http.Client{Timeout: waitShort}
 		for b.Loop() {
 			for _, c := range []struct {
 				path string
 				ms   *float64
 			}{{"stations", &stations}, {"alerts", &alerts}, {"silences", &silences}} {
 				t := time.Now()
-				resp, err := http.Get(url + "api/v1/" + c.path)
+				resp, err := client.Get(url + "api/v1/" + c.path)
 				if err != nil {
 					b.Fatal(err)
 				}

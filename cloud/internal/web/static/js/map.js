@@ -35,10 +35,11 @@ export function initMap(node, opts) {
   map.attributionControl.setPrefix("Leaflet");
   map.attributionControl.addAttribution(t("map.basemap"));
   const renderer = L.canvas({ padding: 0.5 });
-  // The coastline is drawn after the stations' first view has been painted
-  // (or after 1 s without stations): turning the outline into shapes takes
-  // longer than the stations, which are what the page is for, and drawn
-  // after the view is fitted it is projected once, not again at the new zoom.
+  // The coastline is drawn after the stations' first view has been painted,
+  // or 1 s from now if that is sooner (no stations, a slow answer): turning
+  // the outline into shapes takes longer than drawing the stations, which
+  // are what the page is for, and drawn after the view is fitted it is
+  // projected once, not again at the new zoom (docs/decisions.md).
   const drawn = new Promise((done) => { firstView = done; setTimeout(done, 1000); });
   Promise.all([fetch(landURL).then((r) => r.json()), drawn]).then(([topo]) => {
     const land = topojson.feature(topo, topo.objects.land);
