@@ -57,7 +57,7 @@ const (
 
 // chromium is Debian's package (`make deps` installs it); nothing is
 // downloaded. $FIELDWATCH_CHROMIUM overrides it.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	if p := os.Getenv("FIELDWATCH_CHROMIUM"); p != "" {
 		return p
 	}
@@ -92,7 +92,7 @@ func TestMain(m *testing.M) {
 type proc = testenv.Binary
 
 // start runs one of the binaries TestMain built.
-func start(t *testing.T, name string, args ...string) *proc {
+func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return testenv.StartBinary(t, filepath.Join(bins, name), args...)
 }
@@ -385,10 +385,10 @@ func (s *Stack) StopGateway(t *testing.T, id string) {
 }
 
 // StartCloud starts the cloud binary on embedded defaults (its own MQTT
-// broker, SQLite, every rule pack) on free loopback ports, waits until it is
-// healthy, and returns the console's URL and the broker's address. args are
-// added to its command line (such as "-c", a config file).
-func StartCloud(t *testing.T, args ...string) (url, mqttAddr string) {
+// broker, SQLite, every rule pack) on free loopback ports, with args added
+// to its command line (e.g. -c and a config file), waits until it is
+// healthy, and returns the console's URL and the broker's address.
+func StartCloud(t testing.TB, args ...string) (url, mqttAddr string) {
 	t.Helper()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	mqttAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -484,7 +484,7 @@ type Page struct {
 // browser-log error (CSP violations, failed requests) the page produces
 // until the test ends fails the test, unless taken with TakeErrors.
 // Chromium is stopped and its profile removed when the test ends.
-func OpenPage(t *testing.T, url string, width, height int) *Page {
+func OpenPage(t testing.TB, url string, width, height int) *Page {
 	t.Helper()
 	profile, err := os.MkdirTemp("", "fieldwatch-chromium-")
 	if err != nil {
@@ -615,7 +615,7 @@ func (p *Page) TakeErrors() []Message {
 }
 
 // do runs an action bounded by waitShort.
-func (p *Page) do(t *testing.T, what string, a chromedp.Action[chromedp.Void]) {
+func (p *Page) do(t testing.TB, what string, a chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
 	defer cancel()
@@ -626,7 +626,7 @@ func (p *Page) do(t *testing.T, what string, a chromedp.Action[chromedp.Void]) {
 
 // Eval evaluates the JavaScript expression js in the page and decodes its
 // value (by JSON) into T.
-func Eval[T any](t *testing.T, p *Page, js string) T {
+func Eval[T any](t testing.TB, p *Page, js string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
 	defer cancel()
@@ -639,7 +639,7 @@ func Eval[T any](t *testing.T, p *Page, js string) T {
 
 // EvalAsync is Eval for an expression whose value is a promise: it waits
 // (at most waitShort) for the promise and decodes what it resolves to.
-func EvalAsync[T any](t *testing.T, p *Page, js string) T {
+func EvalAsync[T any](t testing.TB, p *Page, js string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, waitShort)
 	defer cancel()
@@ -683,7 +683,7 @@ func (p *Page) Click(t *testing.T, sel string) {
 }
 
 // Navigate opens url in the page and waits for it to load.
-func (p *Page) Navigate(t *testing.T, url string) {
+func (p *Page) Navigate(t testing.TB, url string) {
 	t.Helper()
 	p.do(t, "open "+url, chromedp.Navigate(url))
 }
@@ -697,7 +697,7 @@ func (p *Page) Reload(t *testing.T) {
 // WaitJS waits, at most limit, until the expression js is truthy in the
 // page (polled in the page on every animation frame and DOM change, by
 // chromedp.Poll), and returns its value as JSON.
-func (p *Page) WaitJS(t *testing.T, what, js string, limit time.Duration) json.RawMessage {
+func (p *Page) WaitJS(t testing.TB, what, js string, limit time.Duration) json.RawMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, limit+waitShort)
 	defer cancel()

@@ -33,7 +33,7 @@ const fill = {
 
 let map, layer, onSelect, big = false;
 const markers = new Map(); // station id → circle marker
-let fitted = false;
+let fitted = false, fitting = false, firstView = () => {}, viewDrawn = Promise.resolve();
 let last = { stations: [], worst: new Map(), selected: null }; // for redraws on zoom
 let clusterLayer, trackLayer;
 
@@ -45,6 +45,12 @@ export function initMap(node, opts) {
     preferCanvas: false, zoomSnap: 0.5, attributionControl: true, zoomControl: !big,
   });
   map.attributionControl.setPrefix("Leaflet");
+  // The coastline is drawn after the stations' first view has been painted,
+  // or 1 s from now if that is sooner (no stations, a slow answer): turning
+  // the outline into shapes takes longer than drawing the stations, which
+  // are what the page is for, and drawn after the view is fitted it is
+  // projected once, not again at the new zoom (docs/decisions.md).
+  viewDrawn = new Promise((done) => { firstView = done; setTimeout(done, 1000); });
   getJSON("/api/v1/console").then((c) => c.basemap, (e) => {
     console.warn("basemap: the cloud did not say; the outline it is:", e.message);
     return outline;
@@ -60,7 +66,7 @@ export function initMap(node, opts) {
   trackLayer = L.layerGroup().addTo(map);
   layer = L.layerGroup().addTo(map);
   clusterLayer = L.layerGroup().addTo(map);
-  map.on("zoomend", () => updateMap(last.stations, last.worst, last.selected));
+  map.on("zoomend", () => { if (!fitting) updateMap(last.stations, last.worst, last.selected); });
   trackBox = opts.track;
   legendBox = opts.legend;
   drawLegend();
@@ -74,7 +80,7 @@ function drawBasemap() {
   attribute();
   if (basemap.kind === "outline") {
     const renderer = L.canvas({ padding: 0.5 });
-    fetch(landURL).then((r) => r.json()).then((topo) => {
+    Promise.all([fetch(landURL).then((r) => r.json()), viewDrawn]).then(([topo]) => {
       const land = topojson.feature(topo, topo.objects.land);
       L.geoJSON(land, {
         renderer, interactive: false,
@@ -163,9 +169,15 @@ export function updateMap(stations, worst, selected) {
   if (!fitted) {
     const all = stations.filter((st) => st.location).map((st) => P(st.location.lat, st.location.lon));
     if (all.length) {
-      fitted = true;
-      if (all.length === 1) map.setView(all[0], 7);
-      else map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 8 });
+      // At once, not animated: nobody has seen the first view yet, and an
+      // animation would cluster and draw every station twice (here at the
+      // old zoom, again on its zoomend). Its zoomend is not needed either.
+      fitted = fitting = true;
+      if (all.length === 1) map.setView(all[0], 7, { animate: false });
+      else map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 8, animate: false });
+      fitting = false;
+      // After the frame that shows them (a microtask would run before it).
+      requestAnimationFrame(() => setTimeout(firstView));
     }
   }
   const groups = cluster(stations.filter((st) => st.location));
