@@ -622,6 +622,12 @@ func TestEarlyWarningShowsSeverityColour(t *testing.T) {
 	if !strings.Contains(row.Text, "38.5") {
 		t.Errorf("the row %q does not show the reading 38.5", row.Text)
 	}
+	// The warnings are grouped under the station's and site's display
+	// names (the gateway's config gives them in Chinese).
+	group := Eval[string](t, p, fmt.Sprintf(`(r => r && r.closest(".alert-group").querySelector("h3").textContent)([...document.querySelectorAll("#alerts .alert")].find((r) => r.querySelector(".rule").textContent.split(/[\s·]+/).includes(%q)))`, heatRule))
+	if !strings.Contains(group, "北区农场 1 号站") || !strings.Contains(group, "北区农场") || strings.Contains(group, "farm-north") {
+		t.Errorf("the warning's group is titled %q, want the station's and site's names", group)
+	}
 
 	// The map: farm-north's marker turns orange.
 	p.WaitJS(t, "farm-north's marker orange", fmt.Sprintf(markerStatusJS, "farm-north", "orange"), waitLong)

@@ -149,7 +149,9 @@ function renderAlerts(alerts, silences) {
   const blocks = order.map((gw) => {
     const list = groups.get(gw);
     const site = list.find((a) => a.labels.site)?.labels.site;
-    const title = gw ? `${t("alerts.station", { id: gw })}${site ? " · " + site : ""}` : t("alerts.cloud");
+    const named = names.get(gw);
+    const place = (named && named.site_name) || site;
+    const title = gw ? `${t("alerts.station", { id: (named && named.name) || gw })}${place ? " · " + place : ""}` : t("alerts.cloud");
     return el("div", { class: "alert-group" }, el("h3", {}, title),
       ...list.map((a) => alertRow(a, covered.get(a.fingerprint))));
   });
@@ -163,6 +165,13 @@ function alertError(e) {
 }
 
 let last = { alerts: [], silences: [] };
+
+// names holds the stations' display names (station id → {name, site_name})
+// for the groups' titles; setStations keeps it current.
+let names = new Map();
+export function setStations(stations) {
+  names = new Map(stations.map((st) => [st.id, { name: st.name, site_name: st.site_name }]));
+}
 
 // refreshAlerts reads the active alerts and silences, draws them and tells
 // onChange (the map colours its stations by them).

@@ -5,7 +5,7 @@ import { t, apply, setLang, onLang, locale } from "./i18n.js";
 import { getJSON } from "./api.js";
 import { $ } from "./util.js";
 import { initMap, updateMap, relabel as relabelMap, panTo, showTrack, fitTrack } from "./map.js";
-import { initAlerts, refreshAlerts, redrawAlerts, worstByStation } from "./alerts.js";
+import { initAlerts, refreshAlerts, redrawAlerts, worstByStation, setStations as nameAlertStations } from "./alerts.js";
 import { initStation, renderPicker, renderStation, summarize } from "./station.js";
 import { initChart, setStations, openLinked, open as openChart, relabel as relabelChart } from "./chart.js";
 import { initStats, showStats, relabel as relabelStats } from "./stats.js";
@@ -46,6 +46,7 @@ function draw() {
 async function refresh() {
   try {
     stations = await getJSON("/api/v1/stations");
+    nameAlertStations(stations);
     if (!selected || !stations.some((s) => s.id === selected)) selected = stations.length ? stations[0].id : null;
     draw();
     if (!kiosk) setStations(stations);

@@ -61,13 +61,20 @@ export function initStats() {
   $("#stats").hidden = true;
 }
 
+// statsEvery is how often the statistics of the station shown are asked
+// again: the page refreshes every 5 s, statistics need not (a click on the
+// period shown loads them at once), but a warning that fires must show in
+// the exceedances without a reload.
+const statsEvery = 60000;
+let loadedAt = 0;
+
 // showStats shows the statistics of station id, loading them when the
-// station changed (the page refreshes every 5 s; statistics need not: a
-// click on the period shown loads them again).
+// station changed or statsEvery has passed.
 export function showStats(id) {
-  if (id === station) return;
+  if (id === station && Date.now() - loadedAt < statsEvery) return;
+  loadedAt = Date.now();
+  if (id !== station) data = null;
   station = id;
-  data = null;
   load();
 }
 
