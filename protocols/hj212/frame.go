@@ -7,10 +7,10 @@ import (
 
 // Sizes from HJ 212-2017 table 2 (通讯包结构组成表) and table 3.
 const (
-	MaxData  = 1024                      // longest data segment, in bytes
-	MaxCP    = 950                       // longest "CP=&&…&&", in bytes, name and '=' included
-	Overhead = 2 + 4 + 4 + 2             // "##", length, CRC, "\r\n"
-	MaxFrame = MaxData + Overhead        // longest communication packet
+	MaxData  = 1024               // longest data segment, in bytes
+	MaxCP    = 950                // longest "CP=&&…&&", in bytes, name and '=' included
+	Overhead = 2 + 4 + 4 + 2      // "##", length, CRC, "\r\n"
+	MaxFrame = MaxData + Overhead // longest communication packet
 	header   = "##"
 	tail     = "\r\n"
 	hexUpper = "0123456789ABCDEF"
