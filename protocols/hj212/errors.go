@@ -2,7 +2,8 @@ package hj212
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/fieldwatch/fieldwatch/protocols/internal/refusal"
 )
 
 // Refusal kinds: Error.Kind, for counters and logs.
@@ -41,28 +42,13 @@ var kindOf = map[error]string{
 	ErrField: KindField, ErrMissing: KindMissing, ErrSplit: KindSplit,
 }
 
-// Error is a refusal: its Kind names what was wrong, Msg the detail.
-type Error struct {
-	Kind string
-	Msg  string
-	err  error // the sentinel
-}
-
-func (e *Error) Error() string { return e.err.Error() + ": " + e.Msg }
-
-// Unwrap returns the sentinel, for errors.Is.
-func (e *Error) Unwrap() error { return e.err }
+// Error is a refusal: its Kind names what was wrong, Msg the detail; it
+// unwraps to one of the Err… sentinels.
+type Error = refusal.Error
 
 func fail(sentinel error, format string, args ...any) *Error {
-	return &Error{Kind: kindOf[sentinel], Msg: fmt.Sprintf(format, args...), err: sentinel}
+	return refusal.New(sentinel, kindOf[sentinel], format, args...)
 }
 
-// Kind returns the refusal kind of err ("" when err is not from this
-// package).
-func Kind(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return ""
-}
+// Kind returns the refusal kind of err ("" when err is not a refusal).
+func Kind(err error) string { return refusal.Kind(err) }

@@ -148,18 +148,10 @@ func decodeHex(b []byte) (Frame, error) {
 	default:
 		return f, fail(ErrControl, "start %#02x is not STX or SYN", f.Start)
 	}
-	if n < 0 {
-		return f, fail(ErrLength, "length %d is shorter than the packet numbers", n+3)
+	want, err := f.cut(b, pos, n, 2)
+	if err != nil {
+		return f, err
 	}
-	want := pos + n + 1 + 2
-	if len(b) < want {
-		return f, fail(ErrTruncated, "%d of %d bytes", len(b), want)
-	}
-	if len(b) > want {
-		return f, fail(ErrLength, "%d bytes after a body of %d", len(b)-want, n)
-	}
-	f.Body = b[pos : pos+n]
-	f.End = b[pos+n]
 	if got, c := uint16(b[want-2])<<8|uint16(b[want-1]), CRC16(b[:want-2]); got != c {
 		return f, fail(ErrCRC, "CRC %04X, computed %04X", got, c)
 	}
@@ -236,18 +228,10 @@ func decodeASCII(b []byte) (Frame, error) {
 	default:
 		return f, fail(ErrControl, "start %#02x is not STX or SYN", f.Start)
 	}
-	if n < 0 {
-		return f, fail(ErrLength, "length %d is shorter than the packet numbers", n+6)
+	want, err := f.cut(b, pos, n, 4)
+	if err != nil {
+		return f, err
 	}
-	want := pos + n + 1 + 4
-	if len(b) < want {
-		return f, fail(ErrTruncated, "%d of %d bytes", len(b), want)
-	}
-	if len(b) > want {
-		return f, fail(ErrLength, "%d bytes after a body of %d", len(b)-want, n)
-	}
-	f.Body = b[pos : pos+n]
-	f.End = b[pos+n]
 	got, err := hx(b[want-4:want], "CRC")
 	if err != nil {
 		return f, fail(ErrCRC, "CRC %q is not 4 hex digits", b[want-4:want])
@@ -256,6 +240,24 @@ func decodeASCII(b []byte) (Frame, error) {
 		return f, fail(ErrCRC, "CRC %04X, computed %04X", got, c)
 	}
 	return f, f.check()
+}
+
+// cut takes the body of n bytes at pos, the end character after it and a
+// CRC of crcLen bytes, which must end b; it returns where the CRC ends.
+func (f *Frame) cut(b []byte, pos, n, crcLen int) (int, error) {
+	if n < 0 {
+		return 0, fail(ErrLength, "length field shorter than the packet numbers")
+	}
+	want := pos + n + 1 + crcLen
+	if len(b) < want {
+		return 0, fail(ErrTruncated, "%d of %d bytes", len(b), want)
+	}
+	if len(b) > want {
+		return 0, fail(ErrLength, "%d bytes after a body of %d", len(b)-want, n)
+	}
+	f.Body = b[pos : pos+n]
+	f.End = b[pos+n]
+	return want, nil
 }
 
 func (f *Frame) setDirLen(dir int) error {
