@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -425,4 +426,42 @@ func hexDecode(s []byte) ([]byte, bool) {
 		out[i] = hi<<4 | lo
 	}
 	return out, true
+}
+
+// NumberItem writes v as the data of element id (a FormBCD element) with the
+// definition of table C.1, N(Digits,Decimals): in HEX as BCD in
+// (Digits+1)/2 bytes, preceded by an FF byte when negative (which makes the
+// standard's FF0 for an odd digit count and FF for an even one), with the
+// definition byte bytes<<3|Decimals; in ASCII as decimal text with Decimals
+// places. valid false writes the no-data form: all F in HEX, "M" in ASCII.
+// A value with more digits than the definition allows is refused.
+func NumberItem(id uint16, v float64, valid bool, enc Encoding) (Item, error) {
+	el, ok := Elements[id]
+	if !ok || el.Form != FormBCD {
+		return Item{}, fail(ErrElement, "identifier %02X is not a number element", id)
+	}
+	if enc == ASCII {
+		if !valid {
+			return Item{ID: id, Data: []byte("M")}, nil
+		}
+		return Item{ID: id, Data: strconv.AppendFloat(nil, v, 'f', el.Decimals, 64)}, nil
+	}
+	n := (el.Digits + 1) / 2
+	if !valid {
+		return Item{ID: id, Def: byte(n<<3 | el.Decimals), Data: bytes.Repeat([]byte{0xFF}, n)}, nil
+	}
+	scaled := math.Round(math.Abs(v) * math.Pow10(el.Decimals))
+	if math.IsNaN(v) || scaled >= math.Pow10(el.Digits) {
+		return Item{}, fail(ErrBody, "%v does not fit %s's N(%d,%d)", v, el.Code, el.Digits, el.Decimals)
+	}
+	digits := strconv.FormatUint(uint64(scaled), 10)
+	digits = strings.Repeat("0", 2*n-len(digits)) + digits
+	var data []byte
+	if v < 0 && scaled != 0 {
+		data = append(data, 0xFF)
+	}
+	for i := 0; i < 2*n; i += 2 {
+		data = append(data, (digits[i]-'0')<<4|(digits[i+1]-'0'))
+	}
+	return Item{ID: id, Def: byte(len(data)<<3 | el.Decimals), Data: data}, nil
 }

@@ -413,3 +413,104 @@ func TestReader(t *testing.T) {
 		}
 	}
 }
+
+// TestElementDefinitions checks the table against appendix C for the
+// elements issue 14 names.
+func TestElementDefinitions(t *testing.T) {
+	for _, c := range []struct {
+		id           uint16
+		code, unit   string
+		digits, decs int
+	}{
+		{0x1A, "P1", "mm", 5, 1}, {0x1F, "PD", "mm", 5, 1}, {0x20, "PJ", "mm", 5, 1}, {0x26, "PT", "mm", 6, 1},
+		{0x39, "Z", "m", 7, 3}, {0x3A, "ZB", "m", 7, 3}, {0x3B, "ZU", "m", 7, 3},
+		{0x27, "Q", "m3/s", 9, 3}, {0x30, "QA", "m3/s", 9, 3}, {0x38, "VT", "V", 4, 2},
+		{0x03, "C", "Cel", 3, 1}, {0x46, "pH", "", 4, 2}, {0x4D, "TP", "mg/L", 5, 3}, {0x75, "VIC", "A", 4, 1},
+	} {
+		e := Elements[c.id]
+		if e.Code != c.code || e.Unit != c.unit || e.Digits != c.digits || e.Decimals != c.decs || e.Form != FormBCD {
+			t.Errorf("%02X: %+v", c.id, e)
+		}
+		if byCode[c.code].ID != c.id {
+			t.Errorf("%s: by code %02X", c.code, byCode[c.code].ID)
+		}
+	}
+	if Elements[0xF4].Form != FormDRP || Elements[0xFC].Form != FormDRZ || Elements[0x45].Form != FormStatus {
+		t.Error("special forms")
+	}
+}
+
+// TestNumberRoundTrip writes values with NumberItem in both encodings, as a
+// timed report, and reads them back.
+func TestNumberRoundTrip(t *testing.T) {
+	obs := time.Date(2026, 12, 2, 18, 30, 0, 0, cst)
+	vals := []struct {
+		id    uint16
+		v     float64
+		valid bool
+	}{
+		{0x20, 12.5, true}, {0x26, 12345.6, true}, {0x39, 123.456, true}, {0x39, -1.25, true},
+		{0x27, 123456.789, true}, {0x38, 12.07, true}, {0x02, -5.3, true}, {0x48, 1425, true}, {0x4D, 0, false},
+	}
+	st := Address{0x00, 0x12, 0x34, 0x56, 0x78}
+	for _, enc := range []Encoding{HEX, ASCII} {
+		r := Report{Function: FnTimed, Serial: 65535, SendTime: obs.Add(16 * time.Second)}
+		var addr, tt Item
+		if enc == HEX {
+			addr = Item{ID: 0xF1, Def: 0xF1, Data: st[:], Class: 'H', HasClass: true}
+			tt = Item{ID: 0xF0, Def: 0xF0, Data: appendBCDTime(nil, obs, cst, 5)}
+		} else {
+			addr = Item{ID: 0xF1, Data: []byte(st.String()), Class: 'H', HasClass: true}
+			tt = Item{ID: 0xF0, Data: []byte(obs.Format("0601021504"))}
+		}
+		r.Items = append(r.Items, addr, tt)
+		for _, v := range vals {
+			it, err := NumberItem(v.id, v.v, v.valid, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Items = append(r.Items, it)
+		}
+		body, err := r.Body(enc, cst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := Frame{Encoding: enc, Center: 1, Station: st, Password: 0xABCD, Function: FnTimed, Start: STX, Body: body, End: ETX}
+		b, err := f.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseReport(g, cst)
+		if err != nil {
+			t.Fatalf("%s: %v\n%q", enc, err, body)
+		}
+		if got.Serial != 65535 || !got.SendTime.Equal(r.SendTime) || len(got.Values) != len(vals) {
+			t.Fatalf("%s: %+v", enc, got)
+		}
+		for i, v := range vals {
+			g := got.Values[i]
+			if g.Element.ID != v.id || g.Valid != v.valid || math.Abs(g.Value-v.v) > 1e-9 || !g.Time.Equal(obs) || g.Station != st || g.Class != 'H' {
+				t.Errorf("%s value %d: %+v, want %+v", enc, i, g, v)
+			}
+		}
+	}
+	if _, err := NumberItem(0x38, 100, true, HEX); Kind(err) != KindBody {
+		t.Errorf("VT 100 V in N(4,2): %v", err)
+	}
+	if _, err := NumberItem(0xF4, 1, true, HEX); Kind(err) != KindElement {
+		t.Errorf("DRP as a number: %v", err)
+	}
+	// The FF0 and FF forms of 6.6.3.3.
+	z, _ := NumberItem(0x39, -0.127, true, HEX) // N(7,3): odd
+	if hex.EncodeToString(z.Data) != "ff00000127" || z.Def != 5<<3|3 {
+		t.Errorf("Z -0.127: % X def %02X", z.Data, z.Def)
+	}
+	vt, _ := NumberItem(0x38, -1.5, true, HEX) // N(4,2): even
+	if hex.EncodeToString(vt.Data) != "ff0150" || vt.Def != 3<<3|2 {
+		t.Errorf("VT -1.5: % X def %02X", vt.Data, vt.Def)
+	}
+}
