@@ -36,9 +36,6 @@ func parseASCII(r Report, f Frame, loc *time.Location) (Report, error) {
 		}
 		return r, nil
 	}
-	if f.Function == FnInterval {
-		return r, fail(ErrUnsupported, "uniform-interval report in ASCII")
-	}
 	if !strings.HasSuffix(rest, " ") {
 		return r, fail(ErrBody, "body does not end with a space")
 	}
@@ -93,6 +90,23 @@ func parseASCII(r Report, f Frame, loc *time.Location) (Report, error) {
 				v += nn
 			}
 			it = Item{ID: 0x04, Data: []byte(v)}
+			if f.Function == FnInterval || f.Function == FnQueryPeriod {
+				if err := w.add(el, it, ASCII); err != nil {
+					return r, err
+				}
+				r.Items = append(r.Items, it)
+				series, err := asciiSeries(toks[i+1:])
+				if err != nil {
+					return r, err
+				}
+				for _, it := range series {
+					if err := w.add(Elements[it.ID], it, ASCII); err != nil {
+						return r, err
+					}
+					r.Items = append(r.Items, it)
+				}
+				return r, nil
+			}
 		default:
 			var ok bool
 			el, ok = ElementByCode(tok)
@@ -126,10 +140,20 @@ func (r Report) Body(enc Encoding, loc *time.Location) ([]byte, error) {
 		for _, c := range appendBCDTime(nil, r.SendTime, loc, 6) {
 			dst = fmt.Appendf(dst, "%02X", c)
 		}
-		for _, it := range r.Items {
+		for i := 0; i < len(r.Items); i++ {
+			it := r.Items[i]
 			el, ok := Elements[it.ID]
 			if !ok {
 				return nil, fail(ErrElement, "identifier %02X", it.ID)
+			}
+			if it.Series {
+				j := i
+				for j < len(r.Items) && r.Items[j].Series {
+					j++
+				}
+				dst = appendASCIISeries(dst, r.Items[i:j])
+				i = j - 1
+				continue
 			}
 			switch it.ID {
 			case 0xF1:
@@ -175,4 +199,59 @@ func Confirm(up Frame, serial uint16, sendTime time.Time, loc *time.Location, en
 	}
 	f.Body = body
 	return f, f.check()
+}
+
+// asciiSeries reads the rest of an ASCII uniform-interval body (table 30):
+// the identifiers of its elements, then the values grouped by time, one per
+// element in each group, "M" for none. Each element becomes a Series item
+// whose Data is its values in time order, separated by spaces.
+func asciiSeries(toks []string) ([]Item, error) {
+	var items []Item
+	k := 0
+	for ; k < len(toks); k++ {
+		el, ok := ElementByCode(toks[k])
+		if !ok {
+			break
+		}
+		if el.Form != FormBCD {
+			return nil, fail(ErrUnsupported, "%s in an ASCII series", toks[k])
+		}
+		items = append(items, Item{ID: el.ID, Series: true})
+	}
+	vals := toks[k:]
+	if len(items) == 0 {
+		if len(vals) > 0 {
+			return nil, fail(ErrElement, "identifier %q", vals[0])
+		}
+		return nil, fail(ErrBody, "time step without elements")
+	}
+	if len(vals) == 0 || len(vals)%len(items) != 0 {
+		return nil, fail(ErrBody, "%d values for %d elements", len(vals), len(items))
+	}
+	for i, v := range vals {
+		it := &items[i%len(items)]
+		if len(it.Data) > 0 {
+			it.Data = append(it.Data, ' ')
+		}
+		it.Data = append(it.Data, v...)
+	}
+	return items, nil
+}
+
+// appendASCIISeries writes series items back: identifiers, then the values
+// interleaved by time.
+func appendASCIISeries(dst []byte, items []Item) []byte {
+	cols := make([][]string, len(items))
+	for i, it := range items {
+		dst = append(append(dst, Elements[it.ID].Code...), ' ')
+		cols[i] = strings.Split(string(it.Data), " ")
+	}
+	for row := 0; row < len(cols[0]); row++ {
+		for _, c := range cols {
+			if row < len(c) {
+				dst = append(append(dst, c[row]...), ' ')
+			}
+		}
+	}
+	return dst
 }

@@ -12,6 +12,14 @@ func addSeeds(f *testing.F) {
 		b, _ := hex.DecodeString(v.hex)
 		f.Add(b)
 	}
+	for _, enc := range []Encoding{HEX, ASCII} {
+		body := []byte("0007261202183016ST 0012345678 P TT 2612021800 DRN05 PJ Z 0.5 1.200 M 1.250 1.0 M ")
+		if enc == HEX {
+			body, _ = hex.DecodeString("0007261202183016F1F1001234567850F0F0261202180004180000052019000005FFFFFF000010")
+		}
+		b, _ := Frame{Encoding: enc, Center: 1, Function: FnInterval, Start: STX, Body: body, End: ETX}.Encode()
+		f.Add(b)
+	}
 	a := []byte(asciiTimed)
 	c := CRC16(a)
 	f.Add(append(a, []byte(hex.EncodeToString([]byte{byte(c >> 8), byte(c)}))...))

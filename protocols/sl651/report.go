@@ -22,6 +22,10 @@ type Item struct {
 	// address in data reports; HasClass tells whether there is one.
 	Class    byte
 	HasClass bool
+	// Series marks an element of an ASCII uniform-interval report, whose
+	// values are written interleaved with the other elements' by time; its
+	// Data is its own values in time order, separated by spaces.
+	Series bool
 }
 
 // Value is one decoded number with its context.
@@ -248,11 +252,16 @@ func (w *walker) add(el Element, it Item, enc Encoding) error {
 			add(i/2, float64(v)/100, v != 0xFFFF, 5*time.Minute)
 		}
 	case enc == ASCII:
-		v, ok, err := asciiNumber(it.Data)
-		if err != nil {
-			return err
+		for i, tok := range strings.Split(string(it.Data), " ") {
+			if !it.Series && i > 0 {
+				return fail(ErrBody, "value %q", it.Data)
+			}
+			v, ok, err := asciiNumber([]byte(tok))
+			if err != nil {
+				return err
+			}
+			add(i, v, ok, w.step)
 		}
-		add(0, v, ok, 0)
 	default:
 		n, dec := int(it.Def>>3), int(it.Def&7)
 		for i := 0; i*n < len(it.Data); i++ {

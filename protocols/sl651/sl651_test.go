@@ -514,3 +514,47 @@ func TestNumberRoundTrip(t *testing.T) {
 		t.Errorf("VT -1.5: % X def %02X", vt.Data, vt.Def)
 	}
 }
+
+// TestUniformInterval reads 31H reports: HEX has one element whose values
+// follow each other; ASCII may list several, values grouped by time.
+func TestUniformInterval(t *testing.T) {
+	st := Address{0x00, 0x12, 0x34, 0x56, 0x78}
+	hexBody, _ := hex.DecodeString("0007" + "261202183016" + "F1F1" + "0012345678" + "50" + "F0F0" + "2612021800" + "0418" + "000005" + "2019" + "000005" + "FFFFFF" + "000010")
+	asciiBody := []byte("0007261202183016ST 0012345678 P TT 2612021800 DRN05 PJ Z 0.5 1.200 M 1.250 1.0 M ")
+	for _, c := range []struct {
+		enc  Encoding
+		body []byte
+		want []want
+	}{
+		{HEX, hexBody, []want{{"PJ", "2612021800", 0.5, true}, {"PJ", "2612021805", 0, false}, {"PJ", "2612021810", 1.0, true}}},
+		{ASCII, asciiBody, []want{
+			{"PJ", "2612021800", 0.5, true}, {"PJ", "2612021805", 0, false}, {"PJ", "2612021810", 1.0, true},
+			{"Z", "2612021800", 1.2, true}, {"Z", "2612021805", 1.25, true}, {"Z", "2612021810", 0, false}}},
+	} {
+		f := Frame{Encoding: c.enc, Center: 1, Station: st, Function: FnInterval, Start: STX, Body: c.body, End: ETX}
+		b, err := f.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ParseReport(g, cst)
+		if err != nil {
+			t.Fatalf("%s: %v", c.enc, err)
+		}
+		checkValues(t, r.Values, "0012345678", 'P', c.want)
+		body, err := r.Body(c.enc, cst)
+		if err != nil || !bytes.Equal(body, c.body) {
+			t.Errorf("%s body %q %v", c.enc, body, err)
+		}
+		f.Body = append(append([]byte(nil), c.body...), c.body[len(c.body)-2:]...) // part of a value too many
+		if c.enc == ASCII {
+			f.Body = append(append([]byte(nil), c.body...), "M "...)
+		}
+		if _, err := ParseReport(f, cst); Kind(err) != KindBody {
+			t.Errorf("%s: extra value: %v", c.enc, err)
+		}
+	}
+}
