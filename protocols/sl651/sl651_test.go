@@ -475,19 +475,7 @@ func TestNumberRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := Frame{Encoding: enc, Center: 1, Station: st, Password: 0xABCD, Function: FnTimed, Start: STX, Body: body, End: ETX}
-		b, err := f.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ParseReport(g, cst)
-		if err != nil {
-			t.Fatalf("%s: %v\n%q", enc, err, body)
-		}
+		got := sendAndParse(t, Frame{Encoding: enc, Center: 1, Station: st, Password: 0xABCD, Function: FnTimed, Start: STX, Body: body, End: ETX})
 		if got.Serial != 65535 || !got.SendTime.Equal(r.SendTime) || len(got.Values) != len(vals) {
 			t.Fatalf("%s: %+v", enc, got)
 		}
@@ -532,18 +520,7 @@ func TestUniformInterval(t *testing.T) {
 			{"Z", "2612021800", 1.2, true}, {"Z", "2612021805", 1.25, true}, {"Z", "2612021810", 0, false}}},
 	} {
 		f := Frame{Encoding: c.enc, Center: 1, Station: st, Function: FnInterval, Start: STX, Body: c.body, End: ETX}
-		b, err := f.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := ParseReport(g, cst)
-		if err != nil {
-			t.Fatalf("%s: %v", c.enc, err)
-		}
+		r := sendAndParse(t, f)
 		checkValues(t, r.Values, "0012345678", 'P', c.want)
 		body, err := r.Body(c.enc, cst)
 		if err != nil || !bytes.Equal(body, c.body) {
@@ -557,4 +534,22 @@ func TestUniformInterval(t *testing.T) {
 			t.Errorf("%s: extra value: %v", c.enc, err)
 		}
 	}
+}
+
+// sendAndParse encodes f, decodes it and parses its report.
+func sendAndParse(t *testing.T, f Frame) Report {
+	t.Helper()
+	b, err := f.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ParseReport(g, cst)
+	if err != nil {
+		t.Fatalf("%s: %v\n%q", f.Encoding, err, f.Body)
+	}
+	return r
 }
