@@ -1,0 +1,5 @@
+package hj212
+
+import "io"
+
+func errorsEOF() error { return io.EOF }
