@@ -168,9 +168,13 @@ let last = { alerts: [], silences: [] };
 
 // names holds the stations' display names (station id → {name, site_name})
 // for the groups' titles; setStations keeps it current.
-let names = new Map();
+let names = new Map(), namesKey = "", loaded = false;
 export function setStations(stations) {
+  const key = JSON.stringify(stations.map((st) => [st.id, st.name, st.site_name]));
+  if (key === namesKey) return;
+  namesKey = key;
   names = new Map(stations.map((st) => [st.id, { name: st.name, site_name: st.site_name }]));
+  if (loaded) renderAlerts(last.alerts, last.silences); // titled by the new names at once
 }
 
 // refreshAlerts reads the active alerts and silences, draws them and tells
@@ -179,6 +183,7 @@ export async function refreshAlerts() {
   try {
     const [alerts, silences] = await Promise.all([getJSON("/api/v1/alerts"), getJSON("/api/v1/silences")]);
     last = { alerts, silences };
+    loaded = true;
     renderAlerts(alerts, silences);
     onChange(alerts);
   } catch (e) {
