@@ -61,7 +61,7 @@ func (b *Buffer) write(count int, events bool, span timeSpan, encode func([]byte
 	if err != nil {
 		return 0, err
 	}
-	if b.opts.Overflow == OverflowDropNewest && b.stats.Bytes+int64(len(rec)) > b.opts.MaxBytes {
+	if b.opts.Overflow == OverflowDropNewest && !b.makeRoom(int64(len(rec))) {
 		b.refuse(count, span)
 		if b.checkHigh(true) {
 			b.wake()
@@ -101,7 +101,6 @@ func (b *Buffer) writeRecord(rec []byte, first uint64, count int) error {
 	b.next = tail.last + 1
 	b.written += int64(len(rec))
 	b.stats.Bytes += int64(len(rec))
-	b.stats.Readings += uint64(count)
 	b.stats.Appended += uint64(count)
 	if tail.size >= b.opts.SegmentBytes {
 		if err := b.rotate(); err != nil {

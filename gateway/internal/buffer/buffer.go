@@ -3,11 +3,13 @@
 // numbered segment files, never rewritten in place (flash friendly).
 //
 // Every item (reading, event, gap record) gets the next sequence number of
-// the buffer's stream. An item leaves the buffer only through Trim, which
-// the uplink calls with what the cloud has acknowledged, or when the byte
-// budget forces it out under the overflow policy: then the exact count and
-// time span of what was dropped is appended as a gap event, which travels
-// upstream like any other item.
+// the buffer's stream. An item leaves the buffer only once every consumer
+// has confirmed it — the MQTT uplink through Trim, with what the cloud has
+// acknowledged, and each HJ 212 uplink through its Consumer's cursor
+// (consumer.go) — or when the byte budget forces it out under the overflow
+// policy: then the exact count and time span of what the cloud lost is
+// appended as a gap event, which travels upstream like any other item, and
+// each consumer counts what it lost.
 //
 // Durability follows the fsync policy. With FsyncAlways an Append returns
 // once its record is on disk; appends that arrive together (several buses
@@ -18,10 +20,15 @@
 // On disk, in Dir:
 //
 //	stream                 the stream id, created with the directory
-//	acked                  the highest trimmed sequence (written by rename,
-//	                       at most every Options.AckMarkEvery: after a crash
-//	                       a few acknowledged items are sent again, which
-//	                       the cloud recognises)
+//	acked                  the primary consumer's (the MQTT uplink's) cursor:
+//	                       the highest sequence below which the cloud has
+//	                       acknowledged everything (written by rename, at
+//	                       most every Options.AckMarkEvery: after a crash a
+//	                       few acknowledged items are sent again, which the
+//	                       cloud recognises)
+//	cursor-<name>          the same for each secondary consumer (an HJ 212
+//	                       uplink, Options.Consumers); an item leaves the
+//	                       buffer once every consumer has confirmed it
 //	pending-gap            items refused under drop_newest, not yet recorded
 //	00000000000000000001.seg, …   segments named by their first sequence
 //
@@ -39,7 +46,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,19 +92,26 @@ type Options struct {
 	// Clock, if set, gives the clock quality of a buffer event's time (the
 	// gateway's clock.Source); ClockUnknown otherwise.
 	Clock func() telemetry.ClockQuality
-	// AckMarkEvery bounds how often the trim mark is written (default 5s).
+	// AckMarkEvery bounds how often the trim mark and the consumers'
+	// cursors are written (default 5s).
 	AckMarkEvery time.Duration
+	// Consumers are the secondary consumers (HJ 212 uplinks), each with a
+	// durable cursor of its own (consumer.go). An item leaves the buffer
+	// only when the primary consumer (Trim, Acked: the MQTT uplink) and
+	// every one of these have confirmed it. Names are telemetry names.
+	Consumers []string
 	Logger       *slog.Logger
 }
 
 // Stats are the buffer's counters and levels.
 type Stats struct {
-	Readings       uint64 // items held, not yet trimmed
+	Readings       uint64 // items the primary consumer has not confirmed (awaiting the cloud's ack)
+	Held           uint64 // items on disk that some consumer has not confirmed
 	Bytes          int64  // on disk in segments
 	Segments       int
 	Appended       uint64 // items appended since Open (gap records included)
-	Trimmed        uint64 // items trimmed since Open (acknowledged)
-	Dropped        uint64 // items dropped unacknowledged since Open (overflow policy)
+	Trimmed        uint64 // items trimmed since Open (confirmed by every consumer)
+	Dropped        uint64 // items dropped unacknowledged by the primary since Open (overflow policy)
 	Gaps           uint64 // gap events recorded since Open
 	Refused        uint64 // items refused under drop_newest since Open (also in Dropped)
 	Syncs          uint64 // fsyncs since Open
@@ -125,9 +138,8 @@ type Buffer struct {
 	segs     []*segment // ordered by first sequence; the last is written to
 	w        *os.File   // the last segment, open for appending
 	next     uint64     // sequence of the next appended item
-	acked    uint64     // every sequence ≤ acked is trimmed
-	ackSaved time.Time  // when the mark was last written
-	ackMark  uint64     // the mark on disk
+	base     uint64      // every sequence ≤ base is gone: confirmed by every consumer, or dropped
+	cons     []*consumer // cons[0] is the primary (the "acked" file); the others Options.Consumers
 	stats    Stats
 	notify   chan struct{}
 	closed   bool
@@ -205,14 +217,17 @@ func Open(opts Options) (*Buffer, error) {
 	if b.stream, err = b.loadStream(); err != nil {
 		return nil, err
 	}
-	if b.acked, err = b.loadAcked(); err != nil {
+	if err := b.loadConsumers(); err != nil {
 		return nil, err
 	}
-	b.ackMark = b.acked
 	if err := b.recover(); err != nil {
 		return nil, err
 	}
 	if err := b.loadPendingGap(); err != nil {
+		b.close()
+		return nil, err
+	}
+	if err := b.saveNewConsumers(); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -250,21 +265,6 @@ func (b *Buffer) loadStream() (string, error) {
 	return s, nil
 }
 
-func (b *Buffer) loadAcked() (uint64, error) {
-	data, err := os.ReadFile(filepath.Join(b.opts.Dir, "acked"))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("cannot read ack mark: %w", err)
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("ack mark %q: %w", data, err)
-	}
-	return n, nil
-}
-
 // Stream is the buffer's stream id.
 func (b *Buffer) Stream() string { return b.stream }
 
@@ -275,11 +275,13 @@ func (b *Buffer) Notify() <-chan struct{} {
 	return b.notify
 }
 
-// Acked is the highest trimmed sequence: everything up to it is gone.
+// Acked is the primary consumer's cursor: every sequence up to it is
+// acknowledged by the cloud (Trim), or was dropped for the budget. Items
+// above it may be gone only if dropped; Read skips what is gone.
 func (b *Buffer) Acked() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.acked
+	return b.cons[0].confirmed
 }
 
 // Next is the sequence the next appended item will get.
@@ -295,6 +297,8 @@ func (b *Buffer) Stats() Stats {
 	s := b.stats
 	s.Segments = len(b.segs)
 	s.High = b.high
+	s.Readings = b.pendingAfter(b.cons[0].confirmed)
+	s.Held = b.pendingAfter(b.base)
 	b.mu.Unlock()
 	b.syncMu.Lock()
 	s.Syncs = b.syncs
@@ -324,8 +328,11 @@ func (b *Buffer) close() error {
 		return nil
 	}
 	b.closed = true
-	b.resetCursor()
-	b.saveAck(true)
+	b.resetCursor(&b.cur)
+	for _, c := range b.cons {
+		b.resetCursor(&c.cur)
+		b.saveCursor(c, true)
+	}
 	b.savePendingGap()
 	if b.w != nil {
 		if err := b.w.Sync(); err != nil {

@@ -35,7 +35,9 @@ func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
 // Only items on disk are handed out: if some asked for are not yet (a
 // group commit under way, fsync off or on an interval), Read syncs first —
 // with fsync off, that is the only fsync besides one per segment.
-func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
+func (b *Buffer) Read(from uint64, limit int) (Chunk, error) { return b.read(&b.cur, from, limit) }
+
+func (b *Buffer) read(cur *cursor, from uint64, limit int) (Chunk, error) {
 	if err := b.makeDurable(from); err != nil {
 		return Chunk{}, err
 	}
@@ -44,34 +46,34 @@ func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 	if b.closed {
 		return Chunk{}, ErrClosed
 	}
-	from = maxU(from, b.acked+1)
+	from = maxU(from, b.base+1)
 	end := min(b.next, b.durable.Load())
 	if from >= end || limit <= 0 {
 		return Chunk{}, nil
 	}
-	if b.cur.f == nil || b.cur.next != from {
-		if err := b.seek(from); err != nil {
+	if cur.f == nil || cur.next != from {
+		if err := b.seek(cur, from); err != nil {
 			return Chunk{}, err
 		}
 	}
 	var out Chunk
 	var hdr [recordHeader]byte
-	for out.Len() < limit && b.cur.seg != nil {
-		s := b.cur.seg
-		if b.cur.off >= s.size {
-			if !b.advance() {
+	for out.Len() < limit && cur.seg != nil {
+		s := cur.seg
+		if cur.off >= s.size {
+			if !b.advance(cur) {
 				break
 			}
 			continue
 		}
 		var body []byte
-		first, count, events, n, err := readRecord(b.cur.f, b.cur.off, &hdr, &body)
+		first, count, events, n, err := readRecord(cur.f, cur.off, &hdr, &body)
 		if err != nil {
-			b.resetCursor()
-			return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+			b.resetCursor(cur)
+			return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, cur.off, err)
 		}
-		if first+count <= b.cur.next { // wholly before the cursor
-			b.cur.off += n
+		if first+count <= cur.next { // wholly before the cursor
+			cur.off += n
 			continue
 		}
 		if first >= end {
@@ -84,8 +86,8 @@ func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 			break // keep records whole where we can
 		}
 		skip := 0
-		if first < b.cur.next {
-			skip = int(b.cur.next - first)
+		if first < cur.next {
+			skip = int(cur.next - first)
 		}
 		if out.Len() == 0 {
 			out.First = first + uint64(skip)
@@ -94,21 +96,21 @@ func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
 		if events {
 			es, err := telemetry.DecodeEvents(body, int(count))
 			if err != nil {
-				b.resetCursor()
-				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+				b.resetCursor(cur)
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, cur.off, err)
 			}
 			out.Events = append(out.Events, es[skip:skip+take]...)
 		} else {
 			rs, err := telemetry.DecodeRows(body, int(count))
 			if err != nil {
-				b.resetCursor()
-				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, b.cur.off, err)
+				b.resetCursor(cur)
+				return Chunk{}, fmt.Errorf("buffer segment %s at %d: %w", s.path, cur.off, err)
 			}
 			out.Readings = append(out.Readings, rs[skip:skip+take]...)
 		}
-		b.cur.next = out.First + uint64(out.Len())
+		cur.next = out.First + uint64(out.Len())
 		if skip+take == int(count) {
-			b.cur.off += n
+			cur.off += n
 		}
 	}
 	return out, nil
@@ -127,32 +129,32 @@ func (b *Buffer) makeDurable(from uint64) error {
 	return b.waitSynced(pos)
 }
 
-// seek positions the cursor at the segment holding from (or the first after).
-func (b *Buffer) seek(from uint64) error {
-	b.resetCursor()
+// seek positions cur at the segment holding from (or the first after).
+func (b *Buffer) seek(cur *cursor, from uint64) error {
+	b.resetCursor(cur)
 	i := sort.Search(len(b.segs), func(i int) bool { return b.segs[i].last >= from })
 	if i == len(b.segs) {
 		return nil
 	}
-	return b.openCursor(b.segs[i], from)
+	return b.openCursor(cur, b.segs[i], from)
 }
 
-func (b *Buffer) openCursor(s *segment, next uint64) error {
+func (b *Buffer) openCursor(cur *cursor, s *segment, next uint64) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("cannot open segment for reading: %w", err)
 	}
-	b.cur = cursor{f: f, seg: s, next: next}
+	*cur = cursor{f: f, seg: s, next: next}
 	return nil
 }
 
-// advance moves the cursor to the next segment; false at the end.
-func (b *Buffer) advance() bool {
+// advance moves cur to the next segment; false at the end.
+func (b *Buffer) advance(cur *cursor) bool {
 	for i, s := range b.segs {
-		if s == b.cur.seg && i+1 < len(b.segs) {
-			next := b.cur.next
-			b.resetCursor()
-			if err := b.openCursor(b.segs[i+1], maxU(next, b.segs[i+1].first)); err != nil {
+		if s == cur.seg && i+1 < len(b.segs) {
+			next := cur.next
+			b.resetCursor(cur)
+			if err := b.openCursor(cur, b.segs[i+1], maxU(next, b.segs[i+1].first)); err != nil {
 				b.log.Error("buffer read", "err", err)
 				return false
 			}
@@ -162,9 +164,21 @@ func (b *Buffer) advance() bool {
 	return false
 }
 
-func (b *Buffer) resetCursor() {
-	if b.cur.f != nil {
-		b.cur.f.Close()
+func (b *Buffer) resetCursor(cur *cursor) {
+	if cur.f != nil {
+		cur.f.Close()
 	}
-	b.cur = cursor{}
+	*cur = cursor{}
+}
+
+// resetCursorsOn closes every read position on s, which is being deleted.
+func (b *Buffer) resetCursorsOn(s *segment) {
+	if b.cur.seg == s {
+		b.resetCursor(&b.cur)
+	}
+	for _, c := range b.cons {
+		if c.cur.seg == s {
+			b.resetCursor(&c.cur)
+		}
+	}
 }

@@ -32,7 +32,16 @@ func (b *Buffer) recover() error {
 		firsts = append(firsts, n)
 	}
 	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
-	b.next = b.acked + 1
+	// Nothing at or below the lowest cursor is needed; every sequence up to
+	// the highest was handed out.
+	lo, hi := b.cons[0].confirmed, b.cons[0].confirmed
+	for _, c := range b.cons[1:] {
+		if !c.fresh {
+			lo, hi = min(lo, c.confirmed), max(hi, c.confirmed)
+		}
+	}
+	b.base = lo
+	b.next = hi + 1
 	for _, first := range firsts {
 		s := &segment{first: first, path: filepath.Join(b.opts.Dir, segName(first))}
 		if err := b.scan(s); err != nil {
@@ -53,7 +62,7 @@ func (b *Buffer) recover() error {
 			}
 			continue
 		}
-		if s.last <= b.acked { // fully acknowledged before the crash
+		if s.last <= b.base { // confirmed by every consumer before the crash
 			if err := os.Remove(s.path); err != nil {
 				return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 			}
@@ -62,7 +71,7 @@ func (b *Buffer) recover() error {
 		if s.first < b.next && len(b.segs) > 0 {
 			return fmt.Errorf("segment %s overlaps the one before it; the buffer is damaged", s.path)
 		}
-		if s.first > b.next && b.next > b.acked+1 {
+		if s.first > b.next && b.next > b.base+1 {
 			b.log.Error("items missing between segments", "from", b.next, "to", s.first-1)
 			b.stats.Dropped += s.first - b.next
 		}
@@ -70,20 +79,19 @@ func (b *Buffer) recover() error {
 		b.next = s.last + 1
 		b.stats.Bytes += s.size
 	}
-	if b.acked+1 > b.next {
-		b.next = b.acked + 1
+	if hi+1 > b.next {
+		b.next = hi + 1
 	}
-	// Items below the first segment are gone: deleted once acknowledged,
-	// or dropped for the budget with a gap record. The mark may be older.
+	// Items below the first segment are gone: deleted once every consumer
+	// confirmed them, or dropped for the budget (with a gap record for
+	// the primary). The cursors may be older.
 	first := b.next
 	if len(b.segs) > 0 {
 		first = b.segs[0].first
 	}
-	b.acked = max(b.acked, first-1)
-	for _, s := range b.segs {
-		if from := max(s.first, b.acked+1); s.last+1 > from {
-			b.stats.Readings += s.last + 1 - from
-		}
+	b.base = max(b.base, first-1)
+	for _, c := range b.cons {
+		c.confirmed = min(max(c.confirmed, first-1), b.next-1)
 	}
 	if b.stats.TruncatedBytes > 0 {
 		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)

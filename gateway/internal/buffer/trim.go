@@ -14,50 +14,50 @@ import (
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
-// Trim forgets every item with a sequence ≤ through: the cloud has stored
-// them. Whole segments are deleted. The mark is written at most every
+// Trim confirms every item with a sequence ≤ through for the primary
+// consumer: the cloud has stored them. Once every consumer has confirmed
+// them, whole segments are deleted. The mark is written at most every
 // Options.AckMarkEvery (and at Close): after a power cut the items trimmed
 // since are sent again, which the cloud acknowledges without storing twice.
-func (b *Buffer) Trim(through uint64) error {
+func (b *Buffer) Trim(through uint64) error { return b.confirm(b.cons[0], through) }
+
+// confirm moves c's cursor to through and deletes the segments every
+// consumer has confirmed.
+func (b *Buffer) confirm(c *consumer, through uint64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return ErrClosed
 	}
 	through = min(through, b.next-1)
-	if through <= b.acked {
+	if through <= c.confirmed {
 		return nil
 	}
-	for _, s := range b.segs {
-		if s.last < b.acked+1 || s.first > through {
-			continue
-		}
-		n := min(s.last, through) - max(s.first, b.acked+1) + 1
-		b.stats.Trimmed += n
-		b.stats.Readings -= n
+	c.confirmed = through
+	old := b.base
+	b.updateBase()
+	if b.base > old {
+		b.stats.Trimmed += b.countBetween(old, b.base)
 	}
-	b.acked = through
-	for len(b.segs) > 1 && b.segs[0].last <= through {
+	for len(b.segs) > 1 && b.segs[0].last <= b.base {
 		if err := b.removeFirst(); err != nil {
 			return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 		}
 	}
-	if len(b.segs) == 1 && b.segs[0].last <= through && b.segs[0].size > 0 {
-		// The only segment is fully acknowledged: start afresh.
+	if len(b.segs) == 1 && b.segs[0].last <= b.base && b.segs[0].size > 0 {
+		// The only segment is confirmed by every consumer: start afresh.
 		old := b.segs[0]
 		if err := b.rotate(); err != nil {
 			return err
 		}
 		b.segs = b.segs[1:]
-		if b.cur.seg == old {
-			b.resetCursor()
-		}
+		b.resetCursorsOn(old)
 		if err := os.Remove(old.path); err != nil {
 			return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 		}
 		b.stats.Bytes -= old.size
 	}
-	b.saveAck(false)
+	b.saveCursor(c, false)
 	recorded := b.recordPending()
 	if b.checkNormal() || recorded {
 		b.wake()
@@ -65,24 +65,21 @@ func (b *Buffer) Trim(through uint64) error {
 	return nil
 }
 
-// saveAck writes the trim mark, unless it was written less than
-// AckMarkEvery ago and force is false.
-func (b *Buffer) saveAck(force bool) {
-	if b.acked == b.ackMark || (!force && time.Since(b.ackSaved) < b.opts.AckMarkEvery) {
-		return
+// countBetween counts the items held with sequences in (lo, hi].
+func (b *Buffer) countBetween(lo, hi uint64) uint64 {
+	var n uint64
+	for _, s := range b.segs {
+		from, to := max(s.first, lo+1), min(s.last, hi)
+		if to+1 > from {
+			n += to + 1 - from
+		}
 	}
-	if err := atomicfile.Write(filepath.Join(b.opts.Dir, "acked"), []byte(strconv.FormatUint(b.acked, 10)+"\n"), 0o640); err != nil {
-		b.log.Error("cannot write ack mark", "err", err)
-		return
-	}
-	b.ackSaved, b.ackMark = time.Now(), b.acked
+	return n
 }
 
 func (b *Buffer) removeFirst() error {
 	s := b.segs[0]
-	if b.cur.seg == s {
-		b.resetCursor()
-	}
+	b.resetCursorsOn(s)
 	if err := os.Remove(s.path); err != nil {
 		return err
 	}
@@ -99,21 +96,20 @@ func (b *Buffer) removeFirst() error {
 func (b *Buffer) enforceBudget() {
 	for b.stats.Bytes > b.opts.MaxBytes && len(b.segs) > 1 {
 		s := b.segs[0]
-		from := max(s.first, b.acked+1)
+		from := max(s.first, b.cons[0].confirmed+1)
 		var d dropped
 		if s.last >= from {
 			d = b.readDropped(s, from)
 		}
+		b.dropSegment(s)
 		if err := b.removeFirst(); err != nil {
 			b.log.Error("cannot drop oldest buffer segment", "segment", s.path, "err", err)
 			return
 		}
 		if s.last < from {
-			continue
+			continue // the cloud had it all: only platforms lost some (dropSegment counted it)
 		}
-		b.stats.Readings -= s.last - from + 1
 		b.stats.Dropped += d.items
-		b.acked = s.last
 		b.log.Error("buffer full: dropped the oldest unacknowledged items", "items", d.items, "from_seq", from,
 			"to_seq", s.last, "first_time", d.span.first, "last_time", d.span.last, "max_bytes", b.opts.MaxBytes)
 		// Gap records in the dropped segment, not yet delivered, describe
@@ -221,7 +217,7 @@ func (b *Buffer) writeEvent(e telemetry.Event, refuseWhenFull bool) error {
 	if err != nil {
 		return err
 	}
-	if refuseWhenFull && b.opts.Overflow == OverflowDropNewest && b.stats.Bytes+int64(len(rec)) > b.opts.MaxBytes {
+	if refuseWhenFull && b.opts.Overflow == OverflowDropNewest && !b.makeRoom(int64(len(rec))) {
 		return ErrFull
 	}
 	if err := b.writeRecord(rec, first, 1); err != nil {
@@ -264,6 +260,9 @@ func (b *Buffer) refuse(count int, span timeSpan) {
 	p.First, p.Last = s.first, s.last
 	b.stats.Dropped += uint64(count)
 	b.stats.Refused += uint64(count)
+	for _, c := range b.cons {
+		c.dropped += uint64(count) // none of them gets these
+	}
 	if time.Since(p.saved) >= time.Second {
 		b.savePendingGap()
 	}
@@ -304,7 +303,7 @@ func (b *Buffer) loadPendingGap() error {
 // recordPending appends the gap event of refused items once there is room.
 func (b *Buffer) recordPending() bool {
 	p := b.pending
-	if p == nil || b.stats.Bytes+1024 > b.opts.MaxBytes {
+	if p == nil || !b.makeRoom(1024) {
 		return false
 	}
 	b.writeGap(telemetry.Event{Key: "refused-" + strconv.FormatInt(p.Since.UnixNano(), 10)}, OverflowDropNewest, p.Count,

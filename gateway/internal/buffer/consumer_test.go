@@ -1,0 +1,270 @@
+package buffer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// consumerRead reads everything a consumer still has from its cursor on.
+func consumerRead(t *testing.T, c *Consumer) (first uint64, n int) {
+	t.Helper()
+	from := c.Confirmed() + 1
+	for {
+		ch, err := c.Read(from, 41)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Len() == 0 {
+			return first, n
+		}
+		if first == 0 {
+			first = ch.First
+		}
+		n += ch.Len()
+		from = ch.First + uint64(ch.Len())
+	}
+}
+
+// TestConsumersTrimAtSlowest: a segment leaves the buffer only when the
+// primary (Trim) and every secondary have confirmed it; each reads from
+// its own cursor, and the primary's view (Acked, Stats.Readings) is its
+// own whatever the secondaries do.
+func TestConsumersTrimAtSlowest(t *testing.T) {
+	steps := []struct {
+		name               string
+		primary, a, b      uint64 // confirmations applied in order
+		wantFirstHeld      uint64 // the lowest cursor + 1
+		wantReadings, held uint64
+		segments           int // of 10 items, and the empty one being written
+	}{
+		{"nothing confirmed", 0, 0, 0, 1, 100, 100, 11},
+		{"primary ahead", 60, 0, 0, 1, 40, 100, 11},
+		{"one platform half way", 60, 35, 0, 1, 40, 100, 11},
+		{"both platforms past two segments", 60, 35, 25, 26, 40, 75, 9},
+		{"a platform ahead of the primary", 60, 90, 59, 60, 40, 41, 6},
+		{"everything", 100, 100, 100, 0, 0, 0, 1},
+	}
+	// Every record fills a segment: 10 items each.
+	b := open(t, t.TempDir(), func(o *Options) { o.Consumers = []string{"a", "b"}; o.SegmentBytes = 1 })
+	appendN(t, b, 100, 10)
+	ca, cb := b.Consumer("a"), b.Consumer("b")
+	if ca == nil || cb == nil || b.Consumer("c") != nil {
+		t.Fatal("Consumer handles wrong")
+	}
+	for _, s := range steps {
+		if err := b.Trim(s.primary); err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.Confirm(s.a); err != nil {
+			t.Fatal(err)
+		}
+		if err := cb.Confirm(s.b); err != nil {
+			t.Fatal(err)
+		}
+		st := b.Stats()
+		if st.Readings != s.wantReadings || st.Held != s.held || b.Acked() != s.primary || st.Segments != s.segments {
+			t.Fatalf("%s: readings %d held %d acked %d segments %d; want %d, %d, %d, %d", s.name, st.Readings, st.Held,
+				b.Acked(), st.Segments, s.wantReadings, s.held, s.primary, s.segments)
+		}
+		if s.held > 0 {
+			if c, _ := b.Read(1, 1); c.First != s.wantFirstHeld {
+				t.Fatalf("%s: first held %d, want %d", s.name, c.First, s.wantFirstHeld)
+			}
+		}
+		for _, c := range []*Consumer{ca, cb} {
+			first, n := consumerRead(t, c)
+			if want := 100 - c.Confirmed(); uint64(n) != want || (n > 0 && first != c.Confirmed()+1) {
+				t.Fatalf("%s: consumer %s reads %d items from %d; want %d from %d", s.name, c.Name(), n, first, want,
+					c.Confirmed()+1)
+			}
+		}
+	}
+}
+
+// TestConsumerCursorsSurviveRestart: after a clean stop every cursor is
+// exact; after a crash (the directory as it was, not closed) a cursor is
+// never ahead of what its consumer confirmed and never below what is gone;
+// a new consumer starts at the end, and a consumer no longer configured
+// is forgotten, freeing its backlog.
+func TestConsumerCursorsSurviveRestart(t *testing.T) {
+	tests := []struct {
+		name  string
+		crash bool
+		// want cursors of primary, a, b after the restart
+		want [3]uint64
+	}{
+		{"clean stop", false, [3]uint64{50, 30, 70}},
+		// The marks are written at most once an hour here, and a and b
+		// wrote theirs (0) at Open: on disk are 10, 0, 0. What is gone
+		// (up to the lowest cursor in memory, 30) raises them all to 30,
+		// which none had not confirmed.
+		{"crash", true, [3]uint64{30, 30, 30}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mod := func(o *Options) { o.Consumers = []string{"a", "b"}; o.AckMarkEvery = time.Hour; o.SegmentBytes = 1 }
+			b := open(t, dir, mod)
+			appendN(t, b, 100, 10)
+			ca, cb := b.Consumer("a"), b.Consumer("b")
+			for _, step := range [][3]uint64{{10, 10, 10}, {50, 30, 70}} {
+				b.Trim(step[0])
+				ca.Confirm(step[1])
+				cb.Confirm(step[2])
+			}
+			if tt.crash {
+				dir = crashCopy(t, dir)
+			} else {
+				b.Close()
+			}
+			// Reopened: the gap between the lowest cursor (a at 30 or the
+			// marks at 10) and the first segment on disk is gone.
+			b2 := open(t, dir, mod)
+			got := [3]uint64{b2.Acked(), b2.Consumer("a").Confirmed(), b2.Consumer("b").Confirmed()}
+			if got != tt.want {
+				t.Fatalf("cursors %v after the restart, want %v", got, tt.want)
+			}
+			if n := b2.Next(); n != 101 {
+				t.Fatalf("next %d, want 101", n)
+			}
+			b2.Close()
+
+			// b dropped from the config, c added: c starts at the end, b's
+			// cursor is gone, and the segments only b held are freed.
+			mod2 := func(o *Options) { o.Consumers = []string{"a", "c"}; o.AckMarkEvery = time.Hour; o.SegmentBytes = 1 }
+			b3 := open(t, dir, mod2)
+			if c := b3.Consumer("c"); c == nil || c.Confirmed() != 100 {
+				t.Fatalf("new consumer c: %+v", c)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "cursor-b")); !os.IsNotExist(err) {
+				t.Fatalf("cursor of b still there: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "cursor-c")); err != nil {
+				t.Fatalf("cursor of c not written at once: %v", err)
+			}
+			if c, _ := b3.Read(1, 1); c.First != tt.want[1]+1 {
+				t.Fatalf("first held %d, want %d (a's cursor + 1)", c.First, tt.want[1]+1)
+			}
+		})
+	}
+}
+
+// TestStalledConsumerDropOldest: a platform that never confirms, the cloud
+// confirming everything: the buffer stays within its budget, the platform's
+// backlog is bounded, every item it lost is counted for it, and the cloud
+// loses nothing and sees no gap event.
+func TestStalledConsumerDropOldest(t *testing.T) {
+	b := open(t, t.TempDir(), func(o *Options) {
+		o.SegmentBytes, o.MaxBytes, o.Consumers = 2000, 10000, []string{"platform"}
+	})
+	c := b.Consumer("platform")
+	for i := 0; i < 3000; i += 2 {
+		seq, err := b.Append(readings(i, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Trim(seq + 1); err != nil { // the cloud keeps up
+			t.Fatal(err)
+		}
+	}
+	s, cs := b.Stats(), c.Stats()
+	if s.Bytes > 10000+2000 || s.Dropped != 0 || s.Gaps != 0 || s.Readings != 0 {
+		t.Fatalf("stats %+v: want within budget, nothing dropped for the cloud, no gap event", s)
+	}
+	// Every item appended is either still held for the platform or counted
+	// as dropped for it; the level event (high) is an item too.
+	if cs.Dropped == 0 || cs.Dropped+cs.Pending != s.Appended {
+		t.Fatalf("platform: dropped %d + pending %d != appended %d", cs.Dropped, cs.Pending, s.Appended)
+	}
+	if first, n := consumerRead(t, c); uint64(n) != cs.Pending || first != cs.Confirmed+1 {
+		t.Fatalf("platform reads %d from %d; stats %+v", n, first, cs)
+	}
+}
+
+// TestStalledConsumerDropNewest: under drop_newest a platform's backlog
+// never makes the buffer refuse what the cloud would get: segments only
+// the platform still needs go first (counted for it). With the cloud
+// stalled too, new items are refused and counted for both.
+func TestStalledConsumerDropNewest(t *testing.T) {
+	tests := []struct {
+		name        string
+		cloudAcks   bool
+		wantRefused bool
+	}{
+		{"cloud keeps up", true, false},
+		{"cloud stalled too", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := open(t, t.TempDir(), func(o *Options) {
+				o.SegmentBytes, o.MaxBytes, o.Overflow, o.Consumers = 1000, 3000, OverflowDropNewest, []string{"platform"}
+			})
+			c := b.Consumer("platform")
+			refused := 0
+			for i := 0; i < 1000; i += 2 {
+				seq, err := b.Append(readings(i, 2))
+				if errors.Is(err, ErrFull) {
+					refused += 2
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.cloudAcks {
+					b.Trim(seq + 1)
+				}
+			}
+			s, cs := b.Stats(), c.Stats()
+			if (refused > 0) != tt.wantRefused || s.Refused != uint64(refused) || s.Bytes > 3000 {
+				t.Fatalf("refused %d; stats %+v", refused, s)
+			}
+			if cs.Dropped+cs.Pending != s.Appended+uint64(refused) {
+				t.Fatalf("platform: dropped %d + pending %d != appended %d + refused %d", cs.Dropped, cs.Pending,
+					s.Appended, refused)
+			}
+			if tt.cloudAcks && (s.Dropped != 0 || s.Gaps != 0) {
+				t.Fatalf("the cloud lost items: %+v", s)
+			}
+			if !tt.cloudAcks {
+				if p := b.PrimaryStats(); p.Dropped != uint64(refused) {
+					t.Fatalf("primary dropped %d, want the %d refused", p.Dropped, refused)
+				}
+			}
+		})
+	}
+}
+
+// TestConsumersReadIndependently: two consumers reading at different
+// places each keep their own read position.
+func TestConsumersReadIndependently(t *testing.T) {
+	b := open(t, t.TempDir(), func(o *Options) { o.Consumers = []string{"a"}; o.SegmentBytes = 500 })
+	appendN(t, b, 200, 4)
+	ca := b.Consumer("a")
+	var gotA, gotP []telemetry.Reading
+	for pa, pp := uint64(1), uint64(150); pa <= 200 || pp <= 200; {
+		if pa <= 200 {
+			ch, err := ca.Read(pa, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotA = append(gotA, ch.Readings...)
+			pa = ch.First + uint64(ch.Len())
+		}
+		if pp <= 200 {
+			ch, err := b.Read(pp, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotP = append(gotP, ch.Readings...)
+			pp = ch.First + uint64(ch.Len())
+		}
+	}
+	if len(gotA) != 200 || len(gotP) != 51 || gotA[199].Value != 199 || gotP[0].Value != 149 {
+		t.Fatalf("a read %d, primary %d", len(gotA), len(gotP))
+	}
+}
