@@ -100,7 +100,7 @@ type Options struct {
 	// only when the primary consumer (Trim, Acked: the MQTT uplink) and
 	// every one of these have confirmed it. Names are telemetry names.
 	Consumers []string
-	Logger       *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Stats are the buffer's counters and levels.
@@ -134,19 +134,19 @@ type Buffer struct {
 	log    *slog.Logger
 	stream string
 
-	mu       sync.Mutex
-	segs     []*segment // ordered by first sequence; the last is written to
-	w        *os.File   // the last segment, open for appending
-	next     uint64     // sequence of the next appended item
-	base     uint64      // every sequence ≤ base is gone: confirmed by every consumer, or dropped
-	cons     []*consumer // cons[0] is the primary (the "acked" file); the others Options.Consumers
-	stats    Stats
-	notify   chan struct{}
-	closed   bool
-	broken   error // set when a failed write could not be undone
-	cur      cursor
-	written  int64       // bytes written since Open, across segments
-	pending  *pendingGap // drop_newest refusals not yet recorded
+	mu      sync.Mutex
+	segs    []*segment  // ordered by first sequence; the last is written to
+	w       *os.File    // the last segment, open for appending
+	next    uint64      // sequence of the next appended item
+	base    uint64      // every sequence ≤ base is gone: confirmed by every consumer, or dropped
+	cons    []*consumer // cons[0] is the primary (the "acked" file); the others Options.Consumers
+	stats   Stats
+	notify  chan struct{}
+	closed  bool
+	broken  error // set when a failed write could not be undone
+	cur     cursor
+	written int64       // bytes written since Open, across segments
+	pending *pendingGap // drop_newest refusals not yet recorded
 	// The level: high since the bytes reached highBytes, until they fall
 	// below normalBytes (level.go).
 	high                   bool

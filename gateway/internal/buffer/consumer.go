@@ -186,7 +186,9 @@ func (c *Consumer) Confirmed() uint64 {
 func (c *Consumer) Confirm(through uint64) error { return c.b.confirm(c.c, through) }
 
 // Read is Buffer.Read from the consumer's own read position.
-func (c *Consumer) Read(from uint64, limit int) (Chunk, error) { return c.b.read(&c.c.cur, from, limit) }
+func (c *Consumer) Read(from uint64, limit int) (Chunk, error) {
+	return c.b.read(&c.c.cur, from, limit)
+}
 
 // ConsumerStats are a consumer's levels and counters.
 type ConsumerStats struct {
