@@ -37,6 +37,9 @@ type Config struct {
 	Streams []Stream `yaml:"streams"`
 	// MQTTSources are brokers whose messages become readings.
 	MQTTSources []MQTTSource `yaml:"mqtt_sources"`
+	// HJ212Uplinks are bureaus' platforms the gateway reports to in HJ 212,
+	// beside the MQTT uplink and from the same buffer.
+	HJ212Uplinks []HJ212Uplink `yaml:"hj212_uplinks"`
 
 	// Profiles is the profile set the devices were checked against.
 	Profiles *profiles.Set `yaml:"-"`
@@ -274,6 +277,11 @@ func (c *Config) holdsPassword() bool {
 			return true
 		}
 	}
+	for _, h := range c.HJ212Uplinks {
+		if h.PW != "" && h.PWFile == "" {
+			return true
+		}
+	}
 	return false
 }
 
@@ -292,6 +300,7 @@ func Load(file string, data []byte) (*Config, error) {
 	c.Profiles = set
 	var r yamlconf.Report
 	c.Uplink.load(&r, c.noteLoose)
+	c.loadHJ212(&r)
 	if c.holdsPassword() {
 		if l, err := secretfile.Check(file); err == nil {
 			c.noteLoose("config file (it holds a password)", l)
@@ -392,6 +401,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		}
 	}
 	c.validateStreams(r, ids, owners)
+	c.validateHJ212(r)
 }
 
 // validate checks a bus's own fields and fills their defaults. owners

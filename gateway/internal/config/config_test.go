@@ -59,6 +59,21 @@ func TestBad(t *testing.T) {
 			`values.bad.yaml:21: buses[0].devices[1].id: "soil-1" is already used at buses[0].devices[0]`,
 			`values.bad.yaml:23: buses[0].devices[1].unit: 300 is not a unit address 0..255`,
 		},
+		"hj212.bad.yaml": {
+			`hj212.bad.yaml:14: hj212_uplinks[0].address: "10.1.2.3" is not host:port`,
+			`hj212.bad.yaml:15: hj212_uplinks[0].mn: "MN-1" is not 1-24 letters or digits`,
+			`hj212.bad.yaml:14: hj212_uplinks[0].pw: is required (or pw_file)`,
+			`hj212.bad.yaml:16: hj212_uplinks[0].st: "3" is not a system code`,
+			`hj212.bad.yaml:17: hj212_uplinks[0].edition: 2020 is not 2017 or 2025`,
+			`hj212.bad.yaml:20: hj212_uplinks[1].pw: is not 1-6 letters or digits`,
+			`hj212.bad.yaml:22: hj212_uplinks[1].factors.water_temperature: "W1010" is not a factor code`,
+			`hj212.bad.yaml:22: hj212_uplinks[1].factors.bad metric: "bad metric" is not a metric or device/metric`,
+			`hj212.bad.yaml:23: hj212_uplinks[1].minute: minute aggregates (CN 2051) are not built yet`,
+			`hj212.bad.yaml:24: hj212_uplinks[1].ack_timeout: 1m40s is outside 1s..99s (OverTime)`,
+			`hj212.bad.yaml:25: hj212_uplinks[1].retries: 100 is outside 0..99 (ReCount)`,
+			`hj212.bad.yaml:26: hj212_uplinks[2].name: "hj212-010000A8900016F000169DC0" is already the name of hj212_uplinks[1]`,
+			`hj212.bad.yaml:29: hj212_uplinks[2].pw_file: give pw or pw_file, not both`,
+		},
 		"names.bad.yaml": {
 			`names.bad.yaml:5: gateway.name: "北区\u202e农场": character U+202E at byte 6 is a control or format character`,
 			`names.bad.yaml:6: gateway.site_name: "北北北北北北北北北北北北北北北北北北北北"… has 65 characters, more than 64`,
@@ -290,6 +305,67 @@ func TestBufferOptions(t *testing.T) {
 		o := (&Buffer{Dir: "/b", MaxBytes: 1 << 20, SegmentBytes: 1 << 16, Fsync: tt.fsync, Overflow: tt.overflow}).Options("gw-1")
 		if o.Fsync != tt.wantFsync || o.SyncEvery != tt.wantEvery || o.Overflow != tt.overflow || o.GapDevice != "gw-1" {
 			t.Errorf("%s/%s: options %+v", tt.fsync, tt.overflow, o)
+		}
+	}
+}
+
+// TestHJ212Uplinks: defaults (name from MN, edition 2017, the default
+// factor table, OverTime 10 s and ReCount 3 from the standard's table 1,
+// acknowledgements on) and explicit settings.
+func TestHJ212Uplinks(t *testing.T) {
+	c, err := LoadFile("testdata/hj212.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.HJ212Uplinks) != 2 {
+		t.Fatalf("%d uplinks", len(c.HJ212Uplinks))
+	}
+	tests := []struct {
+		name, wantName string
+		edition        int
+		factors        int
+		ackTimeout     time.Duration
+		retries        int
+	}{
+		{"defaults", "hj212-010000A8900016F000169DC0", 2017, len(DefaultHJ212Factors), 10 * time.Second, 3},
+		{"explicit", "backup", 2025, 3, 5 * time.Second, 2},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := c.HJ212Uplinks[i]
+			if h.Name != tt.wantName || h.Edition != tt.edition || len(h.Factors) != tt.factors || h.AckTimeout != tt.ackTimeout ||
+				*h.Retries != tt.retries || !*h.Ack || !h.SendsRealtime() || h.ReconnectMax != time.Minute {
+				t.Fatalf("%+v", h)
+			}
+		})
+	}
+	if c.HJ212Uplinks[1].Units["w01003"] != "NTU" || c.HJ212Uplinks[1].Factors["sonde-1/water_ph"] != "w01001" {
+		t.Fatalf("%+v", c.HJ212Uplinks[1])
+	}
+}
+
+// TestHJ212PasswordFile: pw_file is read at load; one that does not hold
+// a valid PW is refused with its field.
+func TestHJ212PasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ content, wantPW, wantErr string }{
+		{"123456\n", "123456", ""},
+		{"1234567\n", "", "hj212_uplinks[0].pw_file: "},
+	}
+	for _, tt := range tests {
+		pw := filepath.Join(dir, "pw")
+		os.WriteFile(pw, []byte(tt.content), 0o600)
+		cfg := "gateway: {id: g}\nuplink: {brokers: [\"tcp://127.0.0.1:1883\"]}\nbuffer: {dir: /tmp/x}\n" +
+			"buses: [{name: b, type: tcp, address: \"127.0.0.1:502\", devices: [{id: d, profile: renke/rs-ecth-n01}]}]\n" +
+			"hj212_uplinks:\n  - {address: \"127.0.0.1:6000\", mn: \"MN1\", st: \"21\", pw_file: " + pw + "}\n"
+		c, err := Load("x.yaml", []byte(cfg))
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "x.yaml:6: "+tt.wantErr)):
+			t.Fatalf("%q: err %v, want %s", tt.content, err, tt.wantErr)
+		case tt.wantErr == "" && err != nil:
+			t.Fatal(err)
+		case tt.wantErr == "" && c.HJ212Uplinks[0].PW != tt.wantPW:
+			t.Fatalf("pw %q", c.HJ212Uplinks[0].PW)
 		}
 	}
 }

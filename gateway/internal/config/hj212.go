@@ -1,0 +1,219 @@
+package config
+
+import (
+	"maps"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/internal/secretfile"
+	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
+	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// HJ212Uplink reports the gateway's readings to a bureau's platform in HJ
+// 212, the gateway acting as the data logger (现场机). It reads the same
+// buffer as the MQTT uplink with a cursor of its own (docs/decisions.md,
+// "HJ 212 uplink").
+type HJ212Uplink struct {
+	// Name names the uplink's cursor in the buffer, its metrics and logs;
+	// default "hj212-<mn>". Renaming an uplink starts its cursor afresh.
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"` // the platform, host:port
+	MN      string `yaml:"mn"`      // the station's device id at the platform (1-24 letters or digits)
+	PW      string `yaml:"pw"`      // access password (1-6 letters or digits)
+	// PWFile holds the password instead (read at load, a trailing newline
+	// dropped).
+	PWFile string `yaml:"pw_file"`
+	ST     string `yaml:"st"` // system code (table 5), e.g. "21" surface water, "32" water pollution source
+	// Edition is 2017 (HJ 212-2017, Flag version 1, the default) or 2025
+	// (Flag version 2, as the public implementations write it).
+	Edition int `yaml:"edition"`
+	// Factors maps metrics ("water_temperature") or one device's metric
+	// ("sonde-1/water_temperature") to factor codes ("w01010"). Absent,
+	// DefaultHJ212Factors applies.
+	Factors map[string]string `yaml:"factors"`
+	// Units overrides the unit a factor is sent in (code → unit), for
+	// factors the standard's table does not name or where a platform
+	// differs (PM in ug/m3).
+	Units map[string]string `yaml:"units"`
+	// Realtime sends real-time data (CN 2011); default true.
+	Realtime *bool `yaml:"realtime"`
+	// Minute, Hour and Day aggregates (2051, 2061, 2031): not built yet.
+	Minute bool `yaml:"minute"`
+	Hour   bool `yaml:"hour"`
+	Day    bool `yaml:"day"`
+	// Ack sets the A bit: each frame waits for the platform's 9014 before
+	// the uplink's cursor moves; default true. Without it, a frame counts
+	// as delivered once written to the connection.
+	Ack *bool `yaml:"ack"`
+	// AckTimeout is the standard's OverTime (default 10s, 1s..99s).
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// Retries is the standard's ReCount (default 3, 0..99): sends after the
+	// first before the link is considered unusable and re-dialled.
+	Retries *int `yaml:"retries"`
+	// ConnectTimeout bounds one dial (default 10s); ReconnectMax caps the
+	// doubling, jittered wait between dials (default 1m).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+}
+
+// DefaultHJ212Factors maps the metrics of the built-in profiles whose
+// factor code and unit the standard's tables give (HJ 212-2017 appendix B)
+// to their codes. Turbidity (no code in table B.1) and PM (the table's unit
+// is unsettled) are left to the config: docs/standards/hj212.md.
+var DefaultHJ212Factors = map[string]string{
+	"water_temperature": "w01010",
+	"water_ph":          "w01001",
+	"dissolved_oxygen":  "w01009",
+	"ammonia_nitrogen":  "w21003",
+	"air_temperature":   "a01001",
+	"air_humidity":      "a01002",
+	"air_pressure":      "a01006",
+	"wind_speed":        "a01007",
+	"wind_direction":    "a01008",
+}
+
+var factorCode = regexp.MustCompile(`^[a-z][0-9]{5}$`)
+
+// SendsRealtime reports whether the uplink sends real-time data (2011).
+func (h *HJ212Uplink) SendsRealtime() bool { return h.Realtime == nil || *h.Realtime }
+
+func (c *Config) loadHJ212(r *yamlconf.Report) {
+	for i := range c.HJ212Uplinks {
+		h := &c.HJ212Uplinks[i]
+		if h.PWFile == "" {
+			continue
+		}
+		field := yamlconf.Join("hj212_uplinks", i, "pw_file")
+		b, l, err := secretfile.Read(h.PWFile)
+		switch {
+		case err != nil:
+			r.Errorf(field, "%v", err)
+		case !alnum(strings.TrimRight(string(b), "\r\n"), 6):
+			r.Errorf(field, "%s does not hold 1-6 letters or digits", h.PWFile)
+		default:
+			h.PW = strings.TrimRight(string(b), "\r\n")
+			c.noteLoose(field, l)
+		}
+	}
+}
+
+func (c *Config) validateHJ212(r *yamlconf.Report) {
+	names := map[string]string{}
+	for i := range c.HJ212Uplinks {
+		h := &c.HJ212Uplinks[i]
+		p := yamlconf.Join("hj212_uplinks", i)
+		f := func(field string) string { return yamlconf.Join(p, field) }
+		if _, port, err := net.SplitHostPort(h.Address); err != nil || port == "" {
+			r.Errorf(f("address"), "%q is not host:port", h.Address)
+		}
+		if !alnum(h.MN, 24) {
+			r.Errorf(f("mn"), "%q is not 1-24 letters or digits", h.MN)
+		}
+		if h.Name == "" && h.MN != "" {
+			h.Name = "hj212-" + h.MN
+		}
+		if err := telemetry.CheckName("uplink name", h.Name); err != nil {
+			r.Errorf(f("name"), "%v", err)
+		} else if other, dup := names[h.Name]; dup {
+			r.Errorf(f("name"), "%q is already the name of %s (two uplinks with one MN need names)", h.Name, other)
+		}
+		names[h.Name] = p
+		switch {
+		case h.PW != "" && h.PWFile != "":
+			r.Errorf(f("pw_file"), "give pw or pw_file, not both")
+		case h.PW == "" && h.PWFile == "":
+			r.Errorf(f("pw"), "is required (or pw_file)")
+		case h.PWFile == "" && !alnum(h.PW, 6):
+			r.Errorf(f("pw"), "is not 1-6 letters or digits")
+		}
+		if len(h.ST) != 2 || !alnum(h.ST, 2) || strings.ToUpper(h.ST) != h.ST {
+			r.Errorf(f("st"), "%q is not a system code of 2 characters 0-9 A-Z (table 5: 21 surface water, 22 air, 32 water pollution source, …)", h.ST)
+		}
+		switch h.Edition {
+		case 0:
+			h.Edition = 2017
+		case 2017, 2025:
+		default:
+			r.Errorf(f("edition"), "%d is not 2017 or 2025", h.Edition)
+		}
+		if h.Factors == nil {
+			h.Factors = maps.Clone(DefaultHJ212Factors)
+		}
+		if len(h.Factors) == 0 {
+			r.Errorf(f("factors"), "maps no metric to a factor code")
+		}
+		for key, code := range h.Factors {
+			dev, metric, scoped := strings.Cut(key, "/")
+			if !scoped {
+				metric = key
+			}
+			bad := telemetry.CheckName("metric", metric) != nil || (scoped && telemetry.CheckName("device", dev) != nil)
+			if bad {
+				r.Errorf(yamlconf.Join(f("factors"), key), "%q is not a metric or device/metric", key)
+			}
+			if !factorCode.MatchString(code) {
+				r.Errorf(yamlconf.Join(f("factors"), key), "%q is not a factor code (a letter and 5 digits, e.g. w01018)", code)
+			}
+		}
+		for code, unit := range h.Units {
+			if !factorCode.MatchString(code) {
+				r.Errorf(yamlconf.Join(f("units"), code), "%q is not a factor code (a letter and 5 digits, e.g. w01018)", code)
+			} else if unit == "" || len(unit) > 16 {
+				r.Errorf(yamlconf.Join(f("units"), code), "unit %q is empty or longer than 16 bytes", unit)
+			}
+		}
+		for _, agg := range []struct {
+			on        bool
+			field, cn string
+		}{{h.Minute, "minute", hj212.CNMinute}, {h.Hour, "hour", hj212.CNHour}, {h.Day, "day", hj212.CNDay}} {
+			if agg.on {
+				r.Errorf(f(agg.field), "%s aggregates (CN %s) are not built yet; only real-time data (2011) is sent", agg.field, agg.cn)
+			}
+		}
+		if h.Ack == nil {
+			t := true
+			h.Ack = &t
+		}
+		if h.AckTimeout == 0 {
+			h.AckTimeout = hj212.DefaultOverTime * time.Second
+		}
+		if h.AckTimeout < time.Second || h.AckTimeout > 99*time.Second {
+			r.Errorf(f("ack_timeout"), "%v is outside 1s..99s (OverTime)", h.AckTimeout)
+		}
+		if h.Retries == nil {
+			n := hj212.DefaultReCount
+			h.Retries = &n
+		} else if *h.Retries < 0 || *h.Retries > 99 {
+			r.Errorf(f("retries"), "%d is outside 0..99 (ReCount)", *h.Retries)
+		}
+		if h.ConnectTimeout == 0 {
+			h.ConnectTimeout = 10 * time.Second
+		}
+		if h.ConnectTimeout < 100*time.Millisecond || h.ConnectTimeout > 5*time.Minute {
+			r.Errorf(f("connect_timeout"), "%v is outside 100ms..5m", h.ConnectTimeout)
+		}
+		if h.ReconnectMax == 0 {
+			h.ReconnectMax = time.Minute
+		}
+		if h.ReconnectMax < time.Second || h.ReconnectMax > time.Hour {
+			r.Errorf(f("reconnect_max"), "%v is outside 1s..1h", h.ReconnectMax)
+		}
+	}
+}
+
+func alnum(s string, n int) bool {
+	if s == "" || len(s) > n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= '0' && ch <= '9' || ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z') {
+			return false
+		}
+	}
+	return true
+}
