@@ -185,9 +185,11 @@ func (c *Consumer) Confirmed() uint64 {
 // up to it. Segments every consumer has confirmed are deleted.
 func (c *Consumer) Confirm(through uint64) error { return c.b.confirm(c.c, through) }
 
-// Read is Buffer.Read from the consumer's own read position.
+// Read is Buffer.Read from the consumer's own read position, except that
+// a chunk holds readings or events, never both: item i has the sequence
+// First+i.
 func (c *Consumer) Read(from uint64, limit int) (Chunk, error) {
-	return c.b.read(&c.c.cur, from, limit)
+	return c.b.read(&c.c.cur, from, limit, true)
 }
 
 // ConsumerStats are a consumer's levels and counters.

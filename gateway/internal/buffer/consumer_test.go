@@ -2,8 +2,10 @@ package buffer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +268,30 @@ func TestConsumersReadIndependently(t *testing.T) {
 	}
 	if len(gotA) != 200 || len(gotP) != 51 || gotA[199].Value != 199 || gotP[0].Value != 149 {
 		t.Fatalf("a read %d, primary %d", len(gotA), len(gotP))
+	}
+}
+
+// TestConsumerReadOneKind: a consumer's chunk holds readings or events,
+// never both, so each item's sequence is known.
+func TestConsumerReadOneKind(t *testing.T) {
+	b := open(t, t.TempDir(), func(o *Options) { o.Consumers = []string{"a"} })
+	b.Append(readings(0, 3))
+	b.AppendEvents([]telemetry.Event{{Device: "d", Kind: "connection", Time: t0, Clock: telemetry.ClockNTP,
+		Attrs: map[string]string{"state": "lost"}}})
+	b.Append(readings(3, 2))
+	var kinds []string
+	for from := uint64(1); ; {
+		ch, err := b.Consumer("a").Read(from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Len() == 0 {
+			break
+		}
+		kinds = append(kinds, fmt.Sprintf("%d:%dr%de", ch.First, len(ch.Readings), len(ch.Events)))
+		from = ch.First + uint64(ch.Len())
+	}
+	if got := strings.Join(kinds, " "); got != "1:3r0e 4:0r1e 5:2r0e" {
+		t.Fatalf("chunks %s", got)
 	}
 }

@@ -35,9 +35,14 @@ func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
 // Only items on disk are handed out: if some asked for are not yet (a
 // group commit under way, fsync off or on an interval), Read syncs first —
 // with fsync off, that is the only fsync besides one per segment.
-func (b *Buffer) Read(from uint64, limit int) (Chunk, error) { return b.read(&b.cur, from, limit) }
+func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
+	return b.read(&b.cur, from, limit, false)
+}
 
-func (b *Buffer) read(cur *cursor, from uint64, limit int) (Chunk, error) {
+// read reads into a chunk from cur; with oneKind it stops where readings
+// and events change places, so that every item's sequence is First plus
+// its index.
+func (b *Buffer) read(cur *cursor, from uint64, limit int, oneKind bool) (Chunk, error) {
 	if err := b.makeDurable(from); err != nil {
 		return Chunk{}, err
 	}
@@ -81,6 +86,9 @@ func (b *Buffer) read(cur *cursor, from uint64, limit int) (Chunk, error) {
 		}
 		if out.Len() > 0 && first != out.First+uint64(out.Len()) {
 			break // a gap: the caller asks again from after it
+		}
+		if oneKind && out.Len() > 0 && events != (len(out.Events) > 0) {
+			break // the other kind: the caller asks again from here
 		}
 		if out.Len()+int(count) > limit && out.Len() > 0 {
 			break // keep records whole where we can

@@ -1,0 +1,363 @@
+package hj212up
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// t0 is 14:00:00 in Beijing.
+var t0 = time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+
+const waitLimit = 20 * time.Second // bound on every wait; never reached when things work
+
+func ptr[T any](v T) *T { return &v }
+
+func newBuffer(t *testing.T) *buffer.Buffer {
+	t.Helper()
+	b, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, Consumers: []string{"plat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func testConfig(addr string) config.HJ212Uplink {
+	return config.HJ212Uplink{Name: "plat", Address: addr, MN: "010000A8900016F000169DC0", PW: "123456", ST: "21",
+		Edition: 2017, Factors: map[string]string{"water_temperature": "w01010", "water_ph": "w01001",
+			"dissolved_oxygen": "w01009", "air_pressure": "a01006", "ammonia_nitrogen": "w21003"},
+		Ack: ptr(true), AckTimeout: 5 * time.Second, Retries: ptr(3), ConnectTimeout: 5 * time.Second,
+		ReconnectMax: 50 * time.Millisecond}
+}
+
+// running is an uplink started by a test, with a channel of its
+// confirmations.
+type running struct {
+	u         *Uplink
+	m         *Metrics
+	confirmed chan uint64
+}
+
+func start(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink) *running {
+	t.Helper()
+	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan uint64, 10000)}
+	r.u = New(Options{Config: c, Buffer: b, Consumer: b.Consumer("plat"), Log: slog.New(slog.DiscardHandler),
+		Metrics: r.m, OnConfirm: func(through uint64) { r.confirmed <- through }, retryBase: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.u.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return r
+}
+
+// waitConfirmed waits until the cursor reaches seq.
+func (r *running) waitConfirmed(t *testing.T, seq uint64) {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case got := <-r.confirmed:
+			if got >= seq {
+				return
+			}
+		case <-limit.C:
+			t.Fatalf("cursor not at %d within %v", seq, waitLimit)
+		}
+	}
+}
+
+// receive takes n frames from the platform.
+func receive(t *testing.T, p *platform, n int) []hj212.Packet {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	var out []hj212.Packet
+	for len(out) < n {
+		select {
+		case f := <-p.frames:
+			out = append(out, f)
+		case <-limit.C:
+			t.Fatalf("%d of %d frames within %v", len(out), n, waitLimit)
+		}
+	}
+	return out
+}
+
+// drained returns the frames the platform has taken and not yet handed out.
+func drained(p *platform) []hj212.Packet {
+	var out []hj212.Packet
+	for {
+		select {
+		case f := <-p.frames:
+			out = append(out, f)
+		default:
+			return out
+		}
+	}
+}
+
+func reading(dev, metric string, v float64, unit string, at time.Time, q telemetry.Quality) telemetry.Reading {
+	return telemetry.Reading{Device: dev, Metric: metric, Value: v, Unit: unit, Time: at, Quality: q, Clock: telemetry.ClockNTP}
+}
+
+func mustAppend(t *testing.T, b *buffer.Buffer, rs ...telemetry.Reading) uint64 {
+	t.Helper()
+	seq, err := b.Append(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq + uint64(len(rs)) - 1
+}
+
+// TestRealtimeFrames: readings become 2011 frames, one per second, with
+// factor codes, the table's decimals and units (Pa converted to kPa),
+// flags from quality; events and unmapped readings are skipped, a reading
+// in a unit the factor cannot take is not sent and counted. With ack on,
+// Flag is 5 and each frame waits for its 9014; with ack off, Flag is 4 and
+// a silent platform is enough.
+func TestRealtimeFrames(t *testing.T) {
+	tests := []struct {
+		name     string
+		ack      bool
+		mode     int32
+		wantFlag hj212.Flag
+	}{
+		{"ack", true, modeAck, 5},
+		{"no ack", false, modeSilent, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startPlatform(t, tt.mode)
+			b := newBuffer(t)
+			mustAppend(t, b, reading("sonde-1", "water_temperature", 18.26, "°C", t0, telemetry.Good),
+				reading("sonde-1", "water_ph", 7.314, "", t0, telemetry.Good),
+				reading("sonde-1", "dissolved_oxygen", 8.1, "mg/L", t0, telemetry.Uncertain))
+			b.AppendEvents([]telemetry.Event{{Device: "met-1", Kind: "connection", Time: t0, Clock: telemetry.ClockNTP,
+				Attrs: map[string]string{"state": "restored"}}})
+			mustAppend(t, b, reading("met-1", "air_pressure", 101325, "Pa", t0.Add(400*time.Millisecond), telemetry.Good))
+			mustAppend(t, b, reading("sonde-1", "water_temperature", 18.5, "°C", t0.Add(30*time.Second), telemetry.Good),
+				reading("sonde-1", "ammonia_nitrogen", 0.5, "ppm", t0.Add(30*time.Second), telemetry.Good),
+				reading("sonde-1", "water_ph", math.NaN(), "", t0.Add(30*time.Second), telemetry.Bad))
+			last := mustAppend(t, b, reading("soil-1", "soil_moisture", 30, "%", t0.Add(60*time.Second), telemetry.Good))
+
+			c := testConfig(p.addr())
+			c.Ack = ptr(tt.ack)
+			r := start(t, b, c)
+			r.waitConfirmed(t, last)
+			frames := receive(t, p, 2)
+			if extra := drained(p); len(extra) != 0 {
+				t.Fatalf("frames beyond the two: %+v", extra)
+			}
+			want := []string{
+				"DataTime=20261121140000;w01010-Rtd=18.3,w01010-Flag=N;w01001-Rtd=7.31,w01001-Flag=N;" +
+					"w01009-Rtd=8.1,w01009-Flag=D;a01006-Rtd=101.325,a01006-Flag=N",
+				"DataTime=20261121140030;w01010-Rtd=18.5,w01010-Flag=N;w01001-Flag=D",
+			}
+			for i, f := range frames {
+				if f.ST != "21" || f.CN != "2011" || f.PW != "123456" || f.MN != "010000A8900016F000169DC0" ||
+					f.NoFlag || f.Flag != tt.wantFlag || f.PNUM != 0 {
+					t.Errorf("frame %d header %+v", i, f)
+				}
+				if got := f.CP.String(); got != want[i] {
+					t.Errorf("frame %d CP\n got %s\nwant %s", i, got, want[i])
+				}
+			}
+			if frames[0].QN >= frames[1].QN {
+				t.Errorf("QNs %s, %s not increasing", frames[0].QN, frames[1].QN)
+			}
+			if got := testutil.ToFloat64(r.m.skipped.WithLabelValues("plat", SkipUnit)); got != 1 {
+				t.Errorf("skipped for unit %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(r.m.readings.WithLabelValues("plat")); got != 6 {
+				t.Errorf("readings sent %v, want 6", got)
+			}
+		})
+	}
+}
+
+// TestPlatformDownThenBack: a platform that drops every connection while
+// readings pile up, then comes back: every reading arrives, none twice
+// (counted by DataTime and QN), and the cursor reaches the end.
+func TestPlatformDownThenBack(t *testing.T) {
+	p := startPlatform(t, modeDown)
+	b := newBuffer(t)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	for i := range 20 {
+		mustAppend(t, b, reading("sonde-1", "water_temperature", float64(i), "°C", at(i), telemetry.Good))
+	}
+	r := start(t, b, testConfig(p.addr()))
+	// Dropped twice: the uplink dialled again after a lost link.
+	limit := time.NewTimer(waitLimit)
+	for range 2 {
+		select {
+		case <-p.conns:
+		case <-limit.C:
+			t.Fatal("the uplink did not dial twice")
+		}
+	}
+	limit.Stop()
+	for i := 20; i < 40; i++ { // acquired during the outage
+		mustAppend(t, b, reading("sonde-1", "water_temperature", float64(i), "°C", at(i), telemetry.Good))
+	}
+	if c := b.Consumer("plat").Confirmed(); c != 0 {
+		t.Fatalf("cursor %d while the platform is down", c)
+	}
+	p.mode.Store(modeAck)
+	r.waitConfirmed(t, 40)
+	frames := drained(p)
+	byTime, byQN := map[string]int{}, map[string]int{}
+	for _, f := range frames {
+		dt, _ := f.CP.Get("DataTime")
+		byTime[dt]++
+		byQN[f.QN]++
+	}
+	for i := range 40 {
+		dt := hj212.FormatTime(at(i), hj212.Beijing)
+		if byTime[dt] != 1 {
+			t.Errorf("DataTime %s arrived %d times", dt, byTime[dt])
+		}
+	}
+	if len(frames) != 40 || len(byQN) != 40 {
+		t.Fatalf("%d frames, %d QNs; want 40 of each", len(frames), len(byQN))
+	}
+}
+
+// TestPlatformNeverAcks: a platform that takes frames and never answers:
+// each frame is sent 1 + retries times, then the link is given up and
+// dialled again, and the same frame is sent again; the cursor never moves,
+// while the MQTT side (the primary) reads and trims everything as usual.
+func TestPlatformNeverAcks(t *testing.T) {
+	p := startPlatform(t, modeSilent)
+	b := newBuffer(t)
+	var last uint64
+	for i := range 5 {
+		last = mustAppend(t, b, reading("sonde-1", "water_temperature", float64(i), "°C", t0.Add(time.Duration(i)*time.Minute), telemetry.Good))
+	}
+	c := testConfig(p.addr())
+	c.AckTimeout, c.Retries = 50*time.Millisecond, ptr(1)
+	r := start(t, b, c)
+	frames := receive(t, p, 4) // two sends on each of two connections
+	qns := map[string]int{}
+	for _, f := range frames {
+		if dt, _ := f.CP.Get("DataTime"); dt != "20261121140000" {
+			t.Fatalf("frame for %s sent before the first was confirmed", dt)
+		}
+		qns[f.QN]++
+	}
+	if len(qns) != 2 || qns[frames[0].QN] != 2 {
+		t.Fatalf("QNs %v: want one per connection, each sent twice", qns)
+	}
+	// The MQTT uplink is unaffected: it reads everything and trims it.
+	ch, err := b.Read(1, 100)
+	if err != nil || ch.Len() != 5 {
+		t.Fatalf("primary reads %d items, err %v", ch.Len(), err)
+	}
+	if err := b.Trim(last); err != nil {
+		t.Fatal(err)
+	}
+	s := b.Stats()
+	if b.Acked() != last || s.Readings != 0 || s.Held != 5 {
+		t.Fatalf("acked %d, stats %+v: want the cloud done and 5 held for the platform", b.Acked(), s)
+	}
+	if got := b.Consumer("plat").Confirmed(); got != 0 {
+		t.Fatalf("platform cursor %d, want 0", got)
+	}
+	if n := testutil.ToFloat64(r.m.ackTimeouts.WithLabelValues("plat")); n < 2 {
+		t.Fatalf("ack timeouts %v", n)
+	}
+}
+
+// TestSplitLongFrame: a second with more factors than one packet holds
+// goes as numbered packets (Flag 7, PNUM/PNO), DataTime in each, each with
+// its own QN and answer; together they hold every factor.
+func TestSplitLongFrame(t *testing.T) {
+	p := startPlatform(t, modeAck)
+	b := newBuffer(t)
+	c := testConfig(p.addr())
+	c.Factors = map[string]string{}
+	var rs []telemetry.Reading
+	for i := range 80 {
+		m := fmt.Sprintf("m%02d", i)
+		c.Factors[m] = fmt.Sprintf("e%05d", i)
+		rs = append(rs, reading("dev", m, 1000+float64(i)/1000, "mg/L", t0, telemetry.Good))
+	}
+	last := mustAppend(t, b, rs...)
+	r := start(t, b, c)
+	r.waitConfirmed(t, last)
+	parts := drained(p)
+	if len(parts) < 3 {
+		t.Fatalf("%d packets; want the frame split", len(parts))
+	}
+	qns := map[string]bool{}
+	for i, q := range parts {
+		dt, _ := q.CP.Get("DataTime")
+		if q.Flag != 7 || q.PNUM != len(parts) || q.PNO != i+1 || dt != "20261121140000" || qns[q.QN] {
+			t.Fatalf("part %d: %+v", i, q)
+		}
+		qns[q.QN] = true
+	}
+	whole, err := hj212.Join(parts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := whole.CP.Factors()
+	if len(fs) != 80 || fs["e00079"]["Rtd"] != "1000.079" || fs["e00000"]["Flag"] != "N" {
+		t.Fatalf("joined %d factors: %v", len(fs), fs["e00079"])
+	}
+}
+
+func TestMap(t *testing.T) {
+	m := NewMapper(map[string]string{"water_temperature": "w01010", "sonde-2/water_temperature": "w01099",
+		"air_pressure": "a01006", "pm2_5": "a34004", "turbidity": "w01003", "conductivity": "w01014"},
+		map[string]string{"a34004": "ug/m3"})
+	tests := []struct {
+		r        telemetry.Reading
+		code     string
+		v        float64
+		mapped   bool
+		skip     string
+		decimals int
+	}{
+		{reading("sonde-1", "water_temperature", 12.5, "°C", t0, 0), "w01010", 12.5, true, "", 1},
+		{reading("sonde-1", "water_temperature", 12.5, "℃", t0, 0), "w01010", 12.5, true, "", 1},
+		{reading("sonde-2", "water_temperature", 12.5, "°C", t0, 0), "w01099", 12.5, true, "", -1},
+		{reading("sonde-1", "water_temperature", 12.5, "K", t0, 0), "w01010", 0, true, SkipUnit, 1},
+		{reading("met", "air_pressure", 1013.2, "hPa", t0, 0), "a01006", 101.32, true, "", 3},
+		{reading("air", "pm2_5", 35, "µg/m³", t0, 0), "a34004", 35, true, "", 3},
+		{reading("sonde-1", "turbidity", 5, "NTU", t0, 0), "w01003", 5, true, "", -1},
+		{reading("sonde-1", "conductivity", 1.2, "mS/cm", t0, 0), "w01014", 1200, true, "", 1},
+		{reading("soil", "soil_moisture", 30, "%", t0, 0), "", 0, false, "", 0},
+		{telemetry.Reading{Device: "sonde-1", Metric: "water_temperature", Value: 3, Unit: "°C", Time: t0,
+			Clock: telemetry.ClockUnsynced}, "w01010", 0, true, SkipUnsynced, 1},
+	}
+	for _, tt := range tests {
+		f, v, mapped, skip := m.Map(tt.r)
+		if mapped != tt.mapped || skip != tt.skip || f.code != tt.code || math.Abs(v-tt.v) > 1e-9 ||
+			(mapped && f.decimals != tt.decimals) {
+			t.Errorf("%s/%s %v %s: %+v %v %v %q", tt.r.Device, tt.r.Metric, tt.r.Value, tt.r.Unit, f, v, mapped, skip)
+		}
+	}
+}
+
+func TestFlag(t *testing.T) {
+	for q, want := range map[telemetry.Quality]string{telemetry.Good: "N", telemetry.Uncertain: "D", telemetry.Bad: "D"} {
+		if got := Flag(q); got != want {
+			t.Errorf("Flag(%v) = %s, want %s", q, got, want)
+		}
+	}
+}
