@@ -21,6 +21,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/poller"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/streams"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
@@ -53,6 +54,7 @@ type App struct {
 	poller  *poller.Metrics
 	streams *streams.Metrics
 	uplink  *uplink.Metrics
+	hj212   *hj212up.Metrics
 	reloads *prometheus.CounterVec
 
 	// The process's clock timeline, and the first item this process
@@ -77,6 +79,7 @@ type running struct {
 	streams []*streams.Runner
 	sources []*source
 	up      *uplink.Uplink
+	hj212   []*hj212up.Uplink // one per hj212_uplinks entry, in order
 }
 
 // Run loads the config and runs the gateway until ctx is done.
@@ -156,7 +159,7 @@ func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &App{log: log, reg: reg, started: time.Now(), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
-		uplink: uplink.NewMetrics(reg)}
+		uplink: uplink.NewMetrics(reg), hj212: hj212up.NewMetrics(reg)}
 	reg.MustRegister(sourceCollector{a})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fieldwatch_gateway_config_reloads_total",
@@ -181,6 +184,9 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	bo := cfg.Buffer.Options(cfg.Gateway.ID)
 	bo.Logger = a.log.With("component", "buffer")
 	bo.Clock = clk.Quality
+	for _, h := range cfg.HJ212Uplinks {
+		bo.Consumers = append(bo.Consumers, h.Name) // each with its cursor in the buffer
+	}
 	buf, err := buffer.Open(bo)
 	if err != nil {
 		return fmt.Errorf("cannot open buffer %s: %w", cfg.Buffer.Dir, err)
@@ -197,6 +203,10 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started})
 	if err != nil {
 		return err
+	}
+	for _, h := range cfg.HJ212Uplinks {
+		r.hj212 = append(r.hj212, hj212up.New(hj212up.Options{Config: h, Buffer: buf, Consumer: buf.Consumer(h.Name),
+			Log: a.log, Metrics: a.hj212}))
 	}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))
@@ -240,7 +250,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		a.mu.Unlock()
 	}()
 	a.log.Info("gateway running", "gateway", cfg.Gateway.ID, "buses", len(r.buses), "streams", len(r.streams),
-		"mqtt_sources", len(r.sources), "stream", buf.Stream(),
+		"mqtt_sources", len(r.sources), "hj212_uplinks", len(r.hj212), "stream", buf.Stream(),
 		"buffered", buf.Stats().Readings, "version", version.Version)
 
 	var wg sync.WaitGroup
@@ -281,10 +291,19 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	upCtx, stopUplink := context.WithCancel(context.Background())
 	upDone := make(chan error, 1)
 	go func() { upDone <- r.up.Run(upCtx) }()
+	var hjWG sync.WaitGroup
+	for _, h := range r.hj212 {
+		hjWG.Add(1)
+		go func() {
+			defer hjWG.Done()
+			h.Run(upCtx)
+		}()
+	}
 	<-ctx.Done()
 	stopBuses()
 	wg.Wait()
 	stopUplink()
+	hjWG.Wait()
 	return <-upDone
 }
 

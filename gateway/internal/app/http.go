@@ -25,6 +25,19 @@ type Status struct {
 	Devices   []DeviceStatus `json:"devices"`
 	Streams   []StreamStatus `json:"streams"`
 	Sources   []SourceStatus `json:"mqtt_sources"`
+	HJ212     []HJ212Status  `json:"hj212_uplinks,omitempty"`
+}
+
+// HJ212Status is one HJ 212 uplink in Status: its platform, whether it is
+// connected, and its cursor in the buffer.
+type HJ212Status struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	MN        string `json:"mn"`
+	Connected bool   `json:"connected"`
+	Confirmed uint64 `json:"confirmed_through"` // the cursor
+	Pending   uint64 `json:"pending"`           // items not yet confirmed by the platform
+	Dropped   uint64 `json:"dropped"`           // items the budget dropped before the platform had them
 }
 
 // BufferStatus is the buffer part of Status.
@@ -123,6 +136,12 @@ func (a *App) status(r *running) Status {
 	}
 	for _, src := range r.sources {
 		s.Sources = append(s.Sources, src.status())
+	}
+	for i, h := range r.hj212 {
+		c := r.cfg.HJ212Uplinks[i]
+		cs := r.buf.Consumer(c.Name).Stats()
+		s.HJ212 = append(s.HJ212, HJ212Status{Name: c.Name, Address: c.Address, MN: c.MN, Connected: h.Connected(),
+			Confirmed: cs.Confirmed, Pending: cs.Pending, Dropped: cs.Dropped})
 	}
 	return s
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up/hj212test"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -82,14 +83,14 @@ func (r *running) waitConfirmed(t *testing.T, seq uint64) {
 }
 
 // receive takes n frames from the platform.
-func receive(t *testing.T, p *platform, n int) []hj212.Packet {
+func receive(t *testing.T, p *hj212test.Platform, n int) []hj212.Packet {
 	t.Helper()
 	limit := time.NewTimer(waitLimit)
 	defer limit.Stop()
 	var out []hj212.Packet
 	for len(out) < n {
 		select {
-		case f := <-p.frames:
+		case f := <-p.Frames:
 			out = append(out, f)
 		case <-limit.C:
 			t.Fatalf("%d of %d frames within %v", len(out), n, waitLimit)
@@ -99,11 +100,11 @@ func receive(t *testing.T, p *platform, n int) []hj212.Packet {
 }
 
 // drained returns the frames the platform has taken and not yet handed out.
-func drained(p *platform) []hj212.Packet {
+func drained(p *hj212test.Platform) []hj212.Packet {
 	var out []hj212.Packet
 	for {
 		select {
-		case f := <-p.frames:
+		case f := <-p.Frames:
 			out = append(out, f)
 		default:
 			return out
@@ -137,12 +138,12 @@ func TestRealtimeFrames(t *testing.T) {
 		mode     int32
 		wantFlag hj212.Flag
 	}{
-		{"ack", true, modeAck, 5},
-		{"no ack", false, modeSilent, 4},
+		{"ack", true, hj212test.ModeAck, 5},
+		{"no ack", false, hj212test.ModeSilent, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startPlatform(t, tt.mode)
+			p := hj212test.Start(t, tt.mode)
 			b := newBuffer(t)
 			mustAppend(t, b, reading("sonde-1", "water_temperature", 18.26, "°C", t0, telemetry.Good),
 				reading("sonde-1", "water_ph", 7.314, "", t0, telemetry.Good),
@@ -155,7 +156,7 @@ func TestRealtimeFrames(t *testing.T) {
 				reading("sonde-1", "water_ph", math.NaN(), "", t0.Add(30*time.Second), telemetry.Bad))
 			last := mustAppend(t, b, reading("soil-1", "soil_moisture", 30, "%", t0.Add(60*time.Second), telemetry.Good))
 
-			c := testConfig(p.addr())
+			c := testConfig(p.Addr())
 			c.Ack = ptr(tt.ack)
 			r := start(t, b, c)
 			r.waitConfirmed(t, last)
@@ -194,18 +195,18 @@ func TestRealtimeFrames(t *testing.T) {
 // readings pile up, then comes back: every reading arrives, none twice
 // (counted by DataTime and QN), and the cursor reaches the end.
 func TestPlatformDownThenBack(t *testing.T) {
-	p := startPlatform(t, modeDown)
+	p := hj212test.Start(t, hj212test.ModeDown)
 	b := newBuffer(t)
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
 	for i := range 20 {
 		mustAppend(t, b, reading("sonde-1", "water_temperature", float64(i), "°C", at(i), telemetry.Good))
 	}
-	r := start(t, b, testConfig(p.addr()))
+	r := start(t, b, testConfig(p.Addr()))
 	// Dropped twice: the uplink dialled again after a lost link.
 	limit := time.NewTimer(waitLimit)
 	for range 2 {
 		select {
-		case <-p.conns:
+		case <-p.Conns:
 		case <-limit.C:
 			t.Fatal("the uplink did not dial twice")
 		}
@@ -217,7 +218,7 @@ func TestPlatformDownThenBack(t *testing.T) {
 	if c := b.Consumer("plat").Confirmed(); c != 0 {
 		t.Fatalf("cursor %d while the platform is down", c)
 	}
-	p.mode.Store(modeAck)
+	p.SetMode(hj212test.ModeAck)
 	r.waitConfirmed(t, 40)
 	frames := drained(p)
 	byTime, byQN := map[string]int{}, map[string]int{}
@@ -242,13 +243,13 @@ func TestPlatformDownThenBack(t *testing.T) {
 // dialled again, and the same frame is sent again; the cursor never moves,
 // while the MQTT side (the primary) reads and trims everything as usual.
 func TestPlatformNeverAcks(t *testing.T) {
-	p := startPlatform(t, modeSilent)
+	p := hj212test.Start(t, hj212test.ModeSilent)
 	b := newBuffer(t)
 	var last uint64
 	for i := range 5 {
 		last = mustAppend(t, b, reading("sonde-1", "water_temperature", float64(i), "°C", t0.Add(time.Duration(i)*time.Minute), telemetry.Good))
 	}
-	c := testConfig(p.addr())
+	c := testConfig(p.Addr())
 	c.AckTimeout, c.Retries = 50*time.Millisecond, ptr(1)
 	r := start(t, b, c)
 	frames := receive(t, p, 4) // two sends on each of two connections
@@ -286,9 +287,9 @@ func TestPlatformNeverAcks(t *testing.T) {
 // goes as numbered packets (Flag 7, PNUM/PNO), DataTime in each, each with
 // its own QN and answer; together they hold every factor.
 func TestSplitLongFrame(t *testing.T) {
-	p := startPlatform(t, modeAck)
+	p := hj212test.Start(t, hj212test.ModeAck)
 	b := newBuffer(t)
-	c := testConfig(p.addr())
+	c := testConfig(p.Addr())
 	c.Factors = map[string]string{}
 	var rs []telemetry.Reading
 	for i := range 80 {
