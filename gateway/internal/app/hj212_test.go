@@ -40,13 +40,7 @@ func TestHJ212Uplink(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler), Listening: func(a string) { addr <- a }})
-	}()
-	base := "http://" + <-addr
+	base := runGateway(t, path)
 	limit := time.NewTimer(wait)
 	defer limit.Stop()
 	var frames []hj212.Packet
@@ -74,8 +68,29 @@ func TestHJ212Uplink(t *testing.T) {
 	if h := s.HJ212[0]; h.Name != "hj212-MN0001" || !h.Connected || h.Confirmed == 0 {
 		t.Fatalf("hj212 status %+v", h)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+}
+
+// runGateway runs the gateway on the config at path until the test ends
+// (then it must stop cleanly) and returns its HTTP base URL.
+func runGateway(t *testing.T, path string) string {
+	t.Helper()
+	addr := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler), Listening: func(a string) { addr <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case err := <-done:
+		t.Fatalf("gateway stopped: %v", err)
 	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -92,13 +91,7 @@ func TestStreamsAndSources(t *testing.T) {
 		json.Unmarshal(m.Payload(), &state)
 	}).Wait()
 
-	addr := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler), Listening: func(a string) { addr <- a }})
-	}()
-	base := "http://" + <-addr
+	base := runGateway(t, path)
 	status := func() Status { return statusOf(t, base) }
 	testenv.Eventually(t, "source subscribed", wait, func() bool {
 		s := status()
@@ -154,8 +147,4 @@ func TestStreamsAndSources(t *testing.T) {
 		t.Errorf("state device's mooring %+v, want the configured one", m)
 	}
 	bmu.Unlock()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
