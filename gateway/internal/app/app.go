@@ -185,7 +185,9 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	bo.Logger = a.log.With("component", "buffer")
 	bo.Clock = clk.Quality
 	for _, h := range cfg.HJ212Uplinks {
-		bo.Consumers = append(bo.Consumers, h.Name) // each with its cursor in the buffer
+		for _, k := range h.Kinds() { // a cursor in the buffer per uplink and kind of data
+			bo.Consumers = append(bo.Consumers, h.Consumer(k))
+		}
 	}
 	buf, err := buffer.Open(bo)
 	if err != nil {
@@ -205,8 +207,12 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	for _, h := range cfg.HJ212Uplinks {
-		r.hj212 = append(r.hj212, hj212up.New(hj212up.Options{Config: h, Buffer: buf, Consumer: buf.Consumer(h.Name),
-			Log: a.log, Metrics: a.hj212}))
+		cons := map[string]*buffer.Consumer{}
+		for _, k := range h.Kinds() {
+			cons[k] = buf.Consumer(h.Consumer(k))
+		}
+		r.hj212 = append(r.hj212, hj212up.New(hj212up.Options{Config: h, Buffer: buf, Consumers: cons, Log: a.log,
+			Metrics: a.hj212}))
 	}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))

@@ -65,7 +65,7 @@ func TestHJ212Uplink(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &s); code != http.StatusOK || err != nil || len(s.HJ212) != 1 {
 		t.Fatalf("status %d %s", code, body)
 	}
-	if h := s.HJ212[0]; h.Name != "hj212-MN0001" || !h.Connected || h.Confirmed == 0 {
+	if h := s.HJ212[0]; h.Name != "hj212-MN0001" || !h.Connected || len(h.Kinds) != 1 || h.Kinds[0].Confirmed == 0 {
 		t.Fatalf("hj212 status %+v", h)
 	}
 }

@@ -29,12 +29,19 @@ type Status struct {
 }
 
 // HJ212Status is one HJ 212 uplink in Status: its platform, whether it is
-// connected, and its cursor in the buffer.
+// connected, and its cursor in the buffer for each kind of data it sends.
 type HJ212Status struct {
-	Name      string `json:"name"`
-	Address   string `json:"address"`
-	MN        string `json:"mn"`
-	Connected bool   `json:"connected"`
+	Name      string        `json:"name"`
+	Address   string        `json:"address"`
+	MN        string        `json:"mn"`
+	Connected bool          `json:"connected"`
+	Kinds     []HJ212Cursor `json:"kinds"`
+}
+
+// HJ212Cursor is one kind of data an HJ 212 uplink sends (realtime,
+// minute, hour, day) and its cursor.
+type HJ212Cursor struct {
+	Kind      string `json:"kind"`
 	Confirmed uint64 `json:"confirmed_through"` // the cursor
 	Pending   uint64 `json:"pending"`           // items not yet confirmed by the platform
 	Dropped   uint64 `json:"dropped"`           // items the budget dropped before the platform had them
@@ -139,9 +146,12 @@ func (a *App) status(r *running) Status {
 	}
 	for i, h := range r.hj212 {
 		c := r.cfg.HJ212Uplinks[i]
-		cs := r.buf.Consumer(c.Name).Stats()
-		s.HJ212 = append(s.HJ212, HJ212Status{Name: c.Name, Address: c.Address, MN: c.MN, Connected: h.Connected(),
-			Confirmed: cs.Confirmed, Pending: cs.Pending, Dropped: cs.Dropped})
+		hs := HJ212Status{Name: c.Name, Address: c.Address, MN: c.MN, Connected: h.Connected()}
+		for _, k := range c.Kinds() {
+			cs := r.buf.Consumer(c.Consumer(k)).Stats()
+			hs.Kinds = append(hs.Kinds, HJ212Cursor{Kind: k, Confirmed: cs.Confirmed, Pending: cs.Pending, Dropped: cs.Dropped})
+		}
+		s.HJ212 = append(s.HJ212, hs)
 	}
 	return s
 }

@@ -95,6 +95,28 @@ func printStatus(w io.Writer, s app.Status) {
 	if len(s.Sources) > 0 {
 		printSources(w, s.Sources)
 	}
+	if len(s.HJ212) > 0 {
+		printHJ212(w, s.HJ212)
+	}
+}
+
+// printHJ212 lists each HJ 212 uplink's cursors: one line per kind of data
+// it sends.
+func printHJ212(w io.Writer, ups []app.HJ212Status) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HJ 212 UPLINK	PLATFORM	MN	LINK	KIND	CONFIRMED THROUGH	PENDING	DROPPED")
+	for _, u := range ups {
+		link := "DISCONNECTED"
+		if u.Connected {
+			link = "connected"
+		}
+		for _, k := range u.Kinds {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", u.Name, u.Address, u.MN, link, k.Kind, k.Confirmed, k.Pending,
+				k.Dropped)
+		}
+	}
+	tw.Flush()
 }
 
 func printDevices(w io.Writer, devices []app.DeviceStatus) {

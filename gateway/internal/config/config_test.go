@@ -68,7 +68,7 @@ func TestBad(t *testing.T) {
 			`hj212.bad.yaml:20: hj212_uplinks[1].pw: is not 1-6 letters or digits`,
 			`hj212.bad.yaml:22: hj212_uplinks[1].factors.water_temperature: "W1010" is not a factor code`,
 			`hj212.bad.yaml:22: hj212_uplinks[1].factors.bad metric: "bad metric" is not a metric or device/metric`,
-			`hj212.bad.yaml:23: hj212_uplinks[1].minute: minute aggregates (CN 2051) are not built yet`,
+			`hj212.bad.yaml:23: hj212_uplinks[1].minute_interval: 7m0s is not one of`,
 			`hj212.bad.yaml:24: hj212_uplinks[1].ack_timeout: 1m40s is outside 1s..99s (OverTime)`,
 			`hj212.bad.yaml:25: hj212_uplinks[1].retries: 100 is outside 0..99 (ReCount)`,
 			`hj212.bad.yaml:26: hj212_uplinks[2].name: "hj212-010000A8900016F000169DC0" is already the name of hj212_uplinks[1]`,
@@ -338,6 +338,11 @@ func TestHJ212Uplinks(t *testing.T) {
 				t.Fatalf("%+v", h)
 			}
 		})
+	}
+	if got := c.HJ212Uplinks[1].Kinds(); len(got) != 4 || c.HJ212Uplinks[1].MinuteInterval != 5*time.Minute ||
+		c.HJ212Uplinks[0].MinuteInterval != 10*time.Minute || len(c.HJ212Uplinks[0].Kinds()) != 1 ||
+		c.HJ212Uplinks[1].Consumer(KindHour) != "backup.hour" {
+		t.Fatalf("kinds %v, minute intervals %v", got, c.HJ212Uplinks[1].MinuteInterval)
 	}
 	if c.HJ212Uplinks[1].Units["w01003"] != "NTU" || c.HJ212Uplinks[1].Factors["sonde-1/water_ph"] != "w01001" {
 		t.Fatalf("%+v", c.HJ212Uplinks[1])

@@ -41,10 +41,18 @@ type HJ212Uplink struct {
 	Units map[string]string `yaml:"units"`
 	// Realtime sends real-time data (CN 2011); default true.
 	Realtime *bool `yaml:"realtime"`
-	// Minute, Hour and Day aggregates (2051, 2061, 2031): not built yet.
+	// Minute, Hour and Day send the aggregates (2051, 2061, 2031) of each
+	// period: Avg, Min and Max of the period's readings, on event time.
 	Minute bool `yaml:"minute"`
 	Hour   bool `yaml:"hour"`
 	Day    bool `yaml:"day"`
+	// MinuteInterval is the standard's MinInterval: the period of minute
+	// aggregates (1, 2, 3, 4, 5, 6, 10, 12, 15, 20 or 30 minutes; default
+	// 10m).
+	MinuteInterval time.Duration `yaml:"minute_interval"`
+	// AggregateDelay is how long after a period's end its aggregate is
+	// sent when no reading of a later period has come (default 1m).
+	AggregateDelay time.Duration `yaml:"aggregate_delay"`
 	// Ack sets the A bit: each frame waits for the platform's 9014 before
 	// the uplink's cursor moves; default true. Without it, a frame counts
 	// as delivered once written to the connection.
@@ -80,6 +88,39 @@ var factorCode = regexp.MustCompile(`^[a-z][0-9]{5}$`)
 
 // SendsRealtime reports whether the uplink sends real-time data (2011).
 func (h *HJ212Uplink) SendsRealtime() bool { return h.Realtime == nil || *h.Realtime }
+
+// Data kinds an uplink sends, each read from the buffer through a cursor
+// of its own.
+const (
+	KindRealtime = "realtime"
+	KindMinute   = "minute"
+	KindHour     = "hour"
+	KindDay      = "day"
+)
+
+// Kinds lists the data kinds the uplink sends, real-time first.
+func (h *HJ212Uplink) Kinds() []string {
+	var ks []string
+	for _, k := range []struct {
+		on   bool
+		kind string
+	}{{h.SendsRealtime(), KindRealtime}, {h.Minute, KindMinute}, {h.Hour, KindHour}, {h.Day, KindDay}} {
+		if k.on {
+			ks = append(ks, k.kind)
+		}
+	}
+	return ks
+}
+
+// Consumer names the buffer cursor of one of the uplink's kinds: the
+// uplink's name for real-time data, name.minute, name.hour, name.day for
+// the aggregates.
+func (h *HJ212Uplink) Consumer(kind string) string {
+	if kind == KindRealtime {
+		return h.Name
+	}
+	return h.Name + "." + kind
+}
 
 func (c *Config) loadHJ212(r *yamlconf.Report) {
 	for i := range c.HJ212Uplinks {
@@ -166,13 +207,20 @@ func (c *Config) validateHJ212(r *yamlconf.Report) {
 				r.Errorf(yamlconf.Join(f("units"), code), "unit %q is empty or longer than 16 bytes", unit)
 			}
 		}
-		for _, agg := range []struct {
-			on        bool
-			field, cn string
-		}{{h.Minute, "minute", hj212.CNMinute}, {h.Hour, "hour", hj212.CNHour}, {h.Day, "day", hj212.CNDay}} {
-			if agg.on {
-				r.Errorf(f(agg.field), "%s aggregates (CN %s) are not built yet; only real-time data (2011) is sent", agg.field, agg.cn)
-			}
+		if h.MinuteInterval == 0 {
+			h.MinuteInterval = 10 * time.Minute
+		}
+		if m := h.MinuteInterval; m%time.Minute != 0 || 60%int(m/time.Minute) != 0 || m > 30*time.Minute || m <= 0 {
+			r.Errorf(f("minute_interval"), "%v is not one of 1m 2m 3m 4m 5m 6m 10m 12m 15m 20m 30m (MinInterval)", m)
+		}
+		if h.AggregateDelay == 0 {
+			h.AggregateDelay = time.Minute
+		}
+		if h.AggregateDelay < time.Second || h.AggregateDelay > time.Hour {
+			r.Errorf(f("aggregate_delay"), "%v is outside 1s..1h", h.AggregateDelay)
+		}
+		if !h.SendsRealtime() && !h.Minute && !h.Hour && !h.Day {
+			r.Errorf(f("realtime"), "the uplink sends nothing: set realtime, minute, hour or day")
 		}
 		if h.Ack == nil {
 			t := true

@@ -39,17 +39,19 @@ import (
 
 // Options are an uplink's settings and collaborators.
 type Options struct {
-	Config   config.HJ212Uplink // validated: defaults filled in
-	Buffer   *buffer.Buffer     // wakes the uplink when items arrive
-	Consumer *buffer.Consumer   // the uplink's cursor in Buffer
-	Log      *slog.Logger
-	Metrics  *Metrics
+	Config config.HJ212Uplink // validated: defaults filled in
+	Buffer *buffer.Buffer     // wakes the uplink when items arrive
+	// Consumers are the uplink's cursors in Buffer, one per data kind it
+	// sends (config.HJ212Uplink.Kinds and Consumer).
+	Consumers map[string]*buffer.Consumer
+	Log       *slog.Logger
+	Metrics   *Metrics
 	// Location is the zone of DataTime and QN; nil is Beijing time (UTC+8),
 	// what platforms run on.
 	Location *time.Location
-	// OnConfirm, if set, is called after the cursor moved to through (tests
-	// wait on it).
-	OnConfirm func(through uint64)
+	// OnConfirm, if set, is called after the cursor of consumer moved to
+	// through (tests wait on it).
+	OnConfirm func(consumer string, through uint64)
 
 	now       func() time.Time
 	retryBase time.Duration // first wait before dialling again; 1s
@@ -65,7 +67,9 @@ type Uplink struct {
 	version   int
 	lastQN    time.Time
 	connected atomic.Bool
-	skips     map[string]int // of the frame being sent, counted once it is confirmed
+	kinds     []string
+	skips     map[string]int       // of the frame being sent, counted once it is confirmed
+	lastSent  map[string]time.Time // kind → start of the last period whose aggregate was confirmed
 }
 
 // New prepares an uplink; it does not connect.
@@ -84,7 +88,18 @@ func New(o Options) *Uplink {
 		v = hj212.Version2025
 	}
 	return &Uplink{o: o, c: o.Config, log: o.Log.With("component", "hj212", "uplink", o.Config.Name,
-		"platform", o.Config.Address), m: o.Metrics, mapper: NewMapper(o.Config.Factors, o.Config.Units), version: v}
+		"platform", o.Config.Address), m: o.Metrics, mapper: NewMapper(o.Config.Factors, o.Config.Units), version: v,
+		kinds: o.Config.Kinds(), lastSent: map[string]time.Time{}}
+}
+
+// Pending is how many items the uplink's slowest cursor has not had
+// confirmed.
+func (u *Uplink) Pending() uint64 {
+	var n uint64
+	for _, c := range u.o.Consumers {
+		n = max(n, c.Stats().Pending)
+	}
+	return n
 }
 
 // Connected reports whether the uplink is connected to its platform.
@@ -93,8 +108,10 @@ func (u *Uplink) Connected() bool { return u.connected.Load() }
 // Run dials the platform and sends until ctx is done.
 func (u *Uplink) Run(ctx context.Context) error {
 	name := u.c.Name
-	u.m.track(name, u.o.Consumer)
-	defer u.m.track(name, nil)
+	for _, c := range u.o.Consumers {
+		u.m.track(c.Name(), c)
+		defer u.m.track(c.Name(), nil)
+	}
 	wait, failing := u.o.retryBase, false
 	for {
 		d := net.Dialer{Timeout: u.c.ConnectTimeout}
@@ -114,7 +131,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		} else {
 			failing = false
 			u.m.connects.WithLabelValues(name).Inc()
-			u.log.Info("connected to the HJ 212 platform", "pending_items", u.o.Consumer.Stats().Pending)
+			u.log.Info("connected to the HJ 212 platform", "pending_items", u.Pending())
 			err := u.session(ctx, conn)
 			if ctx.Err() != nil {
 				return nil
@@ -166,38 +183,70 @@ func (u *Uplink) session(ctx context.Context, conn net.Conn) error {
 	}()
 	for {
 		notify := u.o.Buffer.Notify()
-		parts, through, readings, err := u.next()
+		progressed, wake, err := u.step(ctx, conn, in, rerr)
 		if err != nil {
 			return err
 		}
-		if len(parts) == 0 && through > u.o.Consumer.Confirmed() {
-			if err := u.confirm(through, 0); err != nil {
-				return err
-			}
+		if progressed {
 			continue
 		}
-		if len(parts) == 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-notify:
-			case p := <-in:
-				u.request(p)
-			case err := <-rerr:
-				return err
-			}
-			continue
-		}
-		for _, p := range parts {
-			if err := u.send(ctx, conn, p, in, rerr); err != nil {
-				return err
-			}
-		}
-		u.m.confirmed.WithLabelValues(u.c.Name).Inc()
-		if err := u.confirm(through, readings); err != nil {
+		if err := u.idle(ctx, wake, notify, in, rerr); err != nil {
 			return err
 		}
 	}
+}
+
+// idle waits for items, a period falling due (wake, unless zero), or the
+// platform.
+func (u *Uplink) idle(ctx context.Context, wake time.Time, notify <-chan struct{}, in <-chan hj212.Packet, rerr <-chan error) error {
+	var timer <-chan time.Time
+	if !wake.IsZero() {
+		t := time.NewTimer(max(wake.Sub(u.o.now()), time.Millisecond))
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-notify:
+	case <-timer:
+	case p := <-in:
+		u.request(p)
+	case err := <-rerr:
+		return err
+	}
+	return nil
+}
+
+// step sends the next frame of the first kind that has one (real-time
+// first), or moves a cursor past items it has nothing to send for. wake
+// is when an open period's aggregate falls due.
+func (u *Uplink) step(ctx context.Context, conn net.Conn, in <-chan hj212.Packet, rerr <-chan error) (bool, time.Time, error) {
+	var wake time.Time
+	for _, kind := range u.kinds {
+		c := u.o.Consumers[kind]
+		f, err := u.next(kind, c)
+		if err != nil {
+			return false, wake, err
+		}
+		if len(f.parts) == 0 {
+			if f.through > c.Confirmed() {
+				return true, wake, u.confirm(c, f)
+			}
+			if !f.wake.IsZero() && (wake.IsZero() || f.wake.Before(wake)) {
+				wake = f.wake
+			}
+			continue
+		}
+		for _, p := range f.parts {
+			if err := u.send(ctx, conn, p, in, rerr); err != nil {
+				return false, wake, err
+			}
+		}
+		u.m.confirmed.WithLabelValues(u.c.Name).Inc()
+		return true, wake, u.confirm(c, f)
+	}
+	return false, wake, nil
 }
 
 // readLoop hands the platform's packets to the session; refused input is
@@ -285,78 +334,178 @@ func (u *Uplink) await(ctx context.Context, qn string, in <-chan hj212.Packet, r
 	}
 }
 
-// confirm moves the cursor and counts what the frame carried.
-func (u *Uplink) confirm(through uint64, readings int) error {
-	if err := u.o.Consumer.Confirm(through); err != nil {
+// confirm moves a cursor past a frame and counts what it carried.
+func (u *Uplink) confirm(c *buffer.Consumer, f frame) error {
+	if err := c.Confirm(f.through); err != nil {
 		return err
 	}
-	u.m.readings.WithLabelValues(u.c.Name).Add(float64(readings))
+	u.m.readings.WithLabelValues(u.c.Name).Add(float64(f.readings))
 	for reason, n := range u.skips {
-		u.m.skipped.WithLabelValues(u.c.Name, reason).Add(float64(n))
+		// Every kind reads the same readings: count them once, with the
+		// first kind, and the late ones of each aggregate.
+		if reason == SkipLate || f.kind == u.kinds[0] {
+			u.m.skipped.WithLabelValues(u.c.Name, reason).Add(float64(n))
+		}
 	}
 	u.skips = nil
+	if !f.period.IsZero() {
+		u.lastSent[f.kind] = f.period
+	}
 	if u.o.OnConfirm != nil {
-		u.o.OnConfirm(through)
+		u.o.OnConfirm(c.Name(), f.through)
 	}
 	return nil
+}
+
+// frame is what a cursor does next: the packets of one frame (more than
+// one when split) and the last sequence it covers; no packets and through
+// beyond the cursor: items to move past. wake is when an open period falls
+// due; period the start of an aggregate's period.
+type frame struct {
+	kind     string
+	parts    []hj212.Packet
+	through  uint64
+	readings int
+	wake     time.Time
+	period   time.Time
+}
+
+func (u *Uplink) skip(reason string) {
+	if u.skips == nil {
+		u.skips = map[string]int{}
+	}
+	u.skips[reason]++
+}
+
+// packets builds the frame's packets: split when long, each part with its
+// own QN (C.49, C.50).
+func (u *Uplink) packets(cn string, cp hj212.CP) ([]hj212.Packet, error) {
+	p := hj212.Packet{QN: u.qn(), ST: u.c.ST, CN: cn, PW: u.c.PW, MN: u.c.MN,
+		Flag: hj212.MakeFlag(u.version, false, *u.c.Ack), CP: cp}
+	parts, err := hj212.Split(p, 1)
+	if err != nil {
+		return nil, fmt.Errorf("cannot split a %s frame: %w", cn, err)
+	}
+	for i := 1; i < len(parts); i++ {
+		parts[i].QN = u.qn()
+	}
+	return parts, nil
 }
 
 // readLimit is how many items one buffer read takes.
 const readLimit = 256
 
-// next builds the next frame from the cursor on: its packets (more than
-// one when split), the last sequence it covers, and how many readings it
-// carries. No packets and through beyond the cursor: items to skip.
-func (u *Uplink) next() (parts []hj212.Packet, through uint64, readings int, err error) {
-	pos := u.o.Consumer.Confirmed() + 1
-	through = pos - 1
+// next is what the cursor of kind does next.
+func (u *Uplink) next(kind string, c *buffer.Consumer) (frame, error) {
 	u.skips = nil
+	if kind == config.KindRealtime {
+		return u.nextRealtime(c)
+	}
+	return u.nextAggregate(kind, c)
+}
+
+// nextRealtime builds the next 2011 frame from the cursor on.
+func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
+	pos := c.Confirmed() + 1
+	out := frame{kind: config.KindRealtime, through: pos - 1}
 	var f realtime
-	realtimeOn := u.c.SendsRealtime()
 read:
 	for {
-		ch, err := u.o.Consumer.Read(pos, readLimit)
+		ch, err := c.Read(pos, readLimit)
 		if err != nil {
-			return nil, 0, 0, err
+			return out, err
 		}
 		if ch.Len() == 0 {
 			break
 		}
 		if len(ch.Events) > 0 { // events have no place in real-time data
-			through = ch.First + uint64(ch.Len()) - 1
-			pos = through + 1
+			out.through = ch.First + uint64(ch.Len()) - 1
+			pos = out.through + 1
 			continue
 		}
 		for i, r := range ch.Readings {
 			seq := ch.First + uint64(i)
 			fc, v, mapped, skip := u.mapper.Map(r)
 			switch {
-			case !mapped || !realtimeOn:
+			case !mapped:
 			case skip != "":
-				if u.skips == nil {
-					u.skips = map[string]int{}
-				}
-				u.skips[skip]++
+				u.skip(skip)
 			case !f.add(fc, v, r):
 				break read // this reading opens the next frame
 			}
-			through = seq
+			out.through = seq
 		}
-		pos = through + 1
+		pos = out.through + 1
 	}
 	if f.empty() {
-		return nil, through, 0, nil
+		return out, nil
 	}
-	p := hj212.Packet{QN: u.qn(), ST: u.c.ST, CN: hj212.CNRealtime, PW: u.c.PW, MN: u.c.MN,
-		Flag: hj212.MakeFlag(u.version, false, *u.c.Ack), CP: f.cp(u.o.Location)}
-	parts, err = hj212.Split(p, 1)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("cannot split a real-time frame: %w", err)
+	var err error
+	out.parts, err = u.packets(hj212.CNRealtime, f.cp(u.o.Location))
+	out.readings = f.readings
+	return out, err
+}
+
+// nextAggregate builds the aggregate of the next period from the cursor
+// on, once the period is over: a reading of a later period has come, or
+// AggregateDelay has passed since its end. The cursor stays at the start
+// of an open period, so a restart computes it again from the buffer.
+func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
+	pos := c.Confirmed() + 1
+	out := frame{kind: kind, through: pos - 1}
+	var agg *aggregate
+	closed := false
+read:
+	for {
+		ch, err := c.Read(pos, readLimit)
+		if err != nil {
+			return out, err
+		}
+		if ch.Len() == 0 {
+			break
+		}
+		if len(ch.Events) > 0 {
+			out.through = ch.First + uint64(ch.Len()) - 1
+			pos = out.through + 1
+			continue
+		}
+		for i, r := range ch.Readings {
+			seq := ch.First + uint64(i)
+			fc, v, mapped, skip := u.mapper.Map(r)
+			if mapped && skip == "" {
+				start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
+				switch last := u.lastSent[kind]; {
+				case agg == nil && !start.After(last) && !last.IsZero(), agg != nil && start.Before(agg.start):
+					skip = SkipLate // its period's aggregate went already
+				case agg == nil:
+					agg = &aggregate{start: start}
+				case start.After(agg.start):
+					closed = true
+					break read // the first reading of a later period
+				}
+			}
+			switch {
+			case !mapped:
+			case skip != "":
+				u.skip(skip)
+			default:
+				agg.add(fc, v, r)
+			}
+			out.through = seq
+		}
+		pos = out.through + 1
 	}
-	for i := 1; i < len(parts); i++ {
-		parts[i].QN = u.qn() // each part is answered by its own QN (C.49, C.50)
+	if agg == nil {
+		return out, nil
 	}
-	return parts, through, f.readings, nil
+	due := periodEnd(kind, agg.start, u.c.MinuteInterval).Add(u.c.AggregateDelay)
+	if !closed && u.o.now().Before(due) {
+		return frame{kind: kind, through: c.Confirmed(), wake: due}, nil // the period is still open
+	}
+	var err error
+	out.parts, err = u.packets(cnOf[kind], agg.cp(u.o.Location))
+	out.readings, out.period = agg.readings, agg.start
+	return out, err
 }
 
 // qn is the next request number: the time in Location to the millisecond,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +30,8 @@ func ptr[T any](v T) *T { return &v }
 
 func newBuffer(t *testing.T) *buffer.Buffer {
 	t.Helper()
-	b, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, Consumers: []string{"plat"}})
+	b, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff,
+		Consumers: []string{"plat", "plat.minute", "plat.hour", "plat.day"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +44,7 @@ func testConfig(addr string) config.HJ212Uplink {
 		Edition: 2017, Factors: map[string]string{"water_temperature": "w01010", "water_ph": "w01001",
 			"dissolved_oxygen": "w01009", "air_pressure": "a01006", "ammonia_nitrogen": "w21003"},
 		Ack: ptr(true), AckTimeout: 5 * time.Second, Retries: ptr(3), ConnectTimeout: 5 * time.Second,
-		ReconnectMax: 50 * time.Millisecond}
+		ReconnectMax: 50 * time.Millisecond, MinuteInterval: 10 * time.Minute, AggregateDelay: time.Minute}
 }
 
 // running is an uplink started by a test, with a channel of its
@@ -49,14 +52,30 @@ func testConfig(addr string) config.HJ212Uplink {
 type running struct {
 	u         *Uplink
 	m         *Metrics
-	confirmed chan uint64
+	confirmed chan confirmation
+}
+
+type confirmation struct {
+	consumer string
+	through  uint64
 }
 
 func start(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink) *running {
+	return startAt(t, b, c, time.Now)
+}
+
+// startAt starts an uplink whose clock (for QNs and periods falling due)
+// is now.
+func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() time.Time) *running {
 	t.Helper()
-	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan uint64, 10000)}
-	r.u = New(Options{Config: c, Buffer: b, Consumer: b.Consumer("plat"), Log: slog.New(slog.DiscardHandler),
-		Metrics: r.m, OnConfirm: func(through uint64) { r.confirmed <- through }, retryBase: 10 * time.Millisecond})
+	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan confirmation, 10000)}
+	cons := map[string]*buffer.Consumer{}
+	for _, k := range c.Kinds() {
+		cons[k] = b.Consumer(c.Consumer(k))
+	}
+	r.u = New(Options{Config: c, Buffer: b, Consumers: cons, Log: slog.New(slog.DiscardHandler), Metrics: r.m,
+		OnConfirm: func(consumer string, through uint64) { r.confirmed <- confirmation{consumer, through} },
+		retryBase: 10 * time.Millisecond, now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -65,19 +84,22 @@ func start(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink) *running {
 	return r
 }
 
-// waitConfirmed waits until the cursor reaches seq.
-func (r *running) waitConfirmed(t *testing.T, seq uint64) {
+// waitConfirmed waits until the real-time cursor reaches seq.
+func (r *running) waitConfirmed(t *testing.T, seq uint64) { r.waitCursor(t, "plat", seq) }
+
+// waitCursor waits until the cursor of consumer reaches seq.
+func (r *running) waitCursor(t *testing.T, consumer string, seq uint64) {
 	t.Helper()
 	limit := time.NewTimer(waitLimit)
 	defer limit.Stop()
 	for {
 		select {
 		case got := <-r.confirmed:
-			if got >= seq {
+			if got.consumer == consumer && got.through >= seq {
 				return
 			}
 		case <-limit.C:
-			t.Fatalf("cursor not at %d within %v", seq, waitLimit)
+			t.Fatalf("cursor %s not at %d within %v", consumer, seq, waitLimit)
 		}
 	}
 }
@@ -359,6 +381,111 @@ func TestFlag(t *testing.T) {
 	for q, want := range map[telemetry.Quality]string{telemetry.Good: "N", telemetry.Uncertain: "D", telemetry.Bad: "D"} {
 		if got := Flag(q); got != want {
 			t.Errorf("Flag(%v) = %s, want %s", q, got, want)
+		}
+	}
+}
+
+// TestAggregates: minute (10 min) and hour aggregates on event time: a
+// period is sent once a reading of a later period arrives, or once
+// aggregate_delay has passed after its end; Avg, Min, Max of the normal
+// readings with the table's decimals; a water factor is D if one reading
+// was abnormal, an air factor N when 75 % were normal; DataTime is the
+// period's start; a reading of a period already sent is late, counted and
+// not sent.
+func TestAggregates(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeAck)
+	b := newBuffer(t)
+	c := testConfig(p.Addr())
+	c.Factors = map[string]string{"water_temperature": "w01010", "air_temperature": "a01001"}
+	c.Realtime, c.Minute, c.Hour = ptr(false), true, true
+	var clock sync.Mutex
+	now := t0.Add(12 * time.Minute)
+	r := startAt(t, b, c, func() time.Time { clock.Lock(); defer clock.Unlock(); return now })
+	at := func(m, s int) time.Time { return t0.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second) }
+	wt := func(v float64, m, s int, q telemetry.Quality) telemetry.Reading {
+		return reading("sonde-1", "water_temperature", v, "°C", at(m, s), q)
+	}
+	air := func(v float64, m int, q telemetry.Quality) telemetry.Reading {
+		return reading("met-1", "air_temperature", v, "°C", at(m, 0), q)
+	}
+	mustAppend(t, b, wt(10, 0, 0, telemetry.Good), air(1, 0, telemetry.Good))
+	mustAppend(t, b, air(2, 3, telemetry.Good))
+	mustAppend(t, b, wt(12, 5, 0, telemetry.Good), air(3, 6, telemetry.Good))
+	mustAppend(t, b, air(100, 8, telemetry.Uncertain))
+	last14 := mustAppend(t, b, wt(20, 9, 59, telemetry.Bad))
+	mustAppend(t, b, wt(30, 10, 0, telemetry.Good)) // closes the minute period 14:00
+	r.waitCursor(t, "plat.minute", last14)
+
+	mustAppend(t, b, wt(40, 60, 0, telemetry.Good)) // 15:00: closes 14:10 and the hour 14:00
+	mustAppend(t, b, wt(99, 30, 0, telemetry.Good)) // late for both
+	r.waitCursor(t, "plat.hour", last14+1)
+
+	clock.Lock()
+	now = at(122, 0) // 16:02: the 15:00 periods are due
+	clock.Unlock()
+	end := mustAppend(t, b, reading("soil-1", "soil_moisture", 30, "%", at(122, 0), telemetry.Good)) // wakes the uplink
+	r.waitCursor(t, "plat.minute", end)
+	r.waitCursor(t, "plat.hour", end)
+
+	want := []string{ // by kind, each in the order sent
+		"2051 DataTime=20261121140000;a01001-Avg=2.0,a01001-Min=1.0,a01001-Max=3.0,a01001-Flag=N;" +
+			"w01010-Avg=11.0,w01010-Min=10.0,w01010-Max=12.0,w01010-Flag=D",
+		"2051 DataTime=20261121141000;w01010-Avg=30.0,w01010-Min=30.0,w01010-Max=30.0,w01010-Flag=N",
+		"2051 DataTime=20261121150000;w01010-Avg=40.0,w01010-Min=40.0,w01010-Max=40.0,w01010-Flag=N",
+		"2061 DataTime=20261121140000;a01001-Avg=2.0,a01001-Min=1.0,a01001-Max=3.0,a01001-Flag=N;" +
+			"w01010-Avg=17.3,w01010-Min=10.0,w01010-Max=30.0,w01010-Flag=D",
+		"2061 DataTime=20261121150000;w01010-Avg=40.0,w01010-Min=40.0,w01010-Max=40.0,w01010-Flag=N",
+	}
+	// The kinds are independent: compare each kind's frames, in order.
+	var got []string
+	for _, f := range drained(p) {
+		if f.Flag != 5 {
+			t.Errorf("frame %+v: Flag %d", f, f.Flag)
+		}
+		got = append(got, f.CN+" "+f.CP.String())
+	}
+	slices.SortStableFunc(got, func(a, b string) int { return strings.Compare(a[:4], b[:4]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames\n got %q\nwant %q", got, want)
+	}
+	if n := testutil.ToFloat64(r.m.skipped.WithLabelValues("plat", SkipLate)); n != 2 {
+		t.Errorf("late readings %v, want 2 (one per kind)", n)
+	}
+}
+
+func TestAggregateFlag(t *testing.T) {
+	tests := []struct {
+		code      string
+		n, normal int
+		want      string
+	}{
+		{"w01018", 6, 6, "N"}, {"w01018", 6, 5, "D"},
+		{"a21026", 4, 3, "N"}, {"a21026", 4, 2, "D"}, {"a21026", 60, 45, "N"}, {"a21026", 60, 44, "D"},
+	}
+	for _, tt := range tests {
+		if got := aggregateFlag(tt.code, tt.n, tt.normal); got != tt.want {
+			t.Errorf("%s %d/%d normal: %s, want %s", tt.code, tt.normal, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestPeriodStart(t *testing.T) {
+	at := time.Date(2026, 11, 21, 23, 47, 12, 0, hj212.Beijing)
+	tests := []struct {
+		kind   string
+		minute time.Duration
+		want   string
+	}{
+		{config.KindMinute, 10 * time.Minute, "20261121234000"},
+		{config.KindMinute, 15 * time.Minute, "20261121234500"},
+		{config.KindMinute, time.Minute, "20261121234700"},
+		{config.KindHour, 0, "20261121230000"},
+		{config.KindDay, 0, "20261121000000"},
+	}
+	for _, tt := range tests {
+		// The same instant in UTC: periods are Beijing's.
+		if got := hj212.FormatTime(periodStart(tt.kind, at.UTC(), tt.minute, hj212.Beijing), hj212.Beijing); got != tt.want {
+			t.Errorf("%s %v: %s, want %s", tt.kind, tt.minute, got, tt.want)
 		}
 	}
 }
