@@ -14,6 +14,7 @@ import (
 const (
 	SkipUnit     = "unit"     // the reading's unit is not the factor's and cannot be converted
 	SkipUnsynced = "unsynced" // stamped while the clock was unset: no true DataTime
+	SkipPaused   = "paused"   // real-time data stopped by the platform (2012)
 )
 
 // factor is where one mapped reading goes.

@@ -35,6 +35,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Options are an uplink's settings and collaborators.
@@ -49,6 +50,9 @@ type Options struct {
 	// Location is the zone of DataTime and QN; nil is Beijing time (UTC+8),
 	// what platforms run on.
 	Location *time.Location
+	// Clock, if set, says how the gateway's time is known (logged when a
+	// platform asks to set it).
+	Clock func() telemetry.ClockQuality
 	// OnConfirm, if set, is called after the cursor of consumer moved to
 	// through (tests wait on it).
 	OnConfirm func(consumer string, through uint64)
@@ -67,6 +71,7 @@ type Uplink struct {
 	version   int
 	lastQN    time.Time
 	connected atomic.Bool
+	paused    atomic.Bool // the platform stopped real-time data (2012)
 	kinds     []string
 	skips     map[string]int       // of the frame being sent, counted once it is confirmed
 	lastSent  map[string]time.Time // kind → start of the last period whose aggregate was confirmed
@@ -181,24 +186,34 @@ func (u *Uplink) session(ctx context.Context, conn net.Conn) error {
 		conn.Close()
 		wg.Wait()
 	}()
+	l := &link{ctx: ctx, conn: conn, in: in, rerr: rerr}
 	for {
 		notify := u.o.Buffer.Notify()
-		progressed, wake, err := u.step(ctx, conn, in, rerr)
+		progressed, wake, err := u.step(l)
 		if err != nil {
 			return err
 		}
 		if progressed {
 			continue
 		}
-		if err := u.idle(ctx, wake, notify, in, rerr); err != nil {
+		if err := u.idle(l, wake, notify); err != nil {
 			return err
 		}
 	}
 }
 
+// link is one connection to the platform: what the session writes to and
+// what its reader hands over.
+type link struct {
+	ctx  context.Context
+	conn net.Conn
+	in   <-chan hj212.Packet // the platform's packets
+	rerr <-chan error        // the connection failed
+}
+
 // idle waits for items, a period falling due (wake, unless zero), or the
 // platform.
-func (u *Uplink) idle(ctx context.Context, wake time.Time, notify <-chan struct{}, in <-chan hj212.Packet, rerr <-chan error) error {
+func (u *Uplink) idle(l *link, wake time.Time, notify <-chan struct{}) error {
 	var timer <-chan time.Time
 	if !wake.IsZero() {
 		t := time.NewTimer(max(wake.Sub(u.o.now()), time.Millisecond))
@@ -206,13 +221,13 @@ func (u *Uplink) idle(ctx context.Context, wake time.Time, notify <-chan struct{
 		timer = t.C
 	}
 	select {
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-l.ctx.Done():
+		return l.ctx.Err()
 	case <-notify:
 	case <-timer:
-	case p := <-in:
-		u.request(p)
-	case err := <-rerr:
+	case p := <-l.in:
+		return u.request(l, p)
+	case err := <-l.rerr:
 		return err
 	}
 	return nil
@@ -221,7 +236,7 @@ func (u *Uplink) idle(ctx context.Context, wake time.Time, notify <-chan struct{
 // step sends the next frame of the first kind that has one (real-time
 // first), or moves a cursor past items it has nothing to send for. wake
 // is when an open period's aggregate falls due.
-func (u *Uplink) step(ctx context.Context, conn net.Conn, in <-chan hj212.Packet, rerr <-chan error) (bool, time.Time, error) {
+func (u *Uplink) step(l *link) (bool, time.Time, error) {
 	var wake time.Time
 	for _, kind := range u.kinds {
 		c := u.o.Consumers[kind]
@@ -239,7 +254,7 @@ func (u *Uplink) step(ctx context.Context, conn net.Conn, in <-chan hj212.Packet
 			continue
 		}
 		for _, p := range f.parts {
-			if err := u.send(ctx, conn, p, in, rerr); err != nil {
+			if err := u.send(l, p); err != nil {
 				return false, wake, err
 			}
 		}
@@ -275,20 +290,9 @@ func (u *Uplink) readLoop(ctx context.Context, conn net.Conn, in chan<- hj212.Pa
 	}
 }
 
-// request handles a packet from the platform that is not the answer
-// awaited. Requests (time, intervals, history) are counted and not yet
-// answered.
-func (u *Uplink) request(p hj212.Packet) {
-	if p.CN == hj212.CNDataResponse {
-		return // a late answer to a frame already confirmed
-	}
-	u.m.requests.WithLabelValues(u.c.Name, p.CN).Inc()
-	u.log.Info("platform request not handled", "cn", p.CN, "qn", p.QN)
-}
-
 // send writes one packet and, with ack on, waits for its 9014, sending it
 // again up to Retries times.
-func (u *Uplink) send(ctx context.Context, conn net.Conn, p hj212.Packet, in <-chan hj212.Packet, rerr <-chan error) error {
+func (u *Uplink) send(l *link, p hj212.Packet) error {
 	frame, err := p.Frame()
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode a frame: %w", err)
@@ -297,15 +301,14 @@ func (u *Uplink) send(ctx context.Context, conn net.Conn, p hj212.Packet, in <-c
 		if attempt > 0 {
 			u.m.resends.WithLabelValues(u.c.Name).Inc()
 		}
-		conn.SetWriteDeadline(time.Now().Add(u.c.AckTimeout))
-		if _, err := conn.Write(frame); err != nil {
-			return fmt.Errorf("writing to the platform: %w", err)
+		if err := u.write(l, frame); err != nil {
+			return err
 		}
 		u.m.frames.WithLabelValues(u.c.Name, p.CN).Inc()
 		if !*u.c.Ack {
 			return nil
 		}
-		if ok, err := u.await(ctx, p.QN, in, rerr); ok || err != nil {
+		if ok, err := u.await(l, p.QN); ok || err != nil {
 			return err
 		}
 		u.m.ackTimeouts.WithLabelValues(u.c.Name).Inc()
@@ -314,24 +317,35 @@ func (u *Uplink) send(ctx context.Context, conn net.Conn, p hj212.Packet, in <-c
 }
 
 // await waits up to AckTimeout for the 9014 answering qn.
-func (u *Uplink) await(ctx context.Context, qn string, in <-chan hj212.Packet, rerr <-chan error) (bool, error) {
+func (u *Uplink) await(l *link, qn string) (bool, error) {
 	t := time.NewTimer(u.c.AckTimeout)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case err := <-rerr:
+		case <-l.ctx.Done():
+			return false, l.ctx.Err()
+		case err := <-l.rerr:
 			return false, err
 		case <-t.C:
 			return false, nil
-		case p := <-in:
+		case p := <-l.in:
 			if p.CN == hj212.CNDataResponse && p.QN == qn {
 				return true, nil
 			}
-			u.request(p)
+			if err := u.request(l, p); err != nil {
+				return false, err
+			}
 		}
 	}
+}
+
+// write writes one frame, bounded by AckTimeout.
+func (u *Uplink) write(l *link, frame []byte) error {
+	l.conn.SetWriteDeadline(time.Now().Add(u.c.AckTimeout))
+	if _, err := l.conn.Write(frame); err != nil {
+		return fmt.Errorf("writing to the platform: %w", err)
+	}
+	return nil
 }
 
 // confirm moves a cursor past a frame and counts what it carried.
@@ -428,6 +442,8 @@ read:
 			fc, v, mapped, skip := u.mapper.Map(r)
 			switch {
 			case !mapped:
+			case skip == "" && u.paused.Load():
+				u.skip(SkipPaused)
 			case skip != "":
 				u.skip(skip)
 			case !f.add(fc, v, r):

@@ -489,3 +489,87 @@ func TestPeriodStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRequests: the platform's requests are answered on the flow of
+// C.1–C.4 (9011 QnRtn, any upload, 9012 ExeRtn; 9013 for a notice), all
+// with the request's QN: the time is given (1011) but never taken (1012);
+// OverTime and ReCount are taken (1000); a wrong PW or MN and requests not
+// built (history) are refused; 2012 stops real-time frames (the cursor
+// moves on) and 2011 starts them again.
+func TestRequests(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeAck)
+	b := newBuffer(t)
+	now := t0.Add(90 * time.Second)
+	r := startAt(t, b, testConfig(p.Addr()), func() time.Time { return now })
+	first := mustAppend(t, b, reading("sonde-1", "water_temperature", 18, "°C", t0, telemetry.Good))
+	r.waitConfirmed(t, first) // connected, and the platform knows the connection
+	receive(t, p, 1)
+	mn, pw := "010000A8900016F000169DC0", "123456"
+	qn := 0
+	req := func(cn, pw, mn string, flag hj212.Flag, cp hj212.CP) string {
+		qn++
+		q := fmt.Sprintf("20261121140100%03d", qn)
+		if err := p.Send(hj212.Packet{QN: q, ST: "21", CN: cn, PW: pw, MN: mn, Flag: flag, CP: cp}); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	tests := []struct {
+		name string
+		cn   string
+		pw   string
+		mn   string
+		cp   hj212.CP
+		want []string // CN and CP of each answer
+	}{
+		{"get time", "1011", pw, mn, hj212.CP{{{Name: "PolId", Value: "w01010"}}},
+			[]string{"9011 QnRtn=1", "1011 PolId=w01010;SystemTime=20261121140130", "9012 ExeRtn=1"}},
+		{"set time refused", "1012", pw, mn, hj212.CP{{{Name: "SystemTime", Value: "20200101000000"}}}, []string{"9011 QnRtn=2"}},
+		{"OverTime and ReCount", "1000", pw, mn, hj212.CP{{{Name: "OverTime", Value: "5"}, {Name: "ReCount", Value: "2"}}},
+			[]string{"9011 QnRtn=1", "9012 ExeRtn=1"}},
+		{"bad OverTime", "1000", pw, mn, hj212.CP{{{Name: "OverTime", Value: "0"}, {Name: "ReCount", Value: "2"}}},
+			[]string{"9011 QnRtn=1", "9012 ExeRtn=3"}},
+		{"wrong password", "1011", "654321", mn, nil, []string{"9011 QnRtn=3"}},
+		{"another MN", "1011", pw, "MN2", nil, []string{"9011 QnRtn=4"}},
+		{"history not built", "2051", pw, mn, hj212.CP{{{Name: "BeginTime", Value: "20261121000000"}},
+			{{Name: "EndTime", Value: "20261121140000"}}}, []string{"9011 QnRtn=2"}},
+		{"stop real-time data", "2012", pw, mn, nil, []string{"9013 "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := req(tt.cn, tt.pw, tt.mn, 5, tt.cp)
+			var got []string
+			for _, f := range receive(t, p, len(tt.want)) {
+				if f.QN != q || f.MN != mn || f.PW != pw || f.Flag != 4 {
+					t.Errorf("answer %+v to QN %s", f, q)
+				}
+				got = append(got, f.CN+" "+f.CP.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("answers %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// Stopped: a reading passes without a frame.
+	paused := mustAppend(t, b, reading("sonde-1", "water_temperature", 19, "°C", t0.Add(time.Minute), telemetry.Good))
+	r.waitConfirmed(t, paused)
+	// Started again: frames again (the first thing the platform gets
+	// after the answers to 2011 is the next reading's frame).
+	q := req("2011", pw, mn, 5, nil)
+	for _, f := range receive(t, p, 2) {
+		if f.QN != q {
+			t.Fatalf("answer %+v", f)
+		}
+	}
+	last := mustAppend(t, b, reading("sonde-1", "water_temperature", 20, "°C", t0.Add(2*time.Minute), telemetry.Good))
+	r.waitConfirmed(t, last)
+	if f := receive(t, p, 1)[0]; f.CN != "2011" || value(f.CP, "DataTime") != "20261121140200" {
+		t.Fatalf("after 2011: %+v", f)
+	}
+	if extra := drained(p); len(extra) != 0 {
+		t.Fatalf("unexpected frames %+v", extra)
+	}
+	if n := testutil.ToFloat64(r.m.skipped.WithLabelValues("plat", SkipPaused)); n != 1 {
+		t.Fatalf("paused readings %v, want 1", n)
+	}
+}

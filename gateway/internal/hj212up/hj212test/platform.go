@@ -49,6 +49,21 @@ func Start(t testing.TB, mode int32) *Platform {
 // Addr is the platform's host:port.
 func (p *Platform) Addr() string { return p.ln.Addr().String() }
 
+// Send writes pkt to the logger on the latest connection.
+func (p *Platform) Send(pkt hj212.Packet) error {
+	frame, err := pkt.Frame()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.open) == 0 {
+		return net.ErrClosed
+	}
+	_, err = p.open[len(p.open)-1].Write(frame)
+	return err
+}
+
 // SetMode changes how the platform treats connections and frames from now
 // on.
 func (p *Platform) SetMode(mode int32) { p.mode.Store(mode) }

@@ -1,0 +1,133 @@
+package hj212up
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Request results, the label of requests_total.
+const (
+	ReqDone     = "done"     // executed (9011 QnRtn=1, then 9012 ExeRtn=1, or 9013 for a notice)
+	ReqRejected = "rejected" // not supported, or refused by policy (9011 QnRtn=2)
+	ReqBadPW    = "bad_pw"   // 9011 QnRtn=3
+	ReqBadMN    = "bad_mn"   // 9011 QnRtn=4
+)
+
+// request handles a packet from the platform that is not the answer the
+// session awaits, on the flow of HJ 212-2017 C.1–C.4: a request is
+// answered 9011 (QnRtn, when its Flag asks for an answer), then executed
+// with any upload and 9012 (ExeRtn); a notice is answered 9013.
+//
+// Executed: 1011 (the logger's time), 1000 (OverTime and ReCount, until
+// the gateway restarts or reloads), 2011 and 2012 (start and stop
+// real-time data). Refused (QnRtn=2): 1012 — the gateway's time comes from
+// NTP, GNSS or its RTC (gateway.clock), never from a platform — and every
+// request not built yet, notably history (2031, 2051, 2061).
+func (u *Uplink) request(l *link, p hj212.Packet) error {
+	switch p.CN {
+	case hj212.CNDataResponse, hj212.CNNoticeResponse, hj212.CNRequestResponse, hj212.CNExecResult:
+		return nil // a late answer, or an answer to nothing we asked
+	}
+	ask := p.NoFlag || p.Flag.Ack()
+	answer := func(cn string, cp hj212.CP) error {
+		ans := hj212.Packet{QN: p.QN, ST: hj212.STSystem, CN: cn, PW: u.c.PW, MN: u.c.MN,
+			Flag: hj212.MakeFlag(u.version, false, false), CP: cp}
+		if cn != hj212.CNRequestResponse && cn != hj212.CNExecResult && cn != hj212.CNNoticeResponse {
+			ans.ST = u.c.ST // an upload
+		}
+		frame, err := ans.Frame()
+		if err != nil {
+			return err
+		}
+		u.m.frames.WithLabelValues(u.c.Name, cn).Inc()
+		return u.write(l, frame)
+	}
+	qnRtn := func(v string) error {
+		if !ask {
+			return nil
+		}
+		return answer(hj212.CNRequestResponse, hj212.CP{{{Name: "QnRtn", Value: v}}})
+	}
+	exeRtn := func(v string) error {
+		return answer(hj212.CNExecResult, hj212.CP{{{Name: "ExeRtn", Value: v}}})
+	}
+	count := func(result string) { u.m.requests.WithLabelValues(u.c.Name, p.CN, result).Inc() }
+	switch {
+	case p.MN != u.c.MN:
+		count(ReqBadMN)
+		u.log.Warn("platform request for another MN refused", "cn", p.CN, "mn", p.MN)
+		return qnRtn(hj212.QnRtnBadMN)
+	case p.PW != u.c.PW:
+		count(ReqBadPW)
+		u.log.Warn("platform request with a wrong password refused", "cn", p.CN)
+		return qnRtn(hj212.QnRtnBadPW)
+	}
+	switch p.CN {
+	case hj212.CNGetTime:
+		count(ReqDone)
+		if err := qnRtn(hj212.QnRtnReady); err != nil {
+			return err
+		}
+		cp := hj212.CP{{{Name: "SystemTime", Value: hj212.FormatTime(u.o.now(), u.o.Location)}}}
+		if pol, ok := p.CP.Get("PolId"); ok {
+			cp = hj212.CP{{{Name: "PolId", Value: pol}}, cp[0]}
+		}
+		if err := answer(hj212.CNGetTime, cp); err != nil {
+			return err
+		}
+		return exeRtn(hj212.ExeRtnOK)
+	case hj212.CNSetTime:
+		count(ReqRejected)
+		q := telemetry.ClockUnknown
+		if u.o.Clock != nil {
+			q = u.o.Clock()
+		}
+		sys, _ := p.CP.Get("SystemTime")
+		u.log.Warn("platform asked to set the gateway's clock; refused: the time comes from NTP, GNSS or the RTC "+
+			"(gateway.clock)", "platform_time", sys, "gateway_clock", q.String())
+		return qnRtn(hj212.QnRtnRejected)
+	case hj212.CNSetTimeout:
+		over, err1 := strconv.Atoi(value(p.CP, "OverTime"))
+		re, err2 := strconv.Atoi(value(p.CP, "ReCount"))
+		if err1 != nil || err2 != nil || over < 1 || over > 99 || re < 1 || re > 99 {
+			count(ReqRejected)
+			if err := qnRtn(hj212.QnRtnReady); err != nil {
+				return err
+			}
+			return exeRtn(hj212.ExeRtnCondition)
+		}
+		count(ReqDone)
+		if err := qnRtn(hj212.QnRtnReady); err != nil {
+			return err
+		}
+		u.c.AckTimeout, u.c.Retries = time.Duration(over)*time.Second, &re
+		u.log.Info("platform set OverTime and ReCount", "ack_timeout", u.c.AckTimeout, "retries", re)
+		return exeRtn(hj212.ExeRtnOK)
+	case hj212.CNRealtime:
+		count(ReqDone)
+		if err := qnRtn(hj212.QnRtnReady); err != nil {
+			return err
+		}
+		u.paused.Store(false)
+		return exeRtn(hj212.ExeRtnOK)
+	case hj212.CNStopRealtime: // a notice
+		count(ReqDone)
+		u.paused.Store(true)
+		u.log.Info("platform stopped real-time data (2012); readings pass without frames until it starts them again (2011)")
+		if !ask {
+			return nil
+		}
+		return answer(hj212.CNNoticeResponse, nil)
+	}
+	count(ReqRejected)
+	u.log.Info("platform request not supported; refused", "cn", p.CN, "qn", p.QN)
+	return qnRtn(hj212.QnRtnRejected)
+}
+
+func value(cp hj212.CP, name string) string {
+	v, _ := cp.Get(name)
+	return v
+}
