@@ -66,6 +66,10 @@ type HJ212Uplink struct {
 	// doubling, jittered wait between dials (default 1m).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+	// Heartbeat sends a heartbeat (CN 9015, HJ 212-2025 as the public
+	// implementations write it) after this long without writing; 0 (the
+	// default) sends none.
+	Heartbeat time.Duration `yaml:"heartbeat"`
 }
 
 // DefaultHJ212Factors maps the metrics of the built-in profiles whose
@@ -243,6 +247,9 @@ func (c *Config) validateHJ212(r *yamlconf.Report) {
 		}
 		if h.ConnectTimeout < 100*time.Millisecond || h.ConnectTimeout > 5*time.Minute {
 			r.Errorf(f("connect_timeout"), "%v is outside 100ms..5m", h.ConnectTimeout)
+		}
+		if h.Heartbeat != 0 && (h.Heartbeat < time.Second || h.Heartbeat > time.Hour) {
+			r.Errorf(f("heartbeat"), "%v is outside 1s..1h (or 0: none)", h.Heartbeat)
 		}
 		if h.ReconnectMax == 0 {
 			h.ReconnectMax = time.Minute

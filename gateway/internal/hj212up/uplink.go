@@ -72,6 +72,7 @@ type Uplink struct {
 	lastQN    time.Time
 	connected atomic.Bool
 	paused    atomic.Bool // the platform stopped real-time data (2012)
+	lastWrite time.Time   // on the current connection
 	kinds     []string
 	skips     map[string]int       // of the frame being sent, counted once it is confirmed
 	lastSent  map[string]time.Time // kind → start of the last period whose aggregate was confirmed
@@ -187,6 +188,7 @@ func (u *Uplink) session(ctx context.Context, conn net.Conn) error {
 		wg.Wait()
 	}()
 	l := &link{ctx: ctx, conn: conn, in: in, rerr: rerr}
+	u.lastWrite = u.o.now()
 	for {
 		notify := u.o.Buffer.Notify()
 		progressed, wake, err := u.step(l)
@@ -214,6 +216,16 @@ type link struct {
 // idle waits for items, a period falling due (wake, unless zero), or the
 // platform.
 func (u *Uplink) idle(l *link, wake time.Time, notify <-chan struct{}) error {
+	var beat time.Time
+	if u.c.Heartbeat > 0 {
+		beat = u.lastWrite.Add(u.c.Heartbeat)
+		if !u.o.now().Before(beat) {
+			return u.heartbeat(l)
+		}
+		if wake.IsZero() || beat.Before(wake) {
+			wake = beat
+		}
+	}
 	var timer <-chan time.Time
 	if !wake.IsZero() {
 		t := time.NewTimer(max(wake.Sub(u.o.now()), time.Millisecond))
@@ -345,7 +357,22 @@ func (u *Uplink) write(l *link, frame []byte) error {
 	if _, err := l.conn.Write(frame); err != nil {
 		return fmt.Errorf("writing to the platform: %w", err)
 	}
+	u.lastWrite = u.o.now()
 	return nil
+}
+
+// heartbeat sends CN 9015 with an empty data area, as the public
+// implementations of HJ 212-2025 do (unverified against its text); the
+// answer (9013) is not awaited.
+func (u *Uplink) heartbeat(l *link) error {
+	p := hj212.Packet{QN: u.qn(), ST: u.c.ST, CN: hj212.CNHeartbeat, PW: u.c.PW, MN: u.c.MN,
+		Flag: hj212.MakeFlag(u.version, false, false)}
+	frame, err := p.Frame()
+	if err != nil {
+		return err
+	}
+	u.m.frames.WithLabelValues(u.c.Name, p.CN).Inc()
+	return u.write(l, frame)
 }
 
 // confirm moves a cursor past a frame and counts what it carried.

@@ -573,3 +573,18 @@ func TestRequests(t *testing.T) {
 		t.Fatalf("paused readings %v, want 1", n)
 	}
 }
+
+// TestHeartbeat: with heartbeat set, an idle link carries 9015 frames with
+// an empty data area; frames of data count as traffic.
+func TestHeartbeat(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeSilent)
+	b := newBuffer(t)
+	c := testConfig(p.Addr())
+	c.Heartbeat, c.Edition = 20*time.Millisecond, 2025
+	start(t, b, c)
+	for i, f := range receive(t, p, 3) {
+		if f.CN != "9015" || len(f.CP) != 0 || f.Flag != 8 || f.MN != c.MN {
+			t.Fatalf("frame %d: %+v", i, f)
+		}
+	}
+}
