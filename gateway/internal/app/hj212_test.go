@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up/hj212test"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/test/hj212test"
 	"github.com/fieldwatch/fieldwatch/test/sim"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )

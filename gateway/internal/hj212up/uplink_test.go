@@ -16,9 +16,9 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
-	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up/hj212test"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
 	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/hj212test"
 )
 
 // t0 is 14:00:00 in Beijing.
