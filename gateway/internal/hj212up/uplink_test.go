@@ -53,6 +53,7 @@ type running struct {
 	u         *Uplink
 	m         *Metrics
 	confirmed chan confirmation
+	cursors   map[string]uint64 // what waitCursor has seen of confirmed
 }
 
 type confirmation struct {
@@ -68,7 +69,8 @@ func start(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink) *running {
 // is now.
 func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() time.Time) *running {
 	t.Helper()
-	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan confirmation, 10000)}
+	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan confirmation, 10000),
+		cursors: map[string]uint64{}}
 	cons := map[string]*buffer.Consumer{}
 	for _, k := range c.Kinds() {
 		cons[k] = b.Consumer(c.Consumer(k))
@@ -92,12 +94,10 @@ func (r *running) waitCursor(t *testing.T, consumer string, seq uint64) {
 	t.Helper()
 	limit := time.NewTimer(waitLimit)
 	defer limit.Stop()
-	for {
+	for r.cursors[consumer] < seq {
 		select {
 		case got := <-r.confirmed:
-			if got.consumer == consumer && got.through >= seq {
-				return
-			}
+			r.cursors[got.consumer] = max(r.cursors[got.consumer], got.through)
 		case <-limit.C:
 			t.Fatalf("cursor %s not at %d within %v", consumer, seq, waitLimit)
 		}
@@ -399,7 +399,9 @@ func TestAggregates(t *testing.T) {
 	c.Factors = map[string]string{"water_temperature": "w01010", "air_temperature": "a01001"}
 	c.Realtime, c.Minute, c.Hour = ptr(false), true, true
 	var clock sync.Mutex
-	now := t0.Add(12 * time.Minute)
+	// 14:10:30: the 14:00 period (due at 14:11) closes only with the
+	// reading of 14:10, not before all its readings are in.
+	now := t0.Add(10*time.Minute + 30*time.Second)
 	r := startAt(t, b, c, func() time.Time { clock.Lock(); defer clock.Unlock(); return now })
 	at := func(m, s int) time.Time { return t0.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second) }
 	wt := func(v float64, m, s int, q telemetry.Quality) telemetry.Reading {
