@@ -3,8 +3,8 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
