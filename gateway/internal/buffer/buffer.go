@@ -100,7 +100,12 @@ type Options struct {
 	// only when the primary consumer (Trim, Acked: the MQTT uplink) and
 	// every one of these have confirmed it. Names are telemetry names.
 	Consumers []string
-	Logger    *slog.Logger
+	// RetainBytes keeps segments every consumer has confirmed, oldest
+	// deleted first, while the bytes on disk stay within it, so that HJ 212
+	// platforms' history requests can be answered (ReadHistory). 0 deletes
+	// them at once. Retained bytes do not count towards the fill level.
+	RetainBytes int64
+	Logger      *slog.Logger
 }
 
 // Stats are the buffer's counters and levels.
@@ -108,6 +113,7 @@ type Stats struct {
 	Readings       uint64 // items the primary consumer has not confirmed (awaiting the cloud's ack)
 	Held           uint64 // items on disk that some consumer has not confirmed
 	Bytes          int64  // on disk in segments
+	RetainedBytes  int64  // of Bytes, segments every consumer confirmed, kept for history (Options.RetainBytes)
 	Segments       int
 	Appended       uint64 // items appended since Open (gap records included)
 	Trimmed        uint64 // items trimmed since Open (confirmed by every consumer)
@@ -145,6 +151,7 @@ type Buffer struct {
 	closed  bool
 	broken  error // set when a failed write could not be undone
 	cur     cursor
+	hcur    cursor      // ReadHistory's
 	written int64       // bytes written since Open, across segments
 	pending *pendingGap // drop_newest refusals not yet recorded
 	// The level: high since the bytes reached highBytes, until they fall
@@ -299,6 +306,7 @@ func (b *Buffer) Stats() Stats {
 	s.High = b.high
 	s.Readings = b.pendingAfter(b.cons[0].confirmed)
 	s.Held = b.pendingAfter(b.base)
+	s.RetainedBytes = b.retainedBytes()
 	b.mu.Unlock()
 	b.syncMu.Lock()
 	s.Syncs = b.syncs
@@ -329,6 +337,7 @@ func (b *Buffer) close() error {
 	}
 	b.closed = true
 	b.resetCursor(&b.cur)
+	b.resetCursor(&b.hcur)
 	for _, c := range b.cons {
 		b.resetCursor(&c.cur)
 		b.saveCursor(c, true)

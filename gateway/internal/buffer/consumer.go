@@ -189,7 +189,7 @@ func (c *Consumer) Confirm(through uint64) error { return c.b.confirm(c.c, throu
 // a chunk holds readings or events, never both: item i has the sequence
 // First+i.
 func (c *Consumer) Read(from uint64, limit int) (Chunk, error) {
-	return c.b.read(&c.c.cur, from, limit, true)
+	return c.b.read(&c.c.cur, from, limit, true, false)
 }
 
 // ConsumerStats are a consumer's levels and counters.

@@ -295,3 +295,69 @@ func TestConsumerReadOneKind(t *testing.T) {
 		t.Fatalf("chunks %s", got)
 	}
 }
+
+// TestRetainForHistory: segments every consumer has confirmed stay on disk
+// within RetainBytes (oldest deleted first), readable by ReadHistory and
+// not by Read; they survive a restart, do not count towards the fill
+// level, and are the first to go at the budget, with nothing counted as
+// lost.
+func TestRetainForHistory(t *testing.T) {
+	dir := t.TempDir()
+	var segSize int64
+	mod := func(o *Options) {
+		o.Consumers, o.SegmentBytes, o.RetainBytes, o.MaxBytes = []string{"a"}, 1, 3*segSize, 8*segSize
+	}
+	{ // the size of one record of 10 readings, one per segment
+		probe := open(t, t.TempDir(), nil)
+		probe.Append(readings(0, 10))
+		segSize = probe.Stats().Bytes
+	}
+	b := open(t, dir, mod)
+	appendN(t, b, 60, 10) // 6 segments
+	b.Trim(60)
+	b.Consumer("a").Confirm(60)
+	s := b.Stats()
+	if s.RetainedBytes != 3*segSize || s.Held != 0 || s.High {
+		t.Fatalf("stats %+v: want 3 segments retained, nothing held, not high", s)
+	}
+	if b.Oldest() != 31 {
+		t.Fatalf("oldest %d, want 31", b.Oldest())
+	}
+	if c, _ := b.Read(1, 100); c.Len() != 0 {
+		t.Fatalf("Read hands out %d confirmed items", c.Len())
+	}
+	hist := func(b *Buffer) []float64 {
+		var vals []float64
+		for from := uint64(1); ; {
+			c, err := b.ReadHistory(from, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Len() == 0 {
+				return vals
+			}
+			for _, r := range c.Readings {
+				vals = append(vals, r.Value)
+			}
+			from = c.First + uint64(c.Len())
+		}
+	}
+	wantRange(t, hist(b), 30, 59)
+	b.Close()
+	b = open(t, dir, mod)
+	wantRange(t, hist(b), 30, 59)
+	// Unconfirmed items fill the budget: the retained segments go first,
+	// nothing is lost for anyone, no gap event.
+	for i := 60; i < 130; i += 10 {
+		if _, err := b.Append(readings(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = b.Stats()
+	if s.Dropped != 0 || s.Gaps != 0 || b.Consumer("a").Stats().Dropped != 0 || s.RetainedBytes != 0 {
+		t.Fatalf("stats %+v: the retained segments must go first, with nothing lost", s)
+	}
+	if got := hist(b); len(got) == 0 || got[0] < 60 {
+		t.Fatalf("history starts at %v", got[:1])
+	}
+}

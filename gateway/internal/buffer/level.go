@@ -37,7 +37,7 @@ func (b *Buffer) setThresholds() {
 // comparison. Only an append raises the level.
 // It reports whether it wrote an event.
 func (b *Buffer) checkHigh(full bool) bool {
-	if !b.high && (full || b.stats.Bytes >= b.highBytes) {
+	if !b.high && (full || b.levelBytes() >= b.highBytes) {
 		b.high = true
 		return b.writeLevel(LevelHigh)
 	}
@@ -48,11 +48,20 @@ func (b *Buffer) checkHigh(full bool) bool {
 // brought the bytes below NormalFill it records a "normal" event. A drop
 // under drop_oldest does not: a buffer that drops is still under pressure.
 func (b *Buffer) checkNormal() bool {
-	if b.high && b.stats.Bytes < b.normalBytes {
+	if b.high && b.levelBytes() < b.normalBytes {
 		b.high = false
 		return b.writeLevel(LevelNormal)
 	}
 	return false
+}
+
+// levelBytes are the bytes the fill level counts: all but those retained
+// for history, which the budget drops first.
+func (b *Buffer) levelBytes() int64 {
+	if b.opts.RetainBytes == 0 {
+		return b.stats.Bytes
+	}
+	return b.stats.Bytes - b.retainedBytes()
 }
 
 // writeLevel appends a buffer event and syncs it, as writeGap does. If it

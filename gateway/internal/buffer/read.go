@@ -36,13 +36,33 @@ func (c Chunk) Len() int { return len(c.Readings) + len(c.Events) }
 // group commit under way, fsync off or on an interval), Read syncs first —
 // with fsync off, that is the only fsync besides one per segment.
 func (b *Buffer) Read(from uint64, limit int) (Chunk, error) {
-	return b.read(&b.cur, from, limit, false)
+	return b.read(&b.cur, from, limit, false, false)
+}
+
+// ReadHistory reads like a consumer's Read, from the oldest item on disk on:
+// those retained for history (Options.RetainBytes) that every consumer
+// has confirmed included. One caller at a time.
+func (b *Buffer) ReadHistory(from uint64, limit int) (Chunk, error) {
+	return b.read(&b.hcur, from, limit, true, true)
+}
+
+// Oldest is the sequence of the oldest item on disk (retained for history
+// or not); Next when there is none.
+func (b *Buffer) Oldest() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.segs {
+		if s.last >= s.first {
+			return s.first
+		}
+	}
+	return b.next
 }
 
 // read reads into a chunk from cur; with oneKind it stops where readings
 // and events change places, so that every item's sequence is First plus
-// its index.
-func (b *Buffer) read(cur *cursor, from uint64, limit int, oneKind bool) (Chunk, error) {
+// its index; with history it reads below the trim point too.
+func (b *Buffer) read(cur *cursor, from uint64, limit int, oneKind, history bool) (Chunk, error) {
 	if err := b.makeDurable(from); err != nil {
 		return Chunk{}, err
 	}
@@ -51,7 +71,9 @@ func (b *Buffer) read(cur *cursor, from uint64, limit int, oneKind bool) (Chunk,
 	if b.closed {
 		return Chunk{}, ErrClosed
 	}
-	from = maxU(from, b.base+1)
+	if !history {
+		from = maxU(from, b.base+1)
+	}
 	end := min(b.next, b.durable.Load())
 	if from >= end || limit <= 0 {
 		return Chunk{}, nil
@@ -183,6 +205,9 @@ func (b *Buffer) resetCursor(cur *cursor) {
 func (b *Buffer) resetCursorsOn(s *segment) {
 	if b.cur.seg == s {
 		b.resetCursor(&b.cur)
+	}
+	if b.hcur.seg == s {
+		b.resetCursor(&b.hcur)
 	}
 	for _, c := range b.cons {
 		if c.cur.seg == s {

@@ -62,7 +62,7 @@ func (b *Buffer) recover() error {
 			}
 			continue
 		}
-		if s.last <= b.base { // confirmed by every consumer before the crash
+		if s.last <= b.base && b.opts.RetainBytes == 0 { // confirmed by every consumer before the crash
 			if err := os.Remove(s.path); err != nil {
 				return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 			}
@@ -97,7 +97,10 @@ func (b *Buffer) recover() error {
 		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)
 	}
 	b.durable.Store(b.next)
-	return b.openTail()
+	if err := b.openTail(); err != nil {
+		return err
+	}
+	return b.trimRetained() // RetainBytes may be smaller than last time
 }
 
 // scan validates every record of s, truncating at the first bad one.

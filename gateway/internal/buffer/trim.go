@@ -39,12 +39,10 @@ func (b *Buffer) confirm(c *consumer, through uint64) error {
 	if b.base > old {
 		b.stats.Trimmed += b.countBetween(old, b.base)
 	}
-	for len(b.segs) > 1 && b.segs[0].last <= b.base {
-		if err := b.removeFirst(); err != nil {
-			return fmt.Errorf("cannot remove acknowledged segment: %w", err)
-		}
+	if err := b.trimRetained(); err != nil {
+		return err
 	}
-	if len(b.segs) == 1 && b.segs[0].last <= b.base && b.segs[0].size > 0 {
+	if len(b.segs) == 1 && b.segs[0].last <= b.base && b.segs[0].size > 0 && b.stats.Bytes > b.opts.RetainBytes {
 		// The only segment is confirmed by every consumer: start afresh.
 		old := b.segs[0]
 		if err := b.rotate(); err != nil {
@@ -63,6 +61,29 @@ func (b *Buffer) confirm(c *consumer, through uint64) error {
 		b.wake()
 	}
 	return nil
+}
+
+// trimRetained deletes the oldest segments every consumer has confirmed
+// while the bytes exceed RetainBytes (all of them without retention).
+func (b *Buffer) trimRetained() error {
+	for len(b.segs) > 1 && b.segs[0].last <= b.base && b.stats.Bytes > b.opts.RetainBytes {
+		if err := b.removeFirst(); err != nil {
+			return fmt.Errorf("cannot remove acknowledged segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// retainedBytes is the size of the segments every consumer has confirmed.
+func (b *Buffer) retainedBytes() int64 {
+	var n int64
+	for _, s := range b.segs {
+		if s.last > b.base || s.last < s.first {
+			break
+		}
+		n += s.size
+	}
+	return n
 }
 
 // countBetween counts the items held with sequences in (lo, hi].
