@@ -212,7 +212,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			cons[k] = buf.Consumer(h.Consumer(k))
 		}
 		r.hj212 = append(r.hj212, hj212up.New(hj212up.Options{Config: h, Buffer: buf, Consumers: cons, Log: a.log,
-			Metrics: a.hj212, Clock: clk.Quality}))
+			Metrics: a.hj212, Clock: clk.Quality, History: cfg.Buffer.History > 0}))
 	}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))

@@ -134,13 +134,17 @@ type Buffer struct {
 	// drop_newest. Either way the exact count and time span of what was
 	// dropped is sent upstream as a gap event.
 	Overflow string `yaml:"overflow"`
+	// History keeps this many bytes of what every uplink has confirmed,
+	// oldest deleted first, to answer HJ 212 platforms' history requests
+	// (补传); 0 (the default) keeps none. At most half of max_bytes.
+	History yamlconf.ByteSize `yaml:"history"`
 }
 
 // Options turns the section into the buffer's options; gateway names the
 // gap events.
 func (b *Buffer) Options(gateway string) buffer.Options {
 	o := buffer.Options{Dir: b.Dir, MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes), Fsync: b.Fsync,
-		Overflow: b.Overflow, GapDevice: gateway}
+		Overflow: b.Overflow, GapDevice: gateway, RetainBytes: int64(b.History)}
 	if d, err := time.ParseDuration(b.Fsync); err == nil {
 		o.Fsync, o.SyncEvery = buffer.FsyncInterval, d
 	}
@@ -357,6 +361,9 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		if d, err := time.ParseDuration(b.Fsync); err != nil || d < 10*time.Millisecond || d > time.Minute {
 			r.Errorf("buffer.fsync", "%q is not always, off or a duration between 10ms and 1m", b.Fsync)
 		}
+	}
+	if b.History < 0 || b.History > b.MaxBytes/2 {
+		r.Errorf("buffer.history", "%v is more than half of max_bytes (%v)", b.History, b.MaxBytes)
 	}
 	if b.Overflow != buffer.OverflowDropOldest && b.Overflow != buffer.OverflowDropNewest {
 		r.Errorf("buffer.overflow", "%q is not drop_oldest or drop_newest", b.Overflow)

@@ -344,6 +344,9 @@ func TestHJ212Uplinks(t *testing.T) {
 		c.HJ212Uplinks[1].Consumer(KindHour) != "backup.hour" {
 		t.Fatalf("kinds %v, minute intervals %v", got, c.HJ212Uplinks[1].MinuteInterval)
 	}
+	if o := c.Buffer.Options("g"); o.RetainBytes != 64<<20 {
+		t.Fatalf("retain %d", o.RetainBytes)
+	}
 	if c.HJ212Uplinks[1].Units["w01003"] != "NTU" || c.HJ212Uplinks[1].Factors["sonde-1/water_ph"] != "w01001" {
 		t.Fatalf("%+v", c.HJ212Uplinks[1])
 	}

@@ -1,9 +1,11 @@
 package hj212up
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -23,9 +25,10 @@ const (
 //
 // Executed: 1011 (the logger's time), 1000 (OverTime and ReCount, until
 // the gateway restarts or reloads), 2011 and 2012 (start and stop
-// real-time data). Refused (QnRtn=2): 1012 — the gateway's time comes from
-// NTP, GNSS or its RTC (gateway.clock), never from a platform — and every
-// request not built yet, notably history (2031, 2051, 2061).
+// real-time data), and with History the history requests (2031, 2051,
+// 2061) from what the buffer holds. Refused (QnRtn=2): 1012 — the gateway's
+// time comes from NTP, GNSS or its RTC (gateway.clock), never from a
+// platform — and every request not built.
 func (u *Uplink) request(l *link, p hj212.Packet) error {
 	switch p.CN {
 	case hj212.CNDataResponse, hj212.CNNoticeResponse, hj212.CNRequestResponse, hj212.CNExecResult:
@@ -122,9 +125,92 @@ func (u *Uplink) request(l *link, p hj212.Packet) error {
 		}
 		return answer(hj212.CNNoticeResponse, nil)
 	}
+	if kind, ok := historyKind[p.CN]; ok && u.o.History {
+		begin, err1 := hj212.ParseTime(value(p.CP, "BeginTime"), u.o.Location)
+		end, err2 := hj212.ParseTime(value(p.CP, "EndTime"), u.o.Location)
+		if err := qnRtn(hj212.QnRtnReady); err != nil {
+			return err
+		}
+		if err1 != nil || err2 != nil || end.Before(begin) {
+			count(ReqRejected)
+			return exeRtn(hj212.ExeRtnCondition)
+		}
+		count(ReqDone)
+		sent, err := u.sendHistory(l, kind, begin, end)
+		if err != nil {
+			return err
+		}
+		u.log.Info("answered a history request", "cn", p.CN, "begin", begin, "end", end, "periods", sent)
+		if sent == 0 {
+			return exeRtn(hj212.ExeRtnNoData)
+		}
+		return exeRtn(hj212.ExeRtnOK)
+	}
 	count(ReqRejected)
 	u.log.Info("platform request not supported; refused", "cn", p.CN, "qn", p.QN)
 	return qnRtn(hj212.QnRtnRejected)
+}
+
+// historyKind maps the history requests to the aggregates they ask for.
+var historyKind = map[string]string{hj212.CNMinute: config.KindMinute, hj212.CNHour: config.KindHour,
+	hj212.CNDay: config.KindDay}
+
+// sendHistory answers a history request (补传, C.20, C.48) from the buffer:
+// the aggregates of kind whose periods start within begin … end and that
+// the buffer holds whole — over by now, and starting no earlier than the
+// first reading still on disk — each as an upload awaiting its 9014. It
+// returns how many periods it sent.
+func (u *Uplink) sendHistory(l *link, kind string, begin, end time.Time) (int, error) {
+	aggs := map[time.Time]*aggregate{}
+	var first time.Time // of the oldest mapped reading on disk
+	for from := u.o.Buffer.Oldest(); ; {
+		ch, err := u.o.Buffer.ReadHistory(from, readLimit)
+		if err != nil {
+			return 0, err
+		}
+		if ch.Len() == 0 {
+			break
+		}
+		from = ch.First + uint64(ch.Len())
+		for _, r := range ch.Readings {
+			fc, v, mapped, skip := u.mapper.Map(r)
+			if !mapped || skip != "" {
+				continue
+			}
+			if first.IsZero() || r.Time.Before(first) {
+				first = r.Time
+			}
+			start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
+			if start.Before(begin) || start.After(end) {
+				continue
+			}
+			a := aggs[start]
+			if a == nil {
+				a = &aggregate{start: start}
+				aggs[start] = a
+			}
+			a.add(fc, v, r)
+		}
+	}
+	starts := make([]time.Time, 0, len(aggs))
+	for s := range aggs {
+		if !s.Before(first) && !periodEnd(kind, s, u.c.MinuteInterval).After(u.o.now()) {
+			starts = append(starts, s)
+		}
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	for _, s := range starts {
+		parts, err := u.packets(cnOf[kind], aggs[s].cp(u.o.Location))
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range parts {
+			if err := u.send(l, p); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(starts), nil
 }
 
 func value(cp hj212.CP, name string) string {

@@ -50,6 +50,10 @@ type Options struct {
 	// Location is the zone of DataTime and QN; nil is Beijing time (UTC+8),
 	// what platforms run on.
 	Location *time.Location
+	// History answers the platform's history requests from the buffer
+	// (which keeps confirmed segments: buffer.history); without it they
+	// are refused.
+	History bool
 	// Clock, if set, says how the gateway's time is known (logged when a
 	// platform asks to set it).
 	Clock func() telemetry.ClockQuality

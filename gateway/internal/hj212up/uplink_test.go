@@ -67,7 +67,7 @@ func start(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink) *running {
 
 // startAt starts an uplink whose clock (for QNs and periods falling due)
 // is now.
-func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() time.Time) *running {
+func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() time.Time, mods ...func(*Options)) *running {
 	t.Helper()
 	r := &running{m: NewMetrics(prometheus.NewRegistry()), confirmed: make(chan confirmation, 10000),
 		cursors: map[string]uint64{}}
@@ -75,9 +75,13 @@ func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() ti
 	for _, k := range c.Kinds() {
 		cons[k] = b.Consumer(c.Consumer(k))
 	}
-	r.u = New(Options{Config: c, Buffer: b, Consumers: cons, Log: slog.New(slog.DiscardHandler), Metrics: r.m,
+	o := Options{Config: c, Buffer: b, Consumers: cons, Log: slog.New(slog.DiscardHandler), Metrics: r.m,
 		OnConfirm: func(consumer string, through uint64) { r.confirmed <- confirmation{consumer, through} },
-		retryBase: 10 * time.Millisecond, now: now})
+		retryBase: 10 * time.Millisecond, now: now}
+	for _, m := range mods {
+		m(&o)
+	}
+	r.u = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -588,5 +592,69 @@ func TestHeartbeat(t *testing.T) {
 		if f.CN != "9015" || len(f.CP) != 0 || f.Flag != 8 || f.MN != c.MN {
 			t.Fatalf("frame %d: %+v", i, f)
 		}
+	}
+}
+
+// TestHistoryRequest: with history kept in the buffer, a platform's 2051
+// request (C.20) is answered 9011, then the minute aggregates of the
+// periods it names that the buffer holds whole, each awaiting its 9014,
+// then 9012 — all computed from readings the real-time uplink had long
+// confirmed. A range the buffer holds nothing of gets ExeRtn=100.
+func TestHistoryRequest(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeAck)
+	b, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, Consumers: []string{"plat"},
+		RetainBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	var last uint64
+	for i := range 8 { // 14:00, 14:05, … 14:35
+		last = mustAppend(t, b, reading("sonde-1", "water_temperature", float64(10+i), "°C",
+			t0.Add(time.Duration(5*i)*time.Minute), telemetry.Good))
+	}
+	b.Trim(last) // the cloud has it all too: kept only as history
+	r := startAt(t, b, testConfig(p.Addr()), func() time.Time { return t0.Add(time.Hour) },
+		func(o *Options) { o.History = true })
+	r.waitConfirmed(t, last)
+	receive(t, p, 8)
+	if s := b.Stats(); s.Held != 0 || s.RetainedBytes == 0 {
+		t.Fatalf("stats %+v: want everything confirmed and kept", s)
+	}
+	tests := []struct {
+		name, begin, end string
+		want             []string
+	}{
+		{"three periods", "20261121140000", "20261121142000", []string{
+			"9011 QnRtn=1",
+			"2051 DataTime=20261121140000;w01010-Avg=10.5,w01010-Min=10.0,w01010-Max=11.0,w01010-Flag=N",
+			"2051 DataTime=20261121141000;w01010-Avg=12.5,w01010-Min=12.0,w01010-Max=13.0,w01010-Flag=N",
+			"2051 DataTime=20261121142000;w01010-Avg=14.5,w01010-Min=14.0,w01010-Max=15.0,w01010-Flag=N",
+			"9012 ExeRtn=1"}},
+		{"before anything kept", "20261121100000", "20261121120000", []string{"9011 QnRtn=1", "9012 ExeRtn=100"}},
+		{"end before begin", "20261121142000", "20261121140000", []string{"9011 QnRtn=1", "9012 ExeRtn=3"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qn := fmt.Sprintf("2026112115000000%d", i)
+			err := p.Send(hj212.Packet{QN: qn, ST: "21", CN: "2051", PW: "123456", MN: "010000A8900016F000169DC0", Flag: 5,
+				CP: hj212.CP{{{Name: "BeginTime", Value: tt.begin}}, {{Name: "EndTime", Value: tt.end}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range receive(t, p, len(tt.want)) {
+				got = append(got, f.CN+" "+f.CP.String())
+				if (f.CN == "9011" || f.CN == "9012") && f.QN != qn {
+					t.Errorf("answer %+v with another QN", f)
+				}
+				if f.CN == "2051" && (f.QN == qn || f.Flag != 5) {
+					t.Errorf("upload %+v: want its own QN and Flag 5", f)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
 	}
 }
