@@ -64,10 +64,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func printStatus(w io.Writer, s app.Status) {
-	link := "DISCONNECTED"
-	if s.Connected {
-		link = "connected"
-	}
+	link := linkWord(s.Connected)
 	fmt.Fprintf(w, "gateway  %s (site %s, version %s, up %s)\n", s.Gateway, s.Site, s.Version,
 		time.Since(s.Started).Round(time.Second))
 	fmt.Fprintf(w, "uplink   %s to %v", link, s.Brokers)
@@ -107,16 +104,20 @@ func printHJ212(w io.Writer, ups []app.HJ212Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HJ 212 UPLINK	PLATFORM	MN	LINK	KIND	CONFIRMED THROUGH	PENDING	DROPPED")
 	for _, u := range ups {
-		link := "DISCONNECTED"
-		if u.Connected {
-			link = "connected"
-		}
 		for _, k := range u.Kinds {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", u.Name, u.Address, u.MN, link, k.Kind, k.Confirmed, k.Pending,
-				k.Dropped)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", u.Name, u.Address, u.MN, linkWord(u.Connected), k.Kind,
+				k.Confirmed, k.Pending, k.Dropped)
 		}
 	}
 	tw.Flush()
+}
+
+// linkWord says whether a link is up, loud when it is not.
+func linkWord(connected bool) string {
+	if connected {
+		return "connected"
+	}
+	return "DISCONNECTED"
 }
 
 func printDevices(w io.Writer, devices []app.DeviceStatus) {
@@ -159,12 +160,8 @@ func printSources(w io.Writer, sources []app.SourceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MQTT SOURCE\tBROKER\tTOPIC\tPROFILE\tLINK\tLAST MESSAGE\tRECEIVED\tMAPPED\tFILTERED\tREFUSED\tERROR")
 	for _, s := range sources {
-		link := "DISCONNECTED"
-		if s.Connected {
-			link = "connected"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, strings.Join(s.Brokers, ","), s.Topic,
-			s.Profile, link, ago(s.LastMsg), s.Received, s.Mapped, s.Filtered, counts(s.Errors), s.LastError)
+			s.Profile, linkWord(s.Connected), ago(s.LastMsg), s.Received, s.Mapped, s.Filtered, counts(s.Errors), s.LastError)
 	}
 	tw.Flush()
 }

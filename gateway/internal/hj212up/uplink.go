@@ -76,10 +76,12 @@ type Uplink struct {
 	lastQN    time.Time
 	connected atomic.Bool
 	paused    atomic.Bool // the platform stopped real-time data (2012)
-	lastWrite time.Time   // on the current connection
-	kinds     []string
-	skips     map[string]int       // of the frame being sent, counted once it is confirmed
-	lastSent  map[string]time.Time // kind → start of the last period whose aggregate was confirmed
+	// confirmedSince: a frame was confirmed on the current connection.
+	confirmedSince atomic.Bool
+	lastWrite      time.Time // on the current connection
+	kinds          []string
+	skips          map[string]int       // of the frame being sent, counted once it is confirmed
+	lastSent       map[string]time.Time // kind → start of the last period whose aggregate was confirmed
 }
 
 // New prepares an uplink; it does not connect.
@@ -139,15 +141,23 @@ func (u *Uplink) Run(ctx context.Context) error {
 			}
 			failing = true
 		} else {
-			failing = false
 			u.m.connects.WithLabelValues(name).Inc()
-			u.log.Info("connected to the HJ 212 platform", "pending_items", u.Pending())
+			lvl := slog.LevelInfo
+			if failing {
+				lvl = slog.LevelDebug // within an outage: the warning said it
+			}
+			u.log.Log(ctx, lvl, "connected to the HJ 212 platform", "pending_items", u.Pending())
 			err := u.session(ctx, conn)
 			if ctx.Err() != nil {
 				return nil
 			}
 			u.m.unusable.WithLabelValues(name).Inc()
-			u.log.Warn("HJ 212 link unusable; dialling again", "err", err)
+			if u.confirmedSince.Swap(false) || !failing {
+				u.log.Warn("HJ 212 link unusable; dialling again", "err", err)
+			} else {
+				u.log.Debug("HJ 212 link unusable again; dialling again", "err", err)
+			}
+			failing = true // until a frame is confirmed: one warning per outage
 			wait = u.o.retryBase
 		}
 		t := time.NewTimer(jitter(wait))
@@ -384,6 +394,7 @@ func (u *Uplink) confirm(c *buffer.Consumer, f frame) error {
 	if err := c.Confirm(f.through); err != nil {
 		return err
 	}
+	u.confirmedSince.Store(true)
 	u.m.readings.WithLabelValues(u.c.Name).Add(float64(f.readings))
 	for reason, n := range u.skips {
 		// Every kind reads the same readings: count them once, with the
@@ -449,45 +460,50 @@ func (u *Uplink) next(kind string, c *buffer.Consumer) (frame, error) {
 	return u.nextAggregate(kind, c)
 }
 
-// nextRealtime builds the next 2011 frame from the cursor on.
-func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
+// scan visits the readings after c's cursor in buffer order, passing
+// over events, until visit returns false for one (not consumed) or the
+// buffer ends. It returns the last sequence consumed.
+func (u *Uplink) scan(c *buffer.Consumer, visit func(r telemetry.Reading) bool) (uint64, error) {
 	pos := c.Confirmed() + 1
-	out := frame{kind: config.KindRealtime, through: pos - 1}
-	var f realtime
-read:
+	through := pos - 1
 	for {
 		ch, err := c.Read(pos, readLimit)
-		if err != nil {
-			return out, err
+		if err != nil || ch.Len() == 0 {
+			return through, err
 		}
-		if ch.Len() == 0 {
-			break
-		}
-		if len(ch.Events) > 0 { // events have no place in real-time data
-			out.through = ch.First + uint64(ch.Len()) - 1
-			pos = out.through + 1
-			continue
+		if len(ch.Events) > 0 { // events have no place in HJ 212 data
+			through = ch.First + uint64(ch.Len()) - 1
 		}
 		for i, r := range ch.Readings {
-			seq := ch.First + uint64(i)
-			fc, v, mapped, skip := u.mapper.Map(r)
-			switch {
-			case !mapped:
-			case skip == "" && u.paused.Load():
-				u.skip(SkipPaused)
-			case skip != "":
-				u.skip(skip)
-			case !f.add(fc, v, r):
-				break read // this reading opens the next frame
+			if !visit(r) {
+				return through, nil
 			}
-			out.through = seq
+			through = ch.First + uint64(i)
 		}
-		pos = out.through + 1
+		pos = through + 1
 	}
-	if f.empty() {
-		return out, nil
+}
+
+// nextRealtime builds the next 2011 frame from the cursor on.
+func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
+	var f realtime
+	through, err := u.scan(c, func(r telemetry.Reading) bool {
+		fc, v, mapped, skip := u.mapper.Map(r)
+		switch {
+		case !mapped:
+		case skip == "" && u.paused.Load():
+			u.skip(SkipPaused)
+		case skip != "":
+			u.skip(skip)
+		default:
+			return f.add(fc, v, r) // false: this reading opens the next frame
+		}
+		return true
+	})
+	out := frame{kind: config.KindRealtime, through: through}
+	if err != nil || f.empty() {
+		return out, err
 	}
-	var err error
 	out.parts, err = u.packets(hj212.CNRealtime, f.cp(u.o.Location))
 	out.readings = f.readings
 	return out, err
@@ -498,58 +514,39 @@ read:
 // AggregateDelay has passed since its end. The cursor stays at the start
 // of an open period, so a restart computes it again from the buffer.
 func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
-	pos := c.Confirmed() + 1
-	out := frame{kind: kind, through: pos - 1}
 	var agg *aggregate
 	closed := false
-read:
-	for {
-		ch, err := c.Read(pos, readLimit)
-		if err != nil {
-			return out, err
-		}
-		if ch.Len() == 0 {
-			break
-		}
-		if len(ch.Events) > 0 {
-			out.through = ch.First + uint64(ch.Len()) - 1
-			pos = out.through + 1
-			continue
-		}
-		for i, r := range ch.Readings {
-			seq := ch.First + uint64(i)
-			fc, v, mapped, skip := u.mapper.Map(r)
-			if mapped && skip == "" {
-				start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
-				switch last := u.lastSent[kind]; {
-				case agg == nil && !start.After(last) && !last.IsZero(), agg != nil && start.Before(agg.start):
-					skip = SkipLate // its period's aggregate went already
-				case agg == nil:
-					agg = &aggregate{start: start}
-				case start.After(agg.start):
-					closed = true
-					break read // the first reading of a later period
-				}
+	through, err := u.scan(c, func(r telemetry.Reading) bool {
+		fc, v, mapped, skip := u.mapper.Map(r)
+		if mapped && skip == "" {
+			start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
+			switch last := u.lastSent[kind]; {
+			case agg == nil && !start.After(last) && !last.IsZero(), agg != nil && start.Before(agg.start):
+				skip = SkipLate // its period's aggregate went already
+			case agg == nil:
+				agg = &aggregate{start: start}
+			case start.After(agg.start):
+				closed = true
+				return false // the first reading of a later period
 			}
-			switch {
-			case !mapped:
-			case skip != "":
-				u.skip(skip)
-			default:
-				agg.add(fc, v, r)
-			}
-			out.through = seq
 		}
-		pos = out.through + 1
-	}
-	if agg == nil {
-		return out, nil
+		switch {
+		case !mapped:
+		case skip != "":
+			u.skip(skip)
+		default:
+			agg.add(fc, v, r)
+		}
+		return true
+	})
+	out := frame{kind: kind, through: through}
+	if err != nil || agg == nil {
+		return out, err
 	}
 	due := periodEnd(kind, agg.start, u.c.MinuteInterval).Add(u.c.AggregateDelay)
 	if !closed && u.o.now().Before(due) {
 		return frame{kind: kind, through: c.Confirmed(), wake: due}, nil // the period is still open
 	}
-	var err error
 	out.parts, err = u.packets(cnOf[kind], agg.cp(u.o.Location))
 	out.readings, out.period = agg.readings, agg.start
 	return out, err
