@@ -54,6 +54,7 @@ type running struct {
 	m         *Metrics
 	confirmed chan confirmation
 	cursors   map[string]uint64 // what waitCursor has seen of confirmed
+	stop      func()            // stops the uplink (again at the test's end: once)
 }
 
 type confirmation struct {
@@ -86,7 +87,8 @@ func startAt(t *testing.T, b *buffer.Buffer, c config.HJ212Uplink, now func() ti
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.u.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	r.stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(r.stop)
 	return r
 }
 
@@ -656,5 +658,56 @@ func TestHistoryRequest(t *testing.T) {
 				t.Fatalf("got\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAggregateSurvivesRestart: a period open when the gateway stops is
+// computed again from the buffer after a restart (its cursor stays before
+// the period's first reading), so the aggregate holds the readings of both
+// runs, sent once.
+func TestAggregateSurvivesRestart(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeAck)
+	dir := t.TempDir()
+	opts := buffer.Options{Dir: dir, Fsync: buffer.FsyncOff, Consumers: []string{"plat", "plat.minute"}}
+	c := testConfig(p.Addr())
+	c.Factors = map[string]string{"water_temperature": "w01010"}
+	c.Minute = true
+	now := func() time.Time { return t0.Add(5 * time.Minute) }
+	wt := func(v float64, m int) telemetry.Reading {
+		return reading("sonde-1", "water_temperature", v, "°C", t0.Add(time.Duration(m)*time.Minute), telemetry.Good)
+	}
+
+	b, err := buffer.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAt(t, b, c, now)
+	first := mustAppend(t, b, wt(10, 0), wt(11, 1))
+	r.waitConfirmed(t, first) // the real-time frames went; the minute period 14:00 is open
+	receive(t, p, 2)
+	r.stop()
+	b.Close()
+
+	b, err = buffer.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if got := b.Consumer("plat.minute").Confirmed(); got != 0 {
+		t.Fatalf("minute cursor %d after the restart, want 0 (before the open period)", got)
+	}
+	r = startAt(t, b, c, now)
+	mustAppend(t, b, wt(13, 5))
+	closing := mustAppend(t, b, wt(20, 10))
+	r.waitCursor(t, "plat.minute", closing-1)
+	var minute []string
+	for _, f := range receive(t, p, 3) { // two real-time frames, one aggregate (in either order)
+		if f.CN == "2051" {
+			minute = append(minute, f.CP.String())
+		}
+	}
+	want := []string{"DataTime=20261121140000;w01010-Avg=11.3,w01010-Min=10.0,w01010-Max=13.0,w01010-Flag=N"}
+	if !slices.Equal(minute, want) {
+		t.Fatalf("minute frames %q, want %q", minute, want)
 	}
 }
