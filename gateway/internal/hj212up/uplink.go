@@ -80,8 +80,9 @@ type Uplink struct {
 	confirmedSince atomic.Bool
 	lastWrite      time.Time // on the current connection
 	kinds          []string
-	skips          map[string]int       // of the frame being sent, counted once it is confirmed
-	lastSent       map[string]time.Time // kind → start of the last period whose aggregate was confirmed
+	skips          map[string]int         // of the frame being sent, counted once it is confirmed
+	lastSent       map[string]time.Time   // kind → start of the last period whose aggregate was confirmed
+	open           map[string]*openPeriod // kind → its open period as scanned so far
 }
 
 // New prepares an uplink; it does not connect.
@@ -101,7 +102,7 @@ func New(o Options) *Uplink {
 	}
 	return &Uplink{o: o, c: o.Config, log: o.Log.With("component", "hj212", "uplink", o.Config.Name,
 		"platform", o.Config.Address), m: o.Metrics, mapper: NewMapper(o.Config.Factors, o.Config.Units), version: v,
-		kinds: o.Config.Kinds(), lastSent: map[string]time.Time{}}
+		kinds: o.Config.Kinds(), lastSent: map[string]time.Time{}, open: map[string]*openPeriod{}}
 }
 
 // Pending is how many items the uplink's slowest cursor has not had
@@ -464,7 +465,11 @@ func (u *Uplink) next(kind string, c *buffer.Consumer) (frame, error) {
 // over events, until visit returns false for one (not consumed) or the
 // buffer ends. It returns the last sequence consumed.
 func (u *Uplink) scan(c *buffer.Consumer, visit func(r telemetry.Reading) bool) (uint64, error) {
-	pos := c.Confirmed() + 1
+	return u.scanFrom(c, c.Confirmed()+1, visit)
+}
+
+// scanFrom is scan from the sequence pos on.
+func (u *Uplink) scanFrom(c *buffer.Consumer, pos uint64, visit func(r telemetry.Reading) bool) (uint64, error) {
 	through := pos - 1
 	for {
 		ch, err := c.Read(pos, readLimit)
@@ -509,23 +514,37 @@ func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 	return out, err
 }
 
+// openPeriod is an aggregate's open period as scanned so far, so that
+// each step reads only what was appended since (a day's readings are not
+// read again at every step).
+type openPeriod struct {
+	cursor  uint64 // the consumer's cursor when the scan began
+	through uint64 // the last sequence scanned
+	agg     *aggregate
+	skips   map[string]int
+}
+
 // nextAggregate builds the aggregate of the next period from the cursor
 // on, once the period is over: a reading of a later period has come, or
 // AggregateDelay has passed since its end. The cursor stays at the start
 // of an open period, so a restart computes it again from the buffer.
 func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
-	var agg *aggregate
+	o := u.open[kind]
+	if cur := c.Confirmed(); o == nil || o.cursor != cur {
+		o = &openPeriod{cursor: cur, through: cur, skips: map[string]int{}}
+		u.open[kind] = o
+	}
 	closed := false
-	through, err := u.scan(c, func(r telemetry.Reading) bool {
+	through, err := u.scanFrom(c, o.through+1, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
 		if mapped && skip == "" {
 			start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
 			switch last := u.lastSent[kind]; {
-			case agg == nil && !start.After(last) && !last.IsZero(), agg != nil && start.Before(agg.start):
+			case o.agg == nil && !start.After(last) && !last.IsZero(), o.agg != nil && start.Before(o.agg.start):
 				skip = SkipLate // its period's aggregate went already
-			case agg == nil:
-				agg = &aggregate{start: start}
-			case start.After(agg.start):
+			case o.agg == nil:
+				o.agg = &aggregate{start: start}
+			case start.After(o.agg.start):
 				closed = true
 				return false // the first reading of a later period
 			}
@@ -533,22 +552,30 @@ func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
 		switch {
 		case !mapped:
 		case skip != "":
-			u.skip(skip)
+			o.skips[skip]++
 		default:
-			agg.add(fc, v, r)
+			o.agg.add(fc, v, r)
 		}
 		return true
 	})
+	o.through = through
+	if err != nil {
+		delete(u.open, kind)
+		return frame{kind: kind, through: o.cursor}, err
+	}
 	out := frame{kind: kind, through: through}
-	if err != nil || agg == nil {
-		return out, err
+	if o.agg == nil {
+		u.skips = o.skips
+		return out, nil
 	}
-	due := periodEnd(kind, agg.start, u.c.MinuteInterval).Add(u.c.AggregateDelay)
+	due := periodEnd(kind, o.agg.start, u.c.MinuteInterval).Add(u.c.AggregateDelay)
 	if !closed && u.o.now().Before(due) {
-		return frame{kind: kind, through: c.Confirmed(), wake: due}, nil // the period is still open
+		return frame{kind: kind, through: o.cursor, wake: due}, nil // the period is still open
 	}
-	out.parts, err = u.packets(cnOf[kind], agg.cp(u.o.Location))
-	out.readings, out.period = agg.readings, agg.start
+	delete(u.open, kind) // the cursor moves once the frame is confirmed
+	u.skips = o.skips
+	out.parts, err = u.packets(cnOf[kind], o.agg.cp(u.o.Location))
+	out.readings, out.period = o.agg.readings, o.agg.start
 	return out, err
 }
 
