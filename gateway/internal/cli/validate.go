@@ -43,7 +43,11 @@ func validateCmd(_ context.Context, args []string, stdout, stderr io.Writer) int
 	for _, l := range cfg.Loose {
 		fmt.Fprintf(stderr, "warning: %v; chmod 600 it and chown it to the service's user\n", l)
 	}
-	fmt.Fprintf(stdout, "%s: ok — gateway %s, %d bus(es) with %d device(s), %d stream device(s), %d MQTT source(s)\n",
+	fmt.Fprintf(stdout, "%s: ok — gateway %s, %d bus(es) with %d device(s), %d stream device(s), %d MQTT source(s)",
 		*path, cfg.Gateway.ID, len(cfg.Buses), devices, len(cfg.Streams), len(cfg.MQTTSources))
+	if n := len(cfg.HJ212Uplinks); n > 0 {
+		fmt.Fprintf(stdout, ", %d HJ 212 platform(s)", n)
+	}
+	fmt.Fprintln(stdout)
 	return ExitOK
 }
