@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
 	"github.com/fieldwatch/fieldwatch/internal/secretfile"
@@ -41,6 +42,8 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Console is the web console: its map's basemap.
 	Console Console `yaml:"console"`
+	// HJ212 is the HJ 212 platform listener for environment data loggers.
+	HJ212 hj212listen.Config `yaml:"hj212"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -290,6 +293,7 @@ func (c *Config) load(r *yamlconf.Report) {
 	c.HTTP.load(r, loose)
 	c.Store.InfluxDB.load(r, loose)
 	c.Console.Basemap.load(r)
+	c.HJ212.Load(r, "hj212", loose)
 	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
 		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
 		// The file itself holds a secret.
@@ -367,6 +371,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		r.Errorf("timezone", "%q is not a time zone (an IANA name such as Asia/Shanghai)", c.Timezone)
 	}
 	c.Console.Basemap.validate(r)
+	c.HJ212.Validate(r, "hj212")
 }
 
 // Check validates a config built or changed outside a file (flags), then

@@ -1,0 +1,520 @@
+// Package hj212listen is the cloud as an HJ 212 platform (上位机): a TCP
+// listener (optionally TLS) that data loggers (数采仪) report to.
+//
+// Each connection has a goroutine of its own that reads frames with the
+// codec's stream reader (protocols/hj212) under a read deadline, so a slow,
+// silent or hostile peer holds only its own connection. A frame is checked
+// by the codec, then its MN against the allow-list and its PW against the
+// logger's; every refusal is counted by kind and logged (throttled), and the
+// reader goes on with the next frame. Real-time (2011), minute (2051), hour
+// (2061) and day (2031) data become readings of the logger's station and
+// go through the MQTT batches' path (ingest.Submit: registry, early
+// warnings, store with a commit record, so a re-sent frame is neither
+// written nor judged twice); the frame is answered (9014) only once it is
+// stored, and only when its Flag asks. A logger back after an outage is
+// asked for the minute and hour data it could not send (补传).
+//
+// docs/standards/hj212.md ("Fieldwatch as platform") describes the mapping
+// and docs/decisions.md why.
+package hj212listen
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/internal/throttle"
+	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Submitter takes readings through the cloud's ingest path (ingest.Ingestor).
+type Submitter interface {
+	Submit(ctx context.Context, b *telemetry.Batch, first, last uint64) (dup bool, err error)
+}
+
+// Options start a listener.
+type Options struct {
+	Config   *Config // validated and loaded
+	Ingest   Submitter
+	Registry *registry.Registry
+	Log      *slog.Logger
+	Metrics  *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Times the listener gives a peer.
+const (
+	writeTimeout = 10 * time.Second
+	// storeSlots bounds the frames written to the store at once; a logger
+	// waiting for a slot stops reading its socket (its own backpressure).
+	storeSlots = 16
+)
+
+// Listener accepts data loggers until closed.
+type Listener struct {
+	o       Options
+	cfg     *Config
+	log     *slog.Logger
+	m       *Metrics
+	ln      net.Listener
+	loggers map[string]*logger // by MN
+	slots   chan struct{}
+	thr     *throttle.Throttle
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	pending int
+	perIP   map[string]int
+	current map[string]*conn // each logger's newest authenticated connection
+	online  map[string]int   // station → loggers connected
+	closed  bool
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+}
+
+// logger is a configured logger with its factor table and what the
+// listener remembers of its data.
+type logger struct {
+	cfg     *Logger
+	factors map[string]Factor
+	mu      sync.Mutex
+	last    map[string]time.Time     // CN → newest DataTime stored
+	gap     map[string]time.Duration // CN → smallest step seen between DataTimes
+}
+
+// Start listens on cfg.Listen and serves until ctx is done or Close.
+func Start(ctx context.Context, o Options) (*Listener, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cfg := o.Config
+	l := &Listener{o: o, cfg: cfg, log: o.Log.With("component", "hj212"), m: o.Metrics,
+		loggers: map[string]*logger{}, slots: make(chan struct{}, storeSlots), thr: throttle.New(10 * time.Second),
+		conns: map[*conn]struct{}{}, perIP: map[string]int{}, current: map[string]*conn{}, online: map[string]int{}}
+	for i := range cfg.Loggers {
+		lc := &cfg.Loggers[i]
+		fs := make(map[string]Factor, len(DefaultFactors)+len(cfg.Factors)+len(lc.Factors))
+		for _, m := range []map[string]Factor{DefaultFactors, cfg.Factors, lc.Factors} {
+			for k, v := range m {
+				fs[k] = v
+			}
+		}
+		if lc.pw == "" {
+			lc.pw = lc.PW
+		}
+		l.loggers[lc.MN] = &logger{cfg: lc, factors: fs, last: map[string]time.Time{}, gap: map[string]time.Duration{}}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("hj212.listen: cannot listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.ServerTLS != nil {
+		ln = tls.NewListener(ln, cfg.ServerTLS)
+	}
+	l.ln = ln
+	ctx, l.cancel = context.WithCancel(ctx)
+	l.wg.Add(1)
+	go l.accept(ctx)
+	context.AfterFunc(ctx, l.shut)
+	l.log.Info("HJ 212 platform listening", "addr", ln.Addr().String(), "tls", cfg.ServerTLS != nil,
+		"loggers", len(cfg.Loggers))
+	return l, nil
+}
+
+// Addr is where the listener listens.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines.
+func (l *Listener) Close() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+func (l *Listener) shut() {
+	l.mu.Lock()
+	l.closed = true
+	l.ln.Close()
+	for c := range l.conns {
+		c.nc.Close()
+	}
+	l.mu.Unlock()
+}
+
+func (l *Listener) accept(ctx context.Context) {
+	defer l.wg.Done()
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: wait a little rather than spin.
+			l.log.Error("accept", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		c, reason := l.admit(nc)
+		if c == nil {
+			l.m.connRefused.WithLabelValues(reason).Inc()
+			if ok, n := l.thr.Allow("conn:" + reason); ok {
+				l.log.Warn("connection refused", "reason", reason, "remote", nc.RemoteAddr().String(), "similar_suppressed", n)
+			}
+			nc.Close()
+			continue
+		}
+		l.m.accepted.Inc()
+		l.m.conns.Inc()
+		go func() {
+			defer l.wg.Done()
+			defer l.m.conns.Dec()
+			c.serve(ctx)
+		}()
+	}
+}
+
+// admit registers a new connection, pending until its first good frame;
+// nil and why when it is over a bound.
+func (l *Listener) admit(nc net.Conn) (*conn, string) {
+	ip := hostOf(nc.RemoteAddr())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return nil, "max_connections"
+	case len(l.conns) >= l.cfg.maxConnections():
+		return nil, "max_connections"
+	case l.pending >= MaxPending || l.perIP[ip] >= MaxPendingPerIP:
+		return nil, "pending"
+	}
+	c := &conn{l: l, nc: nc, ip: ip, pending: true, sessions: map[string]*session{}, since: l.o.Now()}
+	l.conns[c] = struct{}{}
+	l.pending++
+	l.perIP[ip]++
+	l.wg.Add(1)
+	return c, ""
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// conn is one connection; its goroutine alone reads and writes it.
+type conn struct {
+	l        *Listener
+	nc       net.Conn
+	ip       string
+	since    time.Time
+	pending  bool                // no good frame yet (guarded by l.mu)
+	sessions map[string]*session // by MN: the loggers heard on it
+}
+
+// session is a logger heard on a connection.
+type session struct {
+	lg  *logger
+	st  string // the ST of its uploads, for requests
+	ver int    // its Flag version
+	// noFlag: its frames have no Flag (HJ/T 212-2005), nor do requests to it
+	noFlag bool
+	seen   map[string]bool // CNs of data it sent on this connection
+	// asked is the QN of the history request in flight ("" none).
+	asked string
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.close()
+	l := c.l
+	rd := hj212.NewReader(c.nc)
+	idle := l.cfg.idleTimeout()
+	lastGood := c.since
+	for {
+		// Only a good frame moves the deadline: a peer that trickles bytes
+		// or sends garbage is cut off after idle_timeout all the same.
+		c.nc.SetReadDeadline(lastGood.Add(idle))
+		data, err := rd.Next()
+		if err != nil {
+			if k := hj212.Kind(err); k != "" {
+				c.refused(k, "", err)
+				continue
+			}
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					l.log.Debug("connection idle; closed", "remote", c.nc.RemoteAddr().String(), "idle_timeout", idle)
+				}
+			}
+			return
+		}
+		p, err := hj212.DecodePacket(data)
+		if err != nil {
+			c.refused(hj212.Kind(err), "", err)
+			continue
+		}
+		if c.handle(ctx, p) {
+			lastGood = l.o.Now()
+		}
+	}
+}
+
+// refused counts and logs (throttled) refused input.
+func (c *conn) refused(kind, mn string, err error) {
+	c.l.m.refused.WithLabelValues(kind).Inc()
+	if ok, n := c.l.thr.Allow("refused:" + kind); ok {
+		c.l.log.Warn("HJ 212 frame refused", "kind", kind, "remote", c.nc.RemoteAddr().String(), "mn", mn, "err", err,
+			"similar_suppressed", n)
+	}
+}
+
+// handle takes one decoded frame; it reports whether the frame was good
+// (authenticated, and stored when it carries data).
+func (c *conn) handle(ctx context.Context, p hj212.Packet) bool {
+	l := c.l
+	lg := l.loggers[p.MN]
+	if lg == nil {
+		c.refused(KindUnknownMN, p.MN, fmt.Errorf("MN %s is not in hj212.loggers", p.MN))
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(p.PW), []byte(lg.cfg.pw)) != 1 {
+		c.refused(KindWrongPW, p.MN, fmt.Errorf("wrong PW for MN %s", p.MN))
+		return false
+	}
+	s := c.session(lg, p)
+	switch p.CN {
+	case hj212.CNRealtime, hj212.CNMinute, hj212.CNHour, hj212.CNDay:
+		return c.data(ctx, s, p)
+	case hj212.CNHeartbeat:
+		l.m.frames.WithLabelValues(classHeartbeat).Inc()
+		c.answer(p, hj212.CNNoticeResponse)
+	case hj212.CNTimeCalibRequest:
+		l.m.frames.WithLabelValues(classNotice).Inc()
+		c.answer(p, hj212.CNNoticeResponse)
+	case hj212.CNRequestResponse, hj212.CNExecResult, hj212.CNNoticeResponse, hj212.CNDataResponse:
+		l.m.frames.WithLabelValues(classAnswer).Inc()
+		c.answered(s, p)
+	default:
+		// Another upload (run states 2021, run times 2041, start-up 2081,
+		// instrument information 3020, …): not stored; answered as data
+		// when it asks.
+		l.m.frames.WithLabelValues(classOther).Inc()
+		if ok, n := l.thr.Allow("other:" + p.CN); ok {
+			l.log.Info("HJ 212 command not stored", "cn", p.CN, "mn", p.MN, "similar_suppressed", n)
+		}
+		if p.CN[0] == '2' || p.CN[0] == '3' {
+			c.answer(p, hj212.CNDataResponse)
+		}
+	}
+	return true
+}
+
+// session returns the logger's session on this connection, making this
+// connection the logger's current one (an older one is closed: a logger
+// that reconnects before its old connection timed out) and the station
+// online.
+func (c *conn) session(lg *logger, p hj212.Packet) *session {
+	s := c.sessions[p.MN]
+	if s == nil {
+		s = &session{lg: lg, seen: map[string]bool{}}
+		c.sessions[p.MN] = s
+		c.l.connected(c, lg)
+	}
+	if p.CN[0] == '2' {
+		s.st = p.ST // the system code of its data, which requests to it carry
+	}
+	s.noFlag = p.NoFlag
+	if !p.NoFlag {
+		s.ver = p.Flag.Version()
+	}
+	return s
+}
+
+// connected marks c as lg's connection: c is no longer pending, an older
+// connection of lg is closed, its station is online.
+func (l *Listener) connected(c *conn, lg *logger) {
+	l.mu.Lock()
+	if c.pending {
+		c.pending = false
+		l.pending--
+		if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
+			delete(l.perIP, c.ip)
+		}
+	}
+	old := l.current[lg.cfg.MN]
+	l.current[lg.cfg.MN] = c
+	st := lg.cfg.Station
+	if old == nil {
+		l.online[st]++
+	}
+	l.mu.Unlock()
+	if old != nil && old != c {
+		l.log.Info("data logger reconnected; its older connection closed", "mn", lg.cfg.MN, "station", st,
+			"remote", c.nc.RemoteAddr().String(), "old_remote", old.nc.RemoteAddr().String())
+		old.nc.Close()
+	}
+	l.log.Info("data logger connected", "mn", lg.cfg.MN, "station", st, "remote", c.nc.RemoteAddr().String())
+	if old == nil {
+		l.o.Registry.ObserveState(st, telemetry.State{State: telemetry.StateOnline, Time: l.o.Now(), Site: lg.cfg.Site,
+			Name: lg.cfg.Name, Version: "hj212", Devices: l.devicesOf(st)}, false)
+	}
+}
+
+// devicesOf lists the devices of a station's loggers.
+func (l *Listener) devicesOf(station string) []telemetry.DeviceState {
+	var ds []telemetry.DeviceState
+	for i := range l.cfg.Loggers {
+		if lc := &l.cfg.Loggers[i]; lc.Station == station {
+			ds = append(ds, telemetry.DeviceState{ID: lc.device(), Profile: "hj212"})
+		}
+	}
+	return ds
+}
+
+// close ends the connection: its loggers whose current connection it is
+// are gone, and a station with no logger left is offline.
+func (c *conn) close() {
+	c.nc.Close()
+	l := c.l
+	var offline []string
+	l.mu.Lock()
+	delete(l.conns, c)
+	if c.pending {
+		l.pending--
+		if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
+			delete(l.perIP, c.ip)
+		}
+	}
+	for mn, s := range c.sessions {
+		if l.current[mn] != c {
+			continue
+		}
+		delete(l.current, mn)
+		st := s.lg.cfg.Station
+		if l.online[st]--; l.online[st] <= 0 {
+			delete(l.online, st)
+			offline = append(offline, st)
+		}
+	}
+	l.mu.Unlock()
+	for _, st := range offline {
+		l.log.Info("data logger disconnected; station offline", "station", st, "remote", c.nc.RemoteAddr().String())
+		l.o.Registry.ObserveState(st, telemetry.State{State: telemetry.StateOffline, Time: l.o.Now()}, false)
+	}
+}
+
+// data stores a data upload and answers it; false when it was refused or
+// could not be stored.
+func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
+	l := c.l
+	lg := s.lg
+	u, err := mapUpload(p.CN, p.CP, lg.cfg.device(), lg.factor, hj212.Beijing)
+	if err != nil {
+		var me *mapError
+		if errors.As(err, &me) {
+			c.refused(me.kind, p.MN, err)
+		} else {
+			l.log.Error("BUG: mapping an upload", "err", err)
+		}
+		return false
+	}
+	if len(u.unmapped) > 0 {
+		l.m.unmapped.Add(float64(len(u.unmapped)))
+		if ok, n := l.thr.Allow("unmapped:" + p.MN); ok {
+			l.log.Warn("factor codes without a metric stored under their code; map them in hj212.factors", "mn", p.MN,
+				"codes", u.unmapped, "similar_suppressed", n)
+		}
+	}
+	l.m.frames.WithLabelValues(periods[p.CN].name).Inc()
+	if len(u.readings) > 0 {
+		// One number per frame in the stream of the logger's CN: its
+		// DataTime and its part (PNO), so a frame sent again (a lost 9014,
+		// a history upload of what arrived) is recognised whatever its QN.
+		seq := uint64(u.dataTime.Unix())*10_000 + uint64(p.PNO)
+		b := &telemetry.Batch{Gateway: lg.cfg.Station, Site: lg.cfg.Site, Stream: "hj212-" + lg.cfg.MN + "-" + p.CN,
+			FirstSeq: seq, Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}
+		select {
+		case l.slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		dup, err := l.o.Ingest.Submit(ctx, b, seq, seq)
+		<-l.slots
+		if err != nil {
+			l.m.storeErrors.Inc()
+			if ok, n := l.thr.Allow("store"); ok {
+				l.log.Error("cannot store HJ 212 data; not answering, the logger sends it again", "mn", p.MN,
+					"cn", p.CN, "data_time", u.dataTime, "err", err, "similar_suppressed", n)
+			}
+			return false
+		}
+		if dup {
+			l.m.duplicates.Inc()
+		} else {
+			l.m.readings.Add(float64(len(u.readings)))
+		}
+	}
+	c.answer(p, hj212.CNDataResponse)
+	c.history(s, p.CN, u.dataTime)
+	return true
+}
+
+// factor is the logger's factor mapping.
+func (lg *logger) factor(code string) (Factor, bool) {
+	f, ok := lg.factors[code]
+	return f, ok
+}
+
+// answer sends the answer cn (9013 or 9014) to p when p's Flag asks for one:
+// the same QN, ST 91, Flag of p's version without A (HJ 212-2017 C.14).
+func (c *conn) answer(p hj212.Packet, cn string) {
+	if p.NoFlag || !p.Flag.Ack() {
+		return
+	}
+	a := hj212.Packet{QN: p.QN, ST: hj212.STSystem, CN: cn, PW: p.PW, MN: p.MN,
+		Flag: hj212.MakeFlag(p.Flag.Version(), false, false)}
+	if c.send(a) {
+		c.l.m.answers.WithLabelValues(cn).Inc()
+	}
+}
+
+// send writes one frame within writeTimeout; a peer that does not read is
+// closed.
+func (c *conn) send(p hj212.Packet) bool {
+	f, err := p.Frame()
+	if err != nil {
+		c.l.log.Error("BUG: cannot encode an HJ 212 frame", "cn", p.CN, "err", err)
+		return false
+	}
+	c.nc.SetWriteDeadline(c.l.o.Now().Add(writeTimeout))
+	if _, err := c.nc.Write(f); err != nil {
+		c.l.log.Info("cannot write to a data logger; closing", "mn", p.MN, "remote", c.nc.RemoteAddr().String(), "err", err)
+		c.nc.Close()
+		return false
+	}
+	return true
+}
