@@ -182,7 +182,9 @@ func (r *rig) series(t *testing.T, station, device, metric string) []store.Sampl
 	return s
 }
 
-func refusedCount(m *Metrics, kind string) float64 { return testutil.ToFloat64(m.refused.WithLabelValues(kind)) }
+func refusedCount(m *Metrics, kind string) float64 {
+	return testutil.ToFloat64(m.refused.WithLabelValues(kind))
+}
 
 // The standard's own exchange: C.14's real-time upload is stored under the
 // logger's station and answered with C.14's 9014, byte for byte; sent again
