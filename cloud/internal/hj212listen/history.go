@@ -1,6 +1,7 @@
 package hj212listen
 
 import (
+	"strings"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
@@ -10,6 +11,47 @@ import (
 // row were seen: the longest the standard allows (MinInterval ≤ 30 minutes,
 // table 4), so an unknown step never makes a history request of nothing.
 var nominalStep = map[string]time.Duration{hj212.CNMinute: 30 * time.Minute, hj212.CNHour: time.Hour}
+
+// recall fills lg's memory of cn's newest DataTime, when it has none (the
+// cloud started since), from the registry's latest values, which it seeds
+// from the store: the newest of the logger's metrics of cn's period
+// (…_minute_…). Called before a frame is stored, so that frame is not
+// taken for the newest.
+func (l *Listener) recall(lg *logger, cn string) {
+	if _, askable := nominalStep[cn]; !askable {
+		return
+	}
+	lg.mu.Lock()
+	_, known := lg.last[cn]
+	lg.mu.Unlock()
+	if known {
+		return
+	}
+	st, ok := l.o.Registry.Station(lg.cfg.Station)
+	if !ok {
+		return
+	}
+	var newest time.Time
+	mark := "_" + periods[cn].name + "_"
+	for _, d := range st.Devices {
+		if d.ID != lg.cfg.device() {
+			continue
+		}
+		for _, s := range d.Latest {
+			if strings.Contains(s.Metric, mark) && s.Time.After(newest) {
+				newest = s.Time
+			}
+		}
+	}
+	if newest.IsZero() {
+		return
+	}
+	lg.mu.Lock()
+	if _, known := lg.last[cn]; !known {
+		lg.last[cn] = newest
+	}
+	lg.mu.Unlock()
+}
 
 // older reports whether t is not after the newest DataTime of cn stored
 // from lg: history (a resend, a supplementary upload) rather than news.

@@ -454,6 +454,7 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 		// One number per frame in the stream of the logger's CN: its
 		// DataTime and its part (PNO), so a frame sent again (a lost 9014,
 		// a history upload of what arrived) is recognised whatever its QN.
+		l.recall(lg, p.CN)
 		seq := uint64(u.dataTime.Unix())*10_000 + uint64(p.PNO)
 		b := &telemetry.Batch{Gateway: lg.cfg.Station, Site: lg.cfg.Site, Stream: "hj212-" + lg.cfg.MN + "-" + p.CN,
 			FirstSeq: seq, Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}

@@ -526,3 +526,22 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("answer %q", got)
 	}
 }
+
+// After a restart the cloud remembers a logger's newest minute data from
+// the registry (seeded from the store), so an outage that spans the
+// restart is asked for too.
+func TestHistoryAfterCloudRestart(t *testing.T) {
+	r := start(t, Config{})
+	v := 6.1
+	r.reg.Seed([]store.Sample{{Gateway: "river-1", Device: mnC, Metric: "dissolved_oxygen_minute_avg", Value: &v,
+		Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}) // 08:00 Beijing
+	p := dial(t, r.l.Addr().String())
+	p.send(frame(t, mnC, "123456", "2051", "20260101090000001", "20260101090000", hj212.FactorItem("w01009", "Avg", "6.7")))
+	p.next()
+	_, req := p.next()
+	bt, _ := req.CP.Get("BeginTime")
+	et, _ := req.CP.Get("EndTime")
+	if req.CN != hj212.CNMinute || bt != "20260101080001" || et != "20260101085959" {
+		t.Fatalf("history request %+v (BeginTime %s, EndTime %s)", req, bt, et)
+	}
+}
