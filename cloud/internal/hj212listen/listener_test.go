@@ -65,7 +65,7 @@ func loggerC() Logger {
 
 // start runs a listener on a free loopback port over a real ingestor and
 // SQLite store.
-func start(t *testing.T, cfg Config) *rig {
+func start(t testing.TB, cfg Config) *rig {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -104,12 +104,12 @@ func start(t *testing.T, cfg Config) *rig {
 
 // peer is a test data logger on one connection.
 type peer struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	rd *hj212.Reader
 }
 
-func dial(t *testing.T, addr string) *peer {
+func dial(t testing.TB, addr string) *peer {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
@@ -161,7 +161,7 @@ func (p *peer) closed() {
 }
 
 // frame builds a data frame of logger mn with the codec.
-func frame(t *testing.T, mn, pw, cn string, qn string, dataTime string, items ...hj212.Item) string {
+func frame(t testing.TB, mn, pw, cn string, qn string, dataTime string, items ...hj212.Item) string {
 	t.Helper()
 	p := hj212.Packet{QN: qn, ST: hj212.STSurfaceWater, CN: cn, PW: pw, MN: mn, Flag: hj212.MakeFlag(hj212.Version2017, false, true),
 		CP: append(hj212.CP{{{Name: "DataTime", Value: dataTime}}}, items...)}
