@@ -449,7 +449,6 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 				"codes", u.unmapped, "similar_suppressed", n)
 		}
 	}
-	l.m.frames.WithLabelValues(periods[p.CN].name).Inc()
 	if len(u.readings) > 0 {
 		// One number per frame in the stream of the logger's CN: its
 		// DataTime and its part (PNO), so a frame sent again (a lost 9014,
@@ -479,6 +478,7 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 			l.m.readings.Add(float64(len(u.readings)))
 		}
 	}
+	l.m.frames.WithLabelValues(periods[p.CN].name).Inc()
 	c.answer(p, hj212.CNDataResponse)
 	c.history(s, p.CN, u.dataTime)
 	return true

@@ -3,12 +3,14 @@ package hj212listen
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,8 +66,8 @@ func loggerC() Logger {
 }
 
 // start runs a listener on a free loopback port over a real ingestor and
-// SQLite store.
-func start(t testing.TB, cfg Config) *rig {
+// SQLite store (wrapped by wrap, if given).
+func start(t testing.TB, cfg Config, wrap ...func(store.Store) store.Store) *rig {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -87,11 +89,15 @@ func start(t testing.TB, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	var under store.Store = st
+	for _, w := range wrap {
+		under = w(under)
+	}
 	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	reg := registry.New()
 	j := &judged{n: map[string]int{}}
-	in := ingest.New(ingest.Options{Store: st, Registry: reg, Alerts: j, Log: log,
+	in := ingest.New(ingest.Options{Store: under, Registry: reg, Alerts: j, Log: log,
 		Metrics: ingest.NewMetrics(prometheus.NewRegistry())})
 	m := NewMetrics(prometheus.NewRegistry())
 	l, err := Start(context.Background(), Options{Config: &cfg, Ingest: in, Registry: reg, Log: log, Metrics: m})
@@ -395,7 +401,7 @@ func TestConcurrentLoggersBesideHostilePeers(t *testing.T) {
 }
 
 // A peer that sends no good frame is closed after idle_timeout, however
-// it trickles bytes; a logger that reconnects closes its older connection.
+// it trickles bytes or keeps sending frames that are refused; a logger that reconnects closes its older connection.
 func TestIdleAndReconnect(t *testing.T) {
 	r := start(t, Config{IdleTimeout: 300 * time.Millisecond})
 	addr := r.l.Addr().String()
@@ -409,9 +415,20 @@ func TestIdleAndReconnect(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // the slowloris itself, not a wait of the test
 		}
 	}()
+	refused := dial(t, addr) // frames, but every one refused
+	stranger := frame(t, "STRANGER01", "123456", "2011", "20260101080000001", "20260101080000", hj212.FactorItem("w01001", "Rtd", "7"))
+	go func() {
+		for {
+			if _, err := refused.c.Write([]byte(stranger)); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond) // the peer's pace, not a wait of the test
+		}
+	}()
 	began := time.Now()
 	silent.closed()
 	trickle.closed()
+	refused.closed()
 	if d := time.Since(began); d < 250*time.Millisecond {
 		t.Fatalf("closed after %v, before idle_timeout", d)
 	}
@@ -543,5 +560,49 @@ func TestHistoryAfterCloudRestart(t *testing.T) {
 	et, _ := req.CP.Get("EndTime")
 	if req.CN != hj212.CNMinute || bt != "20260101080001" || et != "20260101085959" {
 		t.Fatalf("history request %+v (BeginTime %s, EndTime %s)", req, bt, et)
+	}
+}
+
+// failing is a store whose batch writes fail while fail is set.
+type failing struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (f *failing) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, at time.Time) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.Store.WriteBatch(ctx, b, def, c, at)
+}
+
+// A frame the store cannot take is not answered, so the logger sends it
+// again; sent again once the store is back, it is stored and answered.
+func TestNoAnswerWhenStoreFails(t *testing.T) {
+	fs := &failing{}
+	r := start(t, Config{}, func(s store.Store) store.Store { fs.Store = s; return fs })
+	p := dial(t, r.l.Addr().String())
+	fs.fail.Store(true)
+	p.send(frameC14)
+	hb := hj212.Packet{QN: "20160801090001000", ST: hj212.STSurfaceWater, CN: hj212.CNHeartbeat, PW: "123456", MN: mnC,
+		Flag: hj212.MakeFlag(hj212.Version2025, false, true)}
+	f, _ := hb.Frame()
+	p.send(string(f))
+	if _, a := p.next(); a.QN != hb.QN {
+		t.Fatalf("first answer %+v: the frame the store refused was answered", a)
+	}
+	if n := testutil.ToFloat64(r.m.storeErrors); n != 1 {
+		t.Fatalf("store errors %v", n)
+	}
+	fs.fail.Store(false)
+	p.send(frameC14)
+	if got, _ := p.next(); got != answerC14 {
+		t.Fatalf("answer to the resend %q", got)
+	}
+	if s := r.series(t, "river-1", mnC, "water_ph"); len(s) != 1 {
+		t.Fatalf("stored %+v", s)
+	}
+	if d := testutil.ToFloat64(r.m.duplicates); d != 0 {
+		t.Fatalf("the resend of a frame never stored was taken for a duplicate")
 	}
 }

@@ -48,7 +48,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_frames_total",
-			Help: "HJ 212 frames taken from authenticated data loggers, by class: realtime, minute, hour, day, heartbeat, notice, answer, other."},
+			Help: "HJ 212 frames taken (data frames: once stored) from authenticated data loggers, by class: realtime, minute, hour, day, heartbeat, notice, answer, other."},
 			[]string{"class"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_frames_refused_total",
 			Help: "HJ 212 input refused, by kind: the codec's (garbage, header, length, oversize, truncated, crc, tail, syntax, field, missing, split), unknown_mn, wrong_pw, datatime, value."},
