@@ -294,34 +294,21 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	// The batch's range, kept whatever is dropped from it below: the ack
 	// and the commit record cover every item the gateway sent.
 	first, last := b.FirstSeq, b.LastSeq()
-	through, dup, err := in.commit(ctx, b, def, first, last)
-	if err != nil {
-		in.storeFailed(gw, b, err)
-		return
-	}
-	if dup {
-		// A replay of what is stored: acknowledged again, not written or
-		// evaluated twice.
-		in.m.duplicates.Inc()
-	}
-	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through})
-}
-
-// commit judges and stores b, whose items are first … last of its stream,
-// unless the stream's commit record already covers that range (dup: a
-// replay, neither written nor judged again). through is the record's
-// through afterwards. An error means nothing was committed.
-func (in *Ingestor) commit(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, first, last uint64) (through uint64, dup bool, err error) {
-	gw := b.Gateway
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sc, err := in.commits.lock(wctx, gw, b.Stream)
 	if err != nil {
-		return 0, false, fmt.Errorf("reading the commit record: %w", err)
+		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
+		return
 	}
-	defer sc.unlock()
 	if sc.c.Covers(first, last) {
-		return sc.c.Through, true, nil
+		// A replay of what is stored: acknowledged again, not written or
+		// evaluated twice.
+		through := sc.c.Through
+		sc.unlock()
+		in.m.duplicates.Inc()
+		in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through})
+		return
 	}
 	in.dropFuture(gw, b, first, last)
 	next := sc.c.With(b.Committed, first, last)
@@ -330,7 +317,9 @@ func (in *Ingestor) commit(ctx context.Context, b *telemetry.Batch, def *telemet
 		// lose a warning: the batch comes again, and what the engine has
 		// already judged it does not judge twice.
 		if err := in.o.Alerts.Observe(wctx, b); err != nil {
-			return 0, false, fmt.Errorf("judging early warnings: %w", err)
+			sc.unlock()
+			in.storeFailed(gw, b, fmt.Errorf("judging early warnings: %w", err))
+			return
 		}
 	}
 	// Each reading's delay is measured to this instant: the batch is
@@ -340,9 +329,12 @@ func (in *Ingestor) commit(ctx context.Context, b *telemetry.Batch, def *telemet
 	err = in.o.Store.WriteBatch(wctx, b, def, next, began)
 	in.m.storeSeconds.Observe(time.Since(began).Seconds())
 	if err != nil {
-		return 0, false, err
+		sc.unlock()
+		in.storeFailed(gw, b, err)
+		return
 	}
 	sc.c = next
+	sc.unlock()
 	in.stored.Store(time.Now().UnixNano())
 	if def != nil {
 		in.contexts.Put(def)
@@ -354,7 +346,7 @@ func (in *Ingestor) commit(ctx context.Context, b *telemetry.Batch, def *telemet
 		in.m.backlog.Add(float64(b.Len()))
 	}
 	in.devicesRefused(gw, "batch", in.o.Registry.ObserveBatch(b))
-	return next.Through, false, nil
+	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: next.Through})
 }
 
 // dropFuture drops the items of b (first…last) stamped too far ahead of
