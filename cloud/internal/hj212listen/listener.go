@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/internal/throttle"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
@@ -37,7 +38,7 @@ import (
 
 // Submitter takes readings through the cloud's ingest path (ingest.Ingestor).
 type Submitter interface {
-	Submit(ctx context.Context, b *telemetry.Batch, first, last uint64) (dup bool, err error)
+	Submit(ctx context.Context, b *telemetry.Batch) (ingest.Submitted, error)
 }
 
 // Options start a listener.
@@ -450,20 +451,17 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 		}
 	}
 	if len(u.readings) > 0 {
-		// One number per frame in the stream of the logger's CN: its
-		// DataTime and its part (PNO), so a frame sent again (a lost 9014,
-		// a history upload of what arrived) is recognised whatever its QN.
 		l.recall(lg, p.CN)
-		seq := uint64(u.dataTime.Unix())*10_000 + uint64(p.PNO)
 		b := &telemetry.Batch{Gateway: lg.cfg.Station, Site: lg.cfg.Site, Stream: "hj212-" + lg.cfg.MN + "-" + p.CN,
-			FirstSeq: seq, Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}
+			FirstSeq: frameSeq(u.dataTime, p.PNO), Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}
 		select {
 		case l.slots <- struct{}{}:
 		case <-ctx.Done():
 			return false
 		}
-		dup, err := l.o.Ingest.Submit(ctx, b, seq, seq)
+		res, err := l.o.Ingest.Submit(ctx, b)
 		<-l.slots
+		dup := res == ingest.Duplicate
 		if err != nil {
 			l.m.storeErrors.Inc()
 			if ok, n := l.thr.Allow("store"); ok {
@@ -482,6 +480,21 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 	c.answer(p, hj212.CNDataResponse)
 	c.history(s, p.CN, u.dataTime)
 	return true
+}
+
+// Numbering of a logger's frames in the stream of one CN: a frame's readings
+// are numbered from its DataTime and its part (PNO), so a frame sent again
+// (a lost 9014, a history upload of what arrived) has the same numbers
+// whatever its QN, and the parts of a split message have different ones.
+// A data segment of at most 1024 bytes holds fewer than perFrame values
+// (each field takes at least 5 bytes: "a-b=" and a separator).
+const (
+	perFrame  = 200
+	perSecond = perFrame * 10_000 // PNO is 1…9999, 0 when not split
+)
+
+func frameSeq(dataTime time.Time, pno int) uint64 {
+	return uint64(dataTime.Unix())*perSecond + uint64(pno)*perFrame + 1
 }
 
 // factor is the logger's factor mapping.

@@ -168,6 +168,9 @@ func checkMapped(t *testing.T, cn string, cp hj212.CP) {
 		}
 		return
 	}
+	if len(u.readings) >= perFrame {
+		t.Fatalf("%d readings in one frame: the numbers of the next part would overlap", len(u.readings))
+	}
 	if len(u.readings) > 0 {
 		b := telemetry.Batch{Gateway: "g", Stream: "s", FirstSeq: 1, Readings: u.readings}
 		if err := b.Validate(); err != nil {
