@@ -84,7 +84,7 @@ func TestPeerLoggerToOurPlatform(t *testing.T) {
 	}
 	wants := map[string]want{
 		"water_ph":                   {7.19, "", "good", at("20261202083100")},
-		"dissolved_oxygen":           {2.80, "mg/L", "bad", at("20261202083100")}, // flag C, calibrating
+		"dissolved_oxygen":           {2.80, "mg/L", "bad", at("20261202083100")},  // flag C, calibrating
 		"ammonia_nitrogen":           {0.412, "mg/L", "bad", at("20261202083000")}, // flag D, fault
 		"cod_minute_avg":             {22.4, "mg/L", "good", at("20261202083000")},
 		"cod_minute_min":             {21.0, "mg/L", "good", at("20261202083000")},
