@@ -115,20 +115,7 @@ func TestPeerLoggerToOurCodec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("peer logger: %v\n%s", err, out)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(uploads) {
-		t.Fatalf("peer logger printed %d lines for %d uploads:\n%s", len(lines), len(uploads), out)
-	}
-	for i, l := range lines {
-		var r struct {
-			QN    string `json:"qn"`
-			Acked bool   `json:"acked"`
-			Tries int    `json:"tries"`
-		}
-		if err := json.Unmarshal([]byte(l), &r); err != nil || !r.Acked || r.Tries != 1 {
-			t.Errorf("upload %d: the peer says %s (%v): want answered at the first try", i, l, err)
-		}
-	}
+	answeredFirstTry(t, out)
 	for i, want := range uploads {
 		var p hj212.Packet
 		select {

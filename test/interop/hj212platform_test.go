@@ -53,19 +53,7 @@ func TestPeerLoggerToOurPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatalf("peer logger: %v\n%s\ncloud:\n%s", err, out, cloud.Logs())
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(uploads) {
-		t.Fatalf("peer logger printed %d lines for %d uploads:\n%s", len(lines), len(uploads), out)
-	}
-	for i, l := range lines {
-		var r struct {
-			Acked bool `json:"acked"`
-			Tries int  `json:"tries"`
-		}
-		if err := json.Unmarshal([]byte(l), &r); err != nil || !r.Acked || r.Tries != 1 {
-			t.Errorf("upload %d: the peer says %s (%v): want answered at the first try", i, l, err)
-		}
-	}
+	answeredFirstTry(t, out)
 
 	// Answered means stored: no waiting from here.
 	var latest []struct {
@@ -104,5 +92,25 @@ func TestPeerLoggerToOurPlatform(t *testing.T) {
 	}
 	if len(wants) > 0 {
 		t.Errorf("missing from /api/v1/latest: %v", wants)
+	}
+}
+
+// answeredFirstTry checks the peer logger's output: one line per upload,
+// each answered at the first try.
+func answeredFirstTry(t *testing.T, out []byte) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(uploads) {
+		t.Fatalf("peer logger printed %d lines for %d uploads:\n%s", len(lines), len(uploads), out)
+	}
+	for i, l := range lines {
+		var r struct {
+			QN    string `json:"qn"`
+			Acked bool   `json:"acked"`
+			Tries int    `json:"tries"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil || !r.Acked || r.Tries != 1 {
+			t.Errorf("upload %d: the peer says %s (%v): want answered at the first try", i, l, err)
+		}
 	}
 }
