@@ -39,6 +39,8 @@ func TestHJ212File(t *testing.T) {
 		{"logger factor", "hj212:\n  listen: \":2012\"\n  loggers:\n    - mn: A1\n      pw: \"1\"\n      station: s\n      factors:\n        w01003: {metric: \"\"}\n",
 			"c.yaml:8: hj212.loggers[0].factors.w01003.metric: metric id is empty"},
 		{"idle", "hj212:\n  listen: \":2012\"\n  idle_timeout: 1s\n  loggers:\n" + logger, "c.yaml:3: hj212.idle_timeout: 1s is outside 10s..24h"},
+		{"max_pending", "hj212:\n  listen: \":2012\"\n  max_connections: 100\n  max_pending: 200\n  loggers:\n" + logger,
+			"c.yaml:4: hj212.max_pending: 200 is outside 1..max_connections (100)"},
 		{"typo", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", staton: s}\n", `c.yaml:4: hj212.loggers[0].staton: unknown field (did you mean "station"?)`},
 		{"tls without key", "hj212:\n  listen: \":2012\"\n  tls: {cert_file: c.pem}\n  loggers:\n" + logger, "c.yaml:3: hj212.tls.cert_file: a TLS listener needs cert_file and key_file"},
 	})

@@ -52,8 +52,7 @@ func BenchmarkLoggers(b *testing.B) {
 	peers := make([]*peer, n)
 	began := time.Now()
 	// Loggers come in as they would after an outage of the cloud: many at
-	// once, each authenticating with its first frame (32 at a time, the
-	// listener's bound on connections without a good frame per address).
+	// once, 32 at a time, each authenticating with its first frame.
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 32 {

@@ -20,10 +20,16 @@ type Config struct {
 	// TLS, when set, makes the listener speak TLS (few loggers can).
 	TLS *TLS `yaml:"tls"`
 	// MaxConnections bounds the connections held at once (0: 10 000); a
-	// connection beyond it is closed at once. At most MaxPending of them
-	// (and MaxPendingPerIP from one address) may not yet have sent a good
-	// frame.
+	// connection beyond it is closed at once.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxPending bounds the connections that have not sent a good frame
+	// yet (0: half of MaxConnections), MaxPendingPerAddress those from one
+	// address (0: 256), so strangers cannot take every connection. A
+	// logger may stay silent until its next report after connecting, and
+	// loggers behind a carrier's NAT share an address: raise the second
+	// for them.
+	MaxPending           int `yaml:"max_pending"`
+	MaxPendingPerAddress int `yaml:"max_pending_per_address"`
 	// IdleTimeout closes a connection that completes no frame for this
 	// long (0: 15m). HJ 212-2017 has no heartbeat; a logger reporting
 	// real-time data every 30 s and minute data every 10 minutes is never
@@ -85,13 +91,10 @@ const maxMetric = telemetry.MaxNameLen - len("_minute_zs_avg")
 
 // Defaults of the zero fields.
 const (
-	DefaultMaxConnections = 10_000
-	DefaultIdleTimeout    = 15 * time.Minute
-	DefaultHistoryMax     = 72 * time.Hour
-	// MaxPending connections may be open without a good frame yet, at most
-	// MaxPendingPerIP of them from one address.
-	MaxPending      = 256
-	MaxPendingPerIP = 32
+	DefaultMaxConnections       = 10_000
+	DefaultIdleTimeout          = 15 * time.Minute
+	DefaultHistoryMax           = 72 * time.Hour
+	DefaultMaxPendingPerAddress = 256
 )
 
 // Enabled reports whether a listener is configured.
@@ -102,6 +105,17 @@ func (c *Config) maxConnections() int {
 		return DefaultMaxConnections
 	}
 	return c.MaxConnections
+}
+
+func (c *Config) maxPending() (all, perAddress int) {
+	all, perAddress = c.MaxPending, c.MaxPendingPerAddress
+	if all == 0 {
+		all = max(c.maxConnections()/2, 1)
+	}
+	if perAddress == 0 {
+		perAddress = DefaultMaxPendingPerAddress
+	}
+	return all, perAddress
 }
 
 func (c *Config) idleTimeout() time.Duration {
@@ -134,6 +148,12 @@ func (c *Config) Validate(r *yamlconf.Report, p string) {
 	}
 	if c.MaxConnections < 0 || c.MaxConnections > 1_000_000 {
 		r.Errorf(p+".max_connections", "%d is outside 1..1000000", c.MaxConnections)
+	}
+	if c.MaxPending < 0 || c.MaxPending > c.maxConnections() {
+		r.Errorf(p+".max_pending", "%d is outside 1..max_connections (%d)", c.MaxPending, c.maxConnections())
+	}
+	if c.MaxPendingPerAddress < 0 || c.MaxPendingPerAddress > c.maxConnections() {
+		r.Errorf(p+".max_pending_per_address", "%d is outside 1..max_connections (%d)", c.MaxPendingPerAddress, c.maxConnections())
 	}
 	if c.IdleTimeout != 0 && (c.IdleTimeout < 10*time.Second || c.IdleTimeout > 24*time.Hour) {
 		r.Errorf(p+".idle_timeout", "%v is outside 10s..24h", c.IdleTimeout)

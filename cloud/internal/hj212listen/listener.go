@@ -198,6 +198,7 @@ func (l *Listener) accept(ctx context.Context) {
 // nil and why when it is over a bound.
 func (l *Listener) admit(nc net.Conn) (*conn, string) {
 	ip := hostOf(nc.RemoteAddr())
+	pendingAll, pendingPerAddress := l.cfg.maxPending()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -205,7 +206,7 @@ func (l *Listener) admit(nc net.Conn) (*conn, string) {
 		return nil, "max_connections"
 	case len(l.conns) >= l.cfg.maxConnections():
 		return nil, "max_connections"
-	case l.pending >= MaxPending || l.perIP[ip] >= MaxPendingPerIP:
+	case l.pending >= pendingAll || l.perIP[ip] >= pendingPerAddress:
 		return nil, "pending"
 	}
 	c := &conn{l: l, nc: nc, ip: ip, pending: true, sessions: map[string]*session{}, since: l.o.Now()}

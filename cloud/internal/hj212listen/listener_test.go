@@ -450,10 +450,22 @@ func TestIdleAndReconnect(t *testing.T) {
 // Connections beyond the caps are closed at once and counted.
 func TestConnectionCaps(t *testing.T) {
 	t.Run("pending per address", func(t *testing.T) {
-		r := start(t, Config{})
-		for range MaxPendingPerIP {
+		r := start(t, Config{MaxPendingPerAddress: 4})
+		for range 4 {
 			dial(t, r.l.Addr().String())
 		}
+		dial(t, r.l.Addr().String()).closed()
+		if n := testutil.ToFloat64(r.m.connRefused.WithLabelValues("pending")); n != 1 {
+			t.Fatalf("refused{pending} %v", n)
+		}
+	})
+	t.Run("pending in all", func(t *testing.T) {
+		r := start(t, Config{MaxConnections: 10, MaxPending: 2})
+		p := dial(t, r.l.Addr().String())
+		p.send(frameC14) // no longer pending once answered
+		p.next()
+		dial(t, r.l.Addr().String())
+		dial(t, r.l.Addr().String())
 		dial(t, r.l.Addr().String()).closed()
 		if n := testutil.ToFloat64(r.m.connRefused.WithLabelValues("pending")); n != 1 {
 			t.Fatalf("refused{pending} %v", n)
