@@ -301,6 +301,10 @@ func (c *Config) load(r *yamlconf.Report) {
 		if err == nil {
 			loose("config file (it holds mqtt.password or store.influxdb.token)", l)
 		}
+	} else if c.File != "" && c.HJ212.InlinePasswords() {
+		if l, err := secretfile.Check(c.File); err == nil {
+			loose("config file (it holds hj212.loggers[].pw)", l)
+		}
 	}
 }
 

@@ -279,6 +279,17 @@ func (c *Config) Load(r *yamlconf.Report, p string, loose func(string, *secretfi
 	}
 }
 
+// InlinePasswords reports whether a logger's pw is written in the config
+// file itself (rather than in a pw_file).
+func (c *Config) InlinePasswords() bool {
+	for i := range c.Loggers {
+		if c.Loggers[i].PW != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func alnum(s string, max int) bool {
 	if s == "" || len(s) > max {
 		return false
