@@ -129,11 +129,11 @@ func TestHJ212Platform(t *testing.T) {
 		t.Fatal(err)
 	}
 	for series, v := range map[string]float64{
-		`fieldwatch_hj212_frames_refused_total{kind="wrong_pw"}`: 1,
-		`fieldwatch_hj212_frames_total{class="realtime"}`:        1,
-		`fieldwatch_hj212_readings_total`:                        4,
-		`fieldwatch_hj212_answers_total{cn="9014"}`:              1,
-		`fieldwatch_hj212_connections`:                           1,
+		`fieldwatch_hj212_refused_total{kind="wrong_pw"}`: 1,
+		`fieldwatch_hj212_frames_total{class="realtime"}`: 1,
+		`fieldwatch_hj212_readings_total`:                 4,
+		`fieldwatch_hj212_answers_total{cn="9014"}`:       1,
+		`fieldwatch_hj212_connections`:                    1,
 	} {
 		if m[series] != v {
 			t.Errorf("%s = %v, want %v", series, m[series], v)

@@ -128,7 +128,7 @@ func Run(ctx context.Context, o Options) error {
 	intake.set(in)
 	if cfg.HJ212.Enabled() {
 		hl, err := hj212listen.Start(ctx, hj212listen.Options{Config: &cfg.HJ212, Ingest: in, Registry: rg, Log: log,
-			Metrics: hj212listen.NewMetrics(reg)})
+			Metrics: hj212listen.NewMetrics(reg, log)})
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,10 @@
 // Package hj212listen is the cloud as an HJ 212 platform (上位机): a TCP
 // listener (optionally TLS) that data loggers (数采仪) report to.
 //
-// Each connection has a goroutine of its own that reads frames with the
-// codec's stream reader (protocols/hj212) under a read deadline, so a slow,
-// silent or hostile peer holds only its own connection. A frame is checked
+// Each connection has a goroutine of its own (stationserver) that reads
+// frames with the codec's stream reader (protocols/hj212) under a read
+// deadline, so a slow, silent or hostile peer holds only its own
+// connection. A frame is checked
 // by the codec, then its MN against the allow-list and its PW against the
 // logger's; every refusal is counted by kind and logged (throttled), and the
 // reader goes on with the next frame. Real-time (2011), minute (2051), hour
@@ -31,6 +32,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/stationserver"
 	"github.com/fieldwatch/fieldwatch/internal/throttle"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -70,16 +72,14 @@ type Listener struct {
 	loggers map[string]*logger // by MN
 	slots   chan struct{}
 	thr     *throttle.Throttle
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the server has stopped
 
 	mu      sync.Mutex
-	conns   map[*conn]struct{}
 	pending int
 	perIP   map[string]int
 	current map[string]*conn // each logger's newest authenticated connection
 	online  map[string]int   // station → loggers connected
-	closed  bool
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
 }
 
 // logger is a configured logger with its factor table and what the
@@ -92,7 +92,8 @@ type logger struct {
 	gap     map[string]time.Duration // CN → smallest step seen between DataTimes
 }
 
-// Start listens on cfg.Listen and serves until ctx is done or Close.
+// Start listens on cfg.Listen and serves until ctx is done or Close: one
+// goroutine per connection (stationserver), at most max_connections.
 func Start(ctx context.Context, o Options) (*Listener, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -100,7 +101,7 @@ func Start(ctx context.Context, o Options) (*Listener, error) {
 	cfg := o.Config
 	l := &Listener{o: o, cfg: cfg, log: o.Log.With("component", "hj212"), m: o.Metrics,
 		loggers: map[string]*logger{}, slots: make(chan struct{}, storeSlots), thr: throttle.New(10 * time.Second),
-		conns: map[*conn]struct{}{}, perIP: map[string]int{}, current: map[string]*conn{}, online: map[string]int{}}
+		perIP: map[string]int{}, current: map[string]*conn{}, online: map[string]int{}, done: make(chan struct{})}
 	for i := range cfg.Loggers {
 		lc := &cfg.Loggers[i]
 		fs := make(map[string]Factor, len(DefaultFactors)+len(cfg.Factors)+len(lc.Factors))
@@ -123,9 +124,12 @@ func Start(ctx context.Context, o Options) (*Listener, error) {
 	}
 	l.ln = ln
 	ctx, l.cancel = context.WithCancel(ctx)
-	l.wg.Add(1)
-	go l.accept(ctx)
-	context.AfterFunc(ctx, l.shut)
+	srv := &stationserver.Server{Proto: "hj212", MaxConns: cfg.maxConnections(), Handle: l.handleConn, Log: l.log,
+		Metrics: o.Metrics.server}
+	go func() {
+		defer close(l.done)
+		srv.Serve(ctx, ln)
+	}()
 	l.log.Info("HJ 212 platform listening", "addr", ln.Addr().String(), "tls", cfg.ServerTLS != nil,
 		"loggers", len(cfg.Loggers))
 	return l, nil
@@ -138,83 +142,38 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 // goroutines.
 func (l *Listener) Close() {
 	l.cancel()
-	l.wg.Wait()
+	<-l.done
 }
 
-func (l *Listener) shut() {
-	l.mu.Lock()
-	l.closed = true
-	l.ln.Close()
-	for c := range l.conns {
-		c.nc.Close()
-	}
-	l.mu.Unlock()
-}
-
-func (l *Listener) accept(ctx context.Context) {
-	defer l.wg.Done()
-	for {
-		nc, err := l.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and the like: wait a little rather than spin.
-			l.log.Error("accept", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
+// handleConn serves one connection the server accepted: closed at once
+// when it is over the bounds on connections without a good frame yet.
+func (l *Listener) handleConn(ctx context.Context, nc net.Conn) {
+	c := l.admit(nc)
+	if c == nil {
+		l.m.pendingRefused.Inc()
+		if ok, n := l.thr.Allow("pending"); ok {
+			l.log.Warn("connection closed: too many connections without a good frame yet", "remote", nc.RemoteAddr().String(),
+				"similar_suppressed", n)
 		}
-		c, reason := l.admit(nc)
-		if c == nil {
-			l.m.connRefused.WithLabelValues(reason).Inc()
-			if ok, n := l.thr.Allow("conn:" + reason); ok {
-				l.log.Warn("connection refused", "reason", reason, "remote", nc.RemoteAddr().String(), "similar_suppressed", n)
-			}
-			nc.Close()
-			continue
-		}
-		l.m.accepted.Inc()
-		l.m.conns.Inc()
-		go func() {
-			defer l.wg.Done()
-			defer l.m.conns.Dec()
-			c.serve(ctx)
-		}()
+		return
 	}
+	c.serve(ctx)
 }
 
 // admit registers a new connection, pending until its first good frame;
-// nil and why when it is over a bound.
-func (l *Listener) admit(nc net.Conn) (*conn, string) {
+// nil when it is over a bound.
+func (l *Listener) admit(nc net.Conn) *conn {
 	ip := hostOf(nc.RemoteAddr())
 	pendingAll, pendingPerAddress := l.cfg.maxPending()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.closed:
-		return nil, "max_connections"
-	case len(l.conns) >= l.cfg.maxConnections():
-		return nil, "max_connections"
-	case l.pending >= pendingAll || l.perIP[ip] >= pendingPerAddress:
-		return nil, "pending"
+	if l.pending >= pendingAll || l.perIP[ip] >= pendingPerAddress {
+		return nil
 	}
 	c := &conn{l: l, nc: nc, ip: ip, pending: true, sessions: map[string]*session{}, since: l.o.Now()}
-	l.conns[c] = struct{}{}
 	l.pending++
 	l.perIP[ip]++
-	l.wg.Add(1)
-	return c, ""
+	return c
 }
 
 func hostOf(a net.Addr) string {
@@ -287,11 +246,7 @@ func (c *conn) serve(ctx context.Context) {
 
 // refused counts and logs (throttled) refused input.
 func (c *conn) refused(kind, mn string, err error) {
-	c.l.m.refused.WithLabelValues(kind).Inc()
-	if ok, n := c.l.thr.Allow("refused:" + kind); ok {
-		c.l.log.Warn("HJ 212 frame refused", "kind", kind, "remote", c.nc.RemoteAddr().String(), "mn", mn, "err", err,
-			"similar_suppressed", n)
-	}
+	c.l.m.refused.Refuse(kind, "HJ 212 frame refused", "remote", c.nc.RemoteAddr().String(), "mn", mn, "err", err)
 }
 
 // handle takes one decoded frame; it reports whether the frame was good
@@ -404,7 +359,6 @@ func (c *conn) close() {
 	l := c.l
 	var offline []string
 	l.mu.Lock()
-	delete(l.conns, c)
 	if c.pending {
 		l.pending--
 		if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {

@@ -1,8 +1,11 @@
 package hj212listen
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/stationserver"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
 )
 
@@ -12,7 +15,7 @@ const (
 	KindWrongPW   = "wrong_pw"   // PW not the logger's
 )
 
-// RefusalKinds are every kind fieldwatch_hj212_frames_refused_total counts.
+// RefusalKinds are every kind fieldwatch_hj212_refused_total counts.
 var RefusalKinds = []string{hj212.KindGarbage, hj212.KindHeader, hj212.KindLength, hj212.KindOversize,
 	hj212.KindTruncated, hj212.KindCRC, hj212.KindTail, hj212.KindSyntax, hj212.KindField, hj212.KindMissing,
 	hj212.KindSplit, KindUnknownMN, KindWrongPW, KindDataTime, KindValue}
@@ -29,30 +32,34 @@ const (
 	classOther     = "other"     // any other command: not stored
 )
 
-// Metrics are the listener's Prometheus metrics.
+// Metrics are the listener's Prometheus metrics; the connections' and the
+// refusals' are stationserver's, named fieldwatch_hj212_….
 type Metrics struct {
-	frames      *prometheus.CounterVec
-	refused     *prometheus.CounterVec
-	duplicates  prometheus.Counter
-	storeErrors prometheus.Counter
-	readings    prometheus.Counter
-	unmapped    prometheus.Counter
-	answers     *prometheus.CounterVec
-	history     *prometheus.CounterVec
-	conns       prometheus.Gauge
-	accepted    prometheus.Counter
-	connRefused *prometheus.CounterVec
+	server         *stationserver.Metrics
+	refused        *stationserver.Refusals
+	pendingRefused prometheus.Counter
+	frames         *prometheus.CounterVec
+	duplicates     prometheus.Counter
+	storeErrors    prometheus.Counter
+	readings       prometheus.Counter
+	unmapped       prometheus.Counter
+	answers        *prometheus.CounterVec
+	history        *prometheus.CounterVec
 }
 
-// NewMetrics registers the listener's metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics registers the listener's metrics on reg; refusals are
+// logged (throttled) on log.
+func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	m := &Metrics{
+		server: stationserver.NewMetrics(reg, "hj212"),
+		refused: stationserver.NewRefusals(reg, "hj212",
+			"HJ 212 input refused, by kind: the codec's (garbage, header, length, oversize, truncated, crc, tail, syntax, field, missing, split), unknown_mn, wrong_pw, datatime, value.",
+			RefusalKinds, log.With("component", "hj212")),
+		pendingRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_hj212_pending_refused_total",
+			Help: "HJ 212 connections closed at once: hj212.max_pending (or max_pending_per_address from one address) were open without a good frame yet."}),
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_frames_total",
 			Help: "HJ 212 frames taken (data frames: once stored) from authenticated data loggers, by class: realtime, minute, hour, day, heartbeat, notice, answer, other."},
 			[]string{"class"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_frames_refused_total",
-			Help: "HJ 212 input refused, by kind: the codec's (garbage, header, length, oversize, truncated, crc, tail, syntax, field, missing, split), unknown_mn, wrong_pw, datatime, value."},
-			[]string{"kind"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_hj212_duplicates_total",
 			Help: "HJ 212 data frames already stored (a re-sent frame): answered again, not written or judged twice."}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_hj212_store_errors_total",
@@ -65,24 +72,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Answers sent to data loggers, by CN (9013 notice, 9014 data)."}, []string{"cn"}),
 		history: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_history_requests_total",
 			Help: "History requests (补传) sent after a logger's outage, by CN (2051 minute, 2061 hour)."}, []string{"cn"}),
-		conns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fieldwatch_hj212_connections",
-			Help: "HJ 212 connections open."}),
-		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_hj212_connections_total",
-			Help: "HJ 212 connections accepted."}),
-		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_hj212_connections_refused_total",
-			Help: "HJ 212 connections closed at once, by reason: max_connections, pending (too many without a good frame yet, in all or from one address)."},
-			[]string{"reason"}),
 	}
-	reg.MustRegister(m.frames, m.refused, m.duplicates, m.storeErrors, m.readings, m.unmapped, m.answers, m.history,
-		m.conns, m.accepted, m.connRefused)
-	for _, k := range RefusalKinds {
-		m.refused.WithLabelValues(k)
-	}
+	reg.MustRegister(m.pendingRefused, m.frames, m.duplicates, m.storeErrors, m.readings, m.unmapped, m.answers, m.history)
 	for _, c := range []string{classRealtime, classMinute, classHour, classDay, classHeartbeat, classNotice, classAnswer, classOther} {
 		m.frames.WithLabelValues(c)
-	}
-	for _, r := range []string{"max_connections", "pending"} {
-		m.connRefused.WithLabelValues(r)
 	}
 	return m
 }
