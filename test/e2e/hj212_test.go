@@ -37,6 +37,7 @@ func TestHJ212Platform(t *testing.T) {
       station: river-east
       site: huai-river
       name: 淮河东断面
+      location: {lat: 32.95, lon: 117.39}
       device: sonde
 `, hjAddr, mn, pwFile)), 0o600)
 	cloud := start(t, "fieldwatch-cloud", "run", "-c", cfg, "-http", cloudHTTP, "-data", t.TempDir(),
@@ -117,12 +118,13 @@ func TestHJ212Platform(t *testing.T) {
 	}
 	var station struct {
 		State, Name string
+		Location    *struct{ Lat, Lon float64 }
 	}
 	if err := testenv.GetJSON("http://"+cloudHTTP+"/api/v1/stations/river-east", &station); err != nil {
 		t.Fatal(err)
 	}
-	if station.State != "online" || station.Name != "淮河东断面" {
-		t.Errorf("station %+v, want online with its name while its logger is connected", station)
+	if station.State != "online" || station.Name != "淮河东断面" || station.Location == nil || station.Location.Lat != 32.95 {
+		t.Errorf("station %+v, want online with its name and location while its logger is connected", station)
 	}
 	m, err := testenv.Scrape("http://" + cloudHTTP + "/metrics")
 	if err != nil {

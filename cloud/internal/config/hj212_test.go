@@ -41,6 +41,9 @@ func TestHJ212File(t *testing.T) {
 		{"idle", "hj212:\n  listen: \":2012\"\n  idle_timeout: 1s\n  loggers:\n" + logger, "c.yaml:3: hj212.idle_timeout: 1s is outside 10s..24h"},
 		{"max_pending", "hj212:\n  listen: \":2012\"\n  max_connections: 100\n  max_pending: 200\n  loggers:\n" + logger,
 			"c.yaml:4: hj212.max_pending: 200 is outside 1..max_connections (100)"},
+		{"location", "hj212:\n  listen: \":2012\"\n  loggers:\n    - mn: A1\n      pw: \"1\"\n      station: s\n      location: {lat: 32.9, lon: 117.4}\n", ""},
+		{"bad location", "hj212:\n  listen: \":2012\"\n  loggers:\n    - mn: A1\n      pw: \"1\"\n      station: s\n      location: {lat: 132.9, lon: 117.4}\n",
+			"c.yaml:7: hj212.loggers[0].location: 132.9,117.4 is not on Earth"},
 		{"typo", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", staton: s}\n", `c.yaml:4: hj212.loggers[0].staton: unknown field (did you mean "station"?)`},
 		{"tls without key", "hj212:\n  listen: \":2012\"\n  tls: {cert_file: c.pem}\n  loggers:\n" + logger, "c.yaml:3: hj212.tls.cert_file: a TLS listener needs cert_file and key_file"},
 	})

@@ -67,6 +67,8 @@ type Logger struct {
 	Station string `yaml:"station"`
 	Site    string `yaml:"site"`
 	Name    string `yaml:"name"`
+	// Location is where the station is (WGS84), for the console's map.
+	Location *telemetry.Location `yaml:"location"`
 	// Device is the device id of its readings (default: the MN).
 	Device string `yaml:"device"`
 	// Factors override the section's and the built-in table for this
@@ -195,6 +197,9 @@ func (c *Config) Validate(r *yamlconf.Report, p string) {
 		}
 		if err := telemetry.CheckDisplayName(l.Name); err != nil {
 			r.Errorf(lp+".name", "%v", err)
+		}
+		if g := l.Location; g != nil && (g.Lat < -90 || g.Lat > 90 || g.Lon < -180 || g.Lon > 180) {
+			r.Errorf(lp+".location", "%v,%v is not on Earth (lat -90..90, lon -180..180)", g.Lat, g.Lon)
 		}
 		if l.Device != "" {
 			if err := telemetry.CheckName("device", l.Device); err != nil {
