@@ -35,6 +35,11 @@ type Config struct {
 	// real-time data every 30 s and minute data every 10 minutes is never
 	// idle that long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// OfflineAfter is how long a station stays online after its last
+	// logger's connection closed (0: 1m): a logger back within it (a
+	// dropped mobile link, a logger that connects for each report) does
+	// not make its station flap.
+	OfflineAfter time.Duration `yaml:"offline_after"`
 	// HistoryMax bounds the span of one history request (补传) sent after
 	// a logger's outage (0: 72h); NoHistory sends none.
 	HistoryMax time.Duration `yaml:"history_max"`
@@ -96,6 +101,7 @@ const (
 	DefaultMaxConnections       = 10_000
 	DefaultIdleTimeout          = 15 * time.Minute
 	DefaultHistoryMax           = 72 * time.Hour
+	DefaultOfflineAfter         = time.Minute
 	DefaultMaxPendingPerAddress = 256
 )
 
@@ -125,6 +131,13 @@ func (c *Config) idleTimeout() time.Duration {
 		return DefaultIdleTimeout
 	}
 	return c.IdleTimeout
+}
+
+func (c *Config) offlineAfter() time.Duration {
+	if c.OfflineAfter == 0 {
+		return DefaultOfflineAfter
+	}
+	return c.OfflineAfter
 }
 
 func (c *Config) historyMax() time.Duration {
@@ -159,6 +172,9 @@ func (c *Config) Validate(r *yamlconf.Report, p string) {
 	}
 	if c.IdleTimeout != 0 && (c.IdleTimeout < 10*time.Second || c.IdleTimeout > 24*time.Hour) {
 		r.Errorf(p+".idle_timeout", "%v is outside 10s..24h", c.IdleTimeout)
+	}
+	if c.OfflineAfter < 0 || c.OfflineAfter > time.Hour {
+		r.Errorf(p+".offline_after", "%v is outside 0..1h", c.OfflineAfter)
 	}
 	if c.HistoryMax < 0 || c.HistoryMax > 366*24*time.Hour {
 		r.Errorf(p+".history_max", "%v is outside 0..8784h", c.HistoryMax)

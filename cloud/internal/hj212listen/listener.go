@@ -50,8 +50,10 @@ type Options struct {
 	Registry *registry.Registry
 	Log      *slog.Logger
 	Metrics  *Metrics
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Now is the clock (default time.Now); AfterFunc runs f after d and
+	// returns what stops it (default time.AfterFunc).
+	Now       func() time.Time
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Times the listener gives a peer.
@@ -78,8 +80,10 @@ type Listener struct {
 	mu      sync.Mutex
 	pending int
 	perIP   map[string]int
-	current map[string]*conn // each logger's newest authenticated connection
-	online  map[string]int   // station → loggers connected
+	current map[string]*conn    // each logger's newest authenticated connection
+	online  map[string]int      // station → loggers connected
+	leaving map[string]*leaving // station → its offline mark, pending
+	closing bool
 }
 
 // logger is a configured logger with its factor table and what the
@@ -98,10 +102,14 @@ func Start(ctx context.Context, o Options) (*Listener, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
 	cfg := o.Config
 	l := &Listener{o: o, cfg: cfg, log: o.Log.With("component", "hj212"), m: o.Metrics,
 		loggers: map[string]*logger{}, slots: make(chan struct{}, storeSlots), thr: throttle.New(10 * time.Second),
-		perIP: map[string]int{}, current: map[string]*conn{}, online: map[string]int{}, done: make(chan struct{})}
+		perIP: map[string]int{}, current: map[string]*conn{}, online: map[string]int{}, leaving: map[string]*leaving{},
+		done: make(chan struct{})}
 	for i := range cfg.Loggers {
 		lc := &cfg.Loggers[i]
 		fs := make(map[string]Factor, len(DefaultFactors)+len(cfg.Factors)+len(lc.Factors))
@@ -139,10 +147,30 @@ func Start(ctx context.Context, o Options) (*Listener, error) {
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 // Close stops accepting, closes every connection and waits for their
-// goroutines.
+// goroutines; the stations of the loggers that were connected, or left
+// within offline_after, are offline.
 func (l *Listener) Close() {
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
 	l.cancel()
 	<-l.done
+	l.mu.Lock()
+	var sts []string
+	for st, lv := range l.leaving {
+		if lv.stop() {
+			sts = append(sts, st)
+		}
+	}
+	clear(l.leaving)
+	for st := range l.online {
+		sts = append(sts, st)
+	}
+	clear(l.online)
+	l.mu.Unlock()
+	for _, st := range sts {
+		l.offline(st)
+	}
 }
 
 // handleConn serves one connection the server accepted: closed at once
@@ -328,6 +356,10 @@ func (l *Listener) connected(c *conn, lg *logger) {
 	if old == nil {
 		l.online[st]++
 	}
+	if lv := l.leaving[st]; lv != nil {
+		lv.stop() // back in time: the station never went offline
+		delete(l.leaving, st)
+	}
 	l.mu.Unlock()
 	if old != nil && old != c {
 		l.log.Info("data logger reconnected; its older connection closed", "mn", lg.cfg.MN, "station", st,
@@ -378,9 +410,47 @@ func (c *conn) close() {
 	}
 	l.mu.Unlock()
 	for _, st := range offline {
-		l.log.Info("data logger disconnected; station offline", "station", st, "remote", c.nc.RemoteAddr().String())
-		l.o.Registry.ObserveState(st, telemetry.State{State: telemetry.StateOffline, Time: l.o.Now()}, false)
+		l.log.Info("data logger disconnected", "station", st, "remote", c.nc.RemoteAddr().String(),
+			"offline_unless_back_within", l.cfg.offlineAfter())
+		l.goingOffline(st)
 	}
+}
+
+// goingOffline marks station st offline once offline_after has passed
+// without a logger of it connected: a logger that reconnects at once (a
+// dropped mobile link, a logger that connects for each report) does not
+// make its station flap.
+func (l *Listener) goingOffline(st string) {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		l.offline(st) // the listener stops: no logger can come back
+		return
+	}
+	if old := l.leaving[st]; old != nil {
+		old.stop()
+	}
+	lv := &leaving{}
+	lv.stop = l.o.AfterFunc(l.cfg.offlineAfter(), func() {
+		l.mu.Lock()
+		if l.leaving[st] != lv || l.online[st] > 0 {
+			l.mu.Unlock()
+			return
+		}
+		delete(l.leaving, st)
+		l.mu.Unlock()
+		l.offline(st)
+	})
+	l.leaving[st] = lv
+	l.mu.Unlock()
+}
+
+// leaving is a station's pending offline mark.
+type leaving struct{ stop func() bool }
+
+func (l *Listener) offline(st string) {
+	l.log.Info("station offline: no data logger of it connected", "station", st)
+	l.o.Registry.ObserveState(st, telemetry.State{State: telemetry.StateOffline, Time: l.o.Now()}, false)
 }
 
 // data stores a data upload and answers it; false when it was refused or

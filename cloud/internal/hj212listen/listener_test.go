@@ -99,8 +99,9 @@ func loggerC() Logger {
 }
 
 // start runs a listener on a free loopback port over a real ingestor and
-// SQLite store (wrapped by wrap, if given).
-func start(t testing.TB, cfg Config, wrap ...func(store.Store) store.Store) *rig {
+// SQLite store; opts wrap the store (func(store.Store) store.Store) or
+// change the options (func(*Options)).
+func start(t testing.TB, cfg Config, opts ...any) *rig {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -123,8 +124,16 @@ func start(t testing.TB, cfg Config, wrap ...func(store.Store) store.Store) *rig
 	}
 	t.Cleanup(func() { st.Close() })
 	var under store.Store = st
-	for _, w := range wrap {
-		under = w(under)
+	var change []func(*Options)
+	for _, o := range opts {
+		switch o := o.(type) {
+		case func(store.Store) store.Store:
+			under = o(under)
+		case func(*Options):
+			change = append(change, o)
+		default:
+			t.Fatalf("start: option %T", o)
+		}
 	}
 	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -134,7 +143,11 @@ func start(t testing.TB, cfg Config, wrap ...func(store.Store) store.Store) *rig
 		Metrics: ingest.NewMetrics(prometheus.NewRegistry())})
 	preg := prometheus.NewRegistry()
 	m := NewMetrics(preg, log)
-	l, err := Start(context.Background(), Options{Config: &cfg, Ingest: in, Registry: reg, Log: log, Metrics: m})
+	o := Options{Config: &cfg, Ingest: in, Registry: reg, Log: log, Metrics: m}
+	for _, f := range change {
+		f(&o)
+	}
+	l, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -695,4 +708,57 @@ func oneClosed(t *testing.T, ps []*peer) int {
 		t.Fatalf("connections %d and %d both closed", gone, <-closed)
 	}
 	return gone
+}
+
+// timers is a clock's AfterFunc a test fires by hand.
+type timers struct {
+	set chan func() // each function scheduled
+}
+
+func (tm *timers) AfterFunc(_ time.Duration, f func()) func() bool {
+	stopped := atomic.Bool{}
+	tm.set <- func() {
+		if !stopped.Load() {
+			f()
+		}
+	}
+	return func() bool { return !stopped.Swap(true) }
+}
+
+// A station goes offline offline_after its last logger left, unless one
+// is back in time: a logger that reconnects at once does not make it flap.
+func TestOfflineAfter(t *testing.T) {
+	tm := &timers{set: make(chan func(), 4)}
+	r := start(t, Config{}, func(o *Options) { o.AfterFunc = tm.AfterFunc })
+	state := func() string { st, _ := r.reg.Station("river-1"); return st.State }
+	scheduled := func() func() {
+		t.Helper()
+		select {
+		case f := <-tm.set:
+			return f
+		case <-time.After(wait):
+			t.Fatal("no offline mark scheduled after the logger left")
+		}
+		return nil
+	}
+	p := dial(t, r.l.Addr().String())
+	p.send(frameC14)
+	p.next()
+	p.c.Close()
+	fire := scheduled()
+	if s := state(); s != registry.Online {
+		t.Fatalf("station %s right after its logger left, want online until offline_after", s)
+	}
+	back := dial(t, r.l.Addr().String())
+	back.send(frameC50a)
+	back.next()
+	fire() // too late: the logger is back
+	if s := state(); s != registry.Online {
+		t.Fatalf("station %s with its logger back in time", s)
+	}
+	back.c.Close()
+	scheduled()() // offline_after passes
+	if s := state(); s != registry.Offline {
+		t.Fatalf("station %s after offline_after, want offline", s)
+	}
 }
