@@ -1,5 +1,7 @@
 package hj212listen
 
+import "github.com/fieldwatch/fieldwatch/protocols/hj212"
+
 // DefaultFactors maps the factor codes of HJ 212-2017 appendix B that
 // protocols/hj212 names (tables B.1 water, B.2 air) to Fieldwatch metrics
 // and units, the names the firmware profiles and the alert packs use where
@@ -33,4 +35,17 @@ var DefaultFactors = map[string]Factor{
 	"a34002": {Metric: "pm10", Unit: "µg/m³"},                         // PM10: µg/m³ as reported in practice (the table's text reads ng/m³, docs/standards/hj212.md)
 	"a34004": {Metric: "pm2_5", Unit: "µg/m³"},                        // PM2.5: as PM10
 	"a34013": {Metric: "smoke_dust", Unit: "mg/m³"},                   // smoke dust (烟尘)
+}
+
+// HJ/T 212-2005 loggers send the 2005 codes ("原编码" of appendix B: 011
+// for COD, 060 for ammonia nitrogen, 02 for SO2, B01 for waste water flow);
+// each maps as its 2017 code does.
+func init() {
+	for code, f := range hj212.Factors {
+		if d, ok := DefaultFactors[code]; ok && f.Old != "" {
+			if _, taken := DefaultFactors[f.Old]; !taken {
+				DefaultFactors[f.Old] = d
+			}
+		}
+	}
 }
