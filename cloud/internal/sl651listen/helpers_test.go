@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,13 +153,15 @@ func (c *conn) confirm() sl651.Frame {
 	return f
 }
 
-// closed waits until the centre closes the connection.
+// closed waits (to the connection's deadline) until the centre closes
+// the connection: end of stream, or a reset when the peer was still
+// writing.
 func (c *conn) closed() bool {
 	_, err := c.c.Read(make([]byte, 64))
 	for err == nil {
 		_, err = c.c.Read(make([]byte, 64))
 	}
-	return err == io.EOF
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
 }
 
 func mustHex(t *testing.T, s string) []byte {
