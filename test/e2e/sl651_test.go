@@ -50,13 +50,8 @@ func TestSL651CentralStation(t *testing.T) {
 	obs := time.Now().In(cst).Truncate(time.Minute).Add(-time.Minute)
 	send := func(enc sl651.Encoding, serial uint16, obs time.Time, z, pt float64) {
 		t.Helper()
-		addr := sl651.Item{ID: 0xF1, Def: 0xF1, Data: station[:], Class: 'H', HasClass: true}
-		tt := sl651.Item{ID: 0xF0, Def: 0xF0, Data: bcdMinutes(obs)}
-		if enc == sl651.ASCII {
-			addr.Def, addr.Data = 0, []byte(station.String())
-			tt.Def, tt.Data = 0, []byte(obs.Format("0601021504"))
-		}
-		r := sl651.Report{Serial: serial, SendTime: obs.Add(20 * time.Second), Items: []sl651.Item{addr, tt}}
+		r := sl651.Report{Serial: serial, SendTime: obs.Add(20 * time.Second),
+			Items: []sl651.Item{sl651.StationItem(station, 'H', enc), sl651.TimeItem(obs, cst, enc)}}
 		for _, v := range []struct {
 			id uint16
 			v  float64
@@ -143,7 +138,7 @@ func TestSL651CentralStation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]float64{
-		`fieldwatch_sl651_frames_total{function="32"}`: 2,
+		`fieldwatch_sl651_frames_total{function="32"}`:    2,
 		`fieldwatch_sl651_refused_total{kind="password"}`: 1,
 		`fieldwatch_sl651_readings_total`:                 6,
 		`fieldwatch_sl651_connections`:                    1,
@@ -152,9 +147,4 @@ func TestSL651CentralStation(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, m[k], want)
 		}
 	}
-}
-
-func bcdMinutes(t time.Time) []byte {
-	b := func(v int) byte { return byte(v/10<<4 | v%10) }
-	return []byte{b(t.Year() % 100), b(int(t.Month())), b(t.Day()), b(t.Hour()), b(t.Minute())}
 }

@@ -1,9 +1,7 @@
 package app
 
 import (
-	"context"
 	"encoding/hex"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -18,37 +16,11 @@ import (
 // timed report is confirmed, its values are served by /api/v1/latest under
 // the configured station, and the listener stops with the cloud.
 func TestSL651Station(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Listen, cfg.MQTT.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Ingest.MaxFuture = 365 * 24 * time.Hour
-	cfg.SL651.Listen, cfg.SL651.Central = "127.0.0.1:0", 5
-	cfg.SL651.Stations = []config.SL651Station{{Address: "0011223344", Station: "hydro-1", Site: "river"}}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Ready: func(a Addrs) { ready <- a }})
-	}()
-	var a Addrs
-	select {
-	case a = <-ready:
-	case err := <-done:
-		t.Fatalf("cloud did not start: %v", err)
-	case <-time.After(bound):
-		t.Fatal("cloud did not start")
-	}
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("cloud stopped: %v", err)
-			}
-		case <-time.After(bound):
-			t.Error("cloud did not stop")
-		}
-	}()
+	a, _ := runCloud(t, func(cfg *config.Config) {
+		cfg.Ingest.MaxFuture = 365 * 24 * time.Hour
+		cfg.SL651.Listen, cfg.SL651.Central = "127.0.0.1:0", 5
+		cfg.SL651.Stations = []config.SL651Station{{Address: "0011223344", Station: "hydro-1", Site: "river"}}
+	}, nil)
 	if a.SL651 == "" {
 		t.Fatal("no SL 651 address")
 	}

@@ -190,21 +190,9 @@ type ev struct {
 
 func bcd(v int) byte { return byte(v/10<<4 | v%10) }
 
-func timeItem(enc sl651.Encoding, t time.Time) sl651.Item {
-	t = t.In(cst)
-	if enc == sl651.ASCII {
-		return sl651.Item{ID: 0xF0, Data: []byte(t.Format("0601021504"))}
-	}
-	return sl651.Item{ID: 0xF0, Def: 0xF0, Data: []byte{bcd(t.Year() % 100), bcd(int(t.Month())), bcd(t.Day()), bcd(t.Hour()), bcd(t.Minute())}}
-}
+func timeItem(enc sl651.Encoding, t time.Time) sl651.Item { return sl651.TimeItem(t, cst, enc) }
 
-func addrItem(enc sl651.Encoding, a sl651.Address) sl651.Item {
-	it := sl651.Item{ID: 0xF1, Def: 0xF1, Data: append([]byte(nil), a[:]...), Class: 'H', HasClass: true}
-	if enc == sl651.ASCII {
-		it.Def, it.Data = 0, []byte(a.String())
-	}
-	return it
-}
+func addrItem(enc sl651.Encoding, a sl651.Address) sl651.Item { return sl651.StationItem(a, 'H', enc) }
 
 // report builds a station's report frame with the codec: station address
 // group, observation time, the values.

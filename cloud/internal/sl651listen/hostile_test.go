@@ -50,7 +50,9 @@ func TestRefusedThenTaken(t *testing.T) {
 		{"down-link", func(t *testing.T) []byte {
 			return mustHex(t, "7E7E00112233440503E83280080200341707181100161BE5D4")
 		}, KindDirection},
-		{"query answer", func(t *testing.T) []byte { return build(t, func(f *sl651.Frame) { f.Function = sl651.FnQueryRealtime }) }, KindFunction},
+		{"query answer", func(t *testing.T) []byte {
+			return build(t, func(f *sl651.Frame) { f.Function = sl651.FnQueryRealtime })
+		}, KindFunction},
 		{"multi-packet", func(t *testing.T) []byte {
 			return build(t, func(f *sl651.Frame) { f.Start, f.Total, f.Seq = sl651.SYN, 2, 1 })
 		}, KindFunction},

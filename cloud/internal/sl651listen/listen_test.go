@@ -141,7 +141,7 @@ func TestHourlySeries(t *testing.T) {
 			t.Fatalf("%s: %d samples, want 12: %v", s.metric, len(got), got)
 		}
 		for i, g := range got {
-			want := from.Add(5*time.Minute + time.Duration(i)*5*time.Minute).Format("15:04") + " " + s.want[i]
+			want := from.Add(5*time.Minute+time.Duration(i)*5*time.Minute).Format("15:04") + " " + s.want[i]
 			if g != want {
 				t.Errorf("%s[%d] = %q, want %q", s.metric, i, g, want)
 			}
