@@ -56,7 +56,6 @@ func TestRefusedThenTaken(t *testing.T) {
 		{"multi-packet", func(t *testing.T) []byte {
 			return build(t, func(f *sl651.Frame) { f.Start, f.Total, f.Seq = sl651.SYN, 2, 1 })
 		}, KindFunction},
-		{"more follow", func(t *testing.T) []byte { return build(t, func(f *sl651.Frame) { f.End = sl651.ETB }) }, KindFunction},
 		{"unknown element", func(t *testing.T) []byte {
 			return build(t, func(f *sl651.Frame) { f.Body = append(bytes.Clone(f.Body), 0x77, 0x08, 0x01) })
 		}, sl651.KindElement},

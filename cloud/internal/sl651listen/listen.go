@@ -15,7 +15,8 @@
 // answered), test (30), uniform interval (31: the series expanded into
 // readings at their times), timed (32), added (33) and hourly (34). Each
 // is confirmed (M2) with the codec's Confirm — same function, serial number
-// and send time, ended by ESC or EOT (sl651.confirm) — once its readings are
+// and send time, ended by ESC or EOT (sl651.confirm), or by ACK when the
+// station's message ended with ETB (more follow) — once its readings are
 // stored, or when it was stored before (a frame sent again, recognised by
 // the commit record of the station's "sl651" stream). A frame that could
 // not be stored is not confirmed: the station sends it again.
@@ -96,7 +97,7 @@ const (
 	KindPassword       = "password"        // the station's password is set and the frame's differs
 	KindCentral        = "central"         // addressed to another central station
 	KindDirection      = "direction"       // a down-link frame sent to the centre
-	KindFunction       = "function"        // a function the centre does not take (35–51 …), or a multi-packet (M3) frame
+	KindFunction       = "function"        // a function the centre does not take (35–51 …), or a packet of a multi-packet (M3) message
 	KindStore          = "store"           // the intake did not store it (not confirmed: the station sends it again)
 	KindTooMany        = "too_many"        // a report with more values than a frame's sequence numbers can hold
 )
@@ -241,12 +242,16 @@ func (l *Listener) frame(ctx context.Context, f sl651.Frame, remote string) (rep
 	default:
 		return refuse(KindFunction, fmt.Errorf("function %02X is not a report this centre takes", f.Function))
 	}
-	if f.Start == sl651.SYN || f.End == sl651.ETB {
+	if f.Start == sl651.SYN {
 		return refuse(KindFunction, errors.New("multi-packet (M3) messages are not taken"))
 	}
 	r, err := sl651.ParseReport(f, l.loc)
 	if err != nil {
-		return refuse(sl651.Kind(err), err)
+		kind := sl651.Kind(err)
+		if kind == "" {
+			kind = sl651.KindBody
+		}
+		return refuse(kind, err)
 	}
 	// Every body's station must be known too (a relay may carry others').
 	groups := map[*station][]sl651.Value{}
@@ -290,7 +295,11 @@ func (l *Listener) frame(ctx context.Context, f sl651.Frame, remote string) (rep
 	if f.Function == sl651.FnKeepAlive {
 		return nil, true // 6.6.4.2: no down-link
 	}
-	cf, err := sl651.Confirm(f, r.Serial, r.SendTime, l.loc, l.end)
+	end := l.end
+	if f.End == sl651.ETB {
+		end = sl651.ACK // more messages follow: confirmed, and the link stays (table 10)
+	}
+	cf, err := sl651.Confirm(f, r.Serial, r.SendTime, l.loc, end)
 	if err == nil {
 		reply, err = cf.Encode()
 	}

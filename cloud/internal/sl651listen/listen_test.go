@@ -257,3 +257,28 @@ func TestSentAgain(t *testing.T) {
 		t.Errorf("frames %v, want 3", n)
 	}
 }
+
+// TestMoreFollow: a message ended by ETB (more messages follow, table 10)
+// is taken and confirmed with ACK; the last one, ended by ETX, with the
+// configured ESC.
+func TestMoreFollow(t *testing.T) {
+	r := startRig(t, config.SL651{Central: 1, Stations: []config.SL651Station{{Address: "0012345678", Station: "hydro-1"}}})
+	c := r.dial(t)
+	obs := time.Date(2026, 12, 2, 8, 0, 0, 0, cst)
+	for i, end := range []byte{sl651.ETB, sl651.ETB, sl651.ETX} {
+		f := report(t, sl651.HEX, sl651.FnTimed, 1, st1, 0, uint16(i+1), obs.Add(time.Duration(i)*time.Hour+time.Second),
+			obs.Add(time.Duration(i)*time.Hour), ev{0x39, float64(i)})
+		f.End = end
+		c.send(encode(t, f))
+		want := byte(sl651.ACK)
+		if end == sl651.ETX {
+			want = sl651.ESC
+		}
+		if cf := c.confirm(); cf.End != want {
+			t.Fatalf("message %d: confirmation ends %#02x, want %#02x", i, cf.End, want)
+		}
+	}
+	if got := r.series(t, "hydro-1", "0012345678", "water_level", obs.Add(-time.Hour)); len(got) != 3 {
+		t.Fatalf("stored %v, want 3 levels", got)
+	}
+}

@@ -62,8 +62,9 @@ type Server struct {
 }
 
 // Serve accepts on ln until ctx is done, then closes ln and every open
-// connection and waits for their handlers. It returns nil after ctx ends,
-// else the error that stopped accepting.
+// connection and waits for their handlers. An accept error other than the
+// listener's closing (too many open files) is logged and retried after a
+// short backoff. It returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.throttle = throttle.New(10 * time.Second)
 	var (
@@ -82,19 +83,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		mu.Unlock()
 	})
 	defer stop()
-	var err error
+	var backoff time.Duration
 	for {
-		c, aerr := ln.Accept()
-		if aerr != nil {
-			if ctx.Err() == nil && !errors.Is(aerr, net.ErrClosed) {
-				var ne net.Error
-				if errors.As(aerr, &ne) && ne.Timeout() {
-					continue
-				}
-				err = aerr
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
 			}
-			break
+			// Out of file descriptors or the like: wait a little and go
+			// on, as net/http does; the stations retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if ok, n := s.throttle.Allow("accept"); ok {
+				s.Log.Error("cannot accept a station connection; retrying", "proto", s.Proto, "err", err,
+					"retry_in", backoff, "similar_suppressed", n)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
 		}
+		backoff = 0
 		mu.Lock()
 		if len(conns) >= s.MaxConns || ctx.Err() != nil {
 			mu.Unlock()
@@ -131,7 +140,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	mu.Unlock()
 	wg.Wait()
-	return err
+	return nil
 }
 
 // Refusals counts what a protocol's handler refuses, by kind, in
