@@ -65,8 +65,20 @@ type rig struct {
 }
 
 // startRig runs a listener with cfg (the defaults filled in, Listen and
-// Stations as given).
+// Stations as given) on a new embedded store.
 func startRig(t *testing.T, cfg config.SL651) *rig {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "f.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return startRigOn(t, cfg, st)
+}
+
+// startRigOn is startRig on a given store, with a new intake and registry
+// (a restarted cloud).
+func startRigOn(t *testing.T, cfg config.SL651, st store.Store) *rig {
 	t.Helper()
 	def := config.Default().SL651
 	if cfg.Timezone == "" {
@@ -84,11 +96,6 @@ func startRig(t *testing.T, cfg config.SL651) *rig {
 	if cfg.Interval == 0 {
 		cfg.Interval = def.Interval
 	}
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "f.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	reg := registry.New()
 	prom := prometheus.NewRegistry()
 	ev := &counting{}

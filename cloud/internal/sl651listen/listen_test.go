@@ -232,7 +232,8 @@ func TestBuiltFrames(t *testing.T) {
 }
 
 // TestSentAgain sends one timed report three times (a station that missed
-// the confirmation resends): confirmed each time, stored and judged once.
+// the confirmation resends): confirmed each time, stored and judged once;
+// and once more to a restarted cloud on the same store.
 func TestSentAgain(t *testing.T) {
 	r := startRig(t, config.SL651{Central: 5, Confirm: config.ConfirmEOT,
 		Stations: []config.SL651Station{{Address: "0011223344", Station: "hydro-1"}}})
@@ -255,6 +256,18 @@ func TestSentAgain(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(r.l.m.frames.WithLabelValues("32")); n != 3 {
 		t.Errorf("frames %v, want 3", n)
+	}
+	// The cloud restarts on the same store: the frame sent once more is
+	// still recognised (the commit record is in the store).
+	again := startRigOn(t, config.SL651{Central: 5, Stations: []config.SL651Station{{Address: "0011223344", Station: "hydro-1"}}}, r.store)
+	c = again.dial(t)
+	c.send(frame)
+	c.confirm()
+	if n := again.alerts.judged(); n != 0 {
+		t.Errorf("after a restart the resent frame was judged again (%d readings)", n)
+	}
+	if n := testutil.ToFloat64(again.l.m.duplicates); n != 1 {
+		t.Errorf("after a restart: duplicates %v, want 1", n)
 	}
 }
 
