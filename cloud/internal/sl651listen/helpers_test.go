@@ -66,7 +66,7 @@ type rig struct {
 
 // startRig runs a listener with cfg (the defaults filled in, Listen and
 // Stations as given) on a new embedded store.
-func startRig(t *testing.T, cfg config.SL651) *rig {
+func startRig(t testing.TB, cfg config.SL651) *rig {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "f.db"))
 	if err != nil {
@@ -78,7 +78,7 @@ func startRig(t *testing.T, cfg config.SL651) *rig {
 
 // startRigOn is startRig on a given store, with a new intake and registry
 // (a restarted cloud).
-func startRigOn(t *testing.T, cfg config.SL651, st store.Store) *rig {
+func startRigOn(t testing.TB, cfg config.SL651, st store.Store) *rig {
 	t.Helper()
 	def := config.Default().SL651
 	if cfg.Timezone == "" {
@@ -127,12 +127,12 @@ func startRigOn(t *testing.T, cfg config.SL651, st store.Store) *rig {
 
 // conn is a test station's connection.
 type conn struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	rd *sl651.Reader
 }
 
-func (r *rig) dial(t *testing.T) *conn {
+func (r *rig) dial(t testing.TB) *conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", r.addr, wait)
 	if err != nil {
@@ -171,7 +171,7 @@ func (c *conn) closed() bool {
 	return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
 }
 
-func mustHex(t *testing.T, s string) []byte {
+func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -180,7 +180,7 @@ func mustHex(t *testing.T, s string) []byte {
 	return b
 }
 
-func encode(t *testing.T, f sl651.Frame) []byte {
+func encode(t testing.TB, f sl651.Frame) []byte {
 	t.Helper()
 	b, err := f.Encode()
 	if err != nil {
@@ -203,7 +203,7 @@ func addrItem(enc sl651.Encoding, a sl651.Address) sl651.Item { return sl651.Sta
 
 // report builds a station's report frame with the codec: station address
 // group, observation time, the values.
-func report(t *testing.T, enc sl651.Encoding, fn uint8, center uint8, a sl651.Address, pw uint16, serial uint16, sent, obs time.Time, vals ...ev) sl651.Frame {
+func report(t testing.TB, enc sl651.Encoding, fn uint8, center uint8, a sl651.Address, pw uint16, serial uint16, sent, obs time.Time, vals ...ev) sl651.Frame {
 	t.Helper()
 	r := sl651.Report{Serial: serial, SendTime: sent, Items: []sl651.Item{addrItem(enc, a), timeItem(enc, obs)}}
 	for _, v := range vals {
@@ -221,7 +221,7 @@ func report(t *testing.T, enc sl651.Encoding, fn uint8, center uint8, a sl651.Ad
 }
 
 // latest returns the station's stored samples as "metric=value unit @time".
-func (r *rig) latest(t *testing.T, gw string) map[string]string {
+func (r *rig) latest(t testing.TB, gw string) map[string]string {
 	t.Helper()
 	ss, err := r.store.Latest(context.Background(), gw, time.Time{})
 	if err != nil {
@@ -244,7 +244,7 @@ func (r *rig) refused(kind string) float64 {
 
 // series returns a stored series from `from` as "15:04 value" (UTC; "-"
 // for a reading without a value).
-func (r *rig) series(t *testing.T, gw, dev, metric string, from time.Time) []string {
+func (r *rig) series(t testing.TB, gw, dev, metric string, from time.Time) []string {
 	t.Helper()
 	ss, err := r.store.Series(context.Background(), store.SeriesQuery{Gateway: gw, Device: dev, Metric: metric,
 		From: from, To: from.Add(48 * time.Hour)})
