@@ -3,6 +3,8 @@ package app
 import (
 	"encoding/hex"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,5 +54,72 @@ func TestSL651Station(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v (latest %+v)", k, got[k], v, latest)
 		}
+	}
+}
+
+// TestSL651WarningOnce: a timed report over a water-level threshold fires
+// one early warning; the same frame sent twice more (a station that missed
+// the confirmations) is confirmed each time and changes nothing: one alert,
+// one transition in its history.
+func TestSL651WarningOnce(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(`rules:
+  - id: river_high
+    kind: threshold
+    standard: "test"
+    input: {metric: water_level}
+    labels: {alertname: RiverHigh}
+    levels:
+      - {severity: orange, op: ">", set: 10, clear: 9.5}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runCloud(t, func(cfg *config.Config) {
+		cfg.Alerting.Packs, cfg.Alerting.Rules = []string{}, rules
+		cfg.SL651.Listen, cfg.SL651.Central = "127.0.0.1:0", 5
+		cfg.SL651.Stations = []config.SL651Station{{Address: "0011223344", Station: "hydro-1"}}
+	}, nil)
+	cst := time.FixedZone("CST", 8*3600)
+	st := sl651.Address{0x00, 0x11, 0x22, 0x33, 0x44}
+	obs := time.Now().In(cst).Truncate(time.Minute)
+	z, err := sl651.NumberItem(0x39, 10.49, true, sl651.HEX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := sl651.Report{Serial: 1, SendTime: obs.Add(time.Second),
+		Items: []sl651.Item{sl651.StationItem(st, 'H', sl651.HEX), sl651.TimeItem(obs, cst, sl651.HEX), z}}.Body(sl651.HEX, cst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := sl651.Frame{Center: 5, Station: st, Function: sl651.FnTimed, Start: sl651.STX, Body: body, End: sl651.ETX}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", a.SL651, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	rd := sl651.NewReader(c)
+	for i := range 3 {
+		c.Write(frame)
+		if cf, err := rd.Next(); err != nil || cf.Function != sl651.FnTimed {
+			t.Fatalf("confirmation %d: %+v %v", i, cf, err)
+		}
+	}
+	var alerts []struct{ Fingerprint, State string }
+	if err := testenv.GetJSON("http://"+a.HTTP+"/api/v1/alerts?state=all", &alerts); err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].State != "firing" {
+		t.Fatalf("alerts %+v, want one firing", alerts)
+	}
+	var hist []struct{ From, To string }
+	if err := testenv.GetJSON("http://"+a.HTTP+"/api/v1/alerts/history?station=hydro-1", &hist); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].To != "firing" {
+		t.Fatalf("history %+v, want one transition to firing", hist)
 	}
 }
