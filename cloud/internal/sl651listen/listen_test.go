@@ -295,3 +295,31 @@ func TestMoreFollow(t *testing.T) {
 		t.Fatalf("stored %v, want 3 levels", got)
 	}
 }
+
+// TestRelayedStations: a body carrying two listed stations (6.6.2.7, a
+// relay) gives each its own readings; both are heard.
+func TestRelayedStations(t *testing.T) {
+	r := startRig(t, config.SL651{Central: 1, Stations: []config.SL651Station{
+		{Address: "0012345678", Station: "relay"}, {Address: "0011223344", Station: "hydro-2"}}})
+	obs := time.Date(2026, 12, 2, 8, 0, 0, 0, cst)
+	z1, _ := sl651.NumberItem(0x39, 1.5, true, sl651.HEX)
+	z2, _ := sl651.NumberItem(0x39, 2.5, true, sl651.HEX)
+	body, err := sl651.Report{Serial: 1, SendTime: obs.Add(time.Second), Items: []sl651.Item{
+		addrItem(sl651.HEX, st1), timeItem(sl651.HEX, obs), z1,
+		addrItem(sl651.HEX, st2), timeItem(sl651.HEX, obs), z2}}.Body(sl651.HEX, cst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.dial(t)
+	c.send(encode(t, sl651.Frame{Center: 1, Station: st1, Function: sl651.FnTimed, Start: sl651.STX, Body: body, End: sl651.ETX}))
+	c.confirm()
+	for gw, want := range map[string]string{"relay": "0012345678/water_level", "hydro-2": "0011223344/water_level"} {
+		got := r.latest(t, gw)
+		if len(got) != 1 || got[want] == "" {
+			t.Errorf("%s: stored %v, want %s", gw, got, want)
+		}
+		if s, ok := r.reg.Station(gw); !ok || s.State != registry.Online {
+			t.Errorf("%s: registry %+v", gw, s)
+		}
+	}
+}
