@@ -50,6 +50,8 @@ type Options struct {
 type Addrs struct {
 	HTTP string // host:port of the API and dashboard
 	MQTT string // broker URL the gateways use (the embedded broker's plain listener, else its TLS one)
+	// SL651 is host:port of the SL 651 central station listener ("" when off).
+	SL651 string
 }
 
 // Run runs the cloud until ctx is done.
@@ -122,6 +124,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	in := ingest.New(link)
 	intake.set(in)
+	sl651, err := startSL651(cfg.SL651, in, rg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer sl651.close()
 
 	mux := http.NewServeMux()
 	ap := api.New(st, rg, log, reg).WithAccess(cfg.HTTP.Tokens, cfg.HTTP.AnonymousRole())
@@ -182,11 +189,13 @@ func Run(ctx context.Context, o Options) error {
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)
 	if o.Ready != nil {
-		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: gatewayURL})
+		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: gatewayURL, SL651: sl651.addr()})
 	}
 
 	inDone := make(chan error, 1)
 	go func() { inDone <- in.Run(ctx) }()
+	sl651Done := make(chan error, 1)
+	go func() { sl651Done <- sl651.serve(ctx) }()
 	alertsDone := make(chan error, 1)
 	if alerts != nil {
 		go func() { alertsDone <- alerts.run(ctx) }()
@@ -208,6 +217,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if aerr := <-alertsDone; aerr != nil && err == nil {
 		err = aerr
+	}
+	if serr := <-sl651Done; serr != nil && err == nil {
+		err = serr
 	}
 	return err
 }

@@ -41,6 +41,8 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Console is the web console: its map's basemap.
 	Console Console `yaml:"console"`
+	// SL651 is the SL 651-2014 central station listener (off by default).
+	SL651 SL651 `yaml:"sl651"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -249,6 +251,7 @@ func Default() *Config {
 		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
 		Alerting: defaultAlerting(),
 		Timezone: "Asia/Shanghai",
+		SL651:    defaultSL651(),
 	}
 }
 
@@ -367,6 +370,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		r.Errorf("timezone", "%q is not a time zone (an IANA name such as Asia/Shanghai)", c.Timezone)
 	}
 	c.Console.Basemap.validate(r)
+	c.SL651.validate(r, c.MQTT.NotGateways())
 }
 
 // Check validates a config built or changed outside a file (flags), then
