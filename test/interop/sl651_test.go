@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net"
+	neturl "net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/protocols/sl651"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
 // beijing is the time the stations keep: the standard names no zone.
@@ -155,5 +158,76 @@ func TestPeerStationToOurCodec(t *testing.T) {
 	}
 	if len(seen) != len(want) {
 		t.Errorf("read %d of the %d elements sent: %v", len(seen), len(want), seen)
+	}
+}
+
+// TestPeerStationToOurCloud: the peer station reports to the real cloud's
+// SL 651 central station; it is confirmed at the first try, and the API
+// has every element under its metric and unit at the observation time.
+// The same frame sent again (a station that missed the confirmation) is
+// confirmed again and stored once.
+func TestPeerStationToOurCloud(t *testing.T) {
+	sl := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	http := startCloud(t, fmt.Sprintf(`sl651:
+  listen: %q
+  central: 7
+  stations:
+    - address: "0061040301"
+      station: hydro-peer
+      site: west-river
+      name: 西河水文站
+      password: "ABCD"
+`, sl))
+	obs := time.Now().In(beijing).Truncate(time.Minute).Add(-2 * time.Minute)
+	args := []string{"station", "--connect", sl, "--center", "7", "--station", "0061040301", "--password", "ABCD",
+		"--serial", "77", "--send-time", obs.Add(20 * time.Second).Format("060102150405"), "--obs-time", obs.Format("0601021504"),
+		"--klass", "H", "--elements", `[["PT",356.2],["Z",3.271],["Q",152.375],["C",-1.5],["VT",12.36]]`, "--timeout", "20"}
+	for try := range 2 {
+		var peer struct {
+			Confirmed bool   `json:"confirmed"`
+			Tries     int    `json:"tries"`
+			End       string `json:"end"`
+			Serial    int    `json:"serial"`
+		}
+		if out := slPeer(t, args...); json.Unmarshal([]byte(out), &peer) != nil || !peer.Confirmed || peer.Tries != 1 || peer.Serial != 77 {
+			t.Fatalf("send %d: the peer says %s", try+1, out)
+		}
+	}
+	want := map[string]string{"rainfall": "356.2 mm", "water_level": "3.271 m", "flow": "152.375 m³/s", "water_temperature": "-1.5 °C",
+		"supply_voltage": "12.36 V"}
+	type sample struct {
+		Metric, Unit string
+		Value        *float64
+		Time         time.Time
+	}
+	var latest []sample
+	if err := testenv.GetJSON("http://"+http+"/api/v1/latest?station=hydro-peer", &latest); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range latest {
+		if s.Value == nil || !s.Time.Equal(obs) {
+			t.Errorf("%s: %v at %s, observed at %s", s.Metric, s.Value, s.Time, obs)
+			continue
+		}
+		got[s.Metric] = fmt.Sprintf("%g %s", *s.Value, s.Unit)
+	}
+	t.Logf("the API has %v", got)
+	for m, w := range want {
+		if got[m] != w {
+			t.Errorf("%s: the API has %q, the peer sent %s", m, got[m], w)
+		}
+	}
+	// Stored once though sent twice.
+	var series struct {
+		Samples []sample `json:"samples"`
+	}
+	q := neturl.Values{"station": {"hydro-peer"}, "device": {"0061040301"}, "metric": {"water_level"},
+		"from": {obs.Add(-time.Hour).Format(time.RFC3339)}, "to": {obs.Add(time.Minute).Format(time.RFC3339)}}
+	if err := testenv.GetJSON("http://"+http+"/api/v1/series?"+q.Encode(), &series); err != nil {
+		t.Fatal(err)
+	}
+	if len(series.Samples) != 1 {
+		t.Errorf("water_level stored %d times, sent once (twice on the wire)", len(series.Samples))
 	}
 }

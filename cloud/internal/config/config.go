@@ -44,6 +44,8 @@ type Config struct {
 	Console Console `yaml:"console"`
 	// HJ212 is the HJ 212 platform listener for environment data loggers.
 	HJ212 hj212listen.Config `yaml:"hj212"`
+	// SL651 is the SL 651-2014 central station listener (off by default).
+	SL651 SL651 `yaml:"sl651"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -252,6 +254,7 @@ func Default() *Config {
 		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
 		Alerting: defaultAlerting(),
 		Timezone: "Asia/Shanghai",
+		SL651:    defaultSL651(),
 	}
 }
 
@@ -376,6 +379,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	c.Console.Basemap.validate(r)
 	c.HJ212.Validate(r, "hj212")
+	c.SL651.validate(r, c.MQTT.NotGateways())
 }
 
 // Check validates a config built or changed outside a file (flags), then
