@@ -1,17 +1,13 @@
 package app
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
-	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
 // TestHJ212WarningOnce: a real-time upload over a pH threshold fires one
@@ -19,23 +15,11 @@ import (
 // logger that missed the answers) is answered each time and changes
 // nothing: one alert, one transition in its history.
 func TestHJ212WarningOnce(t *testing.T) {
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rules, []byte(`rules:
-  - id: ph_high
-    kind: threshold
-    standard: "test"
-    input: {metric: water_ph}
-    labels: {alertname: PHHigh}
-    levels:
-      - {severity: orange, op: ">", set: 9, clear: 8.5}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rules := thresholdRule(t, "water_ph", 9, 8.5)
 	const mn = "010000A8900016F000169DC0"
-	hjAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	httpAddr := startCloud(t, func(cfg *config.Config) {
+	a, _ := runCloud(t, func(cfg *config.Config) {
 		cfg.Alerting.Packs, cfg.Alerting.Rules = []string{}, rules
-		cfg.HJ212.Listen = hjAddr
+		cfg.HJ212.Listen = "127.0.0.1:0"
 		cfg.HJ212.Loggers = []hj212listen.Logger{{MN: mn, PW: "123456", Station: "outfall-1"}}
 	}, nil)
 	now := time.Now().Truncate(time.Second)
@@ -46,7 +30,7 @@ func TestHJ212WarningOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.DialTimeout("tcp", hjAddr, bound)
+	c, err := net.DialTimeout("tcp", a.HJ212, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,22 +39,9 @@ func TestHJ212WarningOnce(t *testing.T) {
 	rd := hj212.NewReader(c)
 	for i := range 3 {
 		c.Write(frame)
-		if a, err := rd.ReadPacket(); err != nil || a.CN != hj212.CNDataResponse || a.QN != p.QN {
-			t.Fatalf("answer %d: %+v %v", i, a, err)
+		if ans, err := rd.ReadPacket(); err != nil || ans.CN != hj212.CNDataResponse || ans.QN != p.QN {
+			t.Fatalf("answer %d: %+v %v", i, ans, err)
 		}
 	}
-	var alerts []struct{ Fingerprint, State string }
-	if err := testenv.GetJSON("http://"+httpAddr+"/api/v1/alerts?state=all", &alerts); err != nil {
-		t.Fatal(err)
-	}
-	if len(alerts) != 1 || alerts[0].State != "firing" {
-		t.Fatalf("alerts %+v, want one firing", alerts)
-	}
-	var hist []struct{ From, To string }
-	if err := testenv.GetJSON("http://"+httpAddr+"/api/v1/alerts/history?station=outfall-1", &hist); err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != 1 || hist[0].To != "firing" {
-		t.Fatalf("history %+v, want one transition to firing", hist)
-	}
+	oneWarning(t, a.HTTP, "outfall-1")
 }

@@ -3,8 +3,6 @@ package app
 import (
 	"encoding/hex"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -62,18 +60,7 @@ func TestSL651Station(t *testing.T) {
 // the confirmations) is confirmed each time and changes nothing: one alert,
 // one transition in its history.
 func TestSL651WarningOnce(t *testing.T) {
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rules, []byte(`rules:
-  - id: river_high
-    kind: threshold
-    standard: "test"
-    input: {metric: water_level}
-    labels: {alertname: RiverHigh}
-    levels:
-      - {severity: orange, op: ">", set: 10, clear: 9.5}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rules := thresholdRule(t, "water_level", 10, 9.5)
 	a, _ := runCloud(t, func(cfg *config.Config) {
 		cfg.Alerting.Packs, cfg.Alerting.Rules = []string{}, rules
 		cfg.SL651.Listen, cfg.SL651.Central = "127.0.0.1:0", 5
@@ -108,18 +95,5 @@ func TestSL651WarningOnce(t *testing.T) {
 			t.Fatalf("confirmation %d: %+v %v", i, cf, err)
 		}
 	}
-	var alerts []struct{ Fingerprint, State string }
-	if err := testenv.GetJSON("http://"+a.HTTP+"/api/v1/alerts?state=all", &alerts); err != nil {
-		t.Fatal(err)
-	}
-	if len(alerts) != 1 || alerts[0].State != "firing" {
-		t.Fatalf("alerts %+v, want one firing", alerts)
-	}
-	var hist []struct{ From, To string }
-	if err := testenv.GetJSON("http://"+a.HTTP+"/api/v1/alerts/history?station=hydro-1", &hist); err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != 1 || hist[0].To != "firing" {
-		t.Fatalf("history %+v, want one transition to firing", hist)
-	}
+	oneWarning(t, a.HTTP, "hydro-1")
 }
