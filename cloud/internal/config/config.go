@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // zones on a machine without /usr/share/zoneinfo
@@ -379,6 +380,11 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	c.Console.Basemap.validate(r)
 	c.HJ212.Validate(r, "hj212")
+	for i, l := range c.HJ212.Loggers {
+		if slices.Contains(c.MQTT.NotGateways(), l.Station) {
+			r.Errorf(yamlconf.Join("hj212.loggers", i, "station"), "%q is a broker user that is not a gateway", l.Station)
+		}
+	}
 	c.SL651.validate(r, c.MQTT.NotGateways())
 }
 

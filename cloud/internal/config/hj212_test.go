@@ -45,6 +45,8 @@ func TestHJ212File(t *testing.T) {
 		{"bad location", "hj212:\n  listen: \":2012\"\n  loggers:\n    - mn: A1\n      pw: \"1\"\n      station: s\n      location: {lat: 132.9, lon: 117.4}\n",
 			"c.yaml:7: hj212.loggers[0].location: 132.9,117.4 is not on Earth"},
 		{"offline_after", "hj212:\n  listen: \":2012\"\n  offline_after: 2h\n  loggers:\n" + logger, "c.yaml:3: hj212.offline_after: 2h0m0s is outside 0..1h"},
+		{"not a gateway", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", station: fieldwatch-cloud}\n",
+			`c.yaml:4: hj212.loggers[0].station: "fieldwatch-cloud" is a broker user that is not a gateway`},
 		{"typo", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", staton: s}\n", `c.yaml:4: hj212.loggers[0].staton: unknown field (did you mean "station"?)`},
 		{"tls without key", "hj212:\n  listen: \":2012\"\n  tls: {cert_file: c.pem}\n  loggers:\n" + logger, "c.yaml:3: hj212.tls.cert_file: a TLS listener needs cert_file and key_file"},
 	})
