@@ -74,8 +74,9 @@ cross:
 # Modbus client); InfluxDB 1.8.10 (v2 write API + Flux) built with go install
 # into the cache. chromium (headless, driven by chromedp; no browser is
 # downloaded) and CJK fonts for the console's Chinese text: test/browser.
+# python3: the independent HJ 212 and SL 651 peers of test/interop.
 APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager \
-                chromium fonts-noto-cjk
+                chromium fonts-noto-cjk python3
 
 deps: $(INFLUXD)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

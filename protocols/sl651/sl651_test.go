@@ -455,15 +455,7 @@ func TestNumberRoundTrip(t *testing.T) {
 	st := Address{0x00, 0x12, 0x34, 0x56, 0x78}
 	for _, enc := range []Encoding{HEX, ASCII} {
 		r := Report{Function: FnTimed, Serial: 65535, SendTime: obs.Add(16 * time.Second)}
-		var addr, tt Item
-		if enc == HEX {
-			addr = Item{ID: 0xF1, Def: 0xF1, Data: st[:], Class: 'H', HasClass: true}
-			tt = Item{ID: 0xF0, Def: 0xF0, Data: appendBCDTime(nil, obs, cst, 5)}
-		} else {
-			addr = Item{ID: 0xF1, Data: []byte(st.String()), Class: 'H', HasClass: true}
-			tt = Item{ID: 0xF0, Data: []byte(obs.Format("0601021504"))}
-		}
-		r.Items = append(r.Items, addr, tt)
+		r.Items = append(r.Items, StationItem(st, 'H', enc), TimeItem(obs, cst, enc))
 		for _, v := range vals {
 			it, err := NumberItem(v.id, v.v, v.valid, enc)
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
@@ -50,6 +51,10 @@ type Options struct {
 type Addrs struct {
 	HTTP string // host:port of the API and dashboard
 	MQTT string // broker URL the gateways use (the embedded broker's plain listener, else its TLS one)
+	// HJ212 is host:port of the HJ 212 listener, "" for none.
+	HJ212 string
+	// SL651 is host:port of the SL 651 central station listener ("" when off).
+	SL651 string
 }
 
 // Run runs the cloud until ctx is done.
@@ -112,6 +117,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer ln.Close()
 	var alerts *alerting
+	var hj212Addr string
 	intake := &lateIntake{}
 	if !cfg.Alerting.Disabled {
 		if alerts, err = startAlerting(ctx, cfg, link, rg, ln.Addr().String(), intake, log, reg); err != nil {
@@ -122,6 +128,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	in := ingest.New(link)
 	intake.set(in)
+	if cfg.HJ212.Enabled() {
+		hl, err := hj212listen.Start(ctx, hj212listen.Options{Config: &cfg.HJ212, Ingest: in, Registry: rg, Log: log,
+			Metrics: hj212listen.NewMetrics(reg, log)})
+		if err != nil {
+			return err
+		}
+		defer hl.Close()
+		hj212Addr = hl.Addr().String()
+	}
+	sl651, err := startSL651(cfg.SL651, in, rg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer sl651.close()
 
 	mux := http.NewServeMux()
 	ap := api.New(st, rg, log, reg).WithAccess(cfg.HTTP.Tokens, cfg.HTTP.AnonymousRole())
@@ -182,11 +202,13 @@ func Run(ctx context.Context, o Options) error {
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("dashboard and API listening", "url", "http://"+ln.Addr().String()+"/", "version", version.Version)
 	if o.Ready != nil {
-		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: gatewayURL})
+		o.Ready(Addrs{HTTP: ln.Addr().String(), MQTT: gatewayURL, HJ212: hj212Addr, SL651: sl651.addr()})
 	}
 
 	inDone := make(chan error, 1)
 	go func() { inDone <- in.Run(ctx) }()
+	sl651Done := make(chan error, 1)
+	go func() { sl651Done <- sl651.serve(ctx) }()
 	alertsDone := make(chan error, 1)
 	if alerts != nil {
 		go func() { alertsDone <- alerts.run(ctx) }()
@@ -208,6 +230,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if aerr := <-alertsDone; aerr != nil && err == nil {
 		err = aerr
+	}
+	if serr := <-sl651Done; serr != nil && err == nil {
+		err = serr
 	}
 	return err
 }

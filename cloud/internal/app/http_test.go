@@ -42,6 +42,14 @@ func startCloud(t *testing.T, change func(*config.Config), log *slog.Logger) str
 // which waits until the cloud has stopped (and may be called again).
 func startStoppableCloud(t *testing.T, change func(*config.Config), log *slog.Logger) (string, func()) {
 	t.Helper()
+	a, stop := runCloud(t, change, log)
+	return a.HTTP, stop
+}
+
+// runCloud is startStoppableCloud returning every address the cloud
+// listens on.
+func runCloud(t *testing.T, change func(*config.Config), log *slog.Logger) (Addrs, func()) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Listen, cfg.MQTT.Listen = "127.0.0.1:0", "127.0.0.1:0"
@@ -74,14 +82,14 @@ func startStoppableCloud(t *testing.T, change func(*config.Config), log *slog.Lo
 	t.Cleanup(stop)
 	select {
 	case a := <-ready:
-		return a.HTTP, stop
+		return a, stop
 	case err := <-done:
 		stopped.Do(func() {})
 		t.Fatalf("cloud did not start: %v", err)
 	case <-time.After(bound):
 		t.Fatalf("cloud did not start within %s", bound)
 	}
-	return "", stop
+	return Addrs{}, stop
 }
 
 // rawRequest writes req as is on a new connection and reads the response.

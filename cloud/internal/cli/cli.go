@@ -185,8 +185,15 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if cfg.Store.InfluxDB.TokenFrom == config.TokenFromFlag {
 		fmt.Fprintf(stderr, "warning: %s\n", app.FlagSecretWarning)
 	}
+	if h := cfg.HJ212; h.Enabled() {
+		fmt.Fprintf(stdout, "HJ 212 platform on %s (TLS %v): %d data loggers\n", h.Listen, h.ServerTLS != nil, len(h.Loggers))
+	}
 	fmt.Fprintf(stdout, "ok — %s, %s, HTTP on %s (API: %d tokens, anonymous role %s), %s\n", broker, where, cfg.HTTP.Listen,
 		cfg.HTTP.Tokens.Len(), cfg.HTTP.AnonymousRole(), rules)
+	if s := cfg.SL651; s.Listen != "" {
+		fmt.Fprintf(stdout, "SL 651 central station %d on %s: %d stations, confirmations end with %s\n", s.Central, s.Listen,
+			len(s.Stations), s.Confirm)
+	}
 	return ExitOK
 }
 

@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // zones on a machine without /usr/share/zoneinfo
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/passwd"
 	"github.com/fieldwatch/fieldwatch/internal/secretfile"
@@ -41,6 +43,10 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Console is the web console: its map's basemap.
 	Console Console `yaml:"console"`
+	// HJ212 is the HJ 212 platform listener for environment data loggers.
+	HJ212 hj212listen.Config `yaml:"hj212"`
+	// SL651 is the SL 651-2014 central station listener (off by default).
+	SL651 SL651 `yaml:"sl651"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -249,6 +255,7 @@ func Default() *Config {
 		Ingest:   Ingest{MaxFuture: 10 * time.Minute, MaxDevices: 1024},
 		Alerting: defaultAlerting(),
 		Timezone: "Asia/Shanghai",
+		SL651:    defaultSL651(),
 	}
 }
 
@@ -290,12 +297,17 @@ func (c *Config) load(r *yamlconf.Report) {
 	c.HTTP.load(r, loose)
 	c.Store.InfluxDB.load(r, loose)
 	c.Console.Basemap.load(r)
+	c.HJ212.Load(r, "hj212", loose)
 	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
 		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
 		// The file itself holds a secret.
 		l, err := secretfile.Check(c.File)
 		if err == nil {
 			loose("config file (it holds mqtt.password or store.influxdb.token)", l)
+		}
+	} else if c.File != "" && c.HJ212.InlinePasswords() {
+		if l, err := secretfile.Check(c.File); err == nil {
+			loose("config file (it holds hj212.loggers[].pw)", l)
 		}
 	}
 }
@@ -367,6 +379,13 @@ func (c *Config) Validate(r *yamlconf.Report) {
 		r.Errorf("timezone", "%q is not a time zone (an IANA name such as Asia/Shanghai)", c.Timezone)
 	}
 	c.Console.Basemap.validate(r)
+	c.HJ212.Validate(r, "hj212")
+	for i, l := range c.HJ212.Loggers {
+		if slices.Contains(c.MQTT.NotGateways(), l.Station) {
+			r.Errorf(yamlconf.Join("hj212.loggers", i, "station"), "%q is a broker user that is not a gateway", l.Station)
+		}
+	}
+	c.SL651.validate(r, c.MQTT.NotGateways())
 }
 
 // Check validates a config built or changed outside a file (flags), then

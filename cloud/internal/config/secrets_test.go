@@ -27,6 +27,10 @@ func TestLooseSecretFiles(t *testing.T) {
 	influxToken := filepath.Join(dir, "influx.token")
 	os.WriteFile(influxToken, []byte("  influx-s3cret\n"), 0o600)
 	srv := testenv.NewCA(t, "fieldwatch CA").Server(t, "broker")
+	hjPW := filepath.Join(dir, "logger.pw")
+	os.WriteFile(hjPW, []byte("123456\n"), 0o600)
+	hjPW2 := filepath.Join(dir, "logger2.pw")
+	os.WriteFile(hjPW2, []byte("123456\n"), 0o600)
 
 	files := []struct {
 		field, path, body string
@@ -37,6 +41,10 @@ func TestLooseSecretFiles(t *testing.T) {
 		{"http.tokens_file", tokens, "http:\n  tokens_file: " + tokens + "\n"},
 		{"store.influxdb.token_file", influxToken, "store:\n  influxdb: {url: http://influx:8086, bucket: b, token_file: " +
 			influxToken + "}\n"},
+		{"hj212.loggers[0].pw_file", hjPW, "hj212:\n  listen: \"127.0.0.1:0\"\n  loggers:\n    - {mn: A1, pw_file: " + hjPW +
+			", station: s}\n"},
+		{"hj212.tls.key_file", srv.KeyFile, "hj212:\n  listen: \"127.0.0.1:0\"\n  tls: {cert_file: " + srv.CertFile +
+			", key_file: " + srv.KeyFile + "}\n  loggers:\n    - {mn: A1, pw_file: " + hjPW2 + ", station: s}\n"},
 	}
 	for _, f := range files {
 		for _, mode := range []os.FileMode{0o600, 0o640, 0o644} {
@@ -91,6 +99,12 @@ func TestLooseSecretFiles(t *testing.T) {
 	os.Chmod(inline, 0o600)
 	if c, err = LoadFile(inline); err != nil || len(c.Loose) != 0 {
 		t.Fatalf("config file with a password, mode 0600: loose %v, %v", c.Loose, err)
+	}
+	hjInline := filepath.Join(dir, "hj212.yaml")
+	os.WriteFile(hjInline, []byte("hj212:\n  listen: \"127.0.0.1:0\"\n  loggers:\n    - {mn: A1, pw: \"123456\", station: s}\n"), 0o644)
+	os.Chmod(hjInline, 0o644)
+	if c, err = LoadFile(hjInline); err != nil || len(c.Loose) != 1 || c.Loose[0].Path != hjInline {
+		t.Fatalf("config file with an HJ 212 logger's pw, mode 0644: loose %v, %v", c.Loose, err)
 	}
 
 	// token and token_file together are refused.

@@ -288,6 +288,21 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 			fmt.Errorf("batch says gateway %q but arrived on %q's topic", b.Gateway, gw))
 		return
 	}
+	if ack, _, ok := in.commit(ctx, gw, b, def); ok {
+		in.publishAck(gw, ack)
+	}
+}
+
+// commit runs a decoded batch of gateway gw through the intake: the
+// registry hears it, a replay of what is stored is recognised by the
+// stream's commit record (counted, not written or judged again), items
+// stamped too far ahead are dropped, the early-warning engine judges the
+// rest, the store writes them with the new commit record, and the registry
+// moves the latest values forward. dup says the batch was a replay; ok is
+// false when it was not stored (counted and logged by storeFailed), and
+// ack then says nothing.
+// MQTT batches and the bureau protocols' listeners (Submit) share it.
+func (in *Ingestor) commit(ctx context.Context, gw string, b *telemetry.Batch, def *telemetry.CompactContext) (ack telemetry.Ack, dup, ok bool) {
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
 	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
@@ -299,7 +314,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	sc, err := in.commits.lock(wctx, gw, b.Stream)
 	if err != nil {
 		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
-		return
+		return ack, false, false
 	}
 	if sc.c.Covers(first, last) {
 		// A replay of what is stored: acknowledged again, not written or
@@ -307,8 +322,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		through := sc.c.Through
 		sc.unlock()
 		in.m.duplicates.Inc()
-		in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through})
-		return
+		return telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through}, true, true
 	}
 	in.dropFuture(gw, b, first, last)
 	next := sc.c.With(b.Committed, first, last)
@@ -319,7 +333,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		if err := in.o.Alerts.Observe(wctx, b); err != nil {
 			sc.unlock()
 			in.storeFailed(gw, b, fmt.Errorf("judging early warnings: %w", err))
-			return
+			return ack, false, false
 		}
 	}
 	// Each reading's delay is measured to this instant: the batch is
@@ -331,7 +345,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 	if err != nil {
 		sc.unlock()
 		in.storeFailed(gw, b, err)
-		return
+		return ack, false, false
 	}
 	sc.c = next
 	sc.unlock()
@@ -346,7 +360,7 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 		in.m.backlog.Add(float64(b.Len()))
 	}
 	in.devicesRefused(gw, "batch", in.o.Registry.ObserveBatch(b))
-	in.publishAck(gw, telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: next.Through})
+	return telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: next.Through}, false, true
 }
 
 // dropFuture drops the items of b (first…last) stamped too far ahead of

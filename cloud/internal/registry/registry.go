@@ -570,6 +570,17 @@ func (r *Registry) Expected() ([]GatewayView, []Expected) {
 	return gws, out
 }
 
+// Names returns the display names gateway gw's state gave for itself and
+// its site ("" when it gave none).
+func (r *Registry) Names(gw string) (name, siteName string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if g, ok := r.gws[gw]; ok {
+		return g.name, g.siteName
+	}
+	return "", ""
+}
+
 // Profile returns a device's profile, "" if its gateway did not say.
 func (r *Registry) Profile(gw, dev string) string {
 	r.mu.RLock()

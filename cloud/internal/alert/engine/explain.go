@@ -79,6 +79,18 @@ func (e *Engine) annotations(s *series, sev alert.Severity) map[string]string {
 		out["standard_cn"] = notes.StandardCN
 	}
 	out["severity_cn"] = sev.Chinese()
+	// What people call the station and its site (the gateway's config):
+	// the Chinese message names them, a receiver may show them.
+	if e.o.Registry != nil {
+		if name, site := e.o.Registry.Names(s.A.Labels["gateway_id"]); name != "" || site != "" {
+			if name != "" {
+				out["station_name"] = name
+			}
+			if site != "" {
+				out["site_name"] = site
+			}
+		}
+	}
 	if out["summary"] == "" {
 		out["summary"] = c.Name
 		if out["summary"] == "" {
@@ -151,6 +163,17 @@ func describe(s *series, sev alert.Severity, a map[string]string) (en, cn string
 	if place == "" {
 		place = s.A.Labels["gateway_id"]
 	}
+	// In Chinese the station by its display name, else its site's, else
+	// the ids.
+	placeCN := place
+	if n := cmp.Or(a["station_name"], a["site_name"]); n != "" {
+		placeCN = n
+		for _, k := range []string{"device", "bus"} {
+			if v := s.A.Labels[k]; v != "" {
+				placeCN += "/" + v
+			}
+		}
+	}
 	var b, z strings.Builder
 	fmt.Fprintf(&b, "%s: %s", strings.ToUpper(sev.String()), a["summary"])
 	z.WriteString(sev.Chinese() + "：")
@@ -161,7 +184,7 @@ func describe(s *series, sev alert.Severity, a map[string]string) (en, cn string
 	}
 	if place != "" {
 		fmt.Fprintf(&b, " at %s", place)
-		fmt.Fprintf(&z, "（%s）", place)
+		fmt.Fprintf(&z, "（%s）", placeCN)
 	}
 	switch {
 	case a["expected_in"] != "":

@@ -384,3 +384,26 @@ func TestHistoryExplainsEachStep(t *testing.T) {
 		t.Errorf("history\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestChineseMessageNamesTheStation: with display names in the gateway's
+// state, the alert carries them (station_name, site_name) and the Chinese
+// description names the station by its name; the English keeps the ids.
+func TestChineseMessageNamesTheStation(t *testing.T) {
+	g := newRig(t, doRule)
+	g.reg.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Site: "pond", Name: "1 号鱼塘", SiteName: "东湖渔场",
+		Time: g.now.Add(time.Second), Devices: []telemetry.DeviceState{{ID: "probe", Interval: telemetry.Duration(time.Minute), Health: "ok"}}}, false)
+	g.unit = "mg/L"
+	g.live(time.Minute, 3.5)
+	g.live(10*time.Minute, 3.5)
+	a := g.only()
+	n := a.Annotations
+	if a.State != alert.Firing || n["station_name"] != "1 号鱼塘" || n["site_name"] != "东湖渔场" {
+		t.Fatalf("%s, annotations %v", a.State, n)
+	}
+	if !strings.Contains(n["description_cn"], "（1 号鱼塘/probe）") {
+		t.Errorf("description_cn %q does not name the station", n["description_cn"])
+	}
+	if !strings.Contains(n["description"], " at pond/probe") {
+		t.Errorf("description %q", n["description"])
+	}
+}

@@ -30,9 +30,9 @@ const columns = [
   { key: "validity", value: (r) => r.validity, show: (r) => pct(r.validity), num: true },
   { key: "delay_mean", value: (r) => r.delay_mean, show: (r) => secs(r.delay_mean), num: true },
   { key: "delay_max", value: (r) => r.delay_max, show: (r) => secs(r.delay_max), num: true },
-  { key: "min", value: (r) => r.min, show: (r) => fmt(r.min), num: true },
-  { key: "mean", value: (r) => r.mean, show: (r) => fmt(r.mean), num: true },
-  { key: "max", value: (r) => r.max, show: (r) => fmt(r.max), num: true },
+  { key: "min", value: (r) => r.min, show: (r) => fmt(r.min, r.metric), num: true },
+  { key: "mean", value: (r) => r.mean, show: (r) => fmt(r.mean, r.metric), num: true },
+  { key: "max", value: (r) => r.max, show: (r) => fmt(r.max, r.metric), num: true },
   { key: "exceedances", value: exceedCount, show: exceedText, num: true },
   { key: "exceed_s", value: exceedSecs, show: (r) => (r.exceedances.length ? duration(exceedSecs(r)) : "—"), num: true },
 ];
