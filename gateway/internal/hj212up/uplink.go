@@ -63,6 +63,7 @@ type Options struct {
 
 	now       func() time.Time
 	retryBase time.Duration // first wait before dialling again; 1s
+	idle      func()        // tests: called each time the session has nothing to do
 }
 
 // Uplink is one platform's HJ 212 session. Run it once.
@@ -212,6 +213,9 @@ func (u *Uplink) session(ctx context.Context, conn net.Conn) error {
 		}
 		if progressed {
 			continue
+		}
+		if u.o.idle != nil {
+			u.o.idle()
 		}
 		if err := u.idle(l, wake, notify); err != nil {
 			return err
@@ -489,9 +493,17 @@ func (u *Uplink) scanFrom(c *buffer.Consumer, pos uint64, visit func(r telemetry
 	}
 }
 
+// realtimeGrace is how long after its second ends a real-time frame at
+// the end of the buffer waits for readings of that second still to come
+// (another device polled in the same second), so that one second goes as
+// one frame: platforms, ours included, take a second frame with the same
+// DataTime for a repeat.
+const realtimeGrace = time.Second
+
 // nextRealtime builds the next 2011 frame from the cursor on.
 func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 	var f realtime
+	closed := false
 	through, err := u.scan(c, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
 		switch {
@@ -501,13 +513,17 @@ func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 		case skip != "":
 			u.skip(skip)
 		default:
-			return f.add(fc, v, r) // false: this reading opens the next frame
+			closed = !f.add(fc, v, r) // this reading opens the next frame
+			return !closed
 		}
 		return true
 	})
 	out := frame{kind: config.KindRealtime, through: through}
 	if err != nil || f.empty() {
 		return out, err
+	}
+	if due := f.second.Add(time.Second + realtimeGrace); !closed && u.o.now().Before(due) {
+		return frame{kind: config.KindRealtime, through: c.Confirmed(), wake: due}, nil
 	}
 	out.parts, err = u.packets(hj212.CNRealtime, f.cp(u.o.Location))
 	out.readings = f.readings

@@ -507,7 +507,7 @@ func TestPeriodStart(t *testing.T) {
 func TestRequests(t *testing.T) {
 	p := hj212test.Start(t, hj212test.ModeAck)
 	b := newBuffer(t)
-	now := t0.Add(90 * time.Second)
+	now := t0.Add(3 * time.Minute) // after every reading's second: no frame waits
 	r := startAt(t, b, testConfig(p.Addr()), func() time.Time { return now })
 	first := mustAppend(t, b, reading("sonde-1", "water_temperature", 18, "°C", t0, telemetry.Good))
 	r.waitConfirmed(t, first) // connected, and the platform knows the connection
@@ -531,7 +531,7 @@ func TestRequests(t *testing.T) {
 		want []string // CN and CP of each answer
 	}{
 		{"get time", "1011", pw, mn, hj212.CP{{{Name: "PolId", Value: "w01010"}}},
-			[]string{"9011 QnRtn=1", "1011 PolId=w01010;SystemTime=20261121140130", "9012 ExeRtn=1"}},
+			[]string{"9011 QnRtn=1", "1011 PolId=w01010;SystemTime=20261121140300", "9012 ExeRtn=1"}},
 		{"set time refused", "1012", pw, mn, hj212.CP{{{Name: "SystemTime", Value: "20200101000000"}}}, []string{"9011 QnRtn=2"}},
 		{"OverTime and ReCount", "1000", pw, mn, hj212.CP{{{Name: "OverTime", Value: "5"}, {Name: "ReCount", Value: "2"}}},
 			[]string{"9011 QnRtn=1", "9012 ExeRtn=1"}},
@@ -672,7 +672,7 @@ func TestAggregateSurvivesRestart(t *testing.T) {
 	c := testConfig(p.Addr())
 	c.Factors = map[string]string{"water_temperature": "w01010"}
 	c.Minute = true
-	now := func() time.Time { return t0.Add(5 * time.Minute) }
+	now := func() time.Time { return t0.Add(5 * time.Minute) } // the period 14:00 (due at 14:11) is open
 	wt := func(v float64, m int) telemetry.Reading {
 		return reading("sonde-1", "water_temperature", v, "°C", t0.Add(time.Duration(m)*time.Minute), telemetry.Good)
 	}
@@ -696,7 +696,7 @@ func TestAggregateSurvivesRestart(t *testing.T) {
 	if got := b.Consumer("plat.minute").Confirmed(); got != 0 {
 		t.Fatalf("minute cursor %d after the restart, want 0 (before the open period)", got)
 	}
-	r = startAt(t, b, c, now)
+	r = startAt(t, b, c, func() time.Time { return t0.Add(10*time.Minute + 30*time.Second) })
 	mustAppend(t, b, wt(13, 5))
 	closing := mustAppend(t, b, wt(20, 10))
 	r.waitCursor(t, "plat.minute", closing-1)
@@ -709,5 +709,59 @@ func TestAggregateSurvivesRestart(t *testing.T) {
 	want := []string{"DataTime=20261121140000;w01010-Avg=11.3,w01010-Min=10.0,w01010-Max=13.0,w01010-Flag=N"}
 	if !slices.Equal(minute, want) {
 		t.Fatalf("minute frames %q, want %q", minute, want)
+	}
+}
+
+// TestRealtimeWaitsForItsSecond: a frame at the end of the buffer waits
+// until its second is over (and a grace) for readings of that second still
+// to come, so that another device polled in the same second joins it; once
+// due, it goes.
+func TestRealtimeWaitsForItsSecond(t *testing.T) {
+	p := hj212test.Start(t, hj212test.ModeAck)
+	b := newBuffer(t)
+	var mu sync.Mutex
+	now := t0
+	idle := make(chan struct{}, 100)
+	r := startAt(t, b, testConfig(p.Addr()), func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		func(o *Options) {
+			o.idle = func() {
+				select {
+				case idle <- struct{}{}:
+				default: // the test is past waiting
+				}
+			}
+		})
+	waitIdle := func() {
+		t.Helper()
+		select {
+		case <-idle:
+		case <-time.After(waitLimit):
+			t.Fatal("the uplink never went idle")
+		}
+	}
+	waitIdle() // connected, nothing in the buffer
+	mustAppend(t, b, reading("sonde-1", "water_temperature", 18, "°C", t0, telemetry.Good))
+	waitIdle() // it has seen the reading, and waits for its second to be over
+	if extra := drained(p); len(extra) != 0 {
+		t.Fatalf("sent before its second was over: %+v", extra)
+	}
+	// The second device of that second; then time passes and a later
+	// reading wakes the uplink.
+	mustAppend(t, b, reading("met-1", "air_pressure", 101.3, "kPa", t0.Add(300*time.Millisecond), telemetry.Good))
+	mu.Lock()
+	now = t0.Add(10 * time.Second)
+	mu.Unlock()
+	last := mustAppend(t, b, reading("sonde-1", "water_temperature", 18.5, "°C", t0.Add(4*time.Second), telemetry.Good))
+	r.waitConfirmed(t, last)
+	var got []string
+	for _, f := range receive(t, p, 2) {
+		got = append(got, f.CP.String())
+	}
+	want := []string{
+		"DataTime=20261121140000;w01010-Rtd=18.0,w01010-Flag=N;a01006-Rtd=101.300,a01006-Flag=N",
+		"DataTime=20261121140004;w01010-Rtd=18.5,w01010-Flag=N",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames %q, want %q", got, want)
 	}
 }
