@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bins = dir
-	if err := testenv.Build("../..", dir, "./cloud/cmd/fieldwatch-cloud"); err != nil {
+	if err := testenv.Build("../..", dir, "./cloud/cmd/fieldwatch-cloud", "./gateway/cmd/fieldwatch-gateway"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
