@@ -31,6 +31,18 @@ func TestShippedExampleLoads(t *testing.T) {
 	}
 }
 
+// TestDemoConfigLoads keeps the demo cloud's config (its HJ 212 listener)
+// valid.
+func TestDemoConfigLoads(t *testing.T) {
+	c, err := LoadFile("../../../deploy/demo/cloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HJ212.Listen == "" || len(c.HJ212.Loggers) != 1 {
+		t.Fatalf("demo config decoded wrong: %+v", c.HJ212)
+	}
+}
+
 // fileCase is a config file's body and the error it gives ("" for none).
 type fileCase struct {
 	name, body, want string

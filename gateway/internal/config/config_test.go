@@ -33,7 +33,7 @@ func TestGood(t *testing.T) {
 // TestShippedConfigsLoad keeps the example and demo configs valid.
 func TestShippedConfigsLoad(t *testing.T) {
 	for _, path := range []string{"../../../deploy/gateway.example.yaml", "../../../deploy/demo/gateway.yaml",
-		"../../../deploy/demo/buoy.yaml"} {
+		"../../../deploy/demo/buoy.yaml", "../../../deploy/demo/pond.yaml"} {
 		if _, err := LoadFile(path); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}

@@ -1,10 +1,11 @@
 // Command fieldwatch-demo runs the whole system on one machine for `make
 // demo`: simulated sensors (fieldwatch-sim: Modbus units, an RS485 line, a
 // cattle-race tag reader and a buoy), the cloud on embedded defaults
-// (fieldwatch-cloud run) and two gateways (fieldwatch-gateway run: a farm
-// and a buoy) with the demo configs, prints the dashboard URL once
-// readings arrive, and stops everything cleanly on Ctrl-C (gateways first,
-// so their last readings are sent).
+// (fieldwatch-cloud run, with its HJ 212 platform listener) and three
+// gateways (fieldwatch-gateway run: a farm, a buoy, and a fish pond that
+// also reports in HJ 212 to the cloud's listener) with the demo configs,
+// prints the dashboard URL once readings arrive, and stops everything
+// cleanly on Ctrl-C (gateways first, so their last readings are sent).
 package main
 
 import (
@@ -31,9 +32,11 @@ func main() {
 	state := flag.String("state", ".demo", "directory for the demo's data and logs")
 	config := flag.String("config", "deploy/demo/gateway.yaml", "the demo farm gateway's config")
 	buoyConfig := flag.String("buoy-config", "deploy/demo/buoy.yaml", "the demo buoy gateway's config")
+	pondConfig := flag.String("pond-config", "deploy/demo/pond.yaml", "the demo pond gateway's config (MQTT and HJ 212)")
+	cloudConfig := flag.String("cloud-config", "deploy/demo/cloud.yaml", "the demo cloud's config (its HJ 212 listener)")
 	httpAddr := flag.String("http", "127.0.0.1:8080", "dashboard address (another free port is used if taken)")
 	flag.Parse()
-	if err := run(*bin, *state, *config, *buoyConfig, *httpAddr); err != nil {
+	if err := run(*bin, *state, demoConfigs{*config, *buoyConfig, *pondConfig, *cloudConfig}, *httpAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -45,16 +48,21 @@ const (
 	demoSim  = "127.0.0.1:15020"
 	demoGWUI = "127.0.0.1:9101"
 	demoBuoy = "127.0.0.1:9102"
+	demoPond = "127.0.0.1:9103"
+	demoHJ   = "127.0.0.1:19212"
 )
 
-func run(bin, state, configPath, buoyPath, httpAddr string) error {
+// demoConfigs are the config files the demo starts its parts with.
+type demoConfigs struct{ farm, buoy, pond, cloud string }
+
+func run(bin, state string, configs demoConfigs, httpAddr string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
 	addrs := map[string]string{}
-	for _, a := range []string{demoMQTT, demoSim, demoGWUI, demoBuoy, httpAddr} {
+	for _, a := range []string{demoMQTT, demoSim, demoGWUI, demoBuoy, demoPond, demoHJ, httpAddr} {
 		addrs[a] = freeOr(a)
 		if addrs[a] != a {
 			fmt.Printf("demo: %s is in use; using %s instead\n", a, addrs[a])
@@ -72,20 +80,22 @@ func run(bin, state, configPath, buoyPath, httpAddr string) error {
 			text = strings.ReplaceAll(text, a, b)
 		}
 		text = strings.ReplaceAll(text, ".demo/", filepath.ToSlash(state)+"/")
-		return os.WriteFile(to, []byte(text), 0o644)
+		// Owner only: the pond's and the cloud's hold an HJ 212 password.
+		return os.WriteFile(to, []byte(text), 0o600)
 	}
 	gwConfig, buoyConfig := filepath.Join(state, "gateway.yaml"), filepath.Join(state, "buoy.yaml")
-	if err := localize(configPath, gwConfig); err != nil {
-		return err
-	}
-	if err := localize(buoyPath, buoyConfig); err != nil {
-		return err
+	pondConfig, cloudConfig := filepath.Join(state, "pond.yaml"), filepath.Join(state, "cloud.yaml")
+	for from, to := range map[string]string{configs.farm: gwConfig, configs.buoy: buoyConfig, configs.pond: pondConfig, configs.cloud: cloudConfig} {
+		if err := localize(from, to); err != nil {
+			return err
+		}
 	}
 	rs485 := filepath.Join(state, "rs485")
 
 	out := &console{w: os.Stdout}
 	sim, err := launch(out, state, "sim", "\033[35m", filepath.Join(bin, "fieldwatch-sim"),
 		"-listen", addrs[demoSim], "-unit", "1=soil", "-unit", "2=soil", "-unit", "3=soil", "-unit", "10=air",
+		"-unit", "20=supmea/sup-do7013", "-unit", "21=boqu/bh-485-nh", "-unit", "22=remond/turbidity",
 		"-rtu-link", rs485, "-rtu-baud", "4800", "-rtu-unit", "1=dfrobot/sen0657", "-rtu-unit", "2=generic/sn-3002-7in1",
 		"-rfid-link", filepath.Join(state, "race"), "-rfid-kind", "fdxb",
 		"-nmea-link", filepath.Join(state, "buoy"), "-nmea-baud", "4800", "-nmea-swing", "10m")
@@ -96,7 +106,7 @@ func run(bin, state, configPath, buoyPath, httpAddr string) error {
 	if err := waitPort(ctx, addrs[demoSim]); err != nil {
 		return fmt.Errorf("the simulator did not come up: %w", err)
 	}
-	cloud, err := launch(out, state, "cloud", "\033[36m", filepath.Join(bin, "fieldwatch-cloud"), "run",
+	cloud, err := launch(out, state, "cloud", "\033[36m", filepath.Join(bin, "fieldwatch-cloud"), "run", "-c", cloudConfig,
 		"-data", filepath.Join(state, "cloud"), "-http", addrs[httpAddr], "-mqtt-listen", addrs[demoMQTT])
 	if err != nil {
 		return err
@@ -117,6 +127,11 @@ func run(bin, state, configPath, buoyPath, httpAddr string) error {
 		return err
 	}
 	defer buoy.stop()
+	pond, err := launch(out, state, "pond", "\033[32m", filepath.Join(bin, "fieldwatch-gateway"), "run", "-c", pondConfig)
+	if err != nil {
+		return err
+	}
+	defer pond.stop()
 
 	url := "http://" + addrs[httpAddr] + "/"
 	if err := waitReadings(ctx, url); err != nil {
@@ -124,8 +139,9 @@ func run(bin, state, configPath, buoyPath, httpAddr string) error {
 	}
 	gwBin := filepath.Join(bin, "fieldwatch-gateway")
 	out.banner(fmt.Sprintf("Fieldwatch demo is running.\n  Dashboard:       %s\n  API:             %sapi/v1/stations\n"+
-		"  Gateway status:  %s status -c %s   (the buoy: -c %s)\n"+
-		"  Logs and data:   %s/\n  Press Ctrl-C to stop.", url, url, gwBin, gwConfig, buoyConfig, state))
+		"  Gateway status:  %s status -c %s   (the buoy: -c %s; the pond: -c %s)\n"+
+		"  HJ 212:          the pond reports as a data logger to the cloud's listener on %s (station pond-east-hj212)\n"+
+		"  Logs and data:   %s/\n  Press Ctrl-C to stop.", url, url, gwBin, gwConfig, buoyConfig, pondConfig, addrs[demoHJ], state))
 	select {
 	case <-ctx.Done():
 	case <-sim.done:
@@ -136,10 +152,13 @@ func run(bin, state, configPath, buoyPath, httpAddr string) error {
 		return fmt.Errorf("the gateway stopped; see %s/gateway.log", state)
 	case <-buoy.done:
 		return fmt.Errorf("the buoy gateway stopped; see %s/buoy.log", state)
+	case <-pond.done:
+		return fmt.Errorf("the pond gateway stopped; see %s/pond.log", state)
 	}
 	fmt.Println("\ndemo: stopping gateways, cloud and simulator…")
 	gw.stop()
 	buoy.stop()
+	pond.stop()
 	cloud.stop()
 	sim.stop()
 	fmt.Println("demo: stopped.")
