@@ -12,6 +12,13 @@ It plays either side of the protocol:
             and waits for each 9014 answer, re-sending by the standard's rule
             (OverTime seconds, ReCount times; 6.4 and table 4), and writes one
             JSON line per upload: {"qn":…,"acked":true/false,"tries":n}.
+            With --history (uploads it kept but did not send: an outage), it
+            answers the platform's history requests (CN 2051/2061/2031 with
+            BeginTime and EndTime, appendix C.20): 9011 QnRtn=1, the kept
+            uploads of that CN in the range, each awaiting its 9014, then
+            9012 ExeRtn=1; one JSON line per request:
+            {"request":cn,"begin":…,"end":…,"sent":n}. It waits up to
+            --linger seconds for requests after its own uploads.
 
 The facts it uses are those of HJ 212-2017 section 6 and appendix A: a packet is
 "##", 4 decimal digits giving the data segment's length, the data segment,
@@ -190,35 +197,96 @@ def platform(args):
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
-def logger(args):
-    frames = json.load(open(args.frames))
-    host, port = args.connect.rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=args.overtime)
-    lines = read_lines(sock)
-    base = time.time()
-    for i, f in enumerate(frames):
-        qn = time.strftime("%Y%m%d%H%M%S", time.localtime(base + i)) + "%03d" % (i % 1000)
+HISTORY_CNS = ("2051", "2061", "2031")  # minute, hour, day data: also asked for by the platform
+
+
+class Logger:
+    def __init__(self, args):
+        self.args = args
+        host, port = args.connect.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=args.overtime)
+        self.lines = read_lines(self.sock)
+        self.requests = []  # the platform's requests read while waiting for answers
+        self.n = 0
+
+    def qn(self):
+        self.n += 1
+        return time.strftime("%Y%m%d%H%M%S", time.localtime()) + "%03d" % (self.n % 1000)
+
+    def segment(self, qn, st, cn, flag, cp):
+        return "QN=%s;ST=%s;CN=%s;PW=%s;MN=%s;Flag=%d;CP=&&%s&&" % (qn, st, cn, self.args.pw, self.args.mn, flag, cp)
+
+    def next_packet(self):
+        """The next packet from the platform; raises socket.timeout,
+        StopIteration (closed) or Refused."""
+        return parse_segment(unpack(next(self.lines)))
+
+    def upload(self, f):
+        """Sends one upload (flag 5: version 2017, answer asked) and waits
+        for its 9014 by the retry rule; requests read meanwhile are kept."""
+        qn = self.qn()
         cp = ["DataTime=%s" % f["datatime"]]
         for code, fields in f["values"].items():
             cp.append(",".join("%s-%s=%s" % (code, k, v) for k, v in fields.items()))
-        flag = 5  # version 2017 (000001), no split, answer asked (A)
-        seg = "QN=%s;ST=%s;CN=%s;PW=%s;MN=%s;Flag=%d;CP=&&%s&&" % (qn, args.st, f["cn"], args.pw, args.mn, flag, ";".join(cp))
-        frame = pack(seg)
+        frame = pack(self.segment(qn, self.args.st, f["cn"], 5, ";".join(cp)))
         acked, tries = False, 0
-        while not acked and tries <= args.recount:
+        while not acked and tries <= self.args.recount:
             tries += 1
-            sock.sendall(frame)
+            self.sock.sendall(frame)
             try:
                 while True:
-                    line = next(lines)
-                    p = parse_segment(unpack(line))
+                    p = self.next_packet()
                     if p["CN"] == "9014" and p.get("QN") == qn:
                         acked = True
                         break
+                    if p["CN"] in HISTORY_CNS:
+                        self.requests.append(p)
             except (socket.timeout, StopIteration, Refused):
                 continue
+        return qn, acked, tries
+
+    def answer(self, req, history):
+        """Answers one history request: 9011, the kept uploads in range,
+        9012 (appendix C.20)."""
+        params = {}
+        for item in req["CP"]:
+            for k, v in item:
+                params[k] = v
+        begin, end = params.get("BeginTime", ""), params.get("EndTime", "")
+        qn = req.get("QN", "")
+        self.sock.sendall(pack(self.segment(qn, "91", "9011", 4, "QnRtn=1")))
+        sent = 0
+        for f in history:
+            if f["cn"] == req["CN"] and begin <= f["datatime"] <= end:
+                _, acked, _ = self.upload(f)
+                sent += acked
+        self.sock.sendall(pack(self.segment(qn, "91", "9012", 4, "ExeRtn=1")))
+        print(json.dumps({"request": req["CN"], "begin": begin, "end": end, "sent": sent}), flush=True)
+
+
+def logger(args):
+    lg = Logger(args)
+    for f in json.load(open(args.frames)):
+        qn, acked, tries = lg.upload(f)
         print(json.dumps({"qn": qn, "acked": acked, "tries": tries}), flush=True)
-    sock.close()
+    history = json.load(open(args.history)) if args.history else []
+    if history:
+        deadline = time.time() + args.linger
+        answered = 0
+        while time.time() < deadline and answered == 0:
+            if not lg.requests:
+                try:
+                    p = lg.next_packet()
+                except socket.timeout:
+                    continue
+                except (StopIteration, Refused):
+                    break
+                if p["CN"] in HISTORY_CNS:
+                    lg.requests.append(p)
+                continue
+            lg.answer(lg.requests.pop(0), history)
+            answered += 1
+    lg.sock.close()
 
 
 def main():
@@ -238,6 +306,8 @@ def main():
     lg.add_argument("--frames", required=True)
     lg.add_argument("--overtime", type=float, default=10, help="seconds to wait for an answer (OverTime)")
     lg.add_argument("--recount", type=int, default=3, help="re-sends after the first (ReCount)")
+    lg.add_argument("--history", default="", help="uploads kept through an outage, sent when the platform asks (JSON list)")
+    lg.add_argument("--linger", type=float, default=0, help="seconds to wait for a history request after the uploads")
     a = ap.parse_args()
     if a.role == "platform":
         platform(a)
