@@ -25,6 +25,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"net"
 	"sync"
@@ -478,7 +479,7 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 	if len(u.readings) > 0 {
 		l.recall(lg, p.CN)
 		b := &telemetry.Batch{Gateway: lg.cfg.Station, Site: lg.cfg.Site, Stream: "hj212-" + lg.cfg.MN + "-" + p.CN,
-			FirstSeq: frameSeq(u.dataTime, p.PNO), Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}
+			FirstSeq: frameSeq(u.dataTime, p.CP), Readings: u.readings, Backlog: lg.older(p.CN, u.dataTime)}
 		select {
 		case l.slots <- struct{}{}:
 		case <-ctx.Done():
@@ -508,18 +509,22 @@ func (c *conn) data(ctx context.Context, s *session, p hj212.Packet) bool {
 }
 
 // Numbering of a logger's frames in the stream of one CN: a frame's readings
-// are numbered from its DataTime and its part (PNO), so a frame sent again
-// (a lost 9014, a history upload of what arrived) has the same numbers
-// whatever its QN, and the parts of a split message have different ones.
-// A data segment of at most 1024 bytes holds fewer than perFrame values
-// (each field takes at least 5 bytes: "a-b=" and a separator).
-const (
-	perFrame  = 200
-	perSecond = perFrame * 10_000 // PNO is 1…9999, 0 when not split
-)
+// are numbered from its DataTime and a 16-bit hash of its data area (CP), so
+// a frame sent again (a lost 9014, a history upload of what arrived) has the
+// same numbers whatever its QN, while two different frames of one DataTime
+// — one per instrument, the parts of a split message, a reading that came
+// after its second's frame had gone — have different ones and are each
+// stored. (DataTime and part number alone made a second frame of the same
+// DataTime look like a resend: answered, never stored.) Two different data
+// areas of one DataTime share a hash once in 65 536. The hash is CRC-32's
+// low half, not the frame's CRC, which takes at most 256 values. A data
+// segment of at most 1024 bytes holds fewer than 1<<indexBits values (each
+// field takes at least 5 bytes: "a-b=" and a separator).
+const indexBits = 8
 
-func frameSeq(dataTime time.Time, pno int) uint64 {
-	return uint64(dataTime.Unix())*perSecond + uint64(pno)*perFrame + 1
+func frameSeq(dataTime time.Time, cp hj212.CP) uint64 {
+	area, _ := cp.Append(nil) // a CP that was parsed writes back
+	return uint64(dataTime.Unix())<<(16+indexBits) | uint64(crc32.ChecksumIEEE(area)&0xFFFF)<<indexBits | 1
 }
 
 // factor is the logger's factor mapping.

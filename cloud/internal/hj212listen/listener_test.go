@@ -571,10 +571,15 @@ func TestHistoryAfterOutage(t *testing.T) {
 		return string(f)
 	}
 	after.send(ack(hj212.CNRequestResponse, "QnRtn", "1"))
-	// The history, with one record that already arrived: stored once.
+	// The history, with one record that already arrived (the same data, a
+	// new QN): stored once.
 	for i, dt := range []string{"20260101080000", "20260101081000", "20260101082000", "20260101083000", "20260101084000", "20260101085000"} {
 		qn := fmt.Sprintf("2026010109000100%d", i)
-		after.send(minute(qn, dt, fmt.Sprintf("7.%d", i)))
+		v := fmt.Sprintf("7.%d", i)
+		if i == 0 {
+			v = "6.1"
+		}
+		after.send(minute(qn, dt, v))
 		if _, a := after.next(); a.QN != qn {
 			t.Fatalf("answer %+v to %s", a, qn)
 		}
@@ -585,7 +590,7 @@ func TestHistoryAfterOutage(t *testing.T) {
 		t.Fatalf("%d minute averages stored, want 8 (07:50 to 09:00): %+v", len(s), s)
 	}
 	if *s[1].Value != 6.1 {
-		t.Fatalf("08:00 is %v: the resent record overwrote what was stored (it must be recognised)", *s[1].Value)
+		t.Fatalf("08:00 is %v, sent as 6.1 twice", *s[1].Value)
 	}
 	if n := testutil.ToFloat64(r.m.history.WithLabelValues("2051")); n != 1 {
 		t.Fatalf("history requests %v", n)
@@ -760,5 +765,32 @@ func TestOfflineAfter(t *testing.T) {
 	scheduled()() // offline_after passes
 	if s := state(); s != registry.Offline {
 		t.Fatalf("station %s after offline_after, want offline", s)
+	}
+}
+
+// TestSameDataTimeTwice: two different frames of one DataTime — a reading
+// that came after its second's frame had gone, or one frame per instrument
+// — are each stored; the same frame sent again (a lost 9014, with a new QN)
+// is answered and stored once. Numbered by DataTime alone, the second frame
+// was answered and never stored.
+func TestSameDataTimeTwice(t *testing.T) {
+	r := start(t, Config{})
+	p := dial(t, r.l.Addr().String())
+	answered := func(qn, dataTime string, item hj212.Item) {
+		t.Helper()
+		p.send(frame(t, mnC, "123456", "2011", qn, dataTime, item))
+		if _, a := p.next(); a.CN != hj212.CNDataResponse || a.QN != qn {
+			t.Fatalf("answer to %s: %+v", qn, a)
+		}
+	}
+	answered("20160801090000000", "20160801090000", hj212.FactorItem("w01001", "Rtd", "7.3"))
+	answered("20160801090001000", "20160801090001", hj212.FactorItem("w01001", "Rtd", "7.4"))
+	answered("20160801090002000", "20160801090000", hj212.FactorItem("w01018", "Rtd", "12.5"))
+	answered("20160801090003000", "20160801090000", hj212.FactorItem("w01018", "Rtd", "12.5")) // the same data again
+	if cod := r.series(t, "river-1", mnC, "cod"); len(cod) != 1 {
+		t.Errorf("cod stored %d times, sent once (and again)", len(cod))
+	}
+	if ph := r.series(t, "river-1", mnC, "water_ph"); len(ph) != 2 {
+		t.Errorf("pH stored %d times, sent at two seconds", len(ph))
 	}
 }

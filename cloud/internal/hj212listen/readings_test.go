@@ -171,7 +171,7 @@ func checkMapped(t *testing.T, cn string, cp hj212.CP) {
 		}
 		return
 	}
-	if len(u.readings) >= perFrame {
+	if len(u.readings) >= 1<<indexBits {
 		t.Fatalf("%d readings in one frame: the numbers of the next part would overlap", len(u.readings))
 	}
 	if len(u.readings) > 0 {
