@@ -71,7 +71,11 @@ func (b *Buffer) recover() error {
 		if s.first < b.next && len(b.segs) > 0 {
 			return fmt.Errorf("segment %s overlaps the one before it; the buffer is damaged", s.path)
 		}
-		if s.first > b.next && b.next > b.base+1 {
+		// A hole between two kept segments is damage. One before the
+		// first kept segment is not: what lies below it was deleted once
+		// every consumer had confirmed it (their cursor files may lag, being
+		// written lazily) or dropped for the budget with a gap record.
+		if len(b.segs) > 0 && s.first > b.next {
 			b.log.Error("items missing between segments", "from", b.next, "to", s.first-1)
 			b.stats.Dropped += s.first - b.next
 		}
