@@ -29,6 +29,8 @@
 //	cursor-<name>          the same for each secondary consumer (an HJ 212
 //	                       uplink, Options.Consumers); an item leaves the
 //	                       buffer once every consumer has confirmed it
+//	note-<name>            what that consumer's uplink keeps with its cursor
+//	                       (Consumer.SetNote: the last aggregate period sent)
 //	pending-gap            items refused under drop_newest, not yet recorded
 //	00000000000000000001.seg, …   segments named by their first sequence
 //

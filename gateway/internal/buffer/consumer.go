@@ -65,13 +65,21 @@ func (b *Buffer) loadConsumers() error {
 		return fmt.Errorf("cannot list buffer: %w", err)
 	}
 	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), cursorPrefix)
-		if !ok || seen[name] || strings.HasSuffix(name, ".tmp") {
+		name, cursor := strings.CutPrefix(e.Name(), cursorPrefix)
+		if !cursor {
+			var note bool
+			if name, note = strings.CutPrefix(e.Name(), notePrefix); !note {
+				continue
+			}
+		}
+		if seen[name] || strings.HasSuffix(name, ".tmp") {
 			continue
 		}
-		b.log.Info("forgetting the cursor of an uplink no longer configured; its backlog is freed", "consumer", name)
+		if cursor {
+			b.log.Info("forgetting the cursor of an uplink no longer configured; its backlog is freed", "consumer", name)
+		}
 		if err := os.Remove(filepath.Join(b.opts.Dir, e.Name())); err != nil {
-			return fmt.Errorf("cannot remove cursor of %s: %w", name, err)
+			return fmt.Errorf("cannot remove %s: %w", e.Name(), err)
 		}
 	}
 	return nil
@@ -172,6 +180,26 @@ func (b *Buffer) Consumer(name string) *Consumer {
 
 // Name is the consumer's name.
 func (c *Consumer) Name() string { return c.c.name }
+
+// notePrefix names a consumer's note file: note-<name>.
+const notePrefix = "note-"
+
+// Note returns what the consumer last saved with SetNote; nil when nothing.
+func (c *Consumer) Note() ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(c.b.opts.Dir, notePrefix+c.c.name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// SetNote saves a small note of the consumer's own beside its cursor —
+// state of its uplink that must outlive a restart, such as which aggregate
+// period went last — durably, at once (unlike the cursor, written lazily).
+// It is forgotten with the consumer.
+func (c *Consumer) SetNote(data []byte) error {
+	return atomicfile.Write(filepath.Join(c.b.opts.Dir, notePrefix+c.c.name), data, 0o640)
+}
 
 // Confirmed is the consumer's cursor: every sequence up to it is
 // confirmed by its peer, or was dropped for the budget.

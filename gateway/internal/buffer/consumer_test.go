@@ -386,3 +386,29 @@ func TestNoFalseDropAfterCrash(t *testing.T) {
 		t.Errorf("cursors ahead of what was confirmed: acked %d, a %d", r.Acked(), r.Consumer("a").Confirmed())
 	}
 }
+
+// TestConsumerNote: a consumer's note survives a reopen and is forgotten
+// with the consumer.
+func TestConsumerNote(t *testing.T) {
+	dir := t.TempDir()
+	withA := func(o *Options) { o.Consumers = []string{"a"} }
+	b := open(t, dir, withA)
+	if n, err := b.Consumer("a").Note(); n != nil || err != nil {
+		t.Fatalf("a new consumer's note %q, %v", n, err)
+	}
+	if err := b.Consumer("a").SetNote([]byte("2026-12-02T06:00:00Z\n")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = open(t, dir, withA)
+	if n, err := b.Consumer("a").Note(); string(n) != "2026-12-02T06:00:00Z\n" || err != nil {
+		t.Fatalf("note after reopening %q, %v", n, err)
+	}
+	b.Close()
+	b = open(t, dir, func(*Options) {}) // a is no longer configured
+	b.Close()
+	b = open(t, dir, withA) // configured again: starts afresh
+	if n, err := b.Consumer("a").Note(); n != nil || err != nil {
+		t.Fatalf("a consumer added again kept its old note %q, %v", n, err)
+	}
+}

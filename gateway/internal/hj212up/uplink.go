@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.m.track(c.Name(), c)
 		defer u.m.track(c.Name(), nil)
 	}
+	u.recallSent()
 	wait, failing := u.o.retryBase, false
 	for {
 		d := net.Dialer{Timeout: u.c.ConnectTimeout}
@@ -394,6 +396,29 @@ func (u *Uplink) heartbeat(l *link) error {
 	return u.write(l, frame)
 }
 
+// recallSent reads back, for each aggregate kind, the start of the last
+// period whose aggregate the platform confirmed (saved with its cursor).
+func (u *Uplink) recallSent() {
+	for kind, c := range u.o.Consumers {
+		if kind == config.KindRealtime {
+			continue
+		}
+		note, err := c.Note()
+		if err != nil || len(note) == 0 {
+			if err != nil {
+				u.log.Warn("cannot read the last period sent", "kind", kind, "err", err)
+			}
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(note)))
+		if err != nil {
+			u.log.Warn("ignoring an unreadable last period sent", "kind", kind, "note", string(note))
+			continue
+		}
+		u.lastSent[kind] = t.In(u.o.Location)
+	}
+}
+
 // confirm moves a cursor past a frame and counts what it carried.
 func (u *Uplink) confirm(c *buffer.Consumer, f frame) error {
 	if err := c.Confirm(f.through); err != nil {
@@ -411,6 +436,13 @@ func (u *Uplink) confirm(c *buffer.Consumer, f frame) error {
 	u.skips = nil
 	if !f.period.IsZero() {
 		u.lastSent[f.kind] = f.period
+		// Kept with the cursor: after a restart, a late reading of a period
+		// that went must not open it again and send a second aggregate of
+		// it holding only that reading.
+		if err := c.SetNote([]byte(f.period.UTC().Format(time.RFC3339) + "\n")); err != nil {
+			u.log.Error("cannot save the last period sent; after a restart its late readings may be sent as a period of their own",
+				"kind", f.kind, "err", err)
+		}
 	}
 	if u.o.OnConfirm != nil {
 		u.o.OnConfirm(c.Name(), f.through)
