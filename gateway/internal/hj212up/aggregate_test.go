@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
-	"github.com/fieldwatch/fieldwatch/telemetry"
 	"github.com/fieldwatch/fieldwatch/test/hj212test"
 )
 
@@ -15,15 +14,8 @@ import (
 // last period sent is kept with the cursor).
 func TestLateReadingAfterRestart(t *testing.T) {
 	p := hj212test.Start(t, hj212test.ModeAck)
-	dir := t.TempDir()
-	opts := buffer.Options{Dir: dir, Fsync: buffer.FsyncOff, Consumers: []string{"plat", "plat.minute"}}
-	c := testConfig(p.Addr())
-	c.Factors = map[string]string{"water_temperature": "w01010"}
-	c.Minute = true
+	opts, c, wt := minuteSetup(t, p.Addr())
 	now := func() time.Time { return t0.Add(11*time.Minute + 30*time.Second) } // the 14:00 period is due
-	wt := func(v float64, m int) telemetry.Reading {
-		return reading("sonde-1", "water_temperature", v, "°C", t0.Add(time.Duration(m)*time.Minute), telemetry.Good)
-	}
 	b, err := buffer.Open(opts)
 	if err != nil {
 		t.Fatal(err)

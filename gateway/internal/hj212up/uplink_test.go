@@ -667,15 +667,8 @@ func TestHistoryRequest(t *testing.T) {
 // runs, sent once.
 func TestAggregateSurvivesRestart(t *testing.T) {
 	p := hj212test.Start(t, hj212test.ModeAck)
-	dir := t.TempDir()
-	opts := buffer.Options{Dir: dir, Fsync: buffer.FsyncOff, Consumers: []string{"plat", "plat.minute"}}
-	c := testConfig(p.Addr())
-	c.Factors = map[string]string{"water_temperature": "w01010"}
-	c.Minute = true
+	opts, c, wt := minuteSetup(t, p.Addr())
 	now := func() time.Time { return t0.Add(5 * time.Minute) } // the period 14:00 (due at 14:11) is open
-	wt := func(v float64, m int) telemetry.Reading {
-		return reading("sonde-1", "water_temperature", v, "°C", t0.Add(time.Duration(m)*time.Minute), telemetry.Good)
-	}
 
 	b, err := buffer.Open(opts)
 	if err != nil {
@@ -764,4 +757,18 @@ func TestRealtimeWaitsForItsSecond(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("frames %q, want %q", got, want)
 	}
+}
+
+// minuteSetup is a buffer with the uplink's real-time and minute cursors,
+// an uplink sending water temperature (w01010) as real-time and minute
+// data to addr, and wt: a reading of v at t0 + m minutes.
+func minuteSetup(t *testing.T, addr string) (buffer.Options, config.HJ212Uplink, func(v float64, m int) telemetry.Reading) {
+	opts := buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, Consumers: []string{"plat", "plat.minute"}}
+	c := testConfig(addr)
+	c.Factors = map[string]string{"water_temperature": "w01010"}
+	c.Minute = true
+	wt := func(v float64, m int) telemetry.Reading {
+		return reading("sonde-1", "water_temperature", v, "°C", t0.Add(time.Duration(m)*time.Minute), telemetry.Good)
+	}
+	return opts, c, wt
 }
