@@ -1,12 +1,14 @@
 package sl651listen
 
 import (
+	"context"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/protocols/sl651"
 )
 
@@ -57,4 +59,18 @@ func BenchmarkTimedReports(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	b.StopTimer()
+	// Confirmed means stored: the water levels sent, each once.
+	stored := 0
+	for i := range stations {
+		s, err := r.store.Series(context.Background(), store.SeriesQuery{Gateway: "hydro-" + addr(i).String(),
+			Device: addr(i).String(), Metric: "water_level", From: base.Add(-time.Hour), To: base.Add(time.Duration(per+1) * time.Minute)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored += len(s)
+	}
+	if stored != b.N {
+		b.Fatalf("%d water levels stored, %d reports confirmed", stored, b.N)
+	}
 }
