@@ -38,10 +38,12 @@ type judged struct {
 	n  map[string]int // stream → batches judged
 }
 
-func (j *judged) Observe(_ context.Context, b *telemetry.Batch) error {
+func (j *judged) Observe(_ context.Context, bs ...*telemetry.Batch) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.n[b.Stream]++
+	for _, b := range bs {
+		j.n[b.Stream]++
+	}
 	return nil
 }
 
@@ -642,11 +644,11 @@ type failing struct {
 	fail atomic.Bool
 }
 
-func (f *failing) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, at time.Time) error {
+func (f *failing) WriteGroup(ctx context.Context, g *store.Group) error {
 	if f.fail.Load() {
 		return errors.New("disk full")
 	}
-	return f.Store.WriteBatch(ctx, b, def, c, at)
+	return f.Store.WriteGroup(ctx, g)
 }
 
 // A frame the store cannot take is not answered, so the logger sends it

@@ -22,34 +22,45 @@ type commits struct {
 type streamKey struct{ gateway, stream string }
 
 type streamCommit struct {
-	mu     sync.Mutex
-	loaded bool
-	c      store.Commit
+	gateway, stream string
+	mu              sync.Mutex // held while loading
+	loaded          bool
+	// c is the stream's durable record; spec what it will be once specRun,
+	// the newest group in flight with batches of the stream, is committed
+	// (group.go). Guarded by the ingestor's commitMu once loaded.
+	c       store.Commit
+	spec    store.Commit
+	specRun *run
+}
+
+// through is the stream's durable Through.
+func (s *streamCommit) through(mu *sync.Mutex) uint64 {
+	mu.Lock()
+	defer mu.Unlock()
+	return s.c.Through
 }
 
 func newCommits(st store.Store) *commits {
 	return &commits{st: st, streams: map[streamKey]*streamCommit{}}
 }
 
-// lock returns the stream's record, locked and loaded; call unlock when done.
-func (c *commits) lock(ctx context.Context, gateway, stream string) (*streamCommit, error) {
+// load returns the stream's record, read from the store the first time.
+func (c *commits) load(ctx context.Context, gateway, stream string) (*streamCommit, error) {
 	c.mu.Lock()
 	s, ok := c.streams[streamKey{gateway, stream}]
 	if !ok {
-		s = &streamCommit{}
+		s = &streamCommit{gateway: gateway, stream: stream}
 		c.streams[streamKey{gateway, stream}] = s
 	}
 	c.mu.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.loaded {
 		rec, err := c.st.Committed(ctx, gateway, stream)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
 		s.c, s.loaded = rec, true
 	}
 	return s, nil
 }
-
-func (s *streamCommit) unlock() { s.mu.Unlock() }

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,42 +13,64 @@ import (
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
-// gatedStore holds gateway gw's writes until open is closed, telling
-// entered when the first one arrives.
+// gatedStore holds the first group commit holding gateway gw's batches
+// until open is closed, telling entered when it arrives, and records the
+// gateways of every group it writes.
 type gatedStore struct {
 	store.Store
 	gw      string
 	open    chan struct{}
 	entered chan struct{}
 	once    atomic.Bool
+	mu      sync.Mutex
+	groups  [][]string
 }
 
-func (s *gatedStore) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
-	if b.Gateway == s.gw {
-		if s.once.CompareAndSwap(false, true) {
-			close(s.entered)
-		}
+func (s *gatedStore) WriteGroup(ctx context.Context, g *store.Group) error {
+	var gws []string
+	for _, b := range g.Batches {
+		gws = append(gws, b.Gateway)
+	}
+	s.mu.Lock()
+	s.groups = append(s.groups, gws)
+	s.mu.Unlock()
+	if slices.Contains(gws, s.gw) && s.once.CompareAndSwap(false, true) {
+		close(s.entered)
 		select {
 		case <-s.open:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return s.Store.WriteBatch(ctx, b, def, c, stored)
+	return s.Store.WriteGroup(ctx, g)
+}
+
+func (s *gatedStore) written() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.groups)
+}
+
+// waiting reports whether gateway gw has a batch waiting for its group.
+func (in *Ingestor) waiting(gw string) bool {
+	in.line.mu.Lock()
+	defer in.line.mu.Unlock()
+	return in.line.queues[gw] != nil
 }
 
 // TestFloodDoesNotHoldBackOthers: gateway gw-x publishes eight batches of
-// the most items a batch may hold, and the store holds every write of
-// gw-x's until gw-y's ack has arrived; gw-y then publishes one small batch.
-// gw-y's batch must be stored and acknowledged while all eight of gw-x's
-// wait, which is impossible for a first-come first-served pool (its four
-// workers all end up on gw-x's batches, one in the store and three on the
-// stream's lock, and gw-y's batch waits behind them: this test times out
-// on it). Then gw-x's batches are all stored and acknowledged, in order.
+// the most items a batch may hold, and the store holds the first group
+// with gw-x's batches, so the rest of gw-x's flood waits in line; gw-y
+// then publishes one small batch. gw-y's batch must go in the first group
+// formed after gw-x's next turn, ahead of the rest of the flood,
+// which is impossible for a first-come first-served line (it would wait
+// behind all of gw-x's batches). Then gw-x's batches are all stored and acknowledged, in order.
 func TestFloodDoesNotHoldBackOthers(t *testing.T) {
 	url := testenv.StartMosquitto(t).URL
 	st := &gatedStore{Store: openSQLite(t), gw: "gw-x", open: make(chan struct{}), entered: make(chan struct{})}
-	r := startIngest(t, url, st, func(o *Options) { o.Workers = 4 })
+	// One group at a time: the line's order alone decides what the group
+	// after the held one holds.
+	r := startIngest(t, url, st, func(o *Options) { o.Workers, o.MaxGroupsInFlight = 4, 1 })
 	t.Cleanup(func() {
 		select {
 		case <-st.open:
@@ -61,19 +85,25 @@ func TestFloodDoesNotHoldBackOthers(t *testing.T) {
 		x.publish(t, telemetry.UpTopic("gw-x"), encode(t, "gw-x", uint64(1+i*n), n))
 	}
 	select {
-	case <-st.entered: // gw-x's first batch is in the store, the rest queued behind it
+	case <-st.entered: // a group with gw-x's first batch is in the store, the rest of the flood behind it
 	case <-time.After(wait):
 		t.Fatal("gw-x's first batch never reached the store")
 	}
 	y.publish(t, telemetry.UpTopic("gw-y"), encode(t, "gw-y", 1, 3))
-	testenv.Eventually(t, "gw-y's ack, with gw-x's flood held in the store", wait, func() bool { return len(y.ackList()) == 1 })
+	testenv.Eventually(t, "gw-y's batch in line", wait, func() bool { return r.in.waiting("gw-y") })
 	if got := len(x.ackList()); got != 0 {
-		t.Fatalf("gw-x has %d acks while its writes are held; want 0", got)
+		t.Fatalf("gw-x has %d acks while its first group is held; want 0", got)
 	}
+	close(st.open)
+	testenv.Eventually(t, "gw-y's ack", wait, func() bool { return len(y.ackList()) == 1 })
 	if a := y.ackList()[0]; a.First != 1 || a.Last != 3 {
 		t.Fatalf("gw-y's ack %+v", a)
 	}
-	close(st.open)
+	// A batch of gw-x's fills a group: gw-x's next batch (in line before
+	// gw-y's) may have its turn first, then gw-y's, not the rest of the flood.
+	if groups := st.written(); !slices.ContainsFunc(groups[:min(3, len(groups))], func(g []string) bool { return slices.Contains(g, "gw-y") }) {
+		t.Fatalf("groups written %v: gw-y's batch is not among the two groups after the held one", groups)
+	}
 	testenv.Eventually(t, "gw-x's acks", 2*wait, func() bool { return len(x.ackList()) == flood })
 	for i, a := range x.ackList() {
 		if want := uint64(1 + i*n); a.First != want || a.Last != want+uint64(n)-1 || a.Through != a.Last {

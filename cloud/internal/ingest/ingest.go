@@ -64,7 +64,13 @@ type Options struct {
 	// be (default 10m); items further ahead are dropped and counted, the
 	// rest of their batch stored and acknowledged (future.go).
 	MaxFuture time.Duration
-	Log       *slog.Logger
+	// MaxGroupReadings bounds the readings of the batches committed
+	// together (default MaxGroupReadings; group.go).
+	MaxGroupReadings int
+	// MaxGroupsInFlight bounds the group commits under way at once
+	// (default MaxGroupsInFlight).
+	MaxGroupsInFlight int
+	Log               *slog.Logger
 	Metrics   *Metrics
 
 	// NotGateways are user names that are not gateways (the cloud's own,
@@ -73,9 +79,10 @@ type Options struct {
 }
 
 // Evaluator judges batches for early warnings (alert/engine). Observe
-// returns once what it concluded is durable.
+// judges a group's batches in order and returns once what it concluded is
+// durable.
 type Evaluator interface {
-	Observe(ctx context.Context, b *telemetry.Batch) error
+	Observe(ctx context.Context, bs ...*telemetry.Batch) error
 }
 
 // Ingestor is the cloud's MQTT consumer.
@@ -98,6 +105,18 @@ type Ingestor struct {
 	busy                     []atomic.Int64
 	backedUp, stored, failed atomic.Int64
 	started                  time.Time
+	// line is where decoded batches wait for their group commit (group.go).
+	line line
+	// Groups in flight (group.go): a slot each, and those not finished.
+	// commitMu guards the streams' records.
+	inFlight chan struct{}
+	runsMu   sync.Mutex
+	runs     map[*run]bool
+	// life ends when Run's context does: group writes then stop.
+	life context.Context
+	end  context.CancelFunc
+	running  sync.WaitGroup
+	commitMu sync.Mutex
 }
 
 // New prepares an ingestor; Run connects.
@@ -111,6 +130,12 @@ func New(o Options) *Ingestor {
 	if o.MaxFuture <= 0 {
 		o.MaxFuture = MaxFuture
 	}
+	if o.MaxGroupReadings <= 0 {
+		o.MaxGroupReadings = MaxGroupReadings
+	}
+	if o.MaxGroupsInFlight <= 0 {
+		o.MaxGroupsInFlight = MaxGroupsInFlight
+	}
 	if o.ClientID == "" {
 		host, _ := os.Hostname()
 		var b [4]byte
@@ -121,6 +146,9 @@ func New(o Options) *Ingestor {
 		commits: newCommits(o.Store), contexts: newContexts(o.Store),
 		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers), started: time.Now()}
 	in.queue = newFair(defaultFairLimits, &in.backedUp)
+	in.line.room.L = &in.line.mu
+	in.inFlight, in.runs = make(chan struct{}, o.MaxGroupsInFlight), map[*run]bool{}
+	in.life, in.end = context.WithCancel(context.Background())
 	return in
 }
 
@@ -139,6 +167,9 @@ func (in *Ingestor) Health() string {
 		if b := in.busy[i].Load(); b != 0 && time.Duration(now-b) > in.o.StallAfter {
 			return fmt.Sprintf("a batch has been in hand for %s (store writes stalled)", time.Duration(now-b).Round(time.Second))
 		}
+	}
+	if b := in.oldestRun(); !b.IsZero() && time.Duration(now-b.UnixNano()) > in.o.StallAfter {
+		return fmt.Sprintf("a group of batches has been in hand for %s (store writes stalled)", time.Since(b).Round(time.Second))
 	}
 	if b := in.backedUp.Load(); b != 0 && time.Duration(now-b) > in.o.StallAfter {
 		return fmt.Sprintf("batches have waited %s for room in the intake's queues (the intake is behind)", time.Duration(now-b).Round(time.Second))
@@ -217,9 +248,11 @@ func (in *Ingestor) Run(ctx context.Context) error {
 		}()
 	}
 	<-ctx.Done()
+	in.end()
 	in.client.Disconnect(250)
 	in.connected.Store(false)
 	wg.Wait()
+	in.running.Wait() // the groups in flight are finished or failed (and not acknowledged)
 	return nil
 }
 
@@ -288,79 +321,27 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 			fmt.Errorf("batch says gateway %q but arrived on %q's topic", b.Gateway, gw))
 		return
 	}
-	if ack, _, ok := in.commit(ctx, gw, b, def); ok {
-		in.publishAck(gw, ack)
-	}
+	in.admit(gw, b, def, nil)
 }
 
-// commit runs a decoded batch of gateway gw through the intake: the
-// registry hears it, a replay of what is stored is recognised by the
-// stream's commit record (counted, not written or judged again), items
-// stamped too far ahead are dropped, the early-warning engine judges the
-// rest, the store writes them with the new commit record, and the registry
-// moves the latest values forward. dup says the batch was a replay; ok is
-// false when it was not stored (counted and logged by storeFailed), and
-// ack then says nothing.
-// MQTT batches and the bureau protocols' listeners (Submit) share it.
-func (in *Ingestor) commit(ctx context.Context, gw string, b *telemetry.Batch, def *telemetry.CompactContext) (ack telemetry.Ack, dup, ok bool) {
+// admit takes a decoded batch of gateway gw into the intake: the registry
+// hears it, its stream's commit record is loaded, and it waits in line for
+// its group (group.go). reply, when set, is told the outcome; else the
+// gateway is acknowledged over MQTT. false: it was not taken (counted and
+// logged by storeFailed), and reply is told nothing.
+func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactContext, reply chan outcome) bool {
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
 	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
-	// The batch's range, kept whatever is dropped from it below: the ack
-	// and the commit record cover every item the gateway sent.
-	first, last := b.FirstSeq, b.LastSeq()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(in.life, 30*time.Second)
 	defer cancel()
-	sc, err := in.commits.lock(wctx, gw, b.Stream)
+	sc, err := in.commits.load(ctx, gw, b.Stream)
 	if err != nil {
 		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
-		return ack, false, false
+		return false
 	}
-	if sc.c.Covers(first, last) {
-		// A replay of what is stored: acknowledged again, not written or
-		// evaluated twice.
-		through := sc.c.Through
-		sc.unlock()
-		in.m.duplicates.Inc()
-		return telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: through}, true, true
-	}
-	in.dropFuture(gw, b, first, last)
-	next := sc.c.With(b.Committed, first, last)
-	if in.o.Alerts != nil {
-		// Judged before it is stored, so a crash between the two cannot
-		// lose a warning: the batch comes again, and what the engine has
-		// already judged it does not judge twice.
-		if err := in.o.Alerts.Observe(wctx, b); err != nil {
-			sc.unlock()
-			in.storeFailed(gw, b, fmt.Errorf("judging early warnings: %w", err))
-			return ack, false, false
-		}
-	}
-	// Each reading's delay is measured to this instant: the batch is
-	// written now, and only a batch the commit record does not cover
-	// (above) is written, so a replay counts no reading twice.
-	began := time.Now()
-	err = in.o.Store.WriteBatch(wctx, b, def, next, began)
-	in.m.storeSeconds.Observe(time.Since(began).Seconds())
-	if err != nil {
-		sc.unlock()
-		in.storeFailed(gw, b, err)
-		return ack, false, false
-	}
-	sc.c = next
-	sc.unlock()
-	in.stored.Store(time.Now().UnixNano())
-	if def != nil {
-		in.contexts.Put(def)
-	}
-	in.m.batches.Inc()
-	in.m.readings.Add(float64(len(b.Readings)))
-	in.m.events.Add(float64(len(b.Events)))
-	if b.Backlog {
-		in.m.backlog.Add(float64(b.Len()))
-	}
-	in.devicesRefused(gw, "batch", in.o.Registry.ObserveBatch(b))
-	return telemetry.Ack{Stream: b.Stream, First: first, Last: last, Through: next.Through}, false, true
+	in.enqueue(&pending{gw: gw, b: b, def: def, sc: sc, first: b.FirstSeq, last: b.LastSeq(), reply: reply})
+	return true
 }
 
 // dropFuture drops the items of b (first…last) stamped too far ahead of

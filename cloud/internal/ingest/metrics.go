@@ -19,6 +19,10 @@ type Metrics struct {
 	// devicesRefused device ids the registry did not track (its cap).
 	future         prometheus.Counter
 	devicesRefused prometheus.Counter
+	// groups is how many batches each group commit wrote; unwritable the
+	// readings a store could not represent (left out of their batch).
+	groups     prometheus.Histogram
+	unwritable prometheus.Counter
 }
 
 // NewMetrics registers the ingestor's metrics on reg.
@@ -45,13 +49,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_resyncs_total",
 			Help: "Resync requests sent: compact batches whose context this cloud did not know."}),
 		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_store_write_seconds",
-			Help: "Time to write one batch to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+			Help: "Time to write one group of batches to the store.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		future: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_future_items_total",
 			Help: "Items (readings, events) dropped for being stamped more than ingest.max_future ahead of the cloud's clock; the rest of their batch was stored and acknowledged."}),
 		devicesRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_devices_refused_total",
 			Help: "Device ids (in state messages and batches) the registry did not track: their gateway already had ingest.max_devices."}),
+		groups: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldwatch_ingest_group_batches",
+			Help: "Batches written by one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		unwritable: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_unwritable_readings_total",
+			Help: "Readings the store cannot represent (a time outside years 1678–2262): left out, the rest of their batch stored and acknowledged."}),
 	}
-	reg.MustRegister(m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
+	reg.MustRegister(m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
 		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.
 	for _, r := range []string{"malformed", "too_large", "flooding", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {

@@ -34,11 +34,17 @@ func (in *Ingestor) Submit(ctx context.Context, b *telemetry.Batch) (Submitted, 
 	if err := b.Validate(); err != nil {
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
-	_, dup, ok := in.commit(ctx, b.Gateway, b, nil)
-	switch {
-	case !ok:
+	reply := make(chan outcome, 1)
+	if !in.admit(b.Gateway, b, nil, reply) {
 		return 0, ErrNotStored
-	case dup:
+	}
+	// Committed by whoever leads the line, within its write timeout; the
+	// answer always comes.
+	o := <-reply
+	switch {
+	case !o.ok:
+		return 0, ErrNotStored
+	case o.dup:
 		return Duplicate, nil
 	}
 	return Stored, nil

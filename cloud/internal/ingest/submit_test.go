@@ -21,18 +21,20 @@ type failingStore struct {
 	fail bool
 }
 
-func (f *failingStore) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, at time.Time) error {
+func (f *failingStore) WriteGroup(ctx context.Context, g *store.Group) error {
 	if f.fail {
 		return errors.New("store down")
 	}
-	return f.Store.WriteBatch(ctx, b, def, c, at)
+	return f.Store.WriteGroup(ctx, g)
 }
 
 // countingEvaluator counts the readings it judged.
 type countingEvaluator struct{ readings int }
 
-func (c *countingEvaluator) Observe(_ context.Context, b *telemetry.Batch) error {
-	c.readings += len(b.Readings)
+func (c *countingEvaluator) Observe(_ context.Context, bs ...*telemetry.Batch) error {
+	for _, b := range bs {
+		c.readings += len(b.Readings)
+	}
 	return nil
 }
 

@@ -40,9 +40,11 @@ type counting struct {
 	readings int
 }
 
-func (c *counting) Observe(_ context.Context, b *telemetry.Batch) error {
+func (c *counting) Observe(_ context.Context, bs ...*telemetry.Batch) error {
 	c.mu.Lock()
-	c.readings += len(b.Readings)
+	for _, b := range bs {
+		c.readings += len(b.Readings)
+	}
 	c.mu.Unlock()
 	return nil
 }

@@ -107,8 +107,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		mu.Lock()
 		if len(conns) >= s.MaxConns || ctx.Err() != nil {
 			mu.Unlock()
-			c.Close()
+			// Counted before the close, so whoever sees the close sees the count.
 			s.Metrics.conns.WithLabelValues("over_cap").Inc()
+			c.Close()
 			if ok, n := s.throttle.Allow("over_cap"); ok {
 				s.Log.Warn("station connection closed: max_connections are open", "proto", s.Proto,
 					"remote", c.RemoteAddr().String(), "max_connections", s.MaxConns, "similar_suppressed", n)

@@ -10,9 +10,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -44,6 +46,12 @@ type Store interface {
 	// the timeliness statistics; a reading written again takes the new
 	// delay, as it takes the new value.
 	WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c Commit, stored time.Time) error
+	// WriteGroup stores batches of any gateways at once (a group commit):
+	// their readings and events, the contexts they defined, and then the
+	// streams' commit records, each as WriteBatch promises; an error means
+	// none of the group's batches may be acknowledged. A reading the store
+	// cannot represent is left out and reported to g.Unwritable.
+	WriteGroup(ctx context.Context, g *Group) error
 	// Stats counts and summarises the series of one gateway in each
 	// period of q (see StatsQuery).
 	Stats(ctx context.Context, q StatsQuery) ([]SeriesStats, error)
@@ -56,6 +64,79 @@ type Store interface {
 	CompactContext(ctx context.Context, gateway string, id, version uint32) (*telemetry.CompactContext, error)
 	// Close releases connections.
 	Close() error
+}
+
+// Group is what one group commit writes.
+type Group struct {
+	Batches  []*telemetry.Batch
+	Contexts []*telemetry.CompactContext // defined by the batches
+	// Commits are the streams' records once the batches are stored: one
+	// per stream, covering all of its batches in the group.
+	Commits []StreamCommit
+	// Stored is when the group is written: each reading's delay is
+	// measured to it.
+	Stored time.Time
+	// Ready, when set, is called before the commit records are written
+	// (after as much of the data as the store can write ahead of them); an
+	// error from it fails the write, and no commit record is written.
+	Ready func(context.Context) error
+
+	mu         sync.Mutex
+	unwritable map[*telemetry.Batch]Unwritable
+}
+
+// BatchGroup is the group of one batch (how WriteBatch writes).
+func BatchGroup(b *telemetry.Batch, def *telemetry.CompactContext, c Commit, stored time.Time) *Group {
+	g := &Group{Batches: []*telemetry.Batch{b}, Stored: stored,
+		Commits: []StreamCommit{{Gateway: b.Gateway, Stream: b.Stream, Commit: c}}}
+	if def != nil {
+		g.Contexts = []*telemetry.CompactContext{def}
+	}
+	return g
+}
+
+// Representable reports whether a store can keep time t: both keep Unix
+// nanoseconds in 64 bits (years 1678 to 2262).
+func Representable(t time.Time) bool {
+	return !t.Before(minTime) && !t.After(maxTime)
+}
+
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+// StreamCommit is a gateway stream's commit record.
+type StreamCommit struct {
+	Gateway, Stream string
+	Commit          Commit
+}
+
+// Unwritable is what a store left out of a batch: how many readings, and
+// why the first was.
+type Unwritable struct {
+	Count int
+	First error
+}
+
+// Unwritable records a reading of b the store could not represent (its
+// time outside the store's range, say). Safe for concurrent use.
+func (g *Group) Unwritable(b *telemetry.Batch, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unwritable == nil {
+		g.unwritable = map[*telemetry.Batch]Unwritable{}
+	}
+	u := g.unwritable[b]
+	if u.Count == 0 {
+		u.First = err
+	}
+	u.Count++
+	g.unwritable[b] = u
+}
+
+// Left says what the store left out of b.
+func (g *Group) Left(b *telemetry.Batch) Unwritable {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.unwritable[b]
 }
 
 // Commit is what the cloud has stored of one gateway stream: every

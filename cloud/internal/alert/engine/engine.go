@@ -353,17 +353,32 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// Observe judges a batch's readings. It returns once the resulting state
-// and notifications are durable; an error means the batch must not be
-// acknowledged (judging it again is harmless: what the live state has
-// seen is not judged twice).
-func (e *Engine) Observe(ctx context.Context, b *telemetry.Batch) error {
+// Observe judges batches' readings and events, in order (a group commit
+// hands over every batch of the group at once). It returns once the
+// resulting state and notifications are durable, in one write for all of
+// them; an error means none of the batches may be acknowledged (judging
+// them again is harmless: what the live state has seen is not judged
+// twice).
+func (e *Engine) Observe(ctx context.Context, bs ...*telemetry.Batch) error {
 	began := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.o.Now()
-	site := b.Site
 	var pub []*series
+	for _, b := range bs {
+		pub = e.observe(b, now, pub)
+	}
+	for _, s := range pub {
+		e.schedule(s, now)
+	}
+	err := e.publish(ctx, now)
+	e.m.evalTime(time.Since(began))
+	return err
+}
+
+// observe judges one batch; pub gathers the series whose alert changed.
+func (e *Engine) observe(b *telemetry.Batch, now time.Time, pub []*series) []*series {
+	site := b.Site
 	for i := range b.Readings {
 		r := &b.Readings[i]
 		v := r.Value
@@ -393,12 +408,7 @@ func (e *Engine) Observe(ctx context.Context, b *telemetry.Batch) error {
 		pub = e.observeEvent(b.Gateway, site, &b.Events[i], now, pub)
 	}
 	e.m.observed(len(b.Readings))
-	for _, s := range pub {
-		e.schedule(s, now)
-	}
-	err := e.publish(ctx, now)
-	e.m.evalTime(time.Since(began))
-	return err
+	return pub
 }
 
 // get returns the series of rule c for a reading, creating it; nil when

@@ -2,12 +2,10 @@ package influx
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -26,35 +24,15 @@ const (
 	contextMeasurement = "fieldwatch_context"
 )
 
-// WriteBatch implements store.Store in two requests: the readings and
-// events, then (only once they are written) the context and the commit
-// record, so the commit never claims data the database does not hold.
+// WriteBatch implements store.Store as a group of one batch; a reading
+// the store cannot represent is an error.
 func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
-	pts := append(readingPoints(b.Gateway, b.Site, b.Readings, stored), eventPoints(b.Gateway, b.Site, b.Events)...)
-	if len(pts) > 0 {
-		if err := s.write.WritePoint(ctx, pts...); err != nil {
-			return fmt.Errorf("influxdb write: %w", err)
-		}
+	g := store.BatchGroup(b, def, c, stored)
+	if err := s.WriteGroup(ctx, g); err != nil {
+		return err
 	}
-	now := time.Now()
-	var meta []*write.Point
-	if def != nil {
-		body, err := json.Marshal(def)
-		if err != nil {
-			return err
-		}
-		meta = append(meta, write.NewPointWithMeasurement(contextMeasurement).AddTag("gateway", def.Gateway).
-			AddTag("id", fmt.Sprintf("%08x", def.ID)).AddTag("version", strconv.FormatUint(uint64(def.Version), 10)).
-			AddField("body", string(body)).SetTime(now))
-	}
-	cp := write.NewPointWithMeasurement(commitMeasurement).AddTag("gateway", b.Gateway).AddTag("stream", b.Stream).
-		AddField("through", int64(c.Through)).SetTime(now)
-	if len(c.Above) > 0 { // InfluxDB keeps no empty strings: no field means no ranges
-		cp.AddField("above", c.String())
-	}
-	meta = append(meta, cp)
-	if err := s.write.WritePoint(ctx, meta...); err != nil {
-		return fmt.Errorf("influxdb write of the commit record: %w", err)
+	if u := g.Left(b); u.Count > 0 {
+		return fmt.Errorf("%d readings not stored: %w", u.Count, u.First)
 	}
 	return nil
 }

@@ -17,10 +17,7 @@ const eventMeasurement = "event"
 
 // WriteEvents implements store.Store.
 func (s *Store) WriteEvents(ctx context.Context, gateway, site string, es []telemetry.Event) error {
-	if err := s.write.WritePoint(ctx, eventPoints(gateway, site, es)...); err != nil {
-		return fmt.Errorf("influxdb write: %w", err)
-	}
-	return nil
+	return s.WriteGroup(ctx, &store.Group{Batches: []*telemetry.Batch{{Gateway: gateway, Site: site, Events: es}}})
 }
 
 func eventPoints(gateway, site string, es []telemetry.Event) []*write.Point {

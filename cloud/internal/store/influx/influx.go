@@ -14,14 +14,13 @@ package influx
 import (
 	"context"
 	"fmt"
-	"math"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -40,9 +39,13 @@ type Config struct {
 // Store is a store.Store on InfluxDB.
 type Store struct {
 	client influxdb2.Client
-	write  api.WriteAPIBlocking
 	query  api.QueryAPI
 	bucket string
+	// Writes (group.go): the v2 write URL, the token, a client keeping a
+	// connection for each of the parallel writes.
+	writeURL, token string
+	timeout         time.Duration
+	http            *http.Client
 }
 
 var _ store.Store = (*Store)(nil)
@@ -57,7 +60,11 @@ func Open(c Config) (*Store, error) {
 	}
 	opts := influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(c.Timeout.Seconds())).SetPrecision(time.Nanosecond)
 	client := influxdb2.NewClientWithOptions(c.URL, c.Token, opts)
-	return &Store{client: client, write: client.WriteAPIBlocking(c.Org, c.Bucket), query: client.QueryAPI(c.Org), bucket: c.Bucket}, nil
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = parallelWrites + 1
+	return &Store{client: client, query: client.QueryAPI(c.Org), bucket: c.Bucket,
+		writeURL: writeEndpoint(strings.TrimSuffix(c.URL, "/"), c.Org, c.Bucket), token: c.Token, timeout: c.Timeout,
+		http: &http.Client{Transport: tr}}, nil
 }
 
 // Ping checks that the server answers.
@@ -72,36 +79,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Write implements store.Store: one HTTP write of all points.
+// Write implements store.Store: the readings as a group without a
+// commit record; a reading the database cannot represent is an error.
 func (s *Store) Write(ctx context.Context, gateway, site string, rs []telemetry.Reading) error {
-	if err := s.write.WritePoint(ctx, readingPoints(gateway, site, rs, time.Time{})...); err != nil {
-		return fmt.Errorf("influxdb write: %w", err)
+	b := &telemetry.Batch{Gateway: gateway, Site: site, Readings: rs}
+	g := &store.Group{Batches: []*telemetry.Batch{b}}
+	if err := s.WriteGroup(ctx, g); err != nil {
+		return err
+	}
+	if u := g.Left(b); u.Count > 0 {
+		return fmt.Errorf("%d readings not stored: %w", u.Count, u.First)
 	}
 	return nil
-}
-
-// readingPoints makes a point of each reading; with stored set, each
-// carries its delay (field "delay", seconds from acquisition to storage).
-func readingPoints(gateway, site string, rs []telemetry.Reading, stored time.Time) []*write.Point {
-	pts := make([]*write.Point, 0, len(rs))
-	for _, r := range rs {
-		p := write.NewPointWithMeasurement(r.Metric).AddTag("gateway", gateway).AddTag("device", r.Device).SetTime(r.Time)
-		if site != "" {
-			p.AddTag("site", site)
-		}
-		if r.Unit != "" {
-			p.AddTag("unit", r.Unit)
-		}
-		if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
-			p.AddField("value", r.Value)
-		}
-		p.AddField("quality", r.Quality.String()).AddField("clock", r.Clock.String())
-		if !stored.IsZero() {
-			p.AddField("delay", stored.Sub(r.Time).Seconds())
-		}
-		pts = append(pts, p)
-	}
-	return pts
 }
 
 // quote makes s a Flux string literal. Ids are telemetry Names and units are

@@ -35,4 +35,5 @@ func TestConformance(t *testing.T) {
 	t.Run("events", func(t *testing.T) { storetest.RunEvents(t, open) })
 	t.Run("commits", func(t *testing.T) { storetest.RunCommits(t, open) })
 	t.Run("stats", func(t *testing.T) { storetest.RunStats(t, open) })
+	t.Run("groups", func(t *testing.T) { storetest.RunGroups(t, open) })
 }

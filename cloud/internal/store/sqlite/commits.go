@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -29,37 +28,17 @@ CREATE TABLE IF NOT EXISTS contexts (
 ) WITHOUT ROWID;
 `
 
-// WriteBatch implements store.Store: readings, events, the context and the
-// commit record in one transaction.
+// WriteBatch implements store.Store as a group of one batch; a reading
+// the store cannot represent is an error.
 func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemetry.CompactContext, c store.Commit, stored time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if len(b.Readings) > 0 {
-			if err := writeReadings(ctx, tx, b.Gateway, b.Site, b.Readings, stored); err != nil {
-				return err
-			}
-		}
-		if len(b.Events) > 0 {
-			if err := writeEvents(ctx, tx, b.Gateway, b.Site, b.Events); err != nil {
-				return err
-			}
-		}
-		if def != nil {
-			body, err := json.Marshal(def)
-			if err != nil {
-				return err
-			}
-			// A version never changes: a second definition of it is the
-			// same one (the decoder refuses a different one).
-			if _, err := tx.ExecContext(ctx, `INSERT INTO contexts (gateway, id, version, body) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, def.Gateway, int64(def.ID), int64(def.Version), string(body)); err != nil {
-				return fmt.Errorf("context: %w", err)
-			}
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO commits (gateway, stream, through, above) VALUES (?, ?, ?, ?)
-			ON CONFLICT (gateway, stream) DO UPDATE SET through = excluded.through, above = excluded.above`,
-			b.Gateway, b.Stream, int64(c.Through), c.String())
+	g := store.BatchGroup(b, def, c, stored)
+	if err := s.WriteGroup(ctx, g); err != nil {
 		return err
-	})
+	}
+	if u := g.Left(b); u.Count > 0 {
+		return fmt.Errorf("%d readings not stored: %w", u.Count, u.First)
+	}
+	return nil
 }
 
 // Committed implements store.Store.

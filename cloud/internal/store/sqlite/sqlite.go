@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -22,6 +23,10 @@ import (
 // Store is a store.Store in a SQLite file.
 type Store struct {
 	db *sql.DB
+	// series remembers the ids of series rows (they never change once
+	// made), so a group looks up only the series it is the first to see.
+	mu     sync.Mutex
+	series map[seriesKey]int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -52,7 +57,7 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create data directory: %w", err)
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -66,7 +71,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot upgrade the schema in %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, series: map[seriesKey]int64{}}, nil
 }
 
 // Write implements store.Store, in one transaction.

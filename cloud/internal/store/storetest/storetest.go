@@ -588,3 +588,77 @@ func diffPeriod(got, want store.PeriodStats) string {
 	}
 	return ""
 }
+
+// RunGroups checks WriteGroup: batches of several gateways and streams in
+// one group, a stream with two batches, a reading written twice in one
+// group (the later wins), values at the float range's ends, a reading the
+// store cannot keep (reported, the rest written), contexts and the final
+// commit record of each stream.
+func RunGroups(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	def := &telemetry.CompactContext{Gateway: "gw2", Stream: "s1", ID: 7, Version: 1,
+		Series: []telemetry.SeriesDef{{Device: "do-1", Metric: "dissolved_oxygen", Unit: "mg/L", Exp: 2}}, Ref: []int64{0},
+		Epoch: t0.UnixNano()}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	ancient := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	b1 := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: 1, Readings: []telemetry.Reading{
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 1e300, Time: at(1)},
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 5, Time: at(2)},
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 7, Time: ancient},
+	}}
+	b2 := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: 4, Committed: 3, Readings: []telemetry.Reading{
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: 6, Time: at(2)}, // again: the later wins
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: -1.5e-300, Time: at(3)},
+		{Device: "soil-1", Metric: "soil_moisture", Unit: "%", Value: math.NaN(), Quality: telemetry.Bad, Time: at(4)},
+	}}
+	b3 := &telemetry.Batch{Gateway: "gw2", Stream: "s1", FirstSeq: 10, Readings: []telemetry.Reading{
+		{Device: "do-1", Metric: "dissolved_oxygen", Unit: "mg/L", Value: 0.1, Time: at(1)},
+	}, Events: []telemetry.Event{{Device: "do-1", Kind: telemetry.EventQuarantine, Time: at(1),
+		Attrs: map[string]string{"state": "released"}}}}
+	g := &store.Group{Batches: []*telemetry.Batch{b1, b2, b3}, Contexts: []*telemetry.CompactContext{def},
+		Commits: []store.StreamCommit{{Gateway: "gw1", Stream: "s1", Commit: store.Commit{Through: 6}},
+			{Gateway: "gw2", Stream: "s1", Commit: store.Commit{}.With(0, 10, 10)}},
+		Stored: at(10)}
+	if err := s.WriteGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if u := g.Left(b1); u.Count != 1 || u.First == nil {
+		t.Errorf("left out of the batch with a reading of 1600: %+v, want that one reading", u)
+	}
+	if u := g.Left(b2); u.Count != 0 {
+		t.Errorf("left out of a batch the store can keep: %+v", u)
+	}
+	got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw1", Device: "soil-1", Metric: "soil_moisture",
+		From: t0, To: at(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []string
+	for _, sm := range got {
+		v := "none"
+		if sm.Value != nil {
+			v = fmt.Sprint(*sm.Value)
+		}
+		vals = append(vals, fmt.Sprintf("%s=%s/%s", sm.Time.Sub(t0), v, sm.Quality))
+	}
+	if want := []string{"1s=1e+300/good", "2s=6/good", "3s=-1.5e-300/good", "4s=none/bad"}; fmt.Sprint(vals) != fmt.Sprint(want) {
+		t.Errorf("series after the group: %v, want %v", vals, want)
+	}
+	if got, err := s.Series(ctx, store.SeriesQuery{Gateway: "gw2", Device: "do-1", Metric: "dissolved_oxygen",
+		From: t0, To: at(10)}); err != nil || len(got) != 1 || *got[0].Value != 0.1 {
+		t.Errorf("gw2's series: %+v, %v", got, err)
+	}
+	if c, err := s.Committed(ctx, "gw1", "s1"); err != nil || c.Through != 6 || len(c.Above) != 0 {
+		t.Errorf("gw1's commit: %+v, %v", c, err)
+	}
+	if c, err := s.Committed(ctx, "gw2", "s1"); err != nil || !c.Covers(10, 10) || c.Covers(9, 10) {
+		t.Errorf("gw2's commit: %+v, %v", c, err)
+	}
+	if cc, err := s.CompactContext(ctx, "gw2", 7, 1); err != nil || !cc.Equal(def) {
+		t.Errorf("context: %+v, %v", cc, err)
+	}
+	if evs, err := s.Events(ctx, store.EventQuery{Gateway: "gw2", From: t0, To: at(10)}); err != nil || len(evs) != 1 {
+		t.Errorf("events: %+v, %v", evs, err)
+	}
+}

@@ -1,0 +1,394 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+)
+
+// Group commit. Decoded batches of every gateway wait in one line; the
+// first to arrive while no group is being written leads: it takes the
+// batches waiting (up to MaxGroupReadings readings) and commits them as
+// one group — replay check against each stream's commit record, early
+// warnings judged for the whole group with one durable write of their
+// state, one store write (split into large requests, several at once),
+// the commit records after the data — and then acknowledges every batch
+// of the group. Batches that arrive meanwhile form the next group, which
+// the leader writes as soon as this one is done, so under load groups grow
+// by themselves and a lone batch is written at once.
+//
+// The promises of a batch written alone are kept: acknowledged only once
+// durable; a replay recognised by its stream's commit record (durable, or
+// of a batch earlier in the same group, then acknowledged only with the
+// group); a stream's batches committed in the order they arrived (a
+// gateway's messages are decoded one at a time, fair.go, and enter the line
+// in order); a group that fails acknowledges nothing.
+
+// MaxGroupsInFlight is the default of Options.MaxGroupsInFlight: while
+// one group's commit records wait for the group before, its data is
+// already on its way, so the database always has work in hand.
+const MaxGroupsInFlight = 3
+
+// MaxGroupReadings is the default of Options.MaxGroupReadings: 20,000
+// readings make four requests of 5,000 lines for InfluxDB, its best size
+// on the benchmark machine (docs/benchmarks.md).
+const MaxGroupReadings = 20_000
+
+// maxWaiting bounds the readings waiting for a group: a decoder that finds
+// the line this full waits (backpressure through the intake to MQTT).
+const maxWaitingFactor = 4
+
+// pending is a decoded batch waiting for its group.
+type pending struct {
+	gw  string
+	b   *telemetry.Batch
+	def *telemetry.CompactContext
+	sc  *streamCommit // loaded by the decoder
+	// first and last are the batch's range, kept whatever is dropped from
+	// it: the ack and the commit record cover every item the gateway sent.
+	first, last uint64
+	// reply, when set, is told the outcome (Submit); else the ingestor
+	// acknowledges over MQTT.
+	reply chan outcome
+}
+
+type outcome struct {
+	ack     telemetry.Ack
+	dup, ok bool
+}
+
+func (p *pending) size() int { return max(p.b.Len(), 1) }
+
+// line is where decoded batches wait for their group: a queue per
+// gateway, and the gateways served in turn when a group is formed, so a
+// gateway flooding the intake with large batches puts one of them in each
+// group while every other gateway's next batch goes in the same group.
+type line struct {
+	mu      sync.Mutex
+	room    sync.Cond
+	queues  map[string]*gwLine
+	ready   []*gwLine // gateways with batches waiting, in turn
+	size    int       // readings waiting, all gateways
+	leading bool
+}
+
+type gwLine struct {
+	gw    string
+	items []*pending
+	size  int
+}
+
+// enqueue puts p in line and, if no group is being written, leads: writes
+// groups until the line is empty. It returns once p is in line (or
+// written, when this call led). While a group is being written it waits
+// for room: when the line holds maxWaitingFactor groups' worth, or p's
+// gateway already has a group's worth waiting (backpressure through the
+// intake to MQTT; a gateway's empty queue takes any batch).
+func (in *Ingestor) enqueue(p *pending) {
+	l := &in.line
+	limit := in.o.MaxGroupReadings
+	l.mu.Lock()
+	if l.queues == nil {
+		l.queues = map[string]*gwLine{}
+	}
+	for l.leading {
+		q := l.queues[p.gw]
+		if l.size <= maxWaitingFactor*limit && (q == nil || q.size+p.size() <= limit) {
+			break
+		}
+		l.room.Wait()
+	}
+	q := l.queues[p.gw]
+	if q == nil {
+		q = &gwLine{gw: p.gw}
+		l.queues[p.gw] = q
+		l.ready = append(l.ready, q)
+	}
+	q.items = append(q.items, p)
+	q.size += p.size()
+	l.size += p.size()
+	if l.leading {
+		l.mu.Unlock()
+		return
+	}
+	l.leading = true
+	for len(l.ready) > 0 {
+		// A slot first, then the group: formed of what waits once it can
+		// be written, so a batch that arrived meanwhile is in it.
+		l.mu.Unlock()
+		in.inFlight <- struct{}{}
+		l.mu.Lock()
+		group := l.take(limit)
+		l.room.Broadcast()
+		l.mu.Unlock()
+		in.commitGroup(group)
+		l.mu.Lock()
+	}
+	l.leading = false
+	l.mu.Unlock()
+}
+
+// take forms a group of at most limit readings (at least one batch): the
+// oldest batch of each gateway in turn, round after round.
+func (l *line) take(limit int) []*pending {
+	var group []*pending
+	size := 0
+	for len(l.ready) > 0 {
+		q := l.ready[0]
+		p := q.items[0]
+		if len(group) > 0 && size+p.size() > limit {
+			break
+		}
+		group = append(group, p)
+		size += p.size()
+		q.items[0] = nil
+		q.items = q.items[1:]
+		q.size -= p.size()
+		l.size -= p.size()
+		l.ready = l.ready[1:]
+		if len(q.items) > 0 {
+			l.ready = append(l.ready, q)
+		} else {
+			delete(l.queues, q.gw)
+		}
+	}
+	return group
+}
+
+// run is one group commit in flight. Up to MaxGroupsInFlight are written at
+// once: a group's data is written while earlier groups finish, but a
+// stream's record in a group extends the record an earlier group in flight
+// will leave, so the group's commit records wait until those groups are
+// durable (store.Group.Ready), and if one of them failed this group fails
+// too, acknowledging nothing (its batches come again). A group formed
+// once such a failure is known starts again from the durable records.
+type run struct {
+	done  chan struct{} // closed once ok is set
+	ok    bool
+	began time.Time
+}
+
+// errEarlierGroup: the group before failed, so this one, whose commit
+// records extend it, is not committed either.
+var errEarlierGroup = errors.New("an earlier group of batches was not stored; this one is sent again with it")
+
+// commitGroup forms a group and starts its commit; it returns once the
+// group is in flight. The caller leads the line and holds a slot of
+// inFlight, which the group gives back when it is finished.
+func (in *Ingestor) commitGroup(group []*pending) {
+	r := &run{done: make(chan struct{}), began: time.Now()}
+	in.runsMu.Lock()
+	in.runs[r] = true
+	in.runsMu.Unlock()
+
+	type answer struct {
+		p   *pending
+		dup bool // a replay of a batch of an earlier group in flight: answered with this group
+	}
+	var answers []answer
+	var batches []*telemetry.Batch
+	var defs []*telemetry.CompactContext
+	working := map[*streamCommit]store.Commit{} // each stream's record as the group stands
+	var order []*streamCommit
+	var deps []*run // groups in flight this one's records extend
+	in.commitMu.Lock()
+	for _, p := range group {
+		sc := p.sc
+		c, seen := working[sc]
+		if !seen {
+			c = sc.c
+			if sc.specRun != nil && !finished(sc.specRun) {
+				c = sc.spec // as the group in flight will leave it
+				if !slices.Contains(deps, sc.specRun) {
+					deps = append(deps, sc.specRun)
+				}
+			}
+		}
+		if c.Covers(p.first, p.last) {
+			in.m.duplicates.Inc()
+			if sc.c.Covers(p.first, p.last) {
+				// Durable already: acknowledged again at once, not written
+				// or judged twice.
+				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
+					Through: sc.c.Through}, dup: true, ok: true})
+				continue
+			}
+			answers = append(answers, answer{p: p, dup: true})
+			continue
+		}
+		in.dropFuture(p.gw, p.b, p.first, p.last)
+		if !seen {
+			order = append(order, sc)
+		}
+		working[sc] = c.With(p.b.Committed, p.first, p.last)
+		answers = append(answers, answer{p: p})
+		batches = append(batches, p.b)
+		if p.def != nil {
+			defs = append(defs, p.def)
+		}
+	}
+	for _, sc := range order {
+		sc.spec, sc.specRun = working[sc], r
+	}
+	in.commitMu.Unlock()
+
+	finish := func(ok bool) {
+		r.ok = ok
+		close(r.done)
+		in.runsMu.Lock()
+		delete(in.runs, r)
+		in.runsMu.Unlock()
+		<-in.inFlight
+	}
+	fail := func(err error) {
+		finish(false)
+		for _, a := range answers {
+			if !errors.Is(err, errEarlierGroup) {
+				in.storeFailed(a.p.gw, a.p.b, err)
+			}
+			in.answer(a.p, outcome{})
+		}
+	}
+	if len(answers) == 0 { // only replays of durable batches, answered
+		finish(true)
+		return
+	}
+	depsOK := func() bool {
+		for _, d := range deps {
+			if !waitOK(d) {
+				return false
+			}
+		}
+		return true
+	}
+	// Not the leader's context: the group is everyone's. When the cloud
+	// shuts down, writes still under way fail, unacknowledged.
+	ctx, cancel := context.WithTimeout(in.life, 30*time.Second)
+	if in.o.Alerts != nil && len(batches) > 0 {
+		// Judged before they are stored, so a crash between the two cannot
+		// lose a warning: the batches come again, and what the engine has
+		// already judged it does not judge twice.
+		if err := in.o.Alerts.Observe(ctx, batches...); err != nil {
+			cancel()
+			fail(fmt.Errorf("judging early warnings: %w", err))
+			return
+		}
+	}
+	g := &store.Group{Batches: batches, Contexts: defs, Stored: time.Now(),
+		Ready: func(context.Context) error {
+			if !depsOK() {
+				return errEarlierGroup
+			}
+			return nil
+		}}
+	for _, sc := range order {
+		g.Commits = append(g.Commits, store.StreamCommit{Gateway: sc.gateway, Stream: sc.stream, Commit: working[sc]})
+	}
+	in.running.Add(1)
+	go func() {
+		defer in.running.Done()
+		defer cancel()
+		// Each reading's delay is measured to g.Stored: only batches no
+		// commit record covers are written, so a replay counts no reading
+		// twice.
+		err := in.o.Store.WriteGroup(ctx, g)
+		in.m.storeSeconds.Observe(time.Since(g.Stored).Seconds())
+		if err == nil && !depsOK() {
+			err = errEarlierGroup // a group with no commit records to write (Ready not called)
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		in.commitMu.Lock()
+		for _, sc := range order {
+			sc.c = working[sc]
+		}
+		in.commitMu.Unlock()
+		finish(true)
+		in.stored.Store(time.Now().UnixNano())
+		in.m.groups.Observe(float64(len(batches)))
+		for _, a := range answers {
+			p := a.p
+			through := p.sc.through(&in.commitMu)
+			if a.dup {
+				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
+					Through: through}, dup: true, ok: true})
+				continue
+			}
+			if p.def != nil {
+				in.contexts.Put(p.def)
+			}
+			if u := g.Left(p.b); u.Count > 0 {
+				in.unwritable(p.gw, p.first, u)
+			}
+			in.m.batches.Inc()
+			in.m.readings.Add(float64(len(p.b.Readings)))
+			in.m.events.Add(float64(len(p.b.Events)))
+			if p.b.Backlog {
+				in.m.backlog.Add(float64(p.b.Len()))
+			}
+			in.devicesRefused(p.gw, "batch", in.o.Registry.ObserveBatch(p.b))
+			in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
+				Through: through}, ok: true})
+		}
+	}()
+}
+
+// waitOK waits for a run to finish and says whether it committed.
+func waitOK(r *run) bool {
+	<-r.done
+	return r.ok
+}
+
+// finished reports whether a run has finished (r.ok then says how).
+func finished(r *run) bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// oldestRun is when the oldest group in flight began (zero: none).
+func (in *Ingestor) oldestRun() time.Time {
+	in.runsMu.Lock()
+	defer in.runsMu.Unlock()
+	var t time.Time
+	for r := range in.runs {
+		if t.IsZero() || r.began.Before(t) {
+			t = r.began
+		}
+	}
+	return t
+}
+
+// answer tells a batch's sender what became of it: Submit's caller, or the
+// gateway by an ack over MQTT (none when it was not stored: it sends the
+// batch again).
+func (in *Ingestor) answer(p *pending, o outcome) {
+	if p.reply != nil {
+		p.reply <- o
+		return
+	}
+	if o.ok {
+		in.publishAck(p.gw, o.ack)
+	}
+}
+
+// unwritable counts and logs (throttled) readings the store could not
+// represent: left out, the rest of their batch stored and acknowledged.
+func (in *Ingestor) unwritable(gw string, first uint64, u store.Unwritable) {
+	in.m.unwritable.Add(float64(u.Count))
+	if ok, n := in.throttle.Allow("unwritable"); ok {
+		in.log.Warn("readings the store cannot keep were left out; the rest of the batch is stored", "gateway", gw,
+			"first_seq", first, "left_out", u.Count, "err", u.First, "similar_suppressed", n)
+	}
+}
