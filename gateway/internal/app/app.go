@@ -81,6 +81,7 @@ type running struct {
 	sources []*source
 	up      *uplink.Uplink
 	hj212   []*hj212up.Uplink // one per hj212_uplinks entry, in order
+	clock   func() telemetry.ClockQuality
 }
 
 // Run loads the config and runs the gateway until ctx is done.
@@ -198,7 +199,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	if buf.Stream() != a.runStream {
 		a.runStream, a.runFirst = buf.Stream(), buf.Next()
 	}
-	r := &running{cfg: cfg, buf: buf}
+	r := &running{cfg: cfg, buf: buf, clock: clk.Quality}
 	// The uplink first: the buses and stream devices tell it when a
 	// device's health changes, so it publishes the state soon.
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +122,22 @@ func TestAboveRange(t *testing.T) {
 		r := telemetry.Reading{Device: tt.dev, Metric: tt.metric, Value: tt.v, Quality: telemetry.Bad}
 		if got := above(r); got != tt.want {
 			t.Errorf("%s/%s %v: %v, want %v", tt.dev, tt.metric, tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestModeOnlyFromLoopback: a device's mode, which decides the flags a
+// bureau receives, is not set over the network, whatever http.listen is.
+func TestModeOnlyFromLoopback(t *testing.T) {
+	a := newApp(slog.New(slog.DiscardHandler))
+	for remote, want := range map[string]int{"10.0.0.5:40000": http.StatusForbidden, "[2001:db8::1]:40000": http.StatusForbidden,
+		"127.0.0.1:40000": http.StatusServiceUnavailable, "[::1]:40000": http.StatusServiceUnavailable} {
+		req := httptest.NewRequest(http.MethodPost, "/devices/soil-1/mode", strings.NewReader(`{"mode":"maintenance"}`))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		a.handler().ServeHTTP(w, req)
+		if w.Code != want { // loopback passes the check; no gateway is running
+			t.Errorf("from %s: %d, want %d", remote, w.Code, want)
 		}
 	}
 }
