@@ -193,7 +193,7 @@ func (a *aggregate) cp(loc *time.Location) hj212.CP {
 		d := s.f.decimals
 		var fields []string
 		if v, ok := cous[c]; ok {
-			fields = append(fields, "Cou", formatValue(v, couDecimals))
+			fields = append(fields, "Cou", formatCou(v))
 		}
 		fields = append(fields, "Avg", formatValue(s.sum/float64(normal), d),
 			"Min", formatValue(s.min, d), "Max", formatValue(s.max, d), "Flag", flag)

@@ -1,7 +1,9 @@
 package hj212up
 
 import (
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,10 +30,21 @@ type couRule struct {
 	maxGap time.Duration
 }
 
-// couDecimals are the decimals a Cou is written with: the standard gives
-// its type as "--" (table 4); C.16 writes one, which would round a small
-// station's 10-minute emission to nothing.
-const couDecimals = 3
+// formatCou writes a Cou with 6 significant digits, trailing zeros
+// dropped but one decimal kept: table 4 gives its type as "--", C.16–C.18
+// write 10.5, 63.0, 1512.0 (what this gives for them), and a small
+// station's 10-minute emission in kg (0.042105) must not round to 0.0.
+func formatCou(v float64) string {
+	d := 1
+	if a := math.Abs(v); a > 0 {
+		d = max(1, min(12, 5-int(math.Floor(math.Log10(a)))))
+	}
+	s := strconv.FormatFloat(v, 'f', d, 64)
+	for strings.HasSuffix(s, "0") && !strings.HasSuffix(s, ".0") {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 // Flow factors: their Cou is a volume.
 var flowCodes = map[string]bool{"w00000": true, "a00000": true}

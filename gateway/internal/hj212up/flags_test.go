@@ -195,8 +195,8 @@ func TestAggregateFlagsAndCou(t *testing.T) {
 		want      []string
 	}{
 		{"steady", func(int) float64 { return 17.5 }, func(int) float64 { return 40.1 }, []string{
-			"2051 DataTime=20261121140000;w00000-Cou=10.500,w00000-Avg=17.50,w00000-Min=17.50,w00000-Max=17.50,w00000-Flag=N;" +
-				"w01018-Cou=0.421,w01018-Avg=40.1,w01018-Min=40.1,w01018-Max=40.1,w01018-Flag=N",
+			"2051 DataTime=20261121140000;w00000-Cou=10.5,w00000-Avg=17.50,w00000-Min=17.50,w00000-Max=17.50,w00000-Flag=N;" +
+				"w01018-Cou=0.42105,w01018-Avg=40.1,w01018-Min=40.1,w01018-Max=40.1,w01018-Flag=N",
 		}},
 		{"maintenance and a gap", func(m int) float64 {
 			switch {
@@ -209,8 +209,8 @@ func TestAggregateFlagsAndCou(t *testing.T) {
 		}, func(m int) float64 { return 50 }, []string{
 			// 14:00–14:03 3 min, 14:04–14:06 2 min (the gap cut at 2 min),
 			// 14:09–14:10 1 min: 6 min of 10 L/s = 3.6 m³; COD 3.6 × 50 g
-			"2051 DataTime=20261121140000;w00000-Cou=3.600,w00000-Avg=10.00,w00000-Min=10.00,w00000-Max=10.00,w00000-Flag=M;" +
-				"w01018-Cou=0.180,w01018-Avg=50.0,w01018-Min=50.0,w01018-Max=50.0,w01018-Flag=N",
+			"2051 DataTime=20261121140000;w00000-Cou=3.6,w00000-Avg=10.00,w00000-Min=10.00,w00000-Max=10.00,w00000-Flag=M;" +
+				"w01018-Cou=0.18,w01018-Avg=50.0,w01018-Min=50.0,w01018-Max=50.0,w01018-Flag=N",
 		}},
 		{"no flow", func(int) float64 { return 0 }, func(int) float64 { return 40 }, []string{
 			"2051 DataTime=20261121140000;w01018-Avg=40.0,w01018-Min=40.0,w01018-Max=40.0,w01018-Flag=N",
@@ -259,13 +259,13 @@ func TestCouOfThePrintedExamples(t *testing.T) {
 	for _, tt := range []struct {
 		length time.Duration
 		want   string
-	}{{10 * time.Minute, "10.500"}, {time.Hour, "63.000"}, {24 * time.Hour, "1512.000"}} {
+	}{{10 * time.Minute, "10.5"}, {time.Hour, "63.0"}, {24 * time.Hour, "1512.0"}} {
 		a := &aggregate{start: t0, end: t0.Add(tt.length), cou: rule}
 		f := factor{code: "w00000", unit: "L/s", decimals: 2, scale: 1}
 		for at := t0; at.Before(a.end); at = at.Add(5 * time.Second) {
 			a.add(f, 17.5, telemetry.Reading{Time: at}, hj212.DataNormal)
 		}
-		if got := formatValue(rule.compute(a)["w00000"], couDecimals); got != tt.want {
+		if got := formatCou(rule.compute(a)["w00000"]); got != tt.want {
 			t.Errorf("%v: Cou %s, want %s", tt.length, got, tt.want)
 		}
 	}
@@ -286,6 +286,15 @@ func TestCouOfThePrintedExamples(t *testing.T) {
 	}
 	if u := couUnit("w20117", "ug/L"); u != "g" {
 		t.Errorf("Cou unit of µg/L: %s, want g (the tables' pattern)", u)
+	}
+}
+
+func TestFormatCou(t *testing.T) {
+	for v, want := range map[float64]string{0: "0.0", 10.5: "10.5", 63: "63.0", 1512: "1512.0", 0.0421050: "0.042105",
+		0.42105: "0.42105", 123456.7: "123456.7", 1e-9: "0.000000001", 2.0000004: "2.0"} {
+		if got := formatCou(v); got != want {
+			t.Errorf("formatCou(%v) = %s, want %s", v, got, want)
+		}
 	}
 }
 
