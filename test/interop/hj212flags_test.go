@@ -1,12 +1,10 @@
 package interop
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -59,35 +57,7 @@ func (o *outlet) Registers(time.Time) map[uint16]uint16 {
 // more than its average over the period (formulas 1, 5); the minute
 // holding the maintenance is flagged M.
 func TestOurGatewayFlagsAndCouToPeer(t *testing.T) {
-	script := peerPath(t)
-	peer := exec.Command(python, script, "platform", "--listen", "127.0.0.1:0", "--mn", mn, "--pw", pw, "--min-interval", "1")
-	stdout, err := peer.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Stderr = os.Stderr
-	if err := peer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Process.Kill(); peer.Wait() })
-	lines := make(chan string, 10000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var addr string
-	select {
-	case l := <-lines:
-		var ok bool
-		if addr, ok = strings.CutPrefix(l, "listening "); !ok {
-			t.Fatalf("peer: %q", l)
-		}
-	case <-time.After(wait):
-		t.Fatal("the peer platform did not start")
-	}
+	addr, lines := startPeerPlatform(t, "--min-interval", "1")
 
 	unit := &outlet{}
 	srv := sim.NewServer(nil)
@@ -138,6 +108,9 @@ hj212_uplinks:
 		var l string
 		select {
 		case l = <-lines:
+			if l == "" {
+				t.Fatal("the peer platform stopped")
+			}
 		case <-limit:
 			t.Fatalf("real-time flags %v, a minute flagged M: %v", flags, sawMaintenanceMinute)
 		}

@@ -1,19 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
-	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -23,8 +20,8 @@ import (
 // the device is put back to normal.
 func modeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("mode", stderr)
-	path := fs.String("c", defaultConfig(), "config `FILE` (to find the gateway's http.listen)")
-	addr := fs.String("addr", "", "the gateway's HTTP address `HOST:PORT` on this machine (overrides -c)")
+	var g gatewayHTTP
+	g.flags(fs)
 	by := fs.String("by", technician(), "who sets the mode, recorded with it (`NAME`)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: fieldwatch-gateway mode [flags] DEVICE %s\n\n", strings.Join(telemetry.Modes, "|"))
@@ -37,34 +34,10 @@ func modeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	if *addr == "" {
-		cfg, err := config.LoadFile(*path)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return ExitConfig
-		}
-		if cfg.HTTP.Listen == "" {
-			fmt.Fprintln(stderr, "the config has no http.listen; the gateway takes no modes")
-			return ExitConfig
-		}
-		*addr = loopback(cfg.HTTP.Listen)
-	}
 	body, _ := json.Marshal(app.ModeRequest{Mode: fs.Arg(1), By: *by})
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+*addr+"/devices/"+fs.Arg(0)+"/mode",
-		bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot reach the gateway at %s: %v (is it running?)\n", *addr, err)
-		return ExitFail
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "gateway answered %s: %s", resp.Status, out)
-		return ExitFail
+	out, code := g.call(ctx, http.MethodPost, "/devices/"+url.PathEscape(fs.Arg(0))+"/mode", body, stderr)
+	if code != ExitOK {
+		return code
 	}
 	var a app.ModeAnswer
 	if err := json.Unmarshal(out, &a); err != nil {
@@ -86,19 +59,4 @@ func technician() string {
 		}
 	}
 	return ""
-}
-
-// loopback is the address to reach a listener at listen from this machine:
-// a wildcard host (":9101", "0.0.0.0:9101") is reached on 127.0.0.1, as
-// the gateway takes modes only from loopback.
-func loopback(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	switch host {
-	case "", "0.0.0.0", "::":
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return listen
 }
