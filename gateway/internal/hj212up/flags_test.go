@@ -128,6 +128,10 @@ func TestModeSurvivesRestart(t *testing.T) {
 	last := mustAppend(t, b, wt(13, 20))
 	r.waitCursor(t, "plat", last)
 	r.waitCursor(t, "plat.minute", last-1)
+	// The restarted poller does not release met-1 (it starts afresh): its
+	// first reading says the link works.
+	last = mustAppend(t, b, reading("met-1", "air_pressure", 101.2, "kPa", t0.Add(21*time.Minute), telemetry.Good))
+	r.waitCursor(t, "plat", last)
 	var got []string
 	for _, f := range drained(p) {
 		got = append(got, f.CN+" "+f.CP.String())
@@ -135,6 +139,7 @@ func TestModeSurvivesRestart(t *testing.T) {
 	slices.Sort(got)
 	want := []string{
 		"2011 DataTime=20261121142000;w01010-Rtd=13.0,w01010-Flag=C;a01006-Flag=B",
+		"2011 DataTime=20261121142100;a01006-Rtd=101.200,a01006-Flag=N",
 		// the period 14:10 (one reading, at 14:10, after the restart's cursor)
 		"2051 DataTime=20261121141000;a01006-Flag=B;w01010-Flag=C",
 	}

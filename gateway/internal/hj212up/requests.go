@@ -180,6 +180,7 @@ func (u *Uplink) sendHistory(l *link, kind string, begin, end time.Time) (int, e
 		}
 		for _, r := range ch.Readings {
 			fc, v, mapped, skip := u.mapper.Map(r)
+			st.reading(r.Device)
 			if mapped {
 				st.learn(r.Device, fc.code)
 			}

@@ -61,6 +61,14 @@ func (d *devices) event(e telemetry.Event) {
 	}
 }
 
+// reading notes a reading of device: it answered, so the gateway's link to
+// it works whatever the quarantine events said (after a gateway restart the
+// poller starts afresh and does not release a device the note still has
+// quarantined).
+func (d *devices) reading(device string) {
+	delete(d.down, device)
+}
+
 // learn notes that device's readings map to code.
 func (d *devices) learn(device, code string) {
 	cs := d.codes[device]

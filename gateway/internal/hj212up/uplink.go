@@ -572,6 +572,7 @@ func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 	st := u.state(config.KindRealtime).clone()
 	through, err := u.scan(c, st.event, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
+		st.reading(r.Device)
 		if mapped {
 			st.learn(r.Device, fc.code)
 		}
@@ -623,6 +624,7 @@ func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
 	closed := false
 	through, err := u.scanFrom(c, o.through+1, o.state.event, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
+		o.state.reading(r.Device)
 		if mapped {
 			o.state.learn(r.Device, fc.code)
 		}
