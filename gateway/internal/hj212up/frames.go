@@ -117,17 +117,6 @@ func convert(from, to string) (float64, bool) {
 	return f, ok
 }
 
-// Flag maps a reading's quality alone to the data flag (HJ 212-2017 table
-// 8): good → N; uncertain and bad → D (the instrument cannot vouch for the
-// value: a sentinel, its own error code). The uplink flags readings by
-// devices.flag, which puts the device's mode and T first.
-func Flag(q telemetry.Quality) string {
-	if q == telemetry.Good {
-		return hj212.DataNormal
-	}
-	return hj212.DataFault
-}
-
 // formatValue writes v with the factor's decimals.
 func formatValue(v float64, decimals int) string {
 	return strconv.FormatFloat(v, 'f', decimals, 64)

@@ -17,8 +17,8 @@
 //
 // Real-time data (CN 2011) is built from the readings in buffer order:
 // mapped readings of the same second share a frame, DataTime their
-// acquisition time in Beijing time (see frames.go for units, decimals and
-// flags).
+// acquisition time in Beijing time (see frames.go for units and decimals,
+// state.go for flags, cou.go for the aggregates' Cou).
 package hj212up
 
 import (

@@ -383,10 +383,31 @@ func TestMap(t *testing.T) {
 	}
 }
 
+// TestFlag: a reading's flag from its device's mode, then its quality and
+// range.
 func TestFlag(t *testing.T) {
-	for q, want := range map[telemetry.Quality]string{telemetry.Good: "N", telemetry.Uncertain: "D", telemetry.Bad: "D"} {
-		if got := Flag(q); got != want {
-			t.Errorf("Flag(%v) = %s, want %s", q, got, want)
+	st := newDevices()
+	st.event(modeEvent("m-1", telemetry.ModeMaintenance, t0))
+	st.event(modeEvent("c-1", telemetry.ModeCalibration, t0))
+	st.event(modeEvent("f-1", telemetry.ModeStopped, t0))
+	tests := []struct {
+		dev  string
+		v    float64
+		q    telemetry.Quality
+		want string
+	}{
+		{"d-1", 50, telemetry.Good, "N"}, {"d-1", 50, telemetry.Uncertain, "D"}, {"d-1", 50, telemetry.Bad, "D"},
+		{"d-1", 150, telemetry.Bad, "T"}, {"d-1", 150, telemetry.Uncertain, "D"}, {"d-1", math.NaN(), telemetry.Bad, "D"},
+		{"m-1", 50, telemetry.Good, "M"}, {"m-1", 150, telemetry.Bad, "M"},
+		{"c-1", 50, telemetry.Good, "C"}, {"f-1", 50, telemetry.Uncertain, "F"},
+	}
+	for _, tt := range tests {
+		r := reading(tt.dev, "x", tt.v, "", t0, tt.q)
+		if got := st.flag(r, overRange); got != tt.want {
+			t.Errorf("%s %v %v: %s, want %s", tt.dev, tt.v, tt.q, got, tt.want)
+		}
+		if got := st.flag(r, nil); tt.want == "T" && got != "D" {
+			t.Errorf("without a range: %s, want D", got)
 		}
 	}
 }
