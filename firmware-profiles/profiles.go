@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +72,37 @@ type ModbusProfile struct {
 	// Settings are the registers that change the unit's address and baud
 	// rate, for `fieldwatch-gateway set`.
 	Settings Settings `yaml:"settings"`
+	// Status, if set, is the instrument's work state (工作状态) register:
+	// the gateway turns its value into the device's mode (a mode event
+	// when it changes), which an HJ 212 uplink makes the flags M, C, F.
+	Status *Status `yaml:"status"`
+}
+
+// Status maps one of a model's fields, its work state register, to device
+// modes (telemetry.Modes).
+type Status struct {
+	// Metric names the field (one of fields[].metric) holding the state.
+	Metric string `yaml:"metric"`
+	// Modes maps the register's values to modes: normal, maintenance,
+	// calibration, stopped. A value not listed is normal: the list names
+	// the states in which the instrument is not measuring as usual (a
+	// fault is a matter of the readings' quality, not a mode). HJ 212-2017
+	// table B.10 codes an instrument's work state (i12001) as 0 running,
+	// 1 maintenance, 2 fault, 3 calibration, 5 blow-back, 6 power fault,
+	// 7 measuring, 8 standardisation (标定), 9 standby, 10 operations and
+	// maintenance (运维): {1: maintenance, 3: calibration, 8: calibration,
+	// 9: stopped, 10: maintenance} for an instrument that reports them.
+	Modes map[int64]string `yaml:"modes"`
+}
+
+// Mode is the mode the status register's value v means.
+func (s *Status) Mode(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<62 {
+		if m, ok := s.Modes[int64(v)]; ok {
+			return m
+		}
+	}
+	return telemetry.ModeNormal
 }
 
 // Settings are a model's configuration registers.
@@ -268,6 +301,23 @@ func (m *ModbusProfile) validate(r *yamlconf.Report) {
 		}
 		if len(f.Unit) > telemetry.MaxUnitLen {
 			r.Errorf(yamlconf.Join(path, "unit"), "longer than %d bytes", telemetry.MaxUnitLen)
+		}
+	}
+	if m.Status != nil {
+		m.Status.validate(r, seen)
+	}
+}
+
+func (s *Status) validate(r *yamlconf.Report, metrics map[string]bool) {
+	if !metrics[s.Metric] {
+		r.Errorf("modbus.status.metric", "%q is not one of the profile's fields", s.Metric)
+	}
+	if len(s.Modes) == 0 {
+		r.Errorf("modbus.status.modes", "maps no value to a mode (%s)", strings.Join(telemetry.Modes, ", "))
+	}
+	for v, mode := range s.Modes {
+		if !telemetry.ValidMode(mode) {
+			r.Errorf(yamlconf.Join("modbus.status.modes", strconv.FormatInt(v, 10)), "%q is not a mode (%s)", mode, strings.Join(telemetry.Modes, ", "))
 		}
 	}
 }

@@ -47,6 +47,15 @@ tests:
       soil_moisture: 65.8
 `
 
+// statusSection declares the probe's field as a work state register.
+const statusSection = `  status:
+    metric: soil_moisture
+    modes:
+      1: maintenance
+      3: calibration
+      9: stopped
+`
+
 func TestLoadRefuses(t *testing.T) {
 	tests := []struct {
 		name, from, to, want string
@@ -60,6 +69,14 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad kind", "kind: modbus", "kind: can", `p.yaml:3: kind: "can" is not a known kind`},
 		{"bad model", "acme/probe", "acme probe", "p.yaml:1: model:"},
 		{"bad range", "range: [0, 100]", "range: [100, 0]", "p.yaml:11: modbus.fields[0].range: must be [min, max]"},
+		{"status", "tests:", statusSection + "tests:", ""},
+		{"status of no field", "tests:", strings.Replace(statusSection, "metric: soil_moisture", "metric: work_state", 1) + "tests:",
+			`p.yaml:13: modbus.status.metric: "work_state" is not one of the profile's fields`},
+		{"status not a mode", "tests:", strings.Replace(statusSection, "3: calibration", "3: calibrating", 1) + "tests:",
+			`p.yaml:16: modbus.status.modes.3: "calibrating" is not a mode (normal, maintenance, calibration, stopped)`},
+		{"status value not a number", "tests:", strings.Replace(statusSection, "3: calibration", "three: calibration", 1) + "tests:",
+			"p.yaml:16"},
+		{"status without modes", "tests:", "  status: {metric: soil_moisture}\ntests:", "p.yaml:12: modbus.status.modes: maps no value to a mode"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,8 +117,25 @@ func TestVectorsCatchMistakes(t *testing.T) {
 	}
 }
 
+// TestStatusMode: the register's value to a mode; a value not listed, or
+// not an integer, is normal.
+func TestStatusMode(t *testing.T) {
+	p, err := Load("p.yaml", []byte(strings.Replace(goodProfile, "tests:", statusSection+"tests:", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Modbus.Status
+	for v, want := range map[float64]string{0: "normal", 1: "maintenance", 3: "calibration", 9: "stopped", 2: "normal",
+		3.5: "normal", -1: "normal", 1e300: "normal"} {
+		if got := s.Mode(v); got != want {
+			t.Errorf("Mode(%v) = %s, want %s", v, got, want)
+		}
+	}
+}
+
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(goodProfile))
+	f.Add([]byte(strings.Replace(goodProfile, "tests:", statusSection+"tests:", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Load("f.yaml", data)
 		if err != nil {

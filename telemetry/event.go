@@ -68,7 +68,39 @@ const (
 	// more than its limit ahead of its clock. Device is the gateway; Attrs
 	// reason "clock_ahead"; Values count, ahead_s (the furthest), max_future_s.
 	EventFuture = "future"
+	// EventMode is a device's operating mode changing: Attrs state is one
+	// of the Mode* values, source "register" (read from the device's
+	// status register, Values raw: the register's value) or "technician"
+	// (set by hand at the gateway, Attrs by: who, when known). Sent when
+	// the mode changes, and once for a device's first mode after the
+	// gateway starts. Readings acquired while a device is in a mode other
+	// than normal are still true readings; the mode says what the
+	// instrument was doing (an HJ 212 uplink flags them M, C, F).
+	EventMode = "mode"
 )
+
+// Device modes (EventMode's state), after HJ 212-2017 table 8 and the
+// instrument work states of its table B.10 (i12001).
+const (
+	ModeNormal      = "normal"      // measuring
+	ModeMaintenance = "maintenance" // under maintenance (维护): table 8 M
+	ModeCalibration = "calibration" // calibrating (校准, 标定): table 8 C
+	ModeStopped     = "stopped"     // stopped, not measuring (停运, 停机, 待机): table 8 F
+)
+
+// Modes lists the device modes. A receiver takes any other state as a mode
+// it does not know (a later gateway's), not as an error.
+var Modes = []string{ModeNormal, ModeMaintenance, ModeCalibration, ModeStopped}
+
+// ValidMode reports whether m is one of Modes.
+func ValidMode(m string) bool {
+	for _, v := range Modes {
+		if v == m {
+			return true
+		}
+	}
+	return false
+}
 
 // Acquired reports whether the event was acquired from its device (a tag
 // read, a fix that shows drift) rather than reported about it by the
@@ -76,7 +108,7 @@ const (
 // change): only the first is a sign that the device is alive.
 func (e Event) Acquired() bool {
 	switch e.Kind {
-	case EventGap, EventClock, EventQuarantine, EventBuffer, EventConnection, EventFuture:
+	case EventGap, EventClock, EventQuarantine, EventBuffer, EventConnection, EventFuture, EventMode:
 		return false
 	}
 	return true

@@ -126,3 +126,27 @@ func TestAttrText(t *testing.T) {
 		}
 	}
 }
+
+// A mode event travels like any other: the kind is new, the codec is not.
+func TestModeEventRoundTrip(t *testing.T) {
+	e := Event{Device: "cod-analyzer", Kind: EventMode, Time: time.Date(2026, 11, 21, 6, 2, 0, 0, time.UTC), Clock: ClockNTP,
+		Attrs: map[string]string{"state": ModeCalibration, "source": "register"}, Values: map[string]float64{"raw": 3}}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeEvents(AppendEvents(nil, []Event{e}), 1)
+	if err != nil || !reflect.DeepEqual(out, []Event{e}) {
+		t.Fatalf("%v: %+v", err, out)
+	}
+	if e.Acquired() {
+		t.Error("a mode event is reported about a device, not acquired from it")
+	}
+	for _, m := range Modes {
+		if !ValidMode(m) {
+			t.Errorf("%s", m)
+		}
+	}
+	if ValidMode("manual") || ValidMode("") {
+		t.Error("ValidMode takes what is not a mode")
+	}
+}

@@ -178,6 +178,22 @@ func (f *Field) Decode(words []uint16) (value float64, bad string) {
 	return v, ""
 }
 
+// AboveRange reports whether v, a value Decode marked bad, is bad because
+// it is above the field's range — a measurement past the instrument's
+// upper limit — rather than a sentinel, not a number or below the range.
+func (f *Field) AboveRange(v float64) bool {
+	if len(f.Range) != 2 || math.IsNaN(v) || math.IsInf(v, 0) || v <= f.Range[1] {
+		return false
+	}
+	for _, s := range f.Invalid {
+		if f.scale(float64(s)) == v || (f.Type.Words() == 1 && f.scale(float64(uint16(s))) == v) ||
+			(f.Type.Words() == 1 && f.scale(float64(int16(uint16(s)))) == v) {
+			return false
+		}
+	}
+	return true
+}
+
 // scale applies scale and offset. A scale of 10^-k divides by 10^k, so 658 ×
 // 0.1 is 65.8, not 65.80000000000001.
 func (f *Field) scale(raw float64) float64 {

@@ -59,6 +59,37 @@ func TestFieldDecode(t *testing.T) {
 	}
 }
 
+// TestAboveRange: of the values Decode marks bad, only those above the
+// range are above it (HJ 212's T); a sentinel that happens to scale above
+// the range is a sentinel.
+func TestAboveRange(t *testing.T) {
+	tests := []struct {
+		name  string
+		f     Field
+		words []uint16
+		want  bool
+	}{
+		{"above", Field{Type: Uint16, Scale: 0.1, Range: []float64{0, 100}}, []uint16{1205}, true},
+		{"below", Field{Type: Int16, Scale: 0.1, Range: []float64{-40, 80}}, []uint16{0xFE0C}, false},
+		{"within", Field{Type: Uint16, Scale: 0.1, Range: []float64{0, 100}}, []uint16{500}, false},
+		{"no range", Field{Type: Uint16}, []uint16{0xFFFF}, false},
+		{"sentinel above the range", Field{Type: Int16, Scale: 0.1, Range: []float64{0, 100}, Invalid: []int64{0x7FFF}}, []uint16{0x7FFF}, false},
+		{"sentinel as unsigned", Field{Type: Int16, Range: []float64{-10, 10}, Invalid: []int64{-1}}, []uint16{0xFFFF}, false},
+		{"NaN", Field{Type: Float32, Range: []float64{0, 100}}, []uint16{0x7FC0, 0}, false},
+		{"infinity", Field{Type: Float32, Range: []float64{0, 100}}, []uint16{0x7F80, 0}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.f
+			f.Normalize()
+			v, _ := f.Decode(tc.words)
+			if got := f.AboveRange(v); got != tc.want {
+				t.Errorf("AboveRange(%v) = %v, want %v", v, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestFieldCheck(t *testing.T) {
 	tests := []struct {
 		f    Field

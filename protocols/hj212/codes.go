@@ -111,6 +111,16 @@ type Factor struct {
 	Format string // the table's default data type (N5.1: 5 integer digits, 1 decimal)
 }
 
+// CouUnits are the default units of the period's cumulative amount
+// (xxxxxx-Cou, the tables' 缺省计量单位（排放量）) of the factors in Factors
+// that have one: a volume for the two flows, a mass for the pollutants
+// (HJ 212-2017 tables B.1, B.2; appendix D for how they are computed).
+var CouUnits = map[string]string{
+	"w00000": "m3", "w01012": "kg", "w01018": "kg", "w01019": "kg", "w01020": "kg", "w21001": "kg", "w21003": "kg",
+	"w21011": "kg", "a00000": "m3", "a21002": "kg", "a21004": "kg", "a21005": "kg", "a21026": "kg", "a34002": "g",
+	"a34004": "g", "a34013": "kg",
+}
+
 // Factors lists the water (table B.1) and air (table B.2) factors this
 // project maps. Units are the tables' defaults; a platform may be configured
 // otherwise, so uplinks and listeners take units from their configuration.

@@ -25,25 +25,7 @@ import (
 // the factor codes, one decimal (N3.1) and the flags, Flag 5 (2017, A),
 // DataTimes increasing, none sent twice once answered.
 func TestOurGatewayToPeerPlatform(t *testing.T) {
-	script := peerPath(t)
-	peer := exec.Command(python, script, "platform", "--listen", "127.0.0.1:0", "--mn", mn, "--pw", pw, "--drop-acks", "2")
-	stdout, err := peer.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Stderr = os.Stderr
-	if err := peer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Process.Kill(); peer.Wait() })
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	addr, lines := startPeerPlatform(t, "--drop-acks", "2")
 	next := func() string {
 		t.Helper()
 		select {
@@ -56,10 +38,6 @@ func TestOurGatewayToPeerPlatform(t *testing.T) {
 			t.Fatal("nothing from the peer platform")
 		}
 		return ""
-	}
-	addr, ok := strings.CutPrefix(next(), "listening ")
-	if !ok {
-		t.Fatalf("peer: %q", addr)
 	}
 
 	srv := sim.NewServer(nil)
@@ -123,4 +101,41 @@ hj212_uplinks:
 			}
 		}
 	}
+}
+
+// startPeerPlatform runs the peer as a platform for mn and pw on a free
+// loopback port, with the further arguments args, and returns its address
+// and the lines it writes (one per upload).
+func startPeerPlatform(t *testing.T, args ...string) (string, <-chan string) {
+	t.Helper()
+	peer := exec.Command(python, append([]string{peerPath(t), "platform", "--listen", "127.0.0.1:0", "--mn", mn, "--pw", pw},
+		args...)...)
+	stdout, err := peer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Stderr = os.Stderr
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Process.Kill(); peer.Wait() })
+	lines := make(chan string, 10000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case l := <-lines:
+		addr, ok := strings.CutPrefix(l, "listening ")
+		if !ok {
+			t.Fatalf("peer: %q", l)
+		}
+		return addr, lines
+	case <-time.After(wait):
+		t.Fatal("the peer platform did not start")
+	}
+	return "", nil
 }

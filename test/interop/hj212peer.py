@@ -8,6 +8,10 @@ It plays either side of the protocol:
             length, CRC of appendix A, data segment syntax), answers uploads
             whose Flag asks for it with CN=9014 and the same QN, and writes
             each accepted upload as a JSON line to --out (or stdout).
+            It refuses data flags that are not letters of table 8, and
+            writes under "checks" what appendix D says of a period's Cou:
+            the flow-weighted mean of each waste water pollutant (D.1.2.3)
+            and the share of the period the flow's Cou covers (D.1.1).
   logger    the 现场机: sends the uploads described in --frames (a JSON list)
             and waits for each 9014 answer, re-sending by the standard's rule
             (OverTime seconds, ReCount times; 6.4 and table 4), and writes one
@@ -145,6 +149,37 @@ def read_lines(sock):
             buf = b""  # no packet is this long: drop what cannot end
 
 
+FLAGS = "NFMSDCTB"  # table 8: normal, stopped, maintenance, set by hand, fault, calibrating, over range, no link
+PERIOD_S = {"2061": 3600, "2031": 86400}  # hour and day data; minute data: --min-interval
+
+
+def check_data(cn: str, data: dict, min_interval: int) -> dict:
+    """What appendix D says of a period's values, for the test to judge.
+
+    Flags must be letters of table 8 (raises Refused otherwise). For
+    minute, hour and day data, per waste water pollutant with a Cou: the
+    flow-weighted mean concentration of D.1.2.3 formula (12), C = G / D x
+    10^3 (G the pollutant's Cou in kg, D the flow's Cou in m3), and for the
+    flow w00000 the share of the period its Cou covers at its average,
+    D / (Q x T x 10^-3) (D.1.1.1 formula 1 with D.1.1.3: Q in L/s, T the
+    period in s): 1 for a period measured throughout."""
+    out = {}
+    for code, fields in data.items():
+        flag = fields.get("Flag")
+        if code and flag is not None and (len(flag) != 1 or flag not in FLAGS):
+            raise Refused("%s-Flag=%s is not in table 8" % (code, flag))
+    if cn not in ("2051", "2061", "2031"):
+        return out
+    period = PERIOD_S.get(cn, 60 * min_interval)
+    flow = data.get("w00000", {})
+    if "Cou" in flow and "Avg" in flow and float(flow["Avg"]) > 0:
+        out["w00000"] = {"covered": float(flow["Cou"]) / (float(flow["Avg"]) * period * 1e-3)}
+    for code, fields in data.items():
+        if code.startswith("w") and code != "w00000" and "Cou" in fields and "Cou" in flow and float(flow["Cou"]) > 0:
+            out[code] = {"weighted_mean": float(fields["Cou"]) / float(flow["Cou"]) * 1e3}
+    return out
+
+
 def answer_9014(p: dict) -> bytes:
     seg = "QN=%s;ST=91;CN=9014;PW=%s;MN=%s;Flag=4;CP=&&&&" % (p.get("QN", ""), p["PW"], p["MN"])
     return pack(seg)
@@ -175,8 +210,15 @@ def platform(args):
                         out.write(json.dumps({"refused": "mn/pw"}) + "\n")
                     continue
                 flag = int(p.get("Flag", "0"))
+                data = factors(p["CP"])
+                try:
+                    checks = check_data(p["CN"], data, args.min_interval)
+                except Refused as e:
+                    with lock:
+                        out.write(json.dumps({"refused": str(e)}) + "\n")
+                    continue
                 rec = {"qn": p.get("QN", ""), "st": p["ST"], "cn": p["CN"], "mn": p["MN"], "flag": flag,
-                       "pnum": p.get("PNUM"), "pno": p.get("PNO"), "data": factors(p["CP"])}
+                       "pnum": p.get("PNUM"), "pno": p.get("PNO"), "data": data, "checks": checks}
                 acked = False
                 if flag & 1:
                     with lock:
@@ -298,6 +340,7 @@ def main():
     p.add_argument("--pw", default="")
     p.add_argument("--out", default="")
     p.add_argument("--drop-acks", type=int, default=0, help="leave the first N uploads that ask unanswered")
+    p.add_argument("--min-interval", type=int, default=10, help="minutes of a minute-data period (MinInterval)")
     lg = sub.add_parser("logger")
     lg.add_argument("--connect", required=True)
     lg.add_argument("--mn", required=True)

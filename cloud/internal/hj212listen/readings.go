@@ -35,13 +35,16 @@ type period struct {
 	// values maps the field suffixes taken (Rtd, Avg, …) to the metric
 	// suffix they are stored under; cou marks the cumulative one.
 	values map[string]string
+	// main is the suffix a factor sent with its flag alone is stored
+	// under, as a bad reading without a value.
+	main string
 }
 
 var periods = map[string]period{
-	hj212.CNRealtime: {"realtime", map[string]string{"Rtd": "", "ZsRtd": "_zs"}},
-	hj212.CNMinute:   {"minute", statValues("_minute")},
-	hj212.CNHour:     {"hour", statValues("_hour")},
-	hj212.CNDay:      {"day", statValues("_day")},
+	hj212.CNRealtime: {"realtime", map[string]string{"Rtd": "", "ZsRtd": "_zs"}, "Rtd"},
+	hj212.CNMinute:   {"minute", statValues("_minute"), "Avg"},
+	hj212.CNHour:     {"hour", statValues("_hour"), "Avg"},
+	hj212.CNDay:      {"day", statValues("_day"), "Avg"},
 }
 
 func statValues(p string) map[string]string {
@@ -64,9 +67,9 @@ type upload struct {
 // mapUpload turns the CP of a data upload (CN in periods) into readings of
 // device, factor codes through factors (then the code itself), times read
 // in loc. It refuses (a *mapError) a missing or bad DataTime or SampleTime
-// and a value that is not a number; an empty value is taken only with a
-// flag other than N (the instrument says why it has none), as a bad
-// reading.
+// and a value that is not a number; an empty value, or a flag without a
+// value, is taken only with a flag other than N (the instrument says why
+// it has none), as a bad reading.
 func mapUpload(cn string, cp hj212.CP, device string, factors func(string) (Factor, bool), loc *time.Location) (upload, error) {
 	var u upload
 	per, ok := periods[cn]
@@ -92,9 +95,13 @@ func mapUpload(cn string, cp hj212.CP, device string, factors func(string) (Fact
 	codes = orderOf(cp, codes)
 	for _, code := range codes {
 		fields := fs[code]
+		// A factor with a flag other than N and no value (a data logger
+		// that cannot reach the instrument, B; one stopped, F) says why it
+		// has none: a bad reading without a value, as an empty value.
+		flagOnly := !hasAny(fields, per.values) && fields["Flag"] != "" && fields["Flag"] != hj212.DataNormal
 		f, known := factors(code)
 		if !known {
-			if !hasAny(fields, per.values) {
+			if !hasAny(fields, per.values) && !flagOnly {
 				continue // a facility state (SB1-RS) or an instrument's info: not a value of this upload
 			}
 			if err := telemetry.CheckName("metric", code); err != nil {
@@ -109,6 +116,11 @@ func mapUpload(cn string, cp hj212.CP, device string, factors func(string) (Fact
 			if at, err = readTime(st, loc); err != nil {
 				return u, err
 			}
+		}
+		if flagOnly {
+			u.readings = append(u.readings, telemetry.Reading{Device: device, Metric: f.Metric + per.values[per.main],
+				Value: math.NaN(), Unit: f.Unit, Time: at, Quality: telemetry.Bad, Clock: telemetry.ClockUnknown})
+			continue
 		}
 		for _, suffix := range sortedKeys(fields) {
 			ms, ok := per.values[suffix]

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldwatch/fieldwatch/drivers/modbus"
 	"github.com/fieldwatch/fieldwatch/drivers/mqttsrc"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
@@ -80,6 +81,7 @@ type running struct {
 	sources []*source
 	up      *uplink.Uplink
 	hj212   []*hj212up.Uplink // one per hj212_uplinks entry, in order
+	clock   func() telemetry.ClockQuality
 }
 
 // Run loads the config and runs the gateway until ctx is done.
@@ -197,7 +199,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	if buf.Stream() != a.runStream {
 		a.runStream, a.runFirst = buf.Stream(), buf.Next()
 	}
-	r := &running{cfg: cfg, buf: buf}
+	r := &running{cfg: cfg, buf: buf, clock: clk.Quality}
 	// The uplink first: the buses and stream devices tell it when a
 	// device's health changes, so it publishes the state soon.
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
@@ -212,7 +214,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 			cons[k] = buf.Consumer(h.Consumer(k))
 		}
 		r.hj212 = append(r.hj212, hj212up.New(hj212up.Options{Config: h, Buffer: buf, Consumers: cons, Log: a.log,
-			Metrics: a.hj212, Clock: clk.Quality, History: cfg.Buffer.History > 0}))
+			Metrics: a.hj212, Clock: clk.Quality, History: cfg.Buffer.History > 0, OverRange: aboveRange(cfg)}))
 	}
 	for _, bc := range cfg.Buses {
 		devs := make([]poller.Device, 0, len(bc.Devices))
@@ -425,4 +427,27 @@ func (a *App) registerBufferMetrics() {
 			return 0
 		}),
 	)
+}
+
+// aboveRange says whether a bad reading of a Modbus device is bad because
+// its value is above its profile's range (HJ 212's flag T): what the
+// reading itself does not carry.
+func aboveRange(cfg *config.Config) func(telemetry.Reading) bool {
+	fields := map[[2]string]*modbus.Field{}
+	for _, bc := range cfg.Buses {
+		for _, d := range bc.Devices {
+			p, ok := cfg.Profiles.Get(d.Profile)
+			if !ok || p.Modbus == nil {
+				continue
+			}
+			for i := range p.Modbus.Fields {
+				f := &p.Modbus.Fields[i]
+				fields[[2]string{d.ID, f.Metric}] = f
+			}
+		}
+	}
+	return func(r telemetry.Reading) bool {
+		f := fields[[2]string{r.Device, r.Metric}]
+		return f != nil && f.AboveRange(r.Value)
+	}
 }

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/protocols/hj212"
+	"github.com/fieldwatch/fieldwatch/telemetry"
 	"github.com/fieldwatch/fieldwatch/test/hj212test"
 	"github.com/fieldwatch/fieldwatch/test/sim"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
@@ -93,4 +97,47 @@ func runGateway(t *testing.T, path string) string {
 		t.Fatalf("gateway stopped: %v", err)
 	}
 	return ""
+}
+
+// TestAboveRange: the HJ 212 uplink's T comes from the device's profile: a
+// bad soil moisture above the probe's range [0, 100] is above it; one
+// below, a device or metric the config does not poll, is not.
+func TestAboveRange(t *testing.T) {
+	cfg, err := config.Load("g.yaml", []byte(fmt.Sprintf(configTemplate, "tcp://127.0.0.1:1883", t.TempDir(), "127.0.0.1:502", "1s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	above := aboveRange(cfg)
+	for _, tt := range []struct {
+		dev, metric string
+		v           float64
+		want        bool
+	}{
+		{"soil-1", "soil_moisture", 120.5, true},
+		{"soil-1", "soil_moisture", 100, false},
+		{"soil-1", "soil_temperature", -50, false},
+		{"soil-2", "soil_moisture", 120.5, false},
+		{"soil-1", "rain", 1e6, false},
+	} {
+		r := telemetry.Reading{Device: tt.dev, Metric: tt.metric, Value: tt.v, Quality: telemetry.Bad}
+		if got := above(r); got != tt.want {
+			t.Errorf("%s/%s %v: %v, want %v", tt.dev, tt.metric, tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestModeOnlyFromLoopback: a device's mode, which decides the flags a
+// bureau receives, is not set over the network, whatever http.listen is.
+func TestModeOnlyFromLoopback(t *testing.T) {
+	a := newApp(slog.New(slog.DiscardHandler))
+	for remote, want := range map[string]int{"10.0.0.5:40000": http.StatusForbidden, "[2001:db8::1]:40000": http.StatusForbidden,
+		"127.0.0.1:40000": http.StatusServiceUnavailable, "[::1]:40000": http.StatusServiceUnavailable} {
+		req := httptest.NewRequest(http.MethodPost, "/devices/soil-1/mode", strings.NewReader(`{"mode":"maintenance"}`))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		a.handler().ServeHTTP(w, req)
+		if w.Code != want { // loopback passes the check; no gateway is running
+			t.Errorf("from %s: %d, want %d", remote, w.Code, want)
+		}
+	}
 }

@@ -97,6 +97,7 @@ func (a *App) handler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("POST /devices/{id}/mode", a.setMode)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		r := a.current()
 		if r == nil {

@@ -31,6 +31,7 @@ var commands = []command{
 	{"read", "read a device through its profile: a Modbus unit once (or -watch), a stream device or MQTT source for -for", readCmd},
 	{"set", "change a unit's address or baud rate through its profile's settings registers", setCmd},
 	{"status", "show a running gateway's devices, buffer and uplink", statusCmd},
+	{"mode", "put a device of the running gateway in maintenance, calibration or stopped mode by hand, or back to normal", modeCmd},
 	{"version", "print the version", versionCmd},
 }
 

@@ -13,42 +13,19 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
-	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 )
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stderr)
-	path := fs.String("c", defaultConfig(), "config `FILE` (to find the gateway's http.listen)")
-	addr := fs.String("addr", "", "the gateway's HTTP address `HOST:PORT` (overrides -c)")
+	var g gatewayHTTP
+	g.flags(fs)
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
 	}
-	if *addr == "" {
-		cfg, err := config.LoadFile(*path)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return ExitConfig
-		}
-		if cfg.HTTP.Listen == "" {
-			fmt.Fprintln(stderr, "the config has no http.listen; the gateway serves no status")
-			return ExitConfig
-		}
-		*addr = cfg.HTTP.Listen
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*addr+"/status", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot reach the gateway at %s: %v (is it running?)\n", *addr, err)
-		return ExitFail
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "gateway answered %s: %s", resp.Status, body)
-		return ExitFail
+	body, code := g.call(ctx, http.MethodGet, "/status", nil, stderr)
+	if code != ExitOK {
+		return code
 	}
 	if *asJSON {
 		stdout.Write(body)

@@ -71,8 +71,11 @@ func TestBad(t *testing.T) {
 			`hj212.bad.yaml:23: hj212_uplinks[1].minute_interval: 7m0s is not one of`,
 			`hj212.bad.yaml:24: hj212_uplinks[1].ack_timeout: 1m40s is outside 1s..99s (OverTime)`,
 			`hj212.bad.yaml:25: hj212_uplinks[1].retries: 100 is outside 0..99 (ReCount)`,
-			`hj212.bad.yaml:26: hj212_uplinks[2].name: "hj212-010000A8900016F000169DC0" is already the name of hj212_uplinks[1]`,
-			`hj212.bad.yaml:29: hj212_uplinks[2].pw_file: give pw or pw_file, not both`,
+			`hj212.bad.yaml:26: hj212_uplinks[1].cou_flows.w01018: flow "W00000" is not a factor code`,
+			`hj212.bad.yaml:26: hj212_uplinks[1].cou_flows.w01019: a factor cannot be its own flow`,
+			`hj212.bad.yaml:27: hj212_uplinks[1].cou_max_gap: 2h0m0s is outside 1s..1h`,
+			`hj212.bad.yaml:28: hj212_uplinks[2].name: "hj212-010000A8900016F000169DC0" is already the name of hj212_uplinks[1]`,
+			`hj212.bad.yaml:31: hj212_uplinks[2].pw_file: give pw or pw_file, not both`,
 		},
 		"names.bad.yaml": {
 			`names.bad.yaml:5: gateway.name: "北区\u202e农场": character U+202E at byte 6 is a control or format character`,
@@ -346,6 +349,10 @@ func TestHJ212Uplinks(t *testing.T) {
 	}
 	if o := c.Buffer.Options("g"); o.RetainBytes != 64<<20 {
 		t.Fatalf("retain %d", o.RetainBytes)
+	}
+	if c.HJ212Uplinks[0].CouMaxGap != 5*time.Minute || c.HJ212Uplinks[1].CouMaxGap != 2*time.Minute ||
+		c.HJ212Uplinks[1].CouFlows["w01018"] != "w00000" {
+		t.Fatalf("cou: %+v", c.HJ212Uplinks[1])
 	}
 	if c.HJ212Uplinks[1].Units["w01003"] != "NTU" || c.HJ212Uplinks[1].Factors["sonde-1/water_ph"] != "w01001" {
 		t.Fatalf("%+v", c.HJ212Uplinks[1])

@@ -53,6 +53,15 @@ type HJ212Uplink struct {
 	// AggregateDelay is how long after a period's end its aggregate is
 	// sent when no reading of a later period has come (default 1m).
 	AggregateDelay time.Duration `yaml:"aggregate_delay"`
+	// CouFlows names the flow factor whose volume a pollutant's Cou (its
+	// emission in a period) is computed with (pollutant code → flow code),
+	// beyond the default: w pollutants of the standard's table with w00000
+	// (waste water), a pollutants with a00000 (flue gas).
+	CouFlows map[string]string `yaml:"cou_flows"`
+	// CouMaxGap is the longest time one reading stands for when Cou is
+	// integrated (default 5m): a longer gap between two readings counts
+	// this long, not its length.
+	CouMaxGap time.Duration `yaml:"cou_max_gap"`
 	// Ack sets the A bit: each frame waits for the platform's 9014 before
 	// the uplink's cursor moves; default true. Without it, a frame counts
 	// as delivered once written to the connection.
@@ -210,6 +219,21 @@ func (c *Config) validateHJ212(r *yamlconf.Report) {
 			} else if unit == "" || len(unit) > 16 {
 				r.Errorf(yamlconf.Join(f("units"), code), "unit %q is empty or longer than 16 bytes", unit)
 			}
+		}
+		for code, flow := range h.CouFlows {
+			if !factorCode.MatchString(code) {
+				r.Errorf(yamlconf.Join(f("cou_flows"), code), "%q is not a factor code (a letter and 5 digits, e.g. w01018)", code)
+			} else if !factorCode.MatchString(flow) {
+				r.Errorf(yamlconf.Join(f("cou_flows"), code), "flow %q is not a factor code (e.g. w00000)", flow)
+			} else if flow == code {
+				r.Errorf(yamlconf.Join(f("cou_flows"), code), "a factor cannot be its own flow")
+			}
+		}
+		if h.CouMaxGap == 0 {
+			h.CouMaxGap = 5 * time.Minute
+		}
+		if h.CouMaxGap < time.Second || h.CouMaxGap > time.Hour {
+			r.Errorf(f("cou_max_gap"), "%v is outside 1s..1h", h.CouMaxGap)
 		}
 		if h.MinuteInterval == 0 {
 			h.MinuteInterval = 10 * time.Minute

@@ -117,16 +117,6 @@ func convert(from, to string) (float64, bool) {
 	return f, ok
 }
 
-// Flag maps a reading's quality to the data flag (HJ 212-2017 table 8):
-// good → N; uncertain and bad → D (the instrument cannot vouch for the
-// value: outside its range, a sentinel, its own error code).
-func Flag(q telemetry.Quality) string {
-	if q == telemetry.Good {
-		return hj212.DataNormal
-	}
-	return hj212.DataFault
-}
-
 // formatValue writes v with the factor's decimals.
 func formatValue(v float64, decimals int) string {
 	return strconv.FormatFloat(v, 'f', decimals, 64)
@@ -139,13 +129,14 @@ type realtime struct {
 	items    []hj212.Item
 	codes    map[string]bool
 	readings int
+	down     []string // the quarantined devices' factors as of the frame's last reading
 }
 
 func (f *realtime) empty() bool { return len(f.items) == 0 }
 
 // add puts one mapped reading in the frame; false when it belongs to
 // another frame (another second, or a factor the frame already has).
-func (f *realtime) add(fc factor, v float64, r telemetry.Reading) bool {
+func (f *realtime) add(fc factor, v float64, r telemetry.Reading, flag string, down []string) bool {
 	sec := r.Time.Truncate(time.Second)
 	if !f.empty() && (!sec.Equal(f.second) || f.codes[fc.code]) {
 		return false
@@ -154,7 +145,7 @@ func (f *realtime) add(fc factor, v float64, r telemetry.Reading) bool {
 		f.second, f.codes = sec, map[string]bool{}
 	}
 	f.codes[fc.code] = true
-	flag := Flag(r.Quality)
+	f.down = down
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		f.items = append(f.items, hj212.FactorItem(fc.code, "Flag", flag))
 	} else {
@@ -164,8 +155,16 @@ func (f *realtime) add(fc factor, v float64, r telemetry.Reading) bool {
 	return true
 }
 
-// cp is the frame's data area: DataTime, then the factors.
+// cp is the frame's data area: DataTime, then the factors, then those of
+// the quarantined devices the frame has no reading of, flagged B without
+// a value: the logger reports that it cannot reach the instrument.
 func (f *realtime) cp(loc *time.Location) hj212.CP {
 	cp := hj212.CP{{{Name: "DataTime", Value: hj212.FormatTime(f.second, loc)}}}
-	return append(cp, f.items...)
+	cp = append(cp, f.items...)
+	for _, c := range f.down {
+		if !f.codes[c] {
+			cp = append(cp, hj212.FactorItem(c, "Flag", hj212.DataCommFault))
+		}
+	}
+	return cp
 }

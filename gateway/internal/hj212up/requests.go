@@ -163,6 +163,9 @@ var historyKind = map[string]string{hj212.CNMinute: config.KindMinute, hj212.CNH
 func (u *Uplink) sendHistory(l *link, kind string, begin, end time.Time) (int, error) {
 	aggs := map[time.Time]*aggregate{}
 	var first time.Time // of the oldest mapped reading on disk
+	// Modes and quarantines from the oldest item on disk on: one that
+	// began before it is not known (the flags of its readings are N).
+	st := newDevices()
 	for from := u.o.Buffer.Oldest(); ; {
 		ch, err := u.o.Buffer.ReadHistory(from, readLimit)
 		if err != nil {
@@ -172,8 +175,15 @@ func (u *Uplink) sendHistory(l *link, kind string, begin, end time.Time) (int, e
 			break
 		}
 		from = ch.First + uint64(ch.Len())
+		for _, e := range ch.Events {
+			st.event(e)
+		}
 		for _, r := range ch.Readings {
 			fc, v, mapped, skip := u.mapper.Map(r)
+			st.reading(r.Device)
+			if mapped {
+				st.learn(r.Device, fc.code)
+			}
 			if !mapped || skip != "" {
 				continue
 			}
@@ -186,10 +196,11 @@ func (u *Uplink) sendHistory(l *link, kind string, begin, end time.Time) (int, e
 			}
 			a := aggs[start]
 			if a == nil {
-				a = &aggregate{start: start}
+				a = &aggregate{start: start, end: periodEnd(kind, start, u.c.MinuteInterval), cou: u.cou}
 				aggs[start] = a
 			}
-			a.add(fc, v, r)
+			a.add(fc, v, r, st.flag(r, u.o.OverRange))
+			a.down(st.downCodes(), r.Time)
 		}
 	}
 	starts := make([]time.Time, 0, len(aggs))

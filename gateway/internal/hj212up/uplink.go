@@ -17,18 +17,18 @@
 //
 // Real-time data (CN 2011) is built from the readings in buffer order:
 // mapped readings of the same second share a frame, DataTime their
-// acquisition time in Beijing time (see frames.go for units, decimals and
-// flags).
+// acquisition time in Beijing time (see frames.go for units and decimals,
+// state.go for flags, cou.go for the aggregates' Cou).
 package hj212up
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +58,10 @@ type Options struct {
 	// Clock, if set, says how the gateway's time is known (logged when a
 	// platform asks to set it).
 	Clock func() telemetry.ClockQuality
+	// OverRange, if set, says whether a bad reading is bad because its
+	// value is above the instrument's measuring range (flag T rather than
+	// D): the profile's range, which the reading itself does not carry.
+	OverRange func(r telemetry.Reading) bool
 	// OnConfirm, if set, is called after the cursor of consumer moved to
 	// through (tests wait on it).
 	OnConfirm func(consumer string, through uint64)
@@ -85,6 +89,9 @@ type Uplink struct {
 	skips          map[string]int         // of the frame being sent, counted once it is confirmed
 	lastSent       map[string]time.Time   // kind → start of the last period whose aggregate was confirmed
 	open           map[string]*openPeriod // kind → its open period as scanned so far
+	states         map[string]*devices    // kind → the devices' state at its cursor
+	saved          map[string][]byte      // kind → its note as last written
+	cou            *couRule
 }
 
 // New prepares an uplink; it does not connect.
@@ -104,7 +111,19 @@ func New(o Options) *Uplink {
 	}
 	return &Uplink{o: o, c: o.Config, log: o.Log.With("component", "hj212", "uplink", o.Config.Name,
 		"platform", o.Config.Address), m: o.Metrics, mapper: NewMapper(o.Config.Factors, o.Config.Units), version: v,
-		kinds: o.Config.Kinds(), lastSent: map[string]time.Time{}, open: map[string]*openPeriod{}}
+		kinds: o.Config.Kinds(), lastSent: map[string]time.Time{}, open: map[string]*openPeriod{},
+		states: map[string]*devices{}, saved: map[string][]byte{},
+		cou: newCouRule(o.Config.CouFlows, o.Config.CouMaxGap)}
+}
+
+// state is the devices' state at the cursor of kind.
+func (u *Uplink) state(kind string) *devices {
+	s := u.states[kind]
+	if s == nil {
+		s = newDevices()
+		u.states[kind] = s
+	}
+	return s
 }
 
 // Pending is how many items the uplink's slowest cursor has not had
@@ -127,7 +146,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.m.track(c.Name(), c)
 		defer u.m.track(c.Name(), nil)
 	}
-	u.recallSent()
+	u.recall()
 	wait, failing := u.o.retryBase, false
 	for {
 		d := net.Dialer{Timeout: u.c.ConnectTimeout}
@@ -396,26 +415,25 @@ func (u *Uplink) heartbeat(l *link) error {
 	return u.write(l, frame)
 }
 
-// recallSent reads back, for each aggregate kind, the start of the last
-// period whose aggregate the platform confirmed (saved with its cursor).
-func (u *Uplink) recallSent() {
+// recall reads back what each cursor's note keeps: for an aggregate kind,
+// the start of the last period the platform confirmed; for every kind,
+// the devices' modes, quarantines and factors at the cursor.
+func (u *Uplink) recall() {
 	for kind, c := range u.o.Consumers {
-		if kind == config.KindRealtime {
-			continue
-		}
-		note, err := c.Note()
-		if err != nil || len(note) == 0 {
-			if err != nil {
-				u.log.Warn("cannot read the last period sent", "kind", kind, "err", err)
-			}
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(note)))
+		data, err := c.Note()
 		if err != nil {
-			u.log.Warn("ignoring an unreadable last period sent", "kind", kind, "note", string(note))
+			u.log.Warn("cannot read the cursor's note; flags start from normal devices", "kind", kind, "err", err)
 			continue
 		}
-		u.lastSent[kind] = t.In(u.o.Location)
+		n, bad := parseNote(data)
+		if len(bad) > 0 {
+			u.log.Warn("ignoring unreadable lines of the cursor's note", "kind", kind, "lines", bad)
+		}
+		if kind != config.KindRealtime && !n.period.IsZero() {
+			u.lastSent[kind] = n.period.In(u.o.Location)
+		}
+		u.states[kind] = n.state
+		u.saved[kind] = data
 	}
 }
 
@@ -436,12 +454,22 @@ func (u *Uplink) confirm(c *buffer.Consumer, f frame) error {
 	u.skips = nil
 	if !f.period.IsZero() {
 		u.lastSent[f.kind] = f.period
-		// Kept with the cursor: after a restart, a late reading of a period
-		// that went must not open it again and send a second aggregate of
-		// it holding only that reading.
-		if err := c.SetNote([]byte(f.period.UTC().Format(time.RFC3339) + "\n")); err != nil {
-			u.log.Error("cannot save the last period sent; after a restart its late readings may be sent as a period of their own",
+	}
+	if f.state != nil {
+		u.states[f.kind] = f.state
+	}
+	// Kept with the cursor: after a restart, a late reading of a period
+	// that went must not open it again and send a second aggregate of it
+	// holding only that reading; and the items after the cursor are
+	// flagged by the modes and quarantines in force there. Written when it
+	// changes only (the flash).
+	n := note{period: u.lastSent[f.kind], state: u.state(f.kind)}
+	if data := n.marshal(); !bytes.Equal(data, u.saved[f.kind]) {
+		if err := c.SetNote(data); err != nil {
+			u.log.Error("cannot save the cursor's note; after a restart a late reading may be sent as a period of its own, and flags may start from normal devices",
 				"kind", f.kind, "err", err)
+		} else {
+			u.saved[f.kind] = data
 		}
 	}
 	if u.o.OnConfirm != nil {
@@ -461,6 +489,7 @@ type frame struct {
 	readings int
 	wake     time.Time
 	period   time.Time
+	state    *devices // the devices' state at through; nil: unchanged
 }
 
 func (u *Uplink) skip(reason string) {
@@ -497,22 +526,26 @@ func (u *Uplink) next(kind string, c *buffer.Consumer) (frame, error) {
 	return u.nextAggregate(kind, c)
 }
 
-// scan visits the readings after c's cursor in buffer order, passing
-// over events, until visit returns false for one (not consumed) or the
-// buffer ends. It returns the last sequence consumed.
-func (u *Uplink) scan(c *buffer.Consumer, visit func(r telemetry.Reading) bool) (uint64, error) {
-	return u.scanFrom(c, c.Confirmed()+1, visit)
+// scan visits the items after c's cursor in buffer order — each event
+// (always consumed) with event, each reading with visit — until visit
+// returns false for a reading (not consumed) or the buffer ends. It
+// returns the last sequence consumed.
+func (u *Uplink) scan(c *buffer.Consumer, event func(e telemetry.Event), visit func(r telemetry.Reading) bool) (uint64, error) {
+	return u.scanFrom(c, c.Confirmed()+1, event, visit)
 }
 
 // scanFrom is scan from the sequence pos on.
-func (u *Uplink) scanFrom(c *buffer.Consumer, pos uint64, visit func(r telemetry.Reading) bool) (uint64, error) {
+func (u *Uplink) scanFrom(c *buffer.Consumer, pos uint64, event func(e telemetry.Event), visit func(r telemetry.Reading) bool) (uint64, error) {
 	through := pos - 1
 	for {
-		ch, err := c.Read(pos, readLimit)
+		ch, err := c.Read(pos, readLimit) // readings or events, never both
 		if err != nil || ch.Len() == 0 {
 			return through, err
 		}
-		if len(ch.Events) > 0 { // events have no place in HJ 212 data
+		for _, e := range ch.Events { // no HJ 212 data, but modes and quarantines make flags
+			event(e)
+		}
+		if len(ch.Events) > 0 {
 			through = ch.First + uint64(ch.Len()) - 1
 		}
 		for i, r := range ch.Readings {
@@ -536,8 +569,13 @@ const realtimeGrace = time.Second
 func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 	var f realtime
 	closed := false
-	through, err := u.scan(c, func(r telemetry.Reading) bool {
+	st := u.state(config.KindRealtime).clone()
+	through, err := u.scan(c, st.event, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
+		st.reading(r.Device)
+		if mapped {
+			st.learn(r.Device, fc.code)
+		}
 		switch {
 		case !mapped:
 		case skip == "" && u.paused.Load():
@@ -545,12 +583,12 @@ func (u *Uplink) nextRealtime(c *buffer.Consumer) (frame, error) {
 		case skip != "":
 			u.skip(skip)
 		default:
-			closed = !f.add(fc, v, r) // this reading opens the next frame
+			closed = !f.add(fc, v, r, st.flag(r, u.o.OverRange), st.downCodes()) // this reading opens the next frame
 			return !closed
 		}
 		return true
 	})
-	out := frame{kind: config.KindRealtime, through: through}
+	out := frame{kind: config.KindRealtime, through: through, state: st}
 	if err != nil || f.empty() {
 		return out, err
 	}
@@ -570,6 +608,7 @@ type openPeriod struct {
 	through uint64 // the last sequence scanned
 	agg     *aggregate
 	skips   map[string]int
+	state   *devices // the devices' state at through
 }
 
 // nextAggregate builds the aggregate of the next period from the cursor
@@ -579,19 +618,23 @@ type openPeriod struct {
 func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
 	o := u.open[kind]
 	if cur := c.Confirmed(); o == nil || o.cursor != cur {
-		o = &openPeriod{cursor: cur, through: cur, skips: map[string]int{}}
+		o = &openPeriod{cursor: cur, through: cur, skips: map[string]int{}, state: u.state(kind).clone()}
 		u.open[kind] = o
 	}
 	closed := false
-	through, err := u.scanFrom(c, o.through+1, func(r telemetry.Reading) bool {
+	through, err := u.scanFrom(c, o.through+1, o.state.event, func(r telemetry.Reading) bool {
 		fc, v, mapped, skip := u.mapper.Map(r)
+		o.state.reading(r.Device)
+		if mapped {
+			o.state.learn(r.Device, fc.code)
+		}
 		if mapped && skip == "" {
 			start := periodStart(kind, r.Time, u.c.MinuteInterval, u.o.Location)
 			switch last := u.lastSent[kind]; {
 			case o.agg == nil && !start.After(last) && !last.IsZero(), o.agg != nil && start.Before(o.agg.start):
 				skip = SkipLate // its period's aggregate went already
 			case o.agg == nil:
-				o.agg = &aggregate{start: start}
+				o.agg = &aggregate{start: start, end: periodEnd(kind, start, u.c.MinuteInterval), cou: u.cou}
 			case start.After(o.agg.start):
 				closed = true
 				return false // the first reading of a later period
@@ -602,7 +645,8 @@ func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
 		case skip != "":
 			o.skips[skip]++
 		default:
-			o.agg.add(fc, v, r)
+			o.agg.add(fc, v, r, o.state.flag(r, u.o.OverRange))
+			o.agg.down(o.state.downCodes(), r.Time)
 		}
 		return true
 	})
@@ -611,7 +655,7 @@ func (u *Uplink) nextAggregate(kind string, c *buffer.Consumer) (frame, error) {
 		delete(u.open, kind)
 		return frame{kind: kind, through: o.cursor}, err
 	}
-	out := frame{kind: kind, through: through}
+	out := frame{kind: kind, through: through, state: o.state}
 	if o.agg == nil {
 		u.skips = o.skips
 		return out, nil

@@ -383,10 +383,31 @@ func TestMap(t *testing.T) {
 	}
 }
 
+// TestFlag: a reading's flag from its device's mode, then its quality and
+// range.
 func TestFlag(t *testing.T) {
-	for q, want := range map[telemetry.Quality]string{telemetry.Good: "N", telemetry.Uncertain: "D", telemetry.Bad: "D"} {
-		if got := Flag(q); got != want {
-			t.Errorf("Flag(%v) = %s, want %s", q, got, want)
+	st := newDevices()
+	st.event(modeEvent("m-1", telemetry.ModeMaintenance, t0))
+	st.event(modeEvent("c-1", telemetry.ModeCalibration, t0))
+	st.event(modeEvent("f-1", telemetry.ModeStopped, t0))
+	tests := []struct {
+		dev  string
+		v    float64
+		q    telemetry.Quality
+		want string
+	}{
+		{"d-1", 50, telemetry.Good, "N"}, {"d-1", 50, telemetry.Uncertain, "D"}, {"d-1", 50, telemetry.Bad, "D"},
+		{"d-1", 150, telemetry.Bad, "T"}, {"d-1", 150, telemetry.Uncertain, "D"}, {"d-1", math.NaN(), telemetry.Bad, "D"},
+		{"m-1", 50, telemetry.Good, "M"}, {"m-1", 150, telemetry.Bad, "M"},
+		{"c-1", 50, telemetry.Good, "C"}, {"f-1", 50, telemetry.Uncertain, "F"},
+	}
+	for _, tt := range tests {
+		r := reading(tt.dev, "x", tt.v, "", t0, tt.q)
+		if got := st.flag(r, overRange); got != tt.want {
+			t.Errorf("%s %v %v: %s, want %s", tt.dev, tt.v, tt.q, got, tt.want)
+		}
+		if got := st.flag(r, nil); tt.want == "T" && got != "D" {
+			t.Errorf("without a range: %s, want D", got)
 		}
 	}
 }
@@ -463,16 +484,39 @@ func TestAggregates(t *testing.T) {
 
 func TestAggregateFlag(t *testing.T) {
 	tests := []struct {
-		code      string
-		n, normal int
-		want      string
+		code  string
+		flags map[string]int
+		want  string
 	}{
-		{"w01018", 6, 6, "N"}, {"w01018", 6, 5, "D"},
-		{"a21026", 4, 3, "N"}, {"a21026", 4, 2, "D"}, {"a21026", 60, 45, "N"}, {"a21026", 60, 44, "D"},
+		{"w01018", map[string]int{"N": 6}, "N"},
+		{"w01018", map[string]int{"N": 5, "D": 1}, "D"},
+		// water: one abnormal reading makes the period abnormal; which
+		// letter: the most frequent abnormal one, ties by FMCBTDS
+		{"w01018", map[string]int{"N": 50, "C": 10}, "C"},
+		{"w01018", map[string]int{"N": 1, "M": 3, "D": 5}, "D"},
+		{"w01018", map[string]int{"M": 3, "D": 3}, "M"},
+		{"w01018", map[string]int{"N": 59, "B": 1}, "B"},
+		{"w01018", map[string]int{"N": 59, "T": 1}, "T"},
+		{"w00000", map[string]int{"F": 6}, "F"},
+		// air: 75 % normal is normal; below, one kind of abnormal gives its
+		// letter, mixed ones D as the note says
+		{"a21026", map[string]int{"N": 3, "D": 1}, "N"},
+		{"a21026", map[string]int{"N": 2, "D": 2}, "D"},
+		{"a21026", map[string]int{"N": 45, "M": 15}, "N"},
+		{"a21026", map[string]int{"N": 44, "D": 16}, "D"},
+		{"a21026", map[string]int{"N": 10, "C": 50}, "C"},
+		{"a21026", map[string]int{"N": 10, "C": 40, "D": 10}, "D"},
+		{"a21026", map[string]int{"B": 60}, "B"},
+		// neither water nor air: the water rule
+		{"x01001", map[string]int{"N": 99, "M": 1}, "M"},
 	}
 	for _, tt := range tests {
-		if got := aggregateFlag(tt.code, tt.n, tt.normal); got != tt.want {
-			t.Errorf("%s %d/%d normal: %s, want %s", tt.code, tt.normal, tt.n, got, tt.want)
+		n := 0
+		for _, c := range tt.flags {
+			n += c
+		}
+		if got := aggregateFlag(tt.code, n, tt.flags); got != tt.want {
+			t.Errorf("%s %v: %s, want %s", tt.code, tt.flags, got, tt.want)
 		}
 	}
 }

@@ -91,6 +91,7 @@ type device struct {
 	status DeviceStatus
 	bad    map[string]string // metric → why it is bad, to log changes only
 
+	mode        string          // the mode its status register last said; "" before the first
 	failedPolls int             // consecutive polls with no answer
 	backoff     time.Duration   // current quarantine period
 	burst       map[string]bool // error kinds already logged in this failure burst
@@ -230,6 +231,9 @@ func (b *Bus) poll(ctx context.Context, d *device) []telemetry.Reading {
 	ev, changed := b.record(d, failure, answered, len(out) > 0)
 	if ev != nil {
 		b.emit(ev)
+	}
+	if ev := b.modeEvent(d, out); ev != nil {
+		b.emit(ev) // before the readings: they were acquired in this mode
 	}
 	if changed && b.o.Changed != nil {
 		b.o.Changed()
@@ -394,6 +398,34 @@ func (b *Bus) emit(e *telemetry.Event) {
 		b.m.sinkErrors.Inc()
 		b.log.Error("cannot store event", "device", e.Device, "kind", e.Kind, "state", e.Attrs["state"], "err", err)
 	}
+}
+
+// modeEvent is the mode event of a device whose status register (the
+// profile's modbus.status) says another mode than it last did — or, at the
+// first reading after the gateway starts, whatever it says, so that a
+// consumer that missed the past knows.
+func (b *Bus) modeEvent(d *device, rs []telemetry.Reading) *telemetry.Event {
+	st := d.Profile.Modbus.Status
+	if st == nil {
+		return nil
+	}
+	for _, r := range rs {
+		if r.Metric != st.Metric || r.Quality != telemetry.Good {
+			continue
+		}
+		mode := st.Mode(r.Value)
+		if mode == d.mode {
+			return nil
+		}
+		if d.mode != "" || mode != telemetry.ModeNormal {
+			b.log.Info("device mode", "device", d.ID, "mode", mode, "was", d.mode, "status", r.Value)
+		}
+		d.mode = mode
+		return &telemetry.Event{Device: d.ID, Kind: telemetry.EventMode, Time: r.Time,
+			Attrs:  map[string]string{"state": mode, "source": "register"},
+			Values: map[string]float64{"raw": r.Value}}
+	}
+	return nil
 }
 
 func (b *Bus) noteBad(d *device, metric, reason string) {
