@@ -3,8 +3,8 @@ package ingest
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 

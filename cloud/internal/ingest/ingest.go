@@ -71,7 +71,7 @@ type Options struct {
 	// (default MaxGroupsInFlight).
 	MaxGroupsInFlight int
 	Log               *slog.Logger
-	Metrics   *Metrics
+	Metrics           *Metrics
 
 	// NotGateways are user names that are not gateways (the cloud's own,
 	// alert readers): their batches and states are refused (notgateway.go).
@@ -113,8 +113,8 @@ type Ingestor struct {
 	runsMu   sync.Mutex
 	runs     map[*run]bool
 	// life ends when Run's context does: group writes then stop.
-	life context.Context
-	end  context.CancelFunc
+	life     context.Context
+	end      context.CancelFunc
 	running  sync.WaitGroup
 	commitMu sync.Mutex
 }
