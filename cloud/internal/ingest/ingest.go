@@ -11,10 +11,13 @@
 // off: a broker whose ACL does not check SUBSCRIBE would let any gateway
 // join a shared group and starve it, docs/security.md); with a shared
 // subscription, replicas on one broker split the load. A bounded pool of
-// workers writes to the store, serving the gateways' queues in turn
-// (fair.go), so one gateway's flood does not hold back another's acks; a
-// gateway over its own queue is refused unacknowledged, and when the whole
-// intake is full the MQTT client stops reading (backpressure, nothing lost).
+// workers decodes, serving the gateways' queues in turn (fair.go); decoded
+// batches of every gateway are then committed together, a group at a time
+// with a few groups in flight (group.go), and each is acknowledged once its
+// group is durable. One gateway's flood does not hold back another's acks;
+// a gateway over its own queue is refused unacknowledged, and when the
+// whole intake is full the MQTT client stops reading (backpressure,
+// nothing lost).
 package ingest
 
 import (
@@ -50,7 +53,7 @@ type Options struct {
 	// NoShare subscribes plainly instead of through $share/ingest/…; the
 	// cloud sets it unless mqtt.shared is true (docs/security.md).
 	NoShare  bool
-	Workers  int // concurrent store writes (default 4)
+	Workers  int // concurrent decoders (default 4); store writes are the groups' (group.go)
 	Store    store.Store
 	Registry *registry.Registry
 	// Alerts, if set, judges every new batch before it is stored; a batch
