@@ -383,9 +383,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int) pathResult {
 	for _, c := range pubs {
 		c.Disconnect(100)
 	}
-	tg.mu.Lock()
-	b.Logf("telegraf's warnings and errors: %d\n%s", len(tg.warnings), strings.Join(tg.warnings, "\n"))
-	tg.mu.Unlock()
+	b.Logf("telegraf's warnings and errors:\n%s", tg.warningSummary())
 	checkStored(b, db, d.n)
 	return r
 }
@@ -421,7 +419,7 @@ type telegraf struct {
 
 	mu       sync.Mutex
 	partial  []byte
-	warnings []string // its first warnings and errors
+	warnings map[string]int // its warnings and errors (without the time) and how often each came
 	written  int
 	target   int
 	reached  time.Time
@@ -438,7 +436,7 @@ func startTelegraf(b *testing.B, bin, conf, log string) *telegraf {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tg := &telegraf{log: f, done: make(chan struct{}), progress: make(chan struct{}, 1)}
+	tg := &telegraf{log: f, done: make(chan struct{}), progress: make(chan struct{}, 1), warnings: map[string]int{}}
 	tg.cmd = exec.Command(bin, "--config", conf)
 	tg.cmd.Stdout, tg.cmd.Stderr = tg, tg
 	tg.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -469,8 +467,8 @@ func (tg *telegraf) Write(p []byte) (int, error) {
 			break
 		}
 		line := tg.partial[:i]
-		if (bytes.Contains(line, []byte(" W! ")) || bytes.Contains(line, []byte(" E! "))) && len(tg.warnings) < 20 {
-			tg.warnings = append(tg.warnings, string(line))
+		if _, msg, ok := strings.Cut(string(line), " "); ok && (strings.HasPrefix(msg, "W! ") || strings.HasPrefix(msg, "E! ")) {
+			tg.warnings[msg]++
 		}
 		if m := wroteRE.FindSubmatch(line); m != nil {
 			k, _ := strconv.Atoi(string(m[1]))
@@ -486,6 +484,19 @@ func (tg *telegraf) Write(p []byte) (int, error) {
 		tg.partial = tg.partial[i+1:]
 	}
 	return len(p), nil
+}
+
+// warningSummary lists Telegraf's warnings and errors, each once with its
+// count.
+func (tg *telegraf) warningSummary() string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	var out []string
+	for msg, n := range tg.warnings {
+		out = append(out, fmt.Sprintf("%d× %s", n, msg))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }
 
 // count is how many metrics Telegraf has written.
