@@ -50,8 +50,9 @@ const (
 //   - telegraf: Telegraf (testenv.TelegrafVersion, built on first use)
 //     consuming the same line protocol from Mosquitto (mqtt_consumer,
 //     persistent session, QoS 1) and writing batches of 5,000 to the v2
-//     write API (influxdb_v2), with one concurrent write (its default) and
-//     with 4;
+//     write API (influxdb_v2) uncompressed, as the other paths write: with
+//     one concurrent write (its default) and with 4; and with its default
+//     content_encoding, gzip;
 //   - cloud: the fieldwatch-cloud binary fed by 10 gateways speaking the real
 //     protocol (compact codec, 4 batches of 500 in flight each).
 //
@@ -80,8 +81,11 @@ func BenchmarkIngestSideBySide(b *testing.B) {
 	}{
 		{"raw,writers=4,lines=5000", func(b *testing.B) pathResult { return runRaw(b, data, sbsWriters, 5000) }},
 		{"raw,writers=4,lines=500", func(b *testing.B) pathResult { return runRaw(b, data, sbsWriters, 500) }},
-		{"telegraf,batch=5000", func(b *testing.B) pathResult { return runTelegraf(b, data, 1) }},
-		{"telegraf,batch=5000,concurrent_writes=4", func(b *testing.B) pathResult { return runTelegraf(b, data, 4) }},
+		{"telegraf,batch=5000", func(b *testing.B) pathResult { return runTelegraf(b, data, 1, "identity") }},
+		{"telegraf,batch=5000,gzip", func(b *testing.B) pathResult { return runTelegraf(b, data, 1, "gzip") }},
+		{"telegraf,batch=5000,concurrent_writes=4", func(b *testing.B) pathResult {
+			return runTelegraf(b, data, 4, "identity")
+		}},
 		{"cloud,compact,gateways=10,inflight=4", func(b *testing.B) pathResult { return runCloud(b, data, cloud) }},
 	}
 	var ceiling float64
@@ -314,13 +318,13 @@ const telegrafConf = `[agent]
   token = %q
   organization = ""
   bucket = %q
-  content_encoding = "identity"
+  content_encoding = %q
   concurrent_writes = %d
 `
 
 // runTelegraf publishes the line protocol over MQTT (QoS 1, a publisher per
 // gateway, messages of 500 lines) to Telegraf, which writes it to InfluxDB.
-func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int) pathResult {
+func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string) pathResult {
 	bin := testenv.Telegraf(b)
 	mosq := testenv.StartMosquitto(b, sbsBroker(d.n)...)
 	defer mosq.Stop()
@@ -335,7 +339,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int) pathResult {
 	b.Cleanup(func() { os.RemoveAll(dir) })
 	confPath := filepath.Join(dir, "telegraf.conf")
 	conf := fmt.Sprintf(telegrafConf, max(1_000_000, d.n), mosq.URL, lpTopics, telegrafClientID, db.URL, db.Token,
-		db.Bucket, concurrentWrites)
+		db.Bucket, encoding, concurrentWrites)
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
