@@ -377,7 +377,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 	for err := range errs {
 		b.Fatal(err)
 	}
-	done, err := tg.wait(ackTimeout)
+	done, err := tg.wait(ackTimeout, 30*time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -534,10 +534,12 @@ func (tg *telegraf) expect(n int) {
 }
 
 // wait returns when the expected metrics were written, failing if Telegraf
-// writes none for stall or exits.
-func (tg *telegraf) wait(stall time.Duration) (time.Time, error) {
+// writes none for stall, has not written them all within limit, or exits.
+func (tg *telegraf) wait(stall, limit time.Duration) (time.Time, error) {
 	timer := time.NewTimer(stall)
 	defer timer.Stop()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
 	for {
 		tg.mu.Lock()
 		reached, written, target := tg.reached, tg.written, tg.target
@@ -553,6 +555,8 @@ func (tg *telegraf) wait(stall time.Duration) (time.Time, error) {
 		case <-timer.C:
 			return time.Time{}, fmt.Errorf("telegraf wrote nothing for %v: %d of %d metrics written", stall, written,
 				target)
+		case <-deadline.C:
+			return time.Time{}, fmt.Errorf("telegraf wrote %d of %d metrics in %v", written, target, limit)
 		}
 	}
 }
