@@ -106,11 +106,13 @@ func runGateways(b *testing.B, url string, batches [][]*telemetry.Batch, codec t
 	res := loadResult{elapsed: time.Since(t0)}
 	for _, gw := range gws {
 		gw.client.Disconnect(100)
+		gw.mu.Lock()
 		if gw.err != nil {
 			b.Errorf("%s: %v", gw.id, gw.err)
 		}
 		res.lat = append(res.lat, gw.lat...)
 		res.readings += gw.ackedReadings
+		gw.mu.Unlock()
 	}
 	return res
 }
