@@ -133,8 +133,10 @@ fuzz:
 		done; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The system benchmarks in test/bench need Mosquitto and InfluxDB (deps);
+# BenchmarkIngestSideBySide builds Telegraf into the cache on first use.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 120m ./...
 
 # The fault tests at full length: 60 s broker and database outages.
 soak: deps

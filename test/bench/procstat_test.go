@@ -84,3 +84,42 @@ func cpuSince(before map[string]int, secs float64) string {
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
 }
+
+// cpuTicks is the machine's busy CPU time (every CPU, /proc/stat) and this
+// process's own (/proc/self/stat), in clock ticks of 10 ms.
+type cpuTicks struct{ busy, self int }
+
+func readCPUTicks() cpuTicks {
+	var t cpuTicks
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+		for i, v := range f[1:] {
+			if n, err := strconv.Atoi(v); err == nil && i != 3 && i != 4 && i < 8 {
+				t.busy += n
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/self/stat"); err == nil {
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) >= 13 {
+			ut, _ := strconv.Atoi(f[11])
+			st, _ := strconv.Atoi(f[12])
+			t.self = ut + st
+		}
+	}
+	return t
+}
+
+// otherLoad is how much of a core, on average over secs, went to processes
+// the benchmark did not start: the machine's busy time since before less
+// this process's and its children's (children: childCPU at that time).
+func otherLoad(before cpuTicks, children map[string]int, secs float64) float64 {
+	now := readCPUTicks()
+	ours := now.self - before.self
+	for name, t := range childCPU() {
+		ours += t - children[name]
+	}
+	return float64(now.busy-before.busy-ours) / 100 / secs
+}

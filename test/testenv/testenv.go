@@ -466,3 +466,13 @@ func (db *InfluxDB) CreateDatabase(name string) error {
 	}
 	return nil
 }
+
+// Pid is the running server's process id, 0 when it is stopped.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
