@@ -84,6 +84,10 @@ func BenchmarkIngest(b *testing.B) {
 			if err := in.m.groups.Write(&m); err == nil && m.Histogram.GetSampleCount() > 0 {
 				b.ReportMetric(m.Histogram.GetSampleSum()/float64(m.Histogram.GetSampleCount()), "batches/group")
 			}
+			var w dto.Metric
+			if err := in.m.storeSeconds.Write(&w); err == nil && w.Histogram.GetSampleCount() > 0 {
+				b.ReportMetric(1000*w.Histogram.GetSampleSum()/float64(w.Histogram.GetSampleCount()), "ms/group_write")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}

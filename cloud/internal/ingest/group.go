@@ -33,12 +33,17 @@ import (
 // MaxGroupsInFlight is the default of Options.MaxGroupsInFlight: while
 // one group's commit records wait for the group before, its data is
 // already on its way, so the database always has work in hand.
-const MaxGroupsInFlight = 3
+const MaxGroupsInFlight = 4
 
 // MaxGroupReadings is the default of Options.MaxGroupReadings: 20,000
 // readings make four requests of 5,000 lines for InfluxDB, its best size
 // on the benchmark machine (docs/benchmarks.md).
 const MaxGroupReadings = 20_000
+
+// maxUnsettledFactor bounds the groups in flight whose data is written but
+// not yet known durable (waiting for the groups they extend), in multiples
+// of MaxGroupsInFlight.
+const maxUnsettledFactor = 4
 
 // maxWaiting bounds the readings waiting for a group: a decoder that finds
 // the line this full waits (backpressure through the intake to MQTT).
@@ -71,7 +76,7 @@ func (p *pending) size() int { return max(p.b.Len(), 1) }
 // group while every other gateway's next batch goes in the same group.
 type line struct {
 	mu      sync.Mutex
-	room    sync.Cond
+	room    sync.Cond // a group was taken: room for more
 	queues  map[string]*gwLine
 	ready   []*gwLine // gateways with batches waiting, in turn
 	size    int       // readings waiting, all gateways
@@ -123,6 +128,7 @@ func (in *Ingestor) enqueue(p *pending) {
 		// be written, so a batch that arrived meanwhile is in it.
 		l.mu.Unlock()
 		in.inFlight <- struct{}{}
+		in.unsettled <- struct{}{}
 		l.mu.Lock()
 		group := l.take(limit)
 		l.room.Broadcast()
@@ -162,27 +168,30 @@ func (l *line) take(limit int) []*pending {
 }
 
 // run is one group commit in flight. Up to MaxGroupsInFlight are written at
-// once: a group's data is written while earlier groups finish, but a
-// stream's record in a group extends the record an earlier group in flight
-// will leave, so the group's commit records wait until those groups are
-// durable (store.Group.Ready), and if one of them failed this group fails
-// too, acknowledging nothing (its batches come again). A group formed
-// once such a failure is known starts again from the durable records.
+// once. A stream's record in a group extends the record an earlier group in
+// flight will leave, so a group depends on those groups: its batches are
+// acknowledged once its own data and theirs are durable (its acks do not
+// wait for anyone's commit records), and if one of them failed it fails
+// too, acknowledging nothing (its batches come again); its commit records
+// are written after theirs, so the newest record holds the most. A group
+// formed once such a failure is known starts again from the durable
+// records.
 type run struct {
-	done  chan struct{} // closed once ok is set
-	ok    bool
-	began time.Time
+	data   chan struct{} // closed once dataOK is set: the data is durable, or failed
+	dataOK bool
+	done   chan struct{} // closed once the commit records are written, or failed
+	began  time.Time
 }
 
-// errEarlierGroup: the group before failed, so this one, whose commit
-// records extend it, is not committed either.
+// errEarlierGroup: a group this one extends was not stored, so this one is
+// not committed either.
 var errEarlierGroup = errors.New("an earlier group of batches was not stored; this one is sent again with it")
 
 // commitGroup forms a group and starts its commit; it returns once the
 // group is in flight. The caller leads the line and holds a slot of
 // inFlight, which the group gives back when it is finished.
 func (in *Ingestor) commitGroup(group []*pending) {
-	r := &run{done: make(chan struct{}), began: time.Now()}
+	r := &run{data: make(chan struct{}), done: make(chan struct{}), began: time.Now()}
 	in.runsMu.Lock()
 	in.runs[r] = true
 	in.runsMu.Unlock()
@@ -196,17 +205,20 @@ func (in *Ingestor) commitGroup(group []*pending) {
 	var defs []*telemetry.CompactContext
 	working := map[*streamCommit]store.Commit{} // each stream's record as the group stands
 	var order []*streamCommit
-	var deps []*run // groups in flight this one's records extend
+	var dataDeps, metaDeps []*run // groups in flight whose data, and whose records, this one extends
 	in.commitMu.Lock()
 	for _, p := range group {
 		sc := p.sc
 		c, seen := working[sc]
 		if !seen {
 			c = sc.c
-			if sc.specRun != nil && !finished(sc.specRun) {
-				c = sc.spec // as the group in flight will leave it
-				if !slices.Contains(deps, sc.specRun) {
-					deps = append(deps, sc.specRun)
+			if sr := sc.specRun; sr != nil {
+				if !closed(sr.data) {
+					c = sc.spec // as the group in flight will leave it
+					dataDeps = appendNew(dataDeps, sr)
+				}
+				if !closed(sr.done) {
+					metaDeps = appendNew(metaDeps, sr)
 				}
 			}
 		}
@@ -238,16 +250,24 @@ func (in *Ingestor) commitGroup(group []*pending) {
 	}
 	in.commitMu.Unlock()
 
-	finish := func(ok bool) {
-		r.ok = ok
+	// The slot is given back once the data is durable (or failed): the
+	// commit records still to write are small, and the next group's data
+	// should be on its way meanwhile.
+	var slotOnce, dataOnce sync.Once
+	freeSlot := func() { slotOnce.Do(func() { <-in.inFlight }) }
+	settle := func(ok bool) {
+		dataOnce.Do(func() { r.dataOK = ok; close(r.data); <-in.unsettled })
+		freeSlot()
+	}
+	finish := func() {
+		settle(false) // if the data never became durable
 		close(r.done)
 		in.runsMu.Lock()
 		delete(in.runs, r)
 		in.runsMu.Unlock()
-		<-in.inFlight
 	}
 	fail := func(err error) {
-		finish(false)
+		settle(false)
 		for _, a := range answers {
 			if !errors.Is(err, errEarlierGroup) {
 				in.storeFailed(a.p.gw, a.p.b, err)
@@ -256,16 +276,9 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		}
 	}
 	if len(answers) == 0 { // only replays of durable batches, answered
-		finish(true)
+		settle(true)
+		finish()
 		return
-	}
-	depsOK := func() bool {
-		for _, d := range deps {
-			if !waitOK(d) {
-				return false
-			}
-		}
-		return true
 	}
 	// Not the leader's context: the group is everyone's. When the cloud
 	// shuts down, writes still under way fail, unacknowledged.
@@ -277,16 +290,43 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		if err := in.o.Alerts.Observe(ctx, batches...); err != nil {
 			cancel()
 			fail(fmt.Errorf("judging early warnings: %w", err))
+			finish()
 			return
 		}
 	}
-	g := &store.Group{Batches: batches, Contexts: defs, Stored: time.Now(),
-		Ready: func(context.Context) error {
-			if !depsOK() {
+	var acked bool
+	var g *store.Group
+	// durable runs once the group's data is durable (store.Group.Ready):
+	// when the groups it extends are durable too, its batches are
+	// acknowledged; then it waits for their commit records to be written.
+	durable := func(context.Context) error {
+		freeSlot() // written: the next group's data may go while this one waits for those it extends
+		for _, d := range dataDeps {
+			if <-d.data; !d.dataOK {
 				return errEarlierGroup
 			}
-			return nil
-		}}
+		}
+		in.commitMu.Lock()
+		for _, sc := range order {
+			sc.c = working[sc]
+		}
+		in.commitMu.Unlock()
+		settle(true)
+		acked = true
+		in.stored.Store(time.Now().UnixNano())
+		in.m.groups.Observe(float64(len(batches)))
+		for _, a := range answers {
+			if u := g.Left(a.p.b); u.Count > 0 && !a.dup {
+				in.unwritable(a.p.gw, a.p.first, u)
+			}
+			in.acknowledge(a.p, a.dup)
+		}
+		for _, d := range metaDeps {
+			<-d.done
+		}
+		return nil
+	}
+	g = &store.Group{Batches: batches, Contexts: defs, Stored: time.Now(), Ready: durable}
 	for _, sc := range order {
 		g.Commits = append(g.Commits, store.StreamCommit{Gateway: sc.gateway, Stream: sc.stream, Commit: working[sc]})
 	}
@@ -294,63 +334,68 @@ func (in *Ingestor) commitGroup(group []*pending) {
 	go func() {
 		defer in.running.Done()
 		defer cancel()
+		defer finish()
 		// Each reading's delay is measured to g.Stored: only batches no
 		// commit record covers are written, so a replay counts no reading
 		// twice.
 		err := in.o.Store.WriteGroup(ctx, g)
 		in.m.storeSeconds.Observe(time.Since(g.Stored).Seconds())
-		if err == nil && !depsOK() {
-			err = errEarlierGroup // a group with no commit records to write (Ready not called)
-		}
-		if err != nil {
+		switch {
+		case err == nil && !acked:
+			// A store that never called Ready: its write is whole now.
+			err = durable(ctx)
+			if err != nil {
+				fail(err)
+			}
+		case err != nil && acked:
+			// The batches are stored and acknowledged; only the commit
+			// records are missing. The next group's records hold these
+			// ranges too; until then a replay is written again (the same
+			// points) rather than recognised.
+			in.m.storeErrors.Inc()
+			if ok, n := in.throttle.Allow("commit_record"); ok {
+				in.log.Error("cannot write the commit records of stored batches; a replay of them is written again",
+					"err", err, "similar_suppressed", n)
+			}
+		case err != nil:
 			fail(err)
-			return
-		}
-		in.commitMu.Lock()
-		for _, sc := range order {
-			sc.c = working[sc]
-		}
-		in.commitMu.Unlock()
-		finish(true)
-		in.stored.Store(time.Now().UnixNano())
-		in.m.groups.Observe(float64(len(batches)))
-		for _, a := range answers {
-			p := a.p
-			through := p.sc.through(&in.commitMu)
-			if a.dup {
-				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-					Through: through}, dup: true, ok: true})
-				continue
-			}
-			if p.def != nil {
-				in.contexts.Put(p.def)
-			}
-			if u := g.Left(p.b); u.Count > 0 {
-				in.unwritable(p.gw, p.first, u)
-			}
-			in.m.batches.Inc()
-			in.m.readings.Add(float64(len(p.b.Readings)))
-			in.m.events.Add(float64(len(p.b.Events)))
-			if p.b.Backlog {
-				in.m.backlog.Add(float64(p.b.Len()))
-			}
-			in.devicesRefused(p.gw, "batch", in.o.Registry.ObserveBatch(p.b))
-			in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-				Through: through}, ok: true})
 		}
 	}()
 }
 
-// waitOK waits for a run to finish and says whether it committed.
-func waitOK(r *run) bool {
-	<-r.done
-	return r.ok
+// acknowledge answers a batch of a group whose data is durable.
+func (in *Ingestor) acknowledge(p *pending, dup bool) {
+	through := p.sc.through(&in.commitMu)
+	if dup {
+		in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
+			Through: through}, dup: true, ok: true})
+		return
+	}
+	if p.def != nil {
+		in.contexts.Put(p.def)
+	}
+	in.m.batches.Inc()
+	in.m.readings.Add(float64(len(p.b.Readings)))
+	in.m.events.Add(float64(len(p.b.Events)))
+	if p.b.Backlog {
+		in.m.backlog.Add(float64(p.b.Len()))
+	}
+	in.devicesRefused(p.gw, "batch", in.o.Registry.ObserveBatch(p.b))
+	in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
+		Through: through}, ok: true})
 }
 
-// finished reports whether a run has finished (r.ok then says how).
-func finished(r *run) bool {
+func appendNew(rs []*run, r *run) []*run {
+	if slices.Contains(rs, r) {
+		return rs
+	}
+	return append(rs, r)
+}
+
+// closed reports whether c is closed.
+func closed(c chan struct{}) bool {
 	select {
-	case <-r.done:
+	case <-c:
 		return true
 	default:
 		return false

@@ -39,9 +39,10 @@ func (s *heldStore) WriteGroup(ctx context.Context, g *store.Group) error {
 // group with its first batch is still being written, and a replay of that
 // first batch arrives too. Both wait for the first group: if it is stored,
 // the second batch is stored and the replay answered as one, each only
-// then; if it fails, neither is confirmed (the second batch's commit record
-// would claim the first's sequences), nothing of theirs is committed, and
-// both are stored when sent again.
+// then, and the commit record covers both; if it fails, neither is
+// confirmed (the second batch's commit record would claim the first's
+// sequences), no commit record is written, and both are stored when sent
+// again.
 func TestGroupsInFlight(t *testing.T) {
 	batch := func(first uint64) *telemetry.Batch {
 		return &telemetry.Batch{Gateway: "hydro-1", Stream: "s", FirstSeq: first, Readings: []telemetry.Reading{
@@ -108,6 +109,7 @@ func TestGroupsInFlight(t *testing.T) {
 			if r := <-replay; !errors.Is(r.err, tc.replayErr) || (r.err == nil && r.s != tc.replay) {
 				t.Fatalf("replay: %v, %v; want %v, %v", r.s, r.err, tc.replay, tc.replayErr)
 			}
+			in.running.Wait() // acknowledged before their commit records are written: wait for those
 			if c, err := st.Committed(ctx, "hydro-1", "s"); err != nil || c.Through != tc.wantThrough || len(c.Above) != 0 {
 				t.Fatalf("commit record %+v, %v; want through %d", c, err, tc.wantThrough)
 			}
@@ -117,6 +119,7 @@ func TestGroupsInFlight(t *testing.T) {
 					t.Fatalf("batch %d sent again: %v", f, err)
 				}
 			}
+			in.running.Wait()
 			if c, err := st.Committed(ctx, "hydro-1", "s"); err != nil || c.Through != 4 {
 				t.Fatalf("commit record after sending again %+v, %v; want through 4", c, err)
 			}

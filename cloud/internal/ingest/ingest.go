@@ -112,9 +112,10 @@ type Ingestor struct {
 	line line
 	// Groups in flight (group.go): a slot each, and those not finished.
 	// commitMu guards the streams' records.
-	inFlight chan struct{}
-	runsMu   sync.Mutex
-	runs     map[*run]bool
+	inFlight  chan struct{} // a slot per group whose data is being written
+	unsettled chan struct{} // a slot per group whose data is not yet known durable
+	runsMu    sync.Mutex
+	runs      map[*run]bool
 	// life ends when Run's context does: group writes then stop.
 	life     context.Context
 	end      context.CancelFunc
@@ -150,6 +151,7 @@ func New(o Options) *Ingestor {
 		throttle: throttle.New(10 * time.Second), busy: make([]atomic.Int64, o.Workers), started: time.Now()}
 	in.queue = newFair(defaultFairLimits, &in.backedUp)
 	in.line.room.L = &in.line.mu
+	in.unsettled = make(chan struct{}, maxUnsettledFactor*o.MaxGroupsInFlight)
 	in.inFlight, in.runs = make(chan struct{}, o.MaxGroupsInFlight), map[*run]bool{}
 	in.life, in.end = context.WithCancel(context.Background())
 	return in

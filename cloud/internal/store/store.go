@@ -76,9 +76,10 @@ type Group struct {
 	// Stored is when the group is written: each reading's delay is
 	// measured to it.
 	Stored time.Time
-	// Ready, when set, is called before the commit records are written
-	// (after as much of the data as the store can write ahead of them); an
-	// error from it fails the write, and no commit record is written.
+	// Ready, when set, is called once the readings, events and contexts are
+	// durable and before the commit records are written (the cloud
+	// acknowledges the batches then); an error from it fails the write,
+	// and no commit record is written.
 	Ready func(context.Context) error
 
 	mu         sync.Mutex

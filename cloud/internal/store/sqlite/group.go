@@ -21,16 +21,10 @@ const rowsPerInsert = 200
 // seriesKey names a row of the series table.
 type seriesKey struct{ gateway, site, device, metric, unit string }
 
-// WriteGroup implements store.Store in one transaction: the series rows
+// WriteGroup implements store.Store in two transactions: the series rows
 // (their ids remembered once committed), the points many rows to a
-// statement, the events, contexts and commit records.
+// statement, the events and contexts; then the commit records.
 func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
-	// One writer: nothing of the group can go ahead of the group before.
-	if g.Ready != nil {
-		if err := g.Ready(ctx); err != nil {
-			return err
-		}
-	}
 	created := map[seriesKey]int64{}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writePoints(ctx, tx, g, created); err != nil {
@@ -55,13 +49,6 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 				return fmt.Errorf("context: %w", err)
 			}
 		}
-		for _, c := range g.Commits {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO commits (gateway, stream, through, above) VALUES (?, ?, ?, ?)
-				ON CONFLICT (gateway, stream) DO UPDATE SET through = excluded.through, above = excluded.above`,
-				c.Gateway, c.Stream, int64(c.Commit.Through), c.Commit.String()); err != nil {
-				return fmt.Errorf("commit record: %w", err)
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -74,7 +61,23 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 		}
 		s.mu.Unlock()
 	}
-	return nil
+	// The commit records in a transaction of their own, once the data's is
+	// committed and Ready has had its say (store.Group).
+	if g.Ready != nil {
+		if err := g.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range g.Commits {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO commits (gateway, stream, through, above) VALUES (?, ?, ?, ?)
+				ON CONFLICT (gateway, stream) DO UPDATE SET through = excluded.through, above = excluded.above`,
+				c.Gateway, c.Stream, int64(c.Commit.Through), c.Commit.String()); err != nil {
+				return fmt.Errorf("commit record: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // writePoints upserts the group's readings; created gathers the ids of
