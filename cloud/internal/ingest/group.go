@@ -321,6 +321,9 @@ func (in *Ingestor) commitGroup(group []*pending) {
 			}
 			in.acknowledge(a.p, a.dup)
 		}
+		// Answered: the batches need not stay in memory while the commit
+		// records wait their turn.
+		answers, batches, g.Batches = nil, nil, nil
 		for _, d := range metaDeps {
 			<-d.done
 		}

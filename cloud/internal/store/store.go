@@ -79,7 +79,8 @@ type Group struct {
 	// Ready, when set, is called once the readings, events and contexts are
 	// durable and before the commit records are written (the cloud
 	// acknowledges the batches then); an error from it fails the write,
-	// and no commit record is written.
+	// and no commit record is written. The store does not use Batches
+	// once it has called Ready (the caller may let them go).
 	Ready func(context.Context) error
 
 	mu         sync.Mutex

@@ -39,12 +39,11 @@ const (
 // one request, so a commit never claims data the database does not hold.
 func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 	chunks := s.encodeData(g)
-	defer func() {
-		for _, c := range chunks {
-			putBuf(c)
-		}
-	}()
-	if err := s.postAll(ctx, chunks); err != nil {
+	err := s.postAll(ctx, chunks)
+	for _, c := range chunks { // not kept while Ready waits
+		putBuf(c)
+	}
+	if err != nil {
 		return err
 	}
 	if g.Ready != nil {
