@@ -13,26 +13,27 @@ import (
 )
 
 // Group commit. Decoded batches of every gateway wait in one line; the
-// first to arrive while no group is being written leads: it takes the
-// batches waiting (up to MaxGroupReadings readings) and commits them as
-// one group — replay check against each stream's commit record, early
-// warnings judged for the whole group with one durable write of their
-// state, one store write (split into large requests, several at once),
-// the commit records after the data — and then acknowledges every batch
-// of the group. Batches that arrive meanwhile form the next group, which
-// the leader writes as soon as this one is done, so under load groups grow
-// by themselves and a lone batch is written at once.
+// first to arrive while no one leads the line leads: while batches wait,
+// it takes a write slot, forms a group of up to MaxGroupReadings readings
+// (the oldest batch of each gateway in turn) and starts its commit —
+// replay check against each stream's commit record, early warnings judged
+// for the whole group with one durable write of their state, one store
+// write (large requests, several at once), then the commit records — and
+// forms the next group as soon as a slot is free. Under load the groups
+// grow by themselves; a lone batch is written at once.
 //
 // The promises of a batch written alone are kept: acknowledged only once
-// durable; a replay recognised by its stream's commit record (durable, or
-// of a batch earlier in the same group, then acknowledged only with the
-// group); a stream's batches committed in the order they arrived (a
-// gateway's messages are decoded one at a time, fair.go, and enter the line
-// in order); a group that fails acknowledges nothing.
+// durable (with the data of every group it extends, run below); a replay
+// recognised by its stream's commit record (durable, or of a batch of a
+// group in flight, then answered only with that group); a stream's batches
+// committed in the order they arrived (a gateway's messages are decoded one
+// at a time, fair.go, and enter the line in order); a group that fails, or
+// extends one that failed, acknowledges nothing.
 
-// MaxGroupsInFlight is the default of Options.MaxGroupsInFlight: while
-// one group's commit records wait for the group before, its data is
-// already on its way, so the database always has work in hand.
+// MaxGroupsInFlight is the default of Options.MaxGroupsInFlight: the
+// groups whose data is being written at once, so the database has the next
+// request in hand while one is answered (3, 4 and 6 measured alike;
+// docs/benchmarks.md).
 const MaxGroupsInFlight = 4
 
 // MaxGroupReadings is the default of Options.MaxGroupReadings: 20,000
@@ -250,9 +251,10 @@ func (in *Ingestor) commitGroup(group []*pending) {
 	}
 	in.commitMu.Unlock()
 
-	// The slot is given back once the data is durable (or failed): the
-	// commit records still to write are small, and the next group's data
-	// should be on its way meanwhile.
+	// The write slot is given back once the group's data is written (or
+	// failed), the unsettled one once it is known whether the data of the
+	// groups it extends is durable too: the next group's data should be on
+	// its way while this one waits for those and writes its records.
 	var slotOnce, dataOnce sync.Once
 	freeSlot := func() { slotOnce.Do(func() { <-in.inFlight }) }
 	settle := func(ok bool) {
