@@ -33,18 +33,30 @@ VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
 GOVULNCHECK         := $(CACHE)/govulncheck-$(GOVULNCHECK_VERSION)-$(GO_TOOLCHAIN)/govulncheck
 VULNDB              := $(CACHE)/vulndb-$(VULNDB_VERSION)
 
+# nfpm builds the Debian packages (pure Go: no dpkg-deb needed), pinned and
+# kept in the cache like govulncheck. The package version is VERSION as Debian
+# takes it: no leading v, "-" as "+", and 0.0.0+git before a bare commit hash.
+NFPM_VERSION := v2.45.2
+NFPM         := $(CACHE)/nfpm-$(NFPM_VERSION)/nfpm
+PKG_VERSION  ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9]/!s/^/0.0.0+git/' -e 's/-/+/g')
+# The packages: component:Debian-arch:GOARCH:extra-env. armhf is ARMv7 with
+# hardware float, as Debian's; mipsel is soft-float, as the routers' SoCs.
+PACKAGES := gateway:armhf:arm:GOARM=7 gateway:arm64:arm64: gateway:amd64:amd64: gateway:mipsel:mipsle:GOMIPS=softfloat \
+            cloud:amd64:amd64: cloud:arm64:arm64:
+
 BINARIES := fieldwatch-gateway fieldwatch-cloud fieldwatch-sim fieldwatch-demo
 # The gateway's field targets: name GOOS GOARCH extra-env.
 TARGETS := linux-armv6:linux:arm:GOARM=6 linux-armv7:linux:arm:GOARM=7 linux-arm64:linux:arm64: \
            linux-amd64:linux:amd64: linux-mipsle:linux:mipsle:GOMIPS=softfloat
 
-.PHONY: build binaries cross deps test vet vulncheck demo demo-clean fuzz bench soak screenshots clean help vendor-ui
+.PHONY: build binaries cross packages deps test vet vulncheck demo demo-clean fuzz bench soak screenshots clean help vendor-ui
 
 help:
 	@echo "make demo    run the whole system with simulated sensors (dashboard URL is printed)"
 	@echo "make test    install Mosquitto, InfluxDB and chromium if missing, then run every test (vet, vulncheck, go test, cross)"
 	@echo "make vulncheck  govulncheck against a pinned, offline vulnerability database"
 	@echo "make build   build the binaries into bin/ and the gateway for every field target into dist/"
+	@echo "make packages  Debian packages of the gateway (armhf, arm64, amd64, mipsel) and the cloud (amd64, arm64) into dist/"
 	@echo "make fuzz    run every fuzz test for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench   run the benchmarks"
 	@echo "make soak    run the fault tests with 60 s outages"
@@ -68,6 +80,24 @@ cross:
 			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/fieldwatch-gateway-$$name ./gateway/cmd/fieldwatch-gateway; \
 		printf '%-40s %8d bytes\n' dist/fieldwatch-gateway-$$name $$(stat -c %s dist/fieldwatch-gateway-$$name); \
 	done
+
+# Debian packages (docs/packages.md), with nfpm from the cache; each binary
+# static (CGO_ENABLED=0), built into dist/pkg/ARCH/ and packaged into dist/.
+packages: $(NFPM)
+	@mkdir -p dist
+	@for p in $(PACKAGES); do \
+		IFS=: read -r comp arch goarch extra <<<"$$p"; \
+		bin=dist/pkg/$$arch/fieldwatch-$$comp; \
+		env CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch $$extra \
+			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$bin ./$$comp/cmd/fieldwatch-$$comp; \
+		conf=deploy/gateway.example.yaml; [ $$comp = gateway ] || conf=deploy/packages/cloud.yaml; \
+		PKG_VERSION='$(PKG_VERSION)' PKG_ARCH=$$arch PKG_BIN=$$bin PKG_CONFIG=$$conf \
+			$(NFPM) package -f deploy/packages/nfpm-$$comp.yaml -p deb -t dist/; \
+	done
+
+$(NFPM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
 # Real parts for the integration tests, from Debian: Mosquitto, libmodbus
 # (an independent Modbus server, built with gcc) and mbpoll (an independent
