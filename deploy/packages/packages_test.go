@@ -31,6 +31,7 @@ const (
 	root    = "../.."
 	dataDir = "/var/lib/fieldwatch"
 	etcDir  = "/etc/fieldwatch"
+	wants   = "/etc/systemd/system/multi-user.target.wants/"
 )
 
 var pkgs = []string{"fieldwatch-gateway", "fieldwatch-cloud"}
@@ -130,6 +131,13 @@ func TestPackages(t *testing.T) {
 		}
 	}
 
+	// Enabled (without systemd running: the symlinks deb-systemd-helper makes).
+	for _, p := range pkgs {
+		if _, err := os.Lstat(wants + p + ".service"); err != nil {
+			t.Errorf("%s is not enabled: %v", p, err)
+		}
+	}
+
 	// The units, as systemd reads them (statically where systemd is not running).
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
 		out, err := exec.Command("systemd-analyze", "verify",
@@ -212,6 +220,11 @@ func TestPackages(t *testing.T) {
 	for _, f := range []string{keep, filepath.Join(dataDir, "fieldwatch.db")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("purge deleted %s: %v", f, err)
+		}
+	}
+	for _, p := range pkgs {
+		if _, err := os.Lstat(wants + p + ".service"); err == nil {
+			t.Errorf("%s is still enabled after purge", p)
 		}
 	}
 	if _, err := user.Lookup("fieldwatch"); err != nil {
