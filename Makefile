@@ -38,7 +38,7 @@ VULNDB              := $(CACHE)/vulndb-$(VULNDB_VERSION)
 # takes it: no leading v, "-" as "+", and 0.0.0+git before a bare commit hash.
 NFPM_VERSION := v2.45.2
 NFPM         := $(CACHE)/nfpm-$(NFPM_VERSION)/nfpm
-PKG_VERSION  ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9]/!s/^/0.0.0+git/' -e 's/-/+/g')
+PKG_VERSION  ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9][0-9]*\./!s/^/0.0.0+git/' -e 's/-/+/g')
 # The packages: component:Debian-arch:GOARCH:extra-env. armhf is ARMv7 with
 # hardware float, as Debian's; mipsel is soft-float, as the routers' SoCs.
 PACKAGES := gateway:armhf:arm:GOARM=7 gateway:arm64:arm64: gateway:amd64:amd64: gateway:mipsel:mipsle:GOMIPS=softfloat \
@@ -105,8 +105,11 @@ $(NFPM):
 # into the cache. chromium (headless, driven by chromedp; no browser is
 # downloaded) and CJK fonts for the console's Chinese text: test/browser.
 # python3: the independent HJ 212 and SL 651 peers of test/interop.
+# init-system-helpers (deb-systemd-helper, which the packages' scripts enable
+# their units with) and systemd (systemd-analyze verify of the units; systemd
+# need not run): deploy/packages.
 APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager \
-                chromium fonts-noto-cjk python3
+                chromium fonts-noto-cjk python3 init-system-helpers systemd
 
 deps: $(INFLUXD)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -132,8 +132,10 @@ func TestPackages(t *testing.T) {
 	}
 
 	// Enabled (without systemd running: the symlinks deb-systemd-helper makes).
+	_, err = exec.LookPath("deb-systemd-helper")
+	helper := err == nil
 	for _, p := range pkgs {
-		if _, err := os.Lstat(wants + p + ".service"); err != nil {
+		if _, err := os.Lstat(wants + p + ".service"); helper && err != nil {
 			t.Errorf("%s is not enabled: %v", p, err)
 		}
 	}
