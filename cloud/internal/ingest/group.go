@@ -13,8 +13,8 @@ import (
 )
 
 // Group commit. Decoded batches of every gateway wait in one line; the
-// first to arrive while no one leads the line leads: while batches wait,
-// it takes a write slot, forms a group of up to MaxGroupReadings readings
+// first to arrive while no one leads the line starts a leader: while
+// batches wait, it takes a write slot, forms a group of up to MaxGroupReadings readings
 // (the oldest batch of each gateway in turn) and starts its commit —
 // replay check against each stream's commit record, early warnings judged
 // for the whole group with one durable write of their state, one store
@@ -90,16 +90,18 @@ type gwLine struct {
 	size  int
 }
 
-// enqueue puts p in line and, if no group is being written, leads: writes
-// groups until the line is empty. It returns once p is in line (or
-// written, when this call led). While a group is being written it waits
-// for room: when the line holds maxWaitingFactor groups' worth, or p's
-// gateway already has a group's worth waiting (backpressure through the
-// intake to MQTT; a gateway's empty queue takes any batch).
+// enqueue puts p in line and, if no one leads the line, starts a leader
+// (lead). It returns once p is in line: the caller — a decoding worker, a
+// station listener's Submit — is never held to write other batches. While
+// the line is led it waits for room: when the line holds maxWaitingFactor
+// groups' worth, or p's gateway already has a group's worth waiting
+// (backpressure through the intake to MQTT; a gateway's empty queue takes
+// any batch).
 func (in *Ingestor) enqueue(p *pending) {
 	l := &in.line
 	limit := in.o.MaxGroupReadings
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.queues == nil {
 		l.queues = map[string]*gwLine{}
 	}
@@ -119,14 +121,22 @@ func (in *Ingestor) enqueue(p *pending) {
 	q.items = append(q.items, p)
 	q.size += p.size()
 	l.size += p.size()
-	if l.leading {
-		l.mu.Unlock()
-		return
+	if !l.leading {
+		l.leading = true
+		in.running.Add(1) // the leader is counted: the groups it starts are added while it runs
+		go in.lead()
 	}
-	l.leading = true
+}
+
+// lead forms groups while batches wait, then ends (a new leader is started
+// by the next batch): a slot first, then the group, formed of what waits
+// once it can be written, so a batch that arrived meanwhile is in it.
+func (in *Ingestor) lead() {
+	defer in.running.Done()
+	l := &in.line
+	limit := in.o.MaxGroupReadings
+	l.mu.Lock()
 	for len(l.ready) > 0 {
-		// A slot first, then the group: formed of what waits once it can
-		// be written, so a batch that arrived meanwhile is in it.
 		l.mu.Unlock()
 		in.inFlight <- struct{}{}
 		in.unsettled <- struct{}{}
@@ -138,6 +148,7 @@ func (in *Ingestor) enqueue(p *pending) {
 		l.mu.Lock()
 	}
 	l.leading = false
+	l.room.Broadcast()
 	l.mu.Unlock()
 }
 

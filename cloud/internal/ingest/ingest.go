@@ -338,6 +338,10 @@ func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactC
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
 	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
+	if in.life.Err() != nil {
+		in.storeFailed(gw, b, errors.New("the intake is shutting down"))
+		return false
+	}
 	ctx, cancel := context.WithTimeout(in.life, 30*time.Second)
 	defer cancel()
 	sc, err := in.commits.load(ctx, gw, b.Stream)

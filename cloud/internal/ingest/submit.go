@@ -38,9 +38,14 @@ func (in *Ingestor) Submit(ctx context.Context, b *telemetry.Batch) (Submitted, 
 	if !in.admit(b.Gateway, b, nil, reply) {
 		return 0, ErrNotStored
 	}
-	// Committed by whoever leads the line, within its write timeout; the
-	// answer always comes.
-	o := <-reply
+	// Committed by the line's leader, within its write timeout; the answer
+	// always comes (reply is buffered), but the caller may stop waiting.
+	var o outcome
+	select {
+	case o = <-reply:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %w", ErrNotStored, ctx.Err())
+	}
 	switch {
 	case !o.ok:
 		return 0, ErrNotStored
@@ -49,3 +54,9 @@ func (in *Ingestor) Submit(ctx context.Context, b *telemetry.Batch) (Submitted, 
 	}
 	return Stored, nil
 }
+
+// Settle returns once every group in flight is finished: acknowledged
+// batches' commit records written (or failed). Run does it before it
+// returns; a caller that hands batches to Submit without Run (tests of the
+// station listeners) calls it before it reads the records or stops.
+func (in *Ingestor) Settle() { in.running.Wait() }

@@ -59,6 +59,7 @@ func (c *counting) judged() int {
 // intake (ingest.Submit), registry and embedded store behind it.
 type rig struct {
 	addr   string
+	in     *ingest.Ingestor
 	l      *Listener
 	store  store.Store
 	reg    *registry.Registry
@@ -124,7 +125,7 @@ func startRigOn(t testing.TB, cfg config.SL651, st store.Store) *rig {
 			t.Error("listener did not stop")
 		}
 	})
-	return &rig{addr: ln.Addr().String(), l: l, store: st, reg: reg, alerts: ev, prom: prom}
+	return &rig{addr: ln.Addr().String(), in: in, l: l, store: st, reg: reg, alerts: ev, prom: prom}
 }
 
 // conn is a test station's connection.

@@ -259,6 +259,7 @@ func TestSentAgain(t *testing.T) {
 	}
 	// The cloud restarts on the same store: the frame sent once more is
 	// still recognised (the commit record is in the store).
+	r.in.Settle() // a cloud stopping writes its commit records before it exits (Run)
 	again := startRigOn(t, config.SL651{Central: 5, Stations: []config.SL651Station{{Address: "0011223344", Station: "hydro-1"}}}, r.store)
 	c = again.dial(t)
 	c.send(frame)
