@@ -358,11 +358,10 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		in.m.storeSeconds.Observe(time.Since(g.Stored).Seconds())
 		switch {
 		case err == nil && !acked:
-			// A store that never called Ready: its write is whole now.
-			err = durable(ctx)
-			if err != nil {
-				fail(err)
-			}
+			// A store must call Ready (store.Group): one that did not may
+			// have written records ahead of the groups they extend, so
+			// nothing is acknowledged (the batches come again, as replays).
+			fail(errors.New("BUG: the store did not call Ready"))
 		case err != nil && acked:
 			// The batches are stored and acknowledged; only the commit
 			// records are missing. The next group's records hold these

@@ -76,7 +76,7 @@ type Group struct {
 	// Stored is when the group is written: each reading's delay is
 	// measured to it.
 	Stored time.Time
-	// Ready, when set, is called once the readings, events and contexts are
+	// Ready, when set, must be called once the readings, events and contexts are
 	// durable and before the commit records are written (the cloud
 	// acknowledges the batches then); an error from it fails the write,
 	// and no commit record is written. The store does not use Batches
