@@ -15,6 +15,7 @@ import (
 	_ "modernc.org/sqlite" // the embedded store's database, read after the run
 
 	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/loadgen"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
@@ -50,20 +51,20 @@ func BenchmarkCloudIngest(b *testing.B) {
 			for g := range perGateway {
 				perGateway[g] = max(b.N/gateways, 1) * perBatch
 			}
-			batches := benchBatches(perGateway, perBatch, time.Now())
+			batches := loadgen.Batches(perGateway, perBatch, time.Now())
 			b.ResetTimer()
-			res := runGateways(b, mosq.URL, batches, telemetry.CodecRowsDeflate, inFlight)
+			res := loadgen.Run(b, mosq.URL, batches, telemetry.CodecRowsDeflate, inFlight)
 			b.StopTimer()
 			if b.Failed() {
 				return
 			}
 			want := gateways * perGateway[0]
-			if res.readings != want {
-				b.Fatalf("%d of %d readings acknowledged", res.readings, want)
+			if res.Readings != want {
+				b.Fatalf("%d of %d readings acknowledged", res.Readings, want)
 			}
 			var stored int
 			if db != nil {
-				stored = influxQLCount(b, db, "SELECT count(value) FROM "+benchMetric)
+				stored = influxQLCount(b, db, "SELECT count(value) FROM "+loadgen.Metric)
 			} else {
 				cloud.Stop(b, syscall.SIGTERM) // the database file complete and closed
 				stored = sqliteCount(b, filepath.Join(dataDir, "fieldwatch.db"))
@@ -71,9 +72,9 @@ func BenchmarkCloudIngest(b *testing.B) {
 			if stored != want {
 				b.Fatalf("the store holds %d of the %d readings acknowledged", stored, want)
 			}
-			lat := res.lat
+			lat := res.Lat
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			b.ReportMetric(float64(res.readings)/res.elapsed.Seconds(), "readings/s")
+			b.ReportMetric(float64(res.Readings)/res.Elapsed.Seconds(), "readings/s")
 			b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50_ack_ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99_ack_ms")
 		})
@@ -91,7 +92,7 @@ func sqliteCount(b *testing.B, path string) int {
 	defer db.Close()
 	var n int
 	err = db.QueryRow(`SELECT count(*) FROM points JOIN series ON series.id = points.series WHERE series.metric = ?`,
-		benchMetric).Scan(&n)
+		loadgen.Metric).Scan(&n)
 	if err != nil {
 		b.Fatal(err)
 	}

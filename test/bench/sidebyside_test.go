@@ -24,6 +24,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/loadgen"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
@@ -155,7 +156,7 @@ type sbsData struct {
 }
 
 func newSBSData(n int, t0 time.Time) *sbsData {
-	d := &sbsData{n: n, batches: benchBatches(splitReadings(n, sbsGateways), sbsPerBatch, t0)}
+	d := &sbsData{n: n, batches: loadgen.Batches(loadgen.Split(n, sbsGateways), sbsPerBatch, t0)}
 	d.lp = make([]byte, 0, n*130)
 	stored := time.Now()
 	for _, bs := range d.batches {
@@ -216,7 +217,7 @@ const sbsLayout = "tags device,gateway,unit; fields clock:string,delay:float,qua
 // checkStored fails b unless db holds exactly want readings in sbsLayout.
 func checkStored(b *testing.B, db *testenv.InfluxDB, want int) {
 	b.Helper()
-	if got := influxQLCount(b, db, "SELECT count(value) FROM "+benchMetric); got != want {
+	if got := influxQLCount(b, db, "SELECT count(value) FROM "+loadgen.Metric); got != want {
 		b.Fatalf("InfluxDB holds %d of the %d readings sent", got, want)
 	}
 	if got := influxLayout(b, db); got != sbsLayout {
@@ -359,13 +360,13 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			topic := strings.Replace(lpTopics, "+", benchGatewayID(g), 1)
+			topic := strings.Replace(lpTopics, "+", loadgen.GatewayID(g), 1)
 			var toks []mqtt.Token
 			for _, msg := range d.chunks(d.gwLines[g], d.gwLines[g+1], sbsPerBatch) {
 				toks = append(toks, c.Publish(topic, 1, false, msg))
 			}
 			for _, tok := range toks {
-				if !tok.WaitTimeout(ackTimeout) || tok.Error() != nil {
+				if !tok.WaitTimeout(loadgen.AckTimeout) || tok.Error() != nil {
 					errs <- fmt.Errorf("publisher %d: no PUBACK: %v", g, tok.Error())
 					return
 				}
@@ -377,7 +378,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 	for err := range errs {
 		b.Fatal(err)
 	}
-	done, err := tg.wait(ackTimeout, 30*time.Minute)
+	done, err := tg.wait(loadgen.AckTimeout, 30*time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -600,20 +601,20 @@ func runCloud(b *testing.B, d *sbsData, bin string) pathResult {
 	defer cloud.Stop(b, syscall.SIGTERM)
 	testenv.Eventually(b, "cloud healthy", 30*time.Second, func() bool { return httpOK("http://" + httpAddr + "/healthz") })
 	cpu0, ticks0 := childCPU(), readCPUTicks()
-	res := runGateways(b, mosq.URL, d.batches, telemetry.CodecCompact, sbsInFlight)
-	secs := res.elapsed.Seconds()
+	res := loadgen.Run(b, mosq.URL, d.batches, telemetry.CodecCompact, sbsInFlight)
+	secs := res.Elapsed.Seconds()
 	cpu, others := cpuSince(cpu0, secs), otherLoad(ticks0, cpu0, secs)
 	if b.Failed() {
 		b.FailNow()
 	}
-	if res.readings != d.n {
-		b.Fatalf("%d of %d readings acknowledged", res.readings, d.n)
+	if res.Readings != d.n {
+		b.Fatalf("%d of %d readings acknowledged", res.Readings, d.n)
 	}
-	sort.Slice(res.lat, func(i, j int) bool { return res.lat[i] < res.lat[j] })
-	b.Logf("publish to ack: p50 %v p99 %v; cloud counters: %s", percentile(res.lat, 50), percentile(res.lat, 99),
+	sort.Slice(res.Lat, func(i, j int) bool { return res.Lat[i] < res.Lat[j] })
+	b.Logf("publish to ack: p50 %v p99 %v; cloud counters: %s", percentile(res.Lat, 50), percentile(res.Lat, 99),
 		scrape(b, "http://"+httpAddr+"/metrics", "fieldwatch_ingest_batches_total",
 			"fieldwatch_ingest_duplicates_total", "fieldwatch_ingest_store_errors_total"))
-	r := pathResult{readings: res.readings, secs: secs, cpu: cpu, others: others, peakKB: hwm(b, cloud.Cmd.Process.Pid),
+	r := pathResult{readings: res.Readings, secs: secs, cpu: cpu, others: others, peakKB: hwm(b, cloud.Cmd.Process.Pid),
 		influxKB: hwm(b, db.Pid())}
 	checkStored(b, db, d.n)
 	return r
@@ -675,14 +676,14 @@ func influxQLCount(b *testing.B, db *testenv.InfluxDB, q string) int {
 	return int(n)
 }
 
-// influxLayout is benchMetric's tag keys and field keys with their types.
+// influxLayout is loadgen.Metric's tag keys and field keys with their types.
 func influxLayout(b *testing.B, db *testenv.InfluxDB) string {
 	b.Helper()
 	var tags, fields []string
-	for _, row := range influxQL(b, db, "SHOW TAG KEYS FROM "+benchMetric) {
+	for _, row := range influxQL(b, db, "SHOW TAG KEYS FROM "+loadgen.Metric) {
 		tags = append(tags, fmt.Sprint(row[0]))
 	}
-	for _, row := range influxQL(b, db, "SHOW FIELD KEYS FROM "+benchMetric) {
+	for _, row := range influxQL(b, db, "SHOW FIELD KEYS FROM "+loadgen.Metric) {
 		fields = append(fields, fmt.Sprintf("%v:%v", row[0], row[1]))
 	}
 	sort.Strings(tags)

@@ -109,8 +109,8 @@ func (s *Store) encodeData(g *store.Group) []*bytes.Buffer {
 	return chunks
 }
 
-// appendReading encodes one reading in the layout of readingPoints (the
-// package comment): tags in lexical order, as the encoder requires.
+// appendReading encodes one reading in the layout the package comment
+// gives: tags in lexical order, as the encoder requires.
 func appendReading(enc *lineprotocol.Encoder, gateway, site string, r *telemetry.Reading, stored time.Time) {
 	enc.StartLine(r.Metric)
 	enc.AddTag("device", r.Device)
@@ -124,32 +124,15 @@ func appendReading(enc *lineprotocol.Encoder, gateway, site string, r *telemetry
 	if v, ok := lineprotocol.FloatValue(r.Value); ok { // false for NaN and ±Inf: no value field
 		enc.AddField("value", v)
 	}
-	enc.AddField("quality", qualityValues[r.Quality&3])
-	enc.AddField("clock", clockValue(r.Clock))
+	quality, _ := lineprotocol.StringValue(r.Quality.String()) // fixed ASCII names: always valid
+	clock, _ := lineprotocol.StringValue(r.Clock.String())
+	enc.AddField("quality", quality)
+	enc.AddField("clock", clock)
 	if !stored.IsZero() {
 		d, _ := lineprotocol.FloatValue(stored.Sub(r.Time).Seconds())
 		enc.AddField("delay", d)
 	}
 	enc.EndLine(r.Time)
-}
-
-// The string fields' values, made once.
-var qualityValues = func() (v [4]lineprotocol.Value) {
-	for q := range v {
-		v[q], _ = lineprotocol.StringValue(telemetry.Quality(q).String())
-	}
-	return v
-}()
-
-var clockValues sync.Map // telemetry.ClockQuality → lineprotocol.Value
-
-func clockValue(c telemetry.ClockQuality) lineprotocol.Value {
-	if v, ok := clockValues.Load(c); ok {
-		return v.(lineprotocol.Value)
-	}
-	v, _ := lineprotocol.StringValue(c.String())
-	clockValues.Store(c, v)
-	return v
 }
 
 // metaLines are the group's contexts and commit records, stamped now: the

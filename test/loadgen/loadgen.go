@@ -1,4 +1,6 @@
-package bench
+// Package loadgen is the benchmarks' load generator: gateways speaking the
+// real protocol to the cloud over MQTT, as the gateway's uplink does.
+package loadgen
 
 import (
 	"fmt"
@@ -19,35 +21,35 @@ import (
 // acked, by an ack's range or its Through), compact batches defining their
 // context inline until the cloud confirms it.
 
-// benchStream is the stream every generated gateway sends.
-const benchStream = "bench"
+// Stream is the stream every generated gateway sends.
+const Stream = "bench"
 
-// benchMetric and benchUnit are the generated readings' metric and unit:
+// Metric and Unit are the generated readings' metric and unit:
 // one InfluxDB measurement for all of them.
 const (
-	benchMetric = "soil_moisture"
-	benchUnit   = "%"
+	Metric = "soil_moisture"
+	Unit   = "%"
 )
 
-// benchDevices is how many devices each generated gateway reads.
-const benchDevices = 25
+// Devices is how many devices each generated gateway reads.
+const Devices = 25
 
-// benchGatewayID names generated gateway g.
-func benchGatewayID(g int) string { return fmt.Sprintf("bench-gw-%02d", g) }
+// GatewayID names generated gateway g.
+func GatewayID(g int) string { return fmt.Sprintf("bench-gw-%02d", g) }
 
-// benchReading is reading k of a generated gateway: its devices in turn,
+// Reading is reading k of a generated gateway: its devices in turn,
 // one reading a millisecond from t0, soil moisture in tenths of a percent.
 // Every (gateway, device, time) is distinct, so every reading is a point of
 // its own in InfluxDB.
-func benchReading(k int, t0 time.Time) telemetry.Reading {
-	return telemetry.Reading{Device: fmt.Sprintf("dev-%02d", k%benchDevices), Metric: benchMetric, Unit: benchUnit,
+func Reading(k int, t0 time.Time) telemetry.Reading {
+	return telemetry.Reading{Device: fmt.Sprintf("dev-%02d", k%Devices), Metric: Metric, Unit: Unit,
 		Value: float64(k%400) / 10, Time: t0.Add(time.Duration(k) * time.Millisecond), Quality: telemetry.Good,
 		Clock: telemetry.ClockNTP}
 }
 
-// splitReadings shares n readings among gateways: the first n%gateways
+// Split shares n readings among gateways: the first n%gateways
 // gateways have one more.
-func splitReadings(n, gateways int) []int {
+func Split(n, gateways int) []int {
 	per := make([]int, gateways)
 	for g := range per {
 		per[g] = n / gateways
@@ -58,16 +60,16 @@ func splitReadings(n, gateways int) []int {
 	return per
 }
 
-// benchBatches makes each gateway's batches of up to perBatch readings,
+// Batches makes each gateway's batches of up to perBatch readings,
 // sequences from 1; perGateway[g] readings for gateway g.
-func benchBatches(perGateway []int, perBatch int, t0 time.Time) [][]*telemetry.Batch {
+func Batches(perGateway []int, perBatch int, t0 time.Time) [][]*telemetry.Batch {
 	out := make([][]*telemetry.Batch, len(perGateway))
 	for g, n := range perGateway {
-		id := benchGatewayID(g)
+		id := GatewayID(g)
 		for first := 0; first < n; first += perBatch {
-			b := &telemetry.Batch{Gateway: id, Stream: benchStream, FirstSeq: uint64(first + 1)}
+			b := &telemetry.Batch{Gateway: id, Stream: Stream, FirstSeq: uint64(first + 1)}
 			for k := first; k < min(n, first+perBatch); k++ {
-				b.Readings = append(b.Readings, benchReading(k, t0))
+				b.Readings = append(b.Readings, Reading(k, t0))
 			}
 			out[g] = append(out[g], b)
 		}
@@ -75,22 +77,22 @@ func benchBatches(perGateway []int, perBatch int, t0 time.Time) [][]*telemetry.B
 	return out
 }
 
-// loadResult is what the gateways saw.
-type loadResult struct {
-	lat      []time.Duration // publish to ack, per batch
-	readings int             // acknowledged
-	elapsed  time.Duration   // from the first publish to the last ack
+// Result is what the gateways saw.
+type Result struct {
+	Lat      []time.Duration // publish to ack, per batch
+	Readings int             // acknowledged
+	Elapsed  time.Duration   // from the first publish to the last ack
 }
 
-// ackTimeout bounds each wait of a generated gateway for an ack.
-const ackTimeout = 2 * time.Minute
+// AckTimeout bounds each wait of a generated gateway for an ack.
+const AckTimeout = 2 * time.Minute
 
-// runGateways plays each gateway of batches (from benchBatches) against the
+// Run plays each gateway of batches (from Batches) against the
 // broker at url, with inFlight batches unacknowledged at most, encoded with
 // codec (CodecCompact: a CompactEncoder per gateway), until every batch is
 // acknowledged. A missing ack, a resync request or an ack for another stream
 // fails the benchmark.
-func runGateways(b *testing.B, url string, batches [][]*telemetry.Batch, codec telemetry.Codec, inFlight int) loadResult {
+func Run(b testing.TB, url string, batches [][]*telemetry.Batch, codec telemetry.Codec, inFlight int) Result {
 	b.Helper()
 	gws := make([]*loadGateway, len(batches))
 	for g, bs := range batches {
@@ -103,15 +105,15 @@ func runGateways(b *testing.B, url string, batches [][]*telemetry.Batch, codec t
 		go func() { defer wg.Done(); gw.run() }()
 	}
 	wg.Wait()
-	res := loadResult{elapsed: time.Since(t0)}
+	res := Result{Elapsed: time.Since(t0)}
 	for _, gw := range gws {
 		gw.client.Disconnect(100)
 		gw.mu.Lock()
 		if gw.err != nil {
 			b.Errorf("%s: %v", gw.id, gw.err)
 		}
-		res.lat = append(res.lat, gw.lat...)
-		res.readings += gw.ackedReadings
+		res.Lat = append(res.Lat, gw.lat...)
+		res.Readings += gw.ackedReadings
 		gw.mu.Unlock()
 	}
 	return res
@@ -145,7 +147,7 @@ type flight struct {
 	compact  telemetry.CompactSent
 }
 
-func newLoadGateway(b *testing.B, url string, batches []*telemetry.Batch, codec telemetry.Codec, inFlight int) *loadGateway {
+func newLoadGateway(b testing.TB, url string, batches []*telemetry.Batch, codec telemetry.Codec, inFlight int) *loadGateway {
 	b.Helper()
 	gw := &loadGateway{batches: batches, codec: codec, slots: make(chan struct{}, inFlight),
 		failed: make(chan struct{}), flights: map[uint64]flight{}, acked: map[uint64]uint64{}}
@@ -153,7 +155,7 @@ func newLoadGateway(b *testing.B, url string, batches []*telemetry.Batch, codec 
 		gw.id = batches[0].Gateway
 	}
 	if codec == telemetry.CodecCompact {
-		gw.cenc = telemetry.NewCompactEncoder(gw.id, "", benchStream)
+		gw.cenc = telemetry.NewCompactEncoder(gw.id, "", Stream)
 	}
 	gw.client = testenv.MQTTClient(b, url, gw.id)
 	tok := gw.client.Subscribe(telemetry.AckTopic(gw.id), 1, gw.onAck)
@@ -206,10 +208,10 @@ func (gw *loadGateway) run() {
 	}
 }
 
-// acquire takes a slot for a batch, waiting at most ackTimeout for an ack
+// acquire takes a slot for a batch, waiting at most AckTimeout for an ack
 // to free one.
 func (gw *loadGateway) acquire() bool {
-	timer := time.NewTimer(ackTimeout)
+	timer := time.NewTimer(AckTimeout)
 	defer timer.Stop()
 	select {
 	case gw.slots <- struct{}{}:
@@ -220,7 +222,7 @@ func (gw *loadGateway) acquire() bool {
 		gw.mu.Lock()
 		missing := len(gw.flights)
 		gw.mu.Unlock()
-		gw.fail(fmt.Errorf("no ack for %v; %d batches unacknowledged", ackTimeout, missing))
+		gw.fail(fmt.Errorf("no ack for %v; %d batches unacknowledged", AckTimeout, missing))
 		return false
 	}
 }
@@ -235,7 +237,7 @@ func (gw *loadGateway) onAck(_ mqtt.Client, m mqtt.Message) {
 	case a.Resync:
 		gw.fail(fmt.Errorf("the cloud asked to resync context %08x at %d", a.Context, a.First))
 		return
-	case a.Stream != benchStream:
+	case a.Stream != Stream:
 		gw.fail(fmt.Errorf("ack for stream %q", a.Stream))
 		return
 	}
