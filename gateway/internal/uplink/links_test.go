@@ -67,7 +67,12 @@ func TestLiveFirst(t *testing.T) {
 	c := newCloud(t, m.URL)
 	c.setPolicy(func(b *telemetry.Batch) bool { return !b.Backlog }) // hold the backlog's acks
 	arr := watch(t, m.URL, c)
-	testenv.Eventually(t, "reconnected", wait, r.up.Connected)
+	// Connected turns true before the uplink has split what waits into a
+	// backlog; readings appended in between would join the backlog. The
+	// backlog count is set only once that split is made.
+	testenv.Eventually(t, "reconnected and the backlog split off", wait, func() bool {
+		return r.up.Connected() && r.up.Status().Backlog > 0
+	})
 	liveFrom := r.buf.Next()
 	r.append(t, 10) // live readings
 	testenv.Eventually(t, "live readings delivered", wait, func() bool {
