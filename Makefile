@@ -19,6 +19,10 @@ FUZZTIME ?= 30s
 
 INFLUXD_VERSION := v1.8.10
 INFLUXD         := $(CACHE)/influxd-$(INFLUXD_VERSION)/influxd
+# NATS with JetStream: the clustered engine of docs/scaling.md, three nodes
+# on loopback in the tests.
+NATS_VERSION    := v2.15.2
+NATS_SERVER     := $(CACHE)/nats-server-$(NATS_VERSION)/nats-server
 export FIELDWATCH_CACHE := $(CACHE)
 
 # govulncheck and its vulnerability database, both pinned and both kept in the
@@ -111,7 +115,7 @@ $(NFPM):
 APT_PACKAGES := mosquitto libmodbus-dev mbpoll gcc libc6-dev pkg-config prometheus-alertmanager \
                 chromium fonts-noto-cjk python3 init-system-helpers systemd
 
-deps: $(INFLUXD)
+deps: $(INFLUXD) $(NATS_SERVER)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
@@ -122,6 +126,11 @@ $(INFLUXD):
 	@echo "building influxd $(INFLUXD_VERSION) into $(dir $@) (once; about a minute)"
 	@mkdir -p $(dir $@)
 	GOBIN=$(dir $@) CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+$(NATS_SERVER):
+	@echo "building nats-server $(NATS_VERSION) into $(dir $@) (once; about a minute)"
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
 
 # gofmt from the pinned toolchain, not whichever gofmt is first on PATH.
 vet:

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/natslink"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
@@ -73,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 	mq := cfg.MQTT
 	link := ingest.Options{BrokerURL: mq.URL, Username: mq.Username, Password: mq.Password, TLS: mq.ClientTLS}
 	gatewayURL := mq.URL
-	if mq.URL == "" {
+	if mq.URL == "" && !cfg.NATS.Enabled() {
 		b, err := startBroker(mq, log, reg)
 		if err != nil {
 			return err
@@ -106,6 +108,13 @@ func Run(ctx context.Context, o Options) error {
 	link.ClientID, link.NoShare, link.Workers, link.Store, link.Registry = mq.ClientID, !mq.Shared, mq.Workers, st, rg
 	link.Log, link.Metrics, link.MaxFuture = log, ingest.NewMetrics(reg), cfg.Ingest.MaxFuture
 	link.NotGateways = mq.NotGateways()
+	if n := cfg.NATS; n.Enabled() {
+		host, _ := os.Hostname()
+		link.Link = natslink.New(natslink.Options{URLs: n.URLs, Username: n.Username, Password: n.Password,
+			TLS: n.ClientTLS, Name: "fieldwatch-cloud-" + host, Stream: n.Stream, Partitions: n.Partitions,
+			Replicas: n.Replicas, AckWait: n.AckWait, PinnedTTL: n.PinnedTTL, MaxPending: n.MaxPending, Log: log})
+		log.Info("the intake runs on NATS JetStream", "urls", n.URLs, "partitions", n.Partitions, "replicas", n.Replicas)
+	}
 	if mq.Shared && mq.URL != "" {
 		log.Warn("mqtt.shared: any client this broker lets subscribe to $share/ingest/… takes a share of the batches; " +
 			"with Mosquitto's acl_file that is every gateway (docs/security.md)")

@@ -47,6 +47,9 @@ type Config struct {
 	HJ212 hj212listen.Config `yaml:"hj212"`
 	// SL651 is the SL 651-2014 central station listener (off by default).
 	SL651 SL651 `yaml:"sl651"`
+	// NATS, when its URLs are set, carries the gateways' batches from a
+	// JetStream cluster to several cloud replicas (docs/scaling.md).
+	NATS NATS `yaml:"nats"`
 
 	// File is the config file, "" for none.
 	File string `yaml:"-"`
@@ -256,6 +259,7 @@ func Default() *Config {
 		Alerting: defaultAlerting(),
 		Timezone: "Asia/Shanghai",
 		SL651:    defaultSL651(),
+		NATS:     defaultNATS(),
 	}
 }
 
@@ -298,6 +302,7 @@ func (c *Config) load(r *yamlconf.Report) {
 	c.Store.InfluxDB.load(r, loose)
 	c.Console.Basemap.load(r)
 	c.HJ212.Load(r, "hj212", loose)
+	c.NATS.load(r, loose)
 	if c.File != "" && (c.MQTT.Password != "" || (c.Store.InfluxDB.Token != "" && c.Store.InfluxDB.TokenFile == "" &&
 		c.Store.InfluxDB.TokenFrom == TokenFromConfig)) {
 		// The file itself holds a secret.
@@ -343,9 +348,14 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	hostPort("http.listen", c.HTTP.Listen, true)
 	c.HTTP.Limits.Validate(r, "http.limits")
-	if c.MQTT.URL == "" {
+	c.NATS.validate(r)
+	if c.NATS.Enabled() && c.MQTT.URL == "" && needsMQTT(c.Alerting) {
+		r.Errorf("mqtt.url", "is required with nats.urls when a receiver publishes over MQTT: the embedded "+
+			"broker does not run with NATS; give the cluster's MQTT listener")
+	}
+	if c.MQTT.URL == "" && !c.NATS.Enabled() {
 		c.MQTT.validateEmbedded(r, hostPort)
-	} else {
+	} else if c.MQTT.URL != "" {
 		c.MQTT.validateExternal(r)
 	}
 	c.MQTT.validateNonGateways(r)

@@ -86,6 +86,12 @@ func TestFile(t *testing.T) {
 		{"huge body", "http:\n  limits:\n    max_body_bytes: 1GiB\n", "c.yaml:3: http.limits.max_body_bytes: 1GiB is outside 0..64MiB"},
 		{"limits typo", "http:\n  limits: {read_timout: 5s}\n", `read_timout: unknown field (did you mean "read_timeout"?)`},
 		{"timezone", "timezone: Europe/Berlin\n", ""},
+		{"nats", "nats:\n  urls: [nats://n1:4222, tls://n2:4222]\n  partitions: 32\n", ""},
+		{"nats bad url", "nats:\n  urls:\n    - http://n1:4222\n", `c.yaml:3: nats.urls[0]: "http://n1:4222" is not a nats:// or tls:// URL`},
+		{"nats partitions", "nats:\n  urls: [nats://n1:4222]\n  partitions: 0\n", "c.yaml:3: nats.partitions: 0 is outside 1..1024"},
+		{"nats replicas", "nats:\n  urls: [nats://n1:4222]\n  replicas: 2\n", "c.yaml:3: nats.replicas: 2: JetStream replicates to 1, 3 or 5 nodes"},
+		{"nats pinned_ttl", "nats:\n  urls: [nats://n1:4222]\n  pinned_ttl: 100ms\n", "c.yaml:3: nats.pinned_ttl: 100ms is under 1s"},
+		{"nats password without user", "nats:\n  urls: [nats://n1:4222]\n  password: x\n", "nats.username: is required with a password"},
 		{"bad timezone", "timezone: Beijing\n", `c.yaml:1: timezone: "Beijing" is not a time zone`},
 		{"empty timezone", "timezone: \"\"\n", "c.yaml:1: timezone: is required"},
 	})

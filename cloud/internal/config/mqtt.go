@@ -145,18 +145,22 @@ func (m *MQTT) load(r *yamlconf.Report, loose func(string, *secretfile.Loose)) {
 		m.ServerTLS = cfg
 	}
 	if m.URL != "" && tlsfiles.SecureURL(m.URL) {
-		t := m.TLS
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-		if t.CAFile != "" {
-			cfg.RootCAs = pool(r, "mqtt.tls.ca_file", t.CAFile)
-		}
-		if t.CertFile != "" {
-			if pair := keyPair(r, loose, "mqtt.tls", t.CertFile, t.KeyFile); pair != nil {
-				cfg.Certificates = []tls.Certificate{*pair}
-			}
-		}
-		m.ClientTLS = cfg
+		m.ClientTLS = m.TLS.client(r, loose, "mqtt.tls")
 	}
+}
+
+// client builds a client's TLS configuration from t; p names t's field.
+func (t TLS) client(r *yamlconf.Report, loose func(string, *secretfile.Loose), p string) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		cfg.RootCAs = pool(r, p+".ca_file", t.CAFile)
+	}
+	if t.CertFile != "" {
+		if pair := keyPair(r, loose, p, t.CertFile, t.KeyFile); pair != nil {
+			cfg.Certificates = []tls.Certificate{*pair}
+		}
+	}
+	return cfg
 }
 
 // keyPair reads a certificate and its private key, noting a loose key file.

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // fair is the intake between the MQTT handler and the workers: one FIFO
@@ -76,7 +74,7 @@ var errClosed = errors.New("the intake is closed")
 
 type gwQueue struct {
 	key      string
-	msgs     []mqtt.Message
+	msgs     []Message
 	bytes    int
 	inFlight int
 	inReady  bool
@@ -91,7 +89,7 @@ func newFair(lim fairLimits, backedUp *atomic.Int64) *fair {
 // put queues msg from gateway key, waiting while the whole intake is full.
 // It returns errGatewayFull at once, without queueing, when the gateway's
 // own queue is full, and errClosed once the intake is closed.
-func (f *fair) put(key string, msg mqtt.Message) error {
+func (f *fair) put(key string, msg Message) error {
 	size := len(msg.Payload())
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -151,7 +149,7 @@ func (f *fair) makeReady(q *gwQueue) {
 // next waits for the next gateway's turn and returns its oldest message;
 // the caller calls done(q) when it has processed it. ok is false once the
 // intake is closed.
-func (f *fair) next() (q *gwQueue, msg mqtt.Message, ok bool) {
+func (f *fair) next() (q *gwQueue, msg Message, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for !f.closed && len(f.ready) == 0 {

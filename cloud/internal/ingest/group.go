@@ -62,6 +62,10 @@ type pending struct {
 	// reply, when set, is told the outcome (Submit); else the ingestor
 	// acknowledges over MQTT.
 	reply chan outcome
+	// msg is the message the batch came in (nil from Submit), finished
+	// with the answer: a JetStream message is delivered again if the batch
+	// was not stored.
+	msg Message
 }
 
 type outcome struct {
@@ -245,6 +249,9 @@ func (in *Ingestor) commitGroup(group []*pending) {
 			}
 			answers = append(answers, answer{p: p, dup: true})
 			continue
+		}
+		if n := trimCovered(p.b, c); n > 0 {
+			in.m.overlap.Add(float64(n))
 		}
 		in.dropFuture(p.gw, p.b, p.first, p.last)
 		if !seen {
@@ -434,6 +441,9 @@ func (in *Ingestor) oldestRun() time.Time {
 // gateway by an ack over MQTT (none when it was not stored: it sends the
 // batch again).
 func (in *Ingestor) answer(p *pending, o outcome) {
+	if p.msg != nil {
+		defer finish(p.msg, o.ok)
+	}
 	if p.reply != nil {
 		p.reply <- o
 		return

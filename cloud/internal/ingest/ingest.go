@@ -52,7 +52,10 @@ type Options struct {
 	ClientID string // default fieldwatch-ingest-<host>-<random>
 	// NoShare subscribes plainly instead of through $share/ingest/…; the
 	// cloud sets it unless mqtt.shared is true (docs/security.md).
-	NoShare  bool
+	NoShare bool
+	// Link, when set, carries the gateways' messages and acks instead of
+	// the broker of BrokerURL (a JetStream stream: natslink).
+	Link     Link
 	Workers  int // concurrent decoders (default 4); store writes are the groups' (group.go)
 	Store    store.Store
 	Registry *registry.Registry
@@ -164,7 +167,7 @@ const StallAfter = 10 * time.Second
 // keeping up, else why not. The early-warning engine counts no silence
 // while it is not "" (alert/engine.Intake).
 func (in *Ingestor) Health() string {
-	if !in.connected.Load() {
+	if !in.Connected() {
 		return "not connected to the broker"
 	}
 	now := time.Now().UnixNano()
@@ -189,8 +192,13 @@ func (in *Ingestor) Health() string {
 	return ""
 }
 
-// Connected reports whether the MQTT connection is up.
-func (in *Ingestor) Connected() bool { return in.connected.Load() }
+// Connected reports whether the MQTT connection (or the Link) is up.
+func (in *Ingestor) Connected() bool {
+	if in.o.Link != nil {
+		return in.o.Link.Connected()
+	}
+	return in.connected.Load()
+}
 
 // Run consumes until ctx is done, then finishes the batches in hand.
 func (in *Ingestor) Run(ctx context.Context) error {
@@ -200,16 +208,61 @@ func (in *Ingestor) Run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, in.queue.close)
 	defer stop()
-	handle := func(_ mqtt.Client, msg mqtt.Message) {
+	deliver := func(msg Message) {
 		// Queued by the topic's gateway (a topic that does not parse is
 		// refused by the worker, from a queue of its own). Blocks while the
 		// intake is full: backpressure; paho hands messages over one at a
 		// time. A gateway over its own share is refused at once (fair.go).
 		gw, _, _ := telemetry.ParseTopic(msg.Topic())
-		if err := in.queue.put(gw, msg); errors.Is(err, errGatewayFull) {
+		switch err := in.queue.put(gw, msg); {
+		case errors.Is(err, errGatewayFull):
 			in.reject("flooding", msg.Topic(), gw, err)
+			finish(msg, false)
+		case err != nil:
+			finish(msg, false) // closed: shutting down
 		}
 	}
+	handle := func(_ mqtt.Client, msg mqtt.Message) { deliver(msg) }
+	linkDone := make(chan error, 1)
+	if in.o.Link != nil {
+		go func() { linkDone <- in.o.Link.Run(ctx, deliver) }()
+	} else {
+		linkDone <- in.runMQTT(upFilter, handle)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < in.o.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				q, msg, ok := in.queue.next()
+				if !ok {
+					return
+				}
+				in.busy[i].Store(time.Now().UnixNano())
+				if handed, ok := in.process(ctx, msg); !handed {
+					finish(msg, ok)
+				}
+				in.busy[i].Store(0)
+				in.queue.done(q)
+			}
+		}()
+	}
+	<-ctx.Done()
+	in.end()
+	if in.client != nil {
+		in.client.Disconnect(250)
+	}
+	in.connected.Store(false)
+	err := <-linkDone
+	wg.Wait()
+	in.running.Wait() // the groups in flight are finished or failed (and not acknowledged)
+	return err
+}
+
+// runMQTT connects to the broker of BrokerURL and subscribes; paho
+// reconnects by itself.
+func (in *Ingestor) runMQTT(upFilter string, handle mqtt.MessageHandler) error {
 	opts := mqtt.NewClientOptions().AddBroker(in.o.BrokerURL).SetClientID(in.o.ClientID).
 		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).
 		SetCleanSession(true).SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
@@ -234,53 +287,34 @@ func (in *Ingestor) Run(ctx context.Context) error {
 	in.client.AddRoute(upFilter, handle)
 	in.client.AddRoute(telemetry.StateFilter, handle)
 	in.client.Connect()
-
-	var wg sync.WaitGroup
-	for i := 0; i < in.o.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				q, msg, ok := in.queue.next()
-				if !ok {
-					return
-				}
-				in.busy[i].Store(time.Now().UnixNano())
-				in.process(ctx, msg)
-				in.busy[i].Store(0)
-				in.queue.done(q)
-			}
-		}()
-	}
-	<-ctx.Done()
-	in.end()
-	in.client.Disconnect(250)
-	in.connected.Store(false)
-	wg.Wait()
-	in.running.Wait() // the groups in flight are finished or failed (and not acknowledged)
 	return nil
 }
 
-func (in *Ingestor) process(ctx context.Context, msg mqtt.Message) {
+// process handles one message. handed: a batch now waits for its group,
+// which finishes msg (answer); else ok says whether msg was handled for
+// good (refused or taken) or should come again (not stored).
+func (in *Ingestor) process(ctx context.Context, msg Message) (handed, ok bool) {
 	gw, kind, err := telemetry.ParseTopic(msg.Topic())
 	if err != nil {
 		in.reject("topic", msg.Topic(), "", err)
-		return
+		return false, true
 	}
 	if in.fromNonGateway(msg.Topic(), gw) {
-		return
+		return false, true
 	}
 	switch kind {
 	case "state":
 		in.processState(gw, msg)
+		return false, true
 	case "up":
-		in.processBatch(ctx, gw, msg)
+		return in.processBatch(ctx, gw, msg)
 	default:
 		in.reject("topic", msg.Topic(), gw, fmt.Errorf("unexpected %s message", kind))
+		return false, true
 	}
 }
 
-func (in *Ingestor) processState(gw string, msg mqtt.Message) {
+func (in *Ingestor) processState(gw string, msg Message) {
 	if len(msg.Payload()) == 0 {
 		return // a retained state being cleared
 	}
@@ -293,7 +327,7 @@ func (in *Ingestor) processState(gw string, msg mqtt.Message) {
 	in.m.states.WithLabelValues(s.State).Inc()
 }
 
-func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Message) {
+func (in *Ingestor) processBatch(ctx context.Context, gw string, msg Message) (handed, ok bool) {
 	b, def, err := telemetry.DecodeAny(ctx, msg.Payload(), gw, in.contexts)
 	switch {
 	case errors.Is(err, telemetry.ErrUnknownContext):
@@ -305,36 +339,41 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg mqtt.Messag
 			in.m.resyncs.Inc()
 			in.publishAck(gw, telemetry.Ack{First: first, Last: last, Resync: true, Context: id})
 		}
-		return
+		return false, true
 	case errors.Is(err, telemetry.ErrGatewayMismatch):
 		in.reject("gateway_mismatch", msg.Topic(), gw, err)
-		return
+		return false, true
 	case errors.Is(err, telemetry.ErrTooLarge):
 		// More items (or bytes) than a gateway sends: refused before the
 		// decoder allocated them, never acknowledged.
 		in.reject("too_large", msg.Topic(), gw, err)
-		return
+		return false, true
 	case errors.Is(err, telemetry.ErrMalformed):
 		in.reject("malformed", msg.Topic(), gw, err)
-		return
+		return false, true
 	case err != nil:
 		in.storeFailed(gw, b, fmt.Errorf("reading a compact context: %w", err))
-		return
+		return false, false
 	}
 	if b.Gateway != gw {
 		in.reject("gateway_mismatch", msg.Topic(), gw,
 			fmt.Errorf("batch says gateway %q but arrived on %q's topic", b.Gateway, gw))
-		return
+		return false, true
 	}
-	in.admit(gw, b, def, nil)
+	if !in.admit(gw, b, def, nil, msg) {
+		return false, false
+	}
+	return true, true
 }
 
 // admit takes a decoded batch of gateway gw into the intake: the registry
 // hears it, its stream's commit record is loaded, and it waits in line for
 // its group (group.go). reply, when set, is told the outcome; else the
 // gateway is acknowledged over MQTT. false: it was not taken (counted and
-// logged by storeFailed), and reply is told nothing.
-func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactContext, reply chan outcome) bool {
+// logged by storeFailed), and reply is told nothing. msg, when set, is
+// the message the batch came in, finished with its answer.
+func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactContext, reply chan outcome,
+	msg Message) bool {
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
 	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
@@ -349,7 +388,7 @@ func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactC
 		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
 		return false
 	}
-	in.enqueue(&pending{gw: gw, b: b, def: def, sc: sc, first: b.FirstSeq, last: b.LastSeq(), reply: reply})
+	in.enqueue(&pending{gw: gw, b: b, def: def, sc: sc, first: b.FirstSeq, last: b.LastSeq(), reply: reply, msg: msg})
 	return true
 }
 
@@ -411,7 +450,14 @@ func (in *Ingestor) publishAck(gw string, a telemetry.Ack) {
 		in.log.Error("BUG: cannot encode ack", "err", err)
 		return
 	}
-	in.client.Publish(telemetry.AckTopic(gw), 1, false, ack)
+	if in.o.Link != nil {
+		if err := in.o.Link.Publish(telemetry.AckTopic(gw), ack); err != nil {
+			in.reject("ack_not_sent", telemetry.AckTopic(gw), gw, err)
+			return
+		}
+	} else {
+		in.client.Publish(telemetry.AckTopic(gw), 1, false, ack)
+	}
 	in.m.acks.Inc()
 }
 

@@ -12,6 +12,7 @@ type Metrics struct {
 	states       *prometheus.CounterVec
 	storeErrors  prometheus.Counter
 	duplicates   prometheus.Counter
+	overlap      prometheus.Counter
 	backlog      prometheus.Counter
 	resyncs      prometheus.Counter
 	storeSeconds prometheus.Histogram
@@ -42,6 +43,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Gateway state messages received, by state."}, []string{"state"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_errors_total",
 			Help: "Batches the store refused; they were not acknowledged and will be resent."}),
+		overlap: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_overlap_items_total",
+			Help: "Items of resent batches already stored or in hand in another batch, left out so no point is written twice."}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_duplicates_total",
 			Help: "Batches already stored (a replay): acknowledged again without writing or evaluating them twice."}),
 		backlog: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_backlog_items_total",
@@ -59,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unwritable: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_unwritable_readings_total",
 			Help: "Readings the store cannot represent (a time outside years 1678–2262): left out, the rest of their batch stored and acknowledged."}),
 	}
-	reg.MustRegister(m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.backlog,
+	reg.MustRegister(m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.overlap, m.backlog,
 		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.
 	for _, r := range []string{"malformed", "too_large", "flooding", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {

@@ -35,7 +35,7 @@ func (in *Ingestor) Submit(ctx context.Context, b *telemetry.Batch) (Submitted, 
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
 	reply := make(chan outcome, 1)
-	if !in.admit(b.Gateway, b, nil, reply) {
+	if !in.admit(b.Gateway, b, nil, reply, nil) {
 		return 0, ErrNotStored
 	}
 	// Committed by the line's leader, within its write timeout; the answer

@@ -138,6 +138,9 @@ func (u *Uplink) options(c *conn) *mqtt.ClientOptions {
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
 		SetCleanSession(true).
+		// MQTT 3.1.1 only: paho would otherwise try 3.1 after a refused
+		// CONNECT, which NATS's MQTT listener and others refuse outright.
+		SetProtocolVersion(4).
 		SetKeepAlive(cfg.Keepalive).
 		SetPingTimeout(cfg.Keepalive/2).
 		SetConnectTimeout(cfg.ConnectTimeout).

@@ -193,9 +193,13 @@ func (u *Uplink) Run(ctx context.Context) error {
 // goLive subscribes to acks and announces the gateway on a new connection,
 // and restarts sending from the first unacknowledged item.
 func (u *Uplink) goLive() {
-	tok := u.conn.client.Subscribe(telemetry.AckTopic(u.o.Gateway), 1, u.onAck)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		u.log.Warn("cannot subscribe to acks; reconnecting", "err", tok.Error())
+	// QoS 0: with a clean session an ack missed while disconnected is
+	// lost at any QoS (the batch is sent again), and on NATS's MQTT
+	// listener a QoS 1 subscription costs a JetStream consumer per gateway.
+	topic := telemetry.AckTopic(u.o.Gateway)
+	tok := u.conn.client.Subscribe(topic, 0, u.onAck)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || subackRefused(tok, topic) {
+		u.log.Warn("cannot subscribe to acks; reconnecting", "err", tok.Error(), "refused", subackRefused(tok, topic))
 		u.conn.replace()
 		return
 	}
@@ -411,6 +415,19 @@ func (u *Uplink) send(seq uint64, limit int, backlog bool, now time.Time) (uint6
 	u.m.readings.WithLabelValues(kind).Add(float64(b.Len()))
 	u.m.bytes.Add(float64(len(data)))
 	return covered, true
+}
+
+// subackRefused reports whether the broker answered the subscription with
+// the failure code 0x80 (paho reports no error for it): a broker that
+// cannot set it up now (NATS, its JetStream busy) must not leave the
+// gateway connected but deaf to its acks.
+func subackRefused(t mqtt.Token, topic string) bool {
+	st, ok := t.(*mqtt.SubscribeToken)
+	if !ok {
+		return false
+	}
+	code, granted := st.Result()[topic]
+	return granted && code == 0x80
 }
 
 func isDone(t mqtt.Token) bool {

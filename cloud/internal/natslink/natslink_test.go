@@ -1,0 +1,235 @@
+package natslink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+func TestSubjectTopic(t *testing.T) {
+	for _, c := range []struct{ topic, subject string }{
+		{"fieldwatch/v1/farm-1/up", "fieldwatch.v1.farm-1.up"},
+		{"fieldwatch/v1/farm.north/ack", "fieldwatch.v1.farm//north.ack"},
+		{"fieldwatch/v1/a.b.c/state", "fieldwatch.v1.a//b//c.state"},
+	} {
+		if got := Subject(c.topic); got != c.subject {
+			t.Errorf("Subject(%q) = %q, want %q", c.topic, got, c.subject)
+		}
+		if got := Topic(c.subject); got != c.topic {
+			t.Errorf("Topic(%q) = %q, want %q", c.subject, got, c.topic)
+		}
+	}
+	if got := Topic("fw.p.3.farm//north"); got != "fieldwatch/v1/farm.north/up" {
+		t.Errorf("a partitioned subject maps to %q", got)
+	}
+}
+
+// FuzzTopic: any subject maps to a topic the intake parses or refuses by
+// name, and a gateway's topics survive the round trip through subjects.
+func FuzzTopic(f *testing.F) {
+	for _, s := range []string{"fieldwatch.v1.gw.up", "fw.p.1.gw", "fw.p.1", "fieldwatch.v1.a//b.state", "..", "//"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, subject string) {
+		topic := Topic(subject)
+		gw, kind, err := telemetry.ParseTopic(topic)
+		if err != nil {
+			return
+		}
+		back := TopicRoot(gw, kind)
+		if Topic(Subject(back)) != back {
+			t.Fatalf("%q does not survive the round trip", back)
+		}
+	})
+}
+
+// TopicRoot builds fieldwatch/v1/<gw>/<kind>.
+func TopicRoot(gw, kind string) string { return telemetry.TopicRoot + "/" + gw + "/" + kind }
+
+// received records what a replica was handed.
+type received struct {
+	mu   sync.Mutex
+	byGW map[string][]int // gateway → the numbers of its messages, in the order handed over
+	sum  int
+}
+
+func (r *received) add(gw string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byGW[gw] = append(r.byGW[gw], n)
+	r.sum++
+}
+
+func (r *received) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sum
+}
+
+// replica runs a Link whose deliver finishes every message at once; stop
+// stops it and waits.
+func replica(t *testing.T, urls []string, name string, o func(*Options)) (r *received, l *Link, stop func()) {
+	opts := Options{URLs: urls, Name: name, Partitions: 8, Replicas: 3, PinnedTTL: 3 * time.Second,
+		AckWait: 10 * time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if o != nil {
+		o(&opts)
+	}
+	l = New(opts)
+	r = &received{byGW: map[string][]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Run(ctx, func(m ingest.Message) {
+			gw, kind, err := telemetry.ParseTopic(m.Topic())
+			if err != nil || kind != "up" {
+				t.Errorf("handed %q: %v", m.Topic(), err)
+				return
+			}
+			n, _ := strconv.Atoi(string(m.Payload()))
+			r.add(gw, n)
+			m.(ingest.Finisher).Finish(true)
+		})
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	testenv.Eventually(t, name+" set up", 60*time.Second, l.Connected)
+	return r, l, stop
+}
+
+// TestPinnedPartitions: with two replicas on a three-node cluster, the
+// partitions are shared out, each pulled by one replica; each gateway's
+// messages go to one replica, in order; when a replica stops, the other
+// takes its partitions and nothing is lost or handed over twice.
+func TestPinnedPartitions(t *testing.T) {
+	cl := testenv.StartNATS(t, 3)
+	a, la, stopA := replica(t, cl.URLs(), "replica-a", nil)
+	testenv.Eventually(t, "a alone pulls every partition", 30*time.Second, func() bool { return la.Owned() == 8 })
+	b, lb, _ := replica(t, cl.URLs(), "replica-b", nil)
+	members := []string{la.ID(), lb.ID()}
+	wantA := 0
+	for k := 0; k < 8; k++ {
+		if Owner(members, k) == la.ID() {
+			wantA++
+		}
+	}
+	testenv.Eventually(t, "the partitions shared out", 30*time.Second, func() bool {
+		return la.Owned() == wantA && lb.Owned() == 8-wantA
+	})
+	t.Logf("partitions: a %d, b %d", wantA, 8-wantA)
+
+	const gateways, each = 12, 50
+	var clients []mqtt.Client
+	for g := 0; g < gateways; g++ {
+		url := cl.MQTTURLs()[g%3]
+		clients = append(clients, testenv.MQTTConnect(t, mqtt.NewClientOptions().AddBroker(url).
+			SetClientID(fmt.Sprintf("gw%d", g)).SetCleanSession(false)))
+	}
+	publish := func(from, to int) {
+		for n := from; n < to; n++ {
+			for g, c := range clients {
+				tok := c.Publish(telemetry.UpTopic(fmt.Sprintf("gw.%d", g)), 1, false, strconv.Itoa(n))
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					t.Fatalf("publish: %v", tok.Error())
+				}
+			}
+		}
+	}
+	publish(0, each)
+	testenv.Eventually(t, "first half handed over", 60*time.Second, func() bool { return a.total()+b.total() >= gateways*each })
+
+	check := func(stage string, want int) map[string]string {
+		owner := map[string]string{}
+		for name, r := range map[string]*received{"a": a, "b": b} {
+			r.mu.Lock()
+			for gw, ns := range r.byGW {
+				if o, dup := owner[gw]; dup && stage == "before" {
+					t.Errorf("%s: gateway %s handed to both %s and %s", stage, gw, o, name)
+				}
+				owner[gw] = name
+				for i := 1; i < len(ns); i++ {
+					if ns[i] <= ns[i-1] {
+						t.Errorf("%s: %s handed %s's %d after %d", stage, name, gw, ns[i], ns[i-1])
+					}
+				}
+			}
+			r.mu.Unlock()
+		}
+		return owner
+	}
+	owners := check("before", each)
+	if len(owners) != gateways {
+		t.Fatalf("%d gateways handed over, want %d", len(owners), gateways)
+	}
+
+	// Replica a stops; its partitions go to b after pinned_ttl.
+	stopA()
+	before := a.total()
+	publish(each, 2*each)
+	testenv.Eventually(t, "second half handed over to b", 90*time.Second, func() bool {
+		return b.total()+before >= 2*gateways*each
+	})
+	if a.total() != before {
+		t.Fatalf("the stopped replica was handed %d more", a.total()-before)
+	}
+	if lb.Owned() != 8 {
+		t.Fatalf("b pulls %d partitions after a stopped, want 8", lb.Owned())
+	}
+	// Every gateway's numbers 0..2*each-1 handed over exactly once in all.
+	seen := map[string]map[int]int{}
+	for _, r := range []*received{a, b} {
+		r.mu.Lock()
+		for gw, ns := range r.byGW {
+			if seen[gw] == nil {
+				seen[gw] = map[int]int{}
+			}
+			for _, n := range ns {
+				seen[gw][n]++
+			}
+		}
+		r.mu.Unlock()
+	}
+	for g := 0; g < gateways; g++ {
+		gw := fmt.Sprintf("gw.%d", g)
+		for n := 0; n < 2*each; n++ {
+			if seen[gw][n] != 1 {
+				t.Fatalf("%s's message %d handed over %d times", gw, n, seen[gw][n])
+			}
+		}
+	}
+}
+
+// TestOwnerSpreads: partitions spread over members, and a member leaving
+// moves only its own partitions.
+func TestOwnerSpreads(t *testing.T) {
+	three := []string{"cloud-a-1f2e3d4c", "cloud-b-1f2e3d4c", "cloud-c-1f2e3d4c"}
+	count := map[string]int{}
+	for k := 0; k < 64; k++ {
+		count[Owner(three, k)]++
+	}
+	for _, m := range three {
+		if count[m] < 10 {
+			t.Errorf("%s owns %d of 64 partitions: %v", m, count[m], count)
+		}
+	}
+	two := three[:2]
+	for k := 0; k < 64; k++ {
+		if o := Owner(three, k); o != three[2] && Owner(two, k) != o {
+			t.Errorf("partition %d moved from %s although its owner stayed", k, o)
+		}
+	}
+	if Owner(nil, 3) != "" {
+		t.Error("no members, yet an owner")
+	}
+}
