@@ -62,6 +62,9 @@ type pending struct {
 	// reply, when set, is told the outcome (Submit); else the ingestor
 	// acknowledges over MQTT.
 	reply chan outcome
+	// resend, when not zero, asks the gateway to send its stream again from
+	// there: a restored cloud's record ends below its claim (restored.go).
+	resend uint64
 }
 
 type outcome struct {
@@ -236,11 +239,12 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		}
 		if c.Covers(p.first, p.last) {
 			in.m.duplicates.Inc()
+			p.resend = in.resendFrom(c, p)
 			if sc.c.Covers(p.first, p.last) {
 				// Durable already: acknowledged again at once, not written
 				// or judged twice.
 				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-					Through: sc.c.Through}, dup: true, ok: true})
+					Through: sc.c.Through, ResendFrom: p.resend}, dup: true, ok: true})
 				continue
 			}
 			answers = append(answers, answer{p: p, dup: true})
@@ -250,7 +254,7 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		if !seen {
 			order = append(order, sc)
 		}
-		working[sc] = c.With(p.b.Committed, p.first, p.last)
+		working[sc], p.resend = in.extend(c, p)
 		answers = append(answers, answer{p: p})
 		batches = append(batches, p.b)
 		if p.def != nil {
@@ -383,7 +387,7 @@ func (in *Ingestor) acknowledge(p *pending, dup bool) {
 	through := p.sc.through(&in.commitMu)
 	if dup {
 		in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-			Through: through}, dup: true, ok: true})
+			Through: through, ResendFrom: p.resend}, dup: true, ok: true})
 		return
 	}
 	if p.def != nil {
@@ -397,7 +401,7 @@ func (in *Ingestor) acknowledge(p *pending, dup bool) {
 	}
 	in.devicesRefused(p.gw, "batch", in.o.Registry.ObserveBatch(p.b))
 	in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-		Through: through}, ok: true})
+		Through: through, ResendFrom: p.resend}, ok: true})
 }
 
 func appendNew(rs []*run, r *run) []*run {
