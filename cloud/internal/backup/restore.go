@@ -154,13 +154,13 @@ func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 	}
 	m, err := Verify(ctx, o.From)
 	if err != nil {
-		return m, err
+		return m, fmt.Errorf("%w; nothing was changed", err)
 	}
 	fmt.Fprintf(out, "backup %s: taken %s by fieldwatch-cloud %s, %d files, checksums and databases good\n", o.From,
 		m.Created.Format(time.RFC3339), m.CloudVersion, len(m.Files))
 	unlock, err := Lock(o.DataDir)
 	if err != nil {
-		return m, err
+		return m, fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer unlock()
 	entries, err := os.ReadDir(o.DataDir)
@@ -168,22 +168,33 @@ func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 		return m, err
 	}
 	var aside string
+	m, err = restoreInto(o, m, entries, &aside, now, out)
+	if err != nil && aside != "" {
+		err = fmt.Errorf("%w; the data directory is incomplete, what it held before is in %s", err, aside)
+	}
+	return m, err
+}
+
+// restoreInto moves what the data directory holds (entries) aside, into
+// *aside, and copies the backup in.
+func restoreInto(o RestoreOptions, m Manifest, entries []os.DirEntry, aside *string, now func() time.Time,
+	out io.Writer) (Manifest, error) {
 	for _, e := range entries {
 		if e.Name() == LockName {
 			continue
 		}
-		if aside == "" {
-			aside = strings.TrimRight(filepath.Clean(o.DataDir), "/") + ".pre-restore-" + now().UTC().Format("20060102T150405Z")
-			if err := os.Mkdir(aside, 0o700); err != nil {
+		if *aside == "" {
+			*aside = strings.TrimRight(filepath.Clean(o.DataDir), "/") + ".pre-restore-" + now().UTC().Format("20060102T150405Z")
+			if err := os.Mkdir(*aside, 0o700); err != nil {
 				return m, fmt.Errorf("cannot make room for what the data directory holds: %w", err)
 			}
 		}
-		if err := os.Rename(filepath.Join(o.DataDir, e.Name()), filepath.Join(aside, e.Name())); err != nil {
+		if err := os.Rename(filepath.Join(o.DataDir, e.Name()), filepath.Join(*aside, e.Name())); err != nil {
 			return m, fmt.Errorf("cannot move %s aside: %w", e.Name(), err)
 		}
 	}
-	if aside != "" {
-		fmt.Fprintf(out, "moved what %s held aside to %s (nothing deleted)\n", o.DataDir, aside)
+	if *aside != "" {
+		fmt.Fprintf(out, "moved what %s held aside to %s (nothing deleted)\n", o.DataDir, *aside)
 	}
 	for _, f := range m.Files {
 		if f.Kind != KindData {
@@ -195,7 +206,8 @@ func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 		}
 		fmt.Fprintf(out, "restored %s (%d bytes)\n", dst, f.Size)
 	}
-	marker, _ := json.MarshalIndent(Restored{From: o.From, BackupCreated: m.Created, RestoredAt: now().UTC()}, "", "  ")
+	from, _ := filepath.Abs(o.From)
+	marker, _ := json.MarshalIndent(Restored{From: from, BackupCreated: m.Created, RestoredAt: now().UTC()}, "", "  ")
 	if err := atomicfile.Write(filepath.Join(o.DataDir, RestoredName), append(marker, '\n'), 0o640); err != nil {
 		return m, err
 	}

@@ -59,7 +59,7 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		dir = cfg.DataDir
 	}
 	if _, err := backup.Restore(ctx, backup.RestoreOptions{From: *from, DataDir: dir, Out: stdout}); err != nil {
-		fmt.Fprintf(stderr, "fieldwatch-cloud restore: %v; nothing was restored\n", err)
+		fmt.Fprintf(stderr, "fieldwatch-cloud restore: %v\n", err)
 		if errors.Is(err, backup.ErrLocked) {
 			fmt.Fprintln(stderr, "stop the cloud (systemctl stop fieldwatch-cloud), then restore")
 		}
