@@ -271,3 +271,21 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestReadRestored: no marker is a cloud not restored; an empty object
+// (written by hand for a new cloud without a backup) is a restored one; a
+// damaged marker is an error naming the file.
+func TestReadRestored(t *testing.T) {
+	dir := t.TempDir()
+	if r, err := ReadRestored(dir); r != nil || err != nil {
+		t.Fatalf("no marker: %+v, %v", r, err)
+	}
+	os.WriteFile(filepath.Join(dir, RestoredName), []byte("{}\n"), 0o600)
+	if r, err := ReadRestored(dir); r == nil || err != nil {
+		t.Fatalf("{}: %+v, %v", r, err)
+	}
+	os.WriteFile(filepath.Join(dir, RestoredName), []byte(`{"form":"x"}`), 0o600)
+	if _, err := ReadRestored(dir); err == nil || !strings.Contains(err.Error(), RestoredName) {
+		t.Fatalf("damaged marker: %v", err)
+	}
+}
