@@ -19,13 +19,21 @@ import (
 // cloud; the gateway defines its context again (CompactEncoder.Reset) and
 // sends what is unacknowledged. Stream may be empty then (a batch that
 // only refers to a context does not name its stream).
+//
+// ResendFrom, when not zero, asks the gateway to send its stream again
+// from that sequence: the cloud's commit record ends below the gateway's
+// Committed claim (a cloud restored from a backup). The gateway rewinds to
+// it from what it kept (keep_acked) and reports what it no longer has with
+// a gap event (reason "not_kept"). It is left out of the JSON when zero,
+// so a gateway that predates it never sees it unless it is needed.
 type Ack struct {
-	Stream  string `json:"stream,omitempty"`
-	First   uint64 `json:"first"`
-	Last    uint64 `json:"last"`
-	Through uint64 `json:"through,omitempty"`
-	Resync  bool   `json:"resync,omitempty"`
-	Context uint32 `json:"context,omitempty"`
+	Stream     string `json:"stream,omitempty"`
+	First      uint64 `json:"first"`
+	Last       uint64 `json:"last"`
+	Through    uint64 `json:"through,omitempty"`
+	Resync     bool   `json:"resync,omitempty"`
+	Context    uint32 `json:"context,omitempty"`
+	ResendFrom uint64 `json:"resend_from,omitempty"`
 }
 
 // MaxAckBytes bounds an encoded ack.
@@ -65,8 +73,17 @@ func (a Ack) validate() error {
 			return fmt.Errorf("ack: %w", err)
 		}
 	}
+	if a.Resync && a.ResendFrom != 0 {
+		return fmt.Errorf("ack: a resync request asks for no resend (resend_from %d)", a.ResendFrom)
+	}
 	if a.First == 0 || a.Last < a.First {
 		return fmt.Errorf("ack: range %d..%d is empty or starts at 0", a.First, a.Last)
 	}
 	return nil
 }
+
+// GapNotKept is the reason attribute of the gap event a gateway writes
+// when it cannot send again what a cloud asked for with Ack.ResendFrom:
+// its values from_seq and to_seq name those sequences, and the cloud's
+// commit record takes them as settled (nothing more will come for them).
+const GapNotKept = "not_kept"

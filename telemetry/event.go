@@ -41,6 +41,10 @@ const (
 	// time. Attrs: reason ("buffer_full"), policy ("drop_oldest",
 	// "drop_newest"). Values: count (items dropped, exact), span_s (first
 	// to last dropped item's time), and for drop_oldest from_seq, to_seq.
+	// Reason "not_kept" (policy "keep_acked") is the other kind: a cloud
+	// restored from a backup asked for items again (Ack.ResendFrom) that
+	// the gateway no longer keeps; from_seq … to_seq are those sequences,
+	// count how many, span_s 0 (their times are gone with them).
 	EventGap = "gap"
 	// EventClock is a change in how the gateway knows the time. Device is
 	// the gateway. Attrs: state "unsynced" (readings are being stamped by

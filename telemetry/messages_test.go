@@ -176,3 +176,22 @@ func TestResyncAck(t *testing.T) {
 		}
 	}
 }
+
+// TestResendFromAck: resend_from travels only when set, so a gateway that
+// refuses unknown fields never sees it from a cloud that does not ask.
+func TestResendFromAck(t *testing.T) {
+	plain, err := EncodeAck(Ack{Stream: "s1", First: 5, Last: 9, Through: 9})
+	if err != nil || strings.Contains(string(plain), "resend_from") {
+		t.Fatalf("an ack without a resend request: %s, %v", plain, err)
+	}
+	data, err := EncodeAck(Ack{Stream: "s1", First: 501, Last: 510, Through: 100, ResendFrom: 101})
+	if err != nil || !strings.Contains(string(data), `"resend_from":101`) {
+		t.Fatalf("%s, %v", data, err)
+	}
+	if a, err := DecodeAck(data); err != nil || a.ResendFrom != 101 {
+		t.Fatalf("%s decoded to %+v, %v", data, a, err)
+	}
+	if _, err := DecodeAck([]byte(`{"first":5,"last":9,"resync":true,"resend_from":3}`)); err == nil {
+		t.Error("a resync that asks for a resend accepted")
+	}
+}

@@ -203,12 +203,11 @@ func TestEarlyWarningJourney(t *testing.T) {
 func alertCloudArgs(t *testing.T, mosqURL, ruleFor, receivers string) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
-	rulesPath := filepath.Join(dir, "rules.yaml")
 	forLine := ""
 	if ruleFor != "" {
 		forLine = "\n    for: " + ruleFor
 	}
-	if err := os.WriteFile(rulesPath, []byte(`rules:
+	cfgPath := writeAlertConfig(t, dir, `rules:
   - id: pond_do_low
     kind: threshold
     standard: "GB 11607-89"
@@ -217,23 +216,34 @@ func alertCloudArgs(t *testing.T, mosqURL, ruleFor, receivers string) (string, [
     levels:
       - {severity: yellow, op: "<", set: 4, clear: 4.5}
       - {severity: red, op: "<", set: 2, clear: 2.5}
-`), 0o644); err != nil {
+`, "", receivers)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	return addr, []string{"run", "-c", cfgPath, "-mqtt-url", mosqURL, "-http", addr, "-data", filepath.Join(dir, "data")}
+}
+
+// writeAlertConfig writes rules (a rule file's YAML) and a cloud config
+// that judges them alone (no packs, device_silent off, more alerting
+// settings as YAML lines), notifying the receivers (YAML list items) at
+// once, in dir; it returns the config's path.
+func writeAlertConfig(t *testing.T, dir, rules, settings, receivers string) string {
+	t.Helper()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "cloud.yaml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`alerting:
   packs: []
   rules: %s
-  device_silent: {disabled: true}
+  device_silent: {disabled: true}%s
   notify:
     group_wait: 0s
     group_interval: 1s
     receivers:%s
-`, rulesPath, receivers)), 0o644); err != nil {
+`, rulesPath, settings, receivers)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	return addr, []string{"run", "-c", cfgPath, "-mqtt-url", mosqURL, "-http", addr, "-data", filepath.Join(dir, "data")}
+	return cfgPath
 }
 
 // pondGateway publishes one dissolved-oxygen reading per batch as gateway

@@ -141,12 +141,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// drillGateway is a generated gateway that behaves as the uplink does where
+// clusterGateway is a generated gateway that behaves as the uplink does where
 // it matters here: it fails over between the cluster's MQTT listeners,
 // resubscribes to its acks on every connection, and sends again what is
 // not acknowledged within ackTimeout, claiming as committed only what it
 // was acknowledged.
-type drillGateway struct {
+type clusterGateway struct {
 	id      string
 	client  mqtt.Client
 	batches []*telemetry.Batch
@@ -165,8 +165,8 @@ const (
 	drillInFlight   = 4
 )
 
-func newDrillGateway(t *testing.T, g int, brokers []string, t0 time.Time) *drillGateway {
-	d := &drillGateway{id: fmt.Sprintf("drill-gw-%02d", g), sent: map[uint64]time.Time{}, acked: map[uint64]bool{}}
+func newClusterGateway(t *testing.T, g int, brokers []string, t0 time.Time) *clusterGateway {
+	d := &clusterGateway{id: fmt.Sprintf("drill-gw-%02d", g), sent: map[uint64]time.Time{}, acked: map[uint64]bool{}}
 	for i := 0; i < drillBatches; i++ {
 		b := &telemetry.Batch{Gateway: d.id, Stream: "drill", FirstSeq: uint64(i*drillPerBatch + 1)}
 		for k := i * drillPerBatch; k < (i+1)*drillPerBatch; k++ {
@@ -192,7 +192,7 @@ func newDrillGateway(t *testing.T, g int, brokers []string, t0 time.Time) *drill
 // subscribe subscribes to the acks as the uplink does (QoS 0), asking
 // again while the broker refuses (0x80: NATS's JetStream busy after a
 // node loss), for at most a minute.
-func (d *drillGateway) subscribe(c mqtt.Client) {
+func (d *clusterGateway) subscribe(c mqtt.Client) {
 	topic := telemetry.AckTopic(d.id)
 	for range 300 {
 		tok := c.Subscribe(topic, 0, d.onAck)
@@ -206,7 +206,7 @@ func (d *drillGateway) subscribe(c mqtt.Client) {
 	}
 }
 
-func (d *drillGateway) onAck(_ mqtt.Client, m mqtt.Message) {
+func (d *clusterGateway) onAck(_ mqtt.Client, m mqtt.Message) {
 	a, err := telemetry.DecodeAck(m.Payload())
 	if err != nil || a.Resync {
 		return
@@ -230,7 +230,7 @@ func (d *drillGateway) onAck(_ mqtt.Client, m mqtt.Message) {
 // step sends what is due: the next batches while fewer than drillInFlight
 // are out, and again those unacknowledged for drillAckTimeout. It reports
 // whether every batch is acknowledged.
-func (d *drillGateway) step(now time.Time) bool {
+func (d *clusterGateway) step(now time.Time) bool {
 	d.mu.Lock()
 	var due []*telemetry.Batch
 	for _, b := range d.batches[:d.next] {
@@ -262,7 +262,7 @@ func (d *drillGateway) step(now time.Time) bool {
 	return done
 }
 
-func (d *drillGateway) ackedBatches() int {
+func (d *clusterGateway) ackedBatches() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.acked)
@@ -270,7 +270,7 @@ func (d *drillGateway) ackedBatches() int {
 
 // diagnose logs what is stuck: each partition's consumer, and each
 // generated gateway's unacknowledged batches.
-func diagnose(t *testing.T, cl *testenv.NATSCluster, gens []*drillGateway) {
+func diagnose(t *testing.T, cl *testenv.NATSCluster, gens []*clusterGateway) {
 	nc, err := nats.Connect(strings.Join(cl.URLs(), ","))
 	if err != nil {
 		t.Logf("diagnose: %v", err)
@@ -348,11 +348,11 @@ func TestClusterDrill(t *testing.T) {
 
 	// Fifty generated gateways, spread over the nodes.
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
-	var gens []*drillGateway
+	var gens []*clusterGateway
 	for g := 0; g < 50; g++ {
 		urls := cl.MQTTURLs()
 		k := g % len(urls)
-		gens = append(gens, newDrillGateway(t, g, append(urls[k:k+1:k+1], append(urls[:k:k], urls[k+1:]...)...), t0))
+		gens = append(gens, newClusterGateway(t, g, append(urls[k:k+1:k+1], append(urls[:k:k], urls[k+1:]...)...), t0))
 	}
 	total := len(gens) * drillBatches
 	acked := func() int {

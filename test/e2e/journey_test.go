@@ -161,22 +161,7 @@ func TestReadingJourney(t *testing.T) {
 		t time.Time
 		v float64
 	}
-	want := map[string][]float64{}
-	for unit, reads := range rec.byUnit() {
-		dev := map[uint8]string{1: "soil-a", 2: "soil-b", 10: "air-1"}[unit]
-		sort.Slice(reads, func(i, j int) bool { return reads[i].At.Before(reads[j].At) })
-		for _, r := range reads {
-			w := r.Words
-			if unit == 10 {
-				want[dev+"/air_humidity"] = append(want[dev+"/air_humidity"], float64(w[0])/10)
-				want[dev+"/air_temperature"] = append(want[dev+"/air_temperature"], float64(int16(w[1]))/10)
-				continue
-			}
-			want[dev+"/soil_moisture"] = append(want[dev+"/soil_moisture"], float64(w[0])/10)
-			want[dev+"/soil_temperature"] = append(want[dev+"/soil_temperature"], float64(int16(w[1]))/10)
-			want[dev+"/soil_ec"] = append(want[dev+"/soil_ec"], float64(w[2]))
-		}
-	}
+	want := servedValues(rec, map[uint8]string{1: "soil-a", 2: "soil-b", 10: "air-1"})
 
 	// What InfluxDB holds, by Flux.
 	client := influxdb2.NewClient(db.URL, db.Token)
@@ -234,6 +219,29 @@ func TestReadingJourney(t *testing.T) {
 	if code := cloud.ExitCode(); code != 0 {
 		t.Fatalf("cloud exited with %d on SIGTERM", code)
 	}
+}
+
+// servedValues is what the simulator served, by "device/metric" (devices
+// named by unit; unit 10 an air sensor, the others soil probes), scaled as
+// the vendors' maps say, in the order served.
+func servedValues(rec *served, devOf map[uint8]string) map[string][]float64 {
+	want := map[string][]float64{}
+	for unit, reads := range rec.byUnit() {
+		dev := devOf[unit]
+		sort.Slice(reads, func(i, j int) bool { return reads[i].At.Before(reads[j].At) })
+		for _, r := range reads {
+			w := r.Words
+			if unit == 10 {
+				want[dev+"/air_humidity"] = append(want[dev+"/air_humidity"], float64(w[0])/10)
+				want[dev+"/air_temperature"] = append(want[dev+"/air_temperature"], float64(int16(w[1]))/10)
+				continue
+			}
+			want[dev+"/soil_moisture"] = append(want[dev+"/soil_moisture"], float64(w[0])/10)
+			want[dev+"/soil_temperature"] = append(want[dev+"/soil_temperature"], float64(int16(w[1]))/10)
+			want[dev+"/soil_ec"] = append(want[dev+"/soil_ec"], float64(w[2]))
+		}
+	}
+	return want
 }
 
 func keys[V any](m map[string]V) []string {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/api"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/backup"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
@@ -72,6 +73,12 @@ func Run(ctx context.Context, o Options) error {
 			Help: "Always 1; the version label says which build runs.", ConstLabels: prometheus.Labels{"version": version.Version}},
 			func() float64 { return 1 }))
 
+	restored, unlock, err := lockDataDir(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	mq := cfg.MQTT
 	link := ingest.Options{BrokerURL: mq.URL, Username: mq.Username, Password: mq.Password, TLS: mq.ClientTLS}
 	gatewayURL := mq.URL
@@ -115,6 +122,7 @@ func Run(ctx context.Context, o Options) error {
 			Replicas: n.Replicas, AckWait: n.AckWait, PinnedTTL: n.PinnedTTL, MaxPending: n.MaxPending, Log: log})
 		log.Info("the intake runs on NATS JetStream", "urls", n.URLs, "partitions", n.Partitions, "replicas", n.Replicas)
 	}
+	link.Restored = restored
 	if mq.Shared && mq.URL != "" {
 		log.Warn("mqtt.shared: any client this broker lets subscribe to $share/ingest/… takes a share of the batches; " +
 			"with Mosquitto's acl_file that is every gateway (docs/security.md)")
@@ -244,6 +252,29 @@ func Run(ctx context.Context, o Options) error {
 		err = serr
 	}
 	return err
+}
+
+// lockDataDir takes the data directory's lock, so that a restore cannot
+// write under a running cloud (nor a second cloud share it), and reads its
+// restore marker: whether the data came back from a backup.
+func lockDataDir(dir string, log *slog.Logger) (restored bool, unlock func(), err error) {
+	if dir == "" {
+		return false, func() {}, nil
+	}
+	if unlock, err = backup.Lock(dir); err != nil {
+		return false, nil, err
+	}
+	r, err := backup.ReadRestored(dir)
+	if err != nil {
+		unlock()
+		return false, nil, err
+	}
+	if r != nil {
+		log.Warn("this data was restored from a backup: a gateway told more was stored than the commit records hold is "+
+			"asked to send it again (docs/recovery.md)", "backup_created", r.BackupCreated, "restored_at", r.RestoredAt,
+			"marker", filepath.Join(dir, backup.RestoredName))
+	}
+	return r != nil, unlock, nil
 }
 
 // FlagSecretWarning is logged when the InfluxDB token is given as a flag.

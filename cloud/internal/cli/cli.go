@@ -1,5 +1,5 @@
 // Package cli is the fieldwatch-cloud command line: run, validate, token,
-// version.
+// backup, restore, version.
 package cli
 
 import (
@@ -42,6 +42,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "fieldwatch-cloud %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return ExitOK
@@ -61,6 +65,8 @@ commands:
   run       ingest, store, serve the API and dashboard (no flags: embedded broker and store)
   validate  check a config file, with file:line errors
   token     make an API token (-name alice -role operator -file api-tokens.yaml)
+  backup    copy what the cloud keeps into a new directory, while it runs (-to DIR)
+  restore   put a backup in place of a stopped cloud's data (-from DIR)
   version   print the version
 
 Run 'fieldwatch-cloud run -h' for the flags.

@@ -66,6 +66,9 @@ type pending struct {
 	// with the answer: a JetStream message is delivered again if the batch
 	// was not stored.
 	msg Message
+	// resend, when not zero, asks the gateway to send its stream again from
+	// there: a restored cloud's record ends below its claim (restored.go).
+	resend uint64
 }
 
 type outcome struct {
@@ -240,11 +243,12 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		}
 		if c.Covers(p.first, p.last) {
 			in.m.duplicates.Inc()
+			p.resend = in.resendFrom(c, p)
 			if sc.c.Covers(p.first, p.last) {
 				// Durable already: acknowledged again at once, not written
 				// or judged twice.
 				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-					Through: sc.c.Through}, dup: true, ok: true})
+					Through: sc.c.Through, ResendFrom: p.resend}, dup: true, ok: true})
 				continue
 			}
 			answers = append(answers, answer{p: p, dup: true})
@@ -257,7 +261,7 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		if !seen {
 			order = append(order, sc)
 		}
-		working[sc] = c.With(p.b.Committed, p.first, p.last)
+		working[sc], p.resend = in.extend(c, p)
 		answers = append(answers, answer{p: p})
 		batches = append(batches, p.b)
 		if p.def != nil {
@@ -390,7 +394,7 @@ func (in *Ingestor) acknowledge(p *pending, dup bool) {
 	through := p.sc.through(&in.commitMu)
 	if dup {
 		in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-			Through: through}, dup: true, ok: true})
+			Through: through, ResendFrom: p.resend}, dup: true, ok: true})
 		return
 	}
 	if p.def != nil {
@@ -404,7 +408,7 @@ func (in *Ingestor) acknowledge(p *pending, dup bool) {
 	}
 	in.devicesRefused(p.gw, "batch", in.o.Registry.ObserveBatch(p.b))
 	in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
-		Through: through}, ok: true})
+		Through: through, ResendFrom: p.resend}, ok: true})
 }
 
 func appendNew(rs []*run, r *run) []*run {

@@ -82,6 +82,11 @@ type Options struct {
 	// NotGateways are user names that are not gateways (the cloud's own,
 	// alert readers): their batches and states are refused (notgateway.go).
 	NotGateways []string
+
+	// Restored says the store came back from a backup: a gateway's
+	// Committed claim beyond a stream's commit record is not taken as
+	// stored, and the gateway is asked to send again (restored.go).
+	Restored bool
 }
 
 // Evaluator judges batches for early warnings (alert/engine). Observe

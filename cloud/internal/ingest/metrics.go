@@ -24,6 +24,7 @@ type Metrics struct {
 	// readings a store could not represent (left out of their batch).
 	groups     prometheus.Histogram
 	unwritable prometheus.Counter
+	restored   restoredMetrics
 }
 
 // NewMetrics registers the ingestor's metrics on reg.
@@ -62,6 +63,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unwritable: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_unwritable_readings_total",
 			Help: "Readings the store cannot represent (a time outside years 1678–2262): left out, the rest of their batch stored and acknowledged."}),
 	}
+	m.restored = newRestoredMetrics()
+	reg.MustRegister(m.restored.collectors()...)
 	reg.MustRegister(m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.overlap, m.backlog,
 		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.

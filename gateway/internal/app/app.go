@@ -388,37 +388,37 @@ func (a *App) registerBufferMetrics() {
 			return 0
 		}
 	}
+	gauge := func(name, help string, f func(buffer.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_" + name, Help: help}, stat(f))
+	}
 	a.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_readings",
-			Help: "Readings in the buffer awaiting the cloud's ack."}, stat(func(s buffer.Stats) float64 { return float64(s.Readings) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_bytes",
-			Help: "Bytes of buffer segments on disk."}, stat(func(s buffer.Stats) float64 { return float64(s.Bytes) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_dropped_readings",
-			Help: "Items (readings, events) dropped unsent because the buffer hit max_bytes, since the buffer was opened; each drop is also sent upstream as a gap event."},
-			stat(func(s buffer.Stats) float64 { return float64(s.Dropped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_refused_readings",
-			Help: "Of the dropped items, those refused at append under overflow: drop_newest, since the buffer was opened."},
-			stat(func(s buffer.Stats) float64 { return float64(s.Refused) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_gap_events",
-			Help: "Gap events recorded (exact count and time span of dropped items), since the buffer was opened."},
-			stat(func(s buffer.Stats) float64 { return float64(s.Gaps) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_syncs",
-			Help: "fsyncs of the buffer since it was opened; with fsync: always, appends that arrive together share one."},
-			stat(func(s buffer.Stats) float64 { return float64(s.Syncs) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_high",
-			Help: "1 while the buffer is high: its bytes reached 80 % of max_bytes and have not fallen below 70 % since (each change is a buffer event)."},
-			stat(func(s buffer.Stats) float64 {
+		gauge("readings", "Readings in the buffer awaiting the cloud's ack.",
+			func(s buffer.Stats) float64 { return float64(s.Readings) }),
+		gauge("bytes", "Bytes of buffer segments on disk.",
+			func(s buffer.Stats) float64 { return float64(s.Bytes) }),
+		gauge("dropped_readings", "Items (readings, events) dropped unsent because the buffer hit max_bytes, since the buffer was opened; each drop is also sent upstream as a gap event.",
+			func(s buffer.Stats) float64 { return float64(s.Dropped) }),
+		gauge("refused_readings", "Of the dropped items, those refused at append under overflow: drop_newest, since the buffer was opened.",
+			func(s buffer.Stats) float64 { return float64(s.Refused) }),
+		gauge("gap_events", "Gap events recorded (exact count and time span of dropped items), since the buffer was opened.",
+			func(s buffer.Stats) float64 { return float64(s.Gaps) }),
+		gauge("syncs", "fsyncs of the buffer since it was opened; with fsync: always, appends that arrive together share one.",
+			func(s buffer.Stats) float64 { return float64(s.Syncs) }),
+		gauge("high", "1 while the buffer is high: its bytes reached 80 % of max_bytes and have not fallen below 70 % since (each change is a buffer event).",
+			func(s buffer.Stats) float64 {
 				if s.High {
 					return 1
 				}
 				return 0
-			})),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_lost_events",
-			Help: "Buffer events (high, normal) that could not be written to the buffer, since it was opened."},
-			stat(func(s buffer.Stats) float64 { return float64(s.LostEvents) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_buffer_truncated_bytes",
-			Help: "Bytes cut from damaged buffer segments when the buffer was last opened."},
-			stat(func(s buffer.Stats) float64 { return float64(s.TruncatedBytes) })),
+			}),
+		gauge("lost_events", "Buffer events (high, normal) that could not be written to the buffer, since it was opened.",
+			func(s buffer.Stats) float64 { return float64(s.LostEvents) }),
+		gauge("truncated_bytes", "Bytes cut from damaged buffer segments when the buffer was last opened.",
+			func(s buffer.Stats) float64 { return float64(s.TruncatedBytes) }),
+		gauge("kept_dropped_readings", "Acknowledged items kept for buffer.keep_acked that the byte budget deleted before their window ended, since the buffer was opened.",
+			func(s buffer.Stats) float64 { return float64(s.KeptDropped) }),
+		gauge("retained_bytes", "Bytes of acknowledged items kept on disk (buffer.keep_acked, buffer.history); the budget deletes them first.",
+			func(s buffer.Stats) float64 { return float64(s.RetainedBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_gateway_uplink_connected",
 			Help: "1 when connected to the broker."}, func() float64 {
 			if r := a.current(); r != nil && r.up.Connected() {

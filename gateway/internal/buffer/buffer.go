@@ -107,7 +107,14 @@ type Options struct {
 	// platforms' history requests can be answered (ReadHistory). 0 deletes
 	// them at once. Retained bytes do not count towards the fill level.
 	RetainBytes int64
-	Logger      *slog.Logger
+	// KeepAcked keeps segments every consumer has confirmed for this long
+	// after their last item was confirmed (keep.go), within the budget:
+	// what a cloud restored from a backup may ask for again (Rewind). 0
+	// keeps none. Kept bytes do not count towards the fill level.
+	KeepAcked time.Duration
+	// Now is the clock of the KeepAcked window; nil is time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Stats are the buffer's counters and levels.
@@ -127,6 +134,7 @@ type Stats struct {
 	High           bool   // the bytes reached HighFill and have not fallen below NormalFill since
 	LevelEvents    uint64 // buffer events (high, normal) recorded since Open
 	LostEvents     uint64 // buffer events that could not be written (no room under drop_newest, disk failing)
+	KeptDropped    uint64 // acknowledged items deleted for the budget before their KeepAcked window ended, since Open
 }
 
 // ErrClosed is returned by operations on a closed buffer.
@@ -180,6 +188,10 @@ type segment struct {
 	last  uint64 // sequence of its last item; first-1 when empty
 	path  string
 	size  int64
+	// confirmedAt is when every consumer had confirmed the segment up to
+	// confirmedLast (its last item then): the KeepAcked window starts.
+	confirmedAt   time.Time
+	confirmedLast uint64
 }
 
 // Open opens or creates the buffer in opts.Dir and recovers it.

@@ -271,10 +271,14 @@ func (b *Buffer) dropSegment(s *segment) uint64 {
 func (b *Buffer) makeRoom(n int64) bool {
 	for b.stats.Bytes+n > b.opts.MaxBytes && len(b.segs) > 1 && b.segs[0].last <= b.cons[0].confirmed {
 		s := b.segs[0]
+		kept := s.last <= b.base
 		b.dropSegment(s)
 		if err := b.removeFirst(); err != nil {
 			b.log.Error("cannot drop oldest buffer segment", "segment", s.path, "err", err)
 			break
+		}
+		if kept {
+			b.dropKept(s)
 		}
 	}
 	return b.stats.Bytes+n <= b.opts.MaxBytes

@@ -58,7 +58,7 @@ func (b *Buffer) checkNormal() bool {
 // levelBytes are the bytes the fill level counts: all but those retained
 // for history, which the budget drops first.
 func (b *Buffer) levelBytes() int64 {
-	if b.opts.RetainBytes == 0 {
+	if b.opts.RetainBytes == 0 && b.opts.KeepAcked == 0 {
 		return b.stats.Bytes
 	}
 	return b.stats.Bytes - b.retainedBytes()

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
 )
@@ -62,7 +63,7 @@ func (b *Buffer) recover() error {
 			}
 			continue
 		}
-		if s.last <= b.base && b.opts.RetainBytes == 0 { // confirmed by every consumer before the crash
+		if s.last <= b.base && b.opts.RetainBytes == 0 && b.opts.KeepAcked == 0 { // confirmed by every consumer before the crash
 			if err := os.Remove(s.path); err != nil {
 				return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 			}
@@ -96,6 +97,11 @@ func (b *Buffer) recover() error {
 	b.base = max(b.base, first-1)
 	for _, c := range b.cons {
 		c.confirmed = min(max(c.confirmed, first-1), b.next-1)
+	}
+	for _, s := range b.segs {
+		if s.last > b.base { // not yet confirmed by every consumer: its window starts when it is
+			s.confirmedAt, s.confirmedLast = time.Time{}, 0
+		}
 	}
 	if b.stats.TruncatedBytes > 0 {
 		b.log.Warn("buffer recovered after an unclean stop", "truncated_bytes", b.stats.TruncatedBytes)
@@ -142,6 +148,9 @@ func (b *Buffer) scan(s *segment) error {
 		off += n
 	}
 	s.size = off
+	// A kept segment's window counts from its last write after a restart
+	// (keep.go): its confirmation came later.
+	s.confirmedAt, s.confirmedLast = info.ModTime(), s.last
 	// What a crashed process wrote may still be only in the page cache;
 	// it is sent from here on, so it goes to disk first.
 	if err := f.Sync(); err != nil {

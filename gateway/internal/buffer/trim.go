@@ -39,10 +39,13 @@ func (b *Buffer) confirm(c *consumer, through uint64) error {
 	if b.base > old {
 		b.stats.Trimmed += b.countBetween(old, b.base)
 	}
+	now := b.now()
+	b.stampConfirmed(now)
 	if err := b.trimRetained(); err != nil {
 		return err
 	}
-	if len(b.segs) == 1 && b.segs[0].last <= b.base && b.segs[0].size > 0 && b.stats.Bytes > b.opts.RetainBytes {
+	if len(b.segs) == 1 && b.segs[0].last <= b.base && b.segs[0].size > 0 && b.stats.Bytes > b.opts.RetainBytes &&
+		!b.keeps(b.segs[0], now) {
 		// The only segment is confirmed by every consumer: start afresh.
 		old := b.segs[0]
 		if err := b.rotate(); err != nil {
@@ -64,9 +67,11 @@ func (b *Buffer) confirm(c *consumer, through uint64) error {
 }
 
 // trimRetained deletes the oldest segments every consumer has confirmed
-// while the bytes exceed RetainBytes (all of them without retention).
+// while the bytes exceed RetainBytes and their KeepAcked window has ended
+// (all of them without retention).
 func (b *Buffer) trimRetained() error {
-	for len(b.segs) > 1 && b.segs[0].last <= b.base && b.stats.Bytes > b.opts.RetainBytes {
+	now := b.now()
+	for len(b.segs) > 1 && b.segs[0].last <= b.base && b.stats.Bytes > b.opts.RetainBytes && !b.keeps(b.segs[0], now) {
 		if err := b.removeFirst(); err != nil {
 			return fmt.Errorf("cannot remove acknowledged segment: %w", err)
 		}
@@ -122,10 +127,14 @@ func (b *Buffer) enforceBudget() {
 		if s.last >= from {
 			d = b.readDropped(s, from)
 		}
+		kept := s.last <= b.base
 		b.dropSegment(s)
 		if err := b.removeFirst(); err != nil {
 			b.log.Error("cannot drop oldest buffer segment", "segment", s.path, "err", err)
 			return
+		}
+		if kept {
+			b.dropKept(s)
 		}
 		if s.last < from {
 			continue // the cloud had it all: only platforms lost some (dropSegment counted it)

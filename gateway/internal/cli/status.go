@@ -51,6 +51,12 @@ func printStatus(w io.Writer, s app.Status) {
 	if s.Uplink.ClockHold {
 		fmt.Fprint(w, " — HOLDING readings until the clock is set (no NTP or GPS yet)")
 	}
+	if s.Uplink.Rewound > 0 || s.Uplink.NotKept > 0 {
+		fmt.Fprintf(w, " — a restored cloud asked for acknowledged items again: %d sent again", s.Uplink.Rewound)
+		if s.Uplink.NotKept > 0 {
+			fmt.Fprintf(w, ", %d LOST (no longer kept: raise buffer.keep_acked)", s.Uplink.NotKept)
+		}
+	}
 	fmt.Fprintln(w)
 	b := s.Buffer
 	fmt.Fprintf(w, "buffer   %d readings awaiting ack (%d bytes), acked through seq %d of stream %s",

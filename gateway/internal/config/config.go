@@ -120,6 +120,13 @@ type Uplink struct {
 	Codec string `yaml:"codec"`
 }
 
+// DefaultKeepAcked is buffer.keep_acked's default: a day of acknowledged
+// items, what a daily backup of the cloud needs (docs/decisions.md §38).
+const DefaultKeepAcked = 24 * time.Hour
+
+// MaxKeepAcked bounds buffer.keep_acked.
+const MaxKeepAcked = 8760 * time.Hour
+
 // Buffer is the on-disk store of readings awaiting acknowledgement.
 type Buffer struct {
 	Dir          string            `yaml:"dir"`
@@ -138,13 +145,19 @@ type Buffer struct {
 	// oldest deleted first, to answer HJ 212 platforms' history requests
 	// (补传); 0 (the default) keeps none. At most half of max_bytes.
 	History yamlconf.ByteSize `yaml:"history"`
+	// KeepAcked keeps what the cloud has acknowledged on disk for this
+	// long (24h by default, 0 for not at all), within max_bytes, which
+	// wins: a cloud restored from a backup asks for it again
+	// (docs/recovery.md).
+	KeepAcked time.Duration `yaml:"keep_acked"`
 }
 
 // Options turns the section into the buffer's options; gateway names the
 // gap events.
 func (b *Buffer) Options(gateway string) buffer.Options {
 	o := buffer.Options{Dir: b.Dir, MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes), Fsync: b.Fsync,
-		Overflow: b.Overflow, GapDevice: gateway, RetainBytes: int64(b.History)}
+		Overflow: b.Overflow, GapDevice: gateway, RetainBytes: int64(b.History),
+		KeepAcked: b.KeepAcked}
 	if d, err := time.ParseDuration(b.Fsync); err == nil {
 		o.Fsync, o.SyncEvery = buffer.FsyncInterval, d
 	}
@@ -242,6 +255,7 @@ func Default() *Config {
 			SegmentBytes: 4 << 20,
 			Fsync:        "always",
 			Overflow:     buffer.OverflowDropOldest,
+			KeepAcked:    DefaultKeepAcked,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9101"},
 	}
@@ -364,6 +378,9 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	if b.History < 0 || b.History > b.MaxBytes/2 {
 		r.Errorf("buffer.history", "%v is more than half of max_bytes (%v)", b.History, b.MaxBytes)
+	}
+	if b.KeepAcked < 0 || b.KeepAcked > MaxKeepAcked {
+		r.Errorf("buffer.keep_acked", "%v is not between 0s (keep nothing) and %v", b.KeepAcked, MaxKeepAcked)
 	}
 	if b.Overflow != buffer.OverflowDropOldest && b.Overflow != buffer.OverflowDropNewest {
 		r.Errorf("buffer.overflow", "%q is not drop_oldest or drop_newest", b.Overflow)

@@ -21,6 +21,7 @@ type Metrics struct {
 	restamped       prometheus.Counter
 	clockHold       prometheus.Gauge
 	ackSeconds      prometheus.Histogram
+	resend          resendMetrics
 }
 
 // NewMetrics registers the uplink's metrics on reg.
@@ -58,6 +59,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
 		}),
 	}
+	m.resend = newResendMetrics(c)
+	reg.MustRegister(m.resend.collectors()...)
 	reg.MustRegister(m.connects, m.connectFailures, m.stuck, m.reconnectWaits, m.batches, m.readings, m.bytes, m.resends,
 		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.restamped, m.clockHold, m.ackSeconds)
 	return m

@@ -25,6 +25,7 @@ package uplink
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,8 @@ type Uplink struct {
 	connected atomic.Bool
 	backlog   atomic.Uint64 // backlog items not yet sent, for Status
 	holding   atomic.Bool   // holding back items stamped before the clock was set
+	rewound   atomic.Uint64 // items sent again because a restored cloud asked (resend.go)
+	notKept   atomic.Uint64 // items a restored cloud asked for that were no longer kept
 	acks      chan telemetry.Ack
 	changed   chan struct{} // StateChanged: a device's health changed
 
@@ -95,6 +98,9 @@ type Uplink struct {
 	refilled  time.Time
 	gaveUp    bool // clock_wait passed with the clock unsynced
 	stateDue  debounce
+	// notKeptFrom is the lowest ResendFrom whose missing items were
+	// reported (resend.go); MaxUint64 while none was.
+	notKeptFrom uint64
 }
 
 type flight struct {
@@ -112,7 +118,8 @@ func New(o Options) (*Uplink, error) {
 		return nil, err
 	}
 	u := &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
-		acks: make(chan telemetry.Ack, 256), changed: make(chan struct{}, 1), stateDue: debounce{every: StateDebounce}}
+		acks: make(chan telemetry.Ack, 256), changed: make(chan struct{}, 1), stateDue: debounce{every: StateDebounce},
+		notKeptFrom: math.MaxUint64}
 	if codec == telemetry.CodecCompact {
 		u.cenc = telemetry.NewCompactEncoder(o.Gateway, o.Site, o.Buffer.Stream())
 	}
@@ -133,11 +140,16 @@ func (u *Uplink) Connected() bool { return u.connected.Load() }
 type Status struct {
 	Backlog   uint64 `json:"backlog"`    // backlog items not yet sent, draining behind live data
 	ClockHold bool   `json:"clock_hold"` // holding items stamped before the clock was set
+	// Rewound is how many acknowledged items were sent again because a
+	// cloud restored from a backup asked for them; NotKept how many it
+	// asked for that were no longer kept (keep_acked), and so are lost.
+	Rewound uint64 `json:"rewound,omitempty"`
+	NotKept uint64 `json:"not_kept,omitempty"`
 }
 
 // Status reports what the uplink is doing.
 func (u *Uplink) Status() Status {
-	return Status{Backlog: u.backlog.Load(), ClockHold: u.holding.Load()}
+	return Status{Backlog: u.backlog.Load(), ClockHold: u.holding.Load(), Rewound: u.rewound.Load(), NotKept: u.notKept.Load()}
 }
 
 // Run connects and sends until ctx is done, then announces "offline" and
@@ -487,6 +499,9 @@ func (u *Uplink) handleAck(a telemetry.Ack) {
 		n++
 	}
 	u.inflight = u.inflight[:n]
+	if a.ResendFrom > 0 {
+		u.resend(a)
+	}
 }
 
 // resync answers a cloud that does not know the compact context a batch

@@ -137,6 +137,12 @@ func startUplink(t *testing.T, url string, mod func(*config.Uplink), more ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startUplinkOn(t, url, buf, mod, more...)
+}
+
+// startUplinkOn is startUplink on a buffer of the test's.
+func startUplinkOn(t *testing.T, url string, buf *buffer.Buffer, mod func(*config.Uplink), more ...func(*Options)) *rig {
+	t.Helper()
 	cfg := config.Default().Uplink
 	cfg.Brokers = []string{url}
 	cfg.BatchSize = 100
