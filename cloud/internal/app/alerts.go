@@ -105,7 +105,11 @@ func startAlerting(ctx context.Context, cfg *config.Config, link ingest.Options,
 		al.close()
 		return nil, err
 	}
-	al.engine, err = engine.New(engine.Options{Path: filepath.Join(cfg.DataDir, "alerts.db"), Rules: rs, Registry: rg,
+	var serves engine.Serves
+	if s, ok := link.Link.(interface{ Serves(string) (bool, time.Time) }); ok {
+		serves = s.Serves // a replica judges only the gateways it holds (docs/scaling.md)
+	}
+	al.engine, err = engine.New(engine.Options{Serves: serves, Path: filepath.Join(cfg.DataDir, "alerts.db"), Rules: rs, Registry: rg,
 		Sink: sink{al.notifier}, Log: log, Metrics: engine.NewMetrics(reg), LateAfter: a.LateAfter,
 		GatewayOffline: builtin(a.GatewayOffline), DeviceSilent: builtin(a.DeviceSilent), Silence: a.DeviceSilent.After,
 		BusDown: builtin(a.BusDown), CloudIntake: builtin(a.CloudIntake), Intake: intake, ExternalURL: ext})

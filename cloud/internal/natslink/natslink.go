@@ -37,6 +37,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
+	"hash/fnv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -132,6 +133,9 @@ type Link struct {
 	members []string
 	changed chan struct{}
 	owned   atomic.Int32 // partitions this replica pulls
+	// acquired is when this replica began to pull each partition (zero:
+	// it does not).
+	acquired []time.Time
 }
 
 var _ ingest.Link = (*Link)(nil)
@@ -148,7 +152,32 @@ func New(o Options) *Link {
 		return '_'
 	}, o.Name) + "-" + hex.EncodeToString(b[:])
 	return &Link{o: o, log: o.Log.With("component", "natslink", "replica", id), id: strings.TrimPrefix(id, "-"),
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), acquired: make([]time.Time, o.Partitions)}
+}
+
+// Partition is gateway gw's partition of n, as the stream's partition()
+// transform computes it: FNV-1a (32 bits) of the subject token, modulo n.
+func Partition(gw string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ReplaceAll(gw, ".", "//")))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Serves reports whether this replica pulls gw's partition now, and since
+// when: the early-warning engine judges only those gateways' silence
+// (alert/engine.Serves).
+func (l *Link) Serves(gw string) (bool, time.Time) {
+	k := Partition(gw, l.o.Partitions)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.acquired[k]
+	return !t.IsZero(), t
+}
+
+func (l *Link) setAcquired(k int, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acquired[k] = t
 }
 
 // MembersBucket is the key-value bucket of the replicas' heartbeats.
@@ -450,7 +479,9 @@ func (l *Link) consume(ctx context.Context, js jetstream.JetStream, k int, deliv
 			continue
 		}
 		l.owned.Add(1)
+		l.setAcquired(k, time.Now())
 		err := l.pull(ctx, js, k, deliver)
+		l.setAcquired(k, time.Time{})
 		l.owned.Add(-1)
 		if ctx.Err() != nil {
 			return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,6 +98,12 @@ func replica(t *testing.T, urls []string, name string, o func(*Options)) (r *rec
 				return
 			}
 			n, _ := strconv.Atoi(string(m.Payload()))
+			if ok, since := l.Serves(gw); !ok || since.IsZero() {
+				t.Errorf("%s handed %s, whose partition %d it says it does not serve", name, gw, Partition(gw, 8))
+			}
+			if jm, ok := m.(*jsMsg); ok && !strings.HasPrefix(jm.m.Subject(), fmt.Sprintf("fw.p.%d.", Partition(gw, 8))) {
+				t.Errorf("%s: subject %s, but Partition says %d", gw, jm.m.Subject(), Partition(gw, 8))
+			}
 			r.add(gw, n)
 			m.(ingest.Finisher).Finish(true)
 		})

@@ -64,6 +64,9 @@ type Options struct {
 	// the field (Intake unhealthy): its broker connection lost, its store
 	// writes stalled.
 	CloudIntake Builtin
+	// Serves, when set, limits the wall-clock checks (silence, offline) to
+	// the gateways this replica holds (serves.go); nil: every gateway.
+	Serves Serves
 	// Intake says whether the cloud hears the field now; nil: always.
 	// While it does not, nothing is judged silent, and that time does not
 	// count toward any silence (sight.go).

@@ -31,7 +31,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	now := e.o.Now()
 	e.see(now)
 	if e.o.Registry != nil && !e.blind {
-		gws, devs := e.o.Registry.Expected()
+		gws, devs := e.served(e.o.Registry.Expected())
 		e.checkField(gws, devs, now)
 		e.checkAbsent(devs, now)
 		e.fieldChecked = true
