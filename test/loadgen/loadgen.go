@@ -94,9 +94,16 @@ const AckTimeout = 2 * time.Minute
 // fails the benchmark.
 func Run(b testing.TB, url string, batches [][]*telemetry.Batch, codec telemetry.Codec, inFlight int) Result {
 	b.Helper()
+	return RunURLs(b, []string{url}, batches, codec, inFlight)
+}
+
+// RunURLs is Run with the gateways spread over several brokers (the nodes
+// of a cluster): gateway g connects to urls[g % len(urls)].
+func RunURLs(b testing.TB, urls []string, batches [][]*telemetry.Batch, codec telemetry.Codec, inFlight int) Result {
+	b.Helper()
 	gws := make([]*loadGateway, len(batches))
 	for g, bs := range batches {
-		gws[g] = newLoadGateway(b, url, bs, codec, inFlight)
+		gws[g] = newLoadGateway(b, urls[g%len(urls)], bs, codec, inFlight)
 	}
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -158,7 +165,7 @@ func newLoadGateway(b testing.TB, url string, batches []*telemetry.Batch, codec 
 		gw.cenc = telemetry.NewCompactEncoder(gw.id, "", Stream)
 	}
 	gw.client = testenv.MQTTClient(b, url, gw.id)
-	tok := gw.client.Subscribe(telemetry.AckTopic(gw.id), 1, gw.onAck)
+	tok := gw.client.Subscribe(telemetry.AckTopic(gw.id), 0, gw.onAck) // as the uplink does
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("%s cannot subscribe to its acks: %v", gw.id, tok.Error())
 	}

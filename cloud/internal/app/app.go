@@ -117,9 +117,13 @@ func Run(ctx context.Context, o Options) error {
 	link.NotGateways = mq.NotGateways()
 	if n := cfg.NATS; n.Enabled() {
 		host, _ := os.Hostname()
-		link.Link = natslink.New(natslink.Options{URLs: n.URLs, Username: n.Username, Password: n.Password,
+		nl := natslink.New(natslink.Options{URLs: n.URLs, Username: n.Username, Password: n.Password,
 			TLS: n.ClientTLS, Name: "fieldwatch-cloud-" + host, Stream: n.Stream, Partitions: n.Partitions,
 			Replicas: n.Replicas, AckWait: n.AckWait, PinnedTTL: n.PinnedTTL, MaxPending: n.MaxPending, Log: log})
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_nats_partitions_held",
+			Help: "Partitions of the gateways' stream this replica pulls now (docs/scaling.md)."},
+			func() float64 { return float64(nl.Owned()) }))
+		link.Link = nl
 		log.Info("the intake runs on NATS JetStream", "urls", n.URLs, "partitions", n.Partitions, "replicas", n.Replicas)
 	}
 	link.Restored = restored
