@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +40,8 @@ import (
 // kill, the second after) — the window docs/scaling.md names. A resend
 // that overlaps what is stored is trimmed, never written again.
 
+// clusterCloudConfig is a replica's config: data_dir, HTTP address,
+// InfluxDB URL and token file, the NATS URLs; then its alerting section.
 const clusterCloudConfig = `data_dir: %s
 http:
   listen: %s
@@ -53,7 +56,9 @@ nats:
   replicas: 3
   ack_wait: 10s
   pinned_ttl: 3s
-alerting:
+`
+
+const noAlerting = `alerting:
   disabled: true
 `
 
@@ -314,7 +319,7 @@ func TestClusterDrill(t *testing.T) {
 		dir := t.TempDir()
 		r := &replica{cfg: filepath.Join(dir, "cloud.yaml"), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 		conf := fmt.Sprintf(clusterCloudConfig, filepath.Join(dir, "data"), r.http, proxyURL, db.TokenFile,
-			strings.Join(cl.URLs(), ", "))
+			strings.Join(cl.URLs(), ", ")) + noAlerting
 		if err := os.WriteFile(r.cfg, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -437,5 +442,129 @@ func TestClusterDrill(t *testing.T) {
 		"replica's kill (its data written, its commit record not)", writes.lines, twice)
 	if twiceOutside > 0 {
 		t.Fatalf("%d points written twice outside the killed replica's window", twiceOutside)
+	}
+}
+
+// clusterAlerting judges the rules file (%s) alone and notifies the
+// webhook (%s) at once.
+const clusterAlerting = `alerting:
+  packs: []
+  rules: %s
+  device_silent: {disabled: true}
+  notify:
+    group_wait: 0s
+    group_interval: 1s
+    receivers:
+      - name: bureau
+        alertmanager_webhook: {url: %s}
+`
+
+// TestClusterAlertMoves: an alert pending on one replica (for: 6s) moves
+// with its gateway's partition when that replica is killed: the replica
+// that takes the partition fires it on a low reading six seconds after the
+// first (not six seconds after the move), and the bureau hears firing once
+// and resolved once.
+func TestClusterAlertMoves(t *testing.T) {
+	cl := testenv.StartNATS(t, 3)
+	db := testenv.StartInfluxDB(t)
+	h, hookURL := startHook(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(`rules:
+  - id: pond_do_low
+    kind: threshold
+    standard: "GB 11607-89"
+    input: {metric: dissolved_oxygen}
+    labels: {alertname: PondDissolvedOxygenLow}
+    for: 6s
+    levels:
+      - {severity: yellow, op: "<", set: 4, clear: 4.5}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type replica struct {
+		http string
+		p    *proc
+	}
+	var replicas []*replica
+	for i := 0; i < 2; i++ {
+		dir := t.TempDir()
+		r := &replica{http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+		cfg := filepath.Join(dir, "cloud.yaml")
+		conf := fmt.Sprintf(clusterCloudConfig, filepath.Join(dir, "data"), r.http, db.URL, db.TokenFile,
+			strings.Join(cl.URLs(), ", ")) + fmt.Sprintf(clusterAlerting, rulesPath, hookURL)
+		if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.p = start(t, "fieldwatch-cloud", "run", "-c", cfg)
+		replicas = append(replicas, r)
+	}
+	for _, r := range replicas {
+		waitHealthy(t, r.http)
+	}
+	testenv.Eventually(t, "the partitions shared out", 30*time.Second, func() bool {
+		total := 0.0
+		for _, r := range replicas {
+			m, err := testenv.Scrape("http://" + r.http + "/metrics")
+			if err != nil || m["fieldwatch_nats_partitions_held"] == 0 {
+				return false
+			}
+			total += m["fieldwatch_nats_partitions_held"]
+		}
+		return total == 8
+	})
+	alerts := func(r *replica) []apiAlert {
+		var got []apiAlert
+		if err := testenv.GetJSON("http://"+r.http+"/api/v1/alerts?state=all&rule=pond_do_low", &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	gw := newPondGateway(t, cl.MQTTURLs()[0])
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond) // event time, in the past: nothing waits for it
+	gw.send(3.1, t0)
+	var owner, other *replica
+	for i, r := range replicas {
+		if as := alerts(r); len(as) == 1 && as[0].State == "pending" && as[0].ActiveAt.Equal(t0) {
+			owner, other = r, replicas[1-i]
+		}
+	}
+	if owner == nil {
+		t.Fatalf("no replica has the alert pending since %v: %+v, %+v", t0, alerts(replicas[0]), alerts(replicas[1]))
+	}
+	// Its state saved for the next holder before the kill.
+	nc, err := nats.Connect(strings.Join(cl.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	testenv.Eventually(t, "gw1's alert state in the bucket", 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kv, err := js.KeyValue(ctx, "FIELDWATCH_UP_ALERTS")
+		if err != nil {
+			return false
+		}
+		keys, err := kv.Keys(ctx)
+		return err == nil && slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, ".gw1") })
+	})
+	owner.p.Stop(t, syscall.SIGKILL)
+	testenv.Eventually(t, "the other replica holds every partition", 60*time.Second, func() bool {
+		m, err := testenv.Scrape("http://" + other.http + "/metrics")
+		return err == nil && m["fieldwatch_nats_partitions_held"] == 8
+	})
+	gw.send(3.0, t0.Add(6*time.Second+100*time.Millisecond))
+	if got := alerts(other); len(got) != 1 || got[0].State != "firing" || !got[0].ActiveAt.Equal(t0) {
+		t.Fatalf("after the move, a low reading 6 s after the first: %+v; want firing, active since %v", got, t0)
+	}
+	testenv.Eventually(t, "firing notification", 30*time.Second, func() bool { return h.count() == 1 })
+	gw.send(5.0, t0.Add(8*time.Second))
+	testenv.Eventually(t, "resolved notification", 30*time.Second, func() bool { return h.count() == 2 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.msgs[0].Status != "firing" || h.msgs[1].Status != "resolved" || len(h.errs) > 0 {
+		t.Fatalf("the bureau heard %v then %v (errors %v); want firing then resolved", h.msgs[0].Status,
+			h.msgs[1].Status, h.errs)
 	}
 }

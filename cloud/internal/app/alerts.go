@@ -105,17 +105,24 @@ func startAlerting(ctx context.Context, cfg *config.Config, link ingest.Options,
 		al.close()
 		return nil, err
 	}
+	// On a cluster (natslink) a replica judges only the gateways it holds,
+	// and their alert state moves with them (docs/scaling.md).
 	var serves engine.Serves
-	if s, ok := link.Link.(interface{ Serves(string) (bool, time.Time) }); ok {
-		serves = s.Serves // a replica judges only the gateways it holds (docs/scaling.md)
+	var handoff engine.Handoff
+	cl, clustered := link.Link.(replicaLink)
+	if clustered {
+		serves, handoff = cl.Serves, cl
 	}
-	al.engine, err = engine.New(engine.Options{Serves: serves, Path: filepath.Join(cfg.DataDir, "alerts.db"), Rules: rs, Registry: rg,
+	al.engine, err = engine.New(engine.Options{Serves: serves, Handoff: handoff, Path: filepath.Join(cfg.DataDir, "alerts.db"), Rules: rs, Registry: rg,
 		Sink: sink{al.notifier}, Log: log, Metrics: engine.NewMetrics(reg), LateAfter: a.LateAfter,
 		GatewayOffline: builtin(a.GatewayOffline), DeviceSilent: builtin(a.DeviceSilent), Silence: a.DeviceSilent.After,
 		BusDown: builtin(a.BusDown), CloudIntake: builtin(a.CloudIntake), Intake: intake, ExternalURL: ext})
 	if err != nil {
 		al.close()
 		return nil, err
+	}
+	if clustered {
+		cl.SetTake(al.engine.Take)
 	}
 	log.Info("early warnings on", "rules", len(rs), "packs", a.Packs, "receivers", len(nc.Receivers))
 	return al, nil
@@ -129,6 +136,14 @@ func alertsClientID(ingestID string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return "fieldwatch-alerts-" + hex.EncodeToString(b[:])
+}
+
+// replicaLink is the intake's link on a cluster: it says which gateways
+// this replica holds and carries their alert state to the next holder.
+type replicaLink interface {
+	Serves(gw string) (bool, time.Time)
+	Save(ctx context.Context, gw string, state []byte)
+	SetTake(func(gw string, state []byte) error)
 }
 
 func needsMQTT(c notify.Config) bool {

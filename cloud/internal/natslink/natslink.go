@@ -37,10 +37,10 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
-	"hash/fnv"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -136,6 +136,11 @@ type Link struct {
 	// acquired is when this replica began to pull each partition (zero:
 	// it does not).
 	acquired []time.Time
+	// states is the alert-state bucket (handoff.go), set by Run.
+	states  jetstream.KeyValue
+	take    func(gw string, state []byte) error
+	saves   map[string][]byte // gateway → newest state not yet put
+	saveReq chan struct{}
 }
 
 var _ ingest.Link = (*Link)(nil)
@@ -152,7 +157,8 @@ func New(o Options) *Link {
 		return '_'
 	}, o.Name) + "-" + hex.EncodeToString(b[:])
 	return &Link{o: o, log: o.Log.With("component", "natslink", "replica", id), id: strings.TrimPrefix(id, "-"),
-		changed: make(chan struct{}), acquired: make([]time.Time, o.Partitions)}
+		changed: make(chan struct{}), acquired: make([]time.Time, o.Partitions), saves: map[string][]byte{},
+		saveReq: make(chan struct{}, 1)}
 }
 
 // Partition is gateway gw's partition of n, as the stream's partition()
@@ -381,13 +387,25 @@ func (l *Link) Run(ctx context.Context, deliver func(ingest.Message)) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	kv, err := l.membersKV(ctx, js)
+	kv, err := l.openBucket(ctx, js, jetstream.KeyValueConfig{Bucket: l.MembersBucket(),
+		Description: "live cloud replicas (natslink)", TTL: l.o.PinnedTTL, Replicas: l.o.Replicas,
+		Storage: jetstream.MemoryStorage})
 	if err != nil {
 		return nil // ctx done
 	}
+	states, err := l.openBucket(ctx, js, jetstream.KeyValueConfig{Bucket: l.StatesBucket(),
+		Description: "each gateway's early-warning state, for the next replica to hold it (natslink)",
+		Replicas:    l.o.Replicas, Storage: jetstream.FileStorage, History: 1})
+	if err != nil {
+		return nil // ctx done
+	}
+	l.mu.Lock()
+	l.states = states
+	l.mu.Unlock()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); l.heartbeat(ctx, kv) }()
+	go func() { defer wg.Done(); l.saveLoop(ctx) }()
 	defer wg.Wait()
 	sub, err := nc.Subscribe(stateSubjects, func(m *nats.Msg) { deliver(coreMsg{m}) })
 	if err != nil {
@@ -409,11 +427,9 @@ func (l *Link) Run(ctx context.Context, deliver func(ingest.Message)) error {
 	return nil
 }
 
-// membersKV opens (or creates) the members bucket, trying again until it
+// openBucket opens (or creates) a key-value bucket, trying again until it
 // works or ctx is done.
-func (l *Link) membersKV(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	cfg := jetstream.KeyValueConfig{Bucket: l.MembersBucket(), Description: "live cloud replicas (natslink)",
-		TTL: l.o.PinnedTTL, Replicas: l.o.Replicas, Storage: jetstream.MemoryStorage}
+func (l *Link) openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		kv, err := js.CreateOrUpdateKeyValue(cctx, cfg)
@@ -422,7 +438,7 @@ func (l *Link) membersKV(ctx context.Context, js jetstream.JetStream) (jetstream
 			return kv, nil
 		}
 		if attempt%20 == 0 {
-			l.log.Warn("cannot open the replicas' bucket yet; trying again", "bucket", cfg.Bucket, "err", err)
+			l.log.Warn("cannot open a key-value bucket yet; trying again", "bucket", cfg.Bucket, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -479,6 +495,7 @@ func (l *Link) consume(ctx context.Context, js jetstream.JetStream, k int, deliv
 			continue
 		}
 		l.owned.Add(1)
+		l.takeStates(ctx, k) // before its batches are judged
 		l.setAcquired(k, time.Now())
 		err := l.pull(ctx, js, k, deliver)
 		l.setAcquired(k, time.Time{})

@@ -120,6 +120,7 @@ func (e *Engine) flush(ctx context.Context, all bool) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cannot save alert state: %w", err)
 	}
+	e.handOff(rows)
 	for _, s := range rows {
 		s.dirty = false
 		if checkpoint {
@@ -135,13 +136,42 @@ func (e *Engine) flush(ctx context.Context, all bool) error {
 	return nil
 }
 
-// load restores series and silences; series of rules that no longer exist
-// are dropped.
-func (e *Engine) load() error {
+// restore takes one saved series (its key and JSON) into the engine; a
+// series of a rule that is gone, or damaged, is dropped (false).
+func (e *Engine) restore(byID map[string]*crule, key string, data []byte) bool {
+	parts := strings.Split(key, "\x1f")
+	c := byID[parts[0]]
+	if len(parts) != 4 || c == nil || (c.Kind == rules.NoData && c != e.devRule && c != e.gwRule &&
+		c != e.busRule && c != e.intakeRule) {
+		return false // a rule that is gone, or a nodata rule that now tunes DeviceSilent
+	}
+	s := &series{rule: c, key: skey{c.idx, parts[1], parts[2], parts[3]}}
+	if err := json.Unmarshal(data, s); err != nil {
+		e.log.Warn("damaged alert state dropped", "series", strings.ReplaceAll(key, "\x1f", "/"), "err", err)
+		return false
+	}
+	s.Levels, s.Source = c.LevelsFor(s.key.gw, s.A.Labels["device"], s.A.Labels["site"], s.A.Labels["profile"])
+	e.series[s.key] = s
+	e.index(s)
+	if s.A.State == alert.Firing || s.Pub.Firing {
+		e.settling[s] = true // re-check muting and publication after the restart
+	}
+	return true
+}
+
+// rulesByID maps the engine's rules by id.
+func (e *Engine) rulesByID() map[string]*crule {
 	byID := map[string]*crule{}
 	for _, c := range e.rules {
 		byID[c.ID] = c
 	}
+	return byID
+}
+
+// load restores series and silences; series of rules that no longer exist
+// are dropped.
+func (e *Engine) load() error {
+	byID := e.rulesByID()
 	rows, err := e.db.sql.Query(`SELECT key, data FROM series`)
 	if err != nil {
 		return fmt.Errorf("cannot read alert state: %w", err)
@@ -154,24 +184,9 @@ func (e *Engine) load() error {
 		if err := rows.Scan(&key, &data); err != nil {
 			return fmt.Errorf("cannot read alert state: %w", err)
 		}
-		parts := strings.Split(key, "\x1f")
-		c := byID[parts[0]]
-		if len(parts) != 4 || c == nil || (c.Kind == rules.NoData && c != e.devRule && c != e.gwRule &&
-			c != e.busRule && c != e.intakeRule) {
-			continue // a rule that is gone, or a nodata rule that now tunes DeviceSilent
+		if e.restore(byID, key, data) {
+			n++
 		}
-		s := &series{rule: c, key: skey{c.idx, parts[1], parts[2], parts[3]}}
-		if err := json.Unmarshal(data, s); err != nil {
-			e.log.Warn("damaged alert state dropped", "series", strings.ReplaceAll(key, "\x1f", "/"), "err", err)
-			continue
-		}
-		s.Levels, s.Source = c.LevelsFor(s.key.gw, s.A.Labels["device"], s.A.Labels["site"], s.A.Labels["profile"])
-		e.series[s.key] = s
-		e.index(s)
-		if s.A.State == alert.Firing || s.Pub.Firing {
-			e.settling[s] = true // re-check muting and publication after the restart
-		}
-		n++
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("cannot read alert state: %w", err)

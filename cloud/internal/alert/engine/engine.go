@@ -67,6 +67,9 @@ type Options struct {
 	// Serves, when set, limits the wall-clock checks (silence, offline) to
 	// the gateways this replica holds (serves.go); nil: every gateway.
 	Serves Serves
+	// Handoff, when set, receives each gateway's state after it is
+	// written, for the replica that holds the gateway next (handoff.go).
+	Handoff Handoff
 	// Intake says whether the cloud hears the field now; nil: always.
 	// While it does not, nothing is judged silent, and that time does not
 	// count toward any silence (sight.go).

@@ -29,6 +29,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.o.Now()
+	e.forgetServed()
 	e.see(now)
 	if e.o.Registry != nil && !e.blind {
 		gws, devs := e.served(e.o.Registry.Expected())
