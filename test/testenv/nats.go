@@ -52,6 +52,13 @@ func (c *NATSCluster) MQTTURLs() []string {
 // elected). The nodes are stopped when the test ends.
 func StartNATS(t testing.TB, n int) *NATSCluster {
 	t.Helper()
+	return StartNATSWith(t, n, "")
+}
+
+// StartNATSWith is StartNATS with more configuration (an authorization
+// block) in every node's file.
+func StartNATSWith(t testing.TB, n int, extra string) *NATSCluster {
+	t.Helper()
 	bin := find(t, "FIELDWATCH_NATS_SERVER", filepath.Join(CacheDir(), "nats-server-"+NATSVersion, "nats-server"), "nats-server")
 	dir := t.TempDir()
 	type ports struct{ client, cluster, mqtt, http int }
@@ -83,7 +90,7 @@ mqtt {
   # stalls every MQTT client (docs/scaling.md).
   stream_replicas: %d
 }
-`, name, p.client, p.http, filepath.Join(dir, name, "js"), p.mqtt, min(n, 3))
+`, name, p.client, p.http, filepath.Join(dir, name, "js"), p.mqtt, min(n, 3)) + extra
 		if n > 1 {
 			conf += fmt.Sprintf(`cluster {
   name: fieldwatch

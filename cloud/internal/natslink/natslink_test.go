@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -238,5 +240,93 @@ func TestOwnerSpreads(t *testing.T) {
 	}
 	if Owner(nil, 3) != "" {
 		t.Error("no members, yet an owner")
+	}
+}
+
+// natsUsers is the authorization block docs/scaling.md gives: the cloud
+// may do anything; each gateway may publish only its own batches and state
+// and read only its own acks.
+const natsUsers = `authorization {
+  users: [
+    {user: cloud, password: cloud-secret}
+    {user: gw-a, password: a-secret, permissions: {
+      publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state"]
+      subscribe: ["fieldwatch.v1.gw-a.ack"]}}
+    {user: gw-b, password: b-secret, permissions: {
+      publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state"]
+      subscribe: ["fieldwatch.v1.gw-b.ack"]}}
+  ]
+}
+`
+
+// TestGatewayPermissions: with the documented users, a gateway's batches
+// reach the cloud and its acks reach it; a gateway cannot publish as
+// another, nor read another's acks or batches, nor reach the stream, and a
+// wrong password is refused.
+func TestGatewayPermissions(t *testing.T) {
+	cl := testenv.StartNATSWith(t, 1, natsUsers)
+	r, l, _ := replica(t, cl.URLs(), "replica", func(o *Options) {
+		o.Username, o.Password, o.Replicas = "cloud", "cloud-secret", 1
+	})
+	connect := func(user, pass string) (mqtt.Client, error) {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(cl.MQTTURLs()[0]).SetClientID(user).
+			SetUsername(user).SetPassword(pass).SetProtocolVersion(4).SetCleanSession(true))
+		tok := c.Connect()
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return nil, fmt.Errorf("connect %s: %v", user, tok.Error())
+		}
+		t.Cleanup(func() { c.Disconnect(100) })
+		return c, nil
+	}
+	if _, err := connect("gw-a", "wrong"); err == nil {
+		t.Fatal("a wrong password was let in")
+	}
+	a, err := connect("gw-a", "a-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(topic string) byte {
+		tok := a.Subscribe(topic, 0, func(mqtt.Client, mqtt.Message) {})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe %s: %v", topic, tok.Error())
+		}
+		return tok.(*mqtt.SubscribeToken).Result()[topic]
+	}
+	for _, topic := range []string{"fieldwatch/v1/gw-b/ack", "fieldwatch/v1/+/up", "fieldwatch/v1/gw-b/up", "fw/p/#"} {
+		if code := subscribe(topic); code != 0x80 {
+			t.Errorf("gw-a may subscribe to %s (SUBACK %#x)", topic, code)
+		}
+	}
+	if code := subscribe("fieldwatch/v1/gw-a/ack"); code == 0x80 {
+		t.Fatal("gw-a may not subscribe to its own acks")
+	}
+	// gw-a publishes as gw-b, then as itself: only its own reaches the cloud.
+	for _, topic := range []string{telemetry.UpTopic("gw-b"), telemetry.UpTopic("gw-a")} {
+		a.Publish(topic, 1, false, "1").WaitTimeout(10 * time.Second)
+	}
+	testenv.Eventually(t, "gw-a's own batch handed over", 30*time.Second, func() bool { return r.total() >= 1 })
+	// The stream stored one message in all: gw-b's was refused at the door.
+	nc, err := nats.Connect(cl.URLs()[0], nats.UserInfo("cloud", "cloud-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := s.CachedInfo().State.LastSeq; last != 1 {
+		t.Fatalf("the stream stored %d messages; want gw-a's one", last)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.byGW["gw-b"]) != 0 || len(r.byGW["gw-a"]) != 1 {
+		t.Fatalf("handed over %v; want gw-a's one batch only", r.byGW)
+	}
+	if !l.Connected() {
+		t.Fatal("the cloud user lost its connection")
 	}
 }
