@@ -1,0 +1,163 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
+	"github.com/fieldwatch/fieldwatch/telemetry"
+	"github.com/fieldwatch/fieldwatch/test/testenv"
+)
+
+// downStore fails group writes while down is set, and the first failFirst
+// of them whatever down says.
+type downStore struct {
+	store.Store
+	down      atomic.Bool
+	failFirst atomic.Int64
+	calls     atomic.Int64
+}
+
+func (s *downStore) WriteGroup(ctx context.Context, g *store.Group) error {
+	if n := s.calls.Add(1); s.down.Load() || n <= s.failFirst.Load() {
+		return errors.New("store down")
+	}
+	return s.Store.WriteGroup(ctx, g)
+}
+
+// announce publishes gw's online state, listing accepts; retained as a
+// gateway does.
+func (g *gateway) announce(t *testing.T, accepts ...string) {
+	t.Helper()
+	data, err := telemetry.EncodeState(telemetry.State{State: telemetry.StateOnline, Accepts: accepts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := g.client.Publish(telemetry.StateTopic(g.id), 1, true, data); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+// TestStoreFailureRefusedWithHint: a group the store keeps failing is held
+// for StoreHold, then refused: a gateway that accepts it gets a refusal with
+// a retry hint (and no ack), an older gateway nothing at all; once the
+// store is back, the batch sent again is stored and acknowledged.
+func TestStoreFailureRefusedWithHint(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := &downStore{Store: openSQLite(t)}
+	st.down.Store(true)
+	r := startIngest(t, url, st, func(o *Options) { o.StoreHold = 300 * time.Millisecond })
+	gw, old := newGateway(t, url, "gw1"), newGateway(t, url, "gw-old")
+	gw.announce(t, telemetry.AckRetry, telemetry.AckOnline)
+	old.announce(t)
+	testenv.Eventually(t, "states taken", wait, func() bool {
+		return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 2
+	})
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 3))
+	old.publish(t, telemetry.UpTopic("gw-old"), encode(t, "gw-old", 1, 3))
+	testenv.Eventually(t, "a refusal", wait, func() bool { return len(gw.ackList()) == 1 })
+	a := gw.ackList()[0]
+	if !a.Refused() || a.Resync || a.Stream != "s1" || a.First != 1 || a.Last != 3 || a.Through != 0 ||
+		a.RetryMS < uint32(RetryHint.Milliseconds()/2) || a.RetryMS > uint32(3*RetryHint.Milliseconds()/2) {
+		t.Fatalf("answer %+v; want a refusal of 1…3 with a hint of %v ± 50 %%", a, RetryHint)
+	}
+	testenv.Eventually(t, "both batches given up", wait, func() bool { return testutil.ToFloat64(r.in.m.storeErrors) == 2 })
+	if n := testutil.ToFloat64(r.in.m.refusals); n != 1 {
+		t.Fatalf("%v refusals sent; want 1: the older gateway is sent nothing it would refuse", n)
+	}
+	if testutil.ToFloat64(r.in.m.storeRetries) == 0 {
+		t.Fatal("the failed writes were not retried while held")
+	}
+	st.down.Store(false)
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 3))
+	testenv.Eventually(t, "the ack", wait, func() bool { return len(gw.ackList()) == 2 })
+	if a := gw.ackList()[1]; a.Refused() || a.Through != 3 {
+		t.Fatalf("answer once the store is back %+v; want an ack through 3", a)
+	}
+	if n := len(old.ackList()); n != 0 {
+		t.Fatalf("the older gateway got %d answers for a batch that was not stored", n)
+	}
+}
+
+// TestHeldWriteStoredWhenStoreReturns: a store that fails a few times and
+// comes back within the hold is written by the cloud itself: the batch is
+// acknowledged without being refused or sent again.
+func TestHeldWriteStoredWhenStoreReturns(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := &downStore{Store: openSQLite(t)}
+	st.failFirst.Store(3)
+	r := startIngest(t, url, st, func(o *Options) { o.StoreHold = wait })
+	gw := newGateway(t, url, "gw1")
+	gw.announce(t, telemetry.AckRetry)
+	gw.publish(t, telemetry.UpTopic("gw1"), encode(t, "gw1", 1, 3))
+	testenv.Eventually(t, "an answer", wait, func() bool { return len(gw.ackList()) == 1 })
+	if a := gw.ackList()[0]; a.Refused() || a.Through != 3 {
+		t.Fatalf("answer %+v; want an ack through 3", a)
+	}
+	if n, e := testutil.ToFloat64(r.in.m.storeRetries), testutil.ToFloat64(r.in.m.storeErrors); n != 3 || e != 0 {
+		t.Fatalf("%v retries, %v batches given up; want 3 and 0", n, e)
+	}
+}
+
+// TestOnlineNotice: an ingestor that subscribes gets the gateways'
+// retained states from the broker, and sends each gateway online that
+// accepts it an online notice (what it published before may have reached
+// no one); not an older gateway, and not for a state published later.
+func TestOnlineNotice(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	gw, old := newGateway(t, url, "gw1"), newGateway(t, url, "gw-old")
+	gw.announce(t, telemetry.AckRetry, telemetry.AckOnline)
+	old.announce(t, telemetry.AckRetry)
+	r := startIngest(t, url, openSQLite(t))
+	testenv.Eventually(t, "the online notice", wait, func() bool { return len(gw.ackList()) == 1 })
+	if a := gw.ackList()[0]; a != (telemetry.Ack{Online: true}) {
+		t.Fatalf("answer %+v; want the online notice", a)
+	}
+	later := newGateway(t, url, "gw-later")
+	later.announce(t, telemetry.AckOnline) // heard live: this cloud was subscribed
+	testenv.Eventually(t, "states taken", wait, func() bool {
+		return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 3
+	})
+	if n := testutil.ToFloat64(r.in.m.onlineNotices); n != 1 {
+		t.Fatalf("%v online notices; want 1, to gw1 only", n)
+	}
+}
+
+// TestReplayDefiningContextIsStored: a gateway restarted with a new
+// compact context resends a batch the cloud had stored (its ack was lost);
+// the replay defines the new context, which is stored before the ack
+// confirms it, so the gateway's next batch, which refers to it, is stored
+// rather than refused for an unknown context — by this ingestor and by the
+// next.
+func TestReplayDefiningContextIsStored(t *testing.T) {
+	url := testenv.StartMosquitto(t).URL
+	st := openSQLite(t)
+	gw := newGateway(t, url, "gw1")
+	send := func(enc *telemetry.CompactEncoder, first uint64) telemetry.Ack { return sendCompact(t, gw, enc, first) }
+	r := startIngest(t, url, st)
+	before := telemetry.NewCompactEncoder("gw1", "north", "s1")
+	send(before, 1) // stored; say its ack is lost, and the gateway restarts
+	after := telemetry.NewCompactEncoder("gw1", "north", "s1")
+	if a := send(after, 1); a.Refused() || a.Through != 5 {
+		t.Fatalf("the replay answered %+v", a)
+	}
+	if n := testutil.ToFloat64(r.in.m.duplicates); n != 1 {
+		t.Fatalf("%v replays recognised; want 1", n)
+	}
+	if a := send(after, 6); a.Refused() || a.Through != 10 {
+		t.Fatalf("the batch after the replay answered %+v; want stored", a)
+	}
+	r.stop()
+	if _, err := st.CompactContext(context.Background(), "gw1", after.ID(), 1); err != nil {
+		t.Fatalf("the replay's context is not in the store: %v", err)
+	}
+	startIngest(t, url, st) // a restart: its memory is empty
+	if a := send(after, 11); a.Refused() || a.Through != 15 {
+		t.Fatalf("after a restart the batch answered %+v; want stored", a)
+	}
+}
