@@ -19,12 +19,12 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu     sync.Mutex
+	mu       sync.Mutex
 	conns    map[net.Conn]bool // open connections, both sides
 	upstream map[net.Conn]bool // those to the target
 	frozen   map[net.Conn]bool // those Freeze stopped
-	refuse bool
-	wg     sync.WaitGroup
+	refuse   bool
+	wg       sync.WaitGroup
 }
 
 // StartProxy listens on a free loopback port and forwards to target until
