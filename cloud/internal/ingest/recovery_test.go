@@ -107,24 +107,30 @@ func TestHeldWriteStoredWhenStoreReturns(t *testing.T) {
 // TestOnlineNotice: an ingestor that subscribes gets the gateways'
 // retained states from the broker, and sends each gateway online that
 // accepts it an online notice (what it published before may have reached
-// no one); not an older gateway, and not for a state published later.
+// no one); not an older gateway, and not for a state published later. On
+// both brokers: the embedded one's ACL lets the ingestor write every
+// gateway's ack topic, and marks the states it replays as retained.
 func TestOnlineNotice(t *testing.T) {
-	url := testenv.StartMosquitto(t).URL
-	gw, old := newGateway(t, url, "gw1"), newGateway(t, url, "gw-old")
-	gw.announce(t, telemetry.AckRetry, telemetry.AckOnline)
-	old.announce(t, telemetry.AckRetry)
-	r := startIngest(t, url, openSQLite(t))
-	testenv.Eventually(t, "the online notice", wait, func() bool { return len(gw.ackList()) == 1 })
-	if a := gw.ackList()[0]; a != (telemetry.Ack{Online: true}) {
-		t.Fatalf("answer %+v; want the online notice", a)
-	}
-	later := newGateway(t, url, "gw-later")
-	later.announce(t, telemetry.AckOnline) // heard live: this cloud was subscribed
-	testenv.Eventually(t, "states taken", wait, func() bool {
-		return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 3
-	})
-	if n := testutil.ToFloat64(r.in.m.onlineNotices); n != 1 {
-		t.Fatalf("%v online notices; want 1, to gw1 only", n)
+	for name, start := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			b := start(t)
+			gw, old := newGateway(t, b.url, "gw1"), newGateway(t, b.url, "gw-old")
+			gw.announce(t, telemetry.AckRetry, telemetry.AckOnline)
+			old.announce(t, telemetry.AckRetry)
+			r := startIngest(t, b.url, openSQLite(t), b.ingest)
+			testenv.Eventually(t, "the online notice", wait, func() bool { return len(gw.ackList()) == 1 })
+			if a := gw.ackList()[0]; a != (telemetry.Ack{Online: true}) {
+				t.Fatalf("answer %+v; want the online notice", a)
+			}
+			later := newGateway(t, b.url, "gw-later")
+			later.announce(t, telemetry.AckOnline) // heard live: this cloud was subscribed
+			testenv.Eventually(t, "states taken", wait, func() bool {
+				return testutil.ToFloat64(r.in.m.states.WithLabelValues("online")) == 3
+			})
+			if n := testutil.ToFloat64(r.in.m.onlineNotices); n != 1 {
+				t.Fatalf("%v online notices; want 1, to gw1 only", n)
+			}
+		})
 	}
 }
 
