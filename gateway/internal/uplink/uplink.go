@@ -18,11 +18,13 @@
 // stored). So is what is unacknowledged when the cloud says it could not
 // store a batch (a refusal with a retry hint: sent again when the hint
 // says, nothing sent meanwhile) or that it has just subscribed again (an
-// online notice: sent again at once) — recovery.go. The connection is supervised (conn.go): broker failover,
-// jittered backoff, and a connection whose publishes stall for
-// publish_timeout is replaced. The gateway's state is published retained
-// on connect, every StateInterval and soon after a device's health changes
-// (StateChanged, state.go), with an "offline" last will.
+// online notice: sent again at once) — recovery.go. The connection is
+// supervised (conn.go): broker failover, jittered backoff that grows only
+// when a broker takes connections and fails them, and a connection whose
+// publishes stall for publish_timeout is replaced. The gateway's state is
+// published retained on connect, every StateInterval and soon after a
+// device's health changes (StateChanged, state.go), with an "offline" last
+// will.
 package uplink
 
 import (
