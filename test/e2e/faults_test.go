@@ -419,6 +419,25 @@ func TestFaults(t *testing.T) {
 		r.accountAll(g)
 	})
 
+	t.Run("InfluxDB down and back, the cloud running", func(t *testing.T) {
+		// The scenario above pauses the cloud while InfluxDB comes back;
+		// this one does not, so its recovery counts from InfluxDB's return,
+		// the cloud holding and retrying writes, or refusing with a hint.
+		g := r.gateway(t, "gw-influx-back", "")
+		g.waitAcked(20)
+		cloud := "http://" + r.cloudHTTP + "/metrics"
+		retries := metric(t, cloud, "fieldwatch_ingest_store_retries_total")
+		r.db.Stop()
+		stopped := time.Now()
+		testenv.Eventually(t, "store writes failing and retried", 60*time.Second, func() bool {
+			return metric(t, cloud, "fieldwatch_ingest_store_retries_total") > retries
+		})
+		time.Sleep(time.Until(stopped.Add(outage()))) // the rest of the outage
+		r.db.Start(t)
+		r.recovered(g, "InfluxDB down, then back (the cloud running)", time.Now())
+		r.accountAll(g)
+	})
+
 	t.Run("disk budget too small for the outage", func(t *testing.T) {
 		g := r.gateway(t, "gw-budget", "  segment_bytes: 4KiB\n  max_bytes: 16KiB")
 		g.waitAcked(20)
