@@ -362,10 +362,15 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		// Each reading's delay is measured to g.Stored: only batches no
 		// commit record covers are written, so a replay counts no reading
 		// twice. A write that fails before the data is durable is held and
-		// tried again for StoreHold (recovery.go).
+		// tried again for StoreHold (recovery.go); not when a group it
+		// extends failed: that is final.
 		err := in.o.Store.WriteGroup(ctx, g)
 		hold := time.Now().Add(in.o.StoreHold)
-		for wait := FirstRetryWait; err != nil && !acked && ctx.Err() == nil && time.Now().Add(wait).Before(hold); wait = min(2*wait, RetryWait) {
+		retry := func(wait time.Duration) bool {
+			return err != nil && !acked && !errors.Is(err, errEarlierGroup) && ctx.Err() == nil &&
+				time.Now().Add(wait).Before(hold)
+		}
+		for wait := FirstRetryWait; retry(wait); wait = min(2*wait, RetryWait) {
 			in.storeRetry(err, len(g.Batches), wait)
 			t := time.NewTimer(wait)
 			select {

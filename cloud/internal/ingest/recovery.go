@@ -24,16 +24,21 @@ import (
 const StoreHold = 5 * time.Second
 
 // RetryWait bounds the wait between two attempts at a failed group write:
-// the first comes after FirstRetryWait, each later one twice as late.
+// the first comes after FirstRetryWait, each later one twice as late. One
+// request every half second per group held (at most MaxGroupsInFlight)
+// costs a store that is down nothing, and a store that is back is written
+// within half a second.
 const (
 	FirstRetryWait = 100 * time.Millisecond
-	RetryWait      = time.Second
+	RetryWait      = 500 * time.Millisecond
 )
 
 // RetryHint is the mean of the retry hints sent with refusals; each is
 // drawn uniformly from half of it to one and a half times it, so the
-// gateways refused by one failed group do not come back in step.
-const RetryHint = time.Second
+// gateways refused by one failed group do not come back in step. The hold
+// paces a gateway's resends during a long outage (one window per
+// StoreHold + RetryHint), not the hint.
+const RetryHint = 500 * time.Millisecond
 
 // retryHint draws a refusal's hint, in milliseconds; r is uniform in [0, 1).
 func retryHint(r float64) uint32 {

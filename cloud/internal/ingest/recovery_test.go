@@ -3,12 +3,15 @@ package ingest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
@@ -165,5 +168,48 @@ func TestReplayDefiningContextIsStored(t *testing.T) {
 	startIngest(t, url, st) // a restart: its memory is empty
 	if a := send(after, 11); a.Refused() || a.Through != 15 {
 		t.Fatalf("after a restart the batch answered %+v; want stored", a)
+	}
+}
+
+// firstFails fails every write of a group holding the batch of sequence 1,
+// and counts the writes of the others.
+type firstFails struct {
+	store.Store
+	others atomic.Int64
+}
+
+func (s *firstFails) WriteGroup(ctx context.Context, g *store.Group) error {
+	for _, b := range g.Batches {
+		if b.FirstSeq == 1 {
+			return errors.New("disk full")
+		}
+	}
+	s.others.Add(1)
+	return s.Store.WriteGroup(ctx, g)
+}
+
+// TestExtendingGroupNotRetried: a group whose own write succeeded but which
+// extends a group that failed after its hold fails with it, at once: it is
+// not held and written again, which could not help.
+func TestExtendingGroupNotRetried(t *testing.T) {
+	st := &firstFails{Store: openSQLite(t)}
+	in := New(Options{Store: st, Registry: registry.New(), Log: slog.New(slog.DiscardHandler),
+		Metrics: NewMetrics(prometheus.NewRegistry()), StoreHold: 3 * time.Second}) // batch 2 comes while batch 1 is held
+	batch := func(first uint64) *telemetry.Batch {
+		return &telemetry.Batch{Gateway: "hydro-1", Stream: "s", FirstSeq: first, Readings: []telemetry.Reading{
+			{Device: "st-1", Metric: "water_level", Unit: "m", Value: 1, Time: t0.Add(time.Duration(first) * time.Second)}}}
+	}
+	first := make(chan error, 1)
+	go func() { _, err := in.Submit(context.Background(), batch(1)); first <- err }()
+	testenv.Eventually(t, "the first group held", wait, func() bool { return testutil.ToFloat64(in.m.storeRetries) > 0 })
+	if _, err := in.Submit(context.Background(), batch(2)); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("the batch extending a failed one: %v; want ErrNotStored", err)
+	}
+	if err := <-first; !errors.Is(err, ErrNotStored) {
+		t.Fatalf("the first batch: %v; want ErrNotStored", err)
+	}
+	in.Settle()
+	if n := st.others.Load(); n != 1 {
+		t.Fatalf("the extending group was written %d times; want once", n)
 	}
 }
