@@ -26,18 +26,42 @@ import (
 // it from what it kept (keep_acked) and reports what it no longer has with
 // a gap event (reason "not_kept"). It is left out of the JSON when zero,
 // so a gateway that predates it never sees it unless it is needed.
+//
+// An ack with RetryMS set is a refusal: First..Last was NOT stored, because
+// the store failed (the cloud retried the write for a while first); the
+// gateway sends it again RetryMS milliseconds later rather than after its
+// ack timeout. Stream may be empty, as for a resync.
+//
+// An ack with Online set carries nothing else: the cloud has (re)subscribed
+// after a restart or a lost connection to the broker, so what the gateway
+// published meanwhile may have reached no one; the gateway sends what is
+// unacknowledged again at once.
+//
+// RetryMS and Online are sent only to gateways whose state lists them in
+// Accepts (AckRetry, AckOnline): an older gateway refuses unknown fields.
 type Ack struct {
 	Stream     string `json:"stream,omitempty"`
-	First      uint64 `json:"first"`
-	Last       uint64 `json:"last"`
+	First      uint64 `json:"first,omitempty"`
+	Last       uint64 `json:"last,omitempty"`
 	Through    uint64 `json:"through,omitempty"`
 	Resync     bool   `json:"resync,omitempty"`
 	Context    uint32 `json:"context,omitempty"`
 	ResendFrom uint64 `json:"resend_from,omitempty"`
+	RetryMS    uint32 `json:"retry_ms,omitempty"`
+	Online     bool   `json:"online,omitempty"`
 }
+
+// The optional ack fields a gateway may list in its state's Accepts.
+const (
+	AckRetry  = "retry_ms"
+	AckOnline = "online"
+)
 
 // MaxAckBytes bounds an encoded ack.
 const MaxAckBytes = 1024
+
+// MaxRetryMS bounds an ack's retry hint: ten minutes.
+const MaxRetryMS = 600_000
 
 // EncodeAck encodes a as JSON.
 func EncodeAck(a Ack) ([]byte, error) {
@@ -65,10 +89,26 @@ func DecodeAck(data []byte) (Ack, error) {
 }
 
 func (a Ack) validate() error {
+	if a.Online {
+		if a != (Ack{Online: true}) {
+			return fmt.Errorf("ack: an online notice carries nothing else")
+		}
+		return nil
+	}
 	if a.Resync && a.Through != 0 {
 		return fmt.Errorf("ack: a resync request acknowledges nothing (through %d)", a.Through)
 	}
-	if !a.Resync || a.Stream != "" {
+	if a.RetryMS != 0 {
+		switch {
+		case a.Resync:
+			return fmt.Errorf("ack: a retry hint does not go with a resync request")
+		case a.Through != 0:
+			return fmt.Errorf("ack: a refusal acknowledges nothing (through %d)", a.Through)
+		case a.RetryMS > MaxRetryMS:
+			return fmt.Errorf("ack: retry_ms %d is more than %d", a.RetryMS, MaxRetryMS)
+		}
+	}
+	if !a.Refused() || a.Stream != "" {
 		if err := CheckName("stream", a.Stream); err != nil {
 			return fmt.Errorf("ack: %w", err)
 		}
@@ -87,3 +127,7 @@ func (a Ack) validate() error {
 // its values from_seq and to_seq name those sequences, and the cloud's
 // commit record takes them as settled (nothing more will come for them).
 const GapNotKept = "not_kept"
+
+// Refused reports whether a says First..Last was not stored: a resync
+// request or a retry hint.
+func (a Ack) Refused() bool { return a.Resync || a.RetryMS != 0 }

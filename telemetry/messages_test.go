@@ -108,12 +108,107 @@ func TestCheckName(t *testing.T) {
 
 func FuzzDecodeAck(f *testing.F) {
 	f.Add([]byte(`{"stream":"s1","first":5,"last":9,"through":9}`))
+	f.Add([]byte(`{"first":5,"last":9,"resync":true,"context":3735928559}`))
+	f.Add([]byte(`{"stream":"s1","first":5,"last":9,"retry_ms":800}`))
+	f.Add([]byte(`{"online":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := DecodeAck(data)
-		if err == nil && (a.First == 0 || a.Last < a.First) {
+		if err != nil {
+			return
+		}
+		switch {
+		case a.Online && a != (Ack{Online: true}):
+			t.Fatalf("accepted an online notice carrying more %+v", a)
+		case !a.Online && (a.First == 0 || a.Last < a.First):
 			t.Fatalf("accepted a bad range %+v", a)
+		case a.Refused() && a.Through != 0:
+			t.Fatalf("accepted a refusal that acknowledges %+v", a)
+		case a.RetryMS > MaxRetryMS || a.RetryMS != 0 && a.Resync:
+			t.Fatalf("accepted a bad retry hint %+v", a)
+		}
+		// What was accepted encodes back to itself.
+		again, err := EncodeAck(a)
+		if err != nil {
+			t.Fatalf("accepted %+v, which does not encode: %v", a, err)
+		}
+		if b, err := DecodeAck(again); err != nil || b != a {
+			t.Fatalf("%s decoded to %+v, encoded to %s, decoded to %+v, %v", data, a, again, b, err)
 		}
 	})
+}
+
+func TestRetryAck(t *testing.T) {
+	for _, a := range []Ack{{Stream: "s1", First: 5, Last: 9, RetryMS: 800}, {First: 5, Last: 9, RetryMS: MaxRetryMS}} {
+		data, err := EncodeAck(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodeAck(data); err != nil || got != a || !got.Refused() {
+			t.Fatalf("%s decoded to %+v, %v", data, got, err)
+		}
+	}
+	if data, _ := EncodeAck(Ack{Stream: "s1", First: 5, Last: 9, Through: 9}); strings.Contains(string(data), "retry") ||
+		strings.Contains(string(data), "online") {
+		t.Errorf("a plain ack carries the new fields: %s", data) // an older gateway would refuse it
+	}
+	bad := []struct{ in, want string }{
+		{`{"stream":"s1","first":5,"last":9,"retry_ms":800,"through":9}`, "acknowledges nothing"},
+		{`{"first":5,"last":9,"retry_ms":800,"resync":true}`, "does not go with a resync"},
+		{`{"first":5,"last":9,"retry_ms":600001}`, "more than"},
+		{`{"first":5,"last":9,"retry_ms":-1}`, "cannot unmarshal"},
+		{`{"first":0,"last":9,"retry_ms":100}`, "starts at 0"},
+		{`{"stream":"a/b","first":5,"last":9,"retry_ms":100}`, "not allowed"},
+	}
+	for _, tc := range bad {
+		if _, err := DecodeAck([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeAck(%s) error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestOnlineAck(t *testing.T) {
+	data, err := EncodeAck(Ack{Online: true})
+	if err != nil || string(data) != `{"online":true}` {
+		t.Fatalf("EncodeAck = %s, %v", data, err)
+	}
+	if a, err := DecodeAck(data); err != nil || !a.Online || a.Refused() {
+		t.Fatalf("%s decoded to %+v, %v", data, a, err)
+	}
+	for _, bad := range []string{`{"online":true,"first":1,"last":1}`, `{"online":true,"stream":"s1"}`,
+		`{"online":true,"retry_ms":5}`, `{"online":false}`, `{}`} {
+		if _, err := DecodeAck([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestStateAccepts(t *testing.T) {
+	data, err := EncodeState(State{State: StateOnline, Accepts: []string{AckRetry, AckOnline}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodeState(data)
+	if err != nil || !s.Accepting(AckRetry) || !s.Accepting(AckOnline) || s.Accepting("resend_from") {
+		t.Fatalf("%s decoded to %+v, %v", data, s, err)
+	}
+	if old, err := DecodeState([]byte(`{"state":"online"}`)); err != nil || old.Accepting(AckRetry) {
+		t.Fatalf("an older gateway's state: %+v, %v", old, err)
+	}
+	if s, err := DecodeState([]byte(`{"state":"online","accepts":["retry_ms","something_new"]}`)); err != nil ||
+		!s.Accepting(AckRetry) {
+		t.Fatalf("a name the cloud does not know is not ignored: %+v, %v", s, err)
+	}
+	bad := []struct{ in, want string }{
+		{`{"state":"online","accepts":["a b"]}`, "not allowed"},
+		{`{"state":"online","accepts":[""]}`, "accepts"},
+		{`{"state":"online","accepts":"retry_ms"}`, "cannot unmarshal"},
+		{`{"state":"online","accepts":[` + strings.Repeat(`"a",`, MaxAccepts) + `"a"]}`, "more than"},
+	}
+	for _, tc := range bad {
+		if _, err := DecodeState([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeState(%.60s) error %v, want %q", tc.in, err, tc.want)
+		}
+	}
 }
 
 func TestCheckDisplayName(t *testing.T) {
@@ -141,6 +236,7 @@ func TestCheckDisplayName(t *testing.T) {
 func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"state":"online","site":"n","location":{"lat":1,"lon":2},"devices":[{"id":"d","profile":"p","interval":"5s"}]}`))
 	f.Add([]byte(`{"state":"online","name":"北区农场 1 号站","site_name":"北区"}`))
+	f.Add([]byte(`{"state":"online","accepts":["retry_ms","online"]}`))
 	f.Add([]byte(`{"state":"online","heartbeat":"1m0s","devices":[{"id":"d","bus":"rs485","port":"/dev/ttyUSB0","last_read":"2026-12-02T06:00:00Z","health":"quarantined"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)
@@ -156,6 +252,14 @@ func FuzzDecodeState(f *testing.F) {
 		for _, d := range s.Devices {
 			if d.Bus != "" && CheckName("bus", d.Bus) != nil || len(d.Port) > MaxAttrLen {
 				t.Fatalf("accepted device %+v", d)
+			}
+		}
+		if len(s.Accepts) > MaxAccepts {
+			t.Fatalf("accepted %d accepts", len(s.Accepts))
+		}
+		for _, a := range s.Accepts {
+			if CheckName("accepts", a) != nil {
+				t.Fatalf("accepted accepts %q", a)
 			}
 		}
 	})

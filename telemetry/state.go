@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -32,7 +33,18 @@ type State struct {
 	// session says. Zero: an older gateway that does not say.
 	Heartbeat Duration      `json:"heartbeat,omitempty"`
 	Devices   []DeviceState `json:"devices,omitempty"`
+	// Accepts lists the optional ack fields the gateway understands
+	// (AckRetry, AckOnline): the cloud sends a gateway nothing it does not
+	// list, since an older gateway refuses an ack with an unknown field.
+	// Names the cloud does not know are ignored.
+	Accepts []string `json:"accepts,omitempty"`
 }
+
+// MaxAccepts bounds a state's Accepts.
+const MaxAccepts = 16
+
+// Accepting reports whether s lists the optional ack field name.
+func (s State) Accepting(name string) bool { return slices.Contains(s.Accepts, name) }
 
 // States of a gateway.
 const (
@@ -138,6 +150,14 @@ func DecodeState(data []byte) (State, error) {
 	}
 	if s.Heartbeat < 0 {
 		return s, fmt.Errorf("state: heartbeat %v is negative", time.Duration(s.Heartbeat))
+	}
+	if len(s.Accepts) > MaxAccepts {
+		return s, fmt.Errorf("state: accepts lists %d fields, more than %d", len(s.Accepts), MaxAccepts)
+	}
+	for _, a := range s.Accepts {
+		if err := CheckName("accepts", a); err != nil {
+			return s, fmt.Errorf("state: %w", err)
+		}
 	}
 	for i, d := range s.Devices {
 		if err := CheckName("device", d.ID); err != nil {

@@ -341,8 +341,8 @@ func TestClusterDrill(t *testing.T) {
 		dir := t.TempDir()
 		g := &faultGateway{t: t, id: fmt.Sprintf("drill-real-%d", i), cfg: filepath.Join(dir, "gateway.yaml"),
 			http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
-		conf := fmt.Sprintf(faultGatewayConfig, g.id, strings.Join(cl.MQTTURLs(), ", "), filepath.Join(dir, "buffer"), "",
-			g.http, rig.simAddr)
+		conf := fmt.Sprintf(faultGatewayConfig, g.id, strings.Join(cl.MQTTURLs(), ", "),
+			smallBatches+"\n  ack_timeout: 3s\n  reconnect_max: 2s", filepath.Join(dir, "buffer"), "", g.http, rig.simAddr)
 		if err := os.WriteFile(g.cfg, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}

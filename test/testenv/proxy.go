@@ -11,17 +11,20 @@ import (
 // link does: Freeze stops forwarding on the connections open at that
 // moment without closing them (a stalled cellular link, a NAT that forgot
 // the flow), Cut closes them all (a dropped link). New connections are
-// forwarded normally unless Refuse is set.
+// forwarded normally unless Refuse is set. HoldReplies stops only what the
+// target sends (a broker's acks reach no one; what the client sends still
+// goes through).
 type Proxy struct {
 	Addr   string // host:port to connect to
 	target string
 	ln     net.Listener
 
-	mu     sync.Mutex
-	conns  map[net.Conn]bool // open connections, both sides
-	frozen map[net.Conn]bool // those Freeze stopped
-	refuse bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // open connections, both sides
+	upstream map[net.Conn]bool // those to the target
+	frozen   map[net.Conn]bool // those Freeze stopped
+	refuse   bool
+	wg       sync.WaitGroup
 }
 
 // StartProxy listens on a free loopback port and forwards to target until
@@ -32,7 +35,8 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}, frozen: map[net.Conn]bool{}}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}, frozen: map[net.Conn]bool{},
+		upstream: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -62,7 +66,7 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
-		p.conns[c], p.conns[up] = true, true
+		p.conns[c], p.conns[up], p.upstream[up] = true, true, true
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pipe(c, up)
@@ -110,6 +114,19 @@ func (p *Proxy) Freeze() {
 	})
 }
 
+// HoldReplies stops forwarding what the target sends on every connection
+// open now, leaving them open and the other direction flowing: a client's
+// messages arrive, the answers do not. Thaw resumes.
+func (p *Proxy) HoldReplies() {
+	p.set(func() {
+		for c := range p.conns {
+			if p.upstream[c] {
+				p.frozen[c] = true
+			}
+		}
+	})
+}
+
 // Thaw resumes forwarding.
 func (p *Proxy) Thaw() { p.set(func() { p.frozen = map[net.Conn]bool{} }) }
 
@@ -121,6 +138,7 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	conns := p.conns
 	p.conns = map[net.Conn]bool{}
+	p.upstream = map[net.Conn]bool{}
 	p.frozen = map[net.Conn]bool{}
 	p.mu.Unlock()
 	for c := range conns {

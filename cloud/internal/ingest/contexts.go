@@ -52,6 +52,14 @@ func (c *contexts) CompactContext(ctx context.Context, gateway string, id, versi
 	return cc, nil
 }
 
+// has reports whether the memory holds cc's version (it was stored).
+func (c *contexts) has(cc *telemetry.CompactContext) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[ctxKey{cc.Gateway, cc.ID, cc.Version}]
+	return ok
+}
+
 // Put remembers a context (one the ingestor just stored).
 func (c *contexts) Put(cc *telemetry.CompactContext) {
 	k := ctxKey{cc.Gateway, cc.ID, cc.Version}

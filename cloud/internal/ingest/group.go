@@ -244,7 +244,12 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		if c.Covers(p.first, p.last) {
 			in.m.duplicates.Inc()
 			p.resend = in.resendFrom(c, p)
-			if sc.c.Covers(p.first, p.last) {
+			// A replay that defines a compact context (a gateway restarted
+			// with a new one, resending what was stored before its ack
+			// came) has its context stored before the ack, which confirms
+			// the context to the gateway: its next batch refers to it.
+			def := p.def != nil && !in.contexts.has(p.def)
+			if sc.c.Covers(p.first, p.last) && !def {
 				// Durable already: acknowledged again at once, not written
 				// or judged twice.
 				in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
@@ -252,6 +257,9 @@ func (in *Ingestor) commitGroup(group []*pending) {
 				continue
 			}
 			answers = append(answers, answer{p: p, dup: true})
+			if def {
+				defs = append(defs, p.def)
+			}
 			continue
 		}
 		if n := trimCovered(p.b, c); n > 0 {
@@ -364,8 +372,26 @@ func (in *Ingestor) commitGroup(group []*pending) {
 		defer finish()
 		// Each reading's delay is measured to g.Stored: only batches no
 		// commit record covers are written, so a replay counts no reading
-		// twice.
+		// twice. A write that fails before the data is durable is held and
+		// tried again for StoreHold (recovery.go); not when a group it
+		// extends failed: that is final.
 		err := in.o.Store.WriteGroup(ctx, g)
+		hold := time.Now().Add(in.o.StoreHold)
+		retry := func(wait time.Duration) bool {
+			return err != nil && !acked && !errors.Is(err, errEarlierGroup) && ctx.Err() == nil &&
+				time.Now().Add(wait).Before(hold)
+		}
+		for wait := FirstRetryWait; retry(wait); wait = min(2*wait, RetryWait) {
+			in.storeRetry(err, len(g.Batches), wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			g.Stored = time.Now()
+			err = in.o.Store.WriteGroup(ctx, g)
+		}
 		in.m.storeSeconds.Observe(time.Since(g.Stored).Seconds())
 		switch {
 		case err == nil && !acked:
@@ -392,13 +418,13 @@ func (in *Ingestor) commitGroup(group []*pending) {
 // acknowledge answers a batch of a group whose data is durable.
 func (in *Ingestor) acknowledge(p *pending, dup bool) {
 	through := p.sc.through(&in.commitMu)
+	if p.def != nil {
+		in.contexts.Put(p.def)
+	}
 	if dup {
 		in.answer(p, outcome{ack: telemetry.Ack{Stream: p.b.Stream, First: p.first, Last: p.last,
 			Through: through, ResendFrom: p.resend}, dup: true, ok: true})
 		return
-	}
-	if p.def != nil {
-		in.contexts.Put(p.def)
 	}
 	in.m.batches.Inc()
 	in.m.readings.Add(float64(len(p.b.Readings)))
@@ -442,18 +468,20 @@ func (in *Ingestor) oldestRun() time.Time {
 }
 
 // answer tells a batch's sender what became of it: Submit's caller, or the
-// gateway by an ack over MQTT (none when it was not stored: it sends the
-// batch again).
+// gateway by an ack over MQTT; when it was not stored, by a refusal with a
+// retry hint if the gateway accepts one (else nothing: it sends the batch
+// again after its ack timeout).
 func (in *Ingestor) answer(p *pending, o outcome) {
 	if p.msg != nil {
 		defer finish(p.msg, o.ok)
 	}
-	if p.reply != nil {
+	switch {
+	case p.reply != nil:
 		p.reply <- o
-		return
-	}
-	if o.ok {
+	case o.ok:
 		in.publishAck(p.gw, o.ack)
+	default:
+		in.refuse(p.gw, p.b.Stream, p.first, p.last)
 	}
 }
 

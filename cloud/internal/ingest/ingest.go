@@ -76,8 +76,12 @@ type Options struct {
 	// MaxGroupsInFlight bounds the group commits under way at once
 	// (default MaxGroupsInFlight).
 	MaxGroupsInFlight int
-	Log               *slog.Logger
-	Metrics           *Metrics
+	// StoreHold is how long a group whose store write fails is held and
+	// retried before its batches are refused (default StoreHold;
+	// recovery.go).
+	StoreHold time.Duration
+	Log       *slog.Logger
+	Metrics   *Metrics
 
 	// NotGateways are user names that are not gateways (the cloud's own,
 	// alert readers): their batches and states are refused (notgateway.go).
@@ -129,6 +133,8 @@ type Ingestor struct {
 	end      context.CancelFunc
 	running  sync.WaitGroup
 	commitMu sync.Mutex
+	// peers are the optional ack fields each gateway accepts (recovery.go).
+	peers peers
 }
 
 // New prepares an ingestor; Run connects.
@@ -147,6 +153,9 @@ func New(o Options) *Ingestor {
 	}
 	if o.MaxGroupsInFlight <= 0 {
 		o.MaxGroupsInFlight = MaxGroupsInFlight
+	}
+	if o.StoreHold <= 0 {
+		o.StoreHold = StoreHold
 	}
 	if o.ClientID == "" {
 		host, _ := os.Hostname()
@@ -167,6 +176,10 @@ func New(o Options) *Ingestor {
 
 // StallAfter is the default of Options.StallAfter.
 const StallAfter = 10 * time.Second
+
+// ReconnectWait is how long the ingestor waits between attempts to
+// connect to the broker.
+const ReconnectWait = time.Second
 
 // Health says whether the cloud hears the field: "" when connected and
 // keeping up, else why not. The early-warning engine counts no silence
@@ -272,7 +285,10 @@ func (in *Ingestor) runMQTT(upFilter string, handle mqtt.MessageHandler) error {
 		SetUsername(in.o.Username).SetPassword(in.o.Password).SetTLSConfig(in.o.TLS).
 		SetCleanSession(true).SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).SetMaxReconnectInterval(30 * time.Second).
+		// One client per broker, not a fleet: it tries again every second,
+		// so it is subscribed again within a second of the broker's return
+		// (docs/decisions.md §40).
+		SetConnectRetryInterval(ReconnectWait).SetMaxReconnectInterval(ReconnectWait).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			tok := c.SubscribeMultiple(map[string]byte{upFilter: 1, telemetry.StateFilter: 1}, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -329,6 +345,10 @@ func (in *Ingestor) processState(gw string, msg Message) {
 		return
 	}
 	in.devicesRefused(gw, "state", in.o.Registry.ObserveState(gw, s, msg.Retained()))
+	if s.State == telemetry.StateOnline {
+		in.peers.set(gw, s)
+		in.greet(gw, s, msg.Retained())
+	}
 	in.m.states.WithLabelValues(s.State).Inc()
 }
 
@@ -358,6 +378,9 @@ func (in *Ingestor) processBatch(ctx context.Context, gw string, msg Message) (h
 		return false, true
 	case err != nil:
 		in.storeFailed(gw, b, fmt.Errorf("reading a compact context: %w", err))
+		if _, first, last, perr := telemetry.PeekCompact(msg.Payload()); perr == nil {
+			in.refuse(gw, "", first, last)
+		}
 		return false, false
 	}
 	if b.Gateway != gw {
@@ -382,16 +405,21 @@ func (in *Ingestor) admit(gw string, b *telemetry.Batch, def *telemetry.CompactC
 	// The gateway spoke and its devices acquired what the batch holds,
 	// whether or not the store takes it now: no-data is judged on that.
 	in.devicesRefused(gw, "batch", in.o.Registry.Heard(b))
-	if in.life.Err() != nil {
-		in.storeFailed(gw, b, errors.New("the intake is shutting down"))
+	failed := func(err error) bool {
+		in.storeFailed(gw, b, err)
+		if reply == nil {
+			in.refuse(gw, b.Stream, b.FirstSeq, b.LastSeq())
+		}
 		return false
+	}
+	if in.life.Err() != nil {
+		return failed(errors.New("the intake is shutting down"))
 	}
 	ctx, cancel := context.WithTimeout(in.life, 30*time.Second)
 	defer cancel()
 	sc, err := in.commits.load(ctx, gw, b.Stream)
 	if err != nil {
-		in.storeFailed(gw, b, fmt.Errorf("reading the commit record: %w", err))
-		return false
+		return failed(fmt.Errorf("reading the commit record: %w", err))
 	}
 	in.enqueue(&pending{gw: gw, b: b, def: def, sc: sc, first: b.FirstSeq, last: b.LastSeq(), reply: reply, msg: msg})
 	return true

@@ -294,24 +294,7 @@ func TestCompactContextsAndResync(t *testing.T) {
 	st := openSQLite(t)
 	gw := newGateway(t, url, "gw1")
 	enc := telemetry.NewCompactEncoder("gw1", "north", "s1")
-	batch := func(first uint64) []byte {
-		b := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: first}
-		for i := range 5 {
-			b.Readings = append(b.Readings, telemetry.Reading{Device: "soil-1", Metric: "soil_moisture", Unit: "%",
-				Value: 30 + float64(i)/10, Time: t0.Add(time.Duration(first+uint64(i)) * time.Minute)})
-		}
-		data, sent, err := enc.Encode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before := len(gw.ackList())
-		gw.publish(t, telemetry.UpTopic("gw1"), data)
-		testenv.Eventually(t, "an answer", wait, func() bool { return len(gw.ackList()) > before })
-		if a := gw.ackList()[len(gw.ackList())-1]; !a.Resync {
-			enc.Confirm(sent)
-		}
-		return data
-	}
+	batch := func(first uint64) { sendCompact(t, gw, enc, first) }
 	first := startIngest(t, url, st)
 	batch(1) // defines the context
 	batch(6) // refers to it
@@ -336,6 +319,30 @@ func TestCompactContextsAndResync(t *testing.T) {
 	if a := gw.ackList()[len(gw.ackList())-1]; a.Resync || a.Last != 20 {
 		t.Fatalf("after the reset %+v", a)
 	}
+}
+
+// sendCompact encodes five readings of gw1's stream s1 from sequence first
+// with enc, publishes them and waits for the cloud's answer; an answer that
+// is not a refusal confirms what the batch defined, as a gateway does.
+func sendCompact(t *testing.T, gw *gateway, enc *telemetry.CompactEncoder, first uint64) telemetry.Ack {
+	t.Helper()
+	b := &telemetry.Batch{Gateway: "gw1", Site: "north", Stream: "s1", FirstSeq: first}
+	for i := range 5 {
+		b.Readings = append(b.Readings, telemetry.Reading{Device: "soil-1", Metric: "soil_moisture", Unit: "%",
+			Value: 30 + float64(i)/10, Time: t0.Add(time.Duration(first+uint64(i)) * time.Minute)})
+	}
+	data, sent, err := enc.Encode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(gw.ackList())
+	gw.publish(t, telemetry.UpTopic("gw1"), data)
+	testenv.Eventually(t, "an answer", wait, func() bool { return len(gw.ackList()) > before })
+	a := gw.ackList()[before]
+	if !a.Refused() {
+		enc.Confirm(sent)
+	}
+	return a
 }
 
 // wait bounds how long a test waits for an event.

@@ -25,6 +25,11 @@ type Metrics struct {
 	groups     prometheus.Histogram
 	unwritable prometheus.Counter
 	restored   restoredMetrics
+	// Recovery (recovery.go): failed group writes tried again, refusals
+	// with a retry hint, online notices.
+	storeRetries  prometheus.Counter
+	refusals      prometheus.Counter
+	onlineNotices prometheus.Counter
 }
 
 // NewMetrics registers the ingestor's metrics on reg.
@@ -62,10 +67,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches written by one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		unwritable: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_unwritable_readings_total",
 			Help: "Readings the store cannot represent (a time outside years 1678–2262): left out, the rest of their batch stored and acknowledged."}),
+		storeRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_store_retries_total",
+			Help: "Failed group writes held and tried again (the store was failing)."}),
+		refusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_refusals_total",
+			Help: "Refusals sent: batches not stored, with a hint of when to send them again (gateways that accept it)."}),
+		onlineNotices: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldwatch_ingest_online_notices_total",
+			Help: "Online notices sent: gateways told that the cloud has subscribed again and what they sent meanwhile may be lost."}),
 	}
 	m.restored = newRestoredMetrics()
 	reg.MustRegister(m.restored.collectors()...)
-	reg.MustRegister(m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.overlap, m.backlog,
+	reg.MustRegister(m.storeRetries, m.refusals, m.onlineNotices, m.groups, m.unwritable, m.batches, m.readings, m.events, m.acks, m.rejected, m.states, m.storeErrors, m.duplicates, m.overlap, m.backlog,
 		m.resyncs, m.storeSeconds, m.future, m.devicesRefused)
 	// Every reason appears from the start, so a dashboard can rate() it.
 	for _, r := range []string{"malformed", "too_large", "flooding", "gateway_mismatch", "unknown_context", "bad_state", "topic", "not_gateway"} {

@@ -22,6 +22,8 @@ type Metrics struct {
 	clockHold       prometheus.Gauge
 	ackSeconds      prometheus.Histogram
 	resend          resendMetrics
+	refusals        prometheus.Counter
+	onlineNotices   prometheus.Counter
 }
 
 // NewMetrics registers the uplink's metrics on reg.
@@ -53,6 +55,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restamped:   c("restamped_total", "Items stamped while the wall clock was unsynced, sent with their true time once it was set (a resent batch counts again)."),
 		clockHold: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fieldwatch_gateway_uplink_clock_hold",
 			Help: "1 while items stamped before the wall clock was set are held back for clock_wait, to be re-stamped."}),
+		refusals:      c("refusals_total", "Batches the cloud could not store and asked for again after a hint, instead of the ack timeout."),
+		onlineNotices: c("online_notices_total", "Times the cloud said it had subscribed again (after its restart or a broker's), so what was in flight was sent again at once."),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fieldwatch_gateway_uplink_ack_seconds",
 			Help:    "Time from publishing a batch to the cloud's ack that it is stored.",
@@ -62,6 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.resend = newResendMetrics(c)
 	reg.MustRegister(m.resend.collectors()...)
 	reg.MustRegister(m.connects, m.connectFailures, m.stuck, m.reconnectWaits, m.batches, m.readings, m.bytes, m.resends,
-		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.restamped, m.clockHold, m.ackSeconds)
+		m.ackTimeouts, m.acks, m.badAcks, m.acksDropped, m.unsendable, m.resyncs, m.restamped, m.clockHold, m.ackSeconds,
+		m.refusals, m.onlineNotices)
 	return m
 }

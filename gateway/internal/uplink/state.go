@@ -59,6 +59,7 @@ func (u *Uplink) publishState(state string) {
 	s.Time = now.UTC()
 	s.Buffered = u.o.Buffer.Stats().Readings
 	s.Heartbeat = telemetry.Duration(u.o.Config.StateInterval)
+	s.Accepts = accepts
 	data, err := telemetry.EncodeState(s)
 	if err != nil {
 		u.log.Error("cannot encode state", "err", err)

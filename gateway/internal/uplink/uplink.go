@@ -15,11 +15,16 @@
 //
 // A batch unacknowledged after AckTimeout, or any batch in flight when the
 // connection drops, is sent again (the cloud recognises what it has already
-// stored). The connection is supervised (conn.go): broker failover,
-// jittered backoff, and a connection whose publishes stall for
-// publish_timeout is replaced. The gateway's state is published retained
-// on connect, every StateInterval and soon after a device's health changes
-// (StateChanged, state.go), with an "offline" last will.
+// stored). So is what is unacknowledged when the cloud says it could not
+// store a batch (a refusal with a retry hint: sent again when the hint
+// says, nothing sent meanwhile) or that it has just subscribed again (an
+// online notice: sent again at once) — recovery.go. The connection is
+// supervised (conn.go): broker failover, jittered backoff that grows only
+// when a broker takes connections and fails them, and a connection whose
+// publishes stall for publish_timeout is replaced. The gateway's state is
+// published retained on connect, every StateInterval and soon after a
+// device's health changes (StateChanged, state.go), with an "offline" last
+// will.
 package uplink
 
 import (
@@ -101,6 +106,11 @@ type Uplink struct {
 	// notKeptFrom is the lowest ResendFrom whose missing items were
 	// reported (resend.go); MaxUint64 while none was.
 	notKeptFrom uint64
+	// resendAt, when set, is when the cloud asked for what is
+	// unacknowledged again after refusing a batch: nothing is sent until
+	// then (recovery.go). refusing: refused since the last ack (logged once).
+	resendAt time.Time
+	refusing bool
 }
 
 type flight struct {
@@ -232,6 +242,7 @@ func (u *Uplink) restart(why string) {
 			"from_seq", u.o.Buffer.Acked()+1)
 	}
 	u.inflight = u.inflight[:0]
+	u.resendAt = time.Time{}
 	first, next := u.o.Buffer.Acked()+1, u.o.Buffer.Next()
 	u.acked.trimBelow(first - 1)
 	u.backNext = first
@@ -262,6 +273,12 @@ func (u *Uplink) pump() time.Duration {
 			u.conn.replace()
 			return wait
 		}
+	}
+	if !u.resendAt.IsZero() {
+		if d := u.resendAt.Sub(now); d > 0 {
+			return max(d, time.Millisecond) // the cloud asked for nothing before then
+		}
+		u.restart("the cloud could not store a batch and asked for it again")
 	}
 	if len(u.inflight) > 0 {
 		if age := now.Sub(u.inflight[0].sent); age >= c.AckTimeout {
@@ -469,8 +486,15 @@ func (u *Uplink) onAck(_ mqtt.Client, msg mqtt.Message) {
 // handleAck records what the cloud acknowledged and trims the buffer up to
 // the highest sequence below which everything is acknowledged.
 func (u *Uplink) handleAck(a telemetry.Ack) {
-	if a.Resync {
+	switch {
+	case a.Online:
+		u.cloudOnline()
+		return
+	case a.Resync:
 		u.resync(a)
+		return
+	case a.RetryMS > 0:
+		u.refused(a)
 		return
 	}
 	if a.Stream != u.o.Buffer.Stream() {
@@ -479,6 +503,7 @@ func (u *Uplink) handleAck(a telemetry.Ack) {
 		return
 	}
 	u.m.acks.Inc()
+	u.refusing = false
 	last := u.o.Buffer.Next() - 1
 	u.markAcked(a.First, min(a.Last, last))
 	if a.Through > 0 {

@@ -34,12 +34,23 @@ const (
 )
 
 // WriteGroup implements store.Store: the readings and events of every
-// batch in requests of up to linesPerRequest lines, several at once; then,
-// only once all of them are written, the contexts and commit records in
+// batch, and the contexts the batches defined, in requests of up to
+// linesPerRequest lines, several at once; then, only once all of them are
+// written (and Ready has had its say: the cloud acknowledges the batches
+// then, confirming the contexts to their gateways), the commit records in
 // one request, so a commit never claims data the database does not hold.
 func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 	chunks := s.encodeData(g)
-	err := s.postAll(ctx, chunks)
+	defs, err := contextLines(g)
+	if err != nil {
+		return err
+	}
+	if defs.Len() > 0 {
+		chunks = append(chunks, defs)
+	} else {
+		putBuf(defs)
+	}
+	err = s.postAll(ctx, chunks)
 	for _, c := range chunks { // not kept while Ready waits
 		putBuf(c)
 	}
@@ -51,10 +62,7 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 			return err
 		}
 	}
-	meta, err := metaLines(g)
-	if err != nil {
-		return err
-	}
+	meta := commitLines(g)
 	defer putBuf(meta)
 	if err := s.post(ctx, meta.Bytes()); err != nil {
 		return fmt.Errorf("influxdb write of the commit records: %w", err)
@@ -135,9 +143,11 @@ func appendReading(enc *lineprotocol.Encoder, gateway, site string, r *telemetry
 	enc.EndLine(r.Time)
 }
 
-// metaLines are the group's contexts and commit records, stamped now: the
-// newest point of each wins when they are read (commits.go).
-func metaLines(g *store.Group) (*bytes.Buffer, error) {
+// contextLines are the compact contexts the group's batches defined,
+// stamped now. They are written with the data, before the batches are
+// acknowledged: an ack confirms a context to its gateway, whose next batch
+// refers to it (docs/decisions.md §40).
+func contextLines(g *store.Group) (*bytes.Buffer, error) {
 	now := time.Now()
 	buf := getBuf()
 	for _, def := range g.Contexts {
@@ -151,10 +161,18 @@ func metaLines(g *store.Group) (*bytes.Buffer, error) {
 			AddField("body", string(body)).SetTime(now)
 		buf.WriteString(write.PointToLineProtocol(p, time.Nanosecond))
 	}
+	return buf, nil
+}
+
+// commitLines are the group's commit records, stamped now: the newest
+// point of each wins when they are read (commits.go).
+func commitLines(g *store.Group) *bytes.Buffer {
+	now := time.Now()
+	buf := getBuf()
 	for _, c := range g.Commits {
 		buf.WriteString(write.PointToLineProtocol(commitPoint(c.Gateway, c.Stream, c.Commit, now), time.Nanosecond))
 	}
-	return buf, nil
+	return buf
 }
 
 // commitPoint is a stream's commit record.

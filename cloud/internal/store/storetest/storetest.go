@@ -620,8 +620,19 @@ func RunGroups(t *testing.T, open func(t *testing.T) store.Store) {
 		Commits: []store.StreamCommit{{Gateway: "gw1", Stream: "s1", Commit: store.Commit{Through: 6}},
 			{Gateway: "gw2", Stream: "s1", Commit: store.Commit{}.With(0, 10, 10)}},
 		Stored: at(10)}
-	if err := s.WriteGroup(ctx, g); err != nil {
-		t.Fatal(err)
+	// The batches are acknowledged when Ready is called, which confirms
+	// the contexts they defined to their gateways: the contexts must be
+	// durable by then.
+	ready := false
+	g.Ready = func(ctx context.Context) error {
+		ready = true
+		if cc, err := s.CompactContext(ctx, "gw2", 7, 1); err != nil || !cc.Equal(def) {
+			t.Errorf("context when Ready is called: %+v, %v", cc, err)
+		}
+		return nil
+	}
+	if err := s.WriteGroup(ctx, g); err != nil || !ready {
+		t.Fatalf("WriteGroup: %v; Ready called: %v", err, ready)
 	}
 	if u := g.Left(b1); u.Count != 1 || u.First == nil {
 		t.Errorf("left out of the batch with a reading of 1600: %+v, want that one reading", u)
