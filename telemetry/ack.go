@@ -37,8 +37,9 @@ import (
 // published meanwhile may have reached no one; the gateway sends what is
 // unacknowledged again at once.
 //
-// RetryMS and Online are sent only to gateways whose state lists them in
-// Accepts (AckRetry, AckOnline): an older gateway refuses unknown fields.
+// RetryMS, Online and ResendFrom are sent only to gateways whose state
+// lists them in Accepts (AckRetry, AckOnline, AckResendFrom): an older
+// gateway refuses unknown fields.
 type Ack struct {
 	Stream     string `json:"stream,omitempty"`
 	First      uint64 `json:"first,omitempty"`
@@ -53,8 +54,9 @@ type Ack struct {
 
 // The optional ack fields a gateway may list in its state's Accepts.
 const (
-	AckRetry  = "retry_ms"
-	AckOnline = "online"
+	AckRetry      = "retry_ms"
+	AckOnline     = "online"
+	AckResendFrom = "resend_from"
 )
 
 // MaxAckBytes bounds an encoded ack.

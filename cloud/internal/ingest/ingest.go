@@ -478,6 +478,12 @@ func (in *Ingestor) storeFailed(gw string, b *telemetry.Batch, err error) {
 // publishAck sends an ack. Not waited for: a lost ack makes the gateway
 // resend, which is safe.
 func (in *Ingestor) publishAck(gw string, a telemetry.Ack) {
+	if a.ResendFrom != 0 && !in.peers.get(gw).resend {
+		// A gateway that has not said it takes resend_from refuses an ack
+		// with it: the ack alone still goes, and the request comes again
+		// with a later batch once its state says so.
+		a.ResendFrom = 0
+	}
 	ack, err := telemetry.EncodeAck(a)
 	if err != nil {
 		in.log.Error("BUG: cannot encode ack", "err", err)

@@ -52,10 +52,11 @@ type peers struct {
 	m  map[string]peer
 }
 
-type peer struct{ retry, online bool }
+type peer struct{ retry, online, resend bool }
 
 func (ps *peers) set(gw string, s telemetry.State) {
-	p := peer{retry: s.Accepting(telemetry.AckRetry), online: s.Accepting(telemetry.AckOnline)}
+	p := peer{retry: s.Accepting(telemetry.AckRetry), online: s.Accepting(telemetry.AckOnline),
+		resend: s.Accepting(telemetry.AckResendFrom)}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.m == nil {

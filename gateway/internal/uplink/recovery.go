@@ -13,7 +13,7 @@ import (
 // to a gateway that does not list them.
 
 // accepts are the optional ack fields this gateway understands.
-var accepts = []string{telemetry.AckRetry, telemetry.AckOnline}
+var accepts = []string{telemetry.AckRetry, telemetry.AckOnline, telemetry.AckResendFrom}
 
 // refused answers a cloud that could not store a batch in flight and says
 // when to send it again: nothing is sent until then, and then everything
