@@ -32,6 +32,11 @@ type State struct {
 	// session says. Zero: an older gateway that does not say.
 	Heartbeat Duration      `json:"heartbeat,omitempty"`
 	Devices   []DeviceState `json:"devices,omitempty"`
+	// Config is the configuration the gateway runs, its last remote
+	// configuration error and rollback (since issue 17). DecodeState
+	// ignores fields it does not know, so an older cloud reads a newer
+	// gateway's state; an older gateway leaves it out.
+	Config *ConfigState `json:"config,omitempty"`
 }
 
 // States of a gateway.
@@ -138,6 +143,11 @@ func DecodeState(data []byte) (State, error) {
 	}
 	if s.Heartbeat < 0 {
 		return s, fmt.Errorf("state: heartbeat %v is negative", time.Duration(s.Heartbeat))
+	}
+	if s.Config != nil {
+		if err := s.Config.check(); err != nil {
+			return s, fmt.Errorf("state: %w", err)
+		}
 	}
 	for i, d := range s.Devices {
 		if err := CheckName("device", d.ID); err != nil {
