@@ -16,9 +16,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/fieldwatch/fieldwatch/telemetry"
 	"github.com/fieldwatch/fieldwatch/test/sim"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
-	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 const fleetTemplate = `gateway: {id: gw-fleet, site: s1}
@@ -128,7 +128,9 @@ func TestRemoteConfig(t *testing.T) {
 		{"unknown_key", func() { push("gw-fleet", 2, stranger, yaml(1, "3s")) }},
 		{"other_gateway", func() { push("gw-other", 3, trusted, yaml(1, "3s")) }},
 		{"old_version", func() { push("gw-fleet", 1, trusted, yaml(1, "3s")) }},
-		{"invalid", func() { push("gw-fleet", 4, trusted, strings.Replace(yaml(1, "3s"), "interval: 3s", "intreval: 3s", 1)) }},
+		{"invalid", func() {
+			push("gw-fleet", 4, trusted, strings.Replace(yaml(1, "3s"), "interval: 3s", "intreval: 3s", 1))
+		}},
 	} {
 		tc.push()
 		testenv.Eventually(t, tc.reason+" counted", wait, func() bool { return refused(tc.reason) == 1 })
