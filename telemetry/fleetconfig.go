@@ -26,10 +26,13 @@ import (
 // ConfigFormat is the envelope's format number.
 const ConfigFormat = 1
 
-// Bounds of a config envelope, checked before it is parsed.
+// Bounds of a config envelope, checked before it is parsed. 64 KiB is also
+// the cloud's default HTTP body cap (http.max_body_bytes), through which
+// fieldwatch-cloud fleet push sends it; a config of 300 devices is about
+// 30 KiB.
 const (
-	MaxConfigEnvelopeBytes = 256 << 10
-	MaxConfigYAMLBytes     = 128 << 10
+	MaxConfigEnvelopeBytes = 64 << 10
+	MaxConfigYAMLBytes     = 48 << 10
 )
 
 // KeyPrefix starts a public key's text form: "ed25519:" and the 32 bytes
@@ -95,7 +98,13 @@ func EncodeConfig(e ConfigEnvelope) ([]byte, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(e)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // YAML's > and & stay one byte
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // DecodeConfig parses an envelope strictly: bounded, no unknown or missing
