@@ -90,7 +90,15 @@ type pending struct {
 	// Devices are the ones that worked before the change: each must give
 	// a reading again within the grace period.
 	Devices []string `json:"devices,omitempty"`
+	// Starts counts the gateway's starts during the check: a config that
+	// makes it crash (or a power cut) restarts it with the check pending.
+	Starts int `json:"starts,omitempty"`
 }
+
+// MaxStarts is how many restarts a health check survives: at the next
+// start the config is rolled back without running it (a config that makes
+// the gateway fail at start would otherwise never be undone).
+const MaxStarts = 2
 
 // check is a health check in progress.
 type check struct {
@@ -108,6 +116,7 @@ type Manager struct {
 	offers    chan []byte
 
 	mu      sync.Mutex
+	loaded  bool           // Load has run in this process
 	local   *config.Config // the local file, as last loaded
 	rec     record
 	check   *check
@@ -191,11 +200,20 @@ func (m *Manager) Load() (*config.Config, error) {
 		m.saveRecord()
 		return local, nil
 	}
-	if m.rec.Pending != nil {
+	if p := m.rec.Pending; p != nil {
+		if !m.loaded {
+			p.Starts++
+			if p.Starts > MaxStarts {
+				m.loaded = true
+				return m.revert(fmt.Sprintf("the gateway started %d times during the health check", p.Starts)), nil
+			}
+			m.saveRecord()
+		}
 		// A restart (or reload) during the health check starts its grace
 		// period again.
 		m.check = &check{cfg: cfg, since: time.Now()}
 	}
+	m.loaded = true
 	return cfg, nil
 }
 
@@ -492,11 +510,22 @@ func describe(d telemetry.DeviceState) string {
 // rollback puts the previous config back in force and runs it.
 func (m *Manager) rollback(ctx context.Context, host Host, reason string) {
 	m.mu.Lock()
-	p := m.rec.Pending
-	if p == nil {
+	if m.rec.Pending == nil {
 		m.mu.Unlock()
 		return
 	}
+	p := *m.rec.Pending
+	prev := m.revert(reason)
+	m.mu.Unlock()
+	if err := host.Apply(ctx, prev); err != nil {
+		m.log.Error("cannot run the previous config again", "version", p.Prev, "err", err)
+	}
+}
+
+// revert puts the version before the pending one (or the local file) back
+// in force, records the rollback and returns that config. m.mu is held.
+func (m *Manager) revert(reason string) *config.Config {
+	p := m.rec.Pending
 	var prev *config.Config
 	var err error
 	if p.Prev > 0 {
@@ -514,10 +543,7 @@ func (m *Manager) rollback(ctx context.Context, host Host, reason string) {
 	m.rec.Rollback = &telemetry.ConfigRollback{From: p.Version, To: p.Prev, At: now, Reason: reason}
 	m.rec.Error, m.rec.ErrorVersion, m.rec.ErrorAt = reason, p.Version, now
 	m.saveRecord()
-	m.mu.Unlock()
 	m.results.WithLabelValues(RolledBack).Inc()
 	m.log.Error("remote config rolled back", "version", p.Version, "back_to", p.Prev, "reason", reason)
-	if err := host.Apply(ctx, prev); err != nil {
-		m.log.Error("cannot run the previous config again", "version", p.Prev, "err", err)
-	}
+	return prev
 }

@@ -158,3 +158,40 @@ func TestLocalEditWins(t *testing.T) {
 		t.Fatalf("v2 again after the local edit: %+v", m2.Status())
 	}
 }
+
+// TestRestartsDuringCheck: a config under its health check survives
+// MaxStarts starts of the gateway (a power cut); at the next it is rolled
+// back without running, as a config that makes the gateway fail at start
+// would otherwise never be.
+func TestRestartsDuringCheck(t *testing.T) {
+	path, remote := setup(t)
+	local, err := New(path, slog.New(slog.DiscardHandler), prometheus.NewRegistry()).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := local.Fleet.Dir
+	data, _ := os.ReadFile(path)
+	os.WriteFile(filepath.Join(dir, "remote-v1.yaml"), []byte(remote("2s")), 0o600)
+	os.WriteFile(filepath.Join(dir, "remote-v2.yaml"), []byte(remote("3s")), 0o600)
+	rec, _ := json.Marshal(record{Version: 2, Highest: 2, LocalSum: sum(data),
+		Pending: &pending{Version: 2, Prev: 1, Devices: []string{"soil-1"}}})
+	os.WriteFile(filepath.Join(dir, "state.json"), rec, 0o600)
+	for start := 1; start <= MaxStarts+1; start++ {
+		m := New(path, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		cfg, err := m.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, s := cfg.Buses[0].Devices[0].Interval, m.Status()
+		if start <= MaxStarts {
+			if got != 3*time.Second || s.Checking != 2 || s.Rollback != nil {
+				t.Fatalf("start %d: interval %v, status %+v; want v2 under its check", start, got, s)
+			}
+			continue
+		}
+		if got != 2*time.Second || s.Version != 1 || s.Checking != 0 || s.Rollback == nil ||
+			s.Rollback.From != 2 || !strings.Contains(s.Rollback.Reason, "started 3 times") {
+			t.Fatalf("start %d: interval %v, status %+v; want v1 back after a rollback", start, got, s)
+		}
+	}
+}
