@@ -151,6 +151,7 @@ func Run(ctx context.Context, o Options) error {
 					continue
 				}
 				a.log.Info("remote config taken; restarting buses and uplink")
+				req.cfg.WarnLoose(a.log)
 				cancel()
 				if err := <-done; err != nil {
 					return err
