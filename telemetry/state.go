@@ -38,6 +38,11 @@ type State struct {
 	// list, since an older gateway refuses an ack with an unknown field.
 	// Names the cloud does not know are ignored.
 	Accepts []string `json:"accepts,omitempty"`
+	// Config is the configuration the gateway runs, its last remote
+	// configuration error and rollback (since issue 17). DecodeState
+	// ignores fields it does not know, so an older cloud reads a newer
+	// gateway's state; an older gateway leaves it out.
+	Config *ConfigState `json:"config,omitempty"`
 }
 
 // MaxAccepts bounds a state's Accepts.
@@ -156,6 +161,11 @@ func DecodeState(data []byte) (State, error) {
 	}
 	for _, a := range s.Accepts {
 		if err := CheckName("accepts", a); err != nil {
+			return s, fmt.Errorf("state: %w", err)
+		}
+	}
+	if s.Config != nil {
+		if err := s.Config.check(); err != nil {
 			return s, fmt.Errorf("state: %w", err)
 		}
 	}

@@ -33,6 +33,8 @@ type API struct {
 	access   access
 	loc      *time.Location // where statistics' days begin (stats.go)
 	console  *Console
+	// publishConfig publishes remote configs (fleet.go); nil: not offered.
+	publishConfig ConfigPublisher
 
 	requests *prometheus.CounterVec
 }
@@ -60,6 +62,7 @@ func New(st store.Store, reg *registry.Registry, log *slog.Logger, mreg promethe
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stations", a.wrap("stations", a.stations))
 	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
+	a.registerFleet(mux)
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))

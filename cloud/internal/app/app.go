@@ -180,6 +180,13 @@ func Run(ctx context.Context, o Options) error {
 		ap.WithAlerts(alerts.engine)
 	}
 	ap.WithConsole(api.Console{Basemap: cfg.Console.Basemap.Page()})
+	ap.WithConfigPublisher(func(gw string, env []byte) error {
+		err := in.PublishConfig(gw, env)
+		if errors.Is(err, ingest.ErrNoRetained) {
+			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
+		}
+		return err
+	})
 	ap.Register(mux)
 	go func() {
 		for {

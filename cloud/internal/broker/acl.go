@@ -17,8 +17,10 @@ const ReservedID = "alerts"
 // policy is the topic ACL, keyed on the authenticated user name:
 //
 //   - a gateway U publishes only fieldwatch/v1/U/up and fieldwatch/v1/U/state
-//     (its last will included) and reads only fieldwatch/v1/U/ack, by that
-//     exact filter: no wildcard, no shared subscription;
+//     (its last will included) and reads only fieldwatch/v1/U/ack and
+//     fieldwatch/v1/U/config (its desired configuration, retained), by
+//     those exact filters: no wildcard, no shared subscription;
+//   - only the ingestor publishes acks and configs;
 //   - the ingestor (InternalUser) reads everything under fieldwatch/v1/,
 //     and is the only user who may subscribe through $share/ (a shared
 //     group is the ingestor's, so nobody else can join it and be handed,
@@ -53,7 +55,7 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	}
 	switch {
 	case user == InternalUser && write:
-		return match("fieldwatch/v1/+/ack", topic) || match(alertsFilter, topic)
+		return match("fieldwatch/v1/+/ack", topic) || match("fieldwatch/v1/+/config", topic) || match(alertsFilter, topic)
 	case user == InternalUser:
 		return within(topic, "fieldwatch/v1/#")
 	case p.alertReaders[user]:
@@ -63,7 +65,7 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	case write:
 		return topic == telemetry.UpTopic(user) || topic == telemetry.StateTopic(user)
 	}
-	return topic == telemetry.AckTopic(user)
+	return topic == telemetry.AckTopic(user) || topic == telemetry.ConfigTopic(user)
 }
 
 // shared reports whether filter is a shared subscription as Mochi reads

@@ -29,6 +29,18 @@ func TestPolicy(t *testing.T) {
 		{"farm-a", "fieldwatch/v1/farm-b/state", w, false},
 		{"farm-a", "fieldwatch/v1/farm-a/ack", w, false}, // acks come from the cloud
 		{"farm-a", "fieldwatch/v1/farm-a/up", r, false},
+		// The desired config: read only one's own, publish none.
+		{"farm-a", "fieldwatch/v1/farm-a/config", r, true},
+		{"farm-a", "fieldwatch/v1/farm-a/config", w, false},
+		{"farm-a", "fieldwatch/v1/farm-b/config", r, false},
+		{"farm-a", "fieldwatch/v1/farm-b/config", w, false},
+		{"farm-a", "fieldwatch/v1/+/config", r, false},
+		{"farm-a", "$share/g/fieldwatch/v1/farm-a/config", r, false},
+		{InternalUser, "fieldwatch/v1/farm-a/config", w, true},
+		{InternalUser, "fieldwatch/v1/+/config", w, false},
+		{InternalUser, "fieldwatch/v1/farm-a/config/x", w, false},
+		{"display", "fieldwatch/v1/display/config", r, false},
+		{"display", "fieldwatch/v1/farm-a/config", w, false},
 		{"farm-a", "fieldwatch/v1/farm-b/ack", r, false},
 		{"farm-a", "fieldwatch/v1/+/ack", r, false},
 		{"farm-a", "fieldwatch/v1/#", r, false},

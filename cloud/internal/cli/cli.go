@@ -1,5 +1,5 @@
 // Package cli is the fieldwatch-cloud command line: run, validate, token,
-// backup, restore, version.
+// fleet, backup, restore, version.
 package cli
 
 import (
@@ -42,6 +42,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "fleet":
+		return fleet(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
@@ -65,6 +67,7 @@ commands:
   run       ingest, store, serve the API and dashboard (no flags: embedded broker and store)
   validate  check a config file, with file:line errors
   token     make an API token (-name alice -role operator -file api-tokens.yaml)
+  fleet     remote configuration: keygen (a signing key pair), push (a signed config to a gateway)
   backup    copy what the cloud keeps into a new directory, while it runs (-to DIR)
   restore   put a backup in place of a stopped cloud's data (-from DIR)
   version   print the version

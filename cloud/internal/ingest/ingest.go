@@ -500,6 +500,35 @@ func (in *Ingestor) publishAck(gw string, a telemetry.Ack) {
 	in.m.acks.Inc()
 }
 
+// ErrNoRetained: the cloud's link (NATS JetStream) cannot keep a gateway's
+// desired configuration retained yet.
+var ErrNoRetained = errors.New("remote configuration needs an MQTT broker; the NATS link does not carry it yet")
+
+// PublishConfig publishes a gateway's signed desired configuration
+// retained on its config topic (docs/fleet.md), and waits until the broker
+// has taken it. The envelope must decode and name gw; its signature is the
+// gateway's to check (the cloud holds no signing key).
+func (in *Ingestor) PublishConfig(gw string, envelope []byte) error {
+	env, err := telemetry.DecodeConfig(envelope)
+	if err != nil {
+		return err
+	}
+	if env.Gateway != gw {
+		return fmt.Errorf("the envelope is addressed to %q, not %q", env.Gateway, gw)
+	}
+	if in.o.Link != nil {
+		return ErrNoRetained
+	}
+	if !in.Connected() {
+		return errors.New("not connected to the broker")
+	}
+	tok := in.client.Publish(telemetry.ConfigTopic(gw), 1, true, envelope)
+	if !tok.WaitTimeout(30 * time.Second) {
+		return errors.New("the broker did not take the config within 30s")
+	}
+	return tok.Error()
+}
+
 // reject counts and logs a refused message; the log is throttled per reason
 // so a flood cannot fill the disk.
 func (in *Ingestor) reject(reason, topic, gw string, err error) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -174,4 +175,76 @@ func encodeFor(t *testing.T, gw, stream string, first uint64, n int) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestConfigTopicACL: on each secured broker the ingestor publishes farm-a's
+// desired configuration retained (PublishConfig); farm-b's attempt to
+// overwrite it, and farm-a's own, do not change it (QoS 0: the embedded
+// broker would cut a QoS 1 forger off); farm-a receives exactly the
+// cloud's; farm-b, which asks for farm-a's config and then its own,
+// receives its own only.
+func TestConfigTopicACL(t *testing.T) {
+	passwords := filepath.Join(t.TempDir(), "passwd")
+	for user, pw := range map[string]string{"farm-a": "pw-a", "farm-b": "pw-b", "fieldwatch-cloud": "cloud-pw"} {
+		testenv.MosquittoPasswd(t, passwords, user, pw, "")
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	envelope := func(gw string) []byte {
+		b, err := telemetry.EncodeConfig(telemetry.SignConfig(telemetry.ConfigEnvelope{Gateway: gw, Version: 1,
+			Issued: t0, Config: "gateway: {id: " + gw + "}\n"}, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, start := range secureBrokers(t, passwords) {
+		t.Run(name, func(t *testing.T) {
+			b := start(t)
+			r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
+			testenv.Eventually(t, "ingestor connected", wait, r.in.Connected)
+			if err := r.in.PublishConfig("farm-a", envelope("farm-b")); err == nil {
+				t.Fatal("an envelope for farm-b was published on farm-a's topic")
+			}
+			for _, gw := range []string{"farm-a", "farm-b"} {
+				if err := r.in.PublishConfig(gw, envelope(gw)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			login := func(id, user, pw string) *mqtt.ClientOptions {
+				return mqtt.NewClientOptions().AddBroker(b.url).SetClientID(id).SetUsername(user).SetPassword(pw).
+					SetProtocolVersion(4).SetAutoReconnect(false)
+			}
+			var mu sync.Mutex
+			got := map[string][]string{} // receiver → payloads
+			record := func(who string) mqtt.MessageHandler {
+				return func(_ mqtt.Client, m mqtt.Message) {
+					mu.Lock()
+					got[who] = append(got[who], m.Topic()+" "+string(m.Payload()))
+					mu.Unlock()
+				}
+			}
+			count := func(who string) int {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(got[who])
+			}
+			a := testenv.MQTTConnect(t, login("gw-a", "farm-a", "pw-a"))
+			bb := testenv.MQTTConnect(t, login("gw-b", "farm-b", "pw-b"))
+			bb.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-b")).Wait()
+			a.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-a")).Wait()
+			a.Subscribe(telemetry.ConfigTopic("farm-a"), 1, record("a")).Wait()
+			testenv.Eventually(t, "farm-a receives its config", wait, func() bool { return count("a") == 1 })
+			bb.Subscribe(telemetry.ConfigTopic("farm-a"), 1, record("b")).Wait() // refused or filtered
+			bb.Subscribe(telemetry.ConfigTopic("farm-b"), 1, record("b")).Wait()
+			testenv.Eventually(t, "farm-b receives its config", wait, func() bool { return count("b") >= 1 })
+			mu.Lock()
+			defer mu.Unlock()
+			if want := telemetry.ConfigTopic("farm-a") + " " + string(envelope("farm-a")); got["a"][0] != want {
+				t.Errorf("farm-a received %q, want the cloud's envelope", got["a"][0])
+			}
+			if len(got["b"]) != 1 || !strings.HasPrefix(got["b"][0], telemetry.ConfigTopic("farm-b")+" ") {
+				t.Errorf("farm-b received %q; want its own config only", got["b"])
+			}
+		})
+	}
 }

@@ -245,16 +245,16 @@ func TestOwnerSpreads(t *testing.T) {
 
 // natsUsers is the authorization block docs/scaling.md gives: the cloud
 // may do anything; each gateway may publish only its own batches and state
-// and read only its own acks.
+// and read only its own acks and desired configuration.
 const natsUsers = `authorization {
   users: [
     {user: cloud, password: cloud-secret}
     {user: gw-a, password: a-secret, permissions: {
       publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state"]
-      subscribe: ["fieldwatch.v1.gw-a.ack"]}}
+      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config"]}}
     {user: gw-b, password: b-secret, permissions: {
       publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state"]
-      subscribe: ["fieldwatch.v1.gw-b.ack"]}}
+      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config"]}}
   ]
 }
 `
@@ -292,13 +292,17 @@ func TestGatewayPermissions(t *testing.T) {
 		}
 		return tok.(*mqtt.SubscribeToken).Result()[topic]
 	}
-	for _, topic := range []string{"fieldwatch/v1/gw-b/ack", "fieldwatch/v1/+/up", "fieldwatch/v1/gw-b/up", "fw/p/#"} {
+	for _, topic := range []string{"fieldwatch/v1/gw-b/ack", "fieldwatch/v1/+/up", "fieldwatch/v1/gw-b/up", "fw/p/#",
+		"fieldwatch/v1/gw-b/config", "fieldwatch/v1/+/config"} {
 		if code := subscribe(topic); code != 0x80 {
 			t.Errorf("gw-a may subscribe to %s (SUBACK %#x)", topic, code)
 		}
 	}
 	if code := subscribe("fieldwatch/v1/gw-a/ack"); code == 0x80 {
 		t.Fatal("gw-a may not subscribe to its own acks")
+	}
+	if code := subscribe("fieldwatch/v1/gw-a/config"); code == 0x80 {
+		t.Fatal("gw-a may not subscribe to its own config")
 	}
 	// gw-a publishes as gw-b, then as itself: only its own reaches the cloud.
 	for _, topic := range []string{telemetry.UpTopic("gw-b"), telemetry.UpTopic("gw-a")} {

@@ -61,6 +61,7 @@ type gateway struct {
 	location       *telemetry.Location
 	state          string // Online, Offline or Unknown (no state message yet)
 	version        string
+	config         *telemetry.ConfigState // nil: the gateway does not say (older than issue 17)
 	stateAt        time.Time
 	started        time.Time
 	buffered       uint64
@@ -169,6 +170,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (re
 	}
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	g.name, g.siteName = s.Name, s.SiteName
+	g.config = copyConfig(s.Config)
 	if s.Location != nil {
 		loc := *s.Location
 		g.location = &loc
@@ -397,6 +399,10 @@ type Station struct {
 	// too far ahead of the cloud's clock. Both since the cloud started.
 	DevicesRefused uint64 `json:"devices_refused,omitempty"`
 	FutureItems    uint64 `json:"future_items,omitempty"`
+	// Config is the configuration the gateway says it runs: remote
+	// version, last remote config error, last rollback (docs/fleet.md).
+	// Absent for gateways older than issue 17.
+	Config *telemetry.ConfigState `json:"config,omitempty"`
 }
 
 // Device is the registry's view of one device.
@@ -444,7 +450,7 @@ func (r *Registry) Station(id string) (Station, bool) {
 
 func (r *Registry) view(g *gateway) Station {
 	now := r.now()
-	st := Station{ID: g.id, Site: g.site, Name: g.name, SiteName: g.siteName, State: g.state, Version: g.version, Started: g.started, Since: g.stateAt,
+	st := Station{ID: g.id, Site: g.site, Name: g.name, SiteName: g.siteName, State: g.state, Version: g.version, Config: copyConfig(g.config), Started: g.started, Since: g.stateAt,
 		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices)),
 		DevicesRefused: g.refused, FutureItems: g.future}
 	if g.location != nil {
@@ -601,4 +607,17 @@ func latest(ts ...time.Time) time.Time {
 		}
 	}
 	return m
+}
+
+// copyConfig is a deep copy of c, so that no caller shares the registry's.
+func copyConfig(c *telemetry.ConfigState) *telemetry.ConfigState {
+	if c == nil {
+		return nil
+	}
+	cc := *c
+	if c.Rollback != nil {
+		rb := *c.Rollback
+		cc.Rollback = &rb
+	}
+	return &cc
 }

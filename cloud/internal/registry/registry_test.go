@@ -328,3 +328,26 @@ func TestMooring(t *testing.T) {
 		t.Fatalf("mooring kept after the gateway stopped sending it: %+v", st.Devices[0].Mooring)
 	}
 }
+
+// TestConfigState: the configuration a gateway reports is the station's,
+// copied; a state without it (an older gateway) clears it.
+func TestConfigState(t *testing.T) {
+	r := New()
+	r.now = func() time.Time { return t0 }
+	c := telemetry.ConfigState{Version: 3, Source: "remote", Error: "rolled back",
+		Rollback: &telemetry.ConfigRollback{From: 4, To: 3, At: t0, Reason: "no reading from soil-1"}}
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0, Config: &c}, false)
+	st, _ := r.Station("gw1")
+	if st.Config == nil || st.Config.Version != 3 || st.Config.Rollback == nil || st.Config.Rollback.From != 4 {
+		t.Fatalf("config %+v", st.Config)
+	}
+	st.Config.Rollback.From = 99
+	c.Rollback.From = 98
+	if st, _ = r.Station("gw1"); st.Config.Rollback.From != 4 {
+		t.Fatalf("the registry's config changed with a copy: %+v", st.Config.Rollback)
+	}
+	r.ObserveState("gw1", telemetry.State{State: telemetry.StateOnline, Time: t0.Add(time.Second)}, false)
+	if st, _ = r.Station("gw1"); st.Config != nil {
+		t.Fatalf("config kept after a state without it: %+v", st.Config)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/poller"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/streams"
@@ -67,8 +68,19 @@ type App struct {
 	// Clock events that could not be written to the buffer.
 	clockUnwritten atomic.Uint64
 
+	// fleet takes remote configs; applies carries them to Run's loop,
+	// which swaps them in like a SIGHUP reload.
+	fleet   *fleet.Manager
+	applies chan applyRequest
+
 	mu  sync.Mutex
 	cur *running // the setup currently running, nil between setups
+}
+
+// applyRequest asks Run's loop to run cfg; done hears whether it took it.
+type applyRequest struct {
+	cfg  *config.Config
+	done chan error
 }
 
 // running is one config's worth of buffer, buses, stream devices, MQTT
@@ -86,12 +98,13 @@ type running struct {
 
 // Run loads the config and runs the gateway until ctx is done.
 func Run(ctx context.Context, o Options) error {
-	cfg, err := config.LoadFile(o.ConfigPath)
+	a := newApp(o.Log)
+	a.fleet = fleet.New(o.ConfigPath, a.log, a.reg)
+	cfg, err := a.fleet.Load()
 	if err != nil {
 		return err
 	}
 	cfg.WarnLoose(o.Log)
-	a := newApp(o.Log)
 	ports := a.openPortLock(o.LockDir, cfg)
 	if err := a.lockPorts(ports, cfg); err != nil {
 		return err
@@ -117,6 +130,9 @@ func Run(ctx context.Context, o Options) error {
 			o.Listening(ln.Addr().String())
 		}
 	}
+	fctx, stopFleet := context.WithCancel(ctx)
+	defer stopFleet()
+	go a.fleet.Run(fctx, host{a})
 	for {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -126,8 +142,26 @@ func Run(ctx context.Context, o Options) error {
 			case err := <-done:
 				cancel()
 				return err
+			case req := <-a.applies:
+				// A remote config (gateway/internal/fleet), already
+				// validated: swapped in as a reload is.
+				err := a.lockPorts(ports, cfg, req.cfg)
+				req.done <- err
+				if err != nil {
+					continue
+				}
+				a.log.Info("remote config taken; restarting buses and uplink")
+				req.cfg.WarnLoose(a.log)
+				cancel()
+				if err := <-done; err != nil {
+					return err
+				}
+				if err := a.lockPorts(ports, req.cfg); err != nil {
+					return err
+				}
+				cfg, reloaded = req.cfg, true
 			case <-o.Reload:
-				next, err := config.LoadFile(o.ConfigPath)
+				next, err := a.fleet.Load()
 				if err != nil {
 					a.reloads.WithLabelValues("failure").Inc()
 					a.log.Error("config reload refused; keeping the running config", "err", err)
@@ -160,7 +194,7 @@ func Run(ctx context.Context, o Options) error {
 func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{log: log, reg: reg, started: time.Now(), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
+	a := &App{log: log, reg: reg, started: time.Now(), applies: make(chan applyRequest), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
 		uplink: uplink.NewMetrics(reg), hj212: hj212up.NewMetrics(reg)}
 	reg.MustRegister(sourceCollector{a})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -204,7 +238,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	// device's health changes, so it publishes the state soon.
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
-		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started})
+		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started, OnConfig: a.onConfig(cfg)})
 	if err != nil {
 		return err
 	}
@@ -320,6 +354,9 @@ func (a *App) state(r *running) telemetry.State {
 	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Name: r.cfg.Gateway.Name,
 		SiteName: r.cfg.Gateway.SiteName, Location: r.cfg.Gateway.Location,
 		Started: a.started.UTC()}
+	if a.fleet != nil {
+		s.Config = a.fleet.Report()
+	}
 	ports := make(map[string]string, len(r.cfg.Buses))
 	for _, bc := range r.cfg.Buses {
 		port := bc.Port // rtu
@@ -450,4 +487,34 @@ func aboveRange(cfg *config.Config) func(telemetry.Reading) bool {
 		f := fields[[2]string{r.Device, r.Metric}]
 		return f != nil && f.AboveRange(r.Value)
 	}
+}
+
+// onConfig is the uplink's handler for remote configs, nil when the
+// config does not take them.
+func (a *App) onConfig(cfg *config.Config) func([]byte) {
+	if a.fleet == nil || !cfg.RemoteEnabled() {
+		return nil
+	}
+	return a.fleet.Offer
+}
+
+// host is the App as the fleet manager sees it.
+type host struct{ a *App }
+
+func (h host) Apply(ctx context.Context, cfg *config.Config) error {
+	req := applyRequest{cfg: cfg, done: make(chan error, 1)}
+	select {
+	case h.a.applies <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+func (h host) Health(cfg *config.Config) (devices []telemetry.DeviceState, connected, running bool) {
+	r := h.a.current()
+	if r == nil || (cfg != nil && r.cfg != cfg) {
+		return nil, false, false
+	}
+	return h.a.state(r).Devices, r.up.Connected(), true
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 )
@@ -26,6 +27,9 @@ type Status struct {
 	Streams   []StreamStatus `json:"streams"`
 	Sources   []SourceStatus `json:"mqtt_sources"`
 	HJ212     []HJ212Status  `json:"hj212_uplinks,omitempty"`
+	// Fleet is remote configuration: the version running, the last error
+	// and rollback, refusals by reason (docs/fleet.md).
+	Fleet *fleet.Status `json:"fleet,omitempty"`
 }
 
 // HJ212Status is one HJ 212 uplink in Status: its platform, whether it is
@@ -119,6 +123,10 @@ func (a *App) status(r *running) Status {
 		Buffer: BufferStatus{Stream: r.buf.Stream(), Readings: bs.Readings, Bytes: bs.Bytes, AckedThrough: r.buf.Acked(),
 			NextSeq: r.buf.Next(), Dropped: bs.Dropped, GapEvents: bs.Gaps, TruncatedBytes: bs.TruncatedBytes},
 		Uplink: r.up.Status()}
+	if a.fleet != nil {
+		fs := a.fleet.Status()
+		s.Fleet = &fs
+	}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {
 			st := d.Stats

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
 )
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -66,6 +67,9 @@ func printStatus(w io.Writer, s app.Status) {
 			b.GapEvents, b.TruncatedBytes)
 	}
 	fmt.Fprintln(w)
+	if f := s.Fleet; f != nil && (f.Remote || f.Version > 0 || f.Error != "") {
+		printFleet(w, f)
+	}
 	if len(s.Devices) > 0 {
 		printDevices(w, s.Devices)
 	}
@@ -168,4 +172,22 @@ func counts(m map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printFleet says which config runs and what became of the last remote one.
+func printFleet(w io.Writer, f *fleet.Status) {
+	fmt.Fprintf(w, "config   %s", f.Source)
+	if f.Version > 0 {
+		fmt.Fprintf(w, " version %d", f.Version)
+	}
+	if f.Checking > 0 {
+		fmt.Fprintf(w, " — under its health check")
+	}
+	if r := f.Rollback; r != nil {
+		fmt.Fprintf(w, " — ROLLED BACK version %d to %d at %s: %s", r.From, r.To, r.At.Format(time.RFC3339), r.Reason)
+	}
+	if f.Error != "" && (f.Rollback == nil || f.Error != f.Rollback.Reason) {
+		fmt.Fprintf(w, " — last remote config error (version %d): %s", f.ErrorVersion, f.Error)
+	}
+	fmt.Fprintln(w)
 }

@@ -40,6 +40,9 @@ type Config struct {
 	// HJ212Uplinks are bureaus' platforms the gateway reports to in HJ 212,
 	// beside the MQTT uplink and from the same buffer.
 	HJ212Uplinks []HJ212Uplink `yaml:"hj212_uplinks"`
+	// Fleet is remote configuration from the cloud (fleet.go); nil when
+	// the file has no fleet section.
+	Fleet *Fleet `yaml:"fleet"`
 
 	// Profiles is the profile set the devices were checked against.
 	Profiles *profiles.Set `yaml:"-"`
@@ -426,6 +429,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	}
 	c.validateStreams(r, ids, owners)
 	c.validateHJ212(r)
+	c.validateFleet(r)
 }
 
 // validate checks a bus's own fields and fills their defaults. owners

@@ -59,6 +59,10 @@ type Options struct {
 	Clock    Restamper
 	RunFirst uint64
 	Started  time.Time
+	// OnConfig, when set, subscribes to the gateway's config topic and
+	// is handed each envelope that arrives there (remote configuration,
+	// gateway/internal/fleet). It must not block.
+	OnConfig func(payload []byte)
 
 	// now is the clock of the state debounce and the state's time; nil is
 	// time.Now. Tests hold it still to decide which changes fall within
@@ -225,11 +229,30 @@ func (u *Uplink) goLive() {
 		u.conn.replace()
 		return
 	}
+	if u.o.OnConfig != nil {
+		u.subscribeConfig()
+	}
 	u.live = true
 	u.m.connects.Inc()
 	u.log.Info("connected to broker", "pending_items", u.o.Buffer.Stats().Readings)
 	u.publishState(telemetry.StateOnline)
 	u.restart("connected")
+}
+
+// subscribeConfig subscribes to the gateway's config topic, where the
+// cloud keeps its desired config retained. QoS 1: the retained envelope
+// arrives on every new connection. A broker whose ACL predates remote
+// configuration refuses it: that costs remote configuration, not the
+// link, so it is logged and the gateway stays connected.
+func (u *Uplink) subscribeConfig() {
+	topic := telemetry.ConfigTopic(u.o.Gateway)
+	on := u.o.OnConfig
+	tok := u.conn.client.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { on(msg.Payload()) })
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || subackRefused(tok, topic) {
+		u.log.Warn("cannot subscribe to the config topic; remote configuration will not arrive on this connection "+
+			"(does the broker's ACL let the gateway read it? docs/security.md)", "topic", topic, "err", tok.Error(),
+			"refused", subackRefused(tok, topic))
+	}
 }
 
 // restart forgets what is in flight and sends again from the first
