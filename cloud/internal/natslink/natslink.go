@@ -484,9 +484,23 @@ func (l *Link) setup(ctx context.Context, js jetstream.JetStream) error {
 // this replica, until ctx is done; the server delivers only while this
 // replica holds the pin.
 func (l *Link) consume(ctx context.Context, js jetstream.JetStream, k int, deliver func(ingest.Message)) {
+	// held: this replica took the partition (its gateways' alert states
+	// loaded, its time of taking noted) and has not given it up. A pull
+	// that fails (a node lost) is started again without taking it anew:
+	// the engine's state is newer than the bucket's.
+	held := false
+	let := func() {
+		if held {
+			l.setAcquired(k, time.Time{})
+			l.owned.Add(-1)
+			held = false
+		}
+	}
+	defer let()
 	for ctx.Err() == nil {
 		mine, changed := l.wants(k)
 		if !mine {
+			let()
 			select {
 			case <-ctx.Done():
 				return
@@ -494,12 +508,13 @@ func (l *Link) consume(ctx context.Context, js jetstream.JetStream, k int, deliv
 			}
 			continue
 		}
-		l.owned.Add(1)
-		l.takeStates(ctx, k) // before its batches are judged
-		l.setAcquired(k, time.Now())
+		if !held {
+			l.owned.Add(1)
+			l.takeStates(ctx, k) // before its batches are judged
+			l.setAcquired(k, time.Now())
+			held = true
+		}
 		err := l.pull(ctx, js, k, deliver)
-		l.setAcquired(k, time.Time{})
-		l.owned.Add(-1)
 		if ctx.Err() != nil {
 			return
 		}
