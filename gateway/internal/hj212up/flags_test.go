@@ -2,6 +2,7 @@ package hj212up
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,12 @@ func TestModeSurvivesRestart(t *testing.T) {
 	p := hj212test.Start(t, hj212test.ModeAck)
 	opts, c, wt := minuteSetup(t, p.Addr())
 	c.Factors["air_pressure"] = "a01006"
-	now := func() time.Time { return t0.Add(30 * time.Minute) }
+	// Before the restart the clock stands inside the 14:10 period, so that
+	// period is still open when the uplink stops, whatever the machine's
+	// speed: it is sent by the restarted uplink, from its saved state.
+	var clock atomic.Int64
+	clock.Store(t0.Add(10*time.Minute + 30*time.Second).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	b, err := buffer.Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +125,7 @@ func TestModeSurvivesRestart(t *testing.T) {
 	b.Close()
 	drained(p)
 
+	clock.Store(t0.Add(30 * time.Minute).UnixNano())
 	b, err = buffer.Open(opts)
 	if err != nil {
 		t.Fatal(err)
