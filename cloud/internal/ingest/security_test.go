@@ -248,3 +248,79 @@ func TestConfigTopicACL(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandTopicACL: on both brokers, with the shipped Mosquitto ACL,
+// the cloud's command reaches its gateway and the gateway's reply reaches
+// the cloud; another gateway can neither send a command to it, nor read
+// its commands, nor forge its reply.
+func TestCommandTopicACL(t *testing.T) {
+	passwords := filepath.Join(t.TempDir(), "passwd")
+	for user, pw := range map[string]string{"farm-a": "pw-a", "farm-b": "pw-b", "fieldwatch-cloud": "cloud-pw"} {
+		testenv.MosquittoPasswd(t, passwords, user, pw, "")
+	}
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	reply := func(id, gw, msg string) []byte {
+		b, err := telemetry.EncodeReply(telemetry.CommandReply{ID: id, Gateway: gw, Time: t0, Result: telemetry.ReplyOK, Message: msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, start := range secureBrokers(t, passwords) {
+		t.Run(name, func(t *testing.T) {
+			b := start(t)
+			r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
+			testenv.Eventually(t, "ingestor connected", wait, r.in.Connected)
+			now := time.Now()
+			cmd, err := telemetry.EncodeCommand(telemetry.SignCommand(telemetry.Command{ID: "c1", Gateway: "farm-a",
+				Kind: telemetry.CommandRestart, Issued: now, Expires: now.Add(5 * time.Minute)}, key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.SendCommand(context.Background(), "farm-b", cmd); err == nil {
+				t.Fatal("a command for farm-a was sent on farm-b's topic")
+			}
+			login := func(id, user, pw string) *mqtt.ClientOptions {
+				return mqtt.NewClientOptions().AddBroker(b.url).SetClientID(id).SetUsername(user).SetPassword(pw).
+					SetProtocolVersion(4).SetAutoReconnect(false)
+			}
+			var mu sync.Mutex
+			got := map[string][]string{} // receiver → topic and payload
+			a := testenv.MQTTConnect(t, login("gw-a", "farm-a", "pw-a"))
+			bb := testenv.MQTTConnect(t, login("gw-b", "farm-b", "pw-b"))
+			bb.Publish(telemetry.CmdTopic("farm-a"), 1, false, []byte("from farm-b")).Wait()
+			a.Subscribe(telemetry.CmdTopic("farm-a"), 1, func(_ mqtt.Client, m mqtt.Message) {
+				mu.Lock()
+				got["a"] = append(got["a"], string(m.Payload()))
+				mu.Unlock()
+				// farm-b forges farm-a's reply first; the broker drops it.
+				bb.Publish(telemetry.ReplyTopic("farm-a"), 1, false, reply("c1", "farm-a", "forged by farm-b")).Wait()
+				a.Publish(telemetry.ReplyTopic("farm-a"), 1, false, reply("c1", "farm-a", "from farm-a")).Wait()
+			}).Wait()
+			for _, topic := range []string{telemetry.CmdTopic("farm-a"), telemetry.ReplyTopic("farm-a")} {
+				bb.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { // refused or filtered
+					mu.Lock()
+					got["b"] = append(got["b"], m.Topic())
+					mu.Unlock()
+				}).Wait()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			rep, err := r.in.SendCommand(ctx, "farm-a", cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Message != "from farm-a" {
+				t.Errorf("the cloud took the reply %q", rep.Message)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got["a"]) != 1 || got["a"][0] != string(cmd) {
+				t.Errorf("farm-a received %q, want the cloud's command only", got["a"])
+			}
+			if len(got["b"]) != 0 {
+				t.Errorf("farm-b received farm-a's %q", got["b"])
+			}
+		})
+	}
+}
