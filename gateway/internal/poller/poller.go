@@ -165,6 +165,13 @@ func (b *Bus) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// A read waiting is served first, so a bus that is always behind
+		// (polls back to back) does not starve it.
+		select {
+		case req := <-b.reads:
+			req.done <- b.readNow(ctx, req.id)
+		default:
+		}
 		d := b.due()
 		if wait := d.next.Sub(b.o.Now()); wait > 0 {
 			timer.Reset(wait)
