@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -98,13 +97,9 @@ func (a *API) postCommand(r *http.Request) (any, error) {
 	if err := telemetry.CheckName("gateway", id); err != nil {
 		return nil, badParam("id", "%v", err)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, telemetry.MaxCommandBytes))
+	body, err := readBody(r, telemetry.MaxCommandBytes)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body: larger than %d bytes", mb.Limit)}
-		}
-		return nil, &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("body: %v", err)}
+		return nil, err
 	}
 	c, err := telemetry.DecodeCommand(body)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -20,14 +18,7 @@ import (
 // retained, so nothing arrives from before the connection). A broker whose
 // ACL predates remote commands refuses it: logged, the link stays.
 func (u *Uplink) subscribeCommands() {
-	topic := telemetry.CmdTopic(u.o.Gateway)
-	on := u.o.OnCommand
-	tok := u.conn.client.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { on(msg.Payload()) })
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || subackRefused(tok, topic) {
-		u.log.Warn("cannot subscribe to the cmd topic; remote commands will not arrive on this connection "+
-			"(does the broker's ACL let the gateway read it? docs/security.md)", "topic", topic, "err", tok.Error(),
-			"refused", subackRefused(tok, topic))
-	}
+	u.subscribeOptional(telemetry.CmdTopic(u.o.Gateway), u.o.OnCommand, "remote commands")
 }
 
 // PublishReply publishes a command's reply on the gateway's reply topic

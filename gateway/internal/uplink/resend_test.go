@@ -22,15 +22,7 @@ func TestResendFrom(t *testing.T) {
 		keep time.Duration
 	}{{"kept", time.Hour}, {"not kept", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCloud(t, m.URL)
-			buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, SegmentBytes: 4096,
-				KeepAcked: tc.keep})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := startUplinkOn(t, m.URL, buf, nil)
-			r.append(t, 300)
-			testenv.Eventually(t, "300 acknowledged", 30*time.Second, func() bool { return buf.Acked() == 300 })
+			c, r := ackedUplink(t, m.URL, tc.keep)
 
 			// The cloud loses everything after 100 and holds the next batch.
 			c.mu.Lock()
@@ -87,6 +79,21 @@ func TestResendFrom(t *testing.T) {
 	}
 }
 
+// ackedUplink is a cloud and an uplink whose buffer keeps acknowledged
+// items for keep, with 300 items sent and acknowledged.
+func ackedUplink(t *testing.T, url string, keep time.Duration) (*cloud, *rig) {
+	t.Helper()
+	c := newCloud(t, url)
+	buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, SegmentBytes: 4096, KeepAcked: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startUplinkOn(t, url, buf, nil)
+	r.append(t, 300)
+	testenv.Eventually(t, "300 acknowledged", 30*time.Second, func() bool { return buf.Acked() == 300 })
+	return c, r
+}
+
 // TestResendCommand: a resend command's range is sent again from what the
 // buffer keeps; a range no longer kept, or not yet acknowledged, is
 // refused with a clear error and nothing sent.
@@ -103,15 +110,7 @@ func TestResendCommand(t *testing.T) {
 		{"not acknowledged", time.Hour, 250, 400, "not all acknowledged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCloud(t, m.URL)
-			buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff, SegmentBytes: 4096,
-				KeepAcked: tc.keep})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := startUplinkOn(t, m.URL, buf, nil)
-			r.append(t, 300)
-			testenv.Eventually(t, "300 acknowledged", 30*time.Second, func() bool { return buf.Acked() == 300 })
+			c, r := ackedUplink(t, m.URL, tc.keep)
 			c.mu.Lock()
 			c.got = map[uint64]telemetry.Reading{}
 			c.mu.Unlock()

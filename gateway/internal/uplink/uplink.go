@@ -256,12 +256,17 @@ func (u *Uplink) goLive() {
 // configuration refuses it: that costs remote configuration, not the
 // link, so it is logged and the gateway stays connected.
 func (u *Uplink) subscribeConfig() {
-	topic := telemetry.ConfigTopic(u.o.Gateway)
-	on := u.o.OnConfig
+	u.subscribeOptional(telemetry.ConfigTopic(u.o.Gateway), u.o.OnConfig, "remote configuration")
+}
+
+// subscribeOptional subscribes on to topic with QoS 1; a failure costs
+// what (a feature), not the link: it is logged and the gateway stays
+// connected.
+func (u *Uplink) subscribeOptional(topic string, on func([]byte), what string) {
 	tok := u.conn.client.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { on(msg.Payload()) })
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || subackRefused(tok, topic) {
-		u.log.Warn("cannot subscribe to the config topic; remote configuration will not arrive on this connection "+
-			"(does the broker's ACL let the gateway read it? docs/security.md)", "topic", topic, "err", tok.Error(),
+		u.log.Warn("cannot subscribe; "+what+" will not arrive on this connection "+
+			"(does the broker's ACL let the gateway read the topic? docs/security.md)", "topic", topic, "err", tok.Error(),
 			"refused", subackRefused(tok, topic))
 	}
 }
