@@ -209,6 +209,11 @@ func TestRemoteCommandsJourney(t *testing.T) {
 			t.Errorf("the gateway counted %d %s, want %d (%v)", counts.Commands[result], result, n, counts.Commands)
 		}
 	}
+	status, err := exec.Command(filepath.Join(bins, "fieldwatch-gateway"), "status", "-addr", g.http).CombinedOutput()
+	if want := "commands 3 ok, 2 failed, refused: expired 1, malformed 1, replayed 1, unknown_key 1\n"; err != nil ||
+		!strings.Contains(string(status), want) {
+		t.Errorf("fieldwatch-gateway status: %v\n%s\nwant a line %q", err, status, want)
+	}
 	if m := metric(t, "http://"+g.http+"/metrics", `fieldwatch_gateway_commands_total{kind="restart",result="expired"}`); m != 1 {
 		t.Errorf("fieldwatch_gateway_commands_total expired = %v", m)
 	}
