@@ -88,8 +88,7 @@ func ConfigSum(config string) string {
 func SignConfig(e ConfigEnvelope, priv ed25519.PrivateKey) ConfigEnvelope {
 	e.Format = ConfigFormat
 	e.Issued = e.Issued.UTC()
-	e.Key = FormatPublicKey(priv.Public().(ed25519.PublicKey))
-	e.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(priv, e.SignedBytes()))
+	e.Key, e.Sig = sign(priv, e.SignedBytes())
 	return e
 }
 
@@ -115,27 +114,36 @@ func DecodeConfig(data []byte) (ConfigEnvelope, error) {
 	if len(data) > MaxConfigEnvelopeBytes {
 		return e, fmt.Errorf("config envelope is %d bytes, more than %d", len(data), MaxConfigEnvelopeBytes)
 	}
-	var seen map[string]json.RawMessage
-	if err := json.Unmarshal(data, &seen); err != nil {
-		return e, fmt.Errorf("config envelope: %w", err)
-	}
-	for _, f := range []string{"format", "gateway", "version", "issued", "config", "key", "sig"} {
-		if _, ok := seen[f]; !ok {
-			return e, fmt.Errorf("config envelope: %s is missing", f)
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("config envelope: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return e, errors.New("config envelope: data after the object")
+	if err := decodeStrict("config envelope", data, &e, "format", "gateway", "version", "issued", "config", "key", "sig"); err != nil {
+		return e, err
 	}
 	if err := e.check(); err != nil {
 		return e, err
 	}
 	return e, nil
+}
+
+// decodeStrict decodes one JSON object into v: every field of required
+// present, no unknown field, nothing after it. what names it in errors.
+func decodeStrict(what string, data []byte, v any, required ...string) error {
+	var seen map[string]json.RawMessage
+	if err := json.Unmarshal(data, &seen); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for _, f := range required {
+		if _, ok := seen[f]; !ok {
+			return fmt.Errorf("%s: %s is missing", what, f)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: data after the object", what)
+	}
+	return nil
 }
 
 func (e *ConfigEnvelope) check() error {
@@ -160,36 +168,52 @@ func (e *ConfigEnvelope) check() error {
 	if !utf8.ValidString(e.Config) {
 		return errors.New("config envelope: config is not valid UTF-8")
 	}
-	if _, err := ParsePublicKey(e.Key); err != nil {
-		return fmt.Errorf("config envelope: key: %w", err)
-	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(e.Sig)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return fmt.Errorf("config envelope: sig is not %d bytes of base64", ed25519.SignatureSize)
-	}
-	return nil
+	return checkKeySig("config envelope", e.Key, e.Sig)
 }
 
 // Verify checks that e is signed by one of trusted: ErrUnknownKey when its
 // key is none of them, ErrBadSignature when the signature does not match.
 func (e *ConfigEnvelope) Verify(trusted []ed25519.PublicKey) error {
-	pub, err := ParsePublicKey(e.Key)
+	return verifySigned(e.Key, e.Sig, e.SignedBytes(), trusted)
+}
+
+// verifySigned checks that sig (base64) is key's signature of msg and key
+// (text form) is one of trusted: a config envelope's or a command's.
+func verifySigned(key, sig string, msg []byte, trusted []ed25519.PublicKey) error {
+	pub, err := ParsePublicKey(key)
 	if err != nil {
 		return err
 	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(e.Sig)
+	raw, err := base64.StdEncoding.Strict().DecodeString(sig)
 	if err != nil {
 		return ErrBadSignature
 	}
 	for _, k := range trusted {
 		if k.Equal(pub) {
-			if !ed25519.Verify(k, e.SignedBytes(), sig) {
+			if !ed25519.Verify(k, msg, raw) {
 				return ErrBadSignature
 			}
 			return nil
 		}
 	}
 	return ErrUnknownKey
+}
+
+// sign returns priv's public key in text form and its signature of msg.
+func sign(priv ed25519.PrivateKey, msg []byte) (key, sig string) {
+	return FormatPublicKey(priv.Public().(ed25519.PublicKey)), base64.StdEncoding.EncodeToString(ed25519.Sign(priv, msg))
+}
+
+// checkKeySig checks the form of a signed message's key and signature.
+func checkKeySig(what, key, sig string) error {
+	if _, err := ParsePublicKey(key); err != nil {
+		return fmt.Errorf("%s: key: %w", what, err)
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(sig)
+	if err != nil || len(raw) != ed25519.SignatureSize {
+		return fmt.Errorf("%s: sig is not %d bytes of base64", what, ed25519.SignatureSize)
+	}
+	return nil
 }
 
 // FormatPublicKey is a public key's text form, "ed25519:" and base64.

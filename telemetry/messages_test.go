@@ -76,6 +76,8 @@ func TestParseTopic(t *testing.T) {
 		{"fieldwatch/v1/gw-1/up", "gw-1", "up", false},
 		{"fieldwatch/v1/gw-1/state", "gw-1", "state", false},
 		{"fieldwatch/v1/gw-1/ack", "gw-1", "ack", false},
+		{"fieldwatch/v1/gw-1/cmd", "gw-1", "cmd", false},
+		{"fieldwatch/v1/gw-1/reply", "gw-1", "reply", false},
 		{"fieldwatch/v2/gw-1/up", "", "", true},
 		{"fieldwatch/v1/gw-1/up/x", "", "", true},
 		{"fieldwatch/v1/gw-1/down", "", "", true},

@@ -396,3 +396,50 @@ func TestMosquittoConfigTopic(t *testing.T) {
 		t.Fatalf("farm-b received %d of farm-a's configs", n)
 	}
 }
+
+// TestMosquittoCommandTopics: with the shipped Mosquitto config and ACL,
+// only the cloud sends commands, each gateway receives only its own, and
+// only a gateway itself answers on its reply topic, which only the cloud
+// reads.
+func TestMosquittoCommandTopics(t *testing.T) {
+	r := startMosquittoRig(t)
+	cloud := r.connect(t, "plain", "fieldwatch-cloud", "fieldwatch-ingest-test", true)
+	b := r.connect(t, "password", "farm-b", "fieldwatch-farm-b", true)
+	a := r.connect(t, "password", "farm-a", "fieldwatch-farm-a", true)
+	cloud.subscribe(t, telemetry.ReplyFilter)
+	a.subscribe(t, telemetry.CmdTopic("farm-a"))
+	for _, topic := range []string{telemetry.CmdTopic("farm-a"), telemetry.ReplyTopic("farm-a"), telemetry.CmdTopic("farm-b")} {
+		b.subscribe(t, topic) // refused or filtered, but its own
+	}
+	b.publish(t, telemetry.CmdTopic("farm-a"), false, []byte(`{"from":"farm-b"}`))
+	a.publish(t, telemetry.CmdTopic("farm-a"), false, []byte(`{"from":"farm-a"}`))
+	cloud.publish(t, telemetry.CmdTopic("farm-a"), false, []byte(`{"from":"cloud","for":"farm-a"}`))
+	cloud.publish(t, telemetry.CmdTopic("farm-b"), false, []byte(`{"from":"cloud","for":"farm-b"}`))
+	testenv.Eventually(t, "each gateway receives the cloud's command to it", 20*time.Second, func() bool {
+		return a.received(telemetry.CmdTopic("farm-a")) >= 1 && b.received(telemetry.CmdTopic("farm-b")) == 1
+	})
+	b.publish(t, telemetry.ReplyTopic("farm-a"), false, []byte(`{"from":"farm-b"}`))
+	a.publish(t, telemetry.ReplyTopic("farm-a"), false, []byte(`{"from":"farm-a"}`))
+	testenv.Eventually(t, "the cloud receives farm-a's reply", 20*time.Second, func() bool {
+		return cloud.received(telemetry.ReplyTopic("farm-a")) >= 1
+	})
+	payloads := func(c *mqClient, topic string) (out []string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, m := range c.got {
+			if m.Topic() == topic {
+				out = append(out, string(m.Payload()))
+			}
+		}
+		return out
+	}
+	if got := payloads(a, telemetry.CmdTopic("farm-a")); len(got) != 1 || got[0] != `{"from":"cloud","for":"farm-a"}` {
+		t.Errorf("farm-a received commands %q; want the cloud's only", got)
+	}
+	if got := payloads(cloud, telemetry.ReplyTopic("farm-a")); len(got) != 1 || got[0] != `{"from":"farm-a"}` {
+		t.Errorf("the cloud received replies %q on farm-a's topic; want farm-a's only", got)
+	}
+	if n := b.received(telemetry.CmdTopic("farm-a")) + b.received(telemetry.ReplyTopic("farm-a")); n != 0 {
+		t.Errorf("farm-b received %d of farm-a's commands and replies", n)
+	}
+}

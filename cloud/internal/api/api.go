@@ -35,6 +35,9 @@ type API struct {
 	console  *Console
 	// publishConfig publishes remote configs (fleet.go); nil: not offered.
 	publishConfig ConfigPublisher
+	// sendCommand sends remote commands (commands.go); nil: not offered.
+	sendCommand CommandSender
+	commands    commandLog
 
 	requests *prometheus.CounterVec
 }
@@ -63,6 +66,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stations", a.wrap("stations", a.stations))
 	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
 	a.registerFleet(mux)
+	a.registerCommands(mux)
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))

@@ -39,13 +39,9 @@ func (a *API) putConfig(r *http.Request) (any, error) {
 	if err := telemetry.CheckName("gateway", id); err != nil {
 		return nil, badParam("id", "%v", err)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, telemetry.MaxConfigEnvelopeBytes))
+	body, err := readBody(r, telemetry.MaxConfigEnvelopeBytes)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body: larger than %d bytes", mb.Limit)}
-		}
-		return nil, &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("body: %v", err)}
+		return nil, err
 	}
 	env, err := telemetry.DecodeConfig(body)
 	if err != nil {
@@ -62,6 +58,20 @@ func (a *API) putConfig(r *http.Request) (any, error) {
 	}
 	a.log.Info("desired config published", "gateway", id, "version", env.Version, "key", env.Key, "by", caller(r).Name)
 	return ConfigPublished{Gateway: id, Version: env.Version, Topic: telemetry.ConfigTopic(id)}, nil
+}
+
+// readBody reads r's body of at most limit bytes: 413 when it is larger,
+// 400 when it cannot be read.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body: larger than %d bytes", mb.Limit)}
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("body: %v", err)}
+	}
+	return body, nil
 }
 
 // ConfigPublished answers PUT /api/v1/stations/{id}/config.

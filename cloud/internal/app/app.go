@@ -36,6 +36,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/web"
 	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 	"github.com/fieldwatch/fieldwatch/internal/version"
+	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Options start the cloud.
@@ -186,6 +187,13 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
 		}
 		return err
+	})
+	ap.WithCommandSender(func(ctx context.Context, gw string, cmd []byte) (telemetry.CommandReply, error) {
+		r, err := in.SendCommand(ctx, gw, cmd)
+		if errors.Is(err, ingest.ErrNoCommands) {
+			return r, fmt.Errorf("%w: %v", api.ErrCommandsUnsupported, err)
+		}
+		return r, err
 	})
 	ap.Register(mux)
 	go func() {

@@ -16,11 +16,13 @@ const ReservedID = "alerts"
 
 // policy is the topic ACL, keyed on the authenticated user name:
 //
-//   - a gateway U publishes only fieldwatch/v1/U/up and fieldwatch/v1/U/state
-//     (its last will included) and reads only fieldwatch/v1/U/ack and
-//     fieldwatch/v1/U/config (its desired configuration, retained), by
-//     those exact filters: no wildcard, no shared subscription;
-//   - only the ingestor publishes acks and configs;
+//   - a gateway U publishes only fieldwatch/v1/U/up, fieldwatch/v1/U/state
+//     (its last will included) and fieldwatch/v1/U/reply (its answers to
+//     remote commands), and reads only fieldwatch/v1/U/ack,
+//     fieldwatch/v1/U/config (its desired configuration, retained) and
+//     fieldwatch/v1/U/cmd (remote commands), by those exact filters: no
+//     wildcard, no shared subscription;
+//   - only the ingestor publishes acks, configs and commands;
 //   - the ingestor (InternalUser) reads everything under fieldwatch/v1/,
 //     and is the only user who may subscribe through $share/ (a shared
 //     group is the ingestor's, so nobody else can join it and be handed,
@@ -55,7 +57,8 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	}
 	switch {
 	case user == InternalUser && write:
-		return match("fieldwatch/v1/+/ack", topic) || match("fieldwatch/v1/+/config", topic) || match(alertsFilter, topic)
+		return match("fieldwatch/v1/+/ack", topic) || match("fieldwatch/v1/+/config", topic) ||
+			match("fieldwatch/v1/+/cmd", topic) || match(alertsFilter, topic)
 	case user == InternalUser:
 		return within(topic, "fieldwatch/v1/#")
 	case p.alertReaders[user]:
@@ -63,9 +66,9 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	case user == ReservedID || telemetry.CheckName("gateway", user) != nil:
 		return false
 	case write:
-		return topic == telemetry.UpTopic(user) || topic == telemetry.StateTopic(user)
+		return topic == telemetry.UpTopic(user) || topic == telemetry.StateTopic(user) || topic == telemetry.ReplyTopic(user)
 	}
-	return topic == telemetry.AckTopic(user) || topic == telemetry.ConfigTopic(user)
+	return topic == telemetry.AckTopic(user) || topic == telemetry.ConfigTopic(user) || topic == telemetry.CmdTopic(user)
 }
 
 // shared reports whether filter is a shared subscription as Mochi reads

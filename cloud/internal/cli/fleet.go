@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ func fleet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fleetKeygen(args[1:], stdout, stderr)
 		case "push":
 			return fleetPush(ctx, args[1:], stdout, stderr)
+		case "command":
+			return fleetCommand(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprint(stderr, `usage: fieldwatch-cloud fleet <command> [flags]
@@ -39,6 +42,8 @@ commands:
           the public key printed, for the gateways' fleet.trusted_keys
   push    sign a gateway's config and publish it through the cloud's API
           (-gateway ID -config FILE -key FILE -version N [-api URL] [-token-file FILE])
+  command sign a remote command, send it through the cloud's API and print the reply
+          (-gateway ID -key FILE [-api URL] [-token-file FILE] restart|resend FROM TO|read DEVICE)
 `)
 	return ExitUsage
 }
@@ -161,22 +166,35 @@ func fleetPush(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return ExitUsage
 	}
+	if _, code := callAPI(ctx, http.MethodPut, *api, "/api/v1/stations/"+url.PathEscape(*gw)+"/config", *tokenFile, env,
+		"the config", stderr); code != ExitOK {
+		return code
+	}
+	fmt.Fprintf(stdout, "config version %d for %s published on %s, signed by %s\n", *ver, *gw, telemetry.ConfigTopic(*gw),
+		telemetry.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
+	return ExitOK
+}
+
+// callAPI sends body to the cloud's API with the operator's token (from
+// tokenFile, or $FIELDWATCH_TOKEN), bounded by a minute, and returns the
+// body of its 200 answer, or says on stderr why what (e.g. "the config")
+// was refused and returns the exit code.
+func callAPI(ctx context.Context, method, api, path, tokenFile string, body []byte, what string, stderr io.Writer) ([]byte, int) {
 	token := os.Getenv("FIELDWATCH_TOKEN")
-	if *tokenFile != "" {
-		b, _, err := secretfile.Read(*tokenFile)
+	if tokenFile != "" {
+		b, _, err := secretfile.Read(tokenFile)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			return ExitFail
+			return nil, ExitFail
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	u := strings.TrimSuffix(*api, "/") + "/api/v1/stations/" + url.PathEscape(*gw) + "/config"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(env))
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return ExitUsage
+		return nil, ExitUsage
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -185,21 +203,95 @@ func fleetPush(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return ExitFail
+		return nil, ExitFail
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			body = []byte(e.Error)
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			out = []byte(e.Error)
 		}
-		fmt.Fprintf(stderr, "the cloud refused the config (%s): %s\n", resp.Status, bytes.TrimSpace(body))
+		fmt.Fprintf(stderr, "the cloud refused %s (%s): %s\n", what, resp.Status, bytes.TrimSpace(out))
+		return nil, ExitFail
+	}
+	return out, ExitOK
+}
+
+// CommandExpiry is how long a command signed by fleet command is valid.
+const CommandExpiry = 2 * time.Minute
+
+// fleetCommand signs a remote command for a gateway, sends it through the
+// running cloud's API (POST /api/v1/stations/{id}/commands), which
+// publishes it and waits for the gateway's reply, and prints the reply as
+// JSON. The exit status is 0 only when the gateway did it.
+func fleetCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	set := flag.NewFlagSet("fieldwatch-cloud fleet command", flag.ContinueOnError)
+	set.SetOutput(stderr)
+	gw := set.String("gateway", "", "the gateway id")
+	keyPath := set.String("key", "", "the signing key (fieldwatch-cloud fleet keygen)")
+	api := set.String("api", "http://127.0.0.1:8080", "the cloud's HTTP address")
+	tokenFile := set.String("token-file", "", "a file holding an operator API token (or $FIELDWATCH_TOKEN)")
+	if code, ok := parseFlags(set, args); !ok {
+		return code
+	}
+	usage := func() int {
+		fmt.Fprintln(stderr, "usage: fieldwatch-cloud fleet command -gateway ID -key FILE [-api URL] [-token-file FILE] restart|resend FROM TO|read DEVICE")
+		return ExitUsage
+	}
+	a := set.Args()
+	if *gw == "" || *keyPath == "" || len(a) == 0 {
+		return usage()
+	}
+	var idb [8]byte
+	rand.Read(idb[:])
+	now := time.Now()
+	c := telemetry.Command{ID: fmt.Sprintf("%s-%x", now.UTC().Format("20060102T150405"), idb), Gateway: *gw, Kind: a[0],
+		Issued: now, Expires: now.Add(CommandExpiry)}
+	switch {
+	case a[0] == telemetry.CommandRestart && len(a) == 1:
+	case a[0] == telemetry.CommandRead && len(a) == 2:
+		c.Device = a[1]
+	case a[0] == telemetry.CommandResend && len(a) == 3:
+		var err1, err2 error
+		c.FromSeq, err1 = strconv.ParseUint(a[1], 10, 64)
+		c.ToSeq, err2 = strconv.ParseUint(a[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return usage()
+		}
+	default:
+		return usage()
+	}
+	priv, err := readSigningKey(*keyPath, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return ExitFail
 	}
-	fmt.Fprintf(stdout, "config version %d for %s published on %s, signed by %s\n", *ver, *gw, telemetry.ConfigTopic(*gw),
-		telemetry.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
+	body, err := telemetry.EncodeCommand(telemetry.SignCommand(c, priv))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitUsage
+	}
+	out, code := callAPI(ctx, http.MethodPost, *api, "/api/v1/stations/"+url.PathEscape(*gw)+"/commands", *tokenFile, body,
+		"the command", stderr)
+	if code != ExitOK {
+		return code
+	}
+	var rec struct {
+		Reply telemetry.CommandReply `json:"reply"`
+	}
+	if err := json.Unmarshal(out, &rec); err != nil {
+		fmt.Fprintf(stderr, "the cloud's answer is not a command record: %v\n", err)
+		return ExitFail
+	}
+	var pretty bytes.Buffer
+	json.Indent(&pretty, out, "", "  ")
+	fmt.Fprintln(stdout, pretty.String())
+	if rec.Reply.Result != telemetry.ReplyOK {
+		fmt.Fprintf(stderr, "the gateway answered %s: %s %s\n", rec.Reply.Result, rec.Reply.Reason, rec.Reply.Error)
+		return ExitFail
+	}
 	return ExitOK
 }

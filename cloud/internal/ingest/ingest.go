@@ -135,6 +135,8 @@ type Ingestor struct {
 	commitMu sync.Mutex
 	// peers are the optional ack fields each gateway accepts (recovery.go).
 	peers peers
+	// replies are the remote commands awaiting their reply (command.go).
+	replies waiters
 }
 
 // New prepares an ingestor; Run connects.
@@ -290,7 +292,7 @@ func (in *Ingestor) runMQTT(upFilter string, handle mqtt.MessageHandler) error {
 		// (docs/decisions.md §40).
 		SetConnectRetryInterval(ReconnectWait).SetMaxReconnectInterval(ReconnectWait).
 		SetOnConnectHandler(func(c mqtt.Client) {
-			tok := c.SubscribeMultiple(map[string]byte{upFilter: 1, telemetry.StateFilter: 1}, nil)
+			tok := c.SubscribeMultiple(map[string]byte{upFilter: 1, telemetry.StateFilter: 1, telemetry.ReplyFilter: 1}, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				in.log.Error("cannot subscribe; reconnecting", "err", tok.Error())
 				c.Disconnect(0)
@@ -307,6 +309,7 @@ func (in *Ingestor) runMQTT(upFilter string, handle mqtt.MessageHandler) error {
 	in.client = mqtt.NewClient(opts)
 	in.client.AddRoute(upFilter, handle)
 	in.client.AddRoute(telemetry.StateFilter, handle)
+	in.client.AddRoute(telemetry.ReplyFilter, in.onReply)
 	in.client.Connect()
 	return nil
 }

@@ -64,19 +64,12 @@ func secureBrokers(t *testing.T, passwords string) map[string]func(t *testing.T)
 // registry; farm-a never receives farm-b's acks; both gateways' own
 // batches are stored and acked; a wrong password is refused.
 func TestGatewaysCannotImpersonate(t *testing.T) {
-	passwords := filepath.Join(t.TempDir(), "passwd")
-	for user, pw := range map[string]string{"farm-a": "pw-a", "farm-b": "pw-b", "fieldwatch-cloud": "cloud-pw"} {
-		testenv.MosquittoPasswd(t, passwords, user, pw, "")
-	}
+	passwords := twoFarms(t)
 	for name, start := range secureBrokers(t, passwords) {
 		t.Run(name, func(t *testing.T) {
 			b := start(t)
 			r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
-			login := func(id, user, pw string) *mqtt.ClientOptions {
-				return mqtt.NewClientOptions().AddBroker(b.url).SetClientID(id).SetUsername(user).SetPassword(pw).
-					SetProtocolVersion(4).SetAutoReconnect(false)
-			}
-			if err := testenv.MQTTRefused(t, login("wrong", "farm-a", "pw-b")); err == nil {
+			if err := testenv.MQTTRefused(t, b.login("wrong", "farm-a", "pw-b")); err == nil {
 				t.Fatal("farm-a got in with farm-b's password")
 			}
 			// A privileged observer of every batch and state.
@@ -96,7 +89,7 @@ func TestGatewaysCannotImpersonate(t *testing.T) {
 			}).Wait()
 
 			gwA := &gateway{id: "farm-a"}
-			gwA.client = testenv.MQTTConnect(t, login("gw-a", "farm-a", "pw-a"))
+			gwA.client = testenv.MQTTConnect(t, b.login("gw-a", "farm-a", "pw-a"))
 			var stolen []string // what farm-a receives on farm-b's ack topic
 			gwA.client.Subscribe(telemetry.AckTopic("farm-b"), 1, func(_ mqtt.Client, m mqtt.Message) {
 				mu.Lock()
@@ -105,7 +98,7 @@ func TestGatewaysCannotImpersonate(t *testing.T) {
 			}).Wait() // refused (embedded) or granted and filtered (Mosquitto): either way nothing may arrive
 			gwA.client.Subscribe(telemetry.AckTopic("farm-a"), 1, gwA.onAck(t)).Wait()
 			gwB := &gateway{id: "farm-b"}
-			gwB.client = testenv.MQTTConnect(t, login("gw-b", "farm-b", "pw-b"))
+			gwB.client = testenv.MQTTConnect(t, b.login("gw-b", "farm-b", "pw-b"))
 			gwB.client.Subscribe(telemetry.AckTopic("farm-b"), 1, gwB.onAck(t)).Wait()
 
 			// Forgeries first (QoS 0: the embedded broker would cut a QoS 1
@@ -183,11 +176,24 @@ func encodeFor(t *testing.T, gw, stream string, first uint64, n int) []byte {
 // broker would cut a QoS 1 forger off); farm-a receives exactly the
 // cloud's; farm-b, which asks for farm-a's config and then its own,
 // receives its own only.
-func TestConfigTopicACL(t *testing.T) {
+// login is a client's options for user on b.
+func (b secureBroker) login(id, user, pw string) *mqtt.ClientOptions {
+	return mqtt.NewClientOptions().AddBroker(b.url).SetClientID(id).SetUsername(user).SetPassword(pw).
+		SetProtocolVersion(4).SetAutoReconnect(false)
+}
+
+// twoFarms is a password file for gateways farm-a and farm-b and the
+// cloud.
+func twoFarms(t *testing.T) string {
 	passwords := filepath.Join(t.TempDir(), "passwd")
 	for user, pw := range map[string]string{"farm-a": "pw-a", "farm-b": "pw-b", "fieldwatch-cloud": "cloud-pw"} {
 		testenv.MosquittoPasswd(t, passwords, user, pw, "")
 	}
+	return passwords
+}
+
+func TestConfigTopicACL(t *testing.T) {
+	passwords := twoFarms(t)
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	envelope := func(gw string) []byte {
 		b, err := telemetry.EncodeConfig(telemetry.SignConfig(telemetry.ConfigEnvelope{Gateway: gw, Version: 1,
@@ -210,10 +216,6 @@ func TestConfigTopicACL(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			login := func(id, user, pw string) *mqtt.ClientOptions {
-				return mqtt.NewClientOptions().AddBroker(b.url).SetClientID(id).SetUsername(user).SetPassword(pw).
-					SetProtocolVersion(4).SetAutoReconnect(false)
-			}
 			var mu sync.Mutex
 			got := map[string][]string{} // receiver → payloads
 			record := func(who string) mqtt.MessageHandler {
@@ -228,8 +230,8 @@ func TestConfigTopicACL(t *testing.T) {
 				defer mu.Unlock()
 				return len(got[who])
 			}
-			a := testenv.MQTTConnect(t, login("gw-a", "farm-a", "pw-a"))
-			bb := testenv.MQTTConnect(t, login("gw-b", "farm-b", "pw-b"))
+			a := testenv.MQTTConnect(t, b.login("gw-a", "farm-a", "pw-a"))
+			bb := testenv.MQTTConnect(t, b.login("gw-b", "farm-b", "pw-b"))
 			bb.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-b")).Wait()
 			a.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-a")).Wait()
 			a.Subscribe(telemetry.ConfigTopic("farm-a"), 1, record("a")).Wait()
@@ -244,6 +246,75 @@ func TestConfigTopicACL(t *testing.T) {
 			}
 			if len(got["b"]) != 1 || !strings.HasPrefix(got["b"][0], telemetry.ConfigTopic("farm-b")+" ") {
 				t.Errorf("farm-b received %q; want its own config only", got["b"])
+			}
+		})
+	}
+}
+
+// TestCommandTopicACL: on both brokers, with the shipped Mosquitto ACL,
+// the cloud's command reaches its gateway and the gateway's reply reaches
+// the cloud; another gateway can neither send a command to it, nor read
+// its commands, nor forge its reply.
+func TestCommandTopicACL(t *testing.T) {
+	passwords := twoFarms(t)
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	reply := func(id, gw, msg string) []byte {
+		b, err := telemetry.EncodeReply(telemetry.CommandReply{ID: id, Gateway: gw, Time: t0, Result: telemetry.ReplyOK, Message: msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, start := range secureBrokers(t, passwords) {
+		t.Run(name, func(t *testing.T) {
+			b := start(t)
+			r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
+			testenv.Eventually(t, "ingestor connected", wait, r.in.Connected)
+			now := time.Now()
+			cmd, err := telemetry.EncodeCommand(telemetry.SignCommand(telemetry.Command{ID: "c1", Gateway: "farm-a",
+				Kind: telemetry.CommandRestart, Issued: now, Expires: now.Add(5 * time.Minute)}, key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.SendCommand(context.Background(), "farm-b", cmd); err == nil {
+				t.Fatal("a command for farm-a was sent on farm-b's topic")
+			}
+			var mu sync.Mutex
+			got := map[string][]string{} // receiver → topic and payload
+			a := testenv.MQTTConnect(t, b.login("gw-a", "farm-a", "pw-a"))
+			bb := testenv.MQTTConnect(t, b.login("gw-b", "farm-b", "pw-b"))
+			bb.Publish(telemetry.CmdTopic("farm-a"), 1, false, []byte("from farm-b")).Wait()
+			a.Subscribe(telemetry.CmdTopic("farm-a"), 1, func(_ mqtt.Client, m mqtt.Message) {
+				mu.Lock()
+				got["a"] = append(got["a"], string(m.Payload()))
+				mu.Unlock()
+				// farm-b forges farm-a's reply first; the broker drops it.
+				bb.Publish(telemetry.ReplyTopic("farm-a"), 1, false, reply("c1", "farm-a", "forged by farm-b")).Wait()
+				a.Publish(telemetry.ReplyTopic("farm-a"), 1, false, reply("c1", "farm-a", "from farm-a")).Wait()
+			}).Wait()
+			for _, topic := range []string{telemetry.CmdTopic("farm-a"), telemetry.ReplyTopic("farm-a")} {
+				bb.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { // refused or filtered
+					mu.Lock()
+					got["b"] = append(got["b"], m.Topic())
+					mu.Unlock()
+				}).Wait()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			rep, err := r.in.SendCommand(ctx, "farm-a", cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Message != "from farm-a" {
+				t.Errorf("the cloud took the reply %q", rep.Message)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got["a"]) != 1 || got["a"][0] != string(cmd) {
+				t.Errorf("farm-a received %q, want the cloud's command only", got["a"])
+			}
+			if len(got["b"]) != 0 {
+				t.Errorf("farm-b received farm-a's %q", got["b"])
 			}
 		})
 	}

@@ -250,11 +250,11 @@ const natsUsers = `authorization {
   users: [
     {user: cloud, password: cloud-secret}
     {user: gw-a, password: a-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state"]
-      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config"]}}
+      publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state", "fieldwatch.v1.gw-a.reply"]
+      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config", "fieldwatch.v1.gw-a.cmd"]}}
     {user: gw-b, password: b-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state"]
-      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config"]}}
+      publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state", "fieldwatch.v1.gw-b.reply"]
+      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config", "fieldwatch.v1.gw-b.cmd"]}}
   ]
 }
 `
@@ -293,7 +293,8 @@ func TestGatewayPermissions(t *testing.T) {
 		return tok.(*mqtt.SubscribeToken).Result()[topic]
 	}
 	for _, topic := range []string{"fieldwatch/v1/gw-b/ack", "fieldwatch/v1/+/up", "fieldwatch/v1/gw-b/up", "fw/p/#",
-		"fieldwatch/v1/gw-b/config", "fieldwatch/v1/+/config"} {
+		"fieldwatch/v1/gw-b/config", "fieldwatch/v1/+/config", "fieldwatch/v1/gw-b/cmd", "fieldwatch/v1/+/cmd",
+		"fieldwatch/v1/gw-b/reply", "fieldwatch/v1/+/reply"} {
 		if code := subscribe(topic); code != 0x80 {
 			t.Errorf("gw-a may subscribe to %s (SUBACK %#x)", topic, code)
 		}
@@ -303,6 +304,9 @@ func TestGatewayPermissions(t *testing.T) {
 	}
 	if code := subscribe("fieldwatch/v1/gw-a/config"); code == 0x80 {
 		t.Fatal("gw-a may not subscribe to its own config")
+	}
+	if code := subscribe("fieldwatch/v1/gw-a/cmd"); code == 0x80 {
+		t.Fatal("gw-a may not subscribe to its own commands")
 	}
 	// gw-a publishes as gw-b, then as itself: only its own reaches the cloud.
 	for _, topic := range []string{telemetry.UpTopic("gw-b"), telemetry.UpTopic("gw-a")} {

@@ -21,6 +21,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/drivers/mqttsrc"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/clock"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/command"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up"
@@ -72,6 +73,10 @@ type App struct {
 	// which swaps them in like a SIGHUP reload.
 	fleet   *fleet.Manager
 	applies chan applyRequest
+	// cmds takes remote commands; a restart command asks Run to return
+	// ErrRestart through restart.
+	cmds    *command.Handler
+	restart chan struct{}
 
 	mu  sync.Mutex
 	cur *running // the setup currently running, nil between setups
@@ -133,6 +138,7 @@ func Run(ctx context.Context, o Options) error {
 	fctx, stopFleet := context.WithCancel(ctx)
 	defer stopFleet()
 	go a.fleet.Run(fctx, host{a})
+	go a.cmds.Run(fctx, a.commandHost)
 	for {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -142,6 +148,13 @@ func Run(ctx context.Context, o Options) error {
 			case err := <-done:
 				cancel()
 				return err
+			case <-a.restart:
+				a.log.Warn("restarting on a remote command")
+				cancel()
+				if err := <-done; err != nil {
+					return err
+				}
+				return ErrRestart
 			case req := <-a.applies:
 				// A remote config (gateway/internal/fleet), already
 				// validated: swapped in as a reload is.
@@ -194,7 +207,8 @@ func Run(ctx context.Context, o Options) error {
 func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{log: log, reg: reg, started: time.Now(), applies: make(chan applyRequest), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
+	a := &App{log: log, reg: reg, started: time.Now(), applies: make(chan applyRequest), restart: make(chan struct{}, 1),
+		cmds: command.New(log, reg), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
 		uplink: uplink.NewMetrics(reg), hj212: hj212up.NewMetrics(reg)}
 	reg.MustRegister(sourceCollector{a})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -238,7 +252,8 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	// device's health changes, so it publishes the state soon.
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
-		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started, OnConfig: a.onConfig(cfg)})
+		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started, OnConfig: a.onConfig(cfg),
+		OnCommand: a.onCommand(cfg)})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type Status struct {
 	// Fleet is remote configuration: the version running, the last error
 	// and rollback, refusals by reason (docs/fleet.md).
 	Fleet *fleet.Status `json:"fleet,omitempty"`
+	// Commands counts the remote commands handled by result (ok, failed,
+	// or the reason of a refusal).
+	Commands map[string]uint64 `json:"commands,omitempty"`
 }
 
 // HJ212Status is one HJ 212 uplink in Status: its platform, whether it is
@@ -126,6 +129,9 @@ func (a *App) status(r *running) Status {
 	if a.fleet != nil {
 		fs := a.fleet.Status()
 		s.Fleet = &fs
+	}
+	if r.cfg.CommandsEnabled() {
+		s.Commands = a.cmds.Counts()
 	}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {

@@ -75,14 +75,7 @@ func (b *Buffer) Rewind(seq uint64) (from, missing uint64, err error) {
 	if seq > c.confirmed {
 		return c.confirmed + 1, 0, nil
 	}
-	oldest := b.next
-	for _, s := range b.segs {
-		if s.last >= s.first {
-			oldest = s.first
-			break
-		}
-	}
-	from = max(seq, oldest)
+	from = max(seq, b.oldest())
 	missing = min(from, c.confirmed+1) - seq
 	if from > c.confirmed {
 		return c.confirmed + 1, missing, nil
@@ -100,4 +93,23 @@ func (b *Buffer) Rewind(seq uint64) (from, missing uint64, err error) {
 	}
 	b.wake()
 	return from, missing, nil
+}
+
+// Kept reports the oldest item the buffer still holds (Next when it holds
+// none) and the primary consumer's cursor, the last item confirmed: the
+// items Rewind can send again are oldest … acked.
+func (b *Buffer) Kept() (oldest, acked uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.oldest(), b.cons[0].confirmed
+}
+
+// oldest is the first item held, b.next when none is. b.mu is held.
+func (b *Buffer) oldest() uint64 {
+	for _, s := range b.segs {
+		if s.last >= s.first {
+			return s.first
+		}
+	}
+	return b.next
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
+	gwcommand "github.com/fieldwatch/fieldwatch/gateway/internal/command"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/portlock"
 	"github.com/fieldwatch/fieldwatch/internal/hangup"
 	"github.com/fieldwatch/fieldwatch/internal/logging"
@@ -37,6 +38,9 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 		LockDir: portlock.Dir()})
 	var ce yamlconf.Errors
 	switch {
+	case errors.Is(err, app.ErrRestart):
+		log.Info("gateway stopped to restart (remote command)", "exit_status", gwcommand.ExitRestart)
+		return gwcommand.ExitRestart
 	case errors.As(err, &ce):
 		fmt.Fprintf(stderr, "invalid config:\n%v\n", err)
 		return ExitConfig

@@ -70,6 +70,9 @@ func printStatus(w io.Writer, s app.Status) {
 	if f := s.Fleet; f != nil && (f.Remote || f.Version > 0 || f.Error != "") {
 		printFleet(w, f)
 	}
+	if s.Commands != nil {
+		printCommands(w, s.Commands)
+	}
 	if len(s.Devices) > 0 {
 		printDevices(w, s.Devices)
 	}
@@ -172,6 +175,21 @@ func counts(m map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printCommands counts the remote commands by result, ok first.
+func printCommands(w io.Writer, counts map[string]uint64) {
+	fmt.Fprintf(w, "commands %d ok, %d failed", counts["ok"], counts["failed"])
+	var refused []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		if k != "ok" && k != "failed" {
+			refused = append(refused, fmt.Sprintf("%s %d", k, counts[k]))
+		}
+	}
+	if len(refused) > 0 {
+		fmt.Fprintf(w, ", refused: %s", strings.Join(refused, ", "))
+	}
+	fmt.Fprintln(w)
 }
 
 // printFleet says which config runs and what became of the last remote one.

@@ -16,6 +16,9 @@ type Fleet struct {
 	// Remote turns remote configuration on; it defaults to true when
 	// trusted_keys are given.
 	Remote *bool `yaml:"remote"`
+	// Commands turns remote commands on (restart, resend, read; docs/fleet.md);
+	// it defaults to true when trusted_keys are given.
+	Commands *bool `yaml:"commands"`
 	// TrustedKeys are the public keys ("ed25519:…", from
 	// fieldwatch-cloud fleet keygen) whose signatures the gateway accepts.
 	TrustedKeys []string `yaml:"trusted_keys"`
@@ -39,6 +42,11 @@ func (c *Config) RemoteEnabled() bool {
 	return c.Fleet != nil && c.Fleet.Remote != nil && *c.Fleet.Remote
 }
 
+// CommandsEnabled reports whether the gateway takes remote commands.
+func (c *Config) CommandsEnabled() bool {
+	return c.Fleet != nil && c.Fleet.Commands != nil && *c.Fleet.Commands
+}
+
 func (c *Config) validateFleet(r *yamlconf.Report) {
 	f := c.Fleet
 	if f == nil {
@@ -55,6 +63,13 @@ func (c *Config) validateFleet(r *yamlconf.Report) {
 	if f.Remote == nil {
 		on := len(f.TrustedKeys) > 0
 		f.Remote = &on
+	}
+	if f.Commands == nil {
+		on := len(f.TrustedKeys) > 0
+		f.Commands = &on
+	}
+	if *f.Commands && len(f.TrustedKeys) == 0 {
+		r.Errorf("fleet.commands", "remote commands need at least one fleet.trusted_keys entry")
 	}
 	if *f.Remote && len(f.TrustedKeys) == 0 {
 		r.Errorf("fleet.remote", "remote configuration needs at least one fleet.trusted_keys entry")

@@ -25,19 +25,24 @@ func TestFleetSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.RemoteEnabled() || c.Fleet.Grace != DefaultGrace || c.Fleet.Dir != "/var/lib/fieldwatch/fleet" || len(c.Fleet.Keys) != 1 {
+	if !c.RemoteEnabled() || !c.CommandsEnabled() || c.Fleet.Grace != DefaultGrace || c.Fleet.Dir != "/var/lib/fieldwatch/fleet" || len(c.Fleet.Keys) != 1 {
 		t.Fatalf("fleet %+v", c.Fleet)
 	}
 	if c, err = Load("g.yaml", []byte(fleetBase+"fleet: {remote: false, trusted_keys: ["+goodKey+"]}\n")); err != nil || c.RemoteEnabled() {
 		t.Fatalf("remote: false: %v, enabled %v", err, c.RemoteEnabled())
 	}
-	if c, err = Load("g.yaml", []byte(fleetBase)); err != nil || c.RemoteEnabled() {
+	if c, err = Load("g.yaml", []byte(fleetBase+"fleet: {commands: false, trusted_keys: ["+goodKey+"]}\n")); err != nil ||
+		c.CommandsEnabled() || !c.RemoteEnabled() {
+		t.Fatalf("commands: false: %v, enabled %v", err, c.CommandsEnabled())
+	}
+	if c, err = Load("g.yaml", []byte(fleetBase)); err != nil || c.RemoteEnabled() || c.CommandsEnabled() {
 		t.Fatalf("no fleet section: %v", err)
 	}
 	for _, tc := range []struct{ fleet, want string }{
 		{"fleet: {trusted_keys: [\"rsa:AAAA\"]}", `g.yaml:10: fleet.trusted_keys[0]: "rsa:AAAA"… does not start with "ed25519:"`},
 		{"fleet: {trusted_keys: [\"ed25519:AAAA\"]}", `g.yaml:10: fleet.trusted_keys[0]: "ed25519:AAAA"… is not 32 bytes`},
 		{"fleet: {remote: true}", "g.yaml:10: fleet.remote: remote configuration needs at least one fleet.trusted_keys entry"},
+		{"fleet: {commands: true}", "g.yaml:10: fleet.commands: remote commands need at least one fleet.trusted_keys entry"},
 		{"fleet: {trusted_keys: [" + goodKey + "], grace: 2h}", "g.yaml:10: fleet.grace: 2h0m0s is not between 1s and 1h"},
 		{"fleet: {trusted_keys: [" + goodKey + "], dir: /var/lib/fieldwatch/buffer}", "g.yaml:10: fleet.dir: must not be buffer.dir"},
 		{"fleet: {trusted_keys: [" + goodKey + "], grase: 1m}", `g.yaml:10: fleet.grase: unknown field (did you mean "grace"?)`},

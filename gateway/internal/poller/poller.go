@@ -81,6 +81,20 @@ type Bus struct {
 
 	devices []*device
 	mu      sync.Mutex // guards every device's status
+	reads   chan readRequest
+}
+
+// readRequest asks Run's goroutine, the bus's one owner, to poll a device
+// now (Read).
+type readRequest struct {
+	id   string
+	done chan readResult
+}
+
+type readResult struct {
+	readings []telemetry.Reading
+	status   DeviceStatus
+	err      error
 }
 
 type device struct {
@@ -108,7 +122,7 @@ func NewBus(o Options) *Bus {
 	if o.Quarantine.After < 1 {
 		o.Quarantine = DefaultQuarantine
 	}
-	b := &Bus{o: o, log: o.Log.With("bus", o.Name), m: o.Metrics}
+	b := &Bus{o: o, log: o.Log.With("bus", o.Name), m: o.Metrics, reads: make(chan readRequest)}
 	for _, d := range o.Devices {
 		m := d.Profile.Modbus
 		gap := m.MaxGap
@@ -151,6 +165,13 @@ func (b *Bus) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// A read waiting is served first, so a bus that is always behind
+		// (polls back to back) does not starve it.
+		select {
+		case req := <-b.reads:
+			req.done <- b.readNow(ctx, req.id)
+		default:
+		}
 		d := b.due()
 		if wait := d.next.Sub(b.o.Now()); wait > 0 {
 			timer.Reset(wait)
@@ -158,6 +179,9 @@ func (b *Bus) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-timer.C:
+			case req := <-b.reads:
+				req.done <- b.readNow(ctx, req.id)
+				continue
 			}
 		}
 		if ctx.Err() != nil {
@@ -450,6 +474,40 @@ func (b *Bus) Status() []DeviceStatus {
 		out[i] = d.status.clone()
 	}
 	return out
+}
+
+// Read polls the device id once, now, on the goroutine of Run (which must
+// be running: the bus has one owner), between its scheduled polls, and
+// returns its readings — stored like those of any poll — and its status
+// afterwards (a remote read command). It gives up when ctx is done.
+func (b *Bus) Read(ctx context.Context, id string) ([]telemetry.Reading, DeviceStatus, error) {
+	req := readRequest{id: id, done: make(chan readResult, 1)}
+	select {
+	case b.reads <- req:
+	case <-ctx.Done():
+		return nil, DeviceStatus{}, fmt.Errorf("bus %s is busy: %w", b.o.Name, ctx.Err())
+	}
+	select {
+	case r := <-req.done:
+		return r.readings, r.status, r.err
+	case <-ctx.Done():
+		return nil, DeviceStatus{}, fmt.Errorf("device %s did not answer in time: %w", id, ctx.Err())
+	}
+}
+
+func (b *Bus) readNow(ctx context.Context, id string) readResult {
+	rs, st, err := b.ReadOnce(ctx, id)
+	return readResult{readings: rs, status: st, err: err}
+}
+
+// HasDevice reports whether id is a device of the bus.
+func (b *Bus) HasDevice(id string) bool {
+	for _, d := range b.devices {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadOnce polls the device id once, outside the schedule (for the

@@ -216,3 +216,38 @@ func TestExceptionIsCounted(t *testing.T) {
 		t.Fatal("readings from a failed poll")
 	}
 }
+
+// TestReadWhileRunning: Read polls a device on the running bus's own
+// goroutine, between its scheduled polls (an hour apart here), and returns
+// its readings; an unknown device is an error, a done context gives up.
+func TestReadWhileRunning(t *testing.T) {
+	addr, _ := startSim(t, map[uint8]sim.Device{1: &sim.SoilProbe{Env: &sim.Environment{Seed: 7}}})
+	c := &collector{ch: make(chan struct{}, 1)}
+	bus := NewBus(Options{Name: "tcp1", Client: modbus.NewTCP(addr, time.Minute),
+		Devices: []Device{{ID: "soil-1", Profile: profile(t, "renke/rs-ecth-n01"), Unit: 1, Interval: time.Hour}},
+		Sink:    c.sink, Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(prometheus.NewRegistry())})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bus.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for range 2 { // the first may wait behind the scheduled poll at start
+		rs, st, err := bus.Read(context.Background(), "soil-1")
+		if err != nil || len(rs) == 0 || st.Health != HealthOK {
+			t.Fatalf("Read = %d readings, %+v, %v", len(rs), st.Health, err)
+		}
+	}
+	if len(c.byDevice("soil-1")) == 0 {
+		t.Errorf("the reads' readings were not stored: %d", len(c.byDevice("soil-1")))
+	}
+	if _, _, err := bus.Read(context.Background(), "ghost"); err == nil {
+		t.Error("Read of an unknown device succeeded")
+	}
+	if !bus.HasDevice("soil-1") || bus.HasDevice("ghost") {
+		t.Error("HasDevice")
+	}
+}

@@ -63,6 +63,10 @@ type Options struct {
 	// is handed each envelope that arrives there (remote configuration,
 	// gateway/internal/fleet). It must not block.
 	OnConfig func(payload []byte)
+	// OnCommand, when set, subscribes to the gateway's cmd topic and is
+	// handed each command that arrives there (gateway/internal/command).
+	// It must not block.
+	OnCommand func(payload []byte)
 
 	// now is the clock of the state debounce and the state's time; nil is
 	// time.Now. Tests hold it still to decide which changes fall within
@@ -94,6 +98,7 @@ type Uplink struct {
 	notKept   atomic.Uint64 // items a restored cloud asked for that were no longer kept
 	acks      chan telemetry.Ack
 	changed   chan struct{} // StateChanged: a device's health changed
+	resends   chan resendRequest
 
 	// Owned by Run's goroutine.
 	live      bool     // subscribed and announced on the current connection
@@ -132,7 +137,7 @@ func New(o Options) (*Uplink, error) {
 		return nil, err
 	}
 	u := &Uplink{o: o, codec: codec, log: o.Log.With("component", "uplink"), m: o.Metrics,
-		acks: make(chan telemetry.Ack, 256), changed: make(chan struct{}, 1), stateDue: debounce{every: StateDebounce},
+		acks: make(chan telemetry.Ack, 256), resends: make(chan resendRequest), changed: make(chan struct{}, 1), stateDue: debounce{every: StateDebounce},
 		notKeptFrom: math.MaxUint64}
 	if codec == telemetry.CodecCompact {
 		u.cenc = telemetry.NewCompactEncoder(o.Gateway, o.Site, o.Buffer.Stream())
@@ -205,6 +210,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 		case <-notify:
 		case a := <-u.acks:
 			u.handleAck(a)
+		case r := <-u.resends:
+			res, err := u.resendRange(r.from, r.to)
+			r.done <- resendReply{res, err}
 		case <-timer.C:
 		case <-u.changed:
 			u.stateDue.changed()
@@ -232,6 +240,9 @@ func (u *Uplink) goLive() {
 	if u.o.OnConfig != nil {
 		u.subscribeConfig()
 	}
+	if u.o.OnCommand != nil {
+		u.subscribeCommands()
+	}
 	u.live = true
 	u.m.connects.Inc()
 	u.log.Info("connected to broker", "pending_items", u.o.Buffer.Stats().Readings)
@@ -245,12 +256,17 @@ func (u *Uplink) goLive() {
 // configuration refuses it: that costs remote configuration, not the
 // link, so it is logged and the gateway stays connected.
 func (u *Uplink) subscribeConfig() {
-	topic := telemetry.ConfigTopic(u.o.Gateway)
-	on := u.o.OnConfig
+	u.subscribeOptional(telemetry.ConfigTopic(u.o.Gateway), u.o.OnConfig, "remote configuration")
+}
+
+// subscribeOptional subscribes on to topic with QoS 1; a failure costs
+// what (a feature), not the link: it is logged and the gateway stays
+// connected.
+func (u *Uplink) subscribeOptional(topic string, on func([]byte), what string) {
 	tok := u.conn.client.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { on(msg.Payload()) })
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || subackRefused(tok, topic) {
-		u.log.Warn("cannot subscribe to the config topic; remote configuration will not arrive on this connection "+
-			"(does the broker's ACL let the gateway read it? docs/security.md)", "topic", topic, "err", tok.Error(),
+		u.log.Warn("cannot subscribe; "+what+" will not arrive on this connection "+
+			"(does the broker's ACL let the gateway read the topic? docs/security.md)", "topic", topic, "err", tok.Error(),
 			"refused", subackRefused(tok, topic))
 	}
 }
