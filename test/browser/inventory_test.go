@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -69,7 +70,7 @@ type inventoryShownRow struct {
 
 // TestInventoryPage: the inventory shows every gateway as the API does,
 // filters by label (typed, or a click on a label) and by state, sorts by a
-// column, marks an offline gateway, and its CSV link downloads the same
+// column, marks a hung gateway stale and a stopped one offline, and its CSV link downloads the same
 // rows, UTF-8 with a byte order mark; in both languages.
 func TestInventoryPage(t *testing.T) {
 	ids := func(list ...string) string {
@@ -144,6 +145,21 @@ func TestInventoryPage(t *testing.T) {
 	p.Click(t, fmt.Sprintf(inventorySortSel, "id"))
 	p.WaitJS(t, "descending by id", fmt.Sprintf(inventoryIDsJS, ids("orchard-south", "farm-north"))+
 		` && document.querySelector("#inventory th[data-col=id]").getAttribute("aria-sort") === "descending"`, waitShort)
+
+	// A gateway that hangs (SIGSTOP: its MQTT session lives on for a while)
+	// is marked stale after two heartbeats; it comes back when it resumes.
+	hung := s.gateways["orchard-south"].Cmd.Process
+	t.Cleanup(func() { hung.Signal(syscall.SIGCONT) })
+	if err := hung.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitJS(t, "orchard-south marked stale", `(() => { const r = `+inventoryRowsJS+`;
+  return r && r.some((x) => x.id === "orchard-south" && x.state === "stale" && x.cls.includes("inv-stale") && x.cells.state.text === "no response"); })()`, waitLong)
+	if err := hung.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitJS(t, "orchard-south online again", `(() => { const r = `+inventoryRowsJS+`;
+  return r && r.some((x) => x.id === "orchard-south" && x.state === "online"); })()`, waitLong)
 
 	// A gateway that stops is marked offline, and the state filter finds it.
 	s.StopGateway(t, "orchard-south")
