@@ -1,6 +1,9 @@
 package telemetry
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -213,6 +216,52 @@ func TestStateAccepts(t *testing.T) {
 	}
 }
 
+// TestStateInventory: the inventory's fields travel, are optional, and are
+// refused field by field when wrong.
+func TestStateInventory(t *testing.T) {
+	off, maxErr := -0.0012, 0.25
+	in := State{State: StateOnline, Arch: "armv7", Uptime: Duration(time.Hour), BufferBytes: 4096, BufferMaxBytes: 256 << 20,
+		Clock: &ClockState{Quality: "ntp", OffsetS: &off, MaxErrorS: &maxErr}, Labels: map[string]string{"county": "laoshan", "kind": "buoy"}}
+	data, err := EncodeState(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodeState(data)
+	if err != nil || s.Arch != "armv7" || s.Uptime != in.Uptime || s.BufferBytes != 4096 || s.BufferMaxBytes != 256<<20 ||
+		s.Clock == nil || *s.Clock.OffsetS != off || *s.Clock.MaxErrorS != maxErr || s.Labels["county"] != "laoshan" {
+		t.Fatalf("%s decoded to %+v, %v", data, s, err)
+	}
+	if old, err := DecodeState([]byte(`{"state":"online"}`)); err != nil || old.Clock != nil || old.Labels != nil || old.Arch != "" {
+		t.Fatalf("an older gateway's state: %+v, %v", old, err)
+	}
+	many := map[string]string{}
+	for i := range MaxLabels + 1 {
+		many[fmt.Sprintf("k%d", i)] = "v"
+	}
+	tooMany, _ := json.Marshal(State{State: StateOnline, Labels: many})
+	for _, tc := range []struct{ in, want string }{
+		{`{"state":"online","arch":"arm/v7"}`, "arch"},
+		{`{"state":"online","uptime":"-1s"}`, "uptime"},
+		{`{"state":"online","buffer_bytes":-1}`, "negative"},
+		{`{"state":"online","buffer_max_bytes":-5}`, "negative"},
+		{`{"state":"online","clock":{"quality":"sundial"}}`, "quality"},
+		{`{"state":"online","clock":{"quality":"restamped"}}`, "quality"},
+		{`{"state":"online","clock":{"quality":""}}`, "quality"},
+		{`{"state":"online","clock":{"quality":"ntp","offset_s":1e12}}`, "offset"},
+		{`{"state":"online","clock":{"quality":"ntp","max_error_s":-1}}`, "negative"},
+		{`{"state":"online","labels":{"county":"崂山"}}`, "labels"},
+		{`{"state":"online","labels":{"":"x"}}`, "labels"},
+		{`{"state":"online","labels":{"county":""}}`, "labels"},
+		{`{"state":"online","labels":{"a:b":"x"}}`, "labels"},
+		{`{"state":"online","labels":["county"]}`, "cannot unmarshal"},
+		{string(tooMany), "more than 16"},
+	} {
+		if _, err := DecodeState([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeState(%.70s) error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
 func TestCheckDisplayName(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -240,10 +289,33 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(`{"state":"online","name":"北区农场 1 号站","site_name":"北区"}`))
 	f.Add([]byte(`{"state":"online","accepts":["retry_ms","online"]}`))
 	f.Add([]byte(`{"state":"online","heartbeat":"1m0s","devices":[{"id":"d","bus":"rs485","port":"/dev/ttyUSB0","last_read":"2026-12-02T06:00:00Z","health":"quarantined"}]}`))
+	f.Add([]byte(`{"state":"online","arch":"armv7","uptime":"1h0m0s","buffer_bytes":4096,"buffer_max_bytes":268435456,` +
+		`"clock":{"quality":"ntp","offset_s":-0.0012,"max_error_s":0.25},"labels":{"county":"laoshan","kind":"buoy"}}`))
+	f.Add([]byte(`{"state":"online","clock":{"quality":"restamped"},"labels":{"a b":"c"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)
 		if err != nil {
 			return
+		}
+		if s.Uptime < 0 || s.BufferBytes < 0 || s.BufferMaxBytes < 0 || s.Arch != "" && CheckName("arch", s.Arch) != nil {
+			t.Fatalf("accepted uptime %v, buffer %d of %d, arch %q", s.Uptime, s.BufferBytes, s.BufferMaxBytes, s.Arch)
+		}
+		if CheckLabels(s.Labels) != nil {
+			t.Fatalf("accepted labels %q", s.Labels)
+		}
+		if c := s.Clock; c != nil {
+			q, err := ParseClockQuality(c.Quality)
+			if err != nil || q == ClockUnknown || q == ClockRestamped {
+				t.Fatalf("accepted clock quality %q", c.Quality)
+			}
+			for _, v := range []*float64{c.OffsetS, c.MaxErrorS} {
+				if v != nil && (math.IsNaN(*v) || math.Abs(*v) > MaxClockSeconds) {
+					t.Fatalf("accepted clock %v", *v)
+				}
+			}
+			if c.MaxErrorS != nil && *c.MaxErrorS < 0 {
+				t.Fatalf("accepted max error %v", *c.MaxErrorS)
+			}
 		}
 		if s.Heartbeat < 0 {
 			t.Fatalf("accepted a negative heartbeat %v", s.Heartbeat)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +44,76 @@ type State struct {
 	// ignores fields it does not know, so an older cloud reads a newer
 	// gateway's state; an older gateway leaves it out.
 	Config *ConfigState `json:"config,omitempty"`
+
+	// What the inventory shows (since issue 17's inventory slice; all
+	// optional, absent from older gateways, ignored by older clouds).
+	// Arch is the build's architecture: GOARCH, with the ARM version for
+	// arm ("armv7"), e.g. arm64, amd64, mipsle.
+	Arch string `json:"arch,omitempty"`
+	// Uptime is how long the gateway process has run, on its monotonic
+	// clock (so a wall clock set meanwhile does not change it), to the
+	// second.
+	Uptime Duration `json:"uptime,omitempty"`
+	// BufferBytes is what its buffer holds on disk, BufferMaxBytes the
+	// buffer's budget (buffer.max_bytes).
+	BufferBytes    int64 `json:"buffer_bytes,omitempty"`
+	BufferMaxBytes int64 `json:"buffer_max_bytes,omitempty"`
+	// Clock is how the gateway knows the time now.
+	Clock *ClockState `json:"clock,omitempty"`
+	// Labels are the gateway's labels (gateway.labels: county, kind, …),
+	// for filtering and grouping: keys and values are ids.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ClockState is the gateway's clock as it knows it: its quality (ntp, gps,
+// rtc, unsynced), and, when the kernel is disciplined by an NTP daemon,
+// the offset still being corrected and the estimated error, in seconds.
+type ClockState struct {
+	Quality string `json:"quality"`
+	// OffsetS is the kernel's remaining offset (adjtimex), present only
+	// while synced; MaxErrorS the kernel's maximum error.
+	OffsetS   *float64 `json:"offset_s,omitempty"`
+	MaxErrorS *float64 `json:"max_error_s,omitempty"`
+}
+
+// Bounds of the inventory's fields in a state.
+const (
+	MaxLabels = 16
+	// MaxClockSeconds bounds a clock offset or error: about 30 years.
+	MaxClockSeconds = 1e9
+)
+
+// CheckLabels checks a gateway's labels: at most MaxLabels, each key and
+// value an id (as CheckName: 1–64 of A–Z a–z 0–9 _ . -, so a label can be
+// written in a query as key:value and used as a group's key).
+func CheckLabels(labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return fmt.Errorf("%d labels, more than %d", len(labels), MaxLabels)
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if err := CheckName("label", k); err != nil {
+			return err
+		}
+		if err := CheckName("label "+k+" value", labels[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *ClockState) check() error {
+	if q, err := ParseClockQuality(c.Quality); err != nil || q == ClockUnknown || q == ClockRestamped {
+		return fmt.Errorf("clock: quality %q is not ntp, gps, rtc or unsynced", c.Quality)
+	}
+	for _, v := range []*float64{c.OffsetS, c.MaxErrorS} {
+		if v != nil && !(*v >= -MaxClockSeconds && *v <= MaxClockSeconds) {
+			return fmt.Errorf("clock: %v s is not an offset or error of at most %v s", *v, MaxClockSeconds)
+		}
+	}
+	if c.MaxErrorS != nil && *c.MaxErrorS < 0 {
+		return fmt.Errorf("clock: max_error_s %v is negative", *c.MaxErrorS)
+	}
+	return nil
 }
 
 // MaxAccepts bounds a state's Accepts.
@@ -169,6 +240,9 @@ func DecodeState(data []byte) (State, error) {
 			return s, fmt.Errorf("state: %w", err)
 		}
 	}
+	if err := s.checkInventory(); err != nil {
+		return s, fmt.Errorf("state: %w", err)
+	}
 	for i, d := range s.Devices {
 		if err := CheckName("device", d.ID); err != nil {
 			return s, fmt.Errorf("state: device %d: %w", i, err)
@@ -187,6 +261,30 @@ func DecodeState(data []byte) (State, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkInventory checks the fields the inventory shows.
+func (s *State) checkInventory() error {
+	if s.Arch != "" {
+		if err := CheckName("arch", s.Arch); err != nil {
+			return err
+		}
+	}
+	if s.Uptime < 0 {
+		return fmt.Errorf("uptime %v is negative", time.Duration(s.Uptime))
+	}
+	if s.BufferBytes < 0 || s.BufferMaxBytes < 0 {
+		return fmt.Errorf("buffer bytes %d of %d: negative", s.BufferBytes, s.BufferMaxBytes)
+	}
+	if s.Clock != nil {
+		if err := s.Clock.check(); err != nil {
+			return err
+		}
+	}
+	if err := CheckLabels(s.Labels); err != nil {
+		return fmt.Errorf("labels: %w", err)
+	}
+	return nil
 }
 
 // MaxDisplayNameRunes bounds a display name: a station's or site's name as

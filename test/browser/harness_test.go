@@ -214,14 +214,15 @@ func StartStack(t *testing.T, cloudArgs ...string) *Stack {
 		procs = append(procs, p)
 		s.gateways[id] = p
 	}
-	// farm-north has Chinese display names, orchard-south none.
-	gateway("farm-north", "north-farm", "  name: 北区农场 1 号站\n  site_name: 北区农场\n", "45.7560", "126.6420", `      - {id: soil-east, profile: renke/rs-ecth-n01, unit: 1, interval: 1s}
+	// farm-north has Chinese display names, orchard-south none; both have
+	// labels (the inventory's filter).
+	gateway("farm-north", "north-farm", "  name: 北区农场 1 号站\n  site_name: 北区农场\n  labels: {county: acheng, kind: farm}\n", "45.7560", "126.6420", `      - {id: soil-east, profile: renke/rs-ecth-n01, unit: 1, interval: 1s}
       - {id: soil-west, profile: renke/rs-ecth-n01, unit: 2, interval: 1s}
       - {id: air-mast, profile: renke/rs-ws-n01-8, unit: 10, interval: 1s}
 `)
 	// 55 km from farm-north: at the zoom the map fits them in (at most 8)
 	// stations a few km apart overlap, and the top marker takes the click.
-	gateway("orchard-south", "south-orchard", "", "45.3100", "126.2200", `      - {id: soil-orchard, profile: renke/rs-ecth-n01, unit: 3, interval: 1s}
+	gateway("orchard-south", "south-orchard", "  labels: {county: shuangcheng, kind: orchard}\n", "45.3100", "126.2200", `      - {id: soil-orchard, profile: renke/rs-ecth-n01, unit: 3, interval: 1s}
 `)
 	testenv.Eventually(t, "both stations online with a latest value for every device", waitLong, func() bool {
 		for _, p := range procs {

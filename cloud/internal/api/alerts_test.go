@@ -95,23 +95,34 @@ func newAlertRig(t *testing.T, anonymous apitoken.Role, withTokens bool) *alertR
 // Authorization header starting with "raw:").
 func (g *alertRig) do(who, method, path, body string) (int, string, http.Header) {
 	g.t.Helper()
+	auth := ""
+	switch {
+	case strings.HasPrefix(who, "raw:"):
+		auth = strings.TrimPrefix(who, "raw:")
+	case who != "":
+		auth = "Bearer " + g.tokens[who]
+	}
+	return request(g.t, method, g.srv.URL+path, auth, body)
+}
+
+// request sends a request with an Authorization header (none when auth is
+// empty) and returns the status, the body and the headers.
+func request(t *testing.T, method, url, auth, body string) (int, string, http.Header) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = bytes.NewBufferString(body)
 	}
-	req, err := http.NewRequest(method, g.srv.URL+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
-	switch {
-	case strings.HasPrefix(who, "raw:"):
-		req.Header.Set("Authorization", strings.TrimPrefix(who, "raw:"))
-	case who != "":
-		req.Header.Set("Authorization", "Bearer "+g.tokens[who])
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

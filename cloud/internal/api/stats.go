@@ -201,12 +201,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	name := fileName("fieldwatch-stats", req.station, req.device, req.metric, req.period,
 		req.from.In(a.loc).Format("20060102"), req.to.In(a.loc).Format("20060102")) + ".csv"
-	h := w.Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	h.Set("Cache-Control", "no-store")
-	a.requests.WithLabelValues(endpoint, "200").Inc()
-	w.WriteHeader(http.StatusOK)
+	a.startDownload(w, endpoint, "text/csv; charset=utf-8", name)
 	if err := writeStatsCSV(w, resp); err != nil {
 		a.log.Info("stats export not delivered", "station", req.station, "err", err)
 	}

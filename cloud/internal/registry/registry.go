@@ -73,6 +73,7 @@ type gateway struct {
 	heardAt   time.Time
 	heartbeat time.Duration
 	devices   map[string]*device
+	inv       inventory     // what the newest online state said for the inventory
 	events    []store.Event // the newest events, newest last, at most recentEvents
 	// refused counts device ids not tracked because the gateway already
 	// had maxDevices; future counts the items dropped for being stamped
@@ -171,6 +172,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (re
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	g.name, g.siteName = s.Name, s.SiteName
 	g.config = copyConfig(s.Config)
+	g.inv = inventoryOf(s)
 	if s.Location != nil {
 		loc := *s.Location
 		g.location = &loc

@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,7 +371,10 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 func (a *App) state(r *running) telemetry.State {
 	s := telemetry.State{Version: version.Version, Site: r.cfg.Gateway.Site, Name: r.cfg.Gateway.Name,
 		SiteName: r.cfg.Gateway.SiteName, Location: r.cfg.Gateway.Location,
-		Started: a.started.UTC()}
+		Started: a.started.UTC(), Arch: arch(), Uptime: telemetry.Duration(time.Since(a.started).Truncate(time.Second)),
+		BufferMaxBytes: int64(r.cfg.Buffer.MaxBytes), Labels: r.cfg.Gateway.Labels}
+	s.BufferBytes = r.buf.Stats().Bytes
+	s.Clock = clockState(r.clock(), clock.Kernel)
 	if a.fleet != nil {
 		s.Config = a.fleet.Report()
 	}
@@ -416,6 +422,41 @@ func (a *App) state(r *running) telemetry.State {
 	}
 	return s
 }
+
+// clockState is the clock for the state message: its quality and, when an
+// NTP daemon disciplines the kernel's clock, the offset it is still
+// correcting and its maximum error (kernel: clock.Kernel).
+func clockState(q telemetry.ClockQuality, kernel func() (offset, maxError time.Duration, ok bool)) *telemetry.ClockState {
+	if q == telemetry.ClockUnknown || q == telemetry.ClockRestamped {
+		return nil
+	}
+	c := &telemetry.ClockState{Quality: q.String()}
+	if q != telemetry.ClockNTP {
+		return c
+	}
+	if off, maxErr, ok := kernel(); ok {
+		o, m := off.Seconds(), maxErr.Seconds()
+		c.OffsetS, c.MaxErrorS = &o, &m
+	}
+	return c
+}
+
+// arch is the architecture the gateway was built for: GOARCH, and for arm
+// its version (armv7), as the build recorded it.
+var arch = sync.OnceValue(func() string {
+	a := runtime.GOARCH
+	if a != "arm" {
+		return a
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOARM" && s.Value != "" {
+				return "armv" + strings.SplitN(s.Value, ",", 2)[0] // "7,softfloat"
+			}
+		}
+	}
+	return a
+})
 
 // utc is t in UTC, and zero when t is.
 func utc(t time.Time) time.Time {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +19,9 @@ import (
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
-const stateConfig = `gateway: {id: gw-state, site: s1}
+const stateConfig = `gateway: {id: gw-state, site: s1, labels: {county: laoshan, kind: farm}}
 uplink: {brokers: ["%s"], state_interval: 1h, batch_delay: 50ms}
-buffer: {dir: %s, fsync: "off"}
+buffer: {dir: %s, fsync: "off", max_bytes: 64MiB}
 http: {listen: ""}
 buses:
   - name: dtu-1
@@ -134,6 +136,12 @@ func TestStateAndQuarantine(t *testing.T) {
 		t.Errorf("state %+v, device %+v; want bus dtu-1, port %s, a last read before the state's time, heartbeat 1h",
 			s, d, simAddr)
 	}
+	// What the inventory shows.
+	if s.Arch != runtime.GOARCH && !strings.HasPrefix(s.Arch, "armv") || s.Uptime < 0 || s.BufferMaxBytes != 64<<20 ||
+		s.BufferBytes <= 0 || s.Clock == nil || s.Clock.Quality == "" ||
+		len(s.Labels) != 2 || s.Labels["county"] != "laoshan" || s.Labels["kind"] != "farm" {
+		t.Errorf("state %+v: want arch, uptime, buffer bytes of 64 MiB, clock and labels", s)
+	}
 
 	srv.SetDead(2, true)
 	testenv.Eventually(t, "a state with soil-2 quarantined", wait, health("soil-2", "quarantined"))
@@ -163,5 +171,39 @@ func TestStateAndQuarantine(t *testing.T) {
 	// the polls.
 	if n < 3 || n > 6 {
 		t.Errorf("%d state messages; want one per health change, debounced", n)
+	}
+}
+
+// TestClockState: the quality always, the kernel's offset and error only
+// for an NTP-disciplined clock that the kernel says is synchronised.
+func TestClockState(t *testing.T) {
+	kernel := func(ok bool) func() (time.Duration, time.Duration, bool) {
+		return func() (time.Duration, time.Duration, bool) {
+			return -1500 * time.Microsecond, 250 * time.Millisecond, ok
+		}
+	}
+	for _, tc := range []struct {
+		q        telemetry.ClockQuality
+		ok       bool
+		want     string
+		withOffs bool
+	}{
+		{telemetry.ClockNTP, true, "ntp", true},
+		{telemetry.ClockNTP, false, "ntp", false},
+		{telemetry.ClockRTC, true, "rtc", false},
+		{telemetry.ClockGPS, true, "gps", false},
+		{telemetry.ClockUnsynced, true, "unsynced", false},
+	} {
+		c := clockState(tc.q, kernel(tc.ok))
+		if c == nil || c.Quality != tc.want || (c.OffsetS != nil) != tc.withOffs || (c.MaxErrorS != nil) != tc.withOffs {
+			t.Errorf("%v, kernel ok %v: %+v", tc.q, tc.ok, c)
+			continue
+		}
+		if tc.withOffs && (*c.OffsetS != -0.0015 || *c.MaxErrorS != 0.25) {
+			t.Errorf("%v: offset %v, max error %v", tc.q, *c.OffsetS, *c.MaxErrorS)
+		}
+	}
+	if c := clockState(telemetry.ClockUnknown, kernel(true)); c != nil {
+		t.Errorf("unknown quality reported: %+v", c)
 	}
 }

@@ -6,10 +6,12 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -70,6 +72,9 @@ type Gateway struct {
 	Name     string              `yaml:"name"`
 	SiteName string              `yaml:"site_name"`
 	Location *telemetry.Location `yaml:"location"`
+	// Labels group gateways for the inventory (and later rollouts):
+	// county: laoshan, kind: buoy. At most 16; keys and values are ids.
+	Labels map[string]string `yaml:"labels"`
 	// Clock says how acquisition times are known: auto (ask the kernel
 	// whether NTP has synchronised the clock), ntp, gps, rtc or unsynced.
 	Clock string `yaml:"clock"`
@@ -335,6 +340,20 @@ func Load(file string, data []byte) (*Config, error) {
 	return c, nil
 }
 
+// validateLabels reports each bad label at its own line.
+func validateLabels(r *yamlconf.Report, labels map[string]string) {
+	if len(labels) > telemetry.MaxLabels {
+		r.Errorf("gateway.labels", "%d labels, more than %d", len(labels), telemetry.MaxLabels)
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if err := telemetry.CheckName("label", k); err != nil {
+			r.Errorf(yamlconf.Join("gateway.labels", k), "%v", err)
+		} else if err := telemetry.CheckName("label "+k+" value", labels[k]); err != nil {
+			r.Errorf(yamlconf.Join("gateway.labels", k), "%v", err)
+		}
+	}
+}
+
 // Validate implements yamlconf.Validator: everything that needs no profile.
 func (c *Config) Validate(r *yamlconf.Report) {
 	g := &c.Gateway
@@ -354,6 +373,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	if err := telemetry.CheckDisplayName(g.SiteName); err != nil {
 		r.Errorf("gateway.site_name", "%v", err)
 	}
+	validateLabels(r, g.Labels)
 	if l := g.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180) {
 		r.Errorf("gateway.location", "lat %v, lon %v is not a position on Earth", l.Lat, l.Lon)
 	}

@@ -9,6 +9,7 @@ import { initAlerts, refreshAlerts, redrawAlerts, worstByStation, setStations as
 import { initStation, renderPicker, renderStation, summarize } from "./station.js";
 import { initChart, setStations, openLinked, open as openChart, relabel as relabelChart } from "./chart.js";
 import { initStats, showStats, relabel as relabelStats } from "./stats.js";
+import { showInventory, refreshInventory, relabel as relabelInventory } from "./inventory.js";
 
 const kiosk = new URLSearchParams(location.search).get("kiosk") === "1";
 document.body.classList.toggle("kiosk", kiosk);
@@ -52,6 +53,7 @@ async function refresh() {
     if (!kiosk) setStations(stations);
     $("#error").hidden = true;
     $("#updated").textContent = t("updated", { time: new Date().toLocaleTimeString(locale()) });
+    if (!kiosk) refreshInventory();
   } catch (e) {
     $("#error").hidden = false;
     $("#error").textContent = t("error.cloud", { msg: e.message });
@@ -63,7 +65,24 @@ onLang(() => {
   relabelMap();
   redrawAlerts();
   draw();
-  if (!kiosk) { relabelChart(); relabelStats(); }
+  if (!kiosk) { relabelChart(); relabelStats(); relabelInventory(); }
+});
+
+// Views: the map with its station (any other hash), or the inventory
+// (#inventory). A link to #station=ID goes back to the map on that station.
+function setView() {
+  const inventory = !kiosk && location.hash === "#inventory";
+  document.body.classList.toggle("view-inventory", inventory);
+  for (const a of document.querySelectorAll("[data-view]")) {
+    if ((a.dataset.view === "inventory") === inventory) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (!kiosk) showInventory(inventory);
+}
+window.addEventListener("hashchange", () => {
+  const m = /^#station=([\w.-]+)$/.exec(location.hash);
+  setView();
+  if (m && stations.some((s) => s.id === m[1])) select(m[1], true);
 });
 apply();
 
@@ -88,6 +107,7 @@ if (chart && !kiosk) {
   openLinked(chart[1], chart[2], chart[3].split(",").filter(Boolean));
 }
 
+setView();
 refresh();
 refreshAlerts();
 setInterval(refresh, 5000);

@@ -7,11 +7,12 @@
 import { t, metricName, unitName } from "./i18n.js";
 import { getJSON } from "./api.js";
 import { $, el, fmt } from "./util.js";
+import { sortableTable, nextSort } from "./table.js";
 
 const periods = ["day", "week", "month"];
 
 let station = null, period = "day", data = null, error = "";
-let sortCol = "period", sortDir = 1; // 1 ascending, -1 descending
+let sort = { col: "period", dir: 1 }; // dir 1 ascending, -1 descending
 let loading = 0; // the newest load; older answers are dropped
 
 // The columns: key, label, the row's value (a number, string or null: what
@@ -106,19 +107,8 @@ function query(csv) {
   return q.toString();
 }
 
-function sorted(rows) {
-  const col = columns.find((c) => c.key === sortCol);
-  const key = (r) => col.value(r);
-  return rows.slice().sort((a, b) => {
-    const x = key(a), y = key(b);
-    // Missing values last, whichever the direction.
-    if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
-    if (y === null || y === undefined) return -1;
-    const c = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
-    return c * sortDir || a.period_start.localeCompare(b.period_start) || a.device.localeCompare(b.device) ||
-      a.metric.localeCompare(b.metric);
-  });
-}
+const tie = (a, b) => a.period_start.localeCompare(b.period_start) || a.device.localeCompare(b.device) ||
+  a.metric.localeCompare(b.metric);
 
 function render() {
   const root = $("#stats");
@@ -145,26 +135,13 @@ function render() {
 }
 
 function table(rows) {
-  const tr = el("tr");
-  for (const c of columns) {
-    const sort = c.key === sortCol ? (sortDir > 0 ? "ascending" : "descending") : "none";
-    tr.append(el("th", { "aria-sort": sort, "data-col": c.key, class: c.num ? "num" : "" },
-      el("button", {
-        type: "button", class: "sort",
-        onclick: () => { sortDir = c.key === sortCol ? -sortDir : 1; sortCol = c.key; render(); },
-      }, t(`stats.col.${c.key}`))));
-  }
-  const body = el("tbody");
-  for (const r of sorted(rows)) {
-    const row = el("tr", { "data-device": r.device, "data-metric": r.metric, "data-period": r.period_start });
-    for (const c of columns) {
-      const v = c.value(r);
-      row.append(el("td", {
-        "data-col": c.key, "data-value": v === null || v === undefined ? "" : String(v), class: c.num ? "num" : "",
-        title: c.key === "exceedances" ? r.exceedances.map((x) => `${x.rule}: ${x.count}, ${duration(x.duration_s)}`).join("\n") : null,
-      }, c.show(r)));
-    }
-    body.append(row);
-  }
-  return el("table", { class: "stats" }, el("thead", {}, tr), body);
+  const cols = columns.map((c) => ({
+    ...c, label: t(`stats.col.${c.key}`),
+    title: c.key === "exceedances" ? (r) => r.exceedances.map((x) => `${x.rule}: ${x.count}, ${duration(x.duration_s)}`).join("\n") : null,
+  }));
+  return sortableTable({
+    cls: "stats", columns: cols, rows, sort, tie,
+    onSort: (key) => { sort = nextSort(sort, key); render(); },
+    rowAttrs: (r) => ({ "data-device": r.device, "data-metric": r.metric, "data-period": r.period_start }),
+  });
 }
