@@ -394,12 +394,6 @@ func TestClusterDrill(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			diagnose(t, cl, gens)
-			for i, r := range replicas {
-				os.WriteFile(fmt.Sprintf("/tmp/drill-cloud-%d.log", i), []byte(r.p.Logs()), 0o644)
-			}
-			for i, n := range cl.Nodes {
-				os.WriteFile(fmt.Sprintf("/tmp/drill-nats-%d.log", i), []byte(n.Logs()), 0o644)
-			}
 			t.Fatalf("only %d of %d batches acknowledged after 4 minutes", acked(), total)
 		}
 		<-tick.C

@@ -128,9 +128,11 @@ type Link struct {
 	mu    sync.Mutex
 	nc    *nats.Conn
 	ready atomic.Bool // the stream and consumers are set up
-	// members are the live replicas, sorted; changed is closed (and
-	// replaced) when they change.
+	// members are the live replicas, sorted; mine says which partitions
+	// they give this replica; changed is closed (and replaced) when they
+	// change.
 	members []string
+	mine    []bool
 	changed chan struct{}
 	owned   atomic.Int32 // partitions this replica pulls
 	// acquired is when this replica began to pull each partition (zero:
@@ -211,10 +213,7 @@ func Owner(members []string, k int) string {
 func (l *Link) wants(k int) (bool, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.members) == 0 {
-		return false, l.changed
-	}
-	return Owner(l.members, k) == l.id, l.changed
+	return l.mine != nil && l.mine[k], l.changed
 }
 
 func (l *Link) setMembers(ms []string) {
@@ -226,6 +225,10 @@ func (l *Link) setMembers(ms []string) {
 	}
 	l.log.Info("cloud replicas", "members", ms)
 	l.members = ms
+	l.mine = make([]bool, l.o.Partitions)
+	for k := range l.mine {
+		l.mine[k] = Owner(ms, k) == l.id
+	}
 	close(l.changed)
 	l.changed = make(chan struct{})
 }

@@ -137,18 +137,18 @@ func (e *Engine) flush(ctx context.Context, all bool) error {
 }
 
 // restore takes one saved series (its key and JSON) into the engine; a
-// series of a rule that is gone, or damaged, is dropped (false).
-func (e *Engine) restore(byID map[string]*crule, key string, data []byte) bool {
+// series of a rule that is gone, or damaged, is dropped (nil).
+func (e *Engine) restore(byID map[string]*crule, key string, data []byte) *series {
 	parts := strings.Split(key, "\x1f")
 	c := byID[parts[0]]
 	if len(parts) != 4 || c == nil || (c.Kind == rules.NoData && c != e.devRule && c != e.gwRule &&
 		c != e.busRule && c != e.intakeRule) {
-		return false // a rule that is gone, or a nodata rule that now tunes DeviceSilent
+		return nil // a rule that is gone, or a nodata rule that now tunes DeviceSilent
 	}
 	s := &series{rule: c, key: skey{c.idx, parts[1], parts[2], parts[3]}}
 	if err := json.Unmarshal(data, s); err != nil {
 		e.log.Warn("damaged alert state dropped", "series", strings.ReplaceAll(key, "\x1f", "/"), "err", err)
-		return false
+		return nil
 	}
 	s.Levels, s.Source = c.LevelsFor(s.key.gw, s.A.Labels["device"], s.A.Labels["site"], s.A.Labels["profile"])
 	e.series[s.key] = s
@@ -156,7 +156,7 @@ func (e *Engine) restore(byID map[string]*crule, key string, data []byte) bool {
 	if s.A.State == alert.Firing || s.Pub.Firing {
 		e.settling[s] = true // re-check muting and publication after the restart
 	}
-	return true
+	return s
 }
 
 // rulesByID maps the engine's rules by id.
@@ -184,7 +184,7 @@ func (e *Engine) load() error {
 		if err := rows.Scan(&key, &data); err != nil {
 			return fmt.Errorf("cannot read alert state: %w", err)
 		}
-		if e.restore(byID, key, data) {
+		if e.restore(byID, key, data) != nil {
 			n++
 		}
 	}

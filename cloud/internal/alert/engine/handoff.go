@@ -81,20 +81,13 @@ func (e *Engine) Take(gw string, state []byte) error {
 				"series", strings.ReplaceAll(x.Key, "\x1f", "/"))
 			continue
 		}
-		if e.restore(byID, x.Key, x.Data) {
-			e.touch(e.series[e.keyOf(x.Key)])
+		if s := e.restore(byID, x.Key, x.Data); s != nil {
+			e.touch(s)
 			n++
 		}
 	}
 	e.log.Info("took a gateway's alert state from the replica that held it", "gateway", gw, "series", n)
 	return nil
-}
-
-// keyOf is the skey of a keyString whose rule exists (restore checked).
-func (e *Engine) keyOf(key string) skey {
-	parts := strings.Split(key, "\x1f")
-	c := e.rulesByID()[parts[0]]
-	return skey{c.idx, parts[1], parts[2], parts[3]}
 }
 
 // forgetServed drops the series of gateways this replica no longer holds
