@@ -26,17 +26,19 @@ var backlogSize = flag.Int("backlog", 1_000_000, "readings waiting in BenchmarkB
 type drainConfig struct {
 	name          string
 	batchSize     int    // uplink.batch_size
+	backlogBatch  int    // uplink.backlog_batch_size
 	maxInFlight   int    // uplink.max_in_flight
 	fsync         string // buffer.fsync
 	brokerNoDelay bool   // Mosquitto's set_tcp_nodelay (its default is false)
 }
 
 var drainConfigs = []drainConfig{
-	{"defaults", 500, 4, "always", false},
-	{"defaults,broker_nodelay", 500, 4, "always", true},
-	{"batch=2000", 2000, 4, "always", false},
-	{"batch=5000", 5000, 4, "always", false},
-	{"batch=2000,broker_nodelay", 2000, 4, "always", true},
+	{"defaults", 500, 5000, 4, "always", false},
+	{"defaults,broker_nodelay", 500, 5000, 4, "always", true},
+	{"backlog_batch=500", 500, 500, 4, "always", false}, // the default before backlog_batch_size
+	{"batch=2000", 2000, 2000, 4, "always", false},
+	{"batch=5000", 5000, 5000, 4, "always", false},
+	{"batch=2000,broker_nodelay", 2000, 2000, 4, "always", true},
 }
 
 const benchGateway = "farm-bench"
@@ -47,6 +49,7 @@ const drainGatewayConfig = `gateway:
 uplink:
   brokers: [%s]
   batch_size: %d
+  backlog_batch_size: %d
   max_in_flight: %d
   reconnect_max: 2s
 buffer:
@@ -138,7 +141,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	gwHTTP := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	writeConfig := func(broker string) {
-		cfg := fmt.Sprintf(drainGatewayConfig, broker, c.batchSize, c.maxInFlight, bufDir, c.fsync, gwHTTP, simAddr,
+		cfg := fmt.Sprintf(drainGatewayConfig, broker, c.batchSize, c.backlogBatch, c.maxInFlight, bufDir, c.fsync, gwHTTP, simAddr,
 			farmDevices(time.Second))
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			b.Fatal(err)
@@ -174,7 +177,7 @@ func runDrain(b *testing.B, bins string, c drainConfig) drainResult {
 	testenv.Eventually(b, "backlog acknowledged", 15*time.Minute, func() bool {
 		time.Sleep(200 * time.Millisecond)
 		return testenv.GetJSON("http://"+gwHTTP+"/status", &st) == nil && st.Buffer.AckedThrough >= uint64(n) &&
-			st.Buffer.Readings < uint64(c.batchSize*c.maxInFlight)
+			st.Buffer.Readings < uint64(max(c.batchSize, c.backlogBatch)*c.maxInFlight)
 	})
 	b.StopTimer()
 	drained := time.Since(hup)

@@ -85,6 +85,13 @@ func cpuSince(before map[string]int, secs float64) string {
 	return strings.Join(parts, ", ")
 }
 
+// selfCPU is cpu (cpuSince) with this process's own share since before:
+// the raw path's writers, the MQTT publishers or the generated gateways.
+func selfCPU(cpu string, before cpuTicks, secs float64) string {
+	used := float64(readCPUTicks().self-before.self) / 100
+	return fmt.Sprintf("%s, the benchmark (clients) %.1f s (%.0f %% of a core)", cpu, used, 100*used/secs)
+}
+
 // cpuTicks is the machine's busy CPU time (every CPU, /proc/stat) and this
 // process's own (/proc/self/stat), in clock ticks of 10 ms.
 type cpuTicks struct{ busy, self int }

@@ -90,8 +90,8 @@ func BenchmarkIngestSideBySide(b *testing.B) {
 		{"cloud,compact,gateways=10,inflight=4", func(b *testing.B) pathResult { return runCloud(b, data, cloud) }},
 	}
 	var ceiling float64
-	head := "| path | readings/s | ÷ raw 5,000 | peak RSS | influxd peak RSS | CPU during the run | other processes |\n" +
-		"|---|---|---|---|---|---|---|"
+	head := "| path | readings/s | ÷ raw 5,000 | peak RSS | influxd peak RSS | influxd served | CPU during the run | " +
+		"other processes |\n|---|---|---|---|---|---|---|---|"
 	rows := make([]string, len(paths))
 	for i, p := range paths {
 		b.Run(p.name, func(b *testing.B) {
@@ -103,6 +103,7 @@ func BenchmarkIngestSideBySide(b *testing.B) {
 				sum.peakKB, sum.influxKB = max(sum.peakKB, r.peakKB), max(sum.influxKB, r.influxKB)
 				sum.cpu = r.cpu
 				sum.others = max(sum.others, r.others)
+				sum.writes = r.writes
 			}
 			rate := float64(sum.readings) / sum.secs
 			if i == 0 {
@@ -119,8 +120,8 @@ func BenchmarkIngestSideBySide(b *testing.B) {
 				b.ReportMetric(mb(sum.peakKB), "peak_rss_MB")
 				peak = fmt.Sprintf("%.0f MB", mb(sum.peakKB))
 			}
-			row := fmt.Sprintf("| %s | %.0f | %s | %s | %.0f MB | %s | %.0f %% of a core |", p.name, rate, ratio, peak,
-				mb(sum.influxKB), sum.cpu, 100*sum.others)
+			row := fmt.Sprintf("| %s | %.0f | %s | %s | %.0f MB | %s | %s | %.0f %% of a core |", p.name, rate, ratio,
+				peak, mb(sum.influxKB), sum.writes, sum.cpu, 100*sum.others)
 			b.Logf("%d readings in %.2f s\n%s\n%s", sum.readings, sum.secs, head, row)
 			rows[i] = row
 		})
@@ -144,6 +145,7 @@ type pathResult struct {
 	influxKB int     // influxd's VmHWM
 	cpu      string  // CPU seconds of the benchmark's servers during the run
 	others   float64 // cores busy with processes the benchmark did not start
+	writes   influxWrites
 }
 
 // sbsData is the readings, as gateway batches and as line protocol.
@@ -238,6 +240,7 @@ func runRaw(b *testing.B, d *sbsData, writers, lines int) pathResult {
 	var next atomic.Int64
 	errs := make(chan error, writers)
 	var wg sync.WaitGroup
+	w0 := readInfluxWrites(b, db)
 	cpu0, ticks0 := childCPU(), readCPUTicks()
 	start := time.Now()
 	for range writers {
@@ -254,12 +257,13 @@ func runRaw(b *testing.B, d *sbsData, writers, lines int) pathResult {
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	cpu, others := cpuSince(cpu0, secs), otherLoad(ticks0, cpu0, secs)
+	cpu, others := selfCPU(cpuSince(cpu0, secs), ticks0, secs), otherLoad(ticks0, cpu0, secs)
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
 	}
-	r := pathResult{readings: d.n, secs: secs, cpu: cpu, others: others, influxKB: hwm(b, db.Pid())}
+	r := pathResult{readings: d.n, secs: secs, cpu: cpu, others: others, influxKB: hwm(b, db.Pid()),
+		writes: readInfluxWrites(b, db).since(w0)}
 	checkStored(b, db, d.n)
 	return r
 }
@@ -354,6 +358,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 	tg.expect(d.n)
 	var wg sync.WaitGroup
 	errs := make(chan error, sbsGateways)
+	w0 := readInfluxWrites(b, db)
 	cpu0, ticks0 := childCPU(), readCPUTicks()
 	start := time.Now()
 	for g, c := range pubs {
@@ -383,8 +388,9 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 		b.Fatal(err)
 	}
 	secs, all := done.Sub(start).Seconds(), time.Since(start).Seconds()
-	r := pathResult{readings: d.n, secs: secs, cpu: cpuSince(cpu0, all), others: otherLoad(ticks0, cpu0, all),
-		peakKB: hwm(b, tg.cmd.Process.Pid), influxKB: hwm(b, db.Pid())}
+	r := pathResult{readings: d.n, secs: secs, cpu: selfCPU(cpuSince(cpu0, all), ticks0, all),
+		others: otherLoad(ticks0, cpu0, all),
+		peakKB: hwm(b, tg.cmd.Process.Pid), influxKB: hwm(b, db.Pid()), writes: readInfluxWrites(b, db).since(w0)}
 	for _, c := range pubs {
 		c.Disconnect(100)
 	}
@@ -600,10 +606,11 @@ func runCloud(b *testing.B, d *sbsData, bin string) pathResult {
 		db.TokenFile, "-influx-bucket", db.Bucket, "-http", httpAddr, "-data", b.TempDir(), "-log-level", "warn")
 	defer cloud.Stop(b, syscall.SIGTERM)
 	testenv.Eventually(b, "cloud healthy", 30*time.Second, func() bool { return httpOK("http://" + httpAddr + "/healthz") })
+	w0 := readInfluxWrites(b, db)
 	cpu0, ticks0 := childCPU(), readCPUTicks()
 	res := loadgen.Run(b, mosq.URL, d.batches, telemetry.CodecCompact, sbsInFlight)
 	secs := res.Elapsed.Seconds()
-	cpu, others := cpuSince(cpu0, secs), otherLoad(ticks0, cpu0, secs)
+	cpu, others := selfCPU(cpuSince(cpu0, secs), ticks0, secs), otherLoad(ticks0, cpu0, secs)
 	if b.Failed() {
 		b.FailNow()
 	}
@@ -615,7 +622,7 @@ func runCloud(b *testing.B, d *sbsData, bin string) pathResult {
 		scrape(b, "http://"+httpAddr+"/metrics", "fieldwatch_ingest_batches_total",
 			"fieldwatch_ingest_duplicates_total", "fieldwatch_ingest_store_errors_total"))
 	r := pathResult{readings: res.Readings, secs: secs, cpu: cpu, others: others, peakKB: hwm(b, cloud.Cmd.Process.Pid),
-		influxKB: hwm(b, db.Pid())}
+		influxKB: hwm(b, db.Pid()), writes: readInfluxWrites(b, db).since(w0)}
 	checkStored(b, db, d.n)
 	return r
 }
@@ -689,4 +696,49 @@ func influxLayout(b *testing.B, db *testenv.InfluxDB) string {
 	sort.Strings(tags)
 	sort.Strings(fields)
 	return "tags " + strings.Join(tags, ",") + "; fields " + strings.Join(fields, ",")
+}
+
+// influxWrites is what influxd's HTTP service has served (/debug/vars):
+// write requests and the points they carried.
+type influxWrites struct{ reqs, points int64 }
+
+func readInfluxWrites(b *testing.B, db *testenv.InfluxDB) influxWrites {
+	b.Helper()
+	resp, err := http.Get(db.URL + "/debug/vars")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var vars map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		b.Fatalf("influxd /debug/vars: %v", err)
+	}
+	var w influxWrites
+	for key, raw := range vars {
+		if !strings.HasPrefix(key, "httpd") {
+			continue
+		}
+		var s struct {
+			Values struct {
+				WriteReq        int64 `json:"writeReq"`
+				PointsWrittenOK int64 `json:"pointsWrittenOK"`
+			} `json:"values"`
+		}
+		if json.Unmarshal(raw, &s) == nil {
+			w.reqs += s.Values.WriteReq
+			w.points += s.Values.PointsWrittenOK
+		}
+	}
+	return w
+}
+
+func (w influxWrites) since(before influxWrites) influxWrites {
+	return influxWrites{reqs: w.reqs - before.reqs, points: w.points - before.points}
+}
+
+func (w influxWrites) String() string {
+	if w.reqs == 0 {
+		return "no writes"
+	}
+	return fmt.Sprintf("%d writes of %.0f points", w.reqs, float64(w.points)/float64(w.reqs))
 }

@@ -114,6 +114,10 @@ type Uplink struct {
 	ClockWait time.Duration `yaml:"clock_wait"`
 	// BatchSize is the most readings in one batch.
 	BatchSize int `yaml:"batch_size"`
+	// BacklogBatchSize is the most readings in one backlog batch: larger
+	// than live ones, so a backlog drains at what the cloud can store
+	// rather than at what one gateway's acks allow (docs/benchmarks.md).
+	BacklogBatchSize int `yaml:"backlog_batch_size"`
 	// BatchDelay is how long a reading may wait for others to fill a batch.
 	BatchDelay time.Duration `yaml:"batch_delay"`
 	// MaxInFlight is how many batches may await their ack at once.
@@ -245,17 +249,18 @@ func Default() *Config {
 	return &Config{
 		Gateway: Gateway{Clock: "auto"},
 		Uplink: Uplink{
-			Keepalive:      30 * time.Second,
-			ConnectTimeout: 10 * time.Second,
-			ReconnectMax:   time.Minute,
-			PublishTimeout: 30 * time.Second,
-			ClockWait:      10 * time.Minute,
-			BatchSize:      500,
-			BatchDelay:     time.Second,
-			MaxInFlight:    4,
-			AckTimeout:     30 * time.Second,
-			StateInterval:  time.Minute,
-			Codec:          "compact",
+			Keepalive:        30 * time.Second,
+			ConnectTimeout:   10 * time.Second,
+			ReconnectMax:     time.Minute,
+			PublishTimeout:   30 * time.Second,
+			ClockWait:        10 * time.Minute,
+			BatchSize:        500,
+			BacklogBatchSize: 5000,
+			BatchDelay:       time.Second,
+			MaxInFlight:      4,
+			AckTimeout:       30 * time.Second,
+			StateInterval:    time.Minute,
+			Codec:            "compact",
 		},
 		Buffer: Buffer{
 			Dir:          "/var/lib/fieldwatch/buffer",
@@ -585,6 +590,9 @@ func (u *Uplink) validate(r *yamlconf.Report) {
 	checkDur("state_interval", u.StateInterval, time.Second, 24*time.Hour)
 	if u.BatchSize < 1 || u.BatchSize > 10_000 {
 		r.Errorf("uplink.batch_size", "%d is outside 1..10000", u.BatchSize)
+	}
+	if u.BacklogBatchSize < 1 || u.BacklogBatchSize > 10_000 {
+		r.Errorf("uplink.backlog_batch_size", "%d is outside 1..10000", u.BacklogBatchSize)
 	}
 	if u.MaxInFlight < 1 || u.MaxInFlight > 64 {
 		r.Errorf("uplink.max_in_flight", "%d is outside 1..64", u.MaxInFlight)

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/fieldwatch/fieldwatch/gateway/internal/buffer"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 	"github.com/fieldwatch/fieldwatch/test/testenv"
@@ -172,5 +173,79 @@ func TestBrokerFailover(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(r.up.m.reconnectWaits); n != 1 {
 		t.Fatalf("reconnect wait histogram has %d series", n)
+	}
+}
+
+// TestBacklogBatchSize: how many items a backlog batch holds, by
+// backlog_batch_size, batch_size and backlog_rate.
+func TestBacklogBatchSize(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		batch, backlogBatch int
+		rate, want          int
+	}{
+		{"default sizes", 500, 5000, 0, 5000},
+		{"unset: as batch_size", 100, 0, 0, 100},
+		{"smaller than live batches", 500, 50, 0, 50},
+		{"a second of the rate", 500, 5000, 2000, 2000},
+		{"a slow rate: a live batch", 500, 5000, 10, 500},
+		{"a fast rate: the size", 500, 5000, 1_000_000, 5000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Uplink{BatchSize: tc.batch, BacklogBatchSize: tc.backlogBatch, BacklogRate: tc.rate}
+			if got := backlogBatch(c); got != tc.want {
+				t.Fatalf("backlogBatch = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBacklogDrainsInLargerBatches: what waits when the uplink connects
+// goes as backlog in batches of backlog_batch_size; live readings in
+// batches of batch_size.
+func TestBacklogDrainsInLargerBatches(t *testing.T) {
+	const backlog = 1000
+	m := testenv.StartMosquitto(t)
+	c := newCloud(t, m.URL)
+	var mu sync.Mutex
+	sizes := map[bool][]int{} // by backlog
+	c.setPolicy(func(b *telemetry.Batch) bool {
+		mu.Lock()
+		sizes[b.Backlog] = append(sizes[b.Backlog], b.Len())
+		mu.Unlock()
+		return true
+	})
+	buf, err := buffer.Open(buffer.Options{Dir: t.TempDir(), Fsync: buffer.FsyncOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := &rig{buf: buf}
+	waiting.append(t, backlog) // acquired while the link was down
+	r := startUplinkOn(t, m.URL, buf, func(u *config.Uplink) { u.BatchSize, u.BacklogBatchSize = 100, 400 })
+	// A backlog batch at the cloud: the uplink has split what waited off
+	// as backlog, so readings appended from now on are live.
+	testenv.Eventually(t, "a backlog batch at the cloud", wait, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sizes[true]) > 0
+	})
+	r.append(t, 250) // live
+	testenv.Eventually(t, "everything delivered", 2*wait, func() bool { return r.buf.Stats().Readings == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	largest, total := 0, 0
+	for _, n := range sizes[true] {
+		largest, total = max(largest, n), total+n
+	}
+	if largest != 400 || total < backlog {
+		t.Fatalf("backlog batches %v: want up to 400 items each, %d in all", sizes[true], backlog)
+	}
+	if len(sizes[false]) == 0 {
+		t.Fatal("no live batch")
+	}
+	for _, n := range sizes[false] {
+		if n > 100 {
+			t.Fatalf("live batches %v: want at most 100 items each", sizes[false])
+		}
 	}
 }

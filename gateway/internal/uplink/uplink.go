@@ -293,7 +293,7 @@ func (u *Uplink) restart(why string) {
 		u.liveStart = first
 	}
 	u.liveNext = u.liveStart
-	u.tokens, u.refilled = float64(u.o.Config.BatchSize), time.Now()
+	u.tokens, u.refilled = float64(backlogBatch(u.o.Config)), time.Now()
 }
 
 // pump sends what it may and returns how long until it should look again.
@@ -392,7 +392,7 @@ func (u *Uplink) sendBacklog() (time.Duration, bool) {
 	if len(u.inflight) >= max(1, c.MaxInFlight-1) {
 		return 0, false // the last slot is kept for live data
 	}
-	limit := min(uint64(c.BatchSize), end-u.backNext)
+	limit := min(uint64(backlogBatch(c)), end-u.backNext)
 	if c.BacklogRate > 0 && u.tokens < float64(limit) {
 		// Whole batches, as the rate allows: small ones would spend the
 		// link on framing.
@@ -416,8 +416,23 @@ func (u *Uplink) refill(now time.Time) {
 	if rate <= 0 {
 		return
 	}
-	u.tokens = min(u.tokens+rate*now.Sub(u.refilled).Seconds(), float64(u.o.Config.BatchSize))
+	u.tokens = min(u.tokens+rate*now.Sub(u.refilled).Seconds(), float64(backlogBatch(u.o.Config)))
 	u.refilled = now
+}
+
+// backlogBatch is the most items in a backlog batch: backlog_batch_size
+// (batch_size where unset), but no more than a second's worth of
+// backlog_rate when that is set (and never fewer than a live batch), so a
+// rate-limited link is not sent its backlog in bursts.
+func backlogBatch(c config.Uplink) int {
+	n := c.BacklogBatchSize
+	if n <= 0 {
+		n = c.BatchSize
+	}
+	if c.BacklogRate > 0 {
+		n = min(n, max(c.BacklogRate, c.BatchSize))
+	}
+	return n
 }
 
 // skipAcked moves seq past any acknowledged range it falls in.

@@ -146,6 +146,7 @@ func startUplinkOn(t *testing.T, url string, buf *buffer.Buffer, mod func(*confi
 	cfg := config.Default().Uplink
 	cfg.Brokers = []string{url}
 	cfg.BatchSize = 100
+	cfg.BacklogBatchSize = 0 // as batch_size: these tests count batches of 100 (TestBacklogBatches sets it)
 	cfg.BatchDelay = 20 * time.Millisecond
 	cfg.AckTimeout = time.Minute // no resend on a slow machine unless a test asks for one
 	if mod != nil {

@@ -36,8 +36,12 @@ func (s *Store) WriteBatch(ctx context.Context, b *telemetry.Batch, def *telemet
 	return nil
 }
 
-// Committed implements store.Store.
+// Committed implements store.Store: a record held for writing
+// (records.go) is newer than any stored.
 func (s *Store) Committed(ctx context.Context, gateway, stream string) (store.Commit, error) {
+	if c, ok := s.records.held(gateway, stream); ok {
+		return c, nil
+	}
 	q := fmt.Sprintf(`from(bucket: %s) |> range(start: 1970-01-01T00:00:00Z)
   |> filter(fn: (r) => r._measurement == %s and r.gateway == %s and r.stream == %s)
   |> last()`, quote(s.bucket), quote(commitMeasurement), quote(gateway), quote(stream))

@@ -13,17 +13,16 @@ import (
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
-	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
-	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Group writes go straight to the v2 write endpoint (/api/v2/write, which
-// InfluxDB 1.8 serves too) as line protocol made by lineprotocol.Encoder:
+// InfluxDB 1.8 serves too) as line protocol written directly (lines.go):
 // no point objects, a pooled buffer per request. The client library's
 // point API made and sorted a map per point and was the largest cost of
-// the cloud's ingest (docs/decisions.md).
+// the cloud's ingest, then lineprotocol.Encoder's checks of every name of
+// every line (docs/decisions.md §36).
 
 // Write sizes. A request of 5,000 lines is where InfluxDB 1.8 reaches its
 // ceiling on the benchmark machine (docs/benchmarks.md); four at once keep
@@ -35,10 +34,12 @@ const (
 
 // WriteGroup implements store.Store: the readings and events of every
 // batch, and the contexts the batches defined, in requests of up to
-// linesPerRequest lines, several at once; then, only once all of them are
-// written (and Ready has had its say: the cloud acknowledges the batches
-// then, confirming the contexts to their gateways), the commit records in
-// one request, so a commit never claims data the database does not hold.
+// linesPerRequest lines, several at once, the first also carrying the
+// commit records earlier groups left (records.go); then, once all of them
+// are written and Ready has had its say (the cloud acknowledges the
+// batches then, confirming the contexts to their gateways), the group's own
+// commit records are left for the next request, so a commit never claims
+// data the database does not hold.
 func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 	chunks := s.encodeData(g)
 	defs, err := contextLines(g)
@@ -50,7 +51,16 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 	} else {
 		putBuf(defs)
 	}
+	var held map[recordKey]heldRecord
+	if len(chunks) > 0 {
+		var recs *bytes.Buffer
+		if recs, held = s.records.take(time.Now()); recs != nil {
+			chunks[0].Write(recs.Bytes())
+			putBuf(recs)
+		}
+	}
 	err = s.postAll(ctx, chunks)
+	s.records.done(held, err == nil)
 	for _, c := range chunks { // not kept while Ready waits
 		putBuf(c)
 	}
@@ -62,11 +72,7 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 			return err
 		}
 	}
-	meta := commitLines(g)
-	defer putBuf(meta)
-	if err := s.post(ctx, meta.Bytes()); err != nil {
-		return fmt.Errorf("influxdb write of the commit records: %w", err)
-	}
+	s.records.add(g.Commits)
 	return nil
 }
 
@@ -74,29 +80,28 @@ func (s *Store) WriteGroup(ctx context.Context, g *store.Group) error {
 // lines, and its events (few) into one more.
 func (s *Store) encodeData(g *store.Group) []*bytes.Buffer {
 	var chunks []*bytes.Buffer
-	enc := encoders.Get().(*lineprotocol.Encoder)
-	defer encoders.Put(enc)
-	enc.Reset()
+	w := lineWriters.Get().(*lineWriter)
+	defer lineWriters.Put(w)
+	w.Reset()
 	lines := 0
 	flush := func() {
 		if lines > 0 {
 			buf := getBuf()
-			buf.Write(enc.Bytes())
+			buf.Write(w.Bytes())
 			chunks = append(chunks, buf)
-			enc.Reset()
+			w.Reset()
 			lines = 0
 		}
 	}
 	var events *bytes.Buffer
 	for _, b := range g.Batches {
 		for i := range b.Readings {
-			appendReading(enc, b.Gateway, b.Site, &b.Readings[i], g.Stored)
-			if err := enc.Err(); err != nil {
-				// The encoder dropped the line; the batch's other readings
-				// are written, and the caller counts and logs this one.
-				g.Unwritable(b, fmt.Errorf("reading %s/%s at %s: %w", b.Readings[i].Device, b.Readings[i].Metric,
-					b.Readings[i].Time.Format(time.RFC3339Nano), err))
-				enc.ClearErr()
+			r := &b.Readings[i]
+			if err := w.appendReading(b.Gateway, b.Site, r, g.Stored); err != nil {
+				// The line is not written; the batch's other readings
+				// are, and the caller counts and logs this one.
+				g.Unwritable(b, fmt.Errorf("reading %s/%s at %s: %w", r.Device, r.Metric,
+					r.Time.Format(time.RFC3339Nano), err))
 				continue
 			}
 			if lines++; lines == linesPerRequest {
@@ -115,32 +120,6 @@ func (s *Store) encodeData(g *store.Group) []*bytes.Buffer {
 		chunks = append(chunks, events)
 	}
 	return chunks
-}
-
-// appendReading encodes one reading in the layout the package comment
-// gives: tags in lexical order, as the encoder requires.
-func appendReading(enc *lineprotocol.Encoder, gateway, site string, r *telemetry.Reading, stored time.Time) {
-	enc.StartLine(r.Metric)
-	enc.AddTag("device", r.Device)
-	enc.AddTag("gateway", gateway)
-	if site != "" {
-		enc.AddTag("site", site)
-	}
-	if r.Unit != "" {
-		enc.AddTag("unit", r.Unit)
-	}
-	if v, ok := lineprotocol.FloatValue(r.Value); ok { // false for NaN and ±Inf: no value field
-		enc.AddField("value", v)
-	}
-	quality, _ := lineprotocol.StringValue(r.Quality.String()) // fixed ASCII names: always valid
-	clock, _ := lineprotocol.StringValue(r.Clock.String())
-	enc.AddField("quality", quality)
-	enc.AddField("clock", clock)
-	if !stored.IsZero() {
-		d, _ := lineprotocol.FloatValue(stored.Sub(r.Time).Seconds())
-		enc.AddField("delay", d)
-	}
-	enc.EndLine(r.Time)
 }
 
 // contextLines are the compact contexts the group's batches defined,
@@ -164,25 +143,15 @@ func contextLines(g *store.Group) (*bytes.Buffer, error) {
 	return buf, nil
 }
 
-// commitLines are the group's commit records, stamped now: the newest
-// point of each wins when they are read (commits.go).
-func commitLines(g *store.Group) *bytes.Buffer {
-	now := time.Now()
-	buf := getBuf()
-	for _, c := range g.Commits {
-		buf.WriteString(write.PointToLineProtocol(commitPoint(c.Gateway, c.Stream, c.Commit, now), time.Nanosecond))
-	}
-	return buf
-}
-
-// commitPoint is a stream's commit record.
-func commitPoint(gateway, stream string, c store.Commit, now time.Time) *write.Point {
+// commitLine is a stream's commit record, stamped now: the newest point of
+// each stream wins when they are read (commits.go).
+func commitLine(gateway, stream string, c store.Commit, now time.Time) string {
 	p := write.NewPointWithMeasurement(commitMeasurement).AddTag("gateway", gateway).AddTag("stream", stream).
 		AddField("through", int64(c.Through)).SetTime(now)
 	if len(c.Above) > 0 { // InfluxDB keeps no empty strings: no field means no ranges
 		p.AddField("above", c.String())
 	}
-	return p
+	return write.PointToLineProtocol(p, time.Nanosecond)
 }
 
 // postAll writes the chunks, parallelWrites at a time; the first error
@@ -250,12 +219,8 @@ func writeEndpoint(server, org, bucket string) string {
 }
 
 var (
-	encoders = sync.Pool{New: func() any {
-		e := new(lineprotocol.Encoder)
-		e.SetPrecision(lineprotocol.Nanosecond)
-		return e
-	}}
-	bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	lineWriters = sync.Pool{New: func() any { return newLineWriter() }}
+	bufs        = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
 func getBuf() *bytes.Buffer { b := bufs.Get().(*bytes.Buffer); b.Reset(); return b }

@@ -46,6 +46,8 @@ type Store struct {
 	writeURL, token string
 	timeout         time.Duration
 	http            *http.Client
+	// records are the commit records waiting to be written (records.go).
+	records records
 }
 
 var _ store.Store = (*Store)(nil)
@@ -62,9 +64,11 @@ func Open(c Config) (*Store, error) {
 	client := influxdb2.NewClientWithOptions(c.URL, c.Token, opts)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = parallelWrites + 1
-	return &Store{client: client, query: client.QueryAPI(c.Org), bucket: c.Bucket,
+	s := &Store{client: client, query: client.QueryAPI(c.Org), bucket: c.Bucket,
 		writeURL: writeEndpoint(strings.TrimSuffix(c.URL, "/"), c.Org, c.Bucket), token: c.Token, timeout: c.Timeout,
-		http: &http.Client{Transport: tr}}, nil
+		http: &http.Client{Transport: tr}}
+	s.records.flush = s.flushRecords
+	return s, nil
 }
 
 // Ping checks that the server answers.
@@ -270,8 +274,23 @@ func (s *Store) samples(ctx context.Context, flux string, base store.Sample) ([]
 	return out, nil
 }
 
-// Close implements store.Store.
+// Close implements store.Store: the commit records still held are
+// written first (once; a failure is returned).
 func (s *Store) Close() error {
+	s.records.mu.Lock()
+	if s.records.timer != nil {
+		s.records.timer.Stop()
+		s.records.timer = nil
+	}
+	s.records.mu.Unlock()
+	var err error
+	if buf, recs := s.records.take(time.Now()); buf != nil {
+		if err = s.post(context.Background(), buf.Bytes()); err != nil {
+			err = fmt.Errorf("influxdb write of the commit records held: %w", err)
+		}
+		s.records.done(recs, err == nil)
+		putBuf(buf)
+	}
 	s.client.Close()
-	return nil
+	return err
 }
