@@ -26,8 +26,7 @@ type fleetStatus struct {
 	} `json:"devices"`
 	Fleet *struct {
 		telemetry.ConfigState
-		Checking uint64            `json:"checking"`
-		Refused  map[string]uint64 `json:"refused"`
+		Refused map[string]uint64 `json:"refused"`
 	} `json:"fleet"`
 }
 

@@ -277,15 +277,17 @@ func (m *Manager) Report() *telemetry.ConfigState {
 	if m.rec.Version > 0 {
 		s.Source = "remote"
 	}
+	if m.rec.Pending != nil {
+		s.Checking = m.rec.Pending.Version
+	}
 	return s
 }
 
 // Status is the fleet part of the gateway's /status.
 type Status struct {
 	telemetry.ConfigState
-	Remote   bool              `json:"remote"`   // remote configuration on
-	Checking uint64            `json:"checking"` // the version under its health check, 0 for none
-	Refused  map[string]uint64 `json:"refused,omitempty"`
+	Remote  bool              `json:"remote"` // remote configuration on
+	Refused map[string]uint64 `json:"refused,omitempty"`
 }
 
 // Status reports the manager's state.
@@ -294,9 +296,6 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.Remote = m.local != nil && m.local.RemoteEnabled()
-	if m.rec.Pending != nil {
-		s.Checking = m.rec.Pending.Version
-	}
 	s.Refused = maps.Clone(m.refused)
 	return s
 }
