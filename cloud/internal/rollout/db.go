@@ -9,8 +9,8 @@ import (
 )
 
 // db keeps rollouts in SQLite (data_dir/rollouts.db): each rollout as
-// JSON, written whole at every change, and its signed items apart,
-// written once at upload.
+// JSON, written whole at every change, and its signed items apart, each
+// written once at its upload.
 type db struct{ sql *sql.DB }
 
 const schema = `
@@ -21,9 +21,9 @@ CREATE TABLE IF NOT EXISTS rollouts (
 CREATE TABLE IF NOT EXISTS items (
 	rollout TEXT NOT NULL,
 	gateway TEXT NOT NULL,
-	item    BLOB NOT NULL, -- the signed change
-	revert  BLOB NOT NULL, -- the signed revert
-	PRIMARY KEY (rollout, gateway)
+	which   TEXT NOT NULL, -- item (the signed change) or revert
+	data    BLOB NOT NULL,
+	PRIMARY KEY (rollout, gateway, which)
 );
 `
 
@@ -48,14 +48,13 @@ func (d *db) save(r *Rollout) error {
 	return err
 }
 
-func (d *db) saveItems(id, gw string, it items) error {
-	_, err := d.sql.Exec(`INSERT INTO items (rollout, gateway, item, revert) VALUES (?, ?, ?, ?)
-		ON CONFLICT (rollout, gateway) DO UPDATE SET item = excluded.item, revert = excluded.revert`, id, gw, it.item, it.revert)
+func (d *db) saveItem(id, gw, which string, data []byte) error {
+	_, err := d.sql.Exec(`INSERT INTO items (rollout, gateway, which, data) VALUES (?, ?, ?, ?)
+		ON CONFLICT (rollout, gateway, which) DO UPDATE SET data = excluded.data`, id, gw, which, data)
 	return err
 }
 
-// load reads every rollout and the items of those still holding their
-// gateways or that may yet be rolled back.
+// load reads every rollout and every item.
 func (d *db) load() ([]*Rollout, map[string]map[string]items, error) {
 	rows, err := d.sql.Query(`SELECT data FROM rollouts ORDER BY id`)
 	if err != nil {
@@ -79,20 +78,26 @@ func (d *db) load() ([]*Rollout, map[string]map[string]items, error) {
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	rows, err = d.sql.Query(`SELECT rollout, gateway, item, revert FROM items`)
+	rows, err = d.sql.Query(`SELECT rollout, gateway, which, data FROM items`)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	all := map[string]map[string]items{}
 	for rows.Next() {
-		var id, gw string
-		var it items
-		if err := rows.Scan(&id, &gw, &it.item, &it.revert); err != nil {
+		var id, gw, which string
+		var data []byte
+		if err := rows.Scan(&id, &gw, &which, &data); err != nil {
 			return nil, nil, err
 		}
 		if all[id] == nil {
 			all[id] = map[string]items{}
+		}
+		it := all[id][gw]
+		if which == "item" {
+			it.item = data
+		} else {
+			it.revert = data
 		}
 		all[id][gw] = it
 	}

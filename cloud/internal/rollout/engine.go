@@ -262,8 +262,10 @@ func countStep(r *Rollout, step int) int {
 	return n
 }
 
-// Upload keeps gateway gw's signed item and revert for draft id.
-func (e *Engine) Upload(id, gw string, item, revert []byte, by string) (Gateway, error) {
+// Upload keeps one of gateway gw's signed items for draft id: which is
+// "item" (the change, at the rollout's version) or "revert" (what the
+// gateway ran before, at the revert version). It returns the gateway.
+func (e *Engine) Upload(id, gw, which string, data []byte, by string) (Gateway, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r, ok := e.rollouts[id]
@@ -277,32 +279,40 @@ func (e *Engine) Upload(id, gw string, item, revert []byte, by string) (Gateway,
 	if i < 0 {
 		return Gateway{}, e.refused(refuse("other_gateway", "gateway %s is not in rollout %s", gw, id))
 	}
-	kind := e.o.Kinds[r.Kind]
-	for _, c := range []struct {
-		what string
-		b    []byte
-		want uint64
-	}{{"item", item, r.Version}, {"revert", revert, r.RevertVersion}} {
-		v, err := kind.Check(gw, c.b)
-		if err != nil {
-			return Gateway{}, e.refused(refuse("bad_item", "%s: %v", c.what, err))
-		}
-		if v != c.want {
-			return Gateway{}, e.refused(refuse("bad_item", "%s: version %d, not the rollout's %d", c.what, v, c.want))
-		}
+	want := r.Version
+	switch which {
+	case "item":
+	case "revert":
+		want = r.RevertVersion
+	default:
+		return Gateway{}, e.refused(refuse(NotFound, "%q is neither item nor revert", which))
 	}
-	it := items{item: slices.Clone(item), revert: slices.Clone(revert)}
-	if err := e.db.saveItems(id, gw, it); err != nil {
-		return Gateway{}, fmt.Errorf("cannot keep the items: %w", err)
+	v, err := e.o.Kinds[r.Kind].Check(gw, data)
+	if err != nil {
+		return Gateway{}, e.refused(refuse("bad_item", "%s: %v", which, err))
+	}
+	if v != want {
+		return Gateway{}, e.refused(refuse("bad_item", "%s: version %d, not the rollout's %d", which, v, want))
+	}
+	if err := e.db.saveItem(id, gw, which, data); err != nil {
+		return Gateway{}, fmt.Errorf("cannot keep the item: %w", err)
+	}
+	it := e.items[id][gw]
+	if which == "item" {
+		it.item = slices.Clone(data)
+	} else {
+		it.revert = slices.Clone(data)
 	}
 	e.items[id][gw] = it
-	r.Gateways[i].Uploaded = true
+	g := &r.Gateways[i]
+	g.Uploaded = it.item != nil && it.revert != nil
 	r.Updated = e.o.Now()
 	if err := e.db.save(r); err != nil {
 		return Gateway{}, fmt.Errorf("cannot keep the rollout: %w", err)
 	}
 	e.m.actions.WithLabelValues("upload").Inc()
-	return r.Gateways[i], nil
+	e.o.Log.Info("rollout item uploaded", "rollout", id, "gateway", gw, "which", which, "version", v, "by", by)
+	return *g, nil
 }
 
 // act applies an operator's action to rollout id under the lock: do

@@ -141,8 +141,10 @@ func (r *rig) create(spec Spec) *Rollout {
 		r.t.Fatal(err)
 	}
 	for _, g := range ro.Gateways {
-		if _, err := r.e.Upload(ro.ID, g.ID, fmt.Appendf(nil, "%s:%d", g.ID, spec.Version),
-			fmt.Appendf(nil, "%s:%d", g.ID, spec.Version+1), "li.wei"); err != nil {
+		if _, err := r.e.Upload(ro.ID, g.ID, "item", fmt.Appendf(nil, "%s:%d", g.ID, spec.Version), "li.wei"); err != nil {
+			r.t.Fatal(err)
+		}
+		if _, err := r.e.Upload(ro.ID, g.ID, "revert", fmt.Appendf(nil, "%s:%d", g.ID, spec.Version+1), "li.wei"); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -377,19 +379,23 @@ func TestRefusals(t *testing.T) {
 	refused(ok, "old_version", "gateway buoy-1 has seen config version 9")
 
 	g := first.Gateways[0].ID
-	upload := func(gw, item, revert, reason string) {
+	upload := func(gw, which, data, reason string) {
 		t.Helper()
-		_, err := r.e.Upload(first.ID, gw, []byte(item), []byte(revert), "li.wei")
+		_, err := r.e.Upload(first.ID, gw, which, []byte(data), "li.wei")
 		if re, ok := IsRefusal(err); !ok || re.Reason != reason {
-			t.Errorf("upload %s %q %q: %v; want %s", gw, item, revert, err, reason)
+			t.Errorf("upload %s %s %q: %v; want %s", gw, which, data, err, reason)
 		}
 	}
-	upload("buoy-1", "buoy-1:4", "buoy-1:5", "other_gateway")
-	upload(g, "gw-99:4", g+":5", "bad_item")
-	upload(g, g+":4", g+":4", "bad_item")
-	upload(g, "junk", g+":5", "bad_item")
-	if _, err := r.e.Upload(first.ID, g, []byte(g+":4"), []byte(g+":5"), "li.wei"); err != nil {
+	upload("buoy-1", "item", "buoy-1:4", "other_gateway")
+	upload(g, "item", "gw-99:4", "bad_item")
+	upload(g, "revert", g+":4", "bad_item")
+	upload(g, "item", "junk", "bad_item")
+	upload(g, "firmware", g+":4", NotFound)
+	if _, err := r.e.Upload(first.ID, g, "item", []byte(g+":4"), "li.wei"); err != nil {
 		t.Fatal(err)
+	}
+	if gw, err := r.e.Upload(first.ID, g, "revert", []byte(g+":5"), "li.wei"); err != nil || !gw.Uploaded {
+		t.Fatal(gw, err)
 	}
 	_, err = r.e.Start(first.ID, "li.wei")
 	if re, ok := IsRefusal(err); !ok || re.Reason != "missing_items" || !strings.Contains(re.Msg, "5 gateways") {
