@@ -133,4 +133,3 @@ func (a *API) rolloutAction(r *http.Request, action string) (any, error) {
 	}
 	return ro, nil
 }
-

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/sqlitefile"
