@@ -30,6 +30,16 @@ type fleetStatus struct {
 	} `json:"fleet"`
 }
 
+// allOK says every device of s is healthy.
+func (s fleetStatus) allOK() bool {
+	for _, d := range s.Devices {
+		if d.Health != "ok" {
+			return false
+		}
+	}
+	return true
+}
+
 // cloudCmd runs a fieldwatch-cloud command to its end and returns its
 // output, failing the test if it fails.
 func cloudCmd(t *testing.T, args ...string) string {
