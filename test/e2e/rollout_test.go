@@ -61,6 +61,10 @@ func (v rolloutView) settled() bool {
 //   - every item the canaries appended across apply, rollback and revert
 //     is in InfluxDB exactly once (counted as the fault tests count), and
 //     every action is audited with the token's name.
+//
+// The gateways' state_interval is 30 s, longer than any step takes: a
+// gateway publishes its state when a config is kept, refused or rolled
+// back, and the steps move on that, not on the heartbeat.
 func TestRolloutJourney(t *testing.T) {
 	dir := t.TempDir()
 	db := testenv.StartInfluxDB(t)
@@ -89,12 +93,13 @@ func TestRolloutJourney(t *testing.T) {
 	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) // nothing listens there
 
 	// Each gateway's config: the fault gateway's, polled every second,
-	// with labels; as the cloud sends it, interval and bus as asked.
+	// with labels and a 30 s heartbeat; as the cloud sends it, interval
+	// and bus as asked.
 	conf := func(g *faultGateway, kind, interval, bus string) string {
 		c := fmt.Sprintf(faultGatewayConfig, g.id, "tcp://"+mqttAddr, smallBatches, filepath.Join(filepath.Dir(g.cfg), "buffer"),
 			"", g.http, bus)
 		c = strings.Replace(c, "  site: faults\n", "  site: rollouts\n  labels: {county: laoshan, kind: "+kind+"}\n", 1)
-		c = strings.Replace(c, "state_interval: 5s", "state_interval: 1s", 1)
+		c = strings.Replace(c, "state_interval: 5s", "state_interval: 30s", 1)
 		return strings.ReplaceAll(c, "interval: 100ms", "interval: "+interval)
 	}
 	write := func(path, text string) {

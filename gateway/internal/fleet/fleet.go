@@ -43,6 +43,11 @@ type Host interface {
 	// uplink is connected; running is false while cfg is not (yet) the
 	// one running. A nil cfg asks about whatever runs.
 	Health(cfg *config.Config) (devices []telemetry.DeviceState, connected, running bool)
+	// Changed says the report changed (a config kept, refused or rolled
+	// back): the state message should go out soon, not at the next
+	// state_interval, for a rollout in the cloud waits for it. It must not
+	// block.
+	Changed()
 }
 
 // Refusal reasons, the result label of fieldwatch_gateway_fleet_configs_total.
@@ -346,8 +351,14 @@ func (m *Manager) refuse(reason string, version uint64, err error) {
 	m.log.Warn("remote config refused", "reason", reason, "version", version, "err", err)
 }
 
-// handle takes one envelope.
+// handle takes one envelope; a refusal changes the report.
 func (m *Manager) handle(ctx context.Context, host Host, payload []byte) {
+	m.take(ctx, host, payload)
+	host.Changed()
+}
+
+// take refuses or applies one envelope.
+func (m *Manager) take(ctx context.Context, host Host, payload []byte) {
 	m.mu.Lock()
 	local := m.local
 	highest, highestSum := m.rec.Highest, m.rec.HighestSum
@@ -481,6 +492,7 @@ func (m *Manager) checkHealth(ctx context.Context, host Host) {
 		m.mu.Unlock()
 		m.results.WithLabelValues(Kept).Inc()
 		m.log.Info("remote config passed its health check", "version", p.Version)
+		host.Changed()
 		return
 	}
 	grace := c.cfg.Fleet.Grace
@@ -519,6 +531,7 @@ func (m *Manager) rollback(ctx context.Context, host Host, reason string) {
 	if err := host.Apply(ctx, prev); err != nil {
 		m.log.Error("cannot run the previous config again", "version", p.Prev, "err", err)
 	}
+	host.Changed()
 }
 
 // revert puts the version before the pending one (or the local file) back
