@@ -190,12 +190,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	ap.WithConfigPublisher(publishConfig)
-	rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
-	if err != nil {
-		return err
+	if !cfg.NATS.Enabled() { // no retained config topic on NATS yet: the API answers 501
+		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
+		if err != nil {
+			return err
+		}
+		defer rollouts.Close()
+		ap.WithRollouts(rollouts)
 	}
-	defer rollouts.Close()
-	ap.WithRollouts(rollouts)
 	ap.WithCommandSender(func(ctx context.Context, gw string, cmd []byte) (telemetry.CommandReply, error) {
 		r, err := in.SendCommand(ctx, gw, cmd)
 		if errors.Is(err, ingest.ErrNoCommands) {
