@@ -285,6 +285,16 @@ func TestRolloutJourney(t *testing.T) {
 		}
 	}
 
+	for series, want := range map[string]float64{`fieldwatch_rollouts{state="done"}`: 1, `fieldwatch_rollouts{state="rolled_back"}`: 1,
+		`fieldwatch_rollout_gateway_results_total{kind="config",result="ok"}`:       20,
+		`fieldwatch_rollout_gateway_results_total{kind="config",result="failed"}`:   2,
+		`fieldwatch_rollout_gateway_results_total{kind="config",result="reverted"}`: 2,
+		`fieldwatch_rollout_actions_total{action="halt"}`:                           1} {
+		if got := metric(t, api+"/metrics", series); got != want {
+			t.Errorf("%s = %v; want %v", series, got, want)
+		}
+	}
+
 	// Nothing lost from the canaries' buffers across apply, rollback and
 	// revert, nothing stored twice.
 	for _, g := range canaries {

@@ -98,6 +98,9 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{o: o, db: d, rollouts: map[string]*Rollout{}, items: its}
 	for _, r := range rs {
 		e.rollouts[r.ID] = r
+		if r.State.final() {
+			delete(e.items, r.ID) // never sent again (kept in the file)
+		}
 		if r.State == Running || r.State == RollingBack || r.State == Paused {
 			o.Log.Info("rollout resumed after a restart", "rollout", r.ID, "state", r.State, "step", r.Step)
 		}
@@ -391,6 +394,7 @@ func (e *Engine) Cancel(id, by string) (*Rollout, error) {
 			return "", refuse(Conflict, "rollout %s is %s: only a draft can be cancelled (roll it back instead)", r.ID, r.State)
 		}
 		r.State = Cancelled
+		delete(e.items, r.ID)
 		return "cancelled", nil
 	})
 }
@@ -571,6 +575,7 @@ func (e *Engine) advance(r *Rollout, now time.Time) bool {
 			return false
 		}
 		r.State = RolledBack
+		delete(e.items, r.ID)
 		n := 0
 		for _, g := range r.Gateways {
 			if g.Status == RevertFailed {

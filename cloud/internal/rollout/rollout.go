@@ -49,6 +49,9 @@ func (s State) holds() bool {
 	return s == Draft || s == Running || s == Paused || s == RollingBack
 }
 
+// final says whether a rollout in state s will never publish again.
+func (s State) final() bool { return s == RolledBack || s == Cancelled }
+
 // Status is one gateway's place in a rollout.
 type Status string
 
