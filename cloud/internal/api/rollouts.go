@@ -91,6 +91,7 @@ func (a *API) createRollout(r *http.Request) (any, error) {
 	}
 	var spec rollout.Spec
 	if err := decodeBody(r, &spec); err != nil {
+		e.CountMalformed()
 		return nil, err
 	}
 	ro, err := e.Create(spec, by(r))
@@ -111,6 +112,7 @@ func (a *API) uploadRollout(r *http.Request) (any, error) {
 	}
 	body, err := readBody(r, telemetry.MaxConfigEnvelopeBytes)
 	if err != nil {
+		e.CountMalformed()
 		return nil, err
 	}
 	g, err := e.Upload(r.PathValue("id"), gw, r.PathValue("which"), body, by(r))

@@ -62,7 +62,8 @@ func TestRollouts(t *testing.T) {
 	var published []string
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	eng, err := rollout.New(rollout.Options{Fleet: rollout.RegistryFleet{Registry: reg}, Log: log,
+	mreg := prometheus.NewRegistry()
+	eng, err := rollout.New(rollout.Options{Fleet: rollout.RegistryFleet{Registry: reg}, Log: log, Metrics: mreg,
 		Kinds: map[string]rollout.Kind{"config": rollout.ConfigKind{Registry: reg, Send: func(gw string, env []byte) error {
 			e, err := telemetry.DecodeConfig(env)
 			if err != nil {
@@ -214,6 +215,22 @@ func TestRollouts(t *testing.T) {
 	}
 	if code, _ := call(viewSecret, "GET", "/api/v1/rollouts/nope", ""); code != 404 {
 		t.Errorf("an unknown rollout: %d", code)
+	}
+	refused := map[string]float64{}
+	mfs, err := mreg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "fieldwatch_rollout_refused_total" {
+			for _, m := range mf.GetMetric() {
+				refused[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if refused["malformed"] != 2 || refused["unknown_labels"] != 2 || refused["bad_item"] != 3 || refused["conflict"] != 2 ||
+		refused["missing_items"] != 1 {
+		t.Errorf("refusals counted %v", refused)
 	}
 	for _, line := range []string{"rollout created", "rollout item uploaded", "rollout start", "rollout pause",
 		"rollout resume", "rollout rollback"} {

@@ -124,6 +124,10 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// CountMalformed counts a request refused before it reached the engine
+// (a body that is not a spec, or too large).
+func (e *Engine) CountMalformed() { e.m.refused.WithLabelValues("malformed").Inc() }
+
 // refused counts and returns a refusal.
 func (e *Engine) refused(err *Error) error {
 	e.m.refused.WithLabelValues(err.Reason).Inc()
