@@ -35,9 +35,8 @@ func inFlight(r *Rollout) bool {
 }
 
 type send struct {
-	gw     string
-	item   []byte
-	revert bool
+	gw   string
+	item []byte
 }
 
 func (e *Engine) tick(id string) {
@@ -55,7 +54,7 @@ func (e *Engine) tick(id string) {
 	case RollingBack:
 		for _, g := range r.Gateways {
 			if g.Status == Reverting && g.SentAt.IsZero() {
-				sends = append(sends, send{gw: g.ID, item: e.items[id][g.ID].revert, revert: true})
+				sends = append(sends, send{gw: g.ID, item: e.items[id][g.ID].revert})
 			}
 		}
 	}
@@ -84,6 +83,10 @@ func (e *Engine) tick(id string) {
 				e.o.Log.Warn("rollout: cannot publish; trying again", "rollout", id, "gateway", g.ID, "err", err)
 			}
 			g.Reason, changed = "cannot publish (trying again): "+err.Error(), true
+		case g.Status == Waiting && r.State == RollingBack:
+			// Rolled back while its item was on its way: its revert
+			// follows at the next tick.
+			g.Status, g.Reason, changed = Reverting, "", true
 		case g.Status == Waiting:
 			g.Status, g.SentAt, g.Reason, changed = Sent, now, "", true
 		case g.Status == Reverting:
