@@ -22,6 +22,7 @@ type fakeKind struct {
 	running     map[string]uint64
 	bad, silent map[string]bool
 	failPublish bool
+	onPublish   func() // called unlocked, before an item is taken
 }
 
 func newFakeKind() *fakeKind {
@@ -41,6 +42,10 @@ func (k *fakeKind) Check(gw string, item []byte) (uint64, error) {
 }
 
 func (k *fakeKind) Publish(gw string, item []byte) error {
+	if f := k.onPublish; f != nil {
+		k.onPublish = nil
+		f()
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.failPublish {
@@ -477,5 +482,24 @@ func TestPublishRetried(t *testing.T) {
 	r.tick()
 	if got := r.get(ro.ID); got.State != Done {
 		t.Fatalf("after the broker came back: %s, %+v", got.State, got.Gateways)
+	}
+}
+
+// TestRollbackWhileSending: an operator rolls back while the canary's
+// item is being published; the canary, reached, gets its revert too.
+func TestRollbackWhileSending(t *testing.T) {
+	r := newRig(t, fleetOf(10, river), "")
+	ro := r.create(Spec{Kind: "config", Selector: "kind=river", Canary: "1", Waves: 1, Version: 1})
+	r.kind.onPublish = func() {
+		if _, err := r.e.Rollback(ro.ID, "li.wei"); err != nil {
+			t.Error(err)
+		}
+	}
+	r.tick()
+	r.tick()
+	got := r.get(ro.ID)
+	canary := inStep(ro, 0)[0]
+	if got.State != RolledBack || byStatus(got)[Reverted] != 1 || !slices.Equal(r.kind.sent(), []string{canary + ":1", canary + ":2"}) {
+		t.Fatalf("%s, %v, sent %v", got.State, byStatus(got), r.kind.sent())
 	}
 }

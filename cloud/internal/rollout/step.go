@@ -83,10 +83,10 @@ func (e *Engine) tick(id string) {
 				e.o.Log.Warn("rollout: cannot publish; trying again", "rollout", id, "gateway", g.ID, "err", err)
 			}
 			g.Reason, changed = "cannot publish (trying again): "+err.Error(), true
-		case g.Status == Waiting && r.State == RollingBack:
+		case g.Status == Waiting && (r.State == RollingBack || r.State == RolledBack):
 			// Rolled back while its item was on its way: its revert
 			// follows at the next tick.
-			g.Status, g.Reason, changed = Reverting, "", true
+			g.Status, g.Reason, r.State, changed = Reverting, "", RollingBack, true
 		case g.Status == Waiting:
 			g.Status, g.SentAt, g.Reason, changed = Sent, now, "", true
 		case g.Status == Reverting:
