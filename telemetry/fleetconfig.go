@@ -242,6 +242,11 @@ type ConfigState struct {
 	Version uint64 `json:"version"`
 	// Source is "local" or "remote".
 	Source string `json:"source"`
+	// Checking is the version under its health check (it runs, and is
+	// rolled back unless it proves itself within fleet.grace); 0 for none.
+	// A rollout waits for it to end (since issue 17's rollouts; absent
+	// from older gateways).
+	Checking uint64 `json:"checking,omitempty"`
 	// Error is why the last remote configuration was refused or failed,
 	// ErrorVersion its version (0 when it did not parse), ErrorAt when.
 	Error        string    `json:"error,omitempty"`

@@ -26,9 +26,18 @@ type fleetStatus struct {
 	} `json:"devices"`
 	Fleet *struct {
 		telemetry.ConfigState
-		Checking uint64            `json:"checking"`
-		Refused  map[string]uint64 `json:"refused"`
+		Refused map[string]uint64 `json:"refused"`
 	} `json:"fleet"`
+}
+
+// allOK says every device of s is healthy.
+func (s fleetStatus) allOK() bool {
+	for _, d := range s.Devices {
+		if d.Health != "ok" {
+			return false
+		}
+	}
+	return true
 }
 
 // cloudCmd runs a fieldwatch-cloud command to its end and returns its

@@ -19,6 +19,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/engine"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/apitoken"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/rollout"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
@@ -38,6 +39,8 @@ type API struct {
 	// sendCommand sends remote commands (commands.go); nil: not offered.
 	sendCommand CommandSender
 	commands    commandLog
+	// rollouts drives rollouts (rollouts.go); nil: not offered.
+	rollouts *rollout.Engine
 
 	requests *prometheus.CounterVec
 }
@@ -68,6 +71,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerFleet(mux)
 	a.registerCommands(mux)
 	a.registerInventory(mux)
+	a.registerRollouts(mux)
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))
 	mux.HandleFunc("GET /api/v1/series", a.wrap("series", a.series))

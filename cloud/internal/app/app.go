@@ -30,6 +30,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/natslink"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/registry"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/rollout"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/influx"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/store/sqlite"
@@ -181,13 +182,22 @@ func Run(ctx context.Context, o Options) error {
 		ap.WithAlerts(alerts.engine)
 	}
 	ap.WithConsole(api.Console{Basemap: cfg.Console.Basemap.Page()})
-	ap.WithConfigPublisher(func(gw string, env []byte) error {
+	publishConfig := func(gw string, env []byte) error {
 		err := in.PublishConfig(gw, env)
 		if errors.Is(err, ingest.ErrNoRetained) {
 			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
 		}
 		return err
-	})
+	}
+	ap.WithConfigPublisher(publishConfig)
+	if !cfg.NATS.Enabled() { // no retained config topic on NATS yet: the API answers 501
+		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
+		if err != nil {
+			return err
+		}
+		defer rollouts.Close()
+		ap.WithRollouts(rollouts)
+	}
 	ap.WithCommandSender(func(ctx context.Context, gw string, cmd []byte) (telemetry.CommandReply, error) {
 		r, err := in.SendCommand(ctx, gw, cmd)
 		if errors.Is(err, ingest.ErrNoCommands) {
@@ -271,6 +281,23 @@ func Run(ctx context.Context, o Options) error {
 		err = serr
 	}
 	return err
+}
+
+// startRollouts opens the rollouts kept in data_dir (in memory without
+// one) and drives them until ctx is done.
+func startRollouts(ctx context.Context, cfg *config.Config, rg *registry.Registry, publish func(string, []byte) error,
+	log *slog.Logger, reg prometheus.Registerer) (*rollout.Engine, error) {
+	path := ""
+	if cfg.DataDir != "" {
+		path = filepath.Join(cfg.DataDir, "rollouts.db")
+	}
+	e, err := rollout.New(rollout.Options{Path: path, Fleet: rollout.RegistryFleet{Registry: rg}, Log: log, Metrics: reg,
+		Kinds: map[string]rollout.Kind{"config": rollout.ConfigKind{Registry: rg, Send: publish}}})
+	if err != nil {
+		return nil, err
+	}
+	go e.Run(ctx)
+	return e, nil
 }
 
 // lockDataDir takes the data directory's lock, so that a restore cannot

@@ -1,5 +1,5 @@
 // Package cli is the fieldwatch-cloud command line: run, validate, token,
-// fleet, backup, restore, version.
+// fleet, rollout, backup, restore, version.
 package cli
 
 import (
@@ -44,6 +44,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return token(args[1:], stdout, stderr)
 	case "fleet":
 		return fleet(ctx, args[1:], stdout, stderr)
+	case "rollout":
+		return rolloutCmd(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
@@ -68,6 +70,7 @@ commands:
   validate  check a config file, with file:line errors
   token     make an API token (-name alice -role operator -file api-tokens.yaml)
   fleet     remote configuration: keygen (a signing key pair), push (a signed config to a gateway)
+  rollout   a signed config to a group of gateways in canary and waves: create, list, show, pause, resume, rollback
   backup    copy what the cloud keeps into a new directory, while it runs (-to DIR)
   restore   put a backup in place of a stopped cloud's data (-from DIR)
   version   print the version

@@ -26,8 +26,8 @@ import (
 
 // Config is fieldwatch-cloud's configuration.
 type Config struct {
-	// DataDir holds the embedded store (fieldwatch.db) and the alert
-	// state (alerts.db, notify.db).
+	// DataDir holds the embedded store (fieldwatch.db), the alert state
+	// (alerts.db, notify.db) and the rollouts (rollouts.db).
 	DataDir string `yaml:"data_dir"`
 	HTTP    HTTP   `yaml:"http"`
 	MQTT    MQTT   `yaml:"mqtt"`

@@ -567,6 +567,12 @@ func (h host) Apply(ctx context.Context, cfg *config.Config) error {
 	return <-req.done
 }
 
+func (h host) Changed() {
+	if r := h.a.current(); r != nil {
+		r.up.StateChanged()
+	}
+}
+
 func (h host) Health(cfg *config.Config) (devices []telemetry.DeviceState, connected, running bool) {
 	r := h.a.current()
 	if r == nil || (cfg != nil && r.cfg != cfg) {

@@ -43,6 +43,11 @@ type Host interface {
 	// uplink is connected; running is false while cfg is not (yet) the
 	// one running. A nil cfg asks about whatever runs.
 	Health(cfg *config.Config) (devices []telemetry.DeviceState, connected, running bool)
+	// Changed says the report changed (a config kept, refused or rolled
+	// back): the state message should go out soon, not at the next
+	// state_interval, for a rollout in the cloud waits for it. It must not
+	// block.
+	Changed()
 }
 
 // Refusal reasons, the result label of fieldwatch_gateway_fleet_configs_total.
@@ -277,15 +282,17 @@ func (m *Manager) Report() *telemetry.ConfigState {
 	if m.rec.Version > 0 {
 		s.Source = "remote"
 	}
+	if m.rec.Pending != nil {
+		s.Checking = m.rec.Pending.Version
+	}
 	return s
 }
 
 // Status is the fleet part of the gateway's /status.
 type Status struct {
 	telemetry.ConfigState
-	Remote   bool              `json:"remote"`   // remote configuration on
-	Checking uint64            `json:"checking"` // the version under its health check, 0 for none
-	Refused  map[string]uint64 `json:"refused,omitempty"`
+	Remote  bool              `json:"remote"` // remote configuration on
+	Refused map[string]uint64 `json:"refused,omitempty"`
 }
 
 // Status reports the manager's state.
@@ -294,9 +301,6 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.Remote = m.local != nil && m.local.RemoteEnabled()
-	if m.rec.Pending != nil {
-		s.Checking = m.rec.Pending.Version
-	}
 	s.Refused = maps.Clone(m.refused)
 	return s
 }
@@ -347,8 +351,14 @@ func (m *Manager) refuse(reason string, version uint64, err error) {
 	m.log.Warn("remote config refused", "reason", reason, "version", version, "err", err)
 }
 
-// handle takes one envelope.
+// handle takes one envelope; a refusal changes the report.
 func (m *Manager) handle(ctx context.Context, host Host, payload []byte) {
+	m.take(ctx, host, payload)
+	host.Changed()
+}
+
+// take refuses or applies one envelope.
+func (m *Manager) take(ctx context.Context, host Host, payload []byte) {
 	m.mu.Lock()
 	local := m.local
 	highest, highestSum := m.rec.Highest, m.rec.HighestSum
@@ -482,6 +492,7 @@ func (m *Manager) checkHealth(ctx context.Context, host Host) {
 		m.mu.Unlock()
 		m.results.WithLabelValues(Kept).Inc()
 		m.log.Info("remote config passed its health check", "version", p.Version)
+		host.Changed()
 		return
 	}
 	grace := c.cfg.Fleet.Grace
@@ -520,6 +531,7 @@ func (m *Manager) rollback(ctx context.Context, host Host, reason string) {
 	if err := host.Apply(ctx, prev); err != nil {
 		m.log.Error("cannot run the previous config again", "version", p.Prev, "err", err)
 	}
+	host.Changed()
 }
 
 // revert puts the version before the pending one (or the local file) back

@@ -88,7 +88,7 @@ func TestRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := m.Status().Refused[tc.reason]
-			m.handle(context.Background(), nil, tc.payload) // a nil host: nothing may run
+			m.take(context.Background(), nil, tc.payload) // a nil host: nothing may run
 			s := m.Status()
 			if s.Refused[tc.reason] != before+1 {
 				t.Fatalf("refused %v, want one more %s", s.Refused, tc.reason)
@@ -104,7 +104,7 @@ func TestRefusals(t *testing.T) {
 	// The retained envelope of the version taken, delivered again: quiet.
 	m.rec.Highest, m.rec.HighestSum = 5, telemetry.ConfigSum(remote("5s"))
 	before := m.Status().Refused
-	m.handle(context.Background(), nil, envelope(t, "gw1", 5, trusted, remote("5s")))
+	m.take(context.Background(), nil, envelope(t, "gw1", 5, trusted, remote("5s")))
 	if after := m.Status().Refused; fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("a redelivered envelope was counted: %v → %v", before, after)
 	}
@@ -153,7 +153,7 @@ func TestLocalEditWins(t *testing.T) {
 	if cfg, _ = m2.Load(); cfg.Buses[0].Devices[0].Interval != time.Second || m2.rec.Highest != 2 {
 		t.Fatalf("after a restart: interval %v, highest %d", cfg.Buses[0].Devices[0].Interval, m2.rec.Highest)
 	}
-	m2.handle(context.Background(), nil, envelope(t, "gw1", 2, trusted, remote("3s")))
+	m2.take(context.Background(), nil, envelope(t, "gw1", 2, trusted, remote("3s")))
 	if m2.Status().Refused[OldVersion] != 1 {
 		t.Fatalf("v2 again after the local edit: %+v", m2.Status())
 	}

@@ -5,15 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/alert/rules"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/sqlitefile"
 )
 
 // db is the engine's SQLite file: series state, history and silences.
@@ -46,21 +43,9 @@ CREATE TABLE IF NOT EXISTS silences (
 `
 
 func openDB(path string) (*db, error) {
-	dsn := "file:fieldwatch-alerts?mode=memory"
-	if path != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("cannot create the alert state directory: %w", err)
-		}
-		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"
-	}
-	s, err := sql.Open("sqlite", dsn)
+	s, err := sqlitefile.Open(path, "fieldwatch-alerts", "the alert state", schema)
 	if err != nil {
 		return nil, err
-	}
-	s.SetMaxOpenConns(1)
-	if _, err := s.Exec(schema); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("cannot create the alert state in %s: %w", path, err)
 	}
 	return &db{sql: s}, nil
 }
