@@ -319,9 +319,10 @@ func TestFaults(t *testing.T) {
 		// stored without their acks holds as many as the backlog may send
 		// at once after the restart, three: those are all replays, and the
 		// next batch, sent on their first ack, refers to the context they
-		// defined.
+		// defined. Backlog batches of 50 too, so the resent ones are the
+		// stored batches again, not one larger batch overlapping them.
 		link := testenv.StartProxy(t, r.mosq.Addr)
-		g := r.gatewayOn(t, "gw-replay", link.URL(), "  batch_size: 50\n  batch_delay: 5s", "")
+		g := r.gatewayOn(t, "gw-replay", link.URL(), "  batch_size: 50\n  backlog_batch_size: 50\n  batch_delay: 5s", "")
 		g.waitAcked(20)
 		cloud := "http://" + r.cloudHTTP + "/metrics"
 		const unknown = `fieldwatch_ingest_rejected_total{reason="unknown_context"}`
