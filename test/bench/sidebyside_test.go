@@ -31,6 +31,29 @@ import (
 var sideBySideReadings = flag.Int("sidebyside-readings", 1_000_000,
 	"readings each path of BenchmarkIngestSideBySide stores")
 
+// sideBySideDBCPUs gives the database CPUs of its own: influxd's threads
+// are pinned to them (taskset), while the benchmark is run pinned to the
+// others (`taskset -c 1 go test …`), as when the database has its own
+// machine: then what each path costs the database, not what its clients
+// take from it, sets its rate.
+var sideBySideDBCPUs = flag.String("sidebyside-db-cpus", "",
+	"CPU list (taskset -c) to pin BenchmarkIngestSideBySide's influxd to; run the benchmark itself on the others")
+
+// startSBSInfluxDB starts a fresh influxd for one path, pinned to
+// -sidebyside-db-cpus when given.
+func startSBSInfluxDB(b *testing.B) *testenv.InfluxDB {
+	b.Helper()
+	db := testenv.StartInfluxDB(b)
+	if cpus := *sideBySideDBCPUs; cpus != "" {
+		out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(db.Pid())).CombinedOutput()
+		if err != nil {
+			db.Stop()
+			b.Fatalf("taskset influxd to CPUs %s: %v: %s", cpus, err, out)
+		}
+	}
+	return db
+}
+
 // The side-by-side run's shape: 10 gateways (or MQTT publishers) sending
 // batches (messages) of 500 readings; 4 in flight per gateway; 4 raw
 // writers.
@@ -230,7 +253,7 @@ func checkStored(b *testing.B, db *testenv.InfluxDB, want int) {
 // runRaw POSTs the line protocol to InfluxDB's /write, lines a request, from
 // writers goroutines.
 func runRaw(b *testing.B, d *sbsData, writers, lines int) pathResult {
-	db := testenv.StartInfluxDB(b)
+	db := startSBSInfluxDB(b)
 	defer db.Stop()
 	reqs := d.chunks(0, d.n, lines)
 	client := &http.Client{Timeout: time.Minute,
@@ -333,7 +356,7 @@ func runTelegraf(b *testing.B, d *sbsData, concurrentWrites int, encoding string
 	bin := testenv.Telegraf(b)
 	mosq := testenv.StartMosquitto(b, sbsBroker(d.n)...)
 	defer mosq.Stop()
-	db := testenv.StartInfluxDB(b)
+	db := startSBSInfluxDB(b)
 	defer db.Stop()
 	// Telegraf takes a comma in -config as a list of files: no b.TempDir,
 	// which is named after the benchmark.
@@ -599,7 +622,7 @@ func (tg *telegraf) stop(b *testing.B) {
 func runCloud(b *testing.B, d *sbsData, bin string) pathResult {
 	mosq := testenv.StartMosquitto(b, sbsBroker(d.n)...)
 	defer mosq.Stop()
-	db := testenv.StartInfluxDB(b)
+	db := startSBSInfluxDB(b)
 	defer db.Stop()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 	cloud := testenv.StartBinary(b, bin, "run", "-mqtt-url", mosq.URL, "-influx-url", db.URL, "-influx-token-file",
