@@ -37,6 +37,10 @@ type API struct {
 	publishConfig ConfigPublisher
 	// sendCommand sends remote commands (commands.go); nil: not offered.
 	sendCommand CommandSender
+	// publishRelease publishes release manifests, releases stores their
+	// binaries (release.go); nil, "": not offered.
+	publishRelease ReleasePublisher
+	releases       string
 	commands    commandLog
 
 	requests *prometheus.CounterVec
@@ -67,6 +71,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
 	a.registerFleet(mux)
 	a.registerCommands(mux)
+	a.registerReleases(mux)
 	a.registerInventory(mux)
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))
 	mux.HandleFunc("GET /api/v1/latest", a.wrap("latest", a.latest))

@@ -188,6 +188,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return err
 	})
+	ap.WithReleases(filepath.Join(cfg.DataDir, "releases"), func(ctx context.Context, gw string, m []byte) error {
+		err := in.PublishRelease(ctx, gw, m)
+		if errors.Is(err, ingest.ErrNoRetained) {
+			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
+		}
+		return err
+	})
 	ap.WithCommandSender(func(ctx context.Context, gw string, cmd []byte) (telemetry.CommandReply, error) {
 		r, err := in.SendCommand(ctx, gw, cmd)
 		if errors.Is(err, ingest.ErrNoCommands) {
