@@ -41,7 +41,7 @@ type API struct {
 	// binaries (release.go); nil, "": not offered.
 	publishRelease ReleasePublisher
 	releases       string
-	commands    commandLog
+	commands       commandLog
 
 	requests *prometheus.CounterVec
 }
