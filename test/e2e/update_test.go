@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -60,8 +61,8 @@ func TestBinaryUpdateJourney(t *testing.T) {
 	brokenBin := filepath.Join(dir, broken, "brokenrelease")
 
 	key, stranger := filepath.Join(dir, "fleet.key"), filepath.Join(dir, "stranger.key")
-	out := cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	out := []byte(cloudCmd(t, "fleet", "keygen", "-key", key))
+	pub := strings.TrimSpace(string(out[strings.LastIndex(strings.TrimSpace(string(out)), "\n")+1:]))
 	cloudCmd(t, "fleet", "keygen", "-key", stranger)
 
 	// The layout of the shipped unit: a link the gateway's user may
@@ -176,6 +177,11 @@ func TestBinaryUpdateJourney(t *testing.T) {
 	}
 	if target, _ := os.Readlink(link); !strings.HasPrefix(filepath.Base(target), "fieldwatch-gateway-"+v2+"-") {
 		t.Fatalf("after the rollback the link points at %s", target)
+	}
+	out, err = exec.Command(filepath.Join(bins, "fieldwatch-gateway"), "status", "-addr", g.http).CombinedOutput()
+	if want := "release  " + v2 + " (previous " + v1 + " kept) — ROLLED BACK " + broken + " to " + v2; err != nil ||
+		!strings.Contains(string(out), want) {
+		t.Errorf("fieldwatch-gateway status: %v, want %q in\n%s", err, want, out)
 	}
 	testenv.Eventually(t, "the cloud knows of the rollback", 60*time.Second, func() bool {
 		cloudStation()
