@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -82,23 +81,7 @@ func TestReleaseRoundTrip(t *testing.T) {
 
 func TestDecodeReleaseRefuses(t *testing.T) {
 	good := signedRelease(t)
-	var m map[string]any
-	if err := json.Unmarshal(good, &m); err != nil {
-		t.Fatal(err)
-	}
-	with := func(k string, v any) []byte {
-		c := map[string]any{}
-		for kk, vv := range m {
-			c[kk] = vv
-		}
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-		b, _ := json.Marshal(c)
-		return b
-	}
+	with := withField(t, good)
 	art := func(change func(map[string]any)) []byte {
 		a := map[string]any{"target": "linux/arm64", "url": "https://x.example/a", "size": 10, "sha256": strings.Repeat("ab", 32)}
 		change(a)

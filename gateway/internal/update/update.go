@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
+	"github.com/fieldwatch/fieldwatch/internal/newest"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -131,7 +132,7 @@ type Updater struct {
 	log     *slog.Logger
 	dl      *Downloader
 	results *prometheus.CounterVec
-	offers  chan []byte
+	offers  *newest.Box
 
 	downloaded atomic.Int64
 
@@ -145,7 +146,7 @@ type Updater struct {
 
 // New returns an updater; its metrics go on reg.
 func New(o Options, reg prometheus.Registerer) *Updater {
-	u := &Updater{o: o, log: o.Log.With("component", "update"), dl: o.Downloader, offers: make(chan []byte, 1),
+	u := &Updater{o: o, log: o.Log.With("component", "update"), dl: o.Downloader, offers: newest.New(),
 		refused: map[string]uint64{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_gateway_updates_total",
 			Help: "Release manifests by result: taken, updated (passed its trial), rolled_back, or refused: malformed, other_gateway, unknown_key, bad_signature, old_serial, no_artifact, unsupported, hash_mismatch, download_failed."},
@@ -205,17 +206,7 @@ func writeJSON(path string, v any) error {
 // Offer hands the updater a manifest from the release topic; it never
 // blocks (a newer one replaces one not yet handled).
 func (u *Updater) Offer(payload []byte) {
-	for {
-		select {
-		case u.offers <- payload:
-			return
-		default:
-		}
-		select {
-		case <-u.offers:
-		default:
-		}
-	}
+	u.offers.Put(payload)
 }
 
 // Report is the update part of the gateway's state message.
@@ -276,7 +267,7 @@ func (u *Updater) Run(ctx context.Context, host Host) {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-u.offers:
+		case p := <-u.offers.C():
 			u.handle(p)
 		case <-tick.C:
 		}
