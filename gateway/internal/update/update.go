@@ -171,6 +171,25 @@ func (u *Updater) SetTrust(t Trust) {
 			u.log.Error("update state unreadable; starting afresh", "err", err)
 			u.rec = record{}
 		}
+		u.recoverTrialLocked()
+	}
+}
+
+// recoverTrialLocked settles a trial the record says was running when
+// this process started (not itself on trial); u.mu is held.
+func (u *Updater) recoverTrialLocked() {
+	p := u.rec.Pending
+	switch {
+	case u.o.Trial != "" || p == nil || p.Phase != Trying:
+	case p.Version == u.o.Version:
+		// The link was switched to this binary and the old one stopped
+		// before it wrote so: the release passed.
+		u.rec.Previous, u.rec.Pending = p.From, nil
+		u.save()
+	default:
+		// This process is the old binary started again: the trial was
+		// cut short (power, a kill). It is not tried again.
+		u.rollbackLocked(p, "the gateway stopped during the trial of the new binary")
 	}
 }
 
@@ -249,18 +268,6 @@ func (u *Updater) Run(ctx context.Context, host Host) {
 		watchTrial(ctx, u.o.Trial, host, u.log)
 		return
 	}
-	u.mu.Lock()
-	if p := u.rec.Pending; p != nil && p.Phase == Trying && p.Version == u.o.Version {
-		// The link was switched to this binary and the old one stopped
-		// before it wrote so: the release passed.
-		u.rec.Previous, u.rec.Pending = p.From, nil
-		u.save()
-	} else if p != nil && p.Phase == Trying {
-		// This process is the old binary started again: the trial
-		// was cut short (power, a kill). It is not tried again.
-		u.rollbackLocked(p, "the gateway stopped during the trial of the new binary")
-	}
-	u.mu.Unlock()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

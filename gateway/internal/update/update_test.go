@@ -236,9 +236,6 @@ func TestTrialInterrupted(t *testing.T) {
 	r.u.advance(ctx, h)
 	<-h.swaps
 	u2 := newRigAt(t, r)
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	u2.Run(cctx, h)
 	if s := u2.Status(); s.Pending != "" || s.Rollback == nil || !strings.Contains(s.Rollback.Reason, "stopped during the trial") {
 		t.Fatalf("after the interrupted trial: %+v", s)
 	}
