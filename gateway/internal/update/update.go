@@ -347,6 +347,7 @@ func (u *Updater) handle(payload []byte) {
 	defer u.mu.Unlock()
 	if old := u.rec.Pending; old != nil {
 		os.Remove(u.partPath(old.Artifact))
+		os.Remove(filepath.Join(u.binDir(), binaryName(old.Version, old.Artifact.SHA256)))
 		u.log.Info("a newer release replaces the one pending", "pending", old.Version, "new", rel.Version)
 	}
 	u.rec.Serial, u.rec.Sig = rel.Serial, rel.Sig
