@@ -47,6 +47,10 @@ func fleetRelease(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "usage: fieldwatch-cloud fleet release -gateway ID… -key FILE -version V -serial N -artifact TARGET=FILE… [-any] [-url BASE] [-api URL] [-token-file FILE]")
 		return ExitUsage
 	}
+	if err := telemetry.CheckVersion(*ver); err != nil {
+		fmt.Fprintf(stderr, "-version: %v\n", err)
+		return ExitUsage
+	}
 	if *base == "" {
 		*base = *api
 	}
@@ -63,6 +67,10 @@ func fleetRelease(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		target, file, ok := strings.Cut(a, "=")
 		if !ok {
 			fmt.Fprintf(stderr, "-artifact %q is not TARGET=FILE\n", a)
+			return ExitUsage
+		}
+		if err := telemetry.CheckTarget(target); err != nil {
+			fmt.Fprintf(stderr, "-artifact: %v\n", err)
 			return ExitUsage
 		}
 		data, err := os.ReadFile(file)
