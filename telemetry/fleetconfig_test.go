@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -58,23 +59,7 @@ func TestConfigEnvelopeRoundTrip(t *testing.T) {
 
 func TestDecodeConfigRefuses(t *testing.T) {
 	good := signedEnvelope(t)
-	var m map[string]any
-	if err := json.Unmarshal(good, &m); err != nil {
-		t.Fatal(err)
-	}
-	with := func(k string, v any) []byte {
-		c := map[string]any{}
-		for kk, vv := range m {
-			c[kk] = vv
-		}
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-		b, _ := json.Marshal(c)
-		return b
-	}
+	with := withField(t, good)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -102,6 +87,25 @@ func TestDecodeConfigRefuses(t *testing.T) {
 				t.Fatalf("DecodeConfig = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// withField returns a function making good (a JSON object) with field k
+// set to v, or removed when v is nil.
+func withField(t *testing.T, good []byte) func(k string, v any) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(good, &m); err != nil {
+		t.Fatal(err)
+	}
+	return func(k string, v any) []byte {
+		c := maps.Clone(m)
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		b, _ := json.Marshal(c)
+		return b
 	}
 }
 

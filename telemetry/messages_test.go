@@ -81,6 +81,7 @@ func TestParseTopic(t *testing.T) {
 		{"fieldwatch/v1/gw-1/ack", "gw-1", "ack", false},
 		{"fieldwatch/v1/gw-1/cmd", "gw-1", "cmd", false},
 		{"fieldwatch/v1/gw-1/reply", "gw-1", "reply", false},
+		{"fieldwatch/v1/gw-1/release", "gw-1", "release", false},
 		{"fieldwatch/v2/gw-1/up", "", "", true},
 		{"fieldwatch/v1/gw-1/up/x", "", "", true},
 		{"fieldwatch/v1/gw-1/down", "", "", true},

@@ -44,6 +44,9 @@ type State struct {
 	// ignores fields it does not know, so an older cloud reads a newer
 	// gateway's state; an older gateway leaves it out.
 	Config *ConfigState `json:"config,omitempty"`
+	// Update is the gateway's binary updates: the release pending, the
+	// last error and rollback (absent from older gateways).
+	Update *UpdateState `json:"update,omitempty"`
 
 	// What the inventory shows (since issue 17's inventory slice; all
 	// optional, absent from older gateways, ignored by older clouds).
@@ -237,6 +240,11 @@ func DecodeState(data []byte) (State, error) {
 	}
 	if s.Config != nil {
 		if err := s.Config.check(); err != nil {
+			return s, fmt.Errorf("state: %w", err)
+		}
+	}
+	if s.Update != nil {
+		if err := s.Update.check(); err != nil {
 			return s, fmt.Errorf("state: %w", err)
 		}
 	}

@@ -28,7 +28,7 @@ func AckTopic(gw string) string { return TopicRoot + "/" + gw + "/ack" }
 func StateTopic(gw string) string { return TopicRoot + "/" + gw + "/state" }
 
 // ParseTopic splits a gateway topic into the gateway id and the kind ("up",
-// "ack", "state", "config", "cmd" or "reply").
+// "ack", "state", "config", "cmd", "reply" or "release").
 func ParseTopic(topic string) (gateway, kind string, err error) {
 	rest, ok := strings.CutPrefix(topic, TopicRoot+"/")
 	if !ok {
@@ -39,7 +39,7 @@ func ParseTopic(topic string) (gateway, kind string, err error) {
 		return "", "", fmt.Errorf("topic %q is not %s/<gateway>/<kind>", topic, TopicRoot)
 	}
 	switch kind {
-	case "up", "ack", "state", "config", "cmd", "reply":
+	case "up", "ack", "state", "config", "cmd", "reply", "release":
 	default:
 		return "", "", fmt.Errorf("topic %q: unknown kind %q", topic, kind)
 	}

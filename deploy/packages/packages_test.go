@@ -36,6 +36,17 @@ const (
 
 var pkgs = []string{"fieldwatch-gateway", "fieldwatch-cloud"}
 
+// updateLink is the path the gateway's unit starts it by (binary updates).
+const updateLink = dataDir + "/bin/fieldwatch-gateway"
+
+// wantLink checks that link is a symbolic link to target.
+func wantLink(t *testing.T, link, target string) {
+	t.Helper()
+	if got, err := os.Readlink(link); err != nil || got != target {
+		t.Errorf("%s links to %q (%v), want %s", link, got, err, target)
+	}
+}
+
 func TestPackages(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("installs packages with dpkg -i: run as root (CI is)")
@@ -125,6 +136,8 @@ func TestPackages(t *testing.T) {
 	wantFile(t, etcDir+"/gateway.yaml", "fieldwatch", 0o600, false)
 	wantFile(t, etcDir+"/cloud.yaml", "fieldwatch", 0o600, false)
 	wantFile(t, dataDir, "fieldwatch", 0o750, true)
+	wantFile(t, updateLink[:strings.LastIndex(updateLink, "/")], "fieldwatch", 0o750, true)
+	wantLink(t, updateLink, "/usr/bin/fieldwatch-gateway")
 	for p, conf := range map[string]string{"fieldwatch-gateway": etcDir + "/gateway.yaml", "fieldwatch-cloud": etcDir + "/cloud.yaml"} {
 		if cf := run(t, "dpkg-query", "-W", "-f=${Conffiles}", p); !strings.Contains(cf, conf+" ") {
 			t.Errorf("%s's conffiles are %q, want %s among them", p, cf, conf)
@@ -167,6 +180,14 @@ func TestPackages(t *testing.T) {
 	}
 	runCloud(t) // the shipped default runs: embedded broker and store in /var/lib/fieldwatch
 
+	// A release taken over the air switched the unit's link; the upgrade
+	// points it back at the packaged binary.
+	if err := os.Remove(updateLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dataDir+"/bin/fieldwatch-gateway-9.9.9-0123456789ab", updateLink); err != nil {
+		t.Fatal(err)
+	}
 	// The operator edits the gateway's config and keeps data beside the store.
 	edit := "\n# edited by the operator\n"
 	appendFile(t, etcDir+"/gateway.yaml", edit)

@@ -360,40 +360,45 @@ func TestMosquittoPacketCap(t *testing.T) {
 }
 
 // TestMosquittoConfigTopic: on the shipped ACL only the cloud's user sets a
-// gateway's desired configuration (retained on fieldwatch/v1/<gw>/config),
-// and a gateway reads its own only. farm-b overwriting farm-a's retained
+// gateway's desired configuration (retained on fieldwatch/v1/<gw>/config)
+// and its release manifest (fieldwatch/v1/<gw>/release), and a gateway
+// reads its own only. farm-b overwriting farm-a's retained
 // config, and farm-a overwriting its own, are dropped (Mosquitto still
 // acknowledges them); farm-a then receives exactly the cloud's envelope;
 // farm-b, subscribed to farm-a's topic (Mosquitto grants every SUBSCRIBE),
 // receives nothing of it — checked once its own retained config, asked for
 // after, has arrived.
 func TestMosquittoConfigTopic(t *testing.T) {
-	r := startMosquittoRig(t)
-	cloud := r.connect(t, "plain", "fieldwatch-cloud", "fieldwatch-ingest-test", true)
-	cloud.publish(t, telemetry.ConfigTopic("farm-a"), true, []byte(`{"from":"cloud","for":"farm-a"}`))
-	cloud.publish(t, telemetry.ConfigTopic("farm-b"), true, []byte(`{"from":"cloud","for":"farm-b"}`))
-	b := r.connect(t, "password", "farm-b", "fieldwatch-farm-b", true)
-	a := r.connect(t, "password", "farm-a", "fieldwatch-farm-a", true)
-	b.publish(t, telemetry.ConfigTopic("farm-a"), true, []byte(`{"from":"farm-b"}`))
-	a.publish(t, telemetry.ConfigTopic("farm-a"), true, []byte(`{"from":"farm-a"}`))
+	for name, topic := range map[string]func(string) string{"config": telemetry.ConfigTopic, "release": telemetry.ReleaseTopic} {
+		t.Run(name, func(t *testing.T) {
+			r := startMosquittoRig(t)
+			cloud := r.connect(t, "plain", "fieldwatch-cloud", "fieldwatch-ingest-test", true)
+			cloud.publish(t, topic("farm-a"), true, []byte(`{"from":"cloud","for":"farm-a"}`))
+			cloud.publish(t, topic("farm-b"), true, []byte(`{"from":"cloud","for":"farm-b"}`))
+			b := r.connect(t, "password", "farm-b", "fieldwatch-farm-b", true)
+			a := r.connect(t, "password", "farm-a", "fieldwatch-farm-a", true)
+			b.publish(t, topic("farm-a"), true, []byte(`{"from":"farm-b"}`))
+			a.publish(t, topic("farm-a"), true, []byte(`{"from":"farm-a"}`))
 
-	a.subscribe(t, telemetry.ConfigTopic("farm-a"))
-	testenv.Eventually(t, "farm-a receives its retained config", 20*time.Second, func() bool {
-		return a.received(telemetry.ConfigTopic("farm-a")) == 1
-	})
-	a.mu.Lock()
-	got := string(a.got[0].Payload())
-	a.mu.Unlock()
-	if got != `{"from":"cloud","for":"farm-a"}` {
-		t.Fatalf("farm-a's retained config is %s: a gateway overwrote it", got)
-	}
-	b.subscribe(t, telemetry.ConfigTopic("farm-a"))
-	b.subscribe(t, telemetry.ConfigTopic("farm-b"))
-	testenv.Eventually(t, "farm-b receives its own retained config", 20*time.Second, func() bool {
-		return b.received(telemetry.ConfigTopic("farm-b")) == 1
-	})
-	if n := b.received(telemetry.ConfigTopic("farm-a")); n != 0 {
-		t.Fatalf("farm-b received %d of farm-a's configs", n)
+			a.subscribe(t, topic("farm-a"))
+			testenv.Eventually(t, "farm-a receives its retained config", 20*time.Second, func() bool {
+				return a.received(topic("farm-a")) == 1
+			})
+			a.mu.Lock()
+			got := string(a.got[0].Payload())
+			a.mu.Unlock()
+			if got != `{"from":"cloud","for":"farm-a"}` {
+				t.Fatalf("farm-a's retained config is %s: a gateway overwrote it", got)
+			}
+			b.subscribe(t, topic("farm-a"))
+			b.subscribe(t, topic("farm-b"))
+			testenv.Eventually(t, "farm-b receives its own retained config", 20*time.Second, func() bool {
+				return b.received(topic("farm-b")) == 1
+			})
+			if n := b.received(topic("farm-a")); n != 0 {
+				t.Fatalf("farm-b received %d of farm-a's configs", n)
+			}
+		})
 	}
 }
 

@@ -41,6 +41,10 @@ type API struct {
 	commands    commandLog
 	// rollouts drives rollouts (rollouts.go); nil: not offered.
 	rollouts *rollout.Engine
+	// publishRelease publishes release manifests, releases stores their
+	// binaries (release.go); nil, "": not offered.
+	publishRelease ReleasePublisher
+	releases       string
 
 	requests *prometheus.CounterVec
 }
@@ -70,6 +74,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/stations/{id}", a.wrap("station", a.station))
 	a.registerFleet(mux)
 	a.registerCommands(mux)
+	a.registerReleases(mux)
 	a.registerInventory(mux)
 	a.registerRollouts(mux)
 	mux.HandleFunc("GET /api/v1/devices", a.wrap("devices", a.devices))

@@ -124,7 +124,7 @@ const utf8BOM = "\uFEFF"
 // inventoryHeader is the CSV's header row.
 var inventoryHeader = []string{"id", "name", "site", "site_name", "labels", "state", "stale", "last_seen", "version",
 	"arch", "config_version", "config_source", "uptime_s", "started", "backlog", "buffer_bytes", "buffer_max_bytes",
-	"buffer_use_%", "clock_quality", "clock_offset_s", "clock_max_error_s", "devices", "faulty_devices"}
+	"buffer_use_%", "clock_quality", "clock_offset_s", "clock_max_error_s", "devices", "faulty_devices", "update"}
 
 // writeInventoryCSV writes the rows, times in loc; labels as key:value
 // separated by spaces, sorted, as ?label= takes them.
@@ -169,7 +169,7 @@ func writeInventoryCSV(w io.Writer, rows []registry.InventoryRow, loc *time.Loca
 		rec := []string{row.ID, cellText(row.Name), row.Site, cellText(row.SiteName), strings.Join(labels, " "), row.State,
 			strconv.FormatBool(row.Stale), at(row.LastSeen), cellText(row.Version), row.Arch, cfgVersion, row.ConfigSource,
 			uptime, at(row.Started), strconv.FormatUint(row.Backlog, 10), bytes, budget, use, row.ClockQuality,
-			f(row.ClockOffsetS), f(row.ClockMaxErrorS), strconv.Itoa(row.Devices), strconv.Itoa(row.FaultyDevices)}
+			f(row.ClockOffsetS), f(row.ClockMaxErrorS), strconv.Itoa(row.Devices), strconv.Itoa(row.FaultyDevices), row.Update}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

@@ -190,6 +190,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	ap.WithConfigPublisher(publishConfig)
+	ap.WithReleases(filepath.Join(cfg.DataDir, "releases"), func(ctx context.Context, gw string, m []byte) error {
+		err := in.PublishRelease(ctx, gw, m)
+		if errors.Is(err, ingest.ErrNoRetained) {
+			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
+		}
+		return err
+	})
 	if !cfg.NATS.Enabled() { // no retained config topic on NATS yet: the API answers 501
 		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
 		if err != nil {

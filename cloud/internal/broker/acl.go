@@ -20,9 +20,10 @@ const ReservedID = "alerts"
 //     (its last will included) and fieldwatch/v1/U/reply (its answers to
 //     remote commands), and reads only fieldwatch/v1/U/ack,
 //     fieldwatch/v1/U/config (its desired configuration, retained) and
-//     fieldwatch/v1/U/cmd (remote commands), by those exact filters: no
+//     fieldwatch/v1/U/cmd (remote commands) and fieldwatch/v1/U/release
+//     (its release manifest, retained), by those exact filters: no
 //     wildcard, no shared subscription;
-//   - only the ingestor publishes acks, configs and commands;
+//   - only the ingestor publishes acks, configs, commands and releases;
 //   - the ingestor (InternalUser) reads everything under fieldwatch/v1/,
 //     and is the only user who may subscribe through $share/ (a shared
 //     group is the ingestor's, so nobody else can join it and be handed,
@@ -58,7 +59,7 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	switch {
 	case user == InternalUser && write:
 		return match("fieldwatch/v1/+/ack", topic) || match("fieldwatch/v1/+/config", topic) ||
-			match("fieldwatch/v1/+/cmd", topic) || match(alertsFilter, topic)
+			match("fieldwatch/v1/+/cmd", topic) || match("fieldwatch/v1/+/release", topic) || match(alertsFilter, topic)
 	case user == InternalUser:
 		return within(topic, "fieldwatch/v1/#")
 	case p.alertReaders[user]:
@@ -68,7 +69,8 @@ func (p *policy) allows(user, topic string, write bool) bool {
 	case write:
 		return topic == telemetry.UpTopic(user) || topic == telemetry.StateTopic(user) || topic == telemetry.ReplyTopic(user)
 	}
-	return topic == telemetry.AckTopic(user) || topic == telemetry.ConfigTopic(user) || topic == telemetry.CmdTopic(user)
+	return topic == telemetry.AckTopic(user) || topic == telemetry.ConfigTopic(user) || topic == telemetry.CmdTopic(user) ||
+		topic == telemetry.ReleaseTopic(user)
 }
 
 // shared reports whether filter is a shared subscription as Mochi reads

@@ -33,6 +33,8 @@ func fleet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fleetPush(ctx, args[1:], stdout, stderr)
 		case "command":
 			return fleetCommand(ctx, args[1:], stdout, stderr)
+		case "release":
+			return fleetRelease(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprint(stderr, `usage: fieldwatch-cloud fleet <command> [flags]
@@ -44,6 +46,9 @@ commands:
           (-gateway ID -config FILE -key FILE -version N [-api URL] [-token-file FILE])
   command sign a remote command, send it through the cloud's API and print the reply
           (-gateway ID -key FILE [-api URL] [-token-file FILE] restart|resend FROM TO|read DEVICE)
+  release sign a gateway release, upload its binaries to the cloud and publish it to gateways
+          (-gateway ID… -key FILE -version V -serial N -artifact linux/arm64=FILE… [-any]
+          [-url BASE] [-api URL] [-token-file FILE])
 `)
 	return ExitUsage
 }
@@ -180,6 +185,12 @@ func fleetPush(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // body of its 200 answer, or says on stderr why what (e.g. "the config")
 // was refused and returns the exit code.
 func callAPI(ctx context.Context, method, api, path, tokenFile string, body []byte, what string, stderr io.Writer) ([]byte, int) {
+	return callAPIWithin(ctx, time.Minute, method, api, path, tokenFile, body, what, stderr)
+}
+
+// callAPIWithin is callAPI bounded by limit.
+func callAPIWithin(ctx context.Context, limit time.Duration, method, api, path, tokenFile string, body []byte, what string,
+	stderr io.Writer) ([]byte, int) {
 	token := os.Getenv("FIELDWATCH_TOKEN")
 	if tokenFile != "" {
 		b, _, err := secretfile.Read(tokenFile)
@@ -189,7 +200,7 @@ func callAPI(ctx context.Context, method, api, path, tokenFile string, body []by
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, bytes.NewReader(body))
 	if err != nil {

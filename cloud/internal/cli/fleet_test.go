@@ -55,3 +55,40 @@ func TestFleetKeygen(t *testing.T) {
 		t.Fatalf("push with a bad key: exit %d, %s", code, errb.String())
 	}
 }
+
+// TestFleetReleaseRefuses: fleet release refuses what it cannot sign, and
+// a target that is not GOOS/arch, before it sends anything.
+func TestFleetReleaseRefuses(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "fleet.key")
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"fleet", "keygen", "-key", key}, &out, &errb); code != ExitOK {
+		t.Fatalf("keygen: %s", errb.String())
+	}
+	bin := filepath.Join(dir, "gw")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// -api names a port nothing listens on: nothing may get that far.
+	base := []string{"fleet", "release", "-api", "http://127.0.0.1:1", "-key", key, "-gateway", "gw1"}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-version", "1.0", "-artifact", "linux/arm64=" + bin}, ExitUsage, "usage:"},                        // no serial
+		{[]string{"-serial", "1", "-artifact", "linux/arm64=" + bin}, ExitUsage, "usage:"},                           // no version
+		{[]string{"-version", "1.0", "-serial", "1"}, ExitUsage, "usage:"},                                           // no artifact
+		{[]string{"-version", "1.0", "-serial", "1", "-artifact", "linux/arm64"}, ExitUsage, "is not TARGET=FILE"},   // no file
+		{[]string{"-version", "1.0", "-serial", "1", "-artifact", "linux/arm64=" + dir + "/none"}, ExitFail, "none"}, // missing
+		{[]string{"-version", "1.0", "-serial", "1", "-artifact", "arm64=" + bin}, ExitUsage, "is not GOOS/arch"},
+		{[]string{"-version", "1.0 beta", "-serial", "1", "-artifact", "linux/arm64=" + bin}, ExitUsage, "-version:"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := Main(context.Background(), append(append([]string{}, base...), tc.args...), &out, &errb); code != tc.code ||
+			!strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.args, code, errb.String(), tc.code, tc.want)
+		}
+	}
+}

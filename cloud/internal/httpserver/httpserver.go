@@ -134,8 +134,20 @@ func Guard(h http.Handler, maxBody int64) http.Handler {
 	return guard(h, maxBody, ContentSecurityPolicy)
 }
 
-func guard(h http.Handler, maxBody int64, csp string) http.Handler {
+// UploadPrefix starts the paths of release binaries uploaded to the API
+// (PUT /api/v1/releases/<sha256>): their bodies may be MaxUploadBytes, and
+// the handler keeps its connection's deadlines moving while bytes move.
+const UploadPrefix = "/api/v1/releases/"
+
+// MaxUploadBytes bounds a release binary's upload.
+const MaxUploadBytes = 256 << 20
+
+func guard(h http.Handler, defaultMaxBody int64, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		maxBody := defaultMaxBody
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, UploadPrefix) {
+			maxBody = max(maxBody, MaxUploadBytes)
+		}
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")

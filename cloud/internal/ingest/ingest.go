@@ -519,17 +519,43 @@ func (in *Ingestor) PublishConfig(gw string, envelope []byte) error {
 	if env.Gateway != gw {
 		return fmt.Errorf("the envelope is addressed to %q, not %q", env.Gateway, gw)
 	}
+	return in.publishRetained(context.Background(), telemetry.ConfigTopic(gw), envelope)
+}
+
+// PublishRelease publishes a signed release manifest retained on gateway
+// gw's release topic (docs/fleet.md, Binary updates) and waits until the
+// broker has taken it, while ctx lasts. The manifest must decode and be
+// for gw; its signature is the gateway's to check. It is what a rollout
+// calls for each gateway it reaches.
+func (in *Ingestor) PublishRelease(ctx context.Context, gw string, manifest []byte) error {
+	rel, err := telemetry.DecodeRelease(manifest)
+	if err != nil {
+		return err
+	}
+	if !rel.For(gw) {
+		return fmt.Errorf("the release is for %v, not %q", rel.Gateways, gw)
+	}
+	return in.publishRetained(ctx, telemetry.ReleaseTopic(gw), manifest)
+}
+
+// publishRetained publishes payload retained on topic with QoS 1 and waits
+// until the broker has taken it, at most 30 s.
+func (in *Ingestor) publishRetained(ctx context.Context, topic string, payload []byte) error {
 	if in.o.Link != nil {
 		return ErrNoRetained
 	}
 	if !in.Connected() {
 		return errors.New("not connected to the broker")
 	}
-	tok := in.client.Publish(telemetry.ConfigTopic(gw), 1, true, envelope)
-	if !tok.WaitTimeout(30 * time.Second) {
-		return errors.New("the broker did not take the config within 30s")
+	tok := in.client.Publish(topic, 1, true, payload)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return fmt.Errorf("the broker did not take the message: %w", ctx.Err())
 	}
-	return tok.Error()
 }
 
 // reject counts and logs a refused message; the log is throttled per reason

@@ -192,6 +192,9 @@ func twoFarms(t *testing.T) string {
 	return passwords
 }
 
+// TestConfigTopicACL: on both brokers, the cloud's retained config
+// envelope and release manifest reach their gateway only; a gateway can
+// neither overwrite them nor read another's.
 func TestConfigTopicACL(t *testing.T) {
 	passwords := twoFarms(t)
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
@@ -203,51 +206,73 @@ func TestConfigTopicACL(t *testing.T) {
 		}
 		return b
 	}
+	release := func(gw string) []byte {
+		b, err := telemetry.EncodeRelease(telemetry.SignRelease(telemetry.Release{Version: "1.6.0", Serial: 1, Issued: t0,
+			Gateways: []string{gw}, Artifacts: []telemetry.Artifact{{Target: "linux/arm64", URL: "https://h/r", Size: 1,
+				SHA256: strings.Repeat("ab", 32)}}}, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	kinds := []struct {
+		name    string
+		topic   func(string) string
+		make    func(string) []byte
+		publish func(in *Ingestor, gw string, b []byte) error
+	}{
+		{"config", telemetry.ConfigTopic, envelope, func(in *Ingestor, gw string, b []byte) error { return in.PublishConfig(gw, b) }},
+		{"release", telemetry.ReleaseTopic, release, func(in *Ingestor, gw string, b []byte) error {
+			return in.PublishRelease(context.Background(), gw, b)
+		}},
+	}
 	for name, start := range secureBrokers(t, passwords) {
-		t.Run(name, func(t *testing.T) {
-			b := start(t)
-			r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
-			testenv.Eventually(t, "ingestor connected", wait, r.in.Connected)
-			if err := r.in.PublishConfig("farm-a", envelope("farm-b")); err == nil {
-				t.Fatal("an envelope for farm-b was published on farm-a's topic")
-			}
-			for _, gw := range []string{"farm-a", "farm-b"} {
-				if err := r.in.PublishConfig(gw, envelope(gw)); err != nil {
-					t.Fatal(err)
+		for _, k := range kinds {
+			t.Run(name+"/"+k.name, func(t *testing.T) {
+				b := start(t)
+				r := startIngest(t, b.url, openSQLite(t), func(o *Options) { o.BrokerURL = b.url }, b.ingest)
+				testenv.Eventually(t, "ingestor connected", wait, r.in.Connected)
+				if err := k.publish(r.in, "farm-a", k.make("farm-b")); err == nil {
+					t.Fatal("an envelope for farm-b was published on farm-a's topic")
 				}
-			}
-			var mu sync.Mutex
-			got := map[string][]string{} // receiver → payloads
-			record := func(who string) mqtt.MessageHandler {
-				return func(_ mqtt.Client, m mqtt.Message) {
+				for _, gw := range []string{"farm-a", "farm-b"} {
+					if err := k.publish(r.in, gw, k.make(gw)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var mu sync.Mutex
+				got := map[string][]string{} // receiver → payloads
+				record := func(who string) mqtt.MessageHandler {
+					return func(_ mqtt.Client, m mqtt.Message) {
+						mu.Lock()
+						got[who] = append(got[who], m.Topic()+" "+string(m.Payload()))
+						mu.Unlock()
+					}
+				}
+				count := func(who string) int {
 					mu.Lock()
-					got[who] = append(got[who], m.Topic()+" "+string(m.Payload()))
-					mu.Unlock()
+					defer mu.Unlock()
+					return len(got[who])
 				}
-			}
-			count := func(who string) int {
+				a := testenv.MQTTConnect(t, b.login("gw-a", "farm-a", "pw-a"))
+				bb := testenv.MQTTConnect(t, b.login("gw-b", "farm-b", "pw-b"))
+				bb.Publish(k.topic("farm-a"), 0, true, []byte("from farm-b")).Wait()
+				a.Publish(k.topic("farm-a"), 0, true, []byte("from farm-a")).Wait()
+				a.Subscribe(k.topic("farm-a"), 1, record("a")).Wait()
+				testenv.Eventually(t, "farm-a receives its config", wait, func() bool { return count("a") == 1 })
+				bb.Subscribe(k.topic("farm-a"), 1, record("b")).Wait() // refused or filtered
+				bb.Subscribe(k.topic("farm-b"), 1, record("b")).Wait()
+				testenv.Eventually(t, "farm-b receives its config", wait, func() bool { return count("b") >= 1 })
 				mu.Lock()
 				defer mu.Unlock()
-				return len(got[who])
-			}
-			a := testenv.MQTTConnect(t, b.login("gw-a", "farm-a", "pw-a"))
-			bb := testenv.MQTTConnect(t, b.login("gw-b", "farm-b", "pw-b"))
-			bb.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-b")).Wait()
-			a.Publish(telemetry.ConfigTopic("farm-a"), 0, true, []byte("from farm-a")).Wait()
-			a.Subscribe(telemetry.ConfigTopic("farm-a"), 1, record("a")).Wait()
-			testenv.Eventually(t, "farm-a receives its config", wait, func() bool { return count("a") == 1 })
-			bb.Subscribe(telemetry.ConfigTopic("farm-a"), 1, record("b")).Wait() // refused or filtered
-			bb.Subscribe(telemetry.ConfigTopic("farm-b"), 1, record("b")).Wait()
-			testenv.Eventually(t, "farm-b receives its config", wait, func() bool { return count("b") >= 1 })
-			mu.Lock()
-			defer mu.Unlock()
-			if want := telemetry.ConfigTopic("farm-a") + " " + string(envelope("farm-a")); got["a"][0] != want {
-				t.Errorf("farm-a received %q, want the cloud's envelope", got["a"][0])
-			}
-			if len(got["b"]) != 1 || !strings.HasPrefix(got["b"][0], telemetry.ConfigTopic("farm-b")+" ") {
-				t.Errorf("farm-b received %q; want its own config only", got["b"])
-			}
-		})
+				if want := k.topic("farm-a") + " " + string(k.make("farm-a")); got["a"][0] != want {
+					t.Errorf("farm-a received %q, want the cloud's envelope", got["a"][0])
+				}
+				if len(got["b"]) != 1 || !strings.HasPrefix(got["b"][0], k.topic("farm-b")+" ") {
+					t.Errorf("farm-b received %q; want its own config only", got["b"])
+				}
+			})
+		}
 	}
 }
 

@@ -246,10 +246,10 @@ const natsUsers = `authorization {
     {user: cloud, password: cloud-secret}
     {user: gw-a, password: a-secret, permissions: {
       publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state", "fieldwatch.v1.gw-a.reply"]
-      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config", "fieldwatch.v1.gw-a.cmd"]}}
+      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config", "fieldwatch.v1.gw-a.cmd", "fieldwatch.v1.gw-a.release"]}}
     {user: gw-b, password: b-secret, permissions: {
       publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state", "fieldwatch.v1.gw-b.reply"]
-      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config", "fieldwatch.v1.gw-b.cmd"]}}
+      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config", "fieldwatch.v1.gw-b.cmd", "fieldwatch.v1.gw-b.release"]}}
   ]
 }
 `
@@ -289,7 +289,7 @@ func TestGatewayPermissions(t *testing.T) {
 	}
 	for _, topic := range []string{"fieldwatch/v1/gw-b/ack", "fieldwatch/v1/+/up", "fieldwatch/v1/gw-b/up", "fw/p/#",
 		"fieldwatch/v1/gw-b/config", "fieldwatch/v1/+/config", "fieldwatch/v1/gw-b/cmd", "fieldwatch/v1/+/cmd",
-		"fieldwatch/v1/gw-b/reply", "fieldwatch/v1/+/reply"} {
+		"fieldwatch/v1/gw-b/reply", "fieldwatch/v1/+/reply", "fieldwatch/v1/gw-b/release", "fieldwatch/v1/+/release"} {
 		if code := subscribe(topic); code != 0x80 {
 			t.Errorf("gw-a may subscribe to %s (SUBACK %#x)", topic, code)
 		}
@@ -302,6 +302,9 @@ func TestGatewayPermissions(t *testing.T) {
 	}
 	if code := subscribe("fieldwatch/v1/gw-a/cmd"); code == 0x80 {
 		t.Fatal("gw-a may not subscribe to its own commands")
+	}
+	if code := subscribe("fieldwatch/v1/gw-a/release"); code == 0x80 {
+		t.Fatal("gw-a may not subscribe to its own release manifest")
 	}
 	// gw-a publishes as gw-b, then as itself: only its own reaches the cloud.
 	for _, topic := range []string{telemetry.UpTopic("gw-b"), telemetry.UpTopic("gw-a")} {

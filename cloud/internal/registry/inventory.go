@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"maps"
 	"sort"
 	"time"
@@ -66,6 +67,10 @@ type InventoryRow struct {
 	// issue 17.
 	ConfigVersion *uint64 `json:"config_version,omitempty"`
 	ConfigSource  string  `json:"config_source,omitempty"`
+	// Update is the gateway release pending, with its phase: "1.6.0
+	// downloading 40%", "1.6.0 waiting" (for the update window), "1.6.0
+	// trying"; absent when none is (docs/fleet.md, Binary updates).
+	Update string `json:"update,omitempty"`
 	// UptimeS is how long the gateway process had run at StateTime (its
 	// newest state message, every heartbeat); absent when it did not say.
 	UptimeS   *int64    `json:"uptime_s,omitempty"`
@@ -140,6 +145,12 @@ func (g *gateway) inventoryRow(now time.Time) InventoryRow {
 	if c := g.config; c != nil {
 		v := c.Version
 		row.ConfigVersion, row.ConfigSource = &v, c.Source
+	}
+	if u := g.update; u != nil && u.Pending != "" {
+		row.Update = u.Pending + " " + u.Phase
+		if u.Phase == "downloading" && u.Size > 0 {
+			row.Update += fmt.Sprintf(" %d%%", u.Downloaded*100/u.Size)
+		}
 	}
 	if inv.uptime >= 0 && inv.described {
 		s := int64(inv.uptime / time.Second)

@@ -26,6 +26,7 @@ func inventoryFleet(t *testing.T) (*Registry, *time.Time) {
 		Clock:   &telemetry.ClockState{Quality: "ntp", OffsetS: &off, MaxErrorS: &maxErr},
 		Labels:  map[string]string{"county": "laoshan", "kind": "farm"},
 		Config:  &telemetry.ConfigState{Version: 7, Source: "remote"},
+		Update:  &telemetry.UpdateState{Serial: 3, Pending: "0.4.0", Phase: "downloading", Downloaded: 1 << 20, Size: 4 << 20},
 		Devices: []telemetry.DeviceState{dev("soil-1", "ok"), dev("soil-2", "failing"), dev("soil-3", "quarantined")}}
 	r.ObserveState("farm-north", farm, false)
 	r.ObserveState("old-gw", telemetry.State{State: telemetry.StateOnline, Site: "north", Version: "0.1.0",
@@ -88,6 +89,12 @@ func TestInventoryRows(t *testing.T) {
 		*farm.ClockOffsetS != -0.002 || *farm.ClockMaxErrorS != 0.05 || farm.Devices != 3 || farm.FaultyDevices != 2 ||
 		farm.Stale || farm.State != Online || !farm.LastSeen.Equal(t0.Add(50*time.Second)) || farm.Name != "北区农场 1 号站" {
 		t.Errorf("farm-north %+v", farm)
+	}
+	if farm.Update != "0.4.0 downloading 25%" || rows["old-gw"].Update != "" {
+		t.Errorf("update: farm-north %q, old-gw %q", farm.Update, rows["old-gw"].Update)
+	}
+	if st, _ := r.Station("farm-north"); st.Update == nil || st.Update.Serial != 3 {
+		t.Errorf("the station's update: %+v", st.Update)
 	}
 	for _, tc := range []struct {
 		id            string

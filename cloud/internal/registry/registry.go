@@ -62,6 +62,7 @@ type gateway struct {
 	state          string // Online, Offline or Unknown (no state message yet)
 	version        string
 	config         *telemetry.ConfigState // nil: the gateway does not say (older than issue 17)
+	update         *telemetry.UpdateState // nil: the gateway does not say (older, or updates off)
 	stateAt        time.Time
 	started        time.Time
 	buffered       uint64
@@ -172,6 +173,7 @@ func (r *Registry) ObserveState(gw string, s telemetry.State, retained bool) (re
 	g.version, g.started, g.buffered, g.heartbeat = s.Version, s.Started, s.Buffered, time.Duration(s.Heartbeat)
 	g.name, g.siteName = s.Name, s.SiteName
 	g.config = copyConfig(s.Config)
+	g.update = copyUpdate(s.Update)
 	g.inv = inventoryOf(s)
 	if s.Location != nil {
 		loc := *s.Location
@@ -405,6 +407,10 @@ type Station struct {
 	// version, last remote config error, last rollback (docs/fleet.md).
 	// Absent for gateways older than issue 17.
 	Config *telemetry.ConfigState `json:"config,omitempty"`
+	// Update is the gateway's binary updates: the release pending, the
+	// last error and rollback (docs/fleet.md, Binary updates); absent when
+	// the gateway does not take them.
+	Update *telemetry.UpdateState `json:"update,omitempty"`
 }
 
 // Device is the registry's view of one device.
@@ -452,7 +458,7 @@ func (r *Registry) Station(id string) (Station, bool) {
 
 func (r *Registry) view(g *gateway) Station {
 	now := r.now()
-	st := Station{ID: g.id, Site: g.site, Name: g.name, SiteName: g.siteName, State: g.state, Version: g.version, Config: copyConfig(g.config), Started: g.started, Since: g.stateAt,
+	st := Station{ID: g.id, Site: g.site, Name: g.name, SiteName: g.siteName, State: g.state, Version: g.version, Config: copyConfig(g.config), Update: copyUpdate(g.update), Started: g.started, Since: g.stateAt,
 		LastSeen: g.lastSeen, Buffered: g.buffered, Devices: make([]Device, 0, len(g.devices)),
 		DevicesRefused: g.refused, FutureItems: g.future}
 	if g.location != nil {
@@ -612,6 +618,18 @@ func latest(ts ...time.Time) time.Time {
 }
 
 // copyConfig is a deep copy of c, so that no caller shares the registry's.
+func copyUpdate(u *telemetry.UpdateState) *telemetry.UpdateState {
+	if u == nil {
+		return nil
+	}
+	uu := *u
+	if u.Rollback != nil {
+		rb := *u.Rollback
+		uu.Rollback = &rb
+	}
+	return &uu
+}
+
 func copyConfig(c *telemetry.ConfigState) *telemetry.ConfigState {
 	if c == nil {
 		return nil

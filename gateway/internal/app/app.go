@@ -30,6 +30,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/gateway/internal/hj212up"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/poller"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/streams"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/update"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 	"github.com/fieldwatch/fieldwatch/telemetry"
@@ -50,6 +51,12 @@ type Options struct {
 	// ports it owns (portlock), so the technician commands refuse them;
 	// empty marks nothing.
 	LockDir string
+	// Executable is the path the gateway was started by (argv[0]): the
+	// symbolic link binary updates switch (docs/fleet.md, Binary updates).
+	Executable string
+	// Trial is the trial file when this process is a new binary on trial
+	// ($FIELDWATCH_UPDATE_TRIAL), else empty.
+	Trial string
 }
 
 // App is a running gateway's shared state: what outlives a config reload.
@@ -80,6 +87,11 @@ type App struct {
 	// ErrRestart through restart.
 	cmds    *command.Handler
 	restart chan struct{}
+	// update takes release manifests; a release ready to be tried asks
+	// Run to return an *update.SwapError through swaps.
+	update *update.Updater
+	swaps  chan *update.Trial
+	trial  bool // this process is a new binary on trial
 
 	mu  sync.Mutex
 	cur *running // the setup currently running, nil between setups
@@ -108,6 +120,9 @@ type running struct {
 func Run(ctx context.Context, o Options) error {
 	a := newApp(o.Log)
 	a.fleet = fleet.New(o.ConfigPath, a.log, a.reg)
+	a.update = update.New(update.Options{Link: o.Executable, Target: runtime.GOOS + "/" + arch(),
+		Version: version.Version, Trial: o.Trial, Log: a.log}, a.reg)
+	a.trial = o.Trial != ""
 	cfg, err := a.fleet.Load()
 	if err != nil {
 		return err
@@ -142,6 +157,7 @@ func Run(ctx context.Context, o Options) error {
 	defer stopFleet()
 	go a.fleet.Run(fctx, host{a})
 	go a.cmds.Run(fctx, a.commandHost)
+	go a.update.Run(fctx, updateHost{a})
 	for {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -158,6 +174,13 @@ func Run(ctx context.Context, o Options) error {
 					return err
 				}
 				return ErrRestart
+			case t := <-a.swaps:
+				a.log.Warn("stopping to hand over to a new release", "version", t.Version)
+				cancel()
+				if err := <-done; err != nil {
+					return err
+				}
+				return &update.SwapError{Trial: t}
 			case req := <-a.applies:
 				// A remote config (gateway/internal/fleet), already
 				// validated: swapped in as a reload is.
@@ -210,7 +233,7 @@ func Run(ctx context.Context, o Options) error {
 func newApp(log *slog.Logger) *App {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{log: log, reg: reg, started: time.Now(), applies: make(chan applyRequest), restart: make(chan struct{}, 1),
+	a := &App{log: log, reg: reg, started: time.Now(), applies: make(chan applyRequest), restart: make(chan struct{}, 1), swaps: make(chan *update.Trial, 1),
 		cmds: command.New(log, reg), timeline: clock.NewTimeline(), poller: poller.NewMetrics(reg), streams: streams.NewMetrics(reg),
 		uplink: uplink.NewMetrics(reg), hj212: hj212up.NewMetrics(reg)}
 	reg.MustRegister(sourceCollector{a})
@@ -256,7 +279,7 @@ func (a *App) runSetup(ctx context.Context, cfg *config.Config) error {
 	r.up, err = uplink.New(uplink.Options{Config: cfg.Uplink, Gateway: cfg.Gateway.ID, Site: cfg.Gateway.Site,
 		Buffer: buf, State: func() telemetry.State { return a.state(r) }, Log: a.log, Metrics: a.uplink,
 		Clock: a.timeline, RunFirst: a.runFirst, Started: a.started, OnConfig: a.onConfig(cfg),
-		OnCommand: a.onCommand(cfg)})
+		OnCommand: a.onCommand(cfg), OnRelease: a.onRelease(cfg)})
 	if err != nil {
 		return err
 	}
@@ -377,6 +400,9 @@ func (a *App) state(r *running) telemetry.State {
 	s.Clock = clockState(r.clock(), clock.Kernel)
 	if a.fleet != nil {
 		s.Config = a.fleet.Report()
+	}
+	if r.cfg.UpdatesEnabled() {
+		s.Update = a.update.Report()
 	}
 	ports := make(map[string]string, len(r.cfg.Buses))
 	for _, bc := range r.cfg.Buses {

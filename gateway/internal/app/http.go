@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/update"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/uplink"
 	"github.com/fieldwatch/fieldwatch/internal/version"
 )
@@ -33,6 +34,9 @@ type Status struct {
 	// Commands counts the remote commands handled by result (ok, failed,
 	// or the reason of a refusal).
 	Commands map[string]uint64 `json:"commands,omitempty"`
+	// Update is binary updates: the release pending, the last error and
+	// rollback, refusals by reason (docs/fleet.md, Binary updates).
+	Update *update.Status `json:"update,omitempty"`
 }
 
 // HJ212Status is one HJ 212 uplink in Status: its platform, whether it is
@@ -132,6 +136,10 @@ func (a *App) status(r *running) Status {
 	}
 	if r.cfg.CommandsEnabled() {
 		s.Commands = a.cmds.Counts()
+	}
+	if r.cfg.UpdatesEnabled() {
+		us := a.update.Status()
+		s.Update = &us
 	}
 	for _, b := range r.buses {
 		for _, d := range b.Status() {

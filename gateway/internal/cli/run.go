@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
 	gwcommand "github.com/fieldwatch/fieldwatch/gateway/internal/command"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/portlock"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/update"
 	"github.com/fieldwatch/fieldwatch/internal/hangup"
 	"github.com/fieldwatch/fieldwatch/internal/logging"
 	"github.com/fieldwatch/fieldwatch/internal/yamlconf"
@@ -34,9 +36,27 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	defer stop()
 	reload, stopHUP := hangup.Reloads(ctx)
 	defer stopHUP()
+	exe := os.Args[0]
+	if abs, err := filepath.Abs(exe); err == nil {
+		exe = abs
+	}
 	err = app.Run(ctx, app.Options{ConfigPath: *cfg, Log: log, Reload: reload,
-		LockDir: portlock.Dir()})
+		LockDir: portlock.Dir(), Executable: exe, Trial: os.Getenv(update.TrialEnv)})
 	var ce yamlconf.Errors
+	if t, ok := update.IsSwap(err); ok {
+		// A new release on trial (docs/fleet.md, Binary updates): this
+		// process then becomes whatever the link names, the new binary
+		// or the old one again.
+		next, err := t.Run(ctx, os.Args[1:])
+		if err != nil {
+			log.Warn("stopped during the trial of a new release", "err", err)
+			return ExitOK
+		}
+		log.Info("starting the gateway again", "binary", next)
+		err = update.Exec(next, os.Args[1:])
+		log.Error("cannot start the gateway again", "binary", next, "err", err)
+		return ExitFail
+	}
 	switch {
 	case errors.Is(err, app.ErrRestart):
 		log.Info("gateway stopped to restart (remote command)", "exit_status", gwcommand.ExitRestart)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/app"
 	"github.com/fieldwatch/fieldwatch/gateway/internal/fleet"
+	"github.com/fieldwatch/fieldwatch/gateway/internal/update"
 )
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -72,6 +73,9 @@ func printStatus(w io.Writer, s app.Status) {
 	}
 	if s.Commands != nil {
 		printCommands(w, s.Commands)
+	}
+	if s.Update != nil {
+		printUpdate(w, s.Update)
 	}
 	if len(s.Devices) > 0 {
 		printDevices(w, s.Devices)
@@ -188,6 +192,31 @@ func printCommands(w io.Writer, counts map[string]uint64) {
 	}
 	if len(refused) > 0 {
 		fmt.Fprintf(w, ", refused: %s", strings.Join(refused, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+// printUpdate says which release runs, what is pending and what became
+// of the last one.
+func printUpdate(w io.Writer, u *update.Status) {
+	fmt.Fprintf(w, "release  %s", u.Version)
+	if u.Previous != "" {
+		fmt.Fprintf(w, " (previous %s kept)", u.Previous)
+	}
+	if u.Pending != "" {
+		fmt.Fprintf(w, " — %s %s", u.Pending, u.Phase)
+		if u.Phase == update.Downloading && u.Size > 0 {
+			fmt.Fprintf(w, " %d%%", u.Downloaded*100/u.Size)
+		}
+	}
+	if r := u.Rollback; r != nil {
+		fmt.Fprintf(w, " — ROLLED BACK %s to %s at %s: %s", r.From, r.To, r.At.Format(time.RFC3339), r.Reason)
+	}
+	if u.Error != "" && (u.Rollback == nil || u.Error != u.Rollback.Reason) {
+		fmt.Fprintf(w, " — last release error: %s", u.Error)
+	}
+	if len(u.Refused) > 0 {
+		fmt.Fprintf(w, " — refused: %s", counts(u.Refused))
 	}
 	fmt.Fprintln(w)
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// Fleet is remote configuration from the cloud (fleet.go); nil when
 	// the file has no fleet section.
 	Fleet *Fleet `yaml:"fleet"`
+	// Updates is when a new gateway release may be swapped in
+	// (updates.go); unlike fleet, a remote config may set it.
+	Updates Updates `yaml:"updates"`
 
 	// Profiles is the profile set the devices were checked against.
 	Profiles *profiles.Set `yaml:"-"`
@@ -455,6 +458,7 @@ func (c *Config) Validate(r *yamlconf.Report) {
 	c.validateStreams(r, ids, owners)
 	c.validateHJ212(r)
 	c.validateFleet(r)
+	c.validateUpdates(r)
 }
 
 // validate checks a bus's own fields and fills their defaults. owners

@@ -19,6 +19,10 @@ type Fleet struct {
 	// Commands turns remote commands on (restart, resend, read; docs/fleet.md);
 	// it defaults to true when trusted_keys are given.
 	Commands *bool `yaml:"commands"`
+	// Updates turns signed binary updates on (docs/fleet.md, Binary
+	// updates); it defaults to true when trusted_keys are given. The
+	// window they are swapped in is updates.window.
+	Updates *bool `yaml:"updates"`
 	// TrustedKeys are the public keys ("ed25519:…", from
 	// fieldwatch-cloud fleet keygen) whose signatures the gateway accepts.
 	TrustedKeys []string `yaml:"trusted_keys"`
@@ -40,6 +44,11 @@ const DefaultGrace = 2 * time.Minute
 // RemoteEnabled reports whether the gateway takes remote configuration.
 func (c *Config) RemoteEnabled() bool {
 	return c.Fleet != nil && c.Fleet.Remote != nil && *c.Fleet.Remote
+}
+
+// UpdatesEnabled reports whether the gateway takes binary updates.
+func (c *Config) UpdatesEnabled() bool {
+	return c.Fleet != nil && c.Fleet.Updates != nil && *c.Fleet.Updates
 }
 
 // CommandsEnabled reports whether the gateway takes remote commands.
@@ -67,6 +76,13 @@ func (c *Config) validateFleet(r *yamlconf.Report) {
 	if f.Commands == nil {
 		on := len(f.TrustedKeys) > 0
 		f.Commands = &on
+	}
+	if f.Updates == nil {
+		on := len(f.TrustedKeys) > 0
+		f.Updates = &on
+	}
+	if *f.Updates && len(f.TrustedKeys) == 0 {
+		r.Errorf("fleet.updates", "binary updates need at least one fleet.trusted_keys entry")
 	}
 	if *f.Commands && len(f.TrustedKeys) == 0 {
 		r.Errorf("fleet.commands", "remote commands need at least one fleet.trusted_keys entry")

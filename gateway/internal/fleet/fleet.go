@@ -31,6 +31,7 @@ import (
 
 	"github.com/fieldwatch/fieldwatch/gateway/internal/config"
 	"github.com/fieldwatch/fieldwatch/internal/atomicfile"
+	"github.com/fieldwatch/fieldwatch/internal/newest"
 	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
@@ -118,7 +119,7 @@ type Manager struct {
 	localPath string
 	log       *slog.Logger
 	results   *prometheus.CounterVec
-	offers    chan []byte
+	offers    *newest.Box
 
 	mu      sync.Mutex
 	loaded  bool           // Load has run in this process
@@ -132,7 +133,7 @@ type Manager struct {
 // New returns a manager for the gateway started with the config file at
 // localPath; its metrics go on reg.
 func New(localPath string, log *slog.Logger, reg prometheus.Registerer) *Manager {
-	m := &Manager{localPath: localPath, log: log.With("component", "fleet"), offers: make(chan []byte, 1),
+	m := &Manager{localPath: localPath, log: log.With("component", "fleet"), offers: newest.New(),
 		refused: map[string]uint64{},
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldwatch_gateway_fleet_configs_total",
 			Help: "Remote configs by result: applied, kept (passed the health check), rolled_back, or refused: malformed, other_gateway, unknown_key, bad_signature, old_version, invalid."},
@@ -260,17 +261,7 @@ func (m *Manager) noteError(v uint64, err error) {
 // Offer hands the manager an envelope from the config topic; it never
 // blocks (a newer envelope replaces one not yet handled).
 func (m *Manager) Offer(payload []byte) {
-	for {
-		select {
-		case m.offers <- payload:
-			return
-		default:
-		}
-		select {
-		case <-m.offers:
-		default:
-		}
-	}
+	m.offers.Put(payload)
 }
 
 // Report is the config part of the gateway's state message.
@@ -313,7 +304,7 @@ func (m *Manager) Run(ctx context.Context, host Host) {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-m.offers:
+		case p := <-m.offers.C():
 			m.mu.Lock()
 			busy := m.check != nil
 			if busy {

@@ -67,6 +67,10 @@ type Options struct {
 	// handed each command that arrives there (gateway/internal/command).
 	// It must not block.
 	OnCommand func(payload []byte)
+	// OnRelease, when set, subscribes to the gateway's release topic and
+	// is handed each release manifest that arrives there (binary updates,
+	// gateway/internal/update). It must not block.
+	OnRelease func(payload []byte)
 
 	// now is the clock of the state debounce and the state's time; nil is
 	// time.Now. Tests hold it still to decide which changes fall within
@@ -242,6 +246,9 @@ func (u *Uplink) goLive() {
 	}
 	if u.o.OnCommand != nil {
 		u.subscribeCommands()
+	}
+	if u.o.OnRelease != nil {
+		u.subscribeOptional(telemetry.ReleaseTopic(u.o.Gateway), u.o.OnRelease, "binary updates")
 	}
 	u.live = true
 	u.m.connects.Inc()
