@@ -25,6 +25,7 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/basemap"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/broker"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/config"
+	"github.com/fieldwatch/fieldwatch/cloud/internal/desired"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/hj212listen"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/httpserver"
 	"github.com/fieldwatch/fieldwatch/cloud/internal/ingest"
@@ -182,21 +183,36 @@ func Run(ctx context.Context, o Options) error {
 		ap.WithAlerts(alerts.engine)
 	}
 	ap.WithConsole(api.Console{Basemap: cfg.Console.Basemap.Page()})
+	want, err := openDesired(cfg)
+	if err != nil {
+		return err
+	}
+	defer want.Close()
 	publishConfig := func(gw string, env []byte) error {
 		err := in.PublishConfig(gw, env)
 		if errors.Is(err, ingest.ErrNoRetained) {
 			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
 		}
+		if err == nil {
+			keepDesired(want, desired.Config, gw, env, log)
+		}
 		return err
 	}
 	ap.WithConfigPublisher(publishConfig)
-	ap.WithReleases(filepath.Join(cfg.DataDir, "releases"), func(ctx context.Context, gw string, m []byte) error {
+	publishRelease := func(ctx context.Context, gw string, m []byte) error {
 		err := in.PublishRelease(ctx, gw, m)
 		if errors.Is(err, ingest.ErrNoRetained) {
 			return fmt.Errorf("%w: %v", api.ErrConfigUnsupported, err)
 		}
+		if err == nil {
+			keepDesired(want, desired.Release, gw, m, log)
+		}
 		return err
-	})
+	}
+	ap.WithReleases(filepath.Join(cfg.DataDir, "releases"), publishRelease)
+	if mq.URL == "" && !cfg.NATS.Enabled() { // the embedded broker forgot what it retained
+		go republishDesired(ctx, want, in.Connected, publishConfig, publishRelease, log)
+	}
 	if !cfg.NATS.Enabled() { // no retained config topic on NATS yet: the API answers 501
 		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
 		if err != nil {

@@ -27,7 +27,8 @@ import (
 // Config is fieldwatch-cloud's configuration.
 type Config struct {
 	// DataDir holds the embedded store (fieldwatch.db), the alert state
-	// (alerts.db, notify.db) and the rollouts (rollouts.db).
+	// (alerts.db, notify.db), the rollouts (rollouts.db) and the gateways'
+	// desired state (desired.db).
 	DataDir string `yaml:"data_dir"`
 	HTTP    HTTP   `yaml:"http"`
 	MQTT    MQTT   `yaml:"mqtt"`
