@@ -26,6 +26,8 @@ func TestHJ212File(t *testing.T) {
 		{"duplicate mn", "hj212:\n  listen: \":2012\"\n  loggers:\n" + logger +
 			"    - {mn: 010000A8900016F000169DC0, pw: \"1\", station: s2}\n", "c.yaml:5: hj212.loggers[1].mn: 010000A8900016F000169DC0 is also loggers[0]'s"},
 		{"no pw", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, station: s}\n", "c.yaml:4: hj212.loggers[0].pw: is required"},
+		{"site name of spaces", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", station: s, site_name: \" \"}\n",
+			`c.yaml:4: hj212.loggers[0].site_name: " " is only spaces`},
 		{"long pw", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1234567\", station: s}\n", "hj212.loggers[0].pw: is not 1-6 letters"},
 		{"pw and pw_file", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw: \"1\", pw_file: x, station: s}\n", "hj212.loggers[0].pw_file: give pw or pw_file"},
 		{"bad pw_file", "hj212:\n  listen: \":2012\"\n  loggers:\n    - {mn: A1, pw_file: " + badPW + ", station: s}\n", "does not hold 1-6 letters or digits"},

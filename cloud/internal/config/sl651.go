@@ -52,8 +52,10 @@ type SL651Station struct {
 	// to; its device id is Address.
 	Station string `yaml:"station"`
 	Site    string `yaml:"site"`
-	// Name is its display name, any language.
-	Name string `yaml:"name"`
+	// Name and SiteName are the station's and its site's display names,
+	// any language.
+	Name     string `yaml:"name"`
+	SiteName string `yaml:"site_name"`
 	// Password, 4 hex digits, is checked when set.
 	Password string `yaml:"password"`
 	// Interval overrides sl651.interval.
@@ -156,6 +158,12 @@ func (s *SL651) validate(r *yamlconf.Report, notGateways []string) {
 			if err := telemetry.CheckName("site", st.Site); err != nil {
 				r.Errorf(sp+".site", "%v", err)
 			}
+		}
+		if err := telemetry.CheckDisplayName(st.Name); err != nil {
+			r.Errorf(sp+".name", "%v", err)
+		}
+		if err := telemetry.CheckDisplayName(st.SiteName); err != nil {
+			r.Errorf(sp+".site_name", "%v", err)
 		}
 		if st.Password != "" {
 			var pw uint16

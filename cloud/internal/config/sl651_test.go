@@ -16,6 +16,7 @@ func TestSL651(t *testing.T) {
       station: hydro-1
       site: river-north
       name: 北河 1 号站
+      site_name: 北河水文站
       password: "03E8"
       elements: {PJ: rainfall_now, "39": water_level_river, VT: "-"}
 `
@@ -49,6 +50,10 @@ func TestSL651(t *testing.T) {
 			"c.yaml:4: sl651.confirm: \"ack\" is not esc or eot"},
 		{"bad timezone", "sl651:\n  listen: \":5001\"\n  central: 1\n  timezone: Mars/Olympus\n  stations: [{address: \"0011223344\", station: a}]\n",
 			"c.yaml:4: sl651.timezone"},
+		{"blank name", "sl651:\n  listen: \":5001\"\n  central: 1\n  stations:\n    - address: \"0011223344\"\n      station: a\n      name: \"  \"\n",
+			"c.yaml:7: sl651.stations[0].name: \"  \" is only spaces"},
+		{"control character in site name", "sl651:\n  listen: \":5001\"\n  central: 1\n  stations:\n    - address: \"0011223344\"\n      station: a\n      site_name: \"北河\\t站\"\n",
+			"c.yaml:7: sl651.stations[0].site_name: \"北河\\t站\": character U+0009"},
 		{"typo", "sl651:\n  listen: \":5001\"\n  centrl: 1\n", "c.yaml:3: sl651.centrl: unknown field (did you mean \"central\"?)"},
 	})
 	path := filepath.Join(t.TempDir(), "c.yaml")
@@ -59,7 +64,7 @@ func TestSL651(t *testing.T) {
 	}
 	s := c.SL651
 	if s.Central != 5 || s.Confirm != ConfirmESC || s.IdleTimeout != 5*time.Minute || s.Interval != time.Hour ||
-		s.Stations[0].Password != "03E8" || s.Stations[0].Elements["39"] != "water_level_river" {
+		s.Stations[0].Password != "03E8" || s.Stations[0].SiteName != "北河水文站" || s.Stations[0].Elements["39"] != "water_level_river" {
 		t.Fatalf("decoded %+v", s)
 	}
 	if el, ok := SL651Element("39"); !ok || el.Code != "Z" {

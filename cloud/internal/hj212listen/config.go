@@ -68,10 +68,11 @@ type Logger struct {
 	PW     string `yaml:"pw"`
 	PWFile string `yaml:"pw_file"`
 	// Station is the gateway id its readings are stored under; Site the
-	// station's site; Name its display name.
-	Station string `yaml:"station"`
-	Site    string `yaml:"site"`
-	Name    string `yaml:"name"`
+	// station's site; Name and SiteName their display names.
+	Station  string `yaml:"station"`
+	Site     string `yaml:"site"`
+	Name     string `yaml:"name"`
+	SiteName string `yaml:"site_name"`
 	// Location is where the station is (WGS84), for the console's map.
 	Location *telemetry.Location `yaml:"location"`
 	// Device is the device id of its readings (default: the MN).
@@ -213,6 +214,9 @@ func (c *Config) Validate(r *yamlconf.Report, p string) {
 		}
 		if err := telemetry.CheckDisplayName(l.Name); err != nil {
 			r.Errorf(lp+".name", "%v", err)
+		}
+		if err := telemetry.CheckDisplayName(l.SiteName); err != nil {
+			r.Errorf(lp+".site_name", "%v", err)
 		}
 		if g := l.Location; g != nil && (g.Lat < -90 || g.Lat > 90 || g.Lon < -180 || g.Lon > 180) {
 			r.Errorf(lp+".location", "%v,%v is not on Earth (lat -90..90, lon -180..180)", g.Lat, g.Lon)

@@ -370,7 +370,7 @@ func (l *Listener) connected(c *conn, lg *logger) {
 	l.log.Info("data logger connected", "mn", lg.cfg.MN, "station", st, "remote", c.nc.RemoteAddr().String())
 	if old == nil {
 		l.o.Registry.ObserveState(st, telemetry.State{State: telemetry.StateOnline, Time: l.o.Now(), Site: lg.cfg.Site,
-			Name: lg.cfg.Name, Location: lg.cfg.Location, Version: "hj212", Devices: l.devicesOf(st)}, false)
+			Name: lg.cfg.Name, SiteName: lg.cfg.SiteName, Location: lg.cfg.Location, Version: "hj212", Devices: l.devicesOf(st)}, false)
 	}
 }
 

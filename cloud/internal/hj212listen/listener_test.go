@@ -97,7 +97,7 @@ func (r *rig) metric(t testing.TB, name string, labels ...string) float64 {
 
 // loggerC is the logger of appendix C's frames.
 func loggerC() Logger {
-	return Logger{MN: mnC, PW: "123456", Station: "river-1", Site: "east", Name: "河东断面"}
+	return Logger{MN: mnC, PW: "123456", Station: "river-1", Site: "east", Name: "河东断面", SiteName: "东河"}
 }
 
 // start runs a listener on a free loopback port over a real ingestor and
@@ -253,8 +253,8 @@ func TestStandardExchange(t *testing.T) {
 		t.Fatalf("answer %q, want C.14's %q", got, answerC14)
 	}
 	st, ok := r.reg.Station("river-1")
-	if !ok || st.State != registry.Online {
-		t.Fatalf("station %+v, want online while connected", st)
+	if !ok || st.State != registry.Online || st.Name != "河东断面" || st.SiteName != "东河" {
+		t.Fatalf("station %+v, want online while connected, with its names", st)
 	}
 	p.send(frameC14)
 	if got, _ := p.next(); got != answerC14 {

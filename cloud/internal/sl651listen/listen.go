@@ -316,7 +316,7 @@ func (l *Listener) frame(ctx context.Context, f sl651.Frame, remote string) (rep
 func (l *Listener) heard(st *station, now time.Time) {
 	iv := telemetry.Duration(st.interval)
 	l.o.Registry.ObserveState(st.cfg.Station, telemetry.State{State: telemetry.StateOnline, Site: st.cfg.Site,
-		Name: st.cfg.Name, Time: now, Heartbeat: iv,
+		Name: st.cfg.Name, SiteName: st.cfg.SiteName, Time: now, Heartbeat: iv,
 		Devices: []telemetry.DeviceState{{ID: st.addr.String(), Profile: Profile, Interval: iv, Health: "ok"}}}, false)
 }
 
