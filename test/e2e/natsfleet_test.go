@@ -20,25 +20,6 @@ import (
 	"github.com/fieldwatch/fieldwatch/test/testenv"
 )
 
-// natsFleetUsers is docs/scaling.md's authorization block for the two
-// gateways of TestClusterFleetJourney: the replicas' NATS user, their MQTT
-// user for retained messages (fleet), and one user per gateway.
-const natsFleetUsers = `authorization {
-  users: [
-    {user: cloud, password: cloud-secret}
-    {user: fleet, password: fleet-secret, permissions: {
-      publish: ["fieldwatch.v1.*.config", "fieldwatch.v1.*.release"]
-      subscribe: {deny: [">"]}}}
-%s  ]
-}
-`
-
-// natsFleetGatewayUser is one gateway's user in natsFleetUsers.
-const natsFleetGatewayUser = `    {user: %[1]s, password: %[1]s-secret, permissions: {
-      publish: ["fieldwatch.v1.%[1]s.up", "fieldwatch.v1.%[1]s.state", "fieldwatch.v1.%[1]s.reply"]
-      subscribe: ["fieldwatch.v1.%[1]s.ack", "fieldwatch.v1.%[1]s.config", "fieldwatch.v1.%[1]s.cmd", "fieldwatch.v1.%[1]s.release"]}}
-`
-
 // natsFleetCloud is the rest of a replica's nats section: the cloud user,
 // and the MQTT listeners with the fleet user (passwords from files).
 const natsFleetCloud = `  username: cloud
@@ -50,7 +31,7 @@ const natsFleetCloud = `  username: cloud
 `
 
 // TestClusterFleetJourney runs the real binaries on a NATS JetStream
-// cluster of three nodes with the documented users and permissions: two
+// cluster of three nodes with the shipped users and permissions: two
 // cloud replicas sharing the partitions (one InfluxDB), and two gateways
 // polling a Modbus simulator, each attached first to another node than the
 // replicas' MQTT client. Then, with fieldwatch-cloud fleet and the API:
@@ -68,11 +49,8 @@ const natsFleetCloud = `  username: cloud
 //   - rollouts are answered 501, saying why.
 func TestClusterFleetJourney(t *testing.T) {
 	gateways := []string{"nf-a", "nf-b"}
-	var users strings.Builder
-	for _, id := range gateways {
-		fmt.Fprintf(&users, natsFleetGatewayUser, id)
-	}
-	cl := testenv.StartNATSWith(t, 3, fmt.Sprintf(natsFleetUsers, users.String()))
+	// The shipped users and permissions (passwords "<user>-secret").
+	cl := testenv.StartNATSWith(t, 3, testenv.ShippedNATSUsers(t, "../../deploy/nats/nats.conf", gateways...))
 	db := testenv.StartInfluxDB(t)
 	dir := t.TempDir()
 	secret := func(name, value string) string {

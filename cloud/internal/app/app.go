@@ -293,7 +293,7 @@ func Run(ctx context.Context, o Options) error {
 // NATSRollouts is why a cloud on NATS answers 501 to rollouts.
 const NATSRollouts = "on NATS each replica would keep its own rollouts, which the other replicas' APIs would not " +
 	"see and could not keep from taking the same gateways; push configs and releases to gateways one by one " +
-	"(fleet push, fleet release) or run rollouts from a cloud on an MQTT broker (docs/decisions.md §47)"
+	"(fleet push, fleet release) through any replica (docs/decisions.md §47)"
 
 // startRollouts opens the rollouts kept in data_dir (in memory without
 // one) and drives them until ctx is done.

@@ -256,33 +256,22 @@ func TestOwnerSpreads(t *testing.T) {
 	}
 }
 
-// natsUsers is the authorization block docs/scaling.md gives: the cloud
-// may do anything; the replicas' MQTT client (fleet) may publish only
-// desired configs and release manifests; each gateway may publish only its
-// own batches, state and command replies and read only its own acks,
-// desired configuration, commands and release manifest.
-const natsUsers = `authorization {
-  users: [
-    {user: cloud, password: cloud-secret}
-    {user: fleet, password: fleet-secret, permissions: {
-      publish: ["fieldwatch.v1.*.config", "fieldwatch.v1.*.release"]
-      subscribe: {deny: [">"]}}}
-    {user: gw-a, password: a-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state", "fieldwatch.v1.gw-a.reply"]
-      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config", "fieldwatch.v1.gw-a.cmd", "fieldwatch.v1.gw-a.release"]}}
-    {user: gw-b, password: b-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state", "fieldwatch.v1.gw-b.reply"]
-      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config", "fieldwatch.v1.gw-b.cmd", "fieldwatch.v1.gw-b.release"]}}
-  ]
+// shippedUsers is the authorization block deploy/nats/nats.conf ships
+// (docs/scaling.md), with gateways gw-a and gw-b: the cloud may do
+// anything; the replicas' MQTT client (fleet) may publish only desired
+// configs and release manifests; each gateway may publish only its own
+// batches, state and command replies and read only its own acks, desired
+// configuration, commands and release manifest. Passwords: "<user>-secret".
+func shippedUsers(t *testing.T) string {
+	return testenv.ShippedNATSUsers(t, "../../../deploy/nats/nats.conf", "gw-a", "gw-b")
 }
-`
 
 // TestGatewayPermissions: with the documented users, a gateway's batches
 // reach the cloud and its acks reach it; a gateway cannot publish as
 // another, nor read another's acks or batches, nor reach the stream, and a
 // wrong password is refused.
 func TestGatewayPermissions(t *testing.T) {
-	cl := testenv.StartNATSWith(t, 1, natsUsers)
+	cl := testenv.StartNATSWith(t, 1, shippedUsers(t))
 	r, l, _ := replica(t, cl.URLs(), "replica", func(o *Options) {
 		o.Username, o.Password, o.Replicas = "cloud", "cloud-secret", 1
 		o.MQTT = MQTTOptions{URLs: cl.MQTTURLs(), Username: "fleet", Password: "fleet-secret"}
@@ -300,7 +289,7 @@ func TestGatewayPermissions(t *testing.T) {
 	if _, err := connect("gw-a", "wrong"); err == nil {
 		t.Fatal("a wrong password was let in")
 	}
-	a, err := connect("gw-a", "a-secret")
+	a, err := connect("gw-a", "gw-a-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +358,7 @@ func TestGatewayPermissions(t *testing.T) {
 // the replica's core subscription, while a reply forged for another
 // gateway does not.
 func TestFleetPermissions(t *testing.T) {
-	cl := testenv.StartNATSWith(t, 1, natsUsers)
+	cl := testenv.StartNATSWith(t, 1, shippedUsers(t))
 	r, l, _ := replica(t, cl.URLs(), "replica", func(o *Options) {
 		o.Username, o.Password, o.Replicas = "cloud", "cloud-secret", 1
 		o.MQTT = MQTTOptions{URLs: cl.MQTTURLs(), Username: "fleet", Password: "fleet-secret"}
@@ -392,7 +381,7 @@ func TestFleetPermissions(t *testing.T) {
 		retained bool
 	}
 	got := make(chan msg, 16)
-	a := connect("gw-a", "a-secret", func(_ mqtt.Client, m mqtt.Message) { got <- msg{string(m.Payload()), m.Retained()} })
+	a := connect("gw-a", "gw-a-secret", func(_ mqtt.Client, m mqtt.Message) { got <- msg{string(m.Payload()), m.Retained()} })
 	// A gateway's forged retained config is refused at the door (the
 	// PUBACK comes, the message goes nowhere).
 	a.Publish(telemetry.ConfigTopic("gw-a"), 1, true, "forged").WaitTimeout(10 * time.Second)
