@@ -2,6 +2,7 @@ package natslink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -430,5 +431,27 @@ func TestFleetPermissions(t *testing.T) {
 	testenv.Eventually(t, "gw-a's reply handed over", 30*time.Second, func() bool { return len(r.repliesSeen()) > 0 })
 	if want := []string{telemetry.ReplyTopic("gw-a") + " reply-1"}; !slices.Equal(r.repliesSeen(), want) {
 		t.Fatalf("replies handed over %q, want %q", r.repliesSeen(), want)
+	}
+}
+
+// TestPublishRetainedRefuses: without nats.mqtt.urls a retained message is
+// refused as ingest.ErrNoRetained (the API's 501); with them but not
+// connected, as a passing failure (503).
+func TestPublishRetainedRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		mqtt       MQTTOptions
+		noRetained bool
+	}{
+		{"no MQTT listeners", MQTTOptions{}, true},
+		{"not connected yet", MQTTOptions{URLs: []string{"tcp://127.0.0.1:1"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New(Options{URLs: []string{"nats://127.0.0.1:1"}, MQTT: tc.mqtt})
+			err := l.PublishRetained(context.Background(), telemetry.ConfigTopic("gw-a"), []byte("x"))
+			if err == nil || errors.Is(err, ingest.ErrNoRetained) != tc.noRetained {
+				t.Fatalf("PublishRetained: %v; want an error, ErrNoRetained %v", err, tc.noRetained)
+			}
+		})
 	}
 }
