@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,3 +161,38 @@ func (p *Process) Kill() {
 	<-p.done
 	p.cmd = nil
 }
+
+// ShippedNATSUsers is the authorization block of the shipped node config
+// (deploy/nats/nats.conf, at path) as the tests run it: each password hash
+// replaced by "<user>-secret", and the example gateway farm-north's entry
+// given to each of gateways instead. So the permissions the tests prove are
+// the ones shipped.
+func ShippedNATSUsers(t testing.TB, path string, gateways ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	i := strings.Index(s, "\nauthorization {")
+	if i < 0 {
+		t.Fatalf("%s: no authorization block", path)
+	}
+	block := shippedHash.ReplaceAllString(s[i+1:], `{user: $1, password: $1-secret`)
+	const example = "    {user: farm-north,"
+	start := strings.Index(block, example)
+	if start < 0 {
+		t.Fatalf("%s: no entry for the example gateway farm-north", path)
+	}
+	end := start
+	for range 3 { // the user line and its two permission lines
+		end += strings.IndexByte(block[end:], '\n') + 1
+	}
+	var gws strings.Builder
+	for _, gw := range gateways {
+		gws.WriteString(strings.ReplaceAll(block[start:end], "farm-north", gw))
+	}
+	return block[:start] + gws.String() + block[end:]
+}
+
+var shippedHash = regexp.MustCompile(`\{user: ([a-z0-9-]+), password: "\$2a\$[^"]*"`)

@@ -41,6 +41,8 @@ type API struct {
 	commands    commandLog
 	// rollouts drives rollouts (rollouts.go); nil: not offered.
 	rollouts *rollout.Engine
+	// noRollouts says why rollouts are not offered ("" : not said).
+	noRollouts string
 	// publishRelease publishes release manifests, releases stores their
 	// binaries (release.go); nil, "": not offered.
 	publishRelease ReleasePublisher

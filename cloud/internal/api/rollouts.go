@@ -14,6 +14,13 @@ func (a *API) WithRollouts(e *rollout.Engine) *API {
 	return a
 }
 
+// WithoutRollouts says why this cloud offers no rollouts: the 501's
+// message.
+func (a *API) WithoutRollouts(why string) *API {
+	a.noRollouts = why
+	return a
+}
+
 func (a *API) registerRollouts(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/rollouts", a.wrap("rollouts", a.listRollouts))
 	mux.HandleFunc("GET /api/v1/rollouts/{id}", a.wrap("rollout", a.getRollout))
@@ -28,7 +35,11 @@ func (a *API) registerRollouts(mux *http.ServeMux) {
 // engine returns the rollout engine, or the 501 a cloud without one answers.
 func (a *API) engine() (*rollout.Engine, error) {
 	if a.rollouts == nil {
-		return nil, &Error{Status: http.StatusNotImplemented, Msg: "rollouts are not available on this cloud"}
+		msg := "rollouts are not available on this cloud"
+		if a.noRollouts != "" {
+			msg += ": " + a.noRollouts
+		}
+		return nil, &Error{Status: http.StatusNotImplemented, Msg: msg}
 	}
 	return a.rollouts, nil
 }

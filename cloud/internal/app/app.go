@@ -38,7 +38,6 @@ import (
 	"github.com/fieldwatch/fieldwatch/cloud/internal/web"
 	"github.com/fieldwatch/fieldwatch/internal/pmtiles"
 	"github.com/fieldwatch/fieldwatch/internal/version"
-	"github.com/fieldwatch/fieldwatch/telemetry"
 )
 
 // Options start the cloud.
@@ -122,7 +121,9 @@ func Run(ctx context.Context, o Options) error {
 		host, _ := os.Hostname()
 		nl := natslink.New(natslink.Options{URLs: n.URLs, Username: n.Username, Password: n.Password,
 			TLS: n.ClientTLS, Name: "fieldwatch-cloud-" + host, Stream: n.Stream, Partitions: n.Partitions,
-			Replicas: n.Replicas, AckWait: n.AckWait, PinnedTTL: n.PinnedTTL, MaxPending: n.MaxPending, Log: log})
+			Replicas: n.Replicas, AckWait: n.AckWait, PinnedTTL: n.PinnedTTL, MaxPending: n.MaxPending, Log: log,
+			MQTT: natslink.MQTTOptions{URLs: n.MQTT.URLs, Username: n.MQTT.Username, Password: n.MQTT.Password,
+				TLS: n.MQTT.ClientTLS}})
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldwatch_nats_partitions_held",
 			Help: "Partitions of the gateways' stream this replica pulls now (docs/scaling.md)."},
 			func() float64 { return float64(nl.Owned()) }))
@@ -213,21 +214,20 @@ func Run(ctx context.Context, o Options) error {
 	if mq.URL == "" && !cfg.NATS.Enabled() { // the embedded broker forgot what it retained
 		go republishDesired(ctx, want, in.Connected, publishConfig, publishRelease, log)
 	}
-	if !cfg.NATS.Enabled() { // no retained config topic on NATS yet: the API answers 501
+	if !cfg.NATS.Enabled() {
 		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
 		if err != nil {
 			return err
 		}
 		defer rollouts.Close()
 		ap.WithRollouts(rollouts)
+	} else {
+		// Each replica would keep its own rollouts (data_dir/rollouts.db):
+		// another replica's API would not know them, and two replicas could
+		// roll out to one gateway at once (docs/decisions.md §47).
+		ap.WithoutRollouts(NATSRollouts)
 	}
-	ap.WithCommandSender(func(ctx context.Context, gw string, cmd []byte) (telemetry.CommandReply, error) {
-		r, err := in.SendCommand(ctx, gw, cmd)
-		if errors.Is(err, ingest.ErrNoCommands) {
-			return r, fmt.Errorf("%w: %v", api.ErrCommandsUnsupported, err)
-		}
-		return r, err
-	})
+	ap.WithCommandSender(in.SendCommand)
 	ap.Register(mux)
 	go func() {
 		for {
@@ -305,6 +305,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	return err
 }
+
+// NATSRollouts is why a cloud on NATS answers 501 to rollouts.
+const NATSRollouts = "on NATS each replica would keep its own rollouts, which the other replicas' APIs would not " +
+	"see and could not keep from taking the same gateways; push configs and releases to gateways one by one " +
+	"(fleet push, fleet release) through any replica (docs/decisions.md §47)"
 
 // startRollouts opens the rollouts kept in data_dir (in memory without
 // one) and drives them until ctx is done.

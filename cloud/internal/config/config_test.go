@@ -92,6 +92,20 @@ func TestFile(t *testing.T) {
 		{"nats replicas", "nats:\n  urls: [nats://n1:4222]\n  replicas: 2\n", "c.yaml:3: nats.replicas: 2: JetStream replicates to 1, 3 or 5 nodes"},
 		{"nats pinned_ttl", "nats:\n  urls: [nats://n1:4222]\n  pinned_ttl: 100ms\n", "c.yaml:3: nats.pinned_ttl: 100ms is under 1s"},
 		{"nats password without user", "nats:\n  urls: [nats://n1:4222]\n  password: x\n", "nats.username: is required with a password"},
+		{"nats mqtt", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls: [tcp://n1:1883, ssl://n2:8883]\n    username: fleet\n    password: x\n", ""},
+		{"nats mqtt scheme", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls:\n      - tcp://n1:1883\n      - http://n2:1883\n",
+			`c.yaml:6: nats.mqtt.urls[1]: "http://n2:1883": scheme must be tcp, mqtt, ssl, tls or mqtts`},
+		{"nats mqtt no port", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls:\n      - tcp://n1\n",
+			`c.yaml:5: nats.mqtt.urls[0]: "tcp://n1" is not an MQTT listener URL such as tcp://n1:1883`},
+		{"nats mqtt credentials in url", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls:\n      - tcp://fleet:pw@n1:1883\n",
+			`c.yaml:5: nats.mqtt.urls[0]: "tcp://fleet:xxxxx@n1:1883" carries credentials`},
+		{"nats mqtt without nats", "nats:\n  mqtt:\n    urls: [tcp://n1:1883]\n", "c.yaml:3: nats.mqtt.urls: needs nats.urls"},
+		{"nats mqtt fields without urls", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    username: fleet\n",
+			"nats.mqtt.urls: is required with nats.mqtt's other fields"},
+		{"nats mqtt password without user", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls: [tcp://n1:1883]\n    password: x\n",
+			"nats.mqtt.username: is required with a password"},
+		{"nats mqtt tls on tcp", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls: [tcp://n1:1883]\n    tls:\n      server_name: n1\n",
+			"c.yaml:5: nats.mqtt.tls: needs TLS listener URLs"},
 		{"bad timezone", "timezone: Beijing\n", `c.yaml:1: timezone: "Beijing" is not a time zone`},
 		{"empty timezone", "timezone: \"\"\n", "c.yaml:1: timezone: is required"},
 	})
@@ -118,5 +132,42 @@ func TestNotGateways(t *testing.T) {
 	os.WriteFile(path, []byte("mqtt:\n  url: tcp://broker:1883\n  non_gateway_users: [ok, \"a/b\"]\n"), 0o644)
 	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), `c.yaml:3: mqtt.non_gateway_users[1]: "a/b" is not a user name`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestNATSMQTTCredentials: the replicas' MQTT client logs in with
+// nats.mqtt's own user, read from its password file, or else as
+// nats.username; a config with password files passes Check again after
+// loading (as app.Run calls it).
+func TestNATSMQTTCredentials(t *testing.T) {
+	dir := t.TempDir()
+	natsPW, fleetPW := filepath.Join(dir, "nats.pw"), filepath.Join(dir, "fleet.pw")
+	os.WriteFile(natsPW, []byte("cloud-secret\n"), 0o600)
+	os.WriteFile(fleetPW, []byte("fleet-secret\n"), 0o600)
+	for _, tc := range []struct {
+		name, body, user, password string
+	}{
+		{"own user", "nats:\n  urls: [nats://n1:4222]\n  username: cloud\n  password_file: " + natsPW +
+			"\n  mqtt:\n    urls: [tcp://n1:1883]\n    username: fleet\n    password_file: " + fleetPW + "\n",
+			"fleet", "fleet-secret"},
+		{"nats user", "nats:\n  urls: [nats://n1:4222]\n  username: cloud\n  password_file: " + natsPW +
+			"\n  mqtt:\n    urls: [tcp://n1:1883]\n", "cloud", "cloud-secret"},
+		{"no user", "nats:\n  urls: [nats://n1:4222]\n  mqtt:\n    urls: [tcp://n1:1883]\n", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(path, []byte("data_dir: "+dir+"\n"+tc.body), 0o644)
+			c, err := LoadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Check(); err != nil {
+				t.Fatalf("Check after loading: %v", err)
+			}
+			if m := c.NATS.MQTT; m.Username != tc.user || m.Password != tc.password || m.ClientTLS != nil {
+				t.Fatalf("MQTT logs in as %q/%q (TLS %v), want %q/%q", m.Username, m.Password, m.ClientTLS != nil,
+					tc.user, tc.password)
+			}
+		})
 	}
 }

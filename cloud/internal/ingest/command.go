@@ -15,9 +15,6 @@ import (
 // the gateway's cmd topic (QoS 1, not retained) and hands the reply that
 // comes back on the gateway's reply topic to whoever waits for it.
 
-// ErrNoCommands: the cloud's link (NATS) does not carry commands.
-var ErrNoCommands = errors.New("remote commands need an MQTT broker; the NATS link does not carry them yet")
-
 // waiters are the commands awaiting their reply, by gateway and id.
 type waiters struct {
 	mu sync.Mutex
@@ -70,9 +67,6 @@ func (in *Ingestor) SendCommand(ctx context.Context, gw string, cmd []byte) (tel
 	if c.Gateway != gw {
 		return telemetry.CommandReply{}, fmt.Errorf("the command is addressed to %q, not %q", c.Gateway, gw)
 	}
-	if in.o.Link != nil {
-		return telemetry.CommandReply{}, ErrNoCommands
-	}
 	if !in.Connected() {
 		return telemetry.CommandReply{}, errors.New("not connected to the broker")
 	}
@@ -81,14 +75,22 @@ func (in *Ingestor) SendCommand(ctx context.Context, gw string, cmd []byte) (tel
 		return telemetry.CommandReply{}, err
 	}
 	defer in.replies.remove(gw, c.ID)
-	tok := in.client.Publish(telemetry.CmdTopic(gw), 1, false, cmd)
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
+	if in.o.Link != nil {
+		// On NATS: a core message, which the gateway's MQTT subscription
+		// receives (at QoS 0); the reply comes back to every replica.
+		if err := in.o.Link.Publish(telemetry.CmdTopic(gw), cmd); err != nil {
 			return telemetry.CommandReply{}, err
 		}
-	case <-ctx.Done():
-		return telemetry.CommandReply{}, fmt.Errorf("the broker did not take the command: %w", ctx.Err())
+	} else {
+		tok := in.client.Publish(telemetry.CmdTopic(gw), 1, false, cmd)
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				return telemetry.CommandReply{}, err
+			}
+		case <-ctx.Done():
+			return telemetry.CommandReply{}, fmt.Errorf("the broker did not take the command: %w", ctx.Err())
+		}
 	}
 	select {
 	case r := <-ch:
@@ -100,18 +102,23 @@ func (in *Ingestor) SendCommand(ctx context.Context, gw string, cmd []byte) (tel
 
 // onReply takes a reply from a gateway's reply topic (paho's goroutine).
 func (in *Ingestor) onReply(_ mqtt.Client, msg mqtt.Message) {
-	gw, kind, err := telemetry.ParseTopic(msg.Topic())
+	in.takeReply(msg.Topic(), msg.Payload())
+}
+
+// takeReply hands a reply to the command waiting for it here, if any.
+func (in *Ingestor) takeReply(topic string, payload []byte) {
+	gw, kind, err := telemetry.ParseTopic(topic)
 	if err != nil || kind != "reply" {
-		in.reject("topic", msg.Topic(), "", fmt.Errorf("not a reply topic: %v", err))
+		in.reject("topic", topic, "", fmt.Errorf("not a reply topic: %v", err))
 		return
 	}
-	r, err := telemetry.DecodeReply(msg.Payload())
+	r, err := telemetry.DecodeReply(payload)
 	if err != nil {
-		in.reject("bad_reply", msg.Topic(), gw, err)
+		in.reject("bad_reply", topic, gw, err)
 		return
 	}
 	if r.Gateway != gw {
-		in.reject("bad_reply", msg.Topic(), gw, fmt.Errorf("a reply from %q on %s's topic", r.Gateway, gw))
+		in.reject("bad_reply", topic, gw, fmt.Errorf("a reply from %q on %s's topic", r.Gateway, gw))
 		return
 	}
 	if !in.replies.deliver(gw, r) {

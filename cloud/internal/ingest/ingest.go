@@ -233,7 +233,14 @@ func (in *Ingestor) Run(ctx context.Context) error {
 		// refused by the worker, from a queue of its own). Blocks while the
 		// intake is full: backpressure; paho hands messages over one at a
 		// time. A gateway over its own share is refused at once (fair.go).
-		gw, _, _ := telemetry.ParseTopic(msg.Topic())
+		gw, kind, _ := telemetry.ParseTopic(msg.Topic())
+		if kind == "reply" && in.o.Link != nil {
+			// A command's reply, to whichever request waits for it here
+			// (every replica is delivered every reply): not the batch path.
+			in.takeReply(msg.Topic(), msg.Payload())
+			finish(msg, true)
+			return
+		}
 		switch err := in.queue.put(gw, msg); {
 		case errors.Is(err, errGatewayFull):
 			in.reject("flooding", msg.Topic(), gw, err)
@@ -503,9 +510,10 @@ func (in *Ingestor) publishAck(gw string, a telemetry.Ack) {
 	in.m.acks.Inc()
 }
 
-// ErrNoRetained: the cloud's link (NATS JetStream) cannot keep a gateway's
-// desired configuration retained yet.
-var ErrNoRetained = errors.New("remote configuration needs an MQTT broker; the NATS link does not carry it yet")
+// ErrNoRetained: the cloud's link (NATS JetStream) was not given the means
+// to keep a gateway's desired configuration or release retained (on NATS:
+// nats.mqtt, the cluster's MQTT listeners).
+var ErrNoRetained = errors.New("retained messages need an MQTT broker")
 
 // PublishConfig publishes a gateway's signed desired configuration
 // retained on its config topic (docs/fleet.md), and waits until the broker
@@ -542,7 +550,9 @@ func (in *Ingestor) PublishRelease(ctx context.Context, gw string, manifest []by
 // until the broker has taken it, at most 30 s.
 func (in *Ingestor) publishRetained(ctx context.Context, topic string, payload []byte) error {
 	if in.o.Link != nil {
-		return ErrNoRetained
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return in.o.Link.PublishRetained(ctx, topic, payload)
 	}
 	if !in.Connected() {
 		return errors.New("not connected to the broker")

@@ -30,11 +30,20 @@ func finish(m Message, ok bool) {
 // in place of the MQTT broker of Options.BrokerURL: a NATS JetStream
 // stream partitioned by gateway (cloud/internal/natslink, docs/scaling.md).
 type Link interface {
-	// Run calls deliver with each batch and state message until ctx is
-	// done. deliver blocks while the intake is full (backpressure).
+	// Run calls deliver with each batch, state message and command reply
+	// until ctx is done. deliver blocks while the intake is full
+	// (backpressure); a reply is only handed to the command waiting for it.
+	// Every replica must be delivered every gateway's replies: the
+	// replica that sent a command need not hold the gateway.
 	Run(ctx context.Context, deliver func(Message)) error
-	// Publish sends payload on an MQTT topic (an ack); not waited for.
+	// Publish sends payload on an MQTT topic (an ack, a command); not
+	// waited for.
 	Publish(topic string, payload []byte) error
+	// PublishRetained keeps payload retained on an MQTT topic (a desired
+	// config, a release manifest) and returns once the broker has taken
+	// it, or ctx is done. An error wrapping ErrNoRetained: this link was
+	// not given the means to.
+	PublishRetained(ctx context.Context, topic string, payload []byte) error
 	// Connected reports whether messages can flow.
 	Connected() bool
 }

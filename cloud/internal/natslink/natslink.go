@@ -26,9 +26,11 @@
 // hands a partition to one of them only.
 //
 // Acks go back over core NATS on fieldwatch.v1.<gw>.ack, which the
-// gateway's MQTT subscription receives. State messages are read by every
-// replica (a core subscription), so each replica's registry hears every
-// gateway's state.
+// gateway's MQTT subscription receives. State messages and command replies
+// are read by every replica (core subscriptions), so each replica's
+// registry hears every gateway's state and any replica may send a
+// command. Retained messages (desired configs, release manifests) go
+// through the cluster's MQTT listeners (fleet.go).
 package natslink
 
 import (
@@ -90,7 +92,10 @@ type Options struct {
 	MaxPending int
 	// MaxAge bounds how long a batch waits in the stream for a replica.
 	MaxAge time.Duration
-	Log    *slog.Logger
+	// MQTT, when its URLs are set, is how retained messages are published
+	// (fleet.go).
+	MQTT MQTTOptions
+	Log  *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -143,6 +148,7 @@ type Link struct {
 	take    func(gw string, state []byte) error
 	saves   map[string][]byte // gateway → newest state not yet put
 	saveReq chan struct{}
+	fleet   fleet // the MQTT client for retained messages (fleet.go)
 }
 
 var _ ingest.Link = (*Link)(nil)
@@ -366,6 +372,8 @@ func (l *Link) Run(ctx context.Context, deliver func(ingest.Message)) error {
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
+	l.startFleet()
+	defer l.stopFleet()
 	l.mu.Lock()
 	l.nc = nc
 	l.mu.Unlock()
@@ -415,6 +423,11 @@ func (l *Link) Run(ctx context.Context, deliver func(ingest.Message)) error {
 		return fmt.Errorf("nats: subscribing to states: %w", err)
 	}
 	defer sub.Unsubscribe()
+	replies, err := l.subscribeReplies(nc, deliver)
+	if err != nil {
+		return fmt.Errorf("nats: subscribing to command replies: %w", err)
+	}
+	defer replies.Unsubscribe()
 	l.ready.Store(true)
 	defer l.ready.Store(false)
 	l.log.Info("consuming the gateways' batches from JetStream", "stream", l.o.Stream, "partitions", l.o.Partitions,

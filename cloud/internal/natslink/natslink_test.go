@@ -2,9 +2,11 @@ package natslink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,9 +59,22 @@ func FuzzTopic(f *testing.F) {
 
 // received records what a replica was handed.
 type received struct {
-	mu   sync.Mutex
-	byGW map[string][]int // gateway → the numbers of its messages, in the order handed over
-	sum  int
+	mu      sync.Mutex
+	byGW    map[string][]int // gateway → the numbers of its messages, in the order handed over
+	sum     int
+	replies []string // the topics and payloads of the command replies handed over
+}
+
+func (r *received) reply(topic string, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replies = append(r.replies, topic+" "+string(payload))
+}
+
+func (r *received) repliesSeen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.replies)
 }
 
 func (r *received) add(gw string, n int) {
@@ -90,6 +105,10 @@ func replica(t *testing.T, urls []string, name string, o func(*Options)) (r *rec
 	go func() {
 		done <- l.Run(ctx, func(m ingest.Message) {
 			gw, kind, err := telemetry.ParseTopic(m.Topic())
+			if err == nil && kind == "reply" {
+				r.reply(m.Topic(), m.Payload())
+				return
+			}
 			if err != nil || kind != "up" {
 				t.Errorf("handed %q: %v", m.Topic(), err)
 				return
@@ -238,30 +257,25 @@ func TestOwnerSpreads(t *testing.T) {
 	}
 }
 
-// natsUsers is the authorization block docs/scaling.md gives: the cloud
-// may do anything; each gateway may publish only its own batches and state
-// and read only its own acks and desired configuration.
-const natsUsers = `authorization {
-  users: [
-    {user: cloud, password: cloud-secret}
-    {user: gw-a, password: a-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-a.up", "fieldwatch.v1.gw-a.state", "fieldwatch.v1.gw-a.reply"]
-      subscribe: ["fieldwatch.v1.gw-a.ack", "fieldwatch.v1.gw-a.config", "fieldwatch.v1.gw-a.cmd", "fieldwatch.v1.gw-a.release"]}}
-    {user: gw-b, password: b-secret, permissions: {
-      publish: ["fieldwatch.v1.gw-b.up", "fieldwatch.v1.gw-b.state", "fieldwatch.v1.gw-b.reply"]
-      subscribe: ["fieldwatch.v1.gw-b.ack", "fieldwatch.v1.gw-b.config", "fieldwatch.v1.gw-b.cmd", "fieldwatch.v1.gw-b.release"]}}
-  ]
+// shippedUsers is the authorization block deploy/nats/nats.conf ships
+// (docs/scaling.md), with gateways gw-a and gw-b: the cloud may do
+// anything; the replicas' MQTT client (fleet) may publish only desired
+// configs and release manifests; each gateway may publish only its own
+// batches, state and command replies and read only its own acks, desired
+// configuration, commands and release manifest. Passwords: "<user>-secret".
+func shippedUsers(t *testing.T) string {
+	return testenv.ShippedNATSUsers(t, "../../../deploy/nats/nats.conf", "gw-a", "gw-b")
 }
-`
 
 // TestGatewayPermissions: with the documented users, a gateway's batches
 // reach the cloud and its acks reach it; a gateway cannot publish as
 // another, nor read another's acks or batches, nor reach the stream, and a
 // wrong password is refused.
 func TestGatewayPermissions(t *testing.T) {
-	cl := testenv.StartNATSWith(t, 1, natsUsers)
+	cl := testenv.StartNATSWith(t, 1, shippedUsers(t))
 	r, l, _ := replica(t, cl.URLs(), "replica", func(o *Options) {
 		o.Username, o.Password, o.Replicas = "cloud", "cloud-secret", 1
+		o.MQTT = MQTTOptions{URLs: cl.MQTTURLs(), Username: "fleet", Password: "fleet-secret"}
 	})
 	connect := func(user, pass string) (mqtt.Client, error) {
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(cl.MQTTURLs()[0]).SetClientID(user).
@@ -276,7 +290,7 @@ func TestGatewayPermissions(t *testing.T) {
 	if _, err := connect("gw-a", "wrong"); err == nil {
 		t.Fatal("a wrong password was let in")
 	}
-	a, err := connect("gw-a", "a-secret")
+	a, err := connect("gw-a", "gw-a-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,5 +348,110 @@ func TestGatewayPermissions(t *testing.T) {
 	}
 	if !l.Connected() {
 		t.Fatal("the cloud user lost its connection")
+	}
+}
+
+// TestFleetPermissions: with the documented users, the replicas' MQTT
+// client keeps a desired config and a release manifest retained for a
+// gateway, which receives them when it subscribes later; a gateway cannot
+// replace its own retained config; a command published by the cloud on
+// core NATS reaches the gateway's MQTT subscription, and its reply reaches
+// the replica's core subscription, while a reply forged for another
+// gateway does not.
+func TestFleetPermissions(t *testing.T) {
+	cl := testenv.StartNATSWith(t, 1, shippedUsers(t))
+	r, l, _ := replica(t, cl.URLs(), "replica", func(o *Options) {
+		o.Username, o.Password, o.Replicas = "cloud", "cloud-secret", 1
+		o.MQTT = MQTTOptions{URLs: cl.MQTTURLs(), Username: "fleet", Password: "fleet-secret"}
+	})
+	testenv.Eventually(t, "the fleet client connected", 30*time.Second, l.fleetUp)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for topic, payload := range map[string]string{telemetry.ConfigTopic("gw-a"): "config-a-1",
+		telemetry.ReleaseTopic("gw-a"): "release-a-1"} {
+		if err := l.PublishRetained(ctx, topic, []byte(payload)); err != nil {
+			t.Fatalf("PublishRetained %s: %v", topic, err)
+		}
+	}
+	connect := func(user, pass string, on mqtt.MessageHandler) mqtt.Client {
+		return testenv.MQTTConnect(t, mqtt.NewClientOptions().AddBroker(cl.MQTTURLs()[0]).SetClientID(user).
+			SetUsername(user).SetPassword(pass).SetProtocolVersion(4).SetCleanSession(true).SetDefaultPublishHandler(on))
+	}
+	type msg struct {
+		payload  string
+		retained bool
+	}
+	got := make(chan msg, 16)
+	a := connect("gw-a", "gw-a-secret", func(_ mqtt.Client, m mqtt.Message) { got <- msg{string(m.Payload()), m.Retained()} })
+	// A gateway's forged retained config is refused at the door (the
+	// PUBACK comes, the message goes nowhere).
+	a.Publish(telemetry.ConfigTopic("gw-a"), 1, true, "forged").WaitTimeout(10 * time.Second)
+	for _, tc := range []struct{ topic, want string }{
+		{telemetry.ConfigTopic("gw-a"), "config-a-1"},
+		{telemetry.ReleaseTopic("gw-a"), "release-a-1"},
+	} {
+		tok := a.Subscribe(tc.topic, 1, nil)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil || tok.(*mqtt.SubscribeToken).Result()[tc.topic] == 0x80 {
+			t.Fatalf("subscribe %s: %v", tc.topic, tok.Error())
+		}
+		select {
+		case m := <-got:
+			if m.payload != tc.want || !m.retained {
+				t.Fatalf("%s: received %q (retained %v), want %q retained", tc.topic, m.payload, m.retained, tc.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: nothing retained received", tc.topic)
+		}
+	}
+
+	// A command on core NATS reaches gw-a's QoS 1 subscription; gw-a's
+	// reply, and not gw-b's forged by gw-a, reaches the replica.
+	cmds := make(chan string, 4)
+	if tok := a.Subscribe(telemetry.CmdTopic("gw-a"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		cmds <- string(m.Payload())
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if err := l.Publish(telemetry.CmdTopic("gw-a"), []byte("cmd-1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-cmds:
+		if c != "cmd-1" {
+			t.Fatalf("gw-a received command %q", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the command did not reach gw-a")
+	}
+	for _, topic := range []string{telemetry.ReplyTopic("gw-b"), telemetry.ReplyTopic("gw-a")} {
+		if tok := a.Publish(topic, 1, false, "reply-1"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	testenv.Eventually(t, "gw-a's reply handed over", 30*time.Second, func() bool { return len(r.repliesSeen()) > 0 })
+	if want := []string{telemetry.ReplyTopic("gw-a") + " reply-1"}; !slices.Equal(r.repliesSeen(), want) {
+		t.Fatalf("replies handed over %q, want %q", r.repliesSeen(), want)
+	}
+}
+
+// TestPublishRetainedRefuses: without nats.mqtt.urls a retained message is
+// refused as ingest.ErrNoRetained (the API's 501); with them but not
+// connected, as a passing failure (503).
+func TestPublishRetainedRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		mqtt       MQTTOptions
+		noRetained bool
+	}{
+		{"no MQTT listeners", MQTTOptions{}, true},
+		{"not connected yet", MQTTOptions{URLs: []string{"tcp://127.0.0.1:1"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New(Options{URLs: []string{"nats://127.0.0.1:1"}, MQTT: tc.mqtt})
+			err := l.PublishRetained(context.Background(), telemetry.ConfigTopic("gw-a"), []byte("x"))
+			if err == nil || errors.Is(err, ingest.ErrNoRetained) != tc.noRetained {
+				t.Fatalf("PublishRetained: %v; want an error, ErrNoRetained %v", err, tc.noRetained)
+			}
+		})
 	}
 }
