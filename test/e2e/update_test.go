@@ -26,6 +26,25 @@ type updateStatus struct {
 	} `json:"update"`
 }
 
+// The releases the update tests build: the gateway under two version
+// strings, and a binary that exits at start.
+const v1, v2, broken = "1.0.0-e2e", "2.0.0-e2e", "3.0.0-broken"
+
+// buildReleases builds v1, v2 and broken into dir and returns each one's
+// binary.
+func buildReleases(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	bin := map[string]string{}
+	for v, pkg := range map[string]string{v1: "./gateway/cmd/fieldwatch-gateway", v2: "./gateway/cmd/fieldwatch-gateway",
+		broken: "./test/brokenrelease"} {
+		if err := testenv.BuildVersion("../..", filepath.Join(dir, v), v, pkg); err != nil {
+			t.Fatal(err)
+		}
+		bin[v] = filepath.Join(dir, v, filepath.Base(pkg))
+	}
+	return bin
+}
+
 // TestBinaryUpdateJourney runs the real binaries — the cloud on Mosquitto
 // and InfluxDB, a gateway polling three simulated Modbus units — with the
 // gateway started, as the shipped unit starts it, through a symbolic link
@@ -50,15 +69,8 @@ func TestBinaryUpdateJourney(t *testing.T) {
 	target := runtime.GOOS + "/" + runtime.GOARCH
 	r := newFaultRig(t)
 	dir := t.TempDir()
-	const v1, v2, broken = "1.0.0-e2e", "2.0.0-e2e", "3.0.0-broken"
-	for v, pkg := range map[string]string{v1: "./gateway/cmd/fieldwatch-gateway", v2: "./gateway/cmd/fieldwatch-gateway",
-		broken: "./test/brokenrelease"} {
-		if err := testenv.BuildVersion("../..", filepath.Join(dir, v), v, pkg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v2Bin := filepath.Join(dir, v2, "fieldwatch-gateway")
-	brokenBin := filepath.Join(dir, broken, "brokenrelease")
+	bin := buildReleases(t, dir)
+	v2Bin, brokenBin := bin[v2], bin[broken]
 
 	key, stranger := filepath.Join(dir, "fleet.key"), filepath.Join(dir, "stranger.key")
 	out := []byte(cloudCmd(t, "fleet", "keygen", "-key", key))
@@ -72,7 +84,7 @@ func TestBinaryUpdateJourney(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(dir, v1, "fieldwatch-gateway"), link); err != nil {
+	if err := os.Symlink(bin[v1], link); err != nil {
 		t.Fatal(err)
 	}
 	const grace = 30 * time.Second

@@ -121,7 +121,7 @@ func (a *API) uploadRollout(r *http.Request) (any, error) {
 	if err := telemetry.CheckName("gateway", gw); err != nil {
 		return nil, badParam("gw", "%v", err)
 	}
-	body, err := readBody(r, telemetry.MaxConfigEnvelopeBytes)
+	body, err := readBody(r, max(telemetry.MaxConfigEnvelopeBytes, telemetry.MaxReleaseBytes))
 	if err != nil {
 		e.CountMalformed()
 		return nil, err

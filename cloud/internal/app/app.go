@@ -215,7 +215,7 @@ func Run(ctx context.Context, o Options) error {
 		go republishDesired(ctx, want, in.Connected, publishConfig, publishRelease, log)
 	}
 	if !cfg.NATS.Enabled() {
-		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, log, reg)
+		rollouts, err := startRollouts(ctx, cfg, rg, publishConfig, publishRelease, log, reg)
 		if err != nil {
 			return err
 		}
@@ -314,13 +314,14 @@ const NATSRollouts = "on NATS each replica would keep its own rollouts, which th
 // startRollouts opens the rollouts kept in data_dir (in memory without
 // one) and drives them until ctx is done.
 func startRollouts(ctx context.Context, cfg *config.Config, rg *registry.Registry, publish func(string, []byte) error,
-	log *slog.Logger, reg prometheus.Registerer) (*rollout.Engine, error) {
+	release func(context.Context, string, []byte) error, log *slog.Logger, reg prometheus.Registerer) (*rollout.Engine, error) {
 	path := ""
 	if cfg.DataDir != "" {
 		path = filepath.Join(cfg.DataDir, "rollouts.db")
 	}
 	e, err := rollout.New(rollout.Options{Path: path, Fleet: rollout.RegistryFleet{Registry: rg}, Log: log, Metrics: reg,
-		Kinds: map[string]rollout.Kind{"config": rollout.ConfigKind{Registry: rg, Send: publish}}})
+		Kinds: map[string]rollout.Kind{"config": rollout.ConfigKind{Registry: rg, Send: publish},
+			"release": rollout.ReleaseKind{Registry: rg, Send: release}}})
 	if err != nil {
 		return nil, err
 	}

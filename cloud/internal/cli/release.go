@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,31 +64,8 @@ func fleetRelease(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *anyGW {
 		rel.Gateways = []string{telemetry.AnyGateway}
 	}
-	for _, a := range arts {
-		target, file, ok := strings.Cut(a, "=")
-		if !ok {
-			fmt.Fprintf(stderr, "-artifact %q is not TARGET=FILE\n", a)
-			return ExitUsage
-		}
-		if err := telemetry.CheckTarget(target); err != nil {
-			fmt.Fprintf(stderr, "-artifact: %v\n", err)
-			return ExitUsage
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return ExitFail
-		}
-		s := sha256.Sum256(data)
-		sum := hex.EncodeToString(s[:])
-		// Ten minutes: a 20 MB binary over a slow office link.
-		if _, code := callAPIWithin(ctx, 10*time.Minute, http.MethodPut, *api, "/api/v1/releases/"+sum, *tokenFile, data,
-			"the binary "+file, stderr); code != ExitOK {
-			return code
-		}
-		rel.Artifacts = append(rel.Artifacts, telemetry.Artifact{Target: target,
-			URL: strings.TrimSuffix(*base, "/") + "/releases/" + sum, Size: int64(len(data)), SHA256: sum})
-		fmt.Fprintf(stdout, "%s: %s uploaded (%d bytes, sha256 %s)\n", target, file, len(data), sum)
+	if rel.Artifacts, err = uploadArtifacts(ctx, arts, *api, *base, *tokenFile, stdout, stderr); err != nil {
+		return exitOf(err)
 	}
 	manifest, err := telemetry.EncodeRelease(telemetry.SignRelease(rel, priv))
 	if err != nil {
@@ -103,4 +81,51 @@ func fleetRelease(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			telemetry.ReleaseTopic(gw), telemetry.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
 	}
 	return ExitOK
+}
+
+// usageError is a mistake in the flags (ExitUsage), not a failure.
+type usageError struct{ error }
+
+// exitOf is the exit status for err from uploadArtifacts.
+func exitOf(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return ExitUsage
+	}
+	return ExitFail
+}
+
+// uploadArtifacts uploads each TARGET=FILE binary to the cloud at api
+// (PUT /api/v1/releases/<sha256>) and returns the artifacts a manifest
+// names, fetched from base. What went wrong is written to stderr; the
+// error says only whether it was a usage mistake (usageError).
+func uploadArtifacts(ctx context.Context, arts []string, api, base, tokenFile string, stdout, stderr io.Writer) ([]telemetry.Artifact, error) {
+	var out []telemetry.Artifact
+	for _, a := range arts {
+		target, file, ok := strings.Cut(a, "=")
+		if !ok {
+			fmt.Fprintf(stderr, "-artifact %q is not TARGET=FILE\n", a)
+			return nil, usageError{errors.New("bad artifact")}
+		}
+		if err := telemetry.CheckTarget(target); err != nil {
+			fmt.Fprintf(stderr, "-artifact: %v\n", err)
+			return nil, usageError{err}
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return nil, err
+		}
+		s := sha256.Sum256(data)
+		sum := hex.EncodeToString(s[:])
+		// Ten minutes: a 20 MB binary over a slow office link.
+		if _, code := callAPIWithin(ctx, 10*time.Minute, http.MethodPut, api, "/api/v1/releases/"+sum, tokenFile, data,
+			"the binary "+file, stderr); code != ExitOK {
+			return nil, errors.New("upload failed")
+		}
+		out = append(out, telemetry.Artifact{Target: target,
+			URL: strings.TrimSuffix(base, "/") + "/releases/" + sum, Size: int64(len(data)), SHA256: sum})
+		fmt.Fprintf(stdout, "%s: %s uploaded (%d bytes, sha256 %s)\n", target, file, len(data), sum)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,6 +30,11 @@ commands:
            [-canary 10%] [-waves 2] [-max-failures 0] [-step-timeout 5m] [-api URL] [-token-file FILE]
            DIR and the revert DIR hold one <gateway-id>.yaml per gateway: the new config, and the one
            to go back to on 'rollout rollback' (signed now as version N+1)
+           or a gateway release (-kind release), signed now for each gateway of the group:
+           -kind release -group … -version SERIAL -release V -artifact TARGET=FILE…
+           -revert-release V0 -revert-artifact TARGET=FILE… -key FILE [-url BASE] [the step flags above]
+           the binaries are uploaded to the cloud; the revert (serial N+1) names the release to go
+           back to on 'rollout rollback'
   list     the rollouts, newest first                    [-api URL] [-token-file FILE]
   show     one rollout, every gateway's status (JSON)    [-api URL] [-token-file FILE] ID
   pause    start no new step                             [-api URL] [-token-file FILE] ID
@@ -66,6 +72,7 @@ func rolloutCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	set := flag.NewFlagSet("fieldwatch-cloud rollout create", flag.ContinueOnError)
 	set.SetOutput(stderr)
 	api, tokenFile := apiFlags(set)
+	kind := set.String("kind", "config", "what to roll out: config or release")
 	group := set.String("group", "", "the gateways' labels, county=laoshan,kind=river (every one must hold)")
 	canary := set.String("canary", "10%", "the first step: a share of the group (rounded up) or a count; at least one gateway")
 	waves := set.Int("waves", 2, "how many steps share the rest of the group")
@@ -75,11 +82,27 @@ func rolloutCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dir := set.String("config-dir", "", "the new configs, one <gateway-id>.yaml per gateway (without a fleet section)")
 	revertDir := set.String("revert-dir", "", "what each gateway goes back to on rollback, one <gateway-id>.yaml per gateway")
 	keyPath := set.String("key", "", "the signing key (fieldwatch-cloud fleet keygen)")
+	var arts, revertArts listFlag
+	relVer := set.String("release", "", "-kind release: the release's version, as its binaries report it")
+	set.Var(&arts, "artifact", "-kind release: a target's binary, TARGET=FILE (repeat for more)")
+	revertVer := set.String("revert-release", "", "-kind release: the release to go back to on rollback")
+	set.Var(&revertArts, "revert-artifact", "-kind release: a target's binary of the release to go back to (repeat)")
+	relBase := set.String("url", "", "-kind release: the cloud's address as the gateways reach it, for the binaries (default: -api)")
 	if code, ok := parseFlags(set, args); !ok {
 		return code
 	}
-	if set.NArg() > 0 || *group == "" || *ver == 0 || *dir == "" || *revertDir == "" || *keyPath == "" {
-		fmt.Fprint(stderr, "fieldwatch-cloud rollout create: -group, -version, -config-dir, -revert-dir and -key are required\n\n", rolloutUsage)
+	switch {
+	case set.NArg() > 0 || *group == "" || *ver == 0 || *keyPath == "":
+		fmt.Fprint(stderr, "fieldwatch-cloud rollout create: -group, -version and -key are required\n\n", rolloutUsage)
+		return ExitUsage
+	case *kind == "config" && (*dir == "" || *revertDir == ""):
+		fmt.Fprint(stderr, "fieldwatch-cloud rollout create: -config-dir and -revert-dir are required\n\n", rolloutUsage)
+		return ExitUsage
+	case *kind == "release" && (*relVer == "" || len(arts) == 0 || *revertVer == "" || len(revertArts) == 0):
+		fmt.Fprint(stderr, "fieldwatch-cloud rollout create: -kind release needs -release, -artifact, -revert-release and -revert-artifact\n\n", rolloutUsage)
+		return ExitUsage
+	case *kind != "config" && *kind != "release":
+		fmt.Fprintf(stderr, "fieldwatch-cloud rollout create: -kind %q is not config or release\n", *kind)
 		return ExitUsage
 	}
 	priv, err := readSigningKey(*keyPath, stderr)
@@ -87,7 +110,25 @@ func rolloutCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, err)
 		return ExitFail
 	}
-	spec, _ := json.Marshal(rollout.Spec{Kind: "config", Selector: *group, Canary: *canary, Waves: *waves,
+	var releases [2]telemetry.Release // -kind release: the item and the revert, without gateways
+	if *kind == "release" {
+		for i, v := range []string{*relVer, *revertVer} {
+			if err := telemetry.CheckVersion(v); err != nil {
+				fmt.Fprintf(stderr, "-release / -revert-release: %v\n", err)
+				return ExitUsage
+			}
+			releases[i] = telemetry.Release{Version: v, Serial: *ver + uint64(i), Issued: time.Now()}
+		}
+		if *relBase == "" {
+			*relBase = *api
+		}
+		for i, a := range [][]string{arts, revertArts} {
+			if releases[i].Artifacts, err = uploadArtifacts(ctx, a, *api, *relBase, *tokenFile, stdout, stderr); err != nil {
+				return exitOf(err)
+			}
+		}
+	}
+	spec, _ := json.Marshal(rollout.Spec{Kind: *kind, Selector: *group, Canary: *canary, Waves: *waves,
 		MaxFailures: *maxFail, StepTimeout: telemetry.Duration(*stepTimeout), Version: *ver})
 	out, code := callAPI(ctx, http.MethodPost, *api, "/api/v1/rollouts", *tokenFile, spec, "the rollout", stderr)
 	if code != ExitOK {
@@ -106,11 +147,54 @@ func rolloutCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return ExitFail
 	}
+	signed := map[string][2][]byte{}
+	if *kind == "release" {
+		for _, g := range r.Gateways {
+			var pair [2][]byte
+			for i, rel := range releases {
+				rel.Gateways = []string{g.ID}
+				if pair[i], err = telemetry.EncodeRelease(telemetry.SignRelease(rel, priv)); err != nil {
+					return cancel(fmt.Sprintf("the release for %s: %v", g.ID, err))
+				}
+			}
+			signed[g.ID] = pair
+		}
+	} else if code := signConfigs(r, *dir, *revertDir, priv, signed, cancel); code != ExitOK {
+		return code
+	}
+	for _, g := range r.Gateways {
+		for i, which := range []string{"item", "revert"} {
+			if _, code := callAPI(ctx, http.MethodPut, *api, base+"/gateways/"+url.PathEscape(g.ID)+"/"+which, *tokenFile,
+				signed[g.ID][i], "the "+which+" for "+g.ID, stderr); code != ExitOK {
+				return cancel("the rollout was not started")
+			}
+		}
+	}
+	if out, code = callAPI(ctx, http.MethodPost, *api, base+"/start", *tokenFile, nil, "the start", stderr); code != ExitOK {
+		return cancel("the rollout was not started")
+	}
+	steps := make([]int, r.Steps)
+	for _, g := range r.Gateways {
+		steps[g.Step]++
+	}
+	what := fmt.Sprintf("config version %d", r.Version)
+	if *kind == "release" {
+		what = fmt.Sprintf("release %s (serial %d)", *relVer, r.Version)
+	}
+	fmt.Fprintf(stdout, "rollout %s started: %s to %d gateways (%s), canary %d then waves of %s; reverts at version %d\n",
+		r.ID, what, len(r.Gateways), r.Selector, steps[0], strings.Trim(fmt.Sprint(steps[1:]), "[]"), r.RevertVersion)
+	return ExitOK
+}
+
+// signConfigs signs each gateway's config and revert of r from the files
+// in dir and revertDir into signed; a missing file cancels the draft.
+func signConfigs(r rollout.Rollout, dir, revertDir string, priv ed25519.PrivateKey, signed map[string][2][]byte,
+	cancel func(string) int) int {
 	texts := map[string][2]string{}
 	var missing []string
 	for _, g := range r.Gateways {
 		var pair [2]string
-		for i, d := range []string{*dir, *revertDir} {
+		for i, d := range []string{dir, revertDir} {
 			b, err := os.ReadFile(filepath.Join(d, g.ID+".yaml"))
 			if errors.Is(err, fs.ErrNotExist) {
 				missing = append(missing, filepath.Join(d, g.ID+".yaml"))
@@ -129,27 +213,17 @@ func rolloutCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	now := time.Now()
 	for _, g := range r.Gateways {
+		var pair [2][]byte
 		for i, which := range []string{"item", "revert"} {
 			env, err := telemetry.EncodeConfig(telemetry.SignConfig(telemetry.ConfigEnvelope{Gateway: g.ID,
 				Version: r.Version + uint64(i), Issued: now, Config: texts[g.ID][i]}, priv))
 			if err != nil {
 				return cancel(fmt.Sprintf("%s for %s: %v", which, g.ID, err))
 			}
-			if _, code := callAPI(ctx, http.MethodPut, *api, base+"/gateways/"+url.PathEscape(g.ID)+"/"+which, *tokenFile,
-				env, "the "+which+" for "+g.ID, stderr); code != ExitOK {
-				return cancel("the rollout was not started")
-			}
+			pair[i] = env
 		}
+		signed[g.ID] = pair
 	}
-	if out, code = callAPI(ctx, http.MethodPost, *api, base+"/start", *tokenFile, nil, "the start", stderr); code != ExitOK {
-		return cancel("the rollout was not started")
-	}
-	steps := make([]int, r.Steps)
-	for _, g := range r.Gateways {
-		steps[g.Step]++
-	}
-	fmt.Fprintf(stdout, "rollout %s started: config version %d to %d gateways (%s), canary %d then waves of %s; reverts at version %d\n",
-		r.ID, r.Version, len(r.Gateways), r.Selector, steps[0], strings.Trim(fmt.Sprint(steps[1:]), "[]"), r.RevertVersion)
 	return ExitOK
 }
 

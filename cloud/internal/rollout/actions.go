@@ -66,7 +66,7 @@ func (e *Engine) Create(spec Spec, by string) (*Rollout, error) {
 		return nil, e.refused(refuse("unknown_labels", "selector: no gateway has the labels %s", FormatSelector(labels)))
 	}
 	for _, gw := range ids {
-		if _, _, newest := kind.Observe(gw, spec.Version); newest >= spec.Version {
+		if _, _, newest := kind.Observe(gw, spec.Version, nil); newest >= spec.Version {
 			return nil, e.refused(refuse("old_version", "version: gateway %s has seen %s version %d; this rollout's must be higher",
 				gw, spec.Kind, newest))
 		}

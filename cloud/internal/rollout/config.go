@@ -35,7 +35,7 @@ func (k ConfigKind) Check(gw string, item []byte) (uint64, error) {
 func (k ConfigKind) Publish(gw string, item []byte) error { return k.Send(gw, item) }
 
 // Observe implements Kind.
-func (k ConfigKind) Observe(gw string, v uint64) (Outcome, string, uint64) {
+func (k ConfigKind) Observe(gw string, v uint64, _ []byte) (Outcome, string, uint64) {
 	st, ok := k.Registry.Station(gw)
 	if !ok || st.Config == nil {
 		return Pending, "", 0

@@ -60,7 +60,7 @@ func (k *fakeKind) Publish(gw string, item []byte) error {
 	return nil
 }
 
-func (k *fakeKind) Observe(gw string, v uint64) (Outcome, string, uint64) {
+func (k *fakeKind) Observe(gw string, v uint64, _ []byte) (Outcome, string, uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	r := k.running[gw]

@@ -12,9 +12,8 @@ const (
 	Bad
 )
 
-// Kind is what a rollout changes on each gateway: "config" (ConfigKind);
-// "release" (signed binary updates) is to implement the same three
-// methods. The engine calls them from one goroutine at a time per
+// Kind is what a rollout changes on each gateway: "config" (ConfigKind)
+// or "release" (ReleaseKind, signed binary updates). The engine calls them from one goroutine at a time per
 // rollout, never while holding its lock for long: Publish may block on
 // the broker for a while.
 type Kind interface {
@@ -26,9 +25,10 @@ type Kind interface {
 	// Publish hands item to gateway gw (retained: a gateway offline now
 	// takes it when it connects). An error is retried at the next tick.
 	Publish(gw string, item []byte) error
-	// Observe says where gw stands with version v of this kind, from
-	// what it last reported, and why when Bad. Newest is the highest
+	// Observe says where gw stands with version v of this kind, item
+	// (the signed item or revert of that version; nil when there is none
+	// yet), from what it last reported, and why when Bad. Newest is the highest
 	// version of this kind the gateway is known to have seen (running,
 	// refused or rolled back): a rollout's version must be above it.
-	Observe(gw string, v uint64) (o Outcome, why string, newest uint64)
+	Observe(gw string, v uint64, item []byte) (o Outcome, why string, newest uint64)
 }

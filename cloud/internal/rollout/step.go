@@ -114,16 +114,17 @@ func (e *Engine) observe(r *Rollout, kind Kind, now time.Time) bool {
 	for i := range r.Gateways {
 		g := &r.Gateways[i]
 		var v uint64
+		var item []byte
 		var good, bad Status
 		switch {
 		case g.Status == Sent:
-			v, good, bad = r.Version, OK, Failed
+			v, item, good, bad = r.Version, e.items[r.ID][g.ID].item, OK, Failed
 		case g.Status == Reverting && !g.SentAt.IsZero():
-			v, good, bad = r.RevertVersion, Reverted, RevertFailed
+			v, item, good, bad = r.RevertVersion, e.items[r.ID][g.ID].revert, Reverted, RevertFailed
 		default:
 			continue
 		}
-		o, why, _ := kind.Observe(g.ID, v)
+		o, why, _ := kind.Observe(g.ID, v, item)
 		switch {
 		case o == Healthy:
 			g.Status = good

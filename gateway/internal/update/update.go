@@ -330,7 +330,7 @@ func (u *Updater) handle(payload []byte) {
 		u.log.Debug("release already taken", "serial", rel.Serial)
 		return
 	case rel.Serial <= taken:
-		u.refuse(OldSerial, fmt.Errorf("release %s: serial %d is not newer than %d, the newest taken (a replay or a downgrade)",
+		u.refuse(OldSerial, fmt.Errorf("release %s (serial %d) is not newer than serial %d, the newest taken (a replay or a downgrade)",
 			rel.Version, rel.Serial, taken))
 		return
 	}
@@ -340,7 +340,7 @@ func (u *Updater) handle(payload []byte) {
 		return
 	}
 	if err := u.checkLink(); err != nil {
-		u.refuse(Unsupported, err)
+		u.refuse(Unsupported, fmt.Errorf("release %s (serial %d): %w", rel.Version, rel.Serial, err))
 		return
 	}
 	u.mu.Lock()
