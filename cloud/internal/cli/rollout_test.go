@@ -107,7 +107,31 @@ func TestRolloutCreate(t *testing.T) {
 	if code, _, e := run("rollout", "resume", "-api", srv.URL, "nope"); code != ExitFail || !strings.Contains(e, "404") {
 		t.Errorf("resume of an unknown rollout: exit %d, %s", code, e)
 	}
-	if code, _, _ := run("rollout", "create", "-api", srv.URL, "-version", "8"); code != ExitUsage {
-		t.Errorf("create without -group: exit %d", code)
+	base := []string{"rollout", "create", "-api", srv.URL, "-group", "kind=river", "-version", "8", "-key", key}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"without -group", []string{"rollout", "create", "-api", srv.URL, "-version", "8"}, "-group, -version and -key are required"},
+		{"a config without its directories", nil, "-config-dir and -revert-dir are required"},
+		{"a release without its revert", []string{"-kind", "release", "-release", "2.0.0", "-artifact", "linux/arm64=x"},
+			"-kind release needs -release, -artifact, -revert-release and -revert-artifact"},
+		{"an unknown kind", []string{"-kind", "firmware"}, `-kind "firmware" is not config or release`},
+		{"a bad release version", []string{"-kind", "release", "-release", "2.0 beta", "-artifact", "linux/arm64=x",
+			"-revert-release", "1.0.0", "-revert-artifact", "linux/arm64=y"}, "-release / -revert-release"},
+		{"a bad target", []string{"-kind", "release", "-release", "2.0.0", "-artifact", "Linux/ARM64=x",
+			"-revert-release", "1.0.0", "-revert-artifact", "linux/arm64=y"}, "-artifact:"},
+	} {
+		args := c.args
+		if !strings.HasPrefix(c.name, "without") {
+			args = append(append([]string{}, base...), c.args...)
+		}
+		if code, _, e := run(args...); code != ExitUsage || !strings.Contains(e, c.want) {
+			t.Errorf("create %s: exit %d, %s; want usage and %q", c.name, code, e, c.want)
+		}
+	}
+	if n := len(eng.List()); n != 2 {
+		t.Errorf("%d rollouts after the usage errors; want the 2 before", n)
 	}
 }
