@@ -257,19 +257,24 @@ type UpdateState struct {
 	Size       int64 `json:"size,omitempty"`
 	// Previous is the version kept to go back to.
 	Previous string `json:"previous,omitempty"`
-	// Error is why the last release was refused or failed, ErrorAt when.
-	Error   string    `json:"error,omitempty"`
-	ErrorAt time.Time `json:"error_at,omitzero"`
+	// Error is why the last release was refused or failed, ErrorAt when,
+	// ErrorSerial the serial of the manifest it is about (0: not known,
+	// e.g. a manifest that did not decode, or an older gateway), so that
+	// a rollout reads the verdict on its own serial.
+	Error       string    `json:"error,omitempty"`
+	ErrorAt     time.Time `json:"error_at,omitzero"`
+	ErrorSerial uint64    `json:"error_serial,omitempty"`
 	// Rollback is the last release undone because it did not become
 	// healthy.
 	Rollback *UpdateRollback `json:"rollback,omitempty"`
 }
 
 // UpdateRollback is a release undone: From is its version, To the one
-// running again.
+// running again, Serial its manifest's serial (0 from an older gateway).
 type UpdateRollback struct {
 	From   string    `json:"from"`
 	To     string    `json:"to"`
+	Serial uint64    `json:"serial,omitempty"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
 }

@@ -59,12 +59,20 @@ func (k ReleaseKind) Observe(gw string, serial uint64, item []byte) (Outcome, st
 // observeRelease judges the release of version ver and serial serial from
 // a gateway's update state u and the version it runs.
 func observeRelease(u *telemetry.UpdateState, running, ver string, serial uint64) (Outcome, string, uint64) {
-	newest := u.Serial
+	newest := max(u.Serial, u.ErrorSerial)
+	if rb := u.Rollback; rb != nil {
+		newest = max(newest, rb.Serial)
+	}
+	// errorIsOurs: the last error is about this manifest. A gateway
+	// reports the serial it is about (error_serial); an older one only
+	// names it in the text, "(serial N)".
+	errorIsOurs := u.Error != "" && (u.ErrorSerial == serial ||
+		u.ErrorSerial == 0 && strings.Contains(u.Error, fmt.Sprintf("(serial %d)", serial)))
 	if u.Serial < serial {
 		// Not taken. A refusal (unknown key, bad signature, no binary for
-		// its target, an old serial) leaves the serial where it was and
-		// names the manifest's serial in the error.
-		if u.Error != "" && strings.Contains(u.Error, fmt.Sprintf("(serial %d)", serial)) {
+		// its target, not started through a link) leaves the serial
+		// where it was.
+		if errorIsOurs {
 			return Bad, "refused: " + u.Error, newest
 		}
 		return Pending, "", newest
@@ -76,9 +84,9 @@ func observeRelease(u *telemetry.UpdateState, running, ver string, serial uint64
 		return Bad, fmt.Sprintf("superseded: the gateway took a newer release (%s, serial %d)", u.Pending, u.Serial), newest
 	case running == ver:
 		return Healthy, "", newest
-	case u.Rollback != nil && u.Rollback.From == ver:
+	case u.Rollback != nil && (u.Rollback.Serial == serial || u.Rollback.Serial == 0 && u.Rollback.From == ver):
 		return Bad, "rolled back: " + u.Rollback.Reason, newest
-	case u.Error != "":
+	case errorIsOurs || u.ErrorSerial == 0 && u.Error != "":
 		return Bad, "failed: " + u.Error, newest
 	case u.Serial > serial:
 		return Bad, fmt.Sprintf("superseded: the gateway took serial %d", u.Serial), newest

@@ -33,10 +33,22 @@ func TestObserveRelease(t *testing.T) {
 		{"download failed", telemetry.UpdateState{Serial: 12, Error: "hash_mismatch: release 1.6.0: …"}, "1.5.0", Bad, "failed: hash_mismatch"},
 		{"superseded while pending", telemetry.UpdateState{Serial: 13, Pending: "1.7.0", Phase: "downloading"}, "1.5.0", Bad, "superseded"},
 		{"superseded", telemetry.UpdateState{Serial: 13}, "1.7.0", Bad, "superseded"},
+		// Gateways that report the serial an error or rollback is about.
+		{"refused, by its serial", telemetry.UpdateState{Serial: 11, Error: "bad_signature: …", ErrorSerial: 12}, "1.5.0", Bad, "refused: bad_signature"},
+		{"another manifest refused", telemetry.UpdateState{Serial: 11, Error: "unknown_key: …", ErrorSerial: 10}, "1.5.0", Pending, ""},
+		{"rolled back, by its serial", telemetry.UpdateState{Serial: 12, Error: "exited", ErrorSerial: 12, Rollback: &telemetry.UpdateRollback{
+			From: ver, To: "1.5.0", Serial: 12, Reason: "the new binary exited at start"}}, "1.5.0", Bad, "rolled back: the new binary"},
+		{"the same version rolled back under an older serial", telemetry.UpdateState{Serial: 12, Pending: ver, Phase: "downloading",
+			Rollback: &telemetry.UpdateRollback{From: ver, To: "1.5.0", Serial: 9, Reason: "x"}}, "1.5.0", Pending, ""},
+		{"an older serial's error while running it", telemetry.UpdateState{Serial: 12, Error: "x", ErrorSerial: 9}, ver, Healthy, ""},
 	} {
 		o, why, newest := observeRelease(&c.state, c.running, ver, serial)
-		if o != c.want || newest != c.state.Serial || !strings.HasPrefix(why, c.why) || (o == Bad) != (why != "") {
-			t.Errorf("%s: got %v %q newest %d; want %v %q… newest %d", c.name, o, why, newest, c.want, c.why, c.state.Serial)
+		want := max(c.state.Serial, c.state.ErrorSerial)
+		if rb := c.state.Rollback; rb != nil {
+			want = max(want, rb.Serial)
+		}
+		if o != c.want || newest != want || !strings.HasPrefix(why, c.why) || (o == Bad) != (why != "") {
+			t.Errorf("%s: got %v %q newest %d; want %v %q… newest %d", c.name, o, why, newest, c.want, c.why, want)
 		}
 	}
 }

@@ -142,7 +142,7 @@ func (t *Trial) finish(ok bool, reason string, stopChild func()) (string, error)
 			ok, reason = false, fmt.Sprintf("cannot point %s at the new binary: %v", t.Link, err)
 		} else {
 			rec.Previous, rec.PreviousBinary = t.From, old
-			rec.Error, rec.ErrorAt = "", time.Time{}
+			rec.Error, rec.ErrorAt, rec.ErrorSerial = "", time.Time{}, 0
 			removeOld(filepath.Dir(t.Link), t.Binary, old)
 		}
 	}
@@ -151,8 +151,8 @@ func (t *Trial) finish(ok bool, reason string, stopChild func()) (string, error)
 	}
 	if !ok {
 		reason = telemetry.CutText(reason, telemetry.MaxConfigErrorLen)
-		rec.Rollback = &telemetry.UpdateRollback{From: t.Version, To: t.From, At: now, Reason: reason}
-		rec.Error, rec.ErrorAt = reason, now
+		rec.Rollback = &telemetry.UpdateRollback{From: t.Version, To: t.From, Serial: t.Serial, At: now, Reason: reason}
+		rec.Error, rec.ErrorAt, rec.ErrorSerial = reason, now, t.Serial
 		os.Remove(t.Binary)
 		t.Log.Error("release rolled back: the previous binary runs again", "version", t.Version, "back_to", t.From,
 			"reason", reason)

@@ -113,6 +113,8 @@ type record struct {
 	PreviousBinary string    `json:"previous_binary,omitempty"`
 	Error          string    `json:"error,omitempty"`
 	ErrorAt        time.Time `json:"error_at,omitzero"`
+	// ErrorSerial is the serial of the manifest Error is about.
+	ErrorSerial uint64 `json:"error_serial,omitempty"`
 
 	Rollback *telemetry.UpdateRollback `json:"rollback,omitempty"`
 }
@@ -233,7 +235,7 @@ func (u *Updater) Report() *telemetry.UpdateState {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := &telemetry.UpdateState{Serial: u.rec.Serial, Previous: u.rec.Previous, Error: u.rec.Error,
-		ErrorAt: u.rec.ErrorAt, Rollback: u.rec.Rollback}
+		ErrorAt: u.rec.ErrorAt, ErrorSerial: u.rec.ErrorSerial, Rollback: u.rec.Rollback}
 	if p := u.rec.Pending; p != nil {
 		s.Pending, s.Phase, s.Size = p.Version, p.Phase, p.Artifact.Size
 		s.Downloaded = p.Artifact.Size
@@ -282,21 +284,23 @@ func (u *Updater) Run(ctx context.Context, host Host) {
 	}
 }
 
-// refuse counts and logs a manifest refused, and records the error.
-func (u *Updater) refuse(reason string, err error) {
+// refuse counts and logs a manifest refused, and records the error with
+// the manifest's serial (0 when it did not decode).
+func (u *Updater) refuse(reason string, serial uint64, err error) {
 	u.results.WithLabelValues(reason).Inc()
 	u.mu.Lock()
 	u.refused[reason]++
-	u.noteError(fmt.Errorf("%s: %w", reason, err))
+	u.noteError(fmt.Errorf("%s: %w", reason, err), serial)
 	u.save()
 	u.mu.Unlock()
-	u.log.Warn("release refused", "reason", reason, "err", err)
+	u.log.Warn("release refused", "reason", reason, "serial", serial, "err", err)
 }
 
-// noteError records err as the last error; u.mu is held.
-func (u *Updater) noteError(err error) {
+// noteError records err about serial as the last error; u.mu is held.
+func (u *Updater) noteError(err error, serial uint64) {
 	u.rec.Error = telemetry.CutText(err.Error(), telemetry.MaxConfigErrorLen)
 	u.rec.ErrorAt = time.Now().UTC()
+	u.rec.ErrorSerial = serial
 }
 
 // handle takes one manifest.
@@ -309,11 +313,11 @@ func (u *Updater) handle(payload []byte) {
 	}
 	rel, err := telemetry.DecodeRelease(payload)
 	if err != nil {
-		u.refuse(Malformed, err)
+		u.refuse(Malformed, 0, err)
 		return
 	}
 	if !rel.For(t.Gateway) {
-		u.refuse(OtherGateway, fmt.Errorf("release %s (serial %d) is for %v, this is %q", rel.Version, rel.Serial,
+		u.refuse(OtherGateway, rel.Serial, fmt.Errorf("release %s (serial %d) is for %v, this is %q", rel.Version, rel.Serial,
 			rel.Gateways, t.Gateway))
 		return
 	}
@@ -322,7 +326,7 @@ func (u *Updater) handle(payload []byte) {
 		if errors.Is(err, telemetry.ErrUnknownKey) {
 			reason = UnknownKey
 		}
-		u.refuse(reason, fmt.Errorf("release %s (serial %d): %w (key %s)", rel.Version, rel.Serial, err, rel.Key))
+		u.refuse(reason, rel.Serial, fmt.Errorf("release %s (serial %d): %w (key %s)", rel.Version, rel.Serial, err, rel.Key))
 		return
 	}
 	switch {
@@ -330,17 +334,17 @@ func (u *Updater) handle(payload []byte) {
 		u.log.Debug("release already taken", "serial", rel.Serial)
 		return
 	case rel.Serial <= taken:
-		u.refuse(OldSerial, fmt.Errorf("release %s (serial %d) is not newer than serial %d, the newest taken (a replay or a downgrade)",
+		u.refuse(OldSerial, rel.Serial, fmt.Errorf("release %s (serial %d) is not newer than serial %d, the newest taken (a replay or a downgrade)",
 			rel.Version, rel.Serial, taken))
 		return
 	}
 	a, ok := rel.Artifact(u.o.Target)
 	if !ok {
-		u.refuse(NoArtifact, fmt.Errorf("release %s (serial %d) has no binary for %s", rel.Version, rel.Serial, u.o.Target))
+		u.refuse(NoArtifact, rel.Serial, fmt.Errorf("release %s (serial %d) has no binary for %s", rel.Version, rel.Serial, u.o.Target))
 		return
 	}
 	if err := u.checkLink(); err != nil {
-		u.refuse(Unsupported, fmt.Errorf("release %s (serial %d): %w", rel.Version, rel.Serial, err))
+		u.refuse(Unsupported, rel.Serial, fmt.Errorf("release %s (serial %d): %w", rel.Version, rel.Serial, err))
 		return
 	}
 	u.mu.Lock()
@@ -358,7 +362,7 @@ func (u *Updater) handle(payload []byte) {
 		return
 	}
 	u.rec.Pending = &pending{Version: rel.Version, Serial: rel.Serial, Artifact: a, Phase: Downloading, From: u.o.Version}
-	u.rec.Error, u.rec.ErrorAt = "", time.Time{}
+	u.rec.Error, u.rec.ErrorAt, u.rec.ErrorSerial = "", time.Time{}, 0
 	u.save()
 	u.results.WithLabelValues(Taken).Inc()
 	u.log.Info("release taken; fetching it", "version", rel.Version, "serial", rel.Serial, "url", a.URL, "size", a.Size)
@@ -442,7 +446,7 @@ func (u *Updater) fetch(ctx context.Context, p *pending) {
 		}
 		u.mu.Unlock()
 		os.Remove(part)
-		u.refuse(reason, fmt.Errorf("release %s: %w", p.Version, err))
+		u.refuse(reason, p.Serial, fmt.Errorf("release %s: %w", p.Version, err))
 		return
 	}
 	u.mu.Lock()
@@ -474,8 +478,8 @@ func (u *Updater) trial(host Host, p *pending) *Trial {
 func (u *Updater) rollbackLocked(p *pending, reason string) {
 	now := time.Now().UTC()
 	reason = telemetry.CutText(reason, telemetry.MaxConfigErrorLen)
-	u.rec.Rollback = &telemetry.UpdateRollback{From: p.Version, To: u.o.Version, At: now, Reason: reason}
-	u.rec.Error, u.rec.ErrorAt = reason, now
+	u.rec.Rollback = &telemetry.UpdateRollback{From: p.Version, To: u.o.Version, Serial: p.Serial, At: now, Reason: reason}
+	u.rec.Error, u.rec.ErrorAt, u.rec.ErrorSerial = reason, now, p.Serial
 	u.rec.Pending = nil
 	os.Remove(filepath.Join(u.binDir(), binaryName(p.Version, p.Artifact.SHA256)))
 	u.save()

@@ -79,33 +79,35 @@ func TestRefusals(t *testing.T) {
 	gw := []string{"gw1"}
 	tampered := manifest(t, trusted, "2.0", 9, gw)
 	tampered = bytes.Replace(tampered, []byte(`"2.0"`), []byte(`"2.1"`), 1)
-	f := func(payload []byte, reason string) {
+	// serial is the refused manifest's, which the error names (0: it
+	// did not decode).
+	f := func(payload []byte, reason string, serial uint64) {
 		t.Helper()
 		before := r.u.Status().Refused[reason]
 		r.u.handle(payload)
 		s := r.u.Status()
-		if s.Refused[reason] != before+1 || !strings.HasPrefix(s.Error, reason) {
-			t.Fatalf("want a %s refusal; status %+v", reason, s)
+		if s.Refused[reason] != before+1 || !strings.HasPrefix(s.Error, reason) || s.ErrorSerial != serial {
+			t.Fatalf("want a %s refusal of serial %d; status %+v", reason, serial, s)
 		}
 	}
-	f([]byte(`{"format":1}`), Malformed)
-	f(manifest(t, trusted, "2.0", 9, []string{"gw2"}), OtherGateway)
-	f(manifest(t, stranger, "2.0", 9, gw), UnknownKey)
-	f(tampered, BadSignature)
-	f(manifest(t, trusted, "2.0", 9, gw, telemetry.Artifact{Target: "linux/arm64", URL: "http://h/a", Size: 1,
-		SHA256: strings.Repeat("ab", 32)}), NoArtifact)
+	f([]byte(`{"format":1}`), Malformed, 0)
+	f(manifest(t, trusted, "2.0", 9, []string{"gw2"}), OtherGateway, 9)
+	f(manifest(t, stranger, "2.0", 8, gw), UnknownKey, 8)
+	f(tampered, BadSignature, 9)
+	f(manifest(t, trusted, "2.0", 7, gw, telemetry.Artifact{Target: "linux/arm64", URL: "http://h/a", Size: 1,
+		SHA256: strings.Repeat("ab", 32)}), NoArtifact, 7)
 
 	taken := manifest(t, trusted, "2.0", 5, []string{telemetry.AnyGateway})
 	r.u.handle(taken)
-	if s := r.u.Status(); s.Serial != 5 || s.Pending != "2.0" || s.Phase != Downloading || s.Error != "" {
+	if s := r.u.Status(); s.Serial != 5 || s.Pending != "2.0" || s.Phase != Downloading || s.Error != "" || s.ErrorSerial != 0 {
 		t.Fatalf("after taking serial 5: %+v", s)
 	}
 	r.u.handle(taken) // the retained manifest again, on a new connection
 	if s := r.u.Status(); len(s.Refused) != 5 || s.Serial != 5 {
 		t.Fatalf("the same manifest again changed something: %+v", s)
 	}
-	f(manifest(t, trusted, "1.5", 5, gw), OldSerial)
-	f(manifest(t, trusted, "1.5", 4, gw), OldSerial)
+	f(manifest(t, trusted, "1.5", 5, gw), OldSerial, 5)
+	f(manifest(t, trusted, "1.5", 4, gw), OldSerial, 4)
 	// Its own version again (an operator's rollback landing where it is):
 	// taken, nothing to do.
 	r.u.handle(manifest(t, trusted, "1.0", 6, gw))
@@ -114,7 +116,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// The record survives a restart.
 	u2 := newRigAt(t, r)
-	if s := u2.Status(); s.Serial != 6 || !strings.HasPrefix(s.Error, OldSerial) {
+	if s := u2.Status(); s.Serial != 6 || !strings.HasPrefix(s.Error, OldSerial) || s.ErrorSerial != 4 {
 		t.Fatalf("after a restart: %+v", s)
 	}
 
@@ -181,7 +183,7 @@ func TestTrial(t *testing.T) {
 				r.u.trust.Grace = 30 * time.Second
 			}
 			h := &host{swaps: make(chan *Trial, 1)}
-			r.u.handle(manifest(t, trusted, tc.version, 1, []string{"gw1"}, serve(t, tc.script)))
+			r.u.handle(manifest(t, trusted, tc.version, 3, []string{"gw1"}, serve(t, tc.script)))
 			ctx := context.Background()
 			r.u.advance(ctx, h) // fetch
 			if s := r.u.Status(); s.Phase != Waiting || s.Downloaded != s.Size {
@@ -205,7 +207,7 @@ func TestTrial(t *testing.T) {
 			u2 := newRigAt(t, r)
 			s := u2.Status()
 			if tc.kept {
-				if target != tr.Binary || s.Previous != "1.0" || s.Rollback != nil || s.Pending != "" {
+				if target != tr.Binary || s.Previous != "1.0" || s.Rollback != nil || s.Pending != "" || s.Serial != 3 || s.ErrorSerial != 0 {
 					t.Fatalf("kept: link → %s, status %+v", target, s)
 				}
 				if _, err := os.Stat(r.old); err != nil {
@@ -214,7 +216,7 @@ func TestTrial(t *testing.T) {
 				return
 			}
 			if target != r.old || s.Rollback == nil || s.Rollback.From != tc.version || s.Rollback.To != "1.0" ||
-				!strings.Contains(s.Rollback.Reason, tc.reason) || s.Pending != "" {
+				s.Rollback.Serial != 3 || s.ErrorSerial != 3 || !strings.Contains(s.Rollback.Reason, tc.reason) || s.Pending != "" {
 				t.Fatalf("rolled back: link → %s, status %+v", target, s)
 			}
 			if _, err := os.Stat(tr.Binary); !os.IsNotExist(err) {
@@ -236,7 +238,8 @@ func TestTrialInterrupted(t *testing.T) {
 	r.u.advance(ctx, h)
 	<-h.swaps
 	u2 := newRigAt(t, r)
-	if s := u2.Status(); s.Pending != "" || s.Rollback == nil || !strings.Contains(s.Rollback.Reason, "stopped during the trial") {
+	if s := u2.Status(); s.Pending != "" || s.Rollback == nil || s.Rollback.Serial != 1 || s.ErrorSerial != 1 ||
+		!strings.Contains(s.Rollback.Reason, "stopped during the trial") {
 		t.Fatalf("after the interrupted trial: %+v", s)
 	}
 }
