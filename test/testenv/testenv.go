@@ -27,12 +27,17 @@ import (
 // chosen below the kernel's ephemeral range, so an outgoing connection of
 // another test (they take their local ports from that range, and a test
 // retrying against a refused port takes many) cannot take it between now
-// and the server binding it.
+// and the server binding it; and never twice in one test process, so the
+// ports of servers not yet started (a cluster's nodes are given all their
+// ports before the first starts) cannot collide.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	if lo := ephemeralLow(); lo > minPort+1000 {
 		for range 100 {
 			port := minPort + rand.IntN(lo-minPort)
+			if !handOut(port) {
+				continue
+			}
 			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 				ln.Close()
 				return port
@@ -45,6 +50,26 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// handedOut are the ports FreePort chose in this process.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// handOut records port as chosen; false if it was before.
+func handOut(port int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports[port] {
+		return false
+	}
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	handedOut.ports[port] = true
+	return true
 }
 
 // minPort is the lowest port FreePort picks, above the well-known ones.

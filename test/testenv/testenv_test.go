@@ -57,3 +57,19 @@ func TestMosquittoWithUsersAndTLS(t *testing.T) {
 		t.Fatal("client without a certificate admitted")
 	}
 }
+
+// TestFreePortNeverTwice: the ports of a cluster are chosen before any of
+// its nodes binds one, so FreePort must not hand out a port twice. 2 000
+// draws from the ~22 000 below the ephemeral range would repeat one with
+// near certainty if it did (a node of TestClusterAlertMoves once got
+// another's port).
+func TestFreePortNeverTwice(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
