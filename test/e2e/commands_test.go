@@ -66,8 +66,7 @@ func TestRemoteCommandsJourney(t *testing.T) {
 	waitHealthy(t, r.cloudHTTP)
 
 	key, stranger := filepath.Join(dir, "fleet.key"), filepath.Join(dir, "stranger.key")
-	out := cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	pub := keygen(t, key)
 	cloudCmd(t, "fleet", "keygen", "-key", stranger)
 
 	const id = "gw-cmd"

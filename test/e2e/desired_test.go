@@ -36,8 +36,7 @@ func TestDesiredConfigOutlivesRestart(t *testing.T) {
 		1: &sim.SoilProbe{Env: env, Probe: 0}, 2: &sim.SoilProbe{Env: env, Probe: 1}, 10: &sim.AirSensor{Env: env}})
 
 	key := filepath.Join(dir, "fleet.key")
-	out := cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	pub := keygen(t, key)
 
 	const id = "gw-desired"
 	g := &faultGateway{t: t, id: id, cfg: filepath.Join(dir, "gateway.yaml"),

@@ -206,6 +206,14 @@ func TestRemoteConfigJourney(t *testing.T) {
 	r.accountAll(g)
 }
 
+// keygen makes a signing key at path with fieldwatch-cloud fleet keygen
+// and returns its public half, as keygen prints it last.
+func keygen(t *testing.T, path string) string {
+	t.Helper()
+	out := strings.TrimSpace(cloudCmd(t, "fleet", "keygen", "-key", path))
+	return out[strings.LastIndex(out, "\n")+1:]
+}
+
 // readKey reads a private key fieldwatch-cloud fleet keygen wrote.
 func readKey(t *testing.T, path string) ed25519.PrivateKey {
 	t.Helper()

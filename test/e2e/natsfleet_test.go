@@ -92,8 +92,7 @@ func TestClusterFleetJourney(t *testing.T) {
 	})
 
 	key := filepath.Join(dir, "fleet.key")
-	out := cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	pub := keygen(t, key)
 	env := &sim.Environment{Seed: 17}
 	_, simAddr := startSim(t, &served{}, map[uint8]sim.Device{
 		1: &sim.SoilProbe{Env: env, Probe: 0}, 2: &sim.SoilProbe{Env: env, Probe: 1}, 10: &sim.AirSensor{Env: env}})

@@ -38,8 +38,7 @@ func TestReleaseRolloutJourney(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildReleases(t, dir)
 	key := filepath.Join(dir, "fleet.key")
-	out := cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	pub := keygen(t, key)
 
 	const grace = 20 * time.Second
 	var group []*faultGateway

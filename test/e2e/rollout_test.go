@@ -93,8 +93,7 @@ func TestRolloutJourney(t *testing.T) {
 		1: &sim.SoilProbe{Env: env, Probe: 0}, 2: &sim.SoilProbe{Env: env, Probe: 1}, 10: &sim.AirSensor{Env: env}})
 
 	key := filepath.Join(dir, "fleet.key")
-	out = cloudCmd(t, "fleet", "keygen", "-key", key)
-	pub := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	pub := keygen(t, key)
 	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) // nothing listens there
 
 	// Each gateway's config: the fault gateway's, polled every second,
